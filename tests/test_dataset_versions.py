@@ -1,0 +1,101 @@
+import json
+
+import pandas as pd
+import pytest
+
+from core.cleaning import CleaningOptions
+from core.config import load_config
+from core.dataset_versions import (
+    DatasetError, delete_dataset_version, list_dataset_versions, load_dataset_version,
+)
+from core.ingest import records_from_list
+from core.preparation import prepare, save_preparation
+from core.split import SplitPlan
+
+PLAN = SplitPlan(0.6, 0.2, 0.2, seed=1)
+
+
+def prepared(n=10, labels=("billing", "delivery", "app")):
+    rows = [{"text": f"{label} message {i}", "label": label} for label in labels for i in range(n)]
+    return prepare(records_from_list(rows, source="test.jsonl"), "text", "label", CleaningOptions(), load_config())
+
+
+def test_save_writes_data_splits_label_map_report_and_fingerprint(isolated_workspace):
+    version = save_preparation(isolated_workspace, "support", prepared(), PLAN, created_by="ana")
+    assert version.ref == "support/v1"
+    assert version.labels == ["app", "billing", "delivery"]
+    frame = version.frame()
+    assert len(frame) == 30 and set(frame["split"]) == {"train", "validation", "test"}
+    assert (frame["label_id"] == frame["label"].map(version.labels.index)).all()
+    assert version.meta["created_by"] == "ana" and len(version.meta["fingerprint"]) == 64
+    assert version.meta["split_counts"]["test"] == {"app": 2, "billing": 2, "delivery": 2}
+    assert version.report.usable_rows == 30
+    hf = version.to_dataset_dict()
+    assert hf["train"].features["label"].names == version.labels and hf["test"].num_rows == 6
+
+
+def test_versions_count_up_and_fingerprints_follow_content(isolated_workspace):
+    first = save_preparation(isolated_workspace, "support", prepared(), PLAN)
+    second = save_preparation(isolated_workspace, "support", prepared(), PLAN)
+    third = save_preparation(isolated_workspace, "support", prepared(n=11), PLAN)
+    assert [v.ref for v in list_dataset_versions(isolated_workspace)] == ["support/v1", "support/v2", "support/v3"]
+    assert first.meta["fingerprint"] == second.meta["fingerprint"] != third.meta["fingerprint"]
+    assert first.meta["split_fingerprint"] == second.meta["split_fingerprint"]
+    assert load_dataset_version(isolated_workspace, "support").ref == "support/v3"
+
+
+def test_blocked_data_is_not_saved(isolated_workspace):
+    rows = [{"text": f"t{i}", "label": "only"} for i in range(5)]
+    blocked = prepare(records_from_list(rows), "text", "label", CleaningOptions(), load_config())
+    with pytest.raises(DatasetError, match="Fewer than two classes"):
+        save_preparation(isolated_workspace, "bad", blocked, PLAN)
+    assert list_dataset_versions(isolated_workspace) == []
+
+
+@pytest.mark.parametrize("name", ["", "../escape", "a/b", "has space", "x" * 65])
+def test_unsafe_names_are_refused(isolated_workspace, name):
+    with pytest.raises(DatasetError, match="not allowed"):
+        save_preparation(isolated_workspace, name, prepared(), PLAN)
+
+
+def test_failed_save_leaves_nothing_and_keeps_existing_versions(isolated_workspace, monkeypatch):
+    original = save_preparation(isolated_workspace, "support", prepared(), PLAN)
+    before = (original.path / "data.jsonl").read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_json", disk_full)
+    with pytest.raises(OSError):
+        save_preparation(isolated_workspace, "support", prepared(n=12), PLAN)
+    assert [v.ref for v in list_dataset_versions(isolated_workspace)] == ["support/v1"]
+    assert not (isolated_workspace.datasets / "support" / "v2").exists()
+    assert list(isolated_workspace.staging.iterdir()) == []
+    assert (original.path / "data.jsonl").read_bytes() == before
+
+
+def test_delete_removes_one_version(isolated_workspace):
+    save_preparation(isolated_workspace, "support", prepared(), PLAN)
+    save_preparation(isolated_workspace, "support", prepared(), PLAN)
+    delete_dataset_version(isolated_workspace, "support/v1")
+    assert [v.ref for v in list_dataset_versions(isolated_workspace)] == ["support/v2"]
+    with pytest.raises(DatasetError, match="say which version"):
+        delete_dataset_version(isolated_workspace, "support")
+    delete_dataset_version(isolated_workspace, "support/v2")
+    assert not (isolated_workspace.datasets / "support").exists()
+
+
+def test_unknown_version_names_the_saved_ones(isolated_workspace):
+    save_preparation(isolated_workspace, "support", prepared(), PLAN)
+    with pytest.raises(DatasetError, match=r"no version 'v9' \(saved: v1\)"):
+        load_dataset_version(isolated_workspace, "support/v9")
+    with pytest.raises(DatasetError, match="no saved dataset called 'other'"):
+        load_dataset_version(isolated_workspace, "other")
+
+
+def test_saved_data_is_utf8_jsonl(isolated_workspace):
+    rows = [{"text": f"café {i} naïve", "label": lab} for lab in ("a", "b") for i in range(5)]
+    prep = prepare(records_from_list(rows), "text", "label", CleaningOptions(), load_config())
+    version = save_preparation(isolated_workspace, "accents", prep, PLAN)
+    first = json.loads((version.path / "data.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert "café" in first["text"]
