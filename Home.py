@@ -45,5 +45,6 @@ load_css()
 navigation = st.navigation([
     st.Page(overview, title="Home", icon="🏠", default=True),
     st.Page("pages/data.py", title="Data", icon="📂"),
+    st.Page("pages/train.py", title="Train", icon="🏋️"),
 ])
 navigation.run()

@@ -38,3 +38,22 @@ def split_distribution(counts: dict[str, dict[str, int]]) -> go.Figure:
                     title="Label share per split", color_discrete_map=SPLIT_COLOURS)
     figure.update_yaxes(tickformat=".0%")
     return _tidy(figure, 340)
+
+
+def training_curve(history: list[dict]) -> go.Figure:
+    """Training loss by step, and validation macro-F1 at each evaluation on a second axis."""
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    losses = [h for h in history if "loss" in h]
+    evaluations = [h for h in history if "validation_macro_f1" in h]
+    figure.add_trace(go.Scatter(x=[h["step"] for h in losses], y=[h["loss"] for h in losses],
+                                name="training loss", mode="lines", line=dict(color="#4C6EF5")))
+    figure.add_trace(go.Scatter(x=[h["step"] for h in evaluations], y=[h["validation_macro_f1"] for h in evaluations],
+                                name="validation macro-F1", mode="lines+markers", line=dict(color="#F59F00")),
+                     secondary_y=True)
+    figure.update_xaxes(title_text="step")
+    figure.update_yaxes(title_text="loss", secondary_y=False)
+    figure.update_yaxes(title_text="macro-F1", range=[0, 1], secondary_y=True)
+    figure.update_layout(title="Training progress")
+    return _tidy(figure, 300)

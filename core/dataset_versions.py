@@ -148,19 +148,35 @@ def load_dataset_version(workspace: Workspace, ref: str) -> DatasetVersion:
 
 def save_dataset_version(workspace: Workspace, name: str, frame: pd.DataFrame, report: ValidationReport,
                          plan: SplitPlan, *, source: str, cleaning_steps: list[dict[str, Any]] | None = None,
-                         created_by: str | None = None) -> DatasetVersion:
-    """Split and save clean ``line``/``text``/``label`` rows as the next version of ``name``."""
+                         created_by: str | None = None, test_frame: pd.DataFrame | None = None) -> DatasetVersion:
+    """Split and save clean ``line``/``text``/``label`` rows as the next version of ``name``.
+
+    With ``test_frame`` (rows from a separate test file), those rows are the
+    test split and ``frame`` is split into train and validation only.
+    """
     _check_name(name)
     if report.blocks_training:
         raise DatasetError("the data still has blocking problems: "
                            + "; ".join(f.title for f in report.errors))
     texts = frame["text"].astype(str).tolist()
     labels = frame["label"].astype(str).tolist()
+    lines = frame["line"].astype(int).tolist()
+    if test_frame is not None:
+        kept = plan.train + plan.validation
+        plan = SplitPlan(plan.train / kept, plan.validation / kept, 0.0, plan.seed)
+    assignment = stratified_split(texts, labels, plan)
+    if test_frame is not None:
+        unknown = set(test_frame["label"].astype(str)) - set(labels)
+        if unknown:
+            raise DatasetError(f"the test file has labels the training data lacks: {', '.join(sorted(unknown))}")
+        texts += test_frame["text"].astype(str).tolist()
+        labels += test_frame["label"].astype(str).tolist()
+        lines += test_frame["line"].astype(int).tolist()
+        assignment += ["test"] * len(test_frame)
     label_map = build_label_map(labels)
     ids = {label: i for i, label in enumerate(label_map)}
-    assignment = stratified_split(texts, labels, plan)
     rows = pd.DataFrame({"text": texts, "label": labels, "label_id": [ids[l] for l in labels],
-                         "split": assignment, "line": frame["line"].astype(int).tolist()})
+                         "split": assignment, "line": lines})
     existing = _versions_of(workspace, name)
     version = (existing[-1].version + 1) if existing else 1
     destination = workspace.datasets / name / f"v{version}"

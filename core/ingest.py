@@ -25,6 +25,8 @@ DEMO_DATASET = PROJECT_ROOT / "assets" / "demo" / "feedback.jsonl"
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 CSV_SUFFIXES = (".csv", ".tsv")
+#: Plain text: one feedback per line, read into a ``text`` field.
+TEXT_SUFFIXES = (".txt",)
 SNIFF_BYTES = 64 * 1024
 EXCERPT_CHARS = 120
 
@@ -108,8 +110,10 @@ def _decode_line(raw: bytes, line_no: int, table: RawTable) -> str:
 
 
 def detect_format(name: str, head: bytes) -> str:
-    """``jsonl`` or ``csv``, from the file name or else from the first character."""
+    """``jsonl``, ``csv`` or ``text``, from the file name or else from the first character."""
     suffix = Path(name).suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        return "text"
     if suffix in JSONL_SUFFIXES:
         return "jsonl"
     if suffix in CSV_SUFFIXES:
@@ -180,6 +184,12 @@ def _read_jsonl(lines: Iterable[bytes], table: RawTable) -> None:
         table._add(line_no, value)
 
 
+def _read_text_lines(lines: Iterable[bytes], table: RawTable) -> None:
+    for line_no, text in enumerate(_numbered_text_lines(lines, table), start=1):
+        if text.strip():
+            table._add(line_no, {"text": text.rstrip("\r\n")})
+
+
 def _numbered_text_lines(lines: Iterable[bytes], table: RawTable) -> Iterator[str]:
     """Decode lines one by one for the csv module, reporting encoding defects."""
     for line_no, raw in enumerate(lines, start=1):
@@ -243,6 +253,8 @@ def read_feedback_stream(stream: IO[bytes], name: str, max_bytes: int) -> RawTab
     table = RawTable(source=name, format=fmt)
     if fmt == "jsonl":
         _read_jsonl(limited, table)
+    elif fmt == "text":
+        _read_text_lines(limited, table)
     else:
         _read_csv(limited, head, table)
     if not table.records:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
@@ -15,6 +16,9 @@ import streamlit as st
 from core.config import PROJECT_ROOT, AppConfig, ConfigError, load_config
 from core.validate import Finding, Severity, ValidationReport
 from core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from core.jobs import JobRunner
 
 CSS_FILE = PROJECT_ROOT / "assets" / "css" / "app.css"
 SEVERITY_WORDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
@@ -87,3 +91,24 @@ def show_report(report: ValidationReport) -> None:
     (st.error if errors else st.warning if warnings else st.info)(summary)
     for finding in report.findings:
         show_finding(finding)
+
+
+def duration(seconds: float | None) -> str:
+    """'45 s', '3 min 20 s', '1 h 05 min'; an em dash when unknown."""
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+@st.cache_resource(show_spinner=False)
+def job_runner(workspace_root: str) -> "JobRunner":
+    """The one job runner of this server for a workspace, shared by every session and page."""
+    from core.jobs import JobRunner
+
+    config = load_config()
+    return JobRunner(Workspace(Path(workspace_root)).ensure(), config)

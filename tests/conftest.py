@@ -40,3 +40,46 @@ def write_file(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BERT with the real MiniLM tokenizer, saved as a local model folder (seconds)."""
+    from transformers import BertConfig, BertModel
+
+    from core.pretrained import load_tokenizer, packaged_model_path
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = load_tokenizer(str(packaged_model_path()))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=256)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Write a TOML settings file, point FEEDBACK_STUDIO_CONFIG at it, return the loaded config."""
+
+    def write(content: str) -> AppConfig:
+        path = tmp_path / "settings.toml"
+        path.write_text(content, encoding="utf-8")
+        monkeypatch.setenv(CONFIG_ENV_VAR, str(path))
+        return load_config()
+
+    return write
+
+
+def save_demo_version(workspace: Workspace, config: AppConfig, name: str = "demo", max_rows: int | None = None):
+    """Save the shipped demo dataset (optionally its first rows) as a dataset version."""
+    from core.cleaning import CleaningOptions
+    from core.ingest import DEMO_DATASET, read_feedback_file, records_from_list
+    from core.preparation import prepare, save_preparation
+    from core.split import SplitPlan
+
+    table = read_feedback_file(DEMO_DATASET, 10_000_000)
+    if max_rows:
+        table = records_from_list(table.records[:max_rows], source=table.source)
+    prepared = prepare(table, "text", "label", CleaningOptions(), config)
+    return save_preparation(workspace, name, prepared, SplitPlan.from_config(config.split))

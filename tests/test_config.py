@@ -17,10 +17,10 @@ def test_workspace_comes_from_environment(tmp_path):
 
 
 def test_toml_file_overrides_defaults(write_file):
-    path = write_file("settings.toml", "[model]\nmax_length = 64\n[training]\nepochs = 2\n")
+    path = write_file("settings.toml", "[model]\nmax_length = 64\n[training.quick]\nepochs = 2\n")
     config = load_config(path, environ={})
     assert config.model.max_length == 64
-    assert config.training.epochs == 2.0  # an int widens to the float field
+    assert config.training.quick.epochs == 2.0  # an int widens to the float field
 
 
 def test_yaml_file_overrides_defaults(write_file):

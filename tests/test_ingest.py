@@ -80,8 +80,15 @@ def test_missing_file(tmp_path):
 
 
 def test_format_is_sniffed_without_a_known_suffix():
-    assert read_feedback_bytes(b'{"a": 1}\n', "data.txt", LIMIT).format == "jsonl"
-    assert read_feedback_bytes(b"a,b\n1,2\n", "data.txt", LIMIT).format == "csv"
+    assert read_feedback_bytes(b'{"a": 1}\n', "data.dat", LIMIT).format == "jsonl"
+    assert read_feedback_bytes(b"a,b\n1,2\n", "data.dat", LIMIT).format == "csv"
+
+
+def test_plain_text_is_one_feedback_per_line():
+    table = read_feedback_bytes(b"first complaint\n\nsecond, with a comma\r\n", "notes.txt", LIMIT)
+    assert table.format == "text" and table.columns == ["text"]
+    assert [r["text"] for r in table.records] == ["first complaint", "second, with a comma"]
+    assert table.lines == [1, 3]
 
 
 def test_list_and_dataframe_sources():

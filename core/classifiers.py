@@ -1,0 +1,121 @@
+"""The one small interface every model kind implements, and the registry of kinds.
+
+Like a scikit-learn estimator: ``fit`` on training data (reporting progress
+through a callback and honouring a stop signal), ``predict_proba`` and
+``predict`` on texts, ``save`` to a folder and ``load`` back from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from core.config import AppConfig, TrainingConfig
+
+
+@dataclass
+class TrainingData:
+    """Texts and label ids of the splits a model may learn from or select on (never test)."""
+
+    label_names: list[str]
+    train_texts: list[str]
+    train_labels: list[int]
+    validation_texts: list[str] = field(default_factory=list)
+    validation_labels: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Progress:
+    """One progress report from a model's ``fit``."""
+
+    step: int
+    total_steps: int
+    epoch: float | None = None
+    loss: float | None = None
+    #: Set when an evaluation on the validation split just finished.
+    eval_metrics: dict[str, float] | None = None
+    message: str = ""
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class TrainingCancelled(Exception):
+    """Raised by ``fit`` when the stop signal was set before training finished."""
+
+
+class ModelFileError(ValueError):
+    """A saved model that is missing, altered or of an unknown kind."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_checksum(path: Path, expected: str | None) -> None:
+    """Refuse a model file whose content changed since the app saved it."""
+    if not path.exists():
+        raise ModelFileError(f"model file {path} is missing")
+    if expected is None or sha256_file(path) != expected:
+        raise ModelFileError(f"model file {path} does not match the checksum recorded when it was saved; "
+                             "it was altered or comes from elsewhere, so it is not loaded")
+
+
+class TextClassifier(ABC):
+    """Base of every model kind."""
+
+    kind: ClassVar[str]
+    title: ClassVar[str]
+    #: Whether ``fit`` honours the stop signal between steps (long-running kinds do).
+    cancellable: ClassVar[bool] = False
+
+    def __init__(self, label_names: list[str], settings: TrainingConfig, config: AppConfig) -> None:
+        self.label_names = list(label_names)
+        self.settings = settings
+        self.config = config
+        self.fit_info: dict[str, Any] = {}
+
+    @abstractmethod
+    def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event) -> "TextClassifier":
+        """Train on ``data``; report through ``progress``; raise TrainingCancelled if ``stop`` is set."""
+
+    @abstractmethod
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """Scores per label (rows sum to 1), columns in ``label_names`` order."""
+
+    def predict(self, texts: list[str]) -> list[str]:
+        return [self.label_names[i] for i in self.predict_proba(texts).argmax(axis=1)]
+
+    @abstractmethod
+    def save(self, folder: Path) -> dict[str, Any]:
+        """Write the model into ``folder``; return what ``load`` needs (e.g. checksums)."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, folder: Path, saved: dict[str, Any], config: AppConfig) -> "TextClassifier":
+        """Read a model written by ``save``; ``saved`` is what ``save`` returned."""
+
+
+REGISTRY: dict[str, type[TextClassifier]] = {}
+
+
+def register(cls: type[TextClassifier]) -> type[TextClassifier]:
+    REGISTRY[cls.kind] = cls
+    return cls
+
+
+def model_kinds() -> dict[str, type[TextClassifier]]:
+    """All kinds, in the order the app offers them (importing registers them)."""
+    from core import baselines, embeddings, transformer  # noqa: F401  (registration side effect)
+
+    return dict(REGISTRY)

@@ -1,0 +1,224 @@
+"""The command line: the app's training and prediction without a browser.
+
+    python -m core train --data FILE --text-field NAME --label-field NAME [...]
+    python -m core predict --model RUN --input FILE --output FILE.jsonl
+
+Results go to standard output as JSON; progress and errors go to standard
+error. A bad argument or file gives a one-line error and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+from core.classifiers import ModelFileError
+from core.cleaning import CleaningOptions, RareClassAction
+from core.config import PRESET_NAMES, WORKSPACE_ENV_VAR, AppConfig, ConfigError, load_config
+from core.dataset_versions import DatasetError
+from core.ingest import IngestError, RawTable, guess_columns, read_feedback_file
+from core.preparation import Preparation, prepare, save_preparation
+from core.pretrained import token_counter
+from core.runs import RunError, RunHandle, RunRequest, RunState, create_run, run_folder
+from core.split import SplitPlan
+from core.workspace import Workspace
+
+DEFAULT_MODELS = "tfidf_logreg,tfidf_nb,embedding_logreg"
+FIXES = ("drop_invalid_rows", "normalise_labels", "drop_conflicts", "drop_duplicates", "drop_rare", "merge_rare")
+
+
+class CliError(Exception):
+    """A user mistake: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        raise CliError(f"{message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m core", description="Feedback Studio without the browser.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    common = _Parser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="TOML or YAML settings file (see README: Configuration)")
+    common.add_argument("--workspace", metavar="DIR", help="workspace folder (default: from config, or ./workspace)")
+
+    train = commands.add_parser(
+        "train", parents=[common], help="validate, split and train models on a labelled file",
+        description="Ingest and validate FILE as the Data page does, save it as a dataset version, split it "
+                    "(or use --test-data as the test split), train the chosen models and print one JSON object "
+                    "per model with its run id, folder and test metrics.")
+    train.add_argument("--data", required=True, metavar="FILE", help="labelled JSONL or CSV file")
+    train.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
+    train.add_argument("--label-field", metavar="NAME", help="field holding the label (default: guessed)")
+    train.add_argument("--test-data", metavar="FILE", help="a separate labelled file used as the test split")
+    train.add_argument("--models", default=DEFAULT_MODELS, metavar="LIST",
+                       help="comma-separated model kinds: tfidf_logreg, tfidf_nb, embedding_logreg, transformer "
+                            f"(default: {DEFAULT_MODELS})")
+    train.add_argument("--preset", choices=PRESET_NAMES, help="training preset for the transformer (default: config)")
+    train.add_argument("--fix", default="", metavar="LIST",
+                       help=f"comma-separated opt-in cleaning steps: {', '.join(FIXES)}")
+    train.add_argument("--name", metavar="NAME", help="dataset name to save under (default: the file name)")
+    train.add_argument("--max-train-examples", type=int, metavar="N",
+                       help="train on a stratified sample of at most N training examples")
+
+    predict = commands.add_parser(
+        "predict", parents=[common], help="score a file with a trained run",
+        description="Write one JSON object per input row: its id (or line number), the predicted label, its "
+                    "score and the scores of all labels.")
+    predict.add_argument("--model", required=True, metavar="RUN", help="run id or run folder")
+    predict.add_argument("--input", required=True, metavar="FILE", help="JSONL, CSV or plain text (one per line)")
+    predict.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
+    predict.add_argument("--id-field", metavar="NAME", help="field holding each row's id (default: id, if present)")
+    predict.add_argument("--output", required=True, metavar="FILE.jsonl", help="where to write the predictions")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> AppConfig:
+    if args.workspace:
+        os.environ[WORKSPACE_ENV_VAR] = str(Path(args.workspace).resolve())
+    return load_config(args.config)
+
+
+def _read(path: str, config: AppConfig) -> RawTable:
+    return read_feedback_file(path, config.data.max_upload_mb * 1_000_000)
+
+
+def _fields(table: RawTable, text_field: str | None, label_field: str | None) -> tuple[str, str]:
+    guess = guess_columns(table)
+    text, label = text_field or guess.text, label_field or guess.label
+    for role, name in (("text", text), ("label", label)):
+        if name is None or name not in table.columns:
+            raise CliError(f"{table.source}: no {role} field {name!r}; fields found: {', '.join(table.columns)}")
+    return text, label
+
+
+def _cleaning(fixes: str) -> CleaningOptions:
+    chosen = {f.strip() for f in fixes.split(",") if f.strip()}
+    unknown = chosen - set(FIXES)
+    if unknown:
+        raise CliError(f"unknown --fix {', '.join(sorted(unknown))}; choose from {', '.join(FIXES)}")
+    rare = RareClassAction.DROP if "drop_rare" in chosen else (
+        RareClassAction.MERGE if "merge_rare" in chosen else RareClassAction.KEEP)
+    return CleaningOptions(drop_invalid_rows="drop_invalid_rows" in chosen, normalise_labels="normalise_labels" in chosen,
+                           drop_conflicts="drop_conflicts" in chosen, drop_duplicates="drop_duplicates" in chosen,
+                           rare_classes=rare)
+
+
+def _refuse_if_blocked(prepared: Preparation) -> None:
+    for finding in prepared.report.findings:
+        print(f"{finding.severity.value}: {finding.title}: {finding.message}", file=sys.stderr)
+    if not prepared.ready:
+        raise CliError(f"{prepared.table.source} has blocking problems ("
+                       + "; ".join(f.title for f in prepared.report.errors)
+                       + "); fix the file or pass --fix (see --help)")
+
+
+def _progress_printer(kind: str):
+    """Echo a run's progress to standard error, once per percent and at each evaluation."""
+    last = {"percent": -1}
+
+    def on_change(changes: dict[str, Any]) -> None:
+        if "total_steps" not in changes or not changes["total_steps"]:
+            if changes.get("state"):
+                print(f"[{kind}] {changes['state'].value}", file=sys.stderr)
+            return
+        percent = int(100 * changes["step"] / changes["total_steps"])
+        if percent != last["percent"] or "loss" in changes:
+            last["percent"] = percent
+            loss = f" loss {changes['loss']:.4f}" if "loss" in changes else ""
+            print(f"[{kind}] {percent:3d}% step {changes['step']}/{changes['total_steps']}{loss}", file=sys.stderr)
+
+    return on_change
+
+
+def command_train(args: argparse.Namespace) -> int:
+    from core.classifiers import model_kinds
+    from core.training import execute_run
+
+    config = _config(args)
+    workspace = Workspace(config.workspace_path).ensure()
+    kinds = [k.strip() for k in args.models.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in model_kinds()]
+    if unknown or not kinds:
+        raise CliError(f"unknown model(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(model_kinds())}")
+    if args.max_train_examples is not None and args.max_train_examples < 1:
+        raise CliError("--max-train-examples must be at least 1")
+    options = _cleaning(args.fix)
+    count_tokens = token_counter(config.model.name)
+    table = _read(args.data, config)
+    text_field, label_field = _fields(table, args.text_field, args.label_field)
+    prepared = prepare(table, text_field, label_field, options, config, count_tokens)
+    _refuse_if_blocked(prepared)
+    test = None
+    if args.test_data:
+        test_table = _read(args.test_data, config)
+        test = prepare(test_table, text_field, label_field, options, config, count_tokens)
+        _refuse_if_blocked(test)
+    name = args.name or Path(args.data).stem.replace(" ", "-")[:64]
+    version = save_preparation(workspace, name, prepared, SplitPlan.from_config(config.split), test=test)
+    print(f"saved dataset {version.ref} ({version.meta['rows']} examples)", file=sys.stderr)
+
+    preset = args.preset or config.training.preset
+    for kind in kinds:
+        request = RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset),
+                             created_by=os.environ.get("USER"), max_train_examples=args.max_train_examples)
+        handle = RunHandle(workspace, create_run(workspace, request, config), on_change=_progress_printer(kind))
+        record = execute_run(workspace, handle, config, threading.Event())
+        print(json.dumps({
+            "model": kind, "run_id": record.run_id, "state": record.state.value,
+            "run_folder": str(run_folder(workspace, record.run_id)),
+            "test_metrics": record.test_metrics, "error": record.error,
+            "train_seconds": record.durations.get("train_s"),
+        }), flush=True)
+        if record.state is not RunState.SUCCEEDED:
+            return 1
+    return 0
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    from core.predict import Predictor
+    from core.training import load_run_model
+
+    config = _config(args)
+    workspace = Workspace(config.workspace_path)
+    output = Path(args.output)
+    if output.suffix.lower() != ".jsonl":
+        raise CliError(f"--output must be a .jsonl file, got {output.name}")
+    table = _read(args.input, config)
+    text_field = args.text_field or guess_columns(table).text
+    if text_field not in table.columns:
+        raise CliError(f"{table.source}: no text field {text_field!r}; fields found: {', '.join(table.columns)}")
+    id_field = args.id_field or ("id" if "id" in table.columns else None)
+    model, record = load_run_model(workspace, args.model, config)
+    predictor = Predictor(model)
+    texts = [r.get(text_field) for r in table.records]
+    results = predictor.predict(texts, lambda done, total: print(f"{done}/{total}", file=sys.stderr))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.partial")
+    with temporary.open("w", encoding="utf-8") as handle:
+        for record_row, line, result in zip(table.records, table.lines, results):
+            row_id = record_row.get(id_field) if id_field else line
+            handle.write(json.dumps({"id": row_id, "line": line, **result.to_dict()}, ensure_ascii=False) + "\n")
+    temporary.replace(output)
+    print(json.dumps({"run_id": record.run_id, "rows": len(results), "output": str(output),
+                      "skipped_lines": table.skipped}), flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return {"train": command_train, "predict": command_predict}[args.command](args)
+    except (CliError, ConfigError, IngestError, DatasetError, RunError, ModelFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

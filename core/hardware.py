@@ -1,0 +1,57 @@
+"""Which device trains and predicts, how many CPU threads, which precision."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Hardware:
+    device: str  # cuda | mps | cpu
+    name: str
+    cpu_threads: int
+    bf16: bool
+
+    def describe(self) -> str:
+        """A sentence for people: what trains and how."""
+        precision = "bfloat16 mixed precision" if self.bf16 else "float32"
+        where = self.name if self.device != "cpu" else f"the CPU ({self.cpu_threads} threads)"
+        return f"Training on {where} with {precision}."
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cpu_supports_bf16() -> bool:
+    """True when the CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX)."""
+    import torch
+
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def configure_cpu_threads(requested: int = 0) -> int:
+    """Use every core unless told otherwise; returns the thread count in force."""
+    import torch
+
+    threads = requested if requested > 0 else (os.cpu_count() or 1)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
+def detect_hardware(cpu_threads: int = 0, precision: str = "auto", force_cpu: bool = False) -> Hardware:
+    """The best available device: CUDA, then Apple MPS, then the CPU."""
+    import torch
+
+    threads = configure_cpu_threads(cpu_threads)
+    if not force_cpu and torch.cuda.is_available():
+        bf16 = precision in ("auto", "bf16") and torch.cuda.is_bf16_supported()
+        return Hardware("cuda", torch.cuda.get_device_name(0), threads, bf16)
+    if not force_cpu and torch.backends.mps.is_available():
+        return Hardware("mps", "Apple GPU (MPS)", threads, False)
+    bf16 = precision == "bf16" or (precision == "auto" and cpu_supports_bf16())
+    return Hardware("cpu", platform.processor() or platform.machine(), threads, bf16)

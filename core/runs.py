@@ -1,0 +1,214 @@
+"""Run records: one folder per training run under ``workspace/runs/<run_id>/``.
+
+``run.json`` holds the record (state, live progress, metrics, everything needed
+to reproduce the run) and is always replaced atomically. The trained model goes
+to ``model/``, which is renamed into place before the record says
+``succeeded``: a half-written run never looks finished.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import secrets
+import socket
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable
+
+from core.config import AppConfig, Hyperparameters
+from core.workspace import Workspace, read_json, write_json_atomic
+
+RECORD_FILE = "run.json"
+MODEL_DIR = "model"
+#: Progress is written to disk at most this often (state changes are written at once).
+PERSIST_INTERVAL_S = 1.0
+
+
+class RunState(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunState.QUEUED, RunState.RUNNING)
+
+
+class RunError(ValueError):
+    """A run that cannot be found, loaded or started, and why."""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class RunRequest:
+    """What an analyst asks for: one model kind on one dataset version."""
+
+    dataset_ref: str
+    kind: str
+    preset: str
+    hyperparameters: Hyperparameters
+    created_by: str | None = None
+    #: Train on at most this many training examples (a stratified sample); None uses all.
+    max_train_examples: int | None = None
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    kind: str
+    title: str
+    dataset_ref: str
+    dataset_fingerprint: str
+    split_fingerprint: str
+    labels: list[str]
+    preset: str
+    hyperparameters: dict[str, Any]
+    settings: dict[str, Any]
+    created_at: str
+    created_by: str | None = None
+    max_train_examples: int | None = None
+    state: RunState = RunState.QUEUED
+    owner: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+    step: int = 0
+    total_steps: int = 0
+    epoch: float | None = None
+    loss: float | None = None
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    message: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_examples: int = 0
+    validation_metrics: dict[str, float] | None = None
+    test_metrics: dict[str, float] | None = None
+    test_per_class: list[dict[str, Any]] | None = None
+    fit_info: dict[str, Any] = field(default_factory=dict)
+    durations: dict[str, float] = field(default_factory=dict)
+    model: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def fraction_done(self) -> float:
+        if self.state is RunState.SUCCEEDED:
+            return 1.0
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
+        known = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in data.items() if k in known}, "state": RunState(data["state"])})
+
+
+def process_owner() -> str:
+    """Identifies the process running a job, so a restart can tell dead jobs from live ones."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def new_run_id(kind: str) -> str:
+    return f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{kind}-{secrets.token_hex(3)}"
+
+
+def run_folder(workspace: Workspace, run_id: str) -> Path:
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        raise RunError(f"not a run id: {run_id!r}")
+    return workspace.runs / run_id
+
+
+def save_record(workspace: Workspace, record: RunRecord) -> None:
+    write_json_atomic(run_folder(workspace, record.run_id) / RECORD_FILE, record.to_dict())
+
+
+def load_record(workspace: Workspace, run_id: str) -> RunRecord:
+    path = run_folder(workspace, run_id) / RECORD_FILE
+    if not path.exists():
+        raise RunError(f"no run called {run_id!r}")
+    return RunRecord.from_dict(read_json(path))
+
+
+def list_runs(workspace: Workspace) -> list[RunRecord]:
+    """Every run, newest first."""
+    if not workspace.runs.is_dir():
+        return []
+    records = [RunRecord.from_dict(read_json(p / RECORD_FILE)) for p in workspace.runs.iterdir()
+               if (p / RECORD_FILE).exists()]
+    return sorted(records, key=lambda r: r.created_at + r.run_id, reverse=True)
+
+
+class RunHandle:
+    """The live record of one run, shared between the training thread and readers.
+
+    The training thread changes it only through :meth:`update`; readers take
+    :meth:`snapshot` copies. Both hold the lock, so nobody sees a torn record.
+    """
+
+    def __init__(self, workspace: Workspace, record: RunRecord,
+                 on_change: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.workspace = workspace
+        self._record = record
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        self._last_write = 0.0
+
+    @property
+    def run_id(self) -> str:
+        return self._record.run_id
+
+    def update(self, *, persist: bool | None = None, history: dict[str, Any] | None = None, **changes: Any) -> None:
+        """Change fields (and append to the history); written to disk on state changes or once a second."""
+        with self._lock:
+            for key, value in changes.items():
+                setattr(self._record, key, value)
+            if history is not None:
+                self._record.history.append(history)
+            now = time.monotonic()
+            if persist or (persist is None and ("state" in changes or now - self._last_write >= PERSIST_INTERVAL_S)):
+                save_record(self.workspace, self._record)
+                self._last_write = now
+        if self._on_change is not None:
+            self._on_change(changes)
+
+    def snapshot(self) -> RunRecord:
+        with self._lock:
+            return copy.deepcopy(self._record)
+
+
+def create_run(workspace: Workspace, request: RunRequest, config: AppConfig) -> RunRecord:
+    """Write a queued run record for ``request`` (checking the dataset and kind exist)."""
+    from core.classifiers import model_kinds
+    from core.dataset_versions import DatasetError, load_dataset_version
+
+    kinds = model_kinds()
+    if request.kind not in kinds:
+        raise RunError(f"unknown model {request.kind!r}; choose from {', '.join(kinds)}")
+    try:
+        version = load_dataset_version(workspace, request.dataset_ref)
+    except DatasetError as exc:
+        raise RunError(str(exc)) from exc
+    record = RunRecord(
+        run_id=new_run_id(request.kind), kind=request.kind, title=kinds[request.kind].title,
+        dataset_ref=version.ref, dataset_fingerprint=version.meta["fingerprint"],
+        split_fingerprint=version.meta["split_fingerprint"], labels=version.labels,
+        preset=request.preset, hyperparameters=asdict(request.hyperparameters),
+        settings={"model": asdict(config.model), "training": {
+            k: v for k, v in asdict(config.training).items() if not isinstance(v, dict)}},
+        created_at=now_iso(), created_by=request.created_by, max_train_examples=request.max_train_examples,
+    )
+    save_record(workspace, record)
+    return record

@@ -1,0 +1,154 @@
+"""Executing one run: data from the dataset version, fit, test, save atomically.
+
+The background job runner, the command line and the tests all call
+:func:`execute_run`; nothing here knows about threads or pages.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from core.classifiers import (
+    ModelFileError, Progress, TextClassifier, TrainingCancelled, TrainingData, model_kinds,
+)
+from core.config import AppConfig, Hyperparameters
+from core.dataset_versions import DatasetVersion, load_dataset_version
+from core.metrics import headline_metrics, per_class_metrics
+from core.runs import (
+    MODEL_DIR, RunError, RunHandle, RunRecord, RunState, load_record, now_iso, process_owner, run_folder,
+)
+from core.split import SplitPlan, stratified_split
+from core.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+def training_data(version: DatasetVersion, max_train_examples: int | None = None, seed: int = 0) -> TrainingData:
+    """The train and validation splits as ids; optionally a stratified sample of the train split."""
+    frame = version.frame()
+    train = frame[frame["split"] == "train"]
+    if max_train_examples and len(train) > max_train_examples:
+        keep = max_train_examples / len(train)
+        marks = stratified_split(train["text"].tolist(), train["label"].tolist(),
+                                 SplitPlan(1 - keep, keep, 0.0, seed))
+        train = train[[m == "validation" for m in marks]]
+    validation = frame[frame["split"] == "validation"]
+    return TrainingData(version.labels, train["text"].tolist(), train["label_id"].tolist(),
+                        validation["text"].tolist(), validation["label_id"].tolist())
+
+
+def evaluate_split(model: TextClassifier, version: DatasetVersion, split: str) -> tuple[dict, list]:
+    """Headline and per-class metrics of ``model`` on one split of its dataset version."""
+    part = version.split_frame(split)
+    if part.empty:
+        return {}, []
+    predicted = model.predict_proba(part["text"].tolist()).argmax(axis=1)
+    truth = part["label_id"].to_numpy()
+    return headline_metrics(truth, predicted, len(version.labels)), per_class_metrics(truth, predicted, version.labels)
+
+
+def friendly_error(error: BaseException) -> str:
+    """A sentence an analyst can act on; the traceback goes to the log."""
+    text = str(error) or type(error).__name__
+    if isinstance(error, MemoryError) or "out of memory" in text.lower():
+        return f"The machine ran out of memory ({text}). Try a smaller batch size or the Quick preset."
+    if isinstance(error, OSError) and "No space left" in text:
+        return "The disk is full; free some space (old runs can be deleted) and try again."
+    return f"{type(error).__name__}: {text}"
+
+
+class _ProgressTracker:
+    """Turns model progress into record updates with elapsed time and ETA."""
+
+    def __init__(self, handle: RunHandle) -> None:
+        self.handle, self.started = handle, time.monotonic()
+
+    def __call__(self, event: Progress) -> None:
+        elapsed = time.monotonic() - self.started
+        eta = elapsed * (event.total_steps - event.step) / event.step if event.step and event.total_steps else None
+        changes = dict(step=event.step, total_steps=event.total_steps, elapsed_s=round(elapsed, 1),
+                       eta_s=None if eta is None else round(eta, 1))
+        if event.epoch is not None:
+            changes["epoch"] = round(event.epoch, 3)
+        changes["message"] = event.message or "training"
+        point = None
+        if event.loss is not None:
+            changes["loss"] = event.loss
+            point = {"step": event.step, "epoch": event.epoch, "loss": event.loss}
+        if event.eval_metrics is not None:
+            point = {"step": event.step, "epoch": event.epoch,
+                     **{f"validation_{k}": v for k, v in event.eval_metrics.items()}}
+        self.handle.update(history=point, persist=True if event.eval_metrics else None, **changes)
+
+
+def _save_model(model: TextClassifier, folder: Path, record: RunRecord) -> dict:
+    """Write the model into a staging folder beside ``folder`` and rename it into place."""
+    staging = folder.with_name(f".{folder.name}-staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    saved = model.save(staging)
+    staging.rename(folder)
+    return {"kind": record.kind, "label_names": record.labels, "path": MODEL_DIR, **saved}
+
+
+def execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, stop: threading.Event) -> RunRecord:
+    """Train, test and save the run behind ``handle``; always ends in a finished state."""
+    record = handle.snapshot()
+    folder = run_folder(workspace, record.run_id)
+    started = time.monotonic()
+    handle.update(state=RunState.RUNNING, started_at=now_iso(), owner=process_owner(), message="preparing data")
+    try:
+        version = load_dataset_version(workspace, record.dataset_ref)
+        if version.meta["fingerprint"] != record.dataset_fingerprint:
+            raise RunError(f"dataset {record.dataset_ref} changed since the run was queued")
+        data = training_data(version, record.max_train_examples, config.training.seed)
+        handle.update(train_examples=len(data.train_texts))
+        model = model_kinds()[record.kind](version.labels, Hyperparameters(**record.hyperparameters), config)
+        if hasattr(model, "checkpoint_dir"):
+            model.checkpoint_dir = folder / "checkpoints"
+        model.fit(data, _ProgressTracker(handle), stop)
+        train_seconds = time.monotonic() - started
+        if stop.is_set():
+            raise TrainingCancelled()
+        handle.update(message="testing")
+        validation, _ = evaluate_split(model, version, "validation")
+        test, per_class = evaluate_split(model, version, "test")
+        if model.fit_info.get("is_main_process", True):
+            handle.update(model=_save_model(model, folder / MODEL_DIR, record))
+            shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+        handle.update(
+            state=RunState.SUCCEEDED, finished_at=now_iso(), message="finished",
+            validation_metrics=validation, test_metrics=test, test_per_class=per_class,
+            fit_info={k: v for k, v in model.fit_info.items() if k != "log_history"},
+            durations={"train_s": round(train_seconds, 2), "total_s": round(time.monotonic() - started, 2)},
+            step=max(handle.snapshot().total_steps, 1), total_steps=max(handle.snapshot().total_steps, 1),
+            eta_s=0.0,
+        )
+    except TrainingCancelled:
+        handle.update(state=RunState.CANCELLED, finished_at=now_iso(), message="cancelled", eta_s=None)
+    except Exception as error:  # a failed run is recorded, never lost
+        log.exception("run %s failed", record.run_id)
+        handle.update(state=RunState.FAILED, finished_at=now_iso(), error=friendly_error(error),
+                      message="failed", eta_s=None)
+    return handle.snapshot()
+
+
+def load_run_model(workspace: Workspace, run: str | Path, config: AppConfig) -> tuple[TextClassifier, RunRecord]:
+    """The trained model of a finished run, by run id or run folder."""
+    path = Path(run)
+    if path.is_dir() and (path / "run.json").exists():
+        workspace, run_id = Workspace(path.parent.parent), path.name
+    else:
+        run_id = str(run)
+    record = load_record(workspace, run_id)
+    if record.state is not RunState.SUCCEEDED or not record.model:
+        raise RunError(f"run {run_id} has no trained model (state: {record.state.value})")
+    kinds = model_kinds()
+    if record.model["kind"] not in kinds:
+        raise ModelFileError(f"run {run_id} holds a model of unknown kind {record.model['kind']!r}")
+    folder = run_folder(workspace, run_id) / record.model.get("path", MODEL_DIR)
+    return kinds[record.model["kind"]].load(folder, record.model, config), record
+

@@ -1,0 +1,285 @@
+"""Fine-tuning a pre-trained transformer with the Hugging Face ``Trainer``.
+
+One straight pipeline: load the model with a fresh classification head sized
+from the label map, tokenise (truncation at ``max_length``, dynamic padding per
+batch, length-grouped batches), train with evaluation and a checkpoint every
+epoch on the validation split, keep the best by macro-F1, stop early when it
+stops improving. Progress and cancellation go through a ``TrainerCallback``.
+The saved folder is plain ``save_pretrained`` output, so
+``pipeline("text-classification", model=folder)`` loads it anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.classifiers import (
+    Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, register,
+)
+from core.config import AppConfig
+from core.hardware import Hardware, detect_hardware
+from core.metrics import headline_metrics
+from core.pretrained import resolve_model_source
+
+log = logging.getLogger(__name__)
+PREDICT_BATCH = 32
+
+
+def quiet_libraries() -> None:
+    """Keep Hugging Face progress bars and notices out of the app's and the CLI's output."""
+    import datasets
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    datasets.utils.logging.set_verbosity_error()
+
+
+def _progress_callback(progress: ProgressCallback, stop: threading.Event):
+    """A TrainerCallback that forwards progress and turns the stop signal into a clean stop."""
+    from transformers import TrainerCallback
+
+    class ForwardProgress(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            progress(Progress(state.global_step, state.max_steps, epoch=state.epoch))
+            if stop.is_set():
+                control.should_training_stop = True
+                control.should_save = False
+                control.should_evaluate = False
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                progress(Progress(state.global_step, state.max_steps, epoch=state.epoch, loss=float(logs["loss"])))
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if metrics:
+                clean = {k.removeprefix("eval_"): float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+                progress(Progress(state.global_step, state.max_steps, epoch=state.epoch, eval_metrics=clean))
+
+    return ForwardProgress()
+
+
+def _compute_metrics(n_labels: int):
+    def compute(prediction) -> dict[str, float]:
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        return headline_metrics(prediction.label_ids, np.asarray(logits).argmax(-1), n_labels)
+
+    return compute
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    import torch
+
+    return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+@register
+class FineTunedTransformer(TextClassifier):
+    kind = "transformer"
+    title = "Fine-tuned transformer"
+    cancellable = True
+
+    def __init__(self, label_names, settings, config: AppConfig) -> None:
+        super().__init__(label_names, settings, config)
+        self.model = None
+        self.tokenizer = None
+        self.max_length = config.model.max_length
+        #: Where checkpoints go during training; set by the caller (the run folder).
+        self.checkpoint_dir: Path | None = None
+
+    # -- training -------------------------------------------------------------------------------
+    def _load_pretrained(self):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        source = resolve_model_source(self.config.model.name)
+        self.tokenizer = AutoTokenizer.from_pretrained(source)
+        self.model = AutoModelForSequenceClassification.from_pretrained(
+            source, num_labels=len(self.label_names),
+            id2label=dict(enumerate(self.label_names)),
+            label2id={name: i for i, name in enumerate(self.label_names)},
+            ignore_mismatched_sizes=True,  # a hub model fine-tuned on other labels gets a fresh head too
+        )
+
+    def _tokenised(self, texts: list[str], labels: list[int]):
+        from datasets import Dataset
+
+        dataset = Dataset.from_dict({"text": texts, "label": labels})
+        return dataset.map(lambda batch: self.tokenizer(batch["text"], truncation=True, max_length=self.max_length),
+                           batched=True, remove_columns=["text"])
+
+    def _arguments(self, hardware: Hardware, batch_size: int, accumulation: int):
+        from transformers import TrainingArguments
+
+        hp, training = self.settings, self.config.training
+        assert self.checkpoint_dir is not None, "set checkpoint_dir before fit"
+        return TrainingArguments(
+            output_dir=str(self.checkpoint_dir),
+            per_device_train_batch_size=batch_size,
+            per_device_eval_batch_size=batch_size * 2,
+            gradient_accumulation_steps=accumulation,
+            num_train_epochs=hp.epochs,
+            learning_rate=hp.learning_rate,
+            weight_decay=hp.weight_decay,
+            warmup_steps=hp.warmup_ratio,  # a float below 1 is a ratio of the total steps
+            eval_strategy="epoch",
+            save_strategy="epoch",
+            load_best_model_at_end=True,
+            metric_for_best_model="macro_f1",
+            greater_is_better=True,
+            save_total_limit=training.save_total_limit,
+            logging_steps=training.logging_steps,
+            seed=training.seed,
+            use_cpu=hardware.device == "cpu",
+            bf16=hardware.bf16,
+            train_sampling_strategy="group_by_length",
+            disable_tqdm=True,
+            report_to="none",
+            dataloader_num_workers=0,
+        )
+
+    def _train_once(self, data: TrainingData, hardware: Hardware, batch_size: int, accumulation: int,
+                    progress: ProgressCallback, stop: threading.Event):
+        from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PrinterCallback, Trainer
+
+        quiet_libraries()
+        self._load_pretrained()
+        trainer = Trainer(
+            model=self.model,
+            args=self._arguments(hardware, batch_size, accumulation),
+            train_dataset=self._tokenised(data.train_texts, data.train_labels),
+            eval_dataset=self._tokenised(data.validation_texts, data.validation_labels),
+            processing_class=self.tokenizer,
+            data_collator=DataCollatorWithPadding(self.tokenizer),
+            compute_metrics=_compute_metrics(len(self.label_names)),
+            callbacks=[_progress_callback(progress, stop),
+                       EarlyStoppingCallback(early_stopping_patience=self.settings.early_stopping_patience)],
+        )
+        trainer.remove_callback(PrinterCallback)  # progress goes through our callback, not stdout
+        trainer.train()
+        return trainer
+
+    def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event) -> "FineTunedTransformer":
+        if not data.validation_texts:
+            raise ValueError("fine-tuning needs a validation split to pick the best epoch")
+        hardware = detect_hardware(self.config.training.cpu_threads, self.config.training.precision)
+        batch_size, accumulation, notes = self.settings.batch_size, 1, [hardware.describe()]
+        while True:
+            try:
+                trainer = self._train_once(data, hardware, batch_size, accumulation, progress, stop)
+                break
+            except RuntimeError as error:
+                if hardware.device != "cuda" or not _is_out_of_memory(error):
+                    raise
+                import torch
+
+                torch.cuda.empty_cache()
+                if batch_size > 1:
+                    batch_size, accumulation = batch_size // 2, accumulation * 2
+                    notes.append(f"GPU out of memory: retrying with batch size {batch_size} "
+                                 f"× {accumulation} accumulation steps (same effective batch).")
+                else:
+                    hardware = detect_hardware(self.config.training.cpu_threads, self.config.training.precision,
+                                               force_cpu=True)
+                    batch_size, accumulation = self.settings.batch_size, 1
+                    notes.append("GPU out of memory even at batch size 1: training on the CPU instead.")
+                log.warning(notes[-1])
+        if stop.is_set():
+            raise TrainingCancelled()
+        state = trainer.state
+        self.model = trainer.model.eval()
+        self.fit_info = {
+            "hardware": hardware.to_dict(), "hardware_notes": notes,
+            "precision": "bf16" if hardware.bf16 else "fp32",
+            "batch_size": batch_size, "gradient_accumulation_steps": accumulation,
+            "steps": state.global_step, "epochs_run": state.epoch,
+            "best_checkpoint": state.best_model_checkpoint, "best_validation_macro_f1": state.best_metric,
+            "stopped_early": state.global_step < state.max_steps,
+            "log_history": state.log_history, "is_main_process": trainer.is_world_process_zero(),
+        }
+        return self
+
+    # -- prediction -----------------------------------------------------------------------------
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """Softmax scores; texts sorted by length and batched, so padding stays small."""
+        import torch
+
+        assert self.model is not None, "fit or load the model first"
+        self.model.eval()
+        scores = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        device = next(self.model.parameters()).device
+        for start in range(0, len(order), PREDICT_BATCH):
+            index = order[start:start + PREDICT_BATCH]
+            encoded = self.tokenizer([texts[i] for i in index], padding=True, truncation=True,
+                                     max_length=self.max_length, return_tensors="pt").to(device)
+            with torch.inference_mode():
+                logits = self.model(**encoded).logits.float()
+            scores[index] = torch.softmax(logits, dim=-1).cpu().numpy()
+        return scores
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, folder: Path) -> dict[str, Any]:
+        self.model.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+        return {"format": "transformers", "max_length": self.max_length,
+                "base_model": self.config.model.name}
+
+    @classmethod
+    def load(cls, folder: Path, saved: dict[str, Any], config: AppConfig) -> "FineTunedTransformer":
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        model = cls(saved["label_names"], None, dataclasses.replace(config))
+        model.max_length = saved.get("max_length", config.model.max_length)
+        model.tokenizer = AutoTokenizer.from_pretrained(folder)
+        model.model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+        return model
+
+
+def measure_training_throughput(config: AppConfig, texts: list[str], steps: int = 3) -> float:
+    """Training samples per second on this hardware, timed on a few real optimisation steps."""
+    import time
+
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    quiet_libraries()
+    hardware = detect_hardware(config.training.cpu_threads, config.training.precision)
+    source = resolve_model_source(config.model.name)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=2)
+    device = "cuda" if hardware.device == "cuda" else "cpu"
+    model.to(device).train()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    batch_size = config.training.hyperparameters().batch_size
+    sample = (texts * (1 + batch_size // max(len(texts), 1)))[:batch_size]
+    batch = tokenizer(sample, padding=True, truncation=True, max_length=config.model.max_length,
+                      return_tensors="pt").to(device)
+    labels = torch.zeros(len(sample), dtype=torch.long, device=device)
+    dtype = torch.bfloat16 if hardware.bf16 else torch.float32
+
+    def step() -> None:
+        with torch.autocast(device_type=device, dtype=dtype, enabled=hardware.bf16):
+            loss = model(**batch, labels=labels).loss
+        loss.backward()
+        optimiser.step()
+        optimiser.zero_grad()
+
+    step()  # warm-up
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * len(sample) / (time.perf_counter() - started)
+
+
+def estimate_training_seconds(samples_per_second: float, train_examples: int, validation_examples: int,
+                              epochs: float) -> float:
+    """Rough duration: every epoch trains once and evaluates once (evaluation is ~3× faster)."""
+    per_epoch = train_examples / samples_per_second + validation_examples / (3 * samples_per_second)
+    return epochs * per_epoch + 5.0  # loading and saving the model

@@ -1,0 +1,159 @@
+"""Train page: pick a dataset version and models, start, watch progress, cancel."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import streamlit as st
+
+from core import charts
+from core.classifiers import model_kinds
+from core.config import PRESET_NAMES, AppConfig, Hyperparameters
+from core.dataset_versions import DatasetVersion, list_dataset_versions
+from core.runs import RunError, RunRecord, RunRequest, list_runs
+from core.transformer import estimate_training_seconds, measure_training_throughput
+from pages._widgets import app_config, app_workspace, duration, job_runner, page_intro
+
+DEFAULT_KINDS = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
+PRESET_HELP = {
+    "quick": "Quick: a few minutes on a laptop CPU for ~2,000 texts. Good first result.",
+    "balanced": "Balanced: more epochs; usually a little better, takes about twice as long.",
+    "thorough": "Thorough: the most epochs at a gentle learning rate, with patience for early stopping.",
+}
+POLL_SECONDS = 1.0
+
+
+@st.cache_resource(show_spinner=False)
+def throughput(model_name: str, max_length: int, batch_size: int, _config: AppConfig, sample: tuple[str, ...]) -> float:
+    return measure_training_throughput(_config, list(sample))
+
+
+def advanced_settings(preset: Hyperparameters) -> Hyperparameters:
+    """The Advanced section: every hyper-parameter of the chosen preset, editable."""
+    with st.expander("Advanced settings"):
+        left, middle, right = st.columns(3)
+        return Hyperparameters(
+            batch_size=int(left.number_input("Batch size", 1, 512, preset.batch_size)),
+            epochs=float(middle.number_input("Epochs", 0.5, 50.0, float(preset.epochs), 0.5)),
+            learning_rate=float(right.number_input("Learning rate", 1e-7, 1e-2, preset.learning_rate, format="%.1e")),
+            weight_decay=float(left.number_input("Weight decay", 0.0, 1.0, preset.weight_decay, 0.01)),
+            warmup_ratio=float(middle.number_input("Warm-up share of steps", 0.0, 0.5, preset.warmup_ratio, 0.05)),
+            early_stopping_patience=int(right.number_input("Early-stopping patience (epochs)", 1, 20,
+                                                           preset.early_stopping_patience)),
+        )
+
+
+def transformer_estimate(config: AppConfig, version: DatasetVersion, hyper: Hyperparameters, limit: int | None) -> str:
+    counts = version.meta["split_counts"]
+    train = min(sum(counts["train"].values()), limit or 10**9)
+    sample = tuple(version.split_frame("train")["text"].head(64))
+    speed = throughput(config.model.name, config.model.max_length, hyper.batch_size, config, sample)
+    seconds = estimate_training_seconds(speed, train, sum(counts["validation"].values()), hyper.epochs)
+    return f"about {duration(seconds)} on this machine ({speed:.0f} texts/s)"
+
+
+def show_run_progress(record: RunRecord, runner) -> None:
+    """One run: progress bar, step/epoch/ETA, live chart, Cancel."""
+    with st.container(border=True):
+        title, button = st.columns([5, 1], vertical_alignment="center")
+        title.markdown(f"**{record.title}** · {record.dataset_ref} · {record.preset} · `{record.run_id}`")
+        if button.button("Cancel", key=f"cancel:{record.run_id}"):
+            runner.cancel(record.run_id)
+            st.toast(f"Cancelling {record.title}…")
+        if record.state.value == "queued":
+            st.progress(0.0, text="Waiting for the run before it to finish")
+            return
+        epoch = f" · epoch {record.epoch:.2f}" if record.epoch is not None else ""
+        loss = f" · loss {record.loss:.4f}" if record.loss is not None else ""
+        st.progress(record.fraction_done, text=f"{record.message or 'starting'} · step {record.step}/"
+                                               f"{record.total_steps}{epoch}{loss} · elapsed "
+                                               f"{duration(record.elapsed_s)} · ETA {duration(record.eta_s)}")
+        if record.history:
+            st.plotly_chart(charts.training_curve(record.history), width="stretch", key=f"curve:{record.run_id}")
+
+
+def runs_table(records: list[RunRecord]) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        metrics = r.test_metrics or {}
+        rows.append({
+            "run": r.run_id, "model": r.title, "dataset": r.dataset_ref, "preset": r.preset, "state": r.state.value,
+            "test accuracy": metrics.get("accuracy"), "test macro-F1": metrics.get("macro_f1"),
+            "train time": duration(r.durations.get("train_s")) if r.durations else "—",
+            "started": r.started_at or "", "error": r.error or "",
+        })
+    return pd.DataFrame(rows)
+
+
+config = app_config()
+workspace = app_workspace(config)
+runner = job_runner(str(workspace.root))
+page_intro("Train", "Pick a saved dataset version and the models to train; they train in the background while "
+                    "you keep working, and finished runs appear below and on the Evaluate page.")
+
+versions = list_dataset_versions(workspace)
+if not versions:
+    st.info("No dataset yet — upload one on the Data page and save a version, then come back here.")
+    st.page_link("pages/data.py", label="Go to the Data page", icon="📂")
+else:
+    # 1. What to train -----------------------------------------------------------------------
+    st.subheader("1 · Dataset and models")
+    refs = [v.ref for v in versions]
+    ref = st.selectbox("Dataset version", refs, index=len(refs) - 1, key="train_dataset")
+    version = next(v for v in versions if v.ref == ref)
+    counts = version.meta["split_counts"]
+    st.caption(f"{version.meta['rows']:,} examples · {len(version.labels)} labels · "
+               f"{sum(counts['train'].values()):,} train / {sum(counts['validation'].values()):,} validation / "
+               f"{sum(counts['test'].values()):,} test")
+    kinds = model_kinds()
+    chosen = [kind for kind, cls in kinds.items()
+              if st.checkbox(cls.title, value=kind in DEFAULT_KINDS, key=f"kind:{kind}")]
+
+    # 2. How long and how hard ---------------------------------------------------------------
+    st.subheader("2 · Preset")
+    preset = st.radio("Preset", PRESET_NAMES, index=PRESET_NAMES.index(config.training.preset),
+                      format_func=str.capitalize, horizontal=True, key="train_preset",
+                      help="Presets set the transformer's hyper-parameters; the baselines need none.")
+    st.caption(PRESET_HELP[preset])
+    hyper = advanced_settings(config.training.hyperparameters(preset))
+    limit = st.number_input("Train on at most this many examples (0 = all)", 0, 10**7, 0, 100, key="train_limit",
+                            help="A stratified sample of the training split, for a fast first try.") or None
+    if "transformer" in chosen:
+        with st.spinner("Measuring this machine's training speed…"):
+            try:
+                st.info(f"Fine-tuning {config.model.name} will take {transformer_estimate(config, version, hyper, limit)}.")
+            except (OSError, ValueError) as exc:
+                st.warning(f"The model {config.model.name!r} could not be loaded to estimate its speed: {exc}")
+
+    if st.button("Start training", type="primary", disabled=not chosen, key="start_training"):
+        try:
+            started = [runner.submit(RunRequest(version.ref, kind, preset, dataclasses.replace(hyper),
+                                                max_train_examples=limit)) for kind in chosen]
+        except RunError as exc:
+            st.error(f"Training could not start: {exc}")
+        else:
+            st.success(f"Started {len(started)} run(s): {', '.join(r.title for r in started)}. "
+                       "Progress shows below; you can leave this page meanwhile.")
+
+# 3. Live progress (polled; the training thread never touches the page) -----------------------
+@st.fragment(run_every=POLL_SECONDS)
+def live_progress() -> None:
+    st.subheader("Training now")
+    active = runner.active()
+    if not active:
+        st.caption("Nothing is training. Finished runs are listed below.")
+    for record in active:
+        show_run_progress(record, runner)
+
+    st.subheader("All runs")
+    records = list_runs(workspace)
+    if not records:
+        st.caption("No runs yet.")
+        return
+    st.dataframe(runs_table(records), hide_index=True, width="stretch",
+                 column_config={"test accuracy": st.column_config.NumberColumn(format="%.3f"),
+                                "test macro-F1": st.column_config.NumberColumn(format="%.3f")})
+
+
+live_progress()

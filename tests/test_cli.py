@@ -1,0 +1,111 @@
+"""The command line, end to end on small files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from core.cli import main
+from core.runs import RunState, load_record
+from core.workspace import Workspace
+from tests.conftest import PROJECT_ROOT
+
+WORDS = {
+    "billing": ["charged twice", "refund missing", "invoice wrong", "card declined", "price went up"],
+    "delivery": ["parcel late", "courier lost it", "box crushed", "tracking stuck", "wrong address"],
+    "app": ["login fails", "app crashes", "checkout button broken", "page loads slowly", "password reset"],
+}
+
+
+def labelled_rows(copies: int = 4):
+    return [{"id": f"{label}-{i}-{j}", "review": f"{phrase} again, order {i}{j}", "topic": label}
+            for label, phrases in WORDS.items() for i, phrase in enumerate(phrases) for j in range(copies)]
+
+
+@pytest.fixture
+def small_file(write_file):
+    return write_file("small.jsonl", "\n".join(json.dumps(r) for r in labelled_rows()) + "\n")
+
+
+def run_cli(capsys, *args) -> tuple[int, list[dict], str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    objects = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
+    return code, objects, captured.err
+
+
+def test_train_then_predict_end_to_end(capsys, small_file, write_file, isolated_workspace):
+    code, results, err = run_cli(capsys, "train", "--data", small_file, "--text-field", "review",
+                                 "--label-field", "topic", "--models", "tfidf_logreg,tfidf_nb",
+                                 "--workspace", isolated_workspace.root)
+    assert code == 0, err
+    assert [r["model"] for r in results] == ["tfidf_logreg", "tfidf_nb"]
+    for result in results:
+        assert result["state"] == "succeeded"
+        assert set(result["test_metrics"]) >= {"accuracy", "macro_f1", "weighted_f1", "macro_precision"}
+        assert load_record(isolated_workspace, result["run_id"]).state is RunState.SUCCEEDED
+    assert "saved dataset small/v1" in err
+
+    inputs = write_file("new.csv", 'id,review\n7,"charged twice for one order"\n8,""\n9,"the courier lost my parcel"\n')
+    output = isolated_workspace.root / "out" / "predictions.jsonl"
+    code, summary, err = run_cli(capsys, "predict", "--model", results[0]["run_folder"], "--input", inputs,
+                                 "--text-field", "review", "--output", output, "--workspace", isolated_workspace.root)
+    assert code == 0, err
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["7", "8", "9"]
+    assert rows[0]["label"] == "billing" and rows[2]["label"] == "delivery"
+    assert rows[1]["status"] == "empty" and rows[1]["label"] is None
+    assert set(rows[0]["scores"]) == set(WORDS) and abs(sum(rows[0]["scores"].values()) - 1) < 1e-6
+
+
+def test_separate_test_file_becomes_the_test_split(capsys, write_file, isolated_workspace):
+    rows = labelled_rows()
+    train = write_file("train.jsonl", "\n".join(json.dumps(r) for r in rows[::2]) + "\n")
+    test = write_file("test.jsonl", "\n".join(json.dumps(r) for r in rows[1::2]) + "\n")
+    code, results, err = run_cli(capsys, "train", "--data", train, "--test-data", test, "--models", "tfidf_nb",
+                                 "--workspace", isolated_workspace.root, "--name", "withtest")
+    assert code == 0, err
+    from core.dataset_versions import load_dataset_version
+
+    version = load_dataset_version(Workspace(isolated_workspace.root), "withtest")
+    assert sum(version.meta["split_counts"]["test"].values()) == len(rows[1::2])
+
+
+def test_blocking_problems_are_refused_with_the_reason(capsys, write_file, isolated_workspace):
+    bad = write_file("bad.jsonl", "\n".join(json.dumps({"text": f"t{i}", "label": "one"}) for i in range(9)) + "\n")
+    code, results, err = run_cli(capsys, "train", "--data", bad, "--workspace", isolated_workspace.root)
+    assert code == 2 and results == []
+    assert "Fewer than two classes" in err.splitlines()[-1]
+    assert list(isolated_workspace.runs.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train"], "the following arguments are required: --data"),
+    (["train", "--data", "missing.jsonl"], "missing.jsonl: no such file"),
+    (["train", "--data", "{small}", "--models", "gpt5"], "unknown model(s) gpt5"),
+    (["train", "--data", "{small}", "--text-field", "body"], "no text field 'body'"),
+    (["train", "--data", "{small}", "--fix", "make_better"], "unknown --fix make_better"),
+    (["train", "--data", "{small}", "--preset", "turbo"], "invalid choice: 'turbo'"),
+    (["predict", "--model", "nope", "--input", "{small}", "--output", "o.jsonl"], "no run called 'nope'"),
+    (["predict", "--model", "nope", "--input", "{small}", "--output", "o.csv"], "must be a .jsonl file"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_arguments_give_one_line_and_exit_2(capsys, small_file, isolated_workspace, args, message):
+    args = [a.replace("{small}", str(small_file)) for a in args] + ["--workspace", str(isolated_workspace.root)] \
+        if args[0] != "frobnicate" else args
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+    assert message in err and "Traceback" not in err
+
+
+def test_module_entry_point_has_help_for_every_option():
+    result = subprocess.run([sys.executable, "-m", "core", "train", "--help"], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    for option in ("--data", "--text-field", "--label-field", "--test-data", "--models", "--preset",
+                   "--config", "--workspace"):
+        assert option in result.stdout

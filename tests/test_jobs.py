@@ -1,0 +1,116 @@
+"""The background job runner: progress, cancel, failure, queueing, recovery after restart."""
+
+from __future__ import annotations
+
+import time
+
+from core.jobs import JobRunner
+from core.runs import RunRequest, RunState, load_record, process_owner, save_record
+from tests.conftest import save_demo_version
+from tests.test_training import tiny_config
+
+
+def request(config, version, kind, preset="quick"):
+    return RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset), created_by="tester")
+
+
+def wait_until(condition, timeout=120.0, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def test_progress_is_monotonic_and_reaches_the_total(isolated_workspace, config_file, tiny_bert):
+    config = tiny_config(config_file, tiny_bert, epochs=3)
+    version = save_demo_version(isolated_workspace, config)
+    runner = JobRunner(isolated_workspace, config)
+    run_id = runner.submit(request(config, version, "transformer")).run_id
+    seen = []
+    while True:
+        snapshot = runner.snapshot(run_id)
+        seen.append((snapshot.step, snapshot.total_steps))
+        if snapshot.state.finished:
+            break
+        time.sleep(0.02)
+    assert snapshot.state is RunState.SUCCEEDED, snapshot.error
+    steps = [s for s, _ in seen]
+    assert steps == sorted(steps) and len(set(steps)) > 3
+    assert seen[-1][0] == seen[-1][1] > 0
+    on_disk = load_record(isolated_workspace, run_id)  # what another tab or user sees
+    assert on_disk.state is RunState.SUCCEEDED and on_disk.step == on_disk.total_steps
+
+
+def test_cancel_stops_a_running_job_at_the_next_step(isolated_workspace, config_file, tiny_bert):
+    config = tiny_config(config_file, tiny_bert, epochs=50, patience=100)
+    version = save_demo_version(isolated_workspace, config)
+    runner = JobRunner(isolated_workspace, config)
+    run_id = runner.submit(request(config, version, "transformer")).run_id
+    assert wait_until(lambda: runner.snapshot(run_id).step >= 2)
+    assert runner.cancel(run_id)
+    record = runner.wait(run_id, timeout=60)
+    assert record.state is RunState.CANCELLED
+    assert record.step < record.total_steps
+    assert not (isolated_workspace.runs / run_id / "model").exists()
+    assert load_record(isolated_workspace, run_id).state is RunState.CANCELLED
+    assert not runner.cancel(run_id)  # already finished
+
+
+def test_a_failing_job_records_a_readable_error(isolated_workspace, config_file, tmp_path):
+    config = config_file(f'[model]\nname = "{tmp_path / "no-such-model"}"\n')
+    version = save_demo_version(isolated_workspace, config)
+    runner = JobRunner(isolated_workspace, config)
+    record = runner.wait(runner.submit(request(config, version, "transformer")).run_id, timeout=120)
+    assert record.state is RunState.FAILED
+    assert "no-such-model" in record.error
+    assert load_record(isolated_workspace, record.run_id).error == record.error
+
+
+def test_a_second_job_queues_behind_the_first(isolated_workspace, config_file, tiny_bert):
+    config = tiny_config(config_file, tiny_bert, epochs=2)
+    version = save_demo_version(isolated_workspace, config)
+    runner = JobRunner(isolated_workspace, config)
+    first = runner.submit(request(config, version, "transformer")).run_id
+    second = runner.submit(request(config, version, "tfidf_nb")).run_id
+    assert wait_until(lambda: runner.snapshot(first).state is RunState.RUNNING)
+    assert runner.snapshot(second).state is RunState.QUEUED
+    assert [r.run_id for r in runner.active()] == [first, second]
+    done_second = runner.wait(second, timeout=300)
+    done_first = runner.snapshot(first)
+    assert done_first.state is done_second.state is RunState.SUCCEEDED
+    assert done_first.finished_at <= done_second.started_at  # one at a time, in order
+
+
+def test_cancelling_a_queued_job_never_starts_it(isolated_workspace, config_file, tiny_bert):
+    config = tiny_config(config_file, tiny_bert, epochs=2)
+    version = save_demo_version(isolated_workspace, config)
+    runner = JobRunner(isolated_workspace, config)
+    first = runner.submit(request(config, version, "transformer")).run_id
+    second = runner.submit(request(config, version, "tfidf_nb")).run_id
+    assert runner.cancel(second)
+    assert runner.wait(second, timeout=5).state is RunState.CANCELLED
+    assert runner.wait(first, timeout=300).state is RunState.SUCCEEDED
+    assert load_record(isolated_workspace, second).started_at is None
+
+
+def test_a_restart_marks_running_and_queued_jobs_interrupted(isolated_workspace, config):
+    version = save_demo_version(isolated_workspace, config)
+    runner = JobRunner(isolated_workspace, config)
+    records = []
+    for owner, state in (("gone-host:1", RunState.RUNNING), (process_owner(), RunState.RUNNING), ("", RunState.QUEUED)):
+        record = runner.submit(request(config, version, "tfidf_nb")).run_id
+        runner.wait(record, 60)
+        snapshot = load_record(isolated_workspace, record)
+        snapshot.state, snapshot.owner = state, owner
+        checkpoint = isolated_workspace.runs / record / "checkpoints" / "checkpoint-1"
+        checkpoint.mkdir(parents=True)
+        save_record(isolated_workspace, snapshot)
+        records.append(record)
+    runner.close()  # the "server" stops
+    restarted = JobRunner(isolated_workspace, config)
+    assert sorted(restarted.recovered) == sorted(records)
+    for run_id in records:
+        assert load_record(isolated_workspace, run_id).state is RunState.INTERRUPTED
+        assert (isolated_workspace.runs / run_id / "checkpoints" / "checkpoint-1").is_dir()

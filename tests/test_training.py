@@ -1,0 +1,120 @@
+"""Model kinds behind one interface: baselines, embeddings, the transformer (tiny and real)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from core.classifiers import ModelFileError, TrainingCancelled, model_kinds
+from core.jobs import JobRunner
+from core.runs import RunRequest, RunState, list_runs
+from core.training import load_run_model, training_data
+from tests.conftest import save_demo_version
+
+
+def run_to_end(workspace, config, version, kind, preset="quick", **request):
+    runner = JobRunner(workspace, config)
+    record = runner.submit(RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset), **request))
+    return runner.wait(record.run_id, timeout=600)
+
+
+@pytest.mark.parametrize("kind", ["tfidf_logreg", "tfidf_nb", "embedding_logreg"])
+def test_fast_models_learn_the_demo_set_well_above_chance(isolated_workspace, config, kind):
+    version = save_demo_version(isolated_workspace, config)
+    record = run_to_end(isolated_workspace, config, version, kind)
+    assert record.state is RunState.SUCCEEDED, record.error
+    chance = 1 / len(version.labels)
+    assert record.test_metrics["macro_f1"] > 2.5 * chance, record.test_metrics
+    assert record.test_metrics["accuracy"] > 0.6
+    assert len(record.test_per_class) == len(version.labels)
+    model, _ = load_run_model(isolated_workspace, record.run_id, config)
+    scores = model.predict_proba(["I was charged twice for one order", "the parcel never arrived"])
+    assert scores.shape == (2, len(version.labels)) and np.allclose(scores.sum(axis=1), 1)
+
+
+def test_a_tampered_model_file_is_refused(isolated_workspace, config):
+    version = save_demo_version(isolated_workspace, config)
+    record = run_to_end(isolated_workspace, config, version, "tfidf_nb")
+    model_file = isolated_workspace.runs / record.run_id / "model" / record.model["file"]
+    model_file.write_bytes(model_file.read_bytes() + b"\0")
+    with pytest.raises(ModelFileError, match="does not match the checksum"):
+        load_run_model(isolated_workspace, record.run_id, config)
+
+
+def test_training_data_never_contains_the_test_split(isolated_workspace, config):
+    version = save_demo_version(isolated_workspace, config)
+    data = training_data(version)
+    test_texts = set(version.split_frame("test")["text"])
+    assert not test_texts & set(data.train_texts) and not test_texts & set(data.validation_texts)
+    sample = training_data(version, max_train_examples=100)
+    assert 95 <= len(sample.train_texts) <= 105 and set(sample.train_labels) == set(data.train_labels)
+
+
+def tiny_config(config_file, tiny_bert, epochs=2, patience=2, extra=""):
+    return config_file(f"""
+[model]
+name = "{tiny_bert}"
+max_length = 64
+[training.quick]
+epochs = {epochs}
+batch_size = 16
+learning_rate = 1e-3
+early_stopping_patience = {patience}
+{extra}
+""")
+
+
+def test_tiny_transformer_trains_saves_and_loads_through_pipeline(isolated_workspace, config_file, tiny_bert):
+    from transformers import pipeline
+
+    config = tiny_config(config_file, tiny_bert)
+    version = save_demo_version(isolated_workspace, config)
+    record = run_to_end(isolated_workspace, config, version, "transformer")
+    assert record.state is RunState.SUCCEEDED, record.error
+    assert record.step == record.total_steps > 0
+    evaluations = [h for h in record.history if "validation_macro_f1" in h]
+    assert [round(h["epoch"]) for h in evaluations] == [1, 2]  # evaluated every epoch on validation
+    assert record.fit_info["best_checkpoint"] and record.fit_info["precision"] in ("bf16", "fp32")
+    folder = isolated_workspace.runs / record.run_id / "model"
+    assert not (isolated_workspace.runs / record.run_id / "checkpoints").exists()
+
+    model, _ = load_run_model(isolated_workspace, record.run_id, config)
+    texts = ["The courier left my parcel in the rain", "Refund still missing after two weeks"]
+    ours = model.predict_proba(texts)
+    hub = pipeline("text-classification", model=str(folder), top_k=None)(texts)
+    for row, scored in zip(ours, hub):
+        by_label = {item["label"]: item["score"] for item in scored}
+        assert np.allclose([by_label[name] for name in version.labels], row, atol=1e-4)
+
+
+def test_early_stopping_ends_training_before_the_last_epoch(isolated_workspace, config_file, tiny_bert):
+    # learning rate 0: validation F1 can never improve after the first evaluation
+    config = tiny_config(config_file, tiny_bert, epochs=6, patience=1)
+    config.training.quick.learning_rate = 0.0
+    version = save_demo_version(isolated_workspace, config)
+    record = run_to_end(isolated_workspace, config, version, "transformer")
+    assert record.state is RunState.SUCCEEDED, record.error
+    assert record.fit_info["stopped_early"] and record.fit_info["epochs_run"] <= 2.0
+
+
+def test_cancelling_during_fit_raises(config, tiny_bert, isolated_workspace, config_file):
+    config = tiny_config(config_file, tiny_bert)
+    version = save_demo_version(isolated_workspace, config)
+    kind = model_kinds()["transformer"]
+    model = kind(version.labels, config.training.hyperparameters("quick"), config)
+    model.checkpoint_dir = isolated_workspace.root / "ckpt"
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(TrainingCancelled):
+        model.fit(training_data(version), lambda event: None, stop)
+
+
+def test_real_packaged_minilm_fine_tunes_well_above_chance(isolated_workspace, config):
+    version = save_demo_version(isolated_workspace, config)
+    record = run_to_end(isolated_workspace, config, version, "transformer")
+    assert record.state is RunState.SUCCEEDED, record.error
+    chance = 1 / len(version.labels)
+    assert record.test_metrics["accuracy"] > 3 * chance, record.test_metrics
+    assert [r.state for r in list_runs(isolated_workspace)] == [RunState.SUCCEEDED]
