@@ -17,7 +17,7 @@ from core.classifiers import (
 )
 from core.config import AppConfig, Hyperparameters
 from core.dataset_versions import DatasetVersion, load_dataset_version
-from core.metrics import headline_metrics, per_class_metrics
+from core.evaluation import Evaluation, ScoredSet, evaluate, save_scores, score_split
 from core.runs import (
     MODEL_DIR, RunError, RunHandle, RunRecord, RunState, load_record, now_iso, process_owner, run_folder,
 )
@@ -41,14 +41,10 @@ def training_data(version: DatasetVersion, max_train_examples: int | None = None
                         validation["text"].tolist(), validation["label_id"].tolist())
 
 
-def evaluate_split(model: TextClassifier, version: DatasetVersion, split: str) -> tuple[dict, list]:
-    """Headline and per-class metrics of ``model`` on one split of its dataset version."""
-    part = version.split_frame(split)
-    if part.empty:
-        return {}, []
-    predicted = model.predict_proba(part["text"].tolist()).argmax(axis=1)
-    truth = part["label_id"].to_numpy()
-    return headline_metrics(truth, predicted, len(version.labels)), per_class_metrics(truth, predicted, version.labels)
+def split_evaluation(model: TextClassifier, version: DatasetVersion, split: str) -> tuple[Evaluation | None, ScoredSet]:
+    """The model's scores and metrics on one split of its dataset version (None when the split is empty)."""
+    scored = score_split(model, version, split)
+    return (evaluate(scored) if scored.texts else None), scored
 
 
 def friendly_error(error: BaseException) -> str:
@@ -114,16 +110,19 @@ def execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, stop
         if stop.is_set():
             raise TrainingCancelled()
         handle.update(message="testing")
-        validation, _ = evaluate_split(model, version, "validation")
-        test, per_class = evaluate_split(model, version, "test")
+        validation, _ = split_evaluation(model, version, "validation")
+        test, test_scores = split_evaluation(model, version, "test")
         if model.fit_info.get("is_main_process", True):
+            save_scores(folder, test_scores)
             handle.update(model=_save_model(model, folder / MODEL_DIR, record))
             shutil.rmtree(folder / "checkpoints", ignore_errors=True)
         handle.update(
             state=RunState.SUCCEEDED, finished_at=now_iso(), message="finished",
-            validation_metrics=validation, test_metrics=test, test_per_class=per_class,
+            validation_metrics=validation.metrics if validation else {},
+            test_metrics=test.metrics if test else {}, test_per_class=test.per_class if test else [],
             fit_info={k: v for k, v in model.fit_info.items() if k != "log_history"},
-            durations={"train_s": round(train_seconds, 2), "total_s": round(time.monotonic() - started, 2)},
+            durations={"train_s": round(train_seconds, 2), "total_s": round(time.monotonic() - started, 2),
+                       "test_texts_per_s": round(test_scores.texts_per_second or 0.0, 1)},
             step=max(handle.snapshot().total_steps, 1), total_steps=max(handle.snapshot().total_steps, 1),
             eta_s=0.0,
         )

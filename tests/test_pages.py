@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.dataset_versions import list_dataset_versions
-from tests.conftest import PROJECT_ROOT
+from core.runs import list_runs
+from tests.conftest import PROJECT_ROOT, save_demo_version
 
 TIMEOUT = 120
 
@@ -53,3 +56,31 @@ def test_data_page_loads_the_demo_set_reports_and_saves_a_version(isolated_works
 
     home = open_page()
     assert "Latest dataset: demo-feedback/v1" in texts(home)
+
+
+def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_workspace, config):
+    save_demo_version(isolated_workspace, config, name="demo")
+    app = open_page("pages/train.py")
+    assert app.selectbox(key="train_dataset").value == "demo/v1"
+    assert app.checkbox(key="kind:tfidf_logreg").value and app.checkbox(key="kind:tfidf_nb").value
+    assert not app.checkbox(key="kind:transformer").value  # opt-in: it takes minutes
+    app.button(key="start_training").click().run()
+    assert not app.exception, app.exception
+    assert any("Started 3 run(s)" in s.value for s in app.success)
+    # The live fragment draws a bar per unfinished run in the same script run; the embedding model
+    # (queued last, seconds to fit) is certainly still unfinished.
+    assert app.get("progress")
+    assert "Sentence embeddings + logistic regression" in texts(app)
+
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        records = list_runs(isolated_workspace)
+        if records and all(r.state.value == "succeeded" for r in records):
+            break
+        time.sleep(0.5)
+    app.run()  # the next poll of the live fragment
+    assert not app.exception, app.exception
+    table = app.dataframe[-1].value
+    assert sorted(table["state"]) == ["succeeded"] * 3
+    assert (table["test accuracy"] > 0.5).all()  # five classes: chance is about 0.2
+    assert "Nothing is training" in texts(app)
