@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.overview import summarise_workspace
-from pages._widgets import app_config, app_workspace, load_css, page_intro
+from pages._widgets import app_config, app_workspace, load_css, mark_entrypoint, page_intro, pending_page
 
 st.set_page_config(page_title="Feedback Studio", page_icon="💬", layout="wide")
 
@@ -47,4 +47,7 @@ navigation = st.navigation([
     st.Page("pages/data.py", title="Data", icon="📂"),
     st.Page("pages/train.py", title="Train", icon="🏋️"),
 ])
+mark_entrypoint()
+if (asked_for := pending_page()) is not None:
+    st.switch_page(asked_for)
 navigation.run()

@@ -78,6 +78,8 @@ class TextClassifier(ABC):
     title: ClassVar[str]
     #: Whether ``fit`` honours the stop signal between steps (long-running kinds do).
     cancellable: ClassVar[bool] = False
+    #: Rough training cost rank: the app offers and queues cheaper kinds first, so results arrive early.
+    cost_rank: ClassVar[int] = 0
 
     def __init__(self, label_names: list[str], settings: TrainingConfig, config: AppConfig) -> None:
         self.label_names = list(label_names)
@@ -115,7 +117,7 @@ def register(cls: type[TextClassifier]) -> type[TextClassifier]:
 
 
 def model_kinds() -> dict[str, type[TextClassifier]]:
-    """All kinds, in the order the app offers them (importing registers them)."""
+    """All kinds, cheapest first (importing registers them; import order does not matter)."""
     from core import baselines, embeddings, transformer  # noqa: F401  (registration side effect)
 
-    return dict(REGISTRY)
+    return dict(sorted(REGISTRY.items(), key=lambda item: (item[1].cost_rank, list(REGISTRY).index(item[0]))))

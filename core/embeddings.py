@@ -72,6 +72,7 @@ class SentenceEncoder:
 class EmbeddingLogisticRegression(TextClassifier):
     kind = "embedding_logreg"
     title = "Sentence embeddings + logistic regression"
+    cost_rank = 1
     cancellable = True
 
     def __init__(self, label_names, settings, config: AppConfig) -> None:

@@ -84,6 +84,7 @@ def _is_out_of_memory(error: BaseException) -> bool:
 class FineTunedTransformer(TextClassifier):
     kind = "transformer"
     title = "Fine-tuned transformer"
+    cost_rank = 2
     cancellable = True
 
     def __init__(self, label_names, settings, config: AppConfig) -> None:

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from core.jobs import JobRunner
 
 CSS_FILE = PROJECT_ROOT / "assets" / "css" / "app.css"
+ENTRYPOINT = "Home.py"
+#: Session keys: set by Home.py on every run; the page a deep link asked for before Home.py ran.
+ENTRYPOINT_RAN = "_entrypoint_ran"
+PENDING_PAGE = "_pending_page"
 SEVERITY_WORDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
 
 
@@ -32,6 +36,28 @@ def app_config() -> AppConfig:
         st.error(f"The configuration cannot be used: {exc}")
         st.stop()
         raise  # unreachable: st.stop() ends the run
+
+
+def mark_entrypoint() -> None:
+    """Called by Home.py before it runs the chosen page."""
+    st.session_state[ENTRYPOINT_RAN] = True
+
+
+def pending_page() -> str | None:
+    """The page a deep link asked for before Home.py had run (Home.py then switches to it)."""
+    return st.session_state.pop(PENDING_PAGE, None)
+
+
+def enter_page(page_path: str) -> None:
+    """First line of every page: make sure Home.py (navigation, styling) ran in this session.
+
+    On a server's very first request, Streamlit runs a deep-linked file from
+    ``pages/`` directly (its old folder-based mode), skipping Home.py; such a
+    request is sent through Home.py, which then opens the page asked for.
+    """
+    if not st.session_state.get(ENTRYPOINT_RAN):
+        st.session_state[PENDING_PAGE] = page_path
+        st.switch_page(ENTRYPOINT)
 
 
 def app_workspace(config: AppConfig) -> Workspace:

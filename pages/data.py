@@ -17,7 +17,7 @@ from core.preparation import Preparation, prepare, save_preparation
 from core.pretrained import token_counter
 from core.split import SplitPlan
 from core.validate import Fix
-from pages._widgets import app_config, app_workspace, page_intro, show_report
+from pages._widgets import app_config, app_workspace, enter_page, page_intro, show_report
 
 UPLOAD_TYPES = ["jsonl", "ndjson", "json", "csv", "tsv"]
 
@@ -50,6 +50,7 @@ def cached_preparation(source_key: str, _table: RawTable, text_field: str, label
     return prepare(_table, text_field, label_field, options, _config, count_tokens)
 
 
+enter_page("pages/data.py")
 config = app_config()
 workspace = app_workspace(config)
 page_intro("Data", "Upload labelled feedback, read what is wrong with it, choose fixes, and save a clean, "

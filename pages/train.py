@@ -13,7 +13,7 @@ from core.config import PRESET_NAMES, AppConfig, Hyperparameters
 from core.dataset_versions import DatasetVersion, list_dataset_versions
 from core.runs import RunError, RunRecord, RunRequest, list_runs
 from core.transformer import estimate_training_seconds, measure_training_throughput
-from pages._widgets import app_config, app_workspace, duration, job_runner, page_intro
+from pages._widgets import app_config, app_workspace, duration, enter_page, job_runner, page_intro
 
 DEFAULT_KINDS = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
 PRESET_HELP = {
@@ -86,6 +86,7 @@ def runs_table(records: list[RunRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+enter_page("pages/train.py")
 config = app_config()
 workspace = app_workspace(config)
 runner = job_runner(str(workspace.root))

@@ -118,3 +118,9 @@ def test_real_packaged_minilm_fine_tunes_well_above_chance(isolated_workspace, c
     chance = 1 / len(version.labels)
     assert record.test_metrics["accuracy"] > 3 * chance, record.test_metrics
     assert [r.state for r in list_runs(isolated_workspace)] == [RunState.SUCCEEDED]
+
+
+def test_cheaper_kinds_are_offered_and_queued_first():
+    import core.transformer  # noqa: F401  (importing the slow kind first must not change the order)
+
+    assert list(model_kinds()) == ["tfidf_logreg", "tfidf_nb", "embedding_logreg", "transformer"]
