@@ -46,6 +46,7 @@ navigation = st.navigation([
     st.Page(overview, title="Home", icon="🏠", default=True),
     st.Page("pages/data.py", title="Data", icon="📂"),
     st.Page("pages/train.py", title="Train", icon="🏋️"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon="📊"),
 ])
 mark_entrypoint()
 if (asked_for := pending_page()) is not None:

@@ -57,3 +57,75 @@ def training_curve(history: list[dict]) -> go.Figure:
     figure.update_yaxes(title_text="macro-F1", range=[0, 1], secondary_y=True)
     figure.update_layout(title="Training progress")
     return _tidy(figure, 300)
+
+
+FAMILY_COLOURS = {"baseline": "#94A3B8", "transformer": "#4C6EF5"}
+OUTCOME_COLOURS = {"correct": "#12B886", "wrong": "#E03131"}
+
+
+def comparison_bars(table: pd.DataFrame, metric: str, metric_name: str) -> go.Figure:
+    """One bar per run on the chosen test metric, baselines and transformers coloured apart."""
+    ordered = table.sort_values(metric, ascending=False)
+    figure = px.bar(ordered, x="run", y=metric, color="family", color_discrete_map=FAMILY_COLOURS,
+                    hover_data=["model", "preset", "texts/s"], text=ordered[metric].map("{:.3f}".format),
+                    title=f"Test {metric_name} per run", labels={metric: metric_name, "run": ""})
+    figure.update_xaxes(tickvals=ordered["run"], ticktext=ordered["model"] + "<br>" + ordered["run"].str[-6:])
+    figure.update_yaxes(range=[0, 1])
+    return _tidy(figure, 360)
+
+
+def per_class_f1(per_class: list[dict]) -> go.Figure:
+    """F1 per label, lowest first so the weak classes stand out; undefined values show as gaps."""
+    frame = pd.DataFrame(per_class)
+    frame["f1"] = frame["f1"].astype(float)
+    frame = frame.sort_values("f1", na_position="first")
+    figure = px.bar(frame, y="label", x="f1", orientation="h", hover_data=["precision", "recall", "support"],
+                    title="F1 per label", color_discrete_sequence=["#4C6EF5"])
+    figure.update_xaxes(range=[0, 1])
+    figure.update_yaxes(type="category", title_text="")
+    return _tidy(figure, max(260, 28 * len(frame) + 90))
+
+
+def confusion_heatmap(labels: list[str], counts: list[list[int]], normalised: list[list[float]],
+                      show_share: bool = True) -> go.Figure:
+    """Rows are true labels, columns predictions; sized so 20+ labels stay readable."""
+    values = normalised if show_share else counts
+    text = [[f"{share:.0%}<br>({count})" if show_share else str(count) for share, count in zip(srow, crow)]
+            for srow, crow in zip(normalised, counts)]
+    many = len(labels) > 12
+    figure = go.Figure(go.Heatmap(
+        z=values, x=labels, y=labels, colorscale="Blues", zmin=0, zmax=1 if show_share else None,
+        text=None if many else text, texttemplate=None if many else "%{text}",
+        customdata=text, hovertemplate="true %{y} → predicted %{x}: %{customdata}<extra></extra>",
+        colorbar=dict(title="share of row" if show_share else "texts"),
+    ))
+    side = max(360, 34 * len(labels) + 160)
+    figure.update_xaxes(title_text="predicted", tickangle=-45 if many else 0, automargin=True, type="category")
+    figure.update_yaxes(title_text="true label", autorange="reversed", automargin=True, type="category")
+    figure.update_layout(title="Confusion matrix" + (" (share of each true label)" if show_share else " (counts)"),
+                         font=dict(size=10 if many else 12))
+    return _tidy(figure, side)
+
+
+def confidence_histogram(confidence: pd.DataFrame) -> go.Figure:
+    """How sure the model was, for its right and its wrong answers."""
+    figure = px.histogram(confidence, x="confidence", color="outcome", nbins=20, range_x=[0, 1], barmode="overlay",
+                          opacity=0.7, color_discrete_map=OUTCOME_COLOURS, title="Confidence of right and wrong answers")
+    figure.update_yaxes(title_text="texts")
+    return _tidy(figure, 320)
+
+
+def threshold_chart(curve: list[dict], threshold: float | None = None) -> go.Figure:
+    """Accuracy of the texts the model keeps, and the share it keeps, at each review threshold."""
+    frame = pd.DataFrame(curve)
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=frame["threshold"], y=frame["accuracy_kept"], name="accuracy of kept texts",
+                                line=dict(color="#12B886")))
+    figure.add_trace(go.Scatter(x=frame["threshold"], y=frame["share_kept"], name="share kept (not sent to review)",
+                                line=dict(color="#4C6EF5", dash="dash")))
+    if threshold is not None:
+        figure.add_vline(x=threshold, line=dict(color="#868E96", dash="dot"), annotation_text=f"{threshold:.2f}")
+    figure.update_xaxes(title_text="review threshold (confidence below it goes to a person)", range=[0, 1])
+    figure.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    figure.update_layout(title="Accuracy vs. coverage by threshold")
+    return _tidy(figure, 340)

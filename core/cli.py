@@ -2,6 +2,8 @@
 
     python -m core train --data FILE --text-field NAME --label-field NAME [...]
     python -m core predict --model RUN --input FILE --output FILE.jsonl
+    python -m core evaluate --model RUN [--data FILE --text-field NAME --label-field NAME]
+    python -m core publish --model RUN [--by NAME]
 
 Results go to standard output as JSON; progress and errors go to standard
 error. A bad argument or file gives a one-line error and exit status 2.
@@ -14,6 +16,7 @@ import json
 import os
 import sys
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,14 +24,20 @@ from core.classifiers import ModelFileError
 from core.cleaning import CleaningOptions, RareClassAction
 from core.config import PRESET_NAMES, WORKSPACE_ENV_VAR, AppConfig, ConfigError, load_config
 from core.dataset_versions import DatasetError
+from core.evaluation import EvaluationError
 from core.ingest import IngestError, RawTable, guess_columns, read_feedback_file
 from core.preparation import Preparation, prepare, save_preparation
 from core.pretrained import token_counter
-from core.runs import RunError, RunHandle, RunRequest, RunState, create_run, run_folder
+from core.publishing import PublishError, publish, published_run
+from core.runs import (
+    RunError, RunHandle, RunRequest, RunState, create_run, load_record, resolve_run, run_folder,
+)
 from core.split import SplitPlan
 from core.workspace import Workspace
 
 DEFAULT_MODELS = "tfidf_logreg,tfidf_nb,embedding_logreg"
+PUBLISHED = "published"
+RUN_HELP = f"run id or run folder, or '{PUBLISHED}' for the published model"
 FIXES = ("drop_invalid_rows", "normalise_labels", "drop_conflicts", "drop_duplicates", "drop_rare", "merge_rare")
 
 
@@ -72,12 +81,38 @@ def _parser() -> argparse.ArgumentParser:
         "predict", parents=[common], help="score a file with a trained run",
         description="Write one JSON object per input row: its id (or line number), the predicted label, its "
                     "score and the scores of all labels.")
-    predict.add_argument("--model", required=True, metavar="RUN", help="run id or run folder")
+    predict.add_argument("--model", required=True, metavar="RUN", help=RUN_HELP)
     predict.add_argument("--input", required=True, metavar="FILE", help="JSONL, CSV or plain text (one per line)")
     predict.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
     predict.add_argument("--id-field", metavar="NAME", help="field holding each row's id (default: id, if present)")
     predict.add_argument("--output", required=True, metavar="FILE.jsonl", help="where to write the predictions")
+
+    evaluate = commands.add_parser(
+        "evaluate", parents=[common], help="metrics of a trained run on its test split or a labelled file",
+        description="Print the metrics as one JSON object on standard output, then the classification report "
+                    "as text. Without --data, the run's own test split is used.")
+    evaluate.add_argument("--model", required=True, metavar="RUN", help=RUN_HELP)
+    evaluate.add_argument("--data", metavar="FILE", help="labelled JSONL or CSV file (default: the run's test split)")
+    evaluate.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
+    evaluate.add_argument("--label-field", metavar="NAME", help="field holding the label (default: guessed)")
+
+    publish_cmd = commands.add_parser(
+        "publish", parents=[common], help="make a run the model used for classification",
+        description="Publish a finished run; the previously published run is remembered (restore it in the app).")
+    publish_cmd.add_argument("--model", required=True, metavar="RUN", help="run id")
+    publish_cmd.add_argument("--by", default=os.environ.get("USER", "command line"), metavar="NAME",
+                             help="who publishes (recorded; default: $USER)")
     return parser
+
+
+def _run_id(workspace: Workspace, model: str) -> str:
+    """A run id or folder as given, or the published run's id for the word 'published'."""
+    if model != PUBLISHED:
+        return model
+    record = published_run(workspace)
+    if record is None:
+        raise CliError("no model is published yet; publish a run first (python -m core publish --model RUN)")
+    return record.run_id
 
 
 def _config(args: argparse.Namespace) -> AppConfig:
@@ -196,7 +231,7 @@ def command_predict(args: argparse.Namespace) -> int:
     if text_field not in table.columns:
         raise CliError(f"{table.source}: no text field {text_field!r}; fields found: {', '.join(table.columns)}")
     id_field = args.id_field or ("id" if "id" in table.columns else None)
-    model, record = load_run_model(workspace, args.model, config)
+    model, record = load_run_model(workspace, _run_id(workspace, args.model), config)
     predictor = Predictor(model)
     texts = [r.get(text_field) for r in table.records]
     results = predictor.predict(texts, lambda done, total: print(f"{done}/{total}", file=sys.stderr))
@@ -212,11 +247,44 @@ def command_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_evaluate(args: argparse.Namespace) -> int:
+    from core.reports import file_evaluation, run_evaluation
+
+    config = _config(args)
+    workspace = Workspace(config.workspace_path)
+    run = _run_id(workspace, args.model)
+    if args.data:
+        table = _read(args.data, config)
+        evaluation, record = file_evaluation(workspace, run, table, *_fields(table, args.text_field, args.label_field),
+                                             config)
+    else:
+        if args.text_field or args.label_field:
+            raise CliError("--text-field and --label-field need --data")
+        workspace, run_id = resolve_run(workspace, run)
+        record = load_record(workspace, run_id)
+        evaluation = run_evaluation(workspace, record, config)
+    print(json.dumps({"run_id": record.run_id, **evaluation.summary()}), flush=True)
+    print(evaluation.report_text, flush=True)
+    return 0
+
+
+def command_publish(args: argparse.Namespace) -> int:
+    config = _config(args)
+    publication = publish(Workspace(config.workspace_path), args.model, args.by)
+    print(json.dumps(asdict(publication)), flush=True)
+    return 0
+
+
+COMMANDS = {"train": command_train, "predict": command_predict, "evaluate": command_evaluate,
+            "publish": command_publish}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        return {"train": command_train, "predict": command_predict}[args.command](args)
-    except (CliError, ConfigError, IngestError, DatasetError, RunError, ModelFileError) as error:
+        return COMMANDS[args.command](args)
+    except (CliError, ConfigError, IngestError, DatasetError, RunError, ModelFileError, EvaluationError,
+            PublishError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -127,6 +127,15 @@ class DataConfig:
 
 
 @dataclass
+class ClassifyConfig:
+    """How predictions are served to everyday users."""
+
+    #: Predictions whose top score is below this go to a person for review (the Evaluate page shows
+    #: accuracy and coverage at every threshold to help choose it).
+    review_threshold: float = 0.6
+
+
+@dataclass
 class AppConfig:
     """Everything configurable, grouped by concern."""
 
@@ -135,6 +144,7 @@ class AppConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
 
     @property
     def workspace_path(self) -> Path:
@@ -157,6 +167,8 @@ class AppConfig:
             raise ConfigError("training.precision must be auto, bf16 or fp32")
         if self.data.max_upload_mb <= 0:
             raise ConfigError("data.max_upload_mb must be positive")
+        if not 0.0 <= self.classify.review_threshold <= 1.0:
+            raise ConfigError(f"classify.review_threshold must be between 0 and 1, got {self.classify.review_threshold}")
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:

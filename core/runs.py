@@ -142,6 +142,14 @@ def load_record(workspace: Workspace, run_id: str) -> RunRecord:
     return RunRecord.from_dict(read_json(path))
 
 
+def resolve_run(workspace: Workspace, run: str | Path) -> tuple[Workspace, str]:
+    """A run named by id (in ``workspace``) or by its folder (anywhere): its workspace and id."""
+    path = Path(run)
+    if path.is_dir() and (path / RECORD_FILE).exists():
+        return Workspace(path.resolve().parent.parent), path.name
+    return workspace, str(run)
+
+
 def list_runs(workspace: Workspace) -> list[RunRecord]:
     """Every run, newest first."""
     if not workspace.runs.is_dir():

@@ -19,7 +19,8 @@ from core.config import AppConfig, Hyperparameters
 from core.dataset_versions import DatasetVersion, load_dataset_version
 from core.evaluation import Evaluation, ScoredSet, evaluate, save_scores, score_split
 from core.runs import (
-    MODEL_DIR, RunError, RunHandle, RunRecord, RunState, load_record, now_iso, process_owner, run_folder,
+    MODEL_DIR, RunError, RunHandle, RunRecord, RunState, load_record, now_iso, process_owner, resolve_run,
+    run_folder,
 )
 from core.split import SplitPlan, stratified_split
 from core.workspace import Workspace
@@ -137,11 +138,7 @@ def execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, stop
 
 def load_run_model(workspace: Workspace, run: str | Path, config: AppConfig) -> tuple[TextClassifier, RunRecord]:
     """The trained model of a finished run, by run id or run folder."""
-    path = Path(run)
-    if path.is_dir() and (path / "run.json").exists():
-        workspace, run_id = Workspace(path.parent.parent), path.name
-    else:
-        run_id = str(run)
+    workspace, run_id = resolve_run(workspace, run)
     record = load_record(workspace, run_id)
     if record.state is not RunState.SUCCEEDED or not record.model:
         raise RunError(f"run {run_id} has no trained model (state: {record.state.value})")

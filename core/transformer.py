@@ -236,6 +236,7 @@ class FineTunedTransformer(TextClassifier):
     def load(cls, folder: Path, saved: dict[str, Any], config: AppConfig) -> "FineTunedTransformer":
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        quiet_libraries()
         model = cls(saved["label_names"], None, dataclasses.replace(config))
         model.max_length = saved.get("max_length", config.model.max_length)
         model.tokenizer = AutoTokenizer.from_pretrained(folder)

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config import PROJECT_ROOT, AppConfig, ConfigError, load_config
+from core.ingest import RawTable, read_feedback_bytes
 from core.validate import Finding, Severity, ValidationReport
 from core.workspace import Workspace
 
@@ -129,6 +130,17 @@ def duration(seconds: float | None) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def current_user() -> str:
+    """Who is acting, for the records (the signed-in user once sign-in exists)."""
+    return st.session_state.get("username") or "analyst"
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def read_upload(name: str, data: bytes, max_bytes: int) -> RawTable:
+    """An uploaded file as a table (cached: Streamlit reruns the page on every click)."""
+    return read_feedback_bytes(data, name, max_bytes)
 
 
 @st.cache_resource(show_spinner=False)

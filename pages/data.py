@@ -12,12 +12,12 @@ from core import charts
 from core.config import AppConfig
 from core.cleaning import CleaningOptions, RareClassAction
 from core.dataset_versions import DatasetError, delete_dataset_version, list_dataset_versions
-from core.ingest import DEMO_DATASET, IngestError, RawTable, guess_columns, read_feedback_bytes
+from core.ingest import DEMO_DATASET, IngestError, RawTable, guess_columns
 from core.preparation import Preparation, prepare, save_preparation
 from core.pretrained import token_counter
 from core.split import SplitPlan
 from core.validate import Fix
-from pages._widgets import app_config, app_workspace, enter_page, page_intro, show_report
+from pages._widgets import app_config, app_workspace, enter_page, page_intro, read_upload, show_report
 
 UPLOAD_TYPES = ["jsonl", "ndjson", "json", "csv", "tsv"]
 
@@ -33,11 +33,6 @@ class Source:
     @classmethod
     def of(cls, name: str, data: bytes) -> "Source":
         return cls(name, data, f"{name}:{hashlib.sha1(data).hexdigest()[:16]}")
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def read_source(name: str, data: bytes, max_bytes: int) -> RawTable:
-    return read_feedback_bytes(data, name, max_bytes)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -74,7 +69,7 @@ if source is None:
 else:
     try:
         with st.spinner(f"Reading {source.name}…"):
-            table = read_source(source.name, source.data, config.data.max_upload_mb * 1_000_000)
+            table = read_upload(source.name, source.data, config.data.max_upload_mb * 1_000_000)
     except IngestError as exc:
         st.error(f"This file cannot be used: {exc}")
         st.stop()

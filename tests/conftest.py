@@ -83,3 +83,18 @@ def save_demo_version(workspace: Workspace, config: AppConfig, name: str = "demo
         table = records_from_list(table.records[:max_rows], source=table.source)
     prepared = prepare(table, "text", "label", CleaningOptions(), config)
     return save_preparation(workspace, name, prepared, SplitPlan.from_config(config.split))
+
+
+def train_runs(workspace: Workspace, config: AppConfig, version, kinds=("tfidf_logreg", "tfidf_nb"),
+               preset: str = "quick"):
+    """Train ``kinds`` on ``version`` through the real job runner and return their finished records."""
+    from core.jobs import JobRunner
+    from core.runs import RunRequest
+
+    runner = JobRunner(workspace, config)
+    try:
+        ids = [runner.submit(RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset),
+                                        created_by="tester")).run_id for kind in kinds]
+        return [runner.wait(run_id, timeout=300) for run_id in ids]
+    finally:
+        runner.close()

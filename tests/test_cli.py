@@ -91,6 +91,10 @@ def test_blocking_problems_are_refused_with_the_reason(capsys, write_file, isola
     (["train", "--data", "{small}", "--preset", "turbo"], "invalid choice: 'turbo'"),
     (["predict", "--model", "nope", "--input", "{small}", "--output", "o.jsonl"], "no run called 'nope'"),
     (["predict", "--model", "nope", "--input", "{small}", "--output", "o.csv"], "must be a .jsonl file"),
+    (["evaluate", "--model", "nope"], "no run called 'nope'"),
+    (["evaluate", "--model", "published"], "no model is published yet"),
+    (["evaluate", "--model", "x", "--label-field", "topic"], "--text-field and --label-field need --data"),
+    (["publish", "--model", "nope"], "no run 'nope'"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(capsys, small_file, isolated_workspace, args, message):
@@ -109,3 +113,32 @@ def test_module_entry_point_has_help_for_every_option():
     for option in ("--data", "--text-field", "--label-field", "--test-data", "--models", "--preset",
                    "--config", "--workspace"):
         assert option in result.stdout
+
+
+def test_evaluate_prints_metrics_and_report_then_publish_makes_it_the_default(capsys, small_file, write_file,
+                                                                              isolated_workspace):
+    ws = ["--workspace", isolated_workspace.root]
+    code, results, err = run_cli(capsys, "train", "--data", small_file, "--models", "tfidf_logreg", *ws)
+    assert code == 0, err
+    run_id = results[0]["run_id"]
+
+    code = main(["evaluate", "--model", run_id, "--workspace", str(isolated_workspace.root)])
+    out = capsys.readouterr().out
+    assert code == 0
+    summary = json.loads(out.splitlines()[0])
+    assert summary["metrics"]["accuracy"] == pytest.approx(results[0]["test_metrics"]["accuracy"])
+    assert summary["source"] == "test split of small/v1"
+    assert "precision" in out and "macro avg" in out  # the classification report as text
+
+    extra = write_file("extra.csv", "text,label\ncharged twice again,Billing\nparcel late again,delivery\n"
+                                    "app crashes again,app\nlogin fails again,billing\n")
+    code = main(["evaluate", "--model", run_id, "--data", str(extra), "--text-field", "text",
+                 "--label-field", "label", "--workspace", str(isolated_workspace.root)])
+    summary = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert code == 0 and summary["examples"] == 4 and summary["source"] == "extra.csv"
+    assert summary["metrics"]["accuracy"] == pytest.approx(0.75)  # 'login fails' is labelled billing on purpose
+
+    code, published, _ = run_cli(capsys, "publish", "--model", run_id, "--by", "ci", *ws)
+    assert code == 0 and published[0]["run_id"] == run_id and published[0]["published_by"] == "ci"
+    code, summary, _ = run_cli(capsys, "evaluate", "--model", "published", *ws)
+    assert code == 0 and summary[0]["run_id"] == run_id

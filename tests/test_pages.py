@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.dataset_versions import list_dataset_versions
+from core.publishing import current_publication
 from core.runs import list_runs
-from tests.conftest import PROJECT_ROOT, save_demo_version
+from tests.conftest import PROJECT_ROOT, save_demo_version, train_runs
+from tests.test_training import tiny_config
 
 TIMEOUT = 120
 
@@ -84,3 +87,41 @@ def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_worksp
     assert sorted(table["state"]) == ["succeeded"] * 3
     assert (table["test accuracy"] > 0.5).all()  # five classes: chance is about 0.2
     assert "Nothing is training" in texts(app)
+
+
+def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(isolated_workspace, config_file,
+                                                                              tiny_bert):
+    config = tiny_config(config_file, tiny_bert, epochs=1)
+    version = save_demo_version(isolated_workspace, config)
+    records = train_runs(isolated_workspace, config, version, kinds=("tfidf_logreg", "tfidf_nb", "transformer"))
+    assert all(r.state.value == "succeeded" for r in records), [r.error for r in records]
+
+    app = open_page("pages/evaluate.py")
+    table = app.dataframe[0].value
+    assert sorted(table["run"]) == sorted(r.run_id for r in records)
+    assert set(table["family"]) == {"baseline", "transformer"}
+    best = table.sort_values("macro_f1", ascending=False).iloc[0]
+    assert any("Recommended" in s.value and best["run"] in s.value for s in app.success)
+    figures = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    kinds = {trace["type"] for figure in figures for trace in figure["data"]}
+    assert {"bar", "heatmap", "histogram", "scatter"} <= kinds  # comparison, confusion, confidence, threshold
+    heatmap = next(t for f in figures for t in f["data"] if t["type"] == "heatmap")
+    assert heatmap["x"] == version.labels and len(heatmap["z"]) == len(version.labels)
+    assert "misclassified" in texts(app)
+
+    app.button(key="publish").click().run()
+    assert any("Publish" in w.value for w in app.warning)  # the confirmation step
+    assert current_publication(isolated_workspace) is None
+    app.button(key="confirm_publish_yes").click().run()
+    assert not app.exception, app.exception
+    assert current_publication(isolated_workspace).run_id == best["run"]
+    assert any("now the model used for classification" in s.value for s in app.success)
+
+    other = next(r for r in records if r.run_id != best["run"])
+    app.selectbox(key="eval_run").set_value(other.run_id).run()
+    app.button(key="publish").click().run()
+    app.button(key="confirm_publish_yes").click().run()
+    assert current_publication(isolated_workspace).run_id == other.run_id
+    app.run()
+    app.button(key="restore_previous").click().run()
+    assert current_publication(isolated_workspace).run_id == best["run"]

@@ -1,0 +1,223 @@
+"""Evaluate page: compare runs on the same test split, inspect one, publish the best."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import charts
+from core.comparison import RANKING_METRICS, comparable_groups, comparison_table, recommend
+from core.config import AppConfig
+from core.evaluation import SCORES_FILE, Evaluation, EvaluationError, filter_errors
+from core.ingest import IngestError, guess_columns
+from core.publishing import PublishError, current_publication, publication_history, publish, restore_previous
+from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report, run_evaluation
+from core.runs import RunRecord, list_runs, run_folder
+from core.workspace import Workspace
+from pages._widgets import (
+    app_config, app_workspace, current_user, duration, enter_page, page_intro, read_upload,
+)
+
+ANY = "(any)"
+CONFIRM_KEY = "confirm_publish"
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_evaluation(_workspace: Workspace, _record: RunRecord, _config: AppConfig, run_id: str,
+                      scores_mtime: float) -> Evaluation:
+    """A run's test evaluation, recomputed only when its stored scores change."""
+    return run_evaluation(_workspace, _record, _config)
+
+
+def evaluation_of(workspace: Workspace, record: RunRecord, config: AppConfig) -> Evaluation:
+    scores = run_folder(workspace, record.run_id) / SCORES_FILE
+    return cached_evaluation(workspace, record, config, record.run_id, scores.stat().st_mtime if scores.exists() else 0)
+
+
+def headline(evaluation: Evaluation) -> None:
+    """The numbers a person looks at first, as metric cards."""
+    m = evaluation.metrics
+    cards = st.columns(5)
+    cards[0].metric("Accuracy", f"{m['accuracy']:.3f}")
+    cards[1].metric("Macro-F1", f"{m['macro_f1']:.3f}", help="F1 averaged over labels: every label counts the same.")
+    cards[2].metric("Weighted F1", f"{m['weighted_f1']:.3f}", help="F1 averaged with each label weighted by its size.")
+    cards[3].metric("Calibration error", f"{evaluation.calibration_error:.3f}",
+                    help="Expected calibration error: the average gap between confidence and accuracy (lower is better).")
+    speed = evaluation.texts_per_second
+    cards[4].metric("Texts / second", f"{speed:,.0f}" if speed else "—", help="Measured scoring the test split here.")
+    if evaluation.undefined_precision:
+        st.warning("Never predicted, so their precision is undefined (shown as empty): "
+                   + ", ".join(evaluation.undefined_precision) + ".")
+
+
+def error_browser(evaluation: Evaluation, key: str) -> None:
+    """Misclassified texts, most confident first, narrowed to one true/predicted pair if wanted."""
+    errors = evaluation.errors
+    st.markdown(f"**{len(errors):,} of {evaluation.examples:,} test texts are misclassified.** "
+                "The most confident mistakes come first: they often reveal label noise or a missing class.")
+    left, right = st.columns(2)
+    true_label = left.selectbox("True label", [ANY, *evaluation.labels], key=f"true:{key}")
+    predicted = right.selectbox("Predicted label", [ANY, *evaluation.labels], key=f"pred:{key}")
+    shown = filter_errors(errors, None if true_label == ANY else true_label, None if predicted == ANY else predicted)
+    st.dataframe(shown, hide_index=True, width="stretch", height=320,
+                 column_config={"confidence": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1),
+                                "score of true label": st.column_config.NumberColumn(format="%.2f")})
+
+
+def threshold_section(evaluation: Evaluation, default: float, key: str) -> None:
+    st.plotly_chart(charts.confidence_histogram(evaluation.confidence), width="stretch", key=f"hist:{key}")
+    threshold = st.slider("Review threshold", 0.0, 1.0, default, 0.01, key=f"threshold:{key}",
+                          help="Predictions less confident than this would be sent to a person on the Classify page.")
+    point = min(evaluation.threshold_curve, key=lambda row: abs(row["threshold"] - threshold))
+    accuracy = f"{point['accuracy_kept']:.1%}" if point["accuracy_kept"] is not None else "—"
+    st.markdown(f"At **{threshold:.2f}**, the model decides alone on **{point['share_kept']:.0%}** of texts, "
+                f"with accuracy **{accuracy}**; the other {1 - point['share_kept']:.0%} go to review.")
+    st.plotly_chart(charts.threshold_chart(evaluation.threshold_curve, threshold), width="stretch", key=f"thr:{key}")
+
+
+def run_details(evaluation: Evaluation, record: RunRecord | None, config: AppConfig, key: str) -> None:
+    """Headline metrics, per-label chart, confusion matrix, confidence, errors (and training curve)."""
+    headline(evaluation)
+    per_class, confusion = st.columns([2, 3])
+    per_class.plotly_chart(charts.per_class_f1(evaluation.per_class), width="stretch", key=f"f1:{key}")
+    show_share = confusion.toggle("Show shares of each true label", value=True, key=f"share:{key}")
+    confusion.plotly_chart(charts.confusion_heatmap(evaluation.labels, evaluation.confusion,
+                                                    evaluation.confusion_normalised, show_share),
+                           width="stretch", key=f"cm:{key}")
+    with st.expander("Classification report (scikit-learn)"):
+        st.code(evaluation.report_text, language=None)
+    st.markdown("#### Confidence and the review threshold")
+    threshold_section(evaluation, config.classify.review_threshold, key)
+    st.markdown("#### Misclassified texts")
+    error_browser(evaluation, key)
+    if record is not None and record.history:
+        st.markdown("#### Training curve")
+        st.plotly_chart(charts.training_curve(record.history), width="stretch", key=f"curve:{key}")
+
+
+def publish_section(workspace: Workspace, record: RunRecord) -> None:
+    """Publish with a confirmation step; restore the previous model in one click."""
+    st.subheader("4 · Publish")
+    current = current_publication(workspace)
+    if current is None:
+        st.caption("No model is published yet: the Classify page has nothing to use until you publish one.")
+    else:
+        st.caption(f"Published now: `{current.run_id}`, by {current.published_by} at {current.published_at}.")
+    is_current = current is not None and current.run_id == record.run_id
+    publish_col, restore_col = st.columns(2)
+    if publish_col.button("Publish this run…", disabled=is_current, key="publish", type="primary"):
+        st.session_state[CONFIRM_KEY] = record.run_id
+    if st.session_state.get(CONFIRM_KEY) == record.run_id:
+        st.warning(f"Publish **{record.title}** (`{record.run_id}`)? Everyone classifying feedback will use it "
+                   "from their next prediction; the current model can be restored.")
+        yes, no = st.columns(2)
+        if yes.button("Yes, publish", key="confirm_publish_yes", type="primary"):
+            st.session_state.pop(CONFIRM_KEY)
+            try:
+                publication = publish(workspace, record.run_id, current_user())
+                st.success(f"Published {record.run_id}. It is now the model used for classification.")
+                st.session_state["last_publication"] = publication.run_id
+            except PublishError as exc:
+                st.error(str(exc))
+        if no.button("Cancel", key="confirm_publish_no"):
+            st.session_state.pop(CONFIRM_KEY)
+            st.rerun()
+    if current is not None and current.replaced and restore_col.button(
+            f"Restore the previous model ({current.replaced[-20:]})", key="restore_previous"):
+        try:
+            restored = restore_previous(workspace, current_user())
+            st.success(f"Restored {restored.run_id} as the published model.")
+        except PublishError as exc:
+            st.error(str(exc))
+    history = publication_history(workspace)
+    if history:
+        with st.expander(f"Publishing history ({len(history)})"):
+            st.dataframe([vars(p) for p in reversed(history)], hide_index=True, width="stretch")
+
+
+def other_file_section(workspace: Workspace, record: RunRecord, config: AppConfig) -> None:
+    """Evaluate the chosen run on a labelled file that is not part of its dataset."""
+    with st.expander("Evaluate this run on another labelled file"):
+        uploaded = st.file_uploader("JSONL or CSV with a text and a label field", type=["jsonl", "json", "csv", "tsv"],
+                                    key="other_file")
+        if uploaded is None:
+            return
+        try:
+            table = read_upload(uploaded.name, uploaded.getvalue(), config.data.max_upload_mb * 1_000_000)
+        except IngestError as exc:
+            st.error(f"This file cannot be used: {exc}")
+            return
+        guess = guess_columns(table)
+        left, right = st.columns(2)
+        columns = table.columns
+        text_field = left.selectbox("Text field", columns, index=columns.index(guess.text) if guess.text in columns else 0,
+                                    key="other_text")
+        label_field = right.selectbox("Label field", columns,
+                                      index=columns.index(guess.label) if guess.label in columns else 0,
+                                      key="other_label")
+        if st.button("Evaluate", key="evaluate_other"):
+            try:
+                with st.spinner(f"Scoring {table.source} with {record.title}…"):
+                    evaluation, _ = file_evaluation(workspace, record.run_id, table, text_field, label_field, config)
+            except (EvaluationError, OSError) as exc:
+                st.error(str(exc))
+                return
+            st.caption(f"{evaluation.examples:,} labelled texts from {evaluation.source}.")
+            run_details(evaluation, None, config, key="other")
+
+
+enter_page("pages/evaluate.py")
+config = app_config()
+workspace = app_workspace(config)
+page_intro("Evaluate", "Compare the runs trained on one dataset version on the same test split, see where each "
+                       "one fails, and publish the best for classification.")
+
+groups = comparable_groups(list_runs(workspace))
+if not groups:
+    st.info("No finished runs yet — train some models on the Train page first.")
+    st.page_link("pages/train.py", label="Go to the Train page", icon="🏋️")
+    st.stop()
+
+# 1. Which dataset version ---------------------------------------------------------------------
+st.subheader("1 · Dataset version")
+group_keys = sorted(groups, key=lambda k: max(r.created_at for r in groups[k]), reverse=True)
+chosen = st.selectbox("Runs trained on", group_keys, key="eval_group",
+                      format_func=lambda k: f"{k[0]} · {len(groups[k])} run(s) · split {k[1][:8]}")
+records = sorted(groups[chosen], key=lambda r: r.created_at)
+st.caption("Only runs tested on the same split are compared; a different split or dataset version is a separate group.")
+
+# 2. Side by side ------------------------------------------------------------------------------
+st.subheader("2 · Comparison")
+with st.spinner("Evaluating runs…"):
+    pairs = [(record, evaluation_of(workspace, record, config)) for record in records]
+metric = st.selectbox("Rank by", list(RANKING_METRICS), format_func=RANKING_METRICS.get, key="rank_metric")
+table = comparison_table(pairs)
+best = recommend(table, metric)
+st.success(f"Recommended: **{table.set_index('run').loc[best.run_id, 'model']}** (`{best.run_id}`) — {best.reason}")
+st.plotly_chart(charts.comparison_bars(table, metric, RANKING_METRICS[metric]), width="stretch", key="comparison")
+st.dataframe(table.drop(columns=["kind"]), hide_index=True, width="stretch",
+             column_config={name: st.column_config.NumberColumn(format="%.3f")
+                            for name in ["accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_precision",
+                                         "weighted_recall", "weighted_f1", "calibration error"]}
+             | {"texts/s": st.column_config.NumberColumn(format="%.0f")})
+downloads = st.columns(2)
+downloads[0].download_button("Experiment record (CSV)", experiments_csv(pairs), f"experiments-{chosen[0]}.csv",
+                             "text/csv", key="download_csv")
+downloads[1].download_button("Experiment record (JSON)", experiments_json(pairs), f"experiments-{chosen[0]}.json",
+                             "application/json", key="download_json")
+
+# 3. One run in detail -------------------------------------------------------------------------
+st.subheader("3 · One run in detail")
+run_ids = [r.run_id for r in records]
+by_id = {r.run_id: (r, e) for r, e in pairs}
+run_id = st.selectbox("Run", run_ids, index=run_ids.index(best.run_id), key="eval_run",
+                      format_func=lambda i: f"{by_id[i][0].title} · {i}")
+record, evaluation = by_id[run_id]
+train_time = duration(record.durations.get("train_s"))
+st.caption(f"{record.title} · preset {record.preset} · trained on {record.train_examples:,} examples in {train_time} · "
+           f"tested on {evaluation.examples:,} texts ({evaluation.source}).")
+run_details(evaluation, record, config, key=run_id)
+st.download_button("Download this run's report (Markdown)", markdown_report(record, evaluation),
+                   f"report-{run_id}.md", "text/markdown", key="download_report")
+other_file_section(workspace, record, config)
+
+publish_section(workspace, record)
