@@ -16,9 +16,19 @@ def overview() -> None:
                "Turn labelled customer feedback into a classifier: prepare data, train and compare models, "
                "then classify new feedback.")
     summary = summarise_workspace(app_workspace(app_config()))
-    datasets, versions = st.columns(2)
+    datasets, versions, runs, training = st.columns(4)
     datasets.metric("Datasets", len(summary.dataset_names))
     versions.metric("Saved versions", len(summary.datasets))
+    runs.metric("Trained runs", len(summary.finished_runs))
+    training.metric("Training now", len(summary.active_runs))
+    published = summary.published_run
+    if published is None:
+        st.caption("No model is published yet: train some runs, compare them on the Evaluate page and publish one.")
+    else:
+        macro_f1 = (published.test_metrics or {}).get("macro_f1")
+        score = f", test macro-F1 {macro_f1:.3f}" if macro_f1 is not None else ""
+        st.markdown(f"**Published model:** {published.title} on {published.dataset_ref}{score} "
+                    f"(`{published.run_id}`, by {summary.published.published_by}).")
 
     st.subheader("How it works")
     steps = [
@@ -38,15 +48,15 @@ def overview() -> None:
     else:
         st.success(f"Latest dataset: {latest.ref} · {latest.meta['rows']:,} examples, "
                    f"{len(latest.labels)} labels, saved {latest.meta['created_at']}.")
-    st.page_link("pages/data.py", label="Go to the Data page", icon="📂")
+    st.page_link("pages/data.py", label="Go to the Data page", icon=":material/dataset:")
 
 
 load_css()
 navigation = st.navigation([
-    st.Page(overview, title="Home", icon="🏠", default=True),
-    st.Page("pages/data.py", title="Data", icon="📂"),
-    st.Page("pages/train.py", title="Train", icon="🏋️"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon="📊"),
+    st.Page(overview, title="Home", icon=":material/home:", default=True),
+    st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
 ])
 mark_entrypoint()
 if (asked_for := pending_page()) is not None:

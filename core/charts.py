@@ -54,7 +54,8 @@ def training_curve(history: list[dict]) -> go.Figure:
                      secondary_y=True)
     figure.update_xaxes(title_text="step")
     figure.update_yaxes(title_text="loss", secondary_y=False)
-    figure.update_yaxes(title_text="macro-F1", range=[0, 1], secondary_y=True)
+    figure.update_yaxes(title_text="macro-F1", range=[0, 1], tickmode="linear", tick0=0, dtick=0.2, showgrid=False,
+                        secondary_y=True)
     figure.update_layout(title="Training progress")
     return _tidy(figure, 300)
 

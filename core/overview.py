@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.dataset_versions import DatasetVersion, list_dataset_versions
+from core.publishing import Publication, current_publication
+from core.runs import RunRecord, RunState, list_runs
 from core.workspace import Workspace
 
 
 @dataclass
 class WorkspaceSummary:
     datasets: list[DatasetVersion] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list)
+    published: Publication | None = None
 
     @property
     def dataset_names(self) -> list[str]:
@@ -20,7 +24,22 @@ class WorkspaceSummary:
     def latest_dataset(self) -> DatasetVersion | None:
         return max(self.datasets, key=lambda v: v.meta["created_at"], default=None)
 
+    @property
+    def finished_runs(self) -> list[RunRecord]:
+        return [r for r in self.runs if r.state is RunState.SUCCEEDED]
+
+    @property
+    def active_runs(self) -> list[RunRecord]:
+        return [r for r in self.runs if r.state in (RunState.QUEUED, RunState.RUNNING)]
+
+    @property
+    def published_run(self) -> RunRecord | None:
+        if self.published is None:
+            return None
+        return next((r for r in self.runs if r.run_id == self.published.run_id), None)
+
 
 def summarise_workspace(workspace: Workspace) -> WorkspaceSummary:
     """Collect what the Home page shows; cheap enough to run on every visit."""
-    return WorkspaceSummary(datasets=list_dataset_versions(workspace))
+    return WorkspaceSummary(datasets=list_dataset_versions(workspace), runs=list_runs(workspace),
+                            published=current_publication(workspace))

@@ -174,7 +174,7 @@ page_intro("Evaluate", "Compare the runs trained on one dataset version on the s
 groups = comparable_groups(list_runs(workspace))
 if not groups:
     st.info("No finished runs yet — train some models on the Train page first.")
-    st.page_link("pages/train.py", label="Go to the Train page", icon="🏋️")
+    st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
     st.stop()
 
 # 1. Which dataset version ---------------------------------------------------------------------

@@ -96,7 +96,7 @@ page_intro("Train", "Pick a saved dataset version and the models to train; they 
 versions = list_dataset_versions(workspace)
 if not versions:
     st.info("No dataset yet — upload one on the Data page and save a version, then come back here.")
-    st.page_link("pages/data.py", label="Go to the Data page", icon="📂")
+    st.page_link("pages/data.py", label="Go to the Data page", icon=":material/dataset:")
 else:
     # 1. What to train -----------------------------------------------------------------------
     st.subheader("1 · Dataset and models")

@@ -125,3 +125,5 @@ def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(is
     app.run()
     app.button(key="restore_previous").click().run()
     assert current_publication(isolated_workspace).run_id == best["run"]
+    home = open_page()
+    assert "Published model:" in texts(home) and best["run"] in texts(home)
