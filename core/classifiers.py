@@ -98,6 +98,10 @@ class TextClassifier(ABC):
     def predict(self, texts: list[str]) -> list[str]:
         return [self.label_names[i] for i in self.predict_proba(texts).argmax(axis=1)]
 
+    def truncation(self) -> tuple[Any, int] | None:
+        """The tokenizer and token count beyond which this model ignores text; None if it reads everything."""
+        return None
+
     @abstractmethod
     def save(self, folder: Path) -> dict[str, Any]:
         """Write the model into ``folder``; return what ``load`` needs (e.g. checksums)."""

@@ -218,8 +218,7 @@ def command_train(args: argparse.Namespace) -> int:
 
 
 def command_predict(args: argparse.Namespace) -> int:
-    from core.predict import Predictor
-    from core.training import load_run_model
+    from core.serving import predictor_for_run
 
     config = _config(args)
     workspace = Workspace(config.workspace_path)
@@ -231,8 +230,7 @@ def command_predict(args: argparse.Namespace) -> int:
     if text_field not in table.columns:
         raise CliError(f"{table.source}: no text field {text_field!r}; fields found: {', '.join(table.columns)}")
     id_field = args.id_field or ("id" if "id" in table.columns else None)
-    model, record = load_run_model(workspace, _run_id(workspace, args.model), config)
-    predictor = Predictor(model)
+    predictor, record = predictor_for_run(workspace, _run_id(workspace, args.model), config)
     texts = [r.get(text_field) for r in table.records]
     results = predictor.predict(texts, lambda done, total: print(f"{done}/{total}", file=sys.stderr))
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -130,9 +130,39 @@ class DataConfig:
 class ClassifyConfig:
     """How predictions are served to everyday users."""
 
-    #: Predictions whose top score is below this go to a person for review (the Evaluate page shows
-    #: accuracy and coverage at every threshold to help choose it).
+    #: The default review threshold is the lowest one at which the published run's test predictions
+    #: above it reach this accuracy (from its evaluation's threshold curve).
+    target_accuracy: float = 0.95
+    #: Predictions whose top score is below the threshold go to a person for review. This value is used
+    #: when the run's evaluation cannot suggest one (no test scores, or the target is never reached).
     review_threshold: float = 0.6
+    #: Texts scored per chunk of a file, between two progress updates.
+    chunk_size: int = 256
+
+
+@dataclass
+class AuthConfig:
+    """Sign-in, sessions and lockout."""
+
+    cookie_name: str = "feedback_studio_auth"
+    #: Signed-in sessions (and the re-authentication cookie) end after this many hours.
+    session_hours: float = 12.0
+    #: Failed sign-ins in a row before an account is locked ...
+    max_failed_sign_ins: int = 5
+    #: ... for this many minutes.
+    lockout_minutes: int = 15
+    min_password_length: int = 8
+
+
+@dataclass
+class StorageConfig:
+    """The database of accounts, events, predictions and feedback."""
+
+    #: SQLAlchemy URL; empty means SQLite in the workspace (``studio.db``). A PostgreSQL URL works for a
+    #: multi-server deployment.
+    database_url: str = ""
+    #: Keep the text of every classified feedback in the prediction log (off: only label, score, user, time).
+    store_prediction_texts: bool = False
 
 
 @dataclass
@@ -145,6 +175,8 @@ class AppConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     data: DataConfig = field(default_factory=DataConfig)
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
     @property
     def workspace_path(self) -> Path:
@@ -167,6 +199,10 @@ class AppConfig:
             raise ConfigError("training.precision must be auto, bf16 or fp32")
         if self.data.max_upload_mb <= 0:
             raise ConfigError("data.max_upload_mb must be positive")
+        if not 0.0 < self.classify.target_accuracy <= 1.0:
+            raise ConfigError(f"classify.target_accuracy must be in (0, 1], got {self.classify.target_accuracy}")
+        if self.auth.max_failed_sign_ins < 1 or self.auth.lockout_minutes < 0 or self.auth.session_hours <= 0:
+            raise ConfigError("auth: max_failed_sign_ins >= 1, lockout_minutes >= 0 and session_hours > 0 are required")
         if not 0.0 <= self.classify.review_threshold <= 1.0:
             raise ConfigError(f"classify.review_threshold must be between 0 and 1, got {self.classify.review_threshold}")
 

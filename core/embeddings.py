@@ -109,6 +109,9 @@ class EmbeddingLogisticRegression(TextClassifier):
             scores[:, self.head.classes_] = self.head.predict_proba(self.encoder.encode(texts))
         return scores
 
+    def truncation(self) -> tuple[Any, int] | None:
+        return load_tokenizer(self.encoder_name), self.max_length
+
     def save(self, folder: Path) -> dict[str, Any]:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / HEAD_FILE

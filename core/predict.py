@@ -1,4 +1,4 @@
-"""Structured predictions for any saved run: label, score, every label's score, row status.
+"""Structured predictions: label, score, every label's score, review flag, row status.
 
 Bad rows (empty, whitespace-only or non-string input) get a status instead of
 stopping the batch; texts longer than the model reads are flagged. Texts are
@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
-from core.classifiers import TextClassifier
-from core.pretrained import load_tokenizer
+import numpy as np
 
-CHUNK_SIZE = 256
+from core.classifiers import TextClassifier
+
+DEFAULT_CHUNK_SIZE = 256
+Scorer = Callable[[list[str]], np.ndarray]
 
 
 @dataclass
@@ -32,44 +34,58 @@ class Prediction:
         return asdict(self)
 
 
-class Predictor:
-    """Wraps a trained model for batch prediction with a review threshold."""
+def row_status(value: Any) -> Prediction | None:
+    """A finished Prediction for input that cannot be scored, or None for real text."""
+    if not isinstance(value, str):
+        kind = "nothing" if value is None else type(value).__name__
+        return Prediction("not_text", message=f"expected text, got {kind}")
+    if not value.strip():
+        return Prediction("empty", message="empty or whitespace-only text")
+    return None
 
-    def __init__(self, model: TextClassifier, threshold: float = 0.0, max_length: int | None = None,
-                 tokenizer_name: str | None = None) -> None:
-        self.model, self.threshold = model, threshold
-        self.max_length = max_length
-        self._tokenizer = load_tokenizer(tokenizer_name) if tokenizer_name and max_length else None
+
+class Predictor:
+    """Scores texts with a model's scorer and applies the review threshold."""
+
+    def __init__(self, scorer: Scorer, label_names: list[str], threshold: float = 0.0,
+                 truncation: tuple[Any, int] | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        self.scorer, self.label_names = scorer, list(label_names)
+        self.threshold, self.truncation, self.chunk_size = threshold, truncation, chunk_size
+
+    @classmethod
+    def for_model(cls, model: TextClassifier, threshold: float = 0.0,
+                  chunk_size: int = DEFAULT_CHUNK_SIZE) -> "Predictor":
+        return cls(model.predict_proba, model.label_names, threshold, model.truncation(), chunk_size)
+
+    def with_threshold(self, threshold: float) -> "Predictor":
+        """The same model with another review threshold (cheap: the model is shared)."""
+        return Predictor(self.scorer, self.label_names, threshold, self.truncation, self.chunk_size)
 
     def _truncated(self, texts: list[str]) -> list[bool]:
-        if self._tokenizer is None:
+        if self.truncation is None:
             return [False] * len(texts)
-        ids = self._tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        return [len(i) > self.max_length for i in ids]
+        tokenizer, max_length = self.truncation
+        ids = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        return [len(i) > max_length for i in ids]
 
     def predict(self, inputs: Sequence[Any], on_progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
-        """One :class:`Prediction` per input, in input order."""
-        results: list[Prediction | None] = [None] * len(inputs)
-        valid: list[int] = []
-        for i, value in enumerate(inputs):
-            if not isinstance(value, str):
-                results[i] = Prediction("not_text", message=f"expected text, got {type(value).__name__}")
-            elif not value.strip():
-                results[i] = Prediction("empty", message="empty or whitespace-only text")
-            else:
-                valid.append(i)
-        labels = self.model.label_names
-        for start in range(0, len(valid), CHUNK_SIZE):
-            chunk = valid[start:start + CHUNK_SIZE]
+        """One :class:`Prediction` per input, in input order; ``on_progress(done, total)`` after each chunk."""
+        results: list[Prediction | None] = [row_status(value) for value in inputs]
+        valid = [i for i, result in enumerate(results) if result is None]
+        for start in range(0, len(valid), self.chunk_size):
+            chunk = valid[start:start + self.chunk_size]
             texts = [inputs[i] for i in chunk]
-            scores = self.model.predict_proba(texts)
+            scores = self.scorer(texts)
             for i, row, truncated in zip(chunk, scores, self._truncated(texts)):
                 best = int(row.argmax())
                 results[i] = Prediction(
-                    "ok", labels[best], float(row[best]),
-                    {name: float(s) for name, s in zip(labels, row)},
+                    "ok", self.label_names[best], float(row[best]),
+                    {name: float(s) for name, s in zip(self.label_names, row)},
                     needs_review=float(row[best]) < self.threshold, truncated=truncated,
                 )
             if on_progress is not None:
-                on_progress(min(start + CHUNK_SIZE, len(valid)), len(valid))
+                on_progress(min(start + self.chunk_size, len(valid)), len(valid))
         return results  # type: ignore[return-value]
+
+    def predict_one(self, text: Any) -> Prediction:
+        return self.predict([text])[0]

@@ -136,15 +136,19 @@ def execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, stop
     return handle.snapshot()
 
 
-def load_run_model(workspace: Workspace, run: str | Path, config: AppConfig) -> tuple[TextClassifier, RunRecord]:
-    """The trained model of a finished run, by run id or run folder."""
+def finished_run(workspace: Workspace, run: str | Path) -> tuple[RunRecord, Path]:
+    """A finished run's record and model folder, by run id or run folder; RunError if it has no model."""
     workspace, run_id = resolve_run(workspace, run)
     record = load_record(workspace, run_id)
     if record.state is not RunState.SUCCEEDED or not record.model:
         raise RunError(f"run {run_id} has no trained model (state: {record.state.value})")
+    return record, run_folder(workspace, run_id) / record.model.get("path", MODEL_DIR)
+
+
+def load_run_model(workspace: Workspace, run: str | Path, config: AppConfig) -> tuple[TextClassifier, RunRecord]:
+    """The trained model of a finished run, by run id or run folder."""
+    record, folder = finished_run(workspace, run)
     kinds = model_kinds()
     if record.model["kind"] not in kinds:
-        raise ModelFileError(f"run {run_id} holds a model of unknown kind {record.model['kind']!r}")
-    folder = run_folder(workspace, run_id) / record.model.get("path", MODEL_DIR)
+        raise ModelFileError(f"run {record.run_id} holds a model of unknown kind {record.model['kind']!r}")
     return kinds[record.model["kind"]].load(folder, record.model, config), record
-

@@ -225,6 +225,9 @@ class FineTunedTransformer(TextClassifier):
             scores[index] = torch.softmax(logits, dim=-1).cpu().numpy()
         return scores
 
+    def truncation(self) -> tuple[Any, int] | None:
+        return self.tokenizer, self.max_length
+
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: Path) -> dict[str, Any]:
         self.model.save_pretrained(folder)

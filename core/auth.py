@@ -1,0 +1,323 @@
+"""Accounts, roles and what each role may do.
+
+Passwords are stored as bcrypt hashes (the format streamlit-authenticator
+checks). Every function that changes accounts takes the acting user and checks
+their role; pages check roles too, but the rule lives here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+from sqlalchemy import func, insert, select, update
+
+from core.config import AuthConfig
+from core.store import Store, as_utc, users, utc_now
+
+
+class Role(str, Enum):
+    ADMIN = "admin"
+    ANALYST = "analyst"
+    USER = "user"
+
+
+class Permission(str, Enum):
+    CLASSIFY = "classify"
+    GIVE_FEEDBACK = "give feedback"
+    MANAGE_DATA = "manage data"
+    TRAIN = "train models"
+    EVALUATE = "evaluate models"
+    PUBLISH = "publish models"
+    MANAGE_USERS = "manage users"
+    VIEW_LOGS = "view logs"
+    REVIEW_FEEDBACK = "review feedback"
+
+
+_USER = {Permission.CLASSIFY, Permission.GIVE_FEEDBACK}
+_ANALYST = _USER | {Permission.MANAGE_DATA, Permission.TRAIN, Permission.EVALUATE, Permission.PUBLISH}
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.USER: frozenset(_USER),
+    Role.ANALYST: frozenset(_ANALYST),
+    Role.ADMIN: frozenset(Permission),
+}
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.@-]{1,63}$")
+#: Keys published in examples and documentation: signing cookies with them would let anyone forge a session.
+PLACEHOLDER_KEYS = frozenset({"", "some_key", "some_signature_key", "random_signature_key", "abcdef", "changeme",
+                              "change-me", "secret", "key", "cookie_key", "your-secret-key", "xxx"})
+MIN_COOKIE_KEY_LENGTH = 32
+COOKIE_KEY_FILE = Path("secrets") / "cookie_key"
+
+
+class AuthError(ValueError):
+    """A refused account operation or sign-in, with the reason in words."""
+
+
+class PermissionDenied(AuthError):
+    """The acting user's role does not allow the operation."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is doing something: a signed-in account, or the command line (run by the machine's owner)."""
+
+    username: str
+    role: Role
+
+    def can(self, permission: Permission) -> bool:
+        return permission in ROLE_PERMISSIONS[self.role]
+
+
+def command_line_actor() -> Actor:
+    """Whoever has a shell on the server already owns the workspace; the CLI acts with admin rights."""
+    return Actor(os.environ.get("USER") or "command-line", Role.ADMIN)
+
+
+def require(actor: Actor | None, permission: Permission) -> Actor:
+    """Raise PermissionDenied unless ``actor`` may do ``permission``."""
+    if actor is None:
+        raise PermissionDenied(f"sign in to {permission.value}")
+    if not actor.can(permission):
+        raise PermissionDenied(f"{actor.username} ({actor.role.value}) may not {permission.value}")
+    return actor
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt()).decode("ascii")
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
+    except ValueError:
+        return False
+
+
+def cookie_key(workspace_root: Path, configured: str | None = None) -> str:
+    """The key that signs sign-in cookies: from secrets if configured, else generated once per workspace.
+
+    A known placeholder or a short key is refused: with it anyone could forge a session cookie.
+    """
+    if configured is not None:
+        key = configured.strip()
+        source = "the configured cookie key"
+    else:
+        path = workspace_root / COOKIE_KEY_FILE
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}")
+            temporary.write_text(secrets.token_urlsafe(48), encoding="ascii")
+            os.chmod(temporary, 0o600)
+            try:
+                os.link(temporary, path)  # atomic, and never overwrites a key another process just wrote
+            except FileExistsError:
+                pass
+            finally:
+                temporary.unlink()
+        key = path.read_text(encoding="ascii").strip()
+        source = str(path)
+    if key.lower() in PLACEHOLDER_KEYS or len(key) < MIN_COOKIE_KEY_LENGTH:
+        raise AuthError(f"{source} is a placeholder or shorter than {MIN_COOKIE_KEY_LENGTH} characters; "
+                        "set a long random key (or delete the file to have one generated)")
+    return key
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    name: str
+    email: str
+    role: Role
+    disabled: bool
+    failed_sign_ins: int
+    locked_until: datetime | None
+    created_at: datetime
+    created_by: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Account":
+        return cls(row["username"], row["name"], row["email"], Role(row["role"]), bool(row["disabled"]),
+                   int(row["failed_sign_ins"]), as_utc(row["locked_until"]), as_utc(row["created_at"]),
+                   row["created_by"])
+
+    def locked(self, now: datetime | None = None) -> bool:
+        return self.locked_until is not None and (now or utc_now()) < self.locked_until
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.username, self.role)
+
+
+class Accounts:
+    """The accounts in the store, with the rules that protect them."""
+
+    def __init__(self, store: Store, config: AuthConfig) -> None:
+        self.store, self.config = store, config
+
+    # -- reading ---------------------------------------------------------------------------------
+    def any_accounts(self) -> bool:
+        return self.store.count(users) > 0
+
+    def get(self, username: str) -> Account | None:
+        rows = self.store.rows(select(users).where(users.c.username == username.strip().lower()))
+        return Account.from_row(rows[0]) if rows else None
+
+    def all(self) -> list[Account]:
+        return [Account.from_row(row) for row in self.store.rows(select(users).order_by(users.c.username))]
+
+    def _password_hash(self, username: str) -> str | None:
+        rows = self.store.rows(select(users.c.password_hash).where(users.c.username == username))
+        return rows[0]["password_hash"] if rows else None
+
+    def credentials(self) -> dict[str, Any]:
+        """The accounts in streamlit-authenticator's format; disabled accounts are left out.
+
+        A locked account's attempt counter is set to the maximum, so the
+        authenticator refuses it without checking the password.
+        """
+        rows = self.store.rows(select(users).where(users.c.disabled.is_(False)))
+        now = utc_now()
+        entries = {}
+        for row in rows:
+            account = Account.from_row(row)
+            attempts = self.config.max_failed_sign_ins if account.locked(now) else (
+                0 if account.locked_until else account.failed_sign_ins)
+            entries[account.username] = {"name": account.name, "email": account.email or "",
+                                         "password": row["password_hash"], "roles": [account.role.value],
+                                         "failed_login_attempts": attempts, "logged_in": False}
+        return {"usernames": entries}
+
+    # -- checks ------------------------------------------------------------------------------------
+    def _check_new_password(self, password: str) -> None:
+        if len(password) < self.config.min_password_length:
+            raise AuthError(f"the password must have at least {self.config.min_password_length} characters")
+        if password.strip() != password or not password.strip():
+            raise AuthError("the password must not start or end with spaces")
+
+    @staticmethod
+    def _check_username(username: str) -> str:
+        name = username.strip().lower()
+        if not USERNAME_PATTERN.match(name):
+            raise AuthError(f"username {username!r} is not allowed: use 2–64 letters, digits, '.', '_', '-' or '@', "
+                            "starting with a letter or digit")
+        return name
+
+    def _admins(self, connection) -> int:
+        return int(connection.execute(select(func.count()).select_from(users).where(
+            users.c.role == Role.ADMIN.value, users.c.disabled.is_(False))).scalar_one())
+
+    # -- changing ----------------------------------------------------------------------------------
+    def _insert(self, connection, username: str, name: str, email: str, password: str, role: Role,
+                created_by: str | None) -> None:
+        connection.execute(insert(users).values(
+            username=username, name=name.strip() or username, email=email.strip(), role=role.value,
+            password_hash=hash_password(password), disabled=False, failed_sign_ins=0, locked_until=None,
+            created_at=utc_now(), created_by=created_by))
+
+    def create_first_admin(self, username: str, name: str, email: str, password: str) -> Account:
+        """The very first account; refused once any account exists (no default password anywhere)."""
+        username = self._check_username(username)
+        self._check_new_password(password)
+        with self.store.writing() as connection:
+            if connection.execute(select(func.count()).select_from(users)).scalar_one():
+                raise AuthError("the first admin account already exists; sign in instead")
+            self._insert(connection, username, name, email, password, Role.ADMIN, None)
+        return self.get(username)
+
+    def create(self, actor: Actor | None, username: str, name: str, email: str, password: str, role: Role) -> Account:
+        require(actor, Permission.MANAGE_USERS)
+        username = self._check_username(username)
+        self._check_new_password(password)
+        with self.store.writing() as connection:
+            if connection.execute(select(users.c.username).where(users.c.username == username)).first():
+                raise AuthError(f"an account called {username!r} already exists")
+            self._insert(connection, username, name, email, password, Role(role), actor.username)
+        return self.get(username)
+
+    def _update(self, username: str, **values: Any) -> None:
+        with self.store.writing() as connection:
+            result = connection.execute(update(users).where(users.c.username == username).values(**values))
+        if result.rowcount == 0:
+            raise AuthError(f"no account called {username!r}")
+
+    def _guard_last_admin(self, username: str, leaving_admin: bool) -> None:
+        account = self.get(username)
+        if account is None:
+            raise AuthError(f"no account called {username!r}")
+        if leaving_admin and account.role is Role.ADMIN and not account.disabled:
+            with self.store.reading() as connection:
+                if self._admins(connection) <= 1:
+                    raise AuthError(f"{username} is the last active admin; make another admin first")
+
+    def change_role(self, actor: Actor | None, username: str, role: Role) -> Account:
+        require(actor, Permission.MANAGE_USERS)
+        role = Role(role)
+        self._guard_last_admin(username, leaving_admin=role is not Role.ADMIN)
+        self._update(username, role=role.value)
+        return self.get(username)
+
+    def set_disabled(self, actor: Actor | None, username: str, disabled: bool) -> Account:
+        require(actor, Permission.MANAGE_USERS)
+        if disabled and actor.username == username:
+            raise AuthError("you cannot disable your own account")
+        self._guard_last_admin(username, leaving_admin=disabled)
+        self._update(username, disabled=disabled)
+        return self.get(username)
+
+    def reset_password(self, actor: Actor | None, username: str, password: str) -> Account:
+        """Set a new password (admins for anyone, everyone for themselves); also lifts a lockout."""
+        if actor is None or actor.username != username:
+            require(actor, Permission.MANAGE_USERS)
+        self._check_new_password(password)
+        self._update(username, password_hash=hash_password(password), failed_sign_ins=0, locked_until=None)
+        return self.get(username)
+
+    # -- signing in --------------------------------------------------------------------------------
+    def record_failed_sign_in(self, username: str) -> Account | None:
+        """Count a wrong password; lock the account when the count reaches the maximum."""
+        account = self.get(username)
+        if account is None:
+            return None
+        failures = (0 if account.locked_until and not account.locked() else account.failed_sign_ins) + 1
+        locked_until = None
+        if failures >= self.config.max_failed_sign_ins:
+            locked_until = utc_now() + timedelta(minutes=self.config.lockout_minutes)
+        self._update(account.username, failed_sign_ins=failures, locked_until=locked_until)
+        return self.get(username)
+
+    def record_sign_in(self, username: str) -> None:
+        self._update(username.strip().lower(), failed_sign_ins=0, locked_until=None)
+
+    def sign_in_refusal(self, username: str) -> str | None:
+        """Why ``username`` cannot sign in now (locked or disabled), or None."""
+        account = self.get(username)
+        if account is None:
+            return None  # unknown names get the same answer as a wrong password
+        if account.disabled:
+            return "This account is disabled. Ask an admin to enable it."
+        if account.locked():
+            return (f"Too many failed sign-ins: this account is locked until "
+                    f"{account.locked_until:%H:%M} UTC. Try again later or ask an admin to reset the password.")
+        return None
+
+    def authenticate(self, username: str, password: str) -> Account:
+        """Check a password outside the browser (command line, tests), with the same lockout rules."""
+        name = username.strip().lower()
+        refusal = self.sign_in_refusal(name)
+        if refusal:
+            raise AuthError(refusal)
+        stored = self._password_hash(name)
+        if stored is None or not verify_password(password, stored):
+            account = self.record_failed_sign_in(name)
+            if account is not None and account.locked():
+                raise AuthError(self.sign_in_refusal(name))
+            raise AuthError("wrong username or password")
+        self.record_sign_in(name)
+        return self.get(name)

@@ -1,0 +1,66 @@
+"""Users' verdicts on predictions: "correct" or "wrong, it should be …", kept for the next training run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select
+
+from core.auth import Actor, Permission, require
+from core.store import Store, as_utc, feedback, utc_now
+
+
+class FeedbackError(ValueError):
+    """Feedback that cannot be stored, with why."""
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    id: int
+    time: datetime
+    username: str
+    run_id: str
+    text: str
+    predicted: str
+    score: float | None
+    is_correct: bool
+    correct_label: str
+    status: str
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: dict) -> "FeedbackItem":
+        return cls(row["id"], as_utc(row["time"]), row["username"], row["run_id"], row["text"], row["predicted"],
+                   row["score"], bool(row["is_correct"]), row["correct_label"], row["status"], row["reviewed_by"],
+                   as_utc(row["reviewed_at"]))
+
+
+def record_feedback(store: Store, actor: Actor | None, run_id: str, labels: list[str], text: str, predicted: str,
+                    score: float | None, correct_label: str, session_id: str | None = None) -> FeedbackItem:
+    """Store one verdict; ``correct_label`` equal to ``predicted`` means the prediction was right."""
+    require(actor, Permission.GIVE_FEEDBACK)
+    if not isinstance(text, str) or not text.strip():
+        raise FeedbackError("feedback needs the text that was classified")
+    if correct_label not in labels:
+        raise FeedbackError(f"{correct_label!r} is not one of the model's labels ({', '.join(labels)})")
+    with store.writing() as connection:
+        new_id = connection.execute(insert(feedback).values(
+            time=utc_now(), username=actor.username, session_id=session_id, run_id=run_id, text=text,
+            predicted=predicted, score=score, is_correct=correct_label == predicted, correct_label=correct_label,
+            status="pending")).inserted_primary_key[0]
+    return feedback_item(store, int(new_id))
+
+
+def feedback_item(store: Store, item_id: int) -> FeedbackItem:
+    rows = store.rows(select(feedback).where(feedback.c.id == item_id))
+    if not rows:
+        raise KeyError(f"no feedback #{item_id}")
+    return FeedbackItem.from_row(rows[0])
+
+
+def feedback_of(store: Store, username: str) -> list[FeedbackItem]:
+    """One user's own feedback, newest first."""
+    rows = store.rows(select(feedback).where(feedback.c.username == username).order_by(feedback.c.id.desc()))
+    return [FeedbackItem.from_row(row) for row in rows]

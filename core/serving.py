@@ -1,0 +1,93 @@
+"""Serving the published model: one shared predictor, reloaded when another run is published.
+
+Transformer runs are served through ``transformers.pipeline("text-classification")``
+loaded from the run folder (the same folder anyone can load elsewhere);
+baselines through their own ``predict_proba``.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+import numpy as np
+
+from core.config import AppConfig
+from core.evaluation import Evaluation
+from core.predict import Predictor, Scorer
+from core.publishing import current_publication
+from core.pretrained import load_tokenizer
+from core.runs import RunRecord
+from core.training import finished_run, load_run_model
+from core.workspace import Workspace
+
+PIPELINE_BATCH = 32
+
+
+def pipeline_scorer(folder: Path, label_names: list[str], max_length: int, batch_size: int = PIPELINE_BATCH) -> Scorer:
+    """A scorer backed by a text-classification pipeline returning every label's score."""
+    import torch
+    from transformers import pipeline
+
+    from core.transformer import quiet_libraries
+
+    quiet_libraries()
+    classify = pipeline("text-classification", model=str(folder), top_k=None,
+                        device=0 if torch.cuda.is_available() else -1)
+    column = {name: i for i, name in enumerate(label_names)}
+
+    def score(texts: list[str]) -> np.ndarray:
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batch with little padding
+        outputs = classify([texts[i] for i in order], batch_size=batch_size, truncation=True, max_length=max_length)
+        matrix = np.zeros((len(texts), len(label_names)), dtype=np.float32)
+        for i, output in zip(order, outputs):
+            for item in output:
+                matrix[i, column[item["label"]]] = item["score"]
+        return matrix
+
+    return score
+
+
+def predictor_for_run(workspace: Workspace, run: str | Path, config: AppConfig,
+                      threshold: float = 0.0) -> tuple[Predictor, RunRecord]:
+    """A predictor for any finished run: the pipeline for transformers, ``predict_proba`` otherwise."""
+    record, folder = finished_run(workspace, run)
+    if record.kind == "transformer":
+        max_length = record.model.get("max_length", config.model.max_length)
+        scorer = pipeline_scorer(folder, record.labels, max_length)
+        return Predictor(scorer, record.labels, threshold, (load_tokenizer(str(folder)), max_length),
+                         config.classify.chunk_size), record
+    model, record = load_run_model(workspace, run, config)
+    return Predictor.for_model(model, threshold, config.classify.chunk_size), record
+
+
+def suggested_threshold(evaluation: Evaluation | None, target_accuracy: float, fallback: float) -> float:
+    """The lowest review threshold at which the texts kept reach ``target_accuracy`` on the test split."""
+    if evaluation is None:
+        return fallback
+    for point in evaluation.threshold_curve:
+        if point["share_kept"] > 0 and point["accuracy_kept"] is not None and point["accuracy_kept"] >= target_accuracy:
+            return float(point["threshold"])
+    return fallback
+
+
+class PublishedModel:
+    """The predictor of the currently published run, shared by every session, reloaded on publish."""
+
+    def __init__(self, workspace: Workspace, config: AppConfig) -> None:
+        self.workspace, self.config = workspace, config
+        self._lock = threading.Lock()
+        self._loaded: tuple[str, Predictor, RunRecord] | None = None
+        self.loads = 0  # how many times a model was (re)loaded; the tests read it
+
+    def current(self) -> tuple[Predictor, RunRecord] | None:
+        """The published run's predictor (threshold 0), loading it only when the publication changed."""
+        publication = current_publication(self.workspace)
+        if publication is None:
+            return None
+        with self._lock:
+            if self._loaded is None or self._loaded[0] != publication.run_id:
+                predictor, record = predictor_for_run(self.workspace, publication.run_id, self.config)
+                self._loaded = (publication.run_id, predictor, record)
+                self.loads += 1
+            _, predictor, record = self._loaded
+            return predictor, record

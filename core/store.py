@@ -1,0 +1,196 @@
+"""The app's database: accounts, audit events, prediction records, feedback.
+
+SQLAlchemy Core over SQLite in WAL mode by default (one file in the
+workspace); a PostgreSQL URL in the configuration replaces it for a
+multi-server deployment. Every statement is parameterised: no user text is
+ever concatenated into SQL. The schema is created, and migrated forward, on
+first use.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import (
+    JSON, Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text, create_engine, event, func,
+    insert, select,
+)
+from sqlalchemy.engine import Connection, Engine
+
+SCHEMA_VERSION = 1
+DATABASE_FILE = "studio.db"
+
+metadata = MetaData()
+
+schema_info = Table(
+    "schema_info", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+users = Table(
+    "users", metadata,
+    Column("username", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(200), nullable=False, default=""),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("failed_sign_ins", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(64), nullable=True),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", DateTime(timezone=True), nullable=False, index=True),
+    Column("username", String(64), nullable=True, index=True),
+    Column("role", String(16), nullable=True),
+    Column("session_id", String(64), nullable=True, index=True),
+    Column("event_type", String(48), nullable=False, index=True),
+    Column("details", JSON, nullable=False, default=dict),
+)
+
+predictions = Table(
+    "predictions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", DateTime(timezone=True), nullable=False, index=True),
+    Column("username", String(64), nullable=True, index=True),
+    Column("session_id", String(64), nullable=True),
+    Column("run_id", String(120), nullable=False, index=True),
+    Column("label", String(200), nullable=True),
+    Column("score", Float, nullable=True),
+    Column("needs_review", Boolean, nullable=False, default=False),
+    Column("status", String(16), nullable=False, default="ok"),
+    Column("source", String(16), nullable=False, default="single"),  # single | batch
+    Column("text", Text, nullable=True),  # kept only when the configuration says so
+)
+
+feedback = Table(
+    "feedback", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", DateTime(timezone=True), nullable=False, index=True),
+    Column("username", String(64), nullable=False, index=True),
+    Column("session_id", String(64), nullable=True),
+    Column("run_id", String(120), nullable=False, index=True),
+    Column("text", Text, nullable=False),
+    Column("predicted", String(200), nullable=False),
+    Column("score", Float, nullable=True),
+    Column("is_correct", Boolean, nullable=False),
+    Column("correct_label", String(200), nullable=False),
+    Column("status", String(16), nullable=False, default="pending", index=True),  # pending | accepted | rejected
+    Column("reviewed_by", String(64), nullable=True),
+    Column("reviewed_at", DateTime(timezone=True), nullable=True),
+)
+
+#: Forward migrations: version -> statements that bring the schema from version-1 to version.
+MIGRATIONS: dict[int, list[str]] = {}
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every time in the store is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+def default_database_url(workspace_root: Path) -> str:
+    return f"sqlite:///{(workspace_root / DATABASE_FILE).resolve()}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers and one writer work at once; busy_timeout makes writers wait instead of failing."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Store:
+    """One database; safe to share between sessions and the training thread."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        is_sqlite = url.startswith("sqlite")
+        if is_sqlite and url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(
+            url, future=True, pool_pre_ping=not is_sqlite,
+            connect_args={"timeout": 30, "check_same_thread": False} if is_sqlite else {},
+        )
+        if is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            # SQLite allows one writer; serialising writes in-process avoids busy waits between our own threads.
+        self._write_lock = threading.Lock() if is_sqlite else None
+        self._migrate()
+
+    def _migrate(self) -> None:
+        metadata.create_all(self.engine)
+        with self.engine.begin() as connection:
+            current = connection.execute(select(schema_info.c.version)).scalar()
+            if current is None:
+                connection.execute(insert(schema_info).values(id=1, version=SCHEMA_VERSION))
+                return
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS.get(version, []):
+                    connection.exec_driver_sql(statement)
+            if current < SCHEMA_VERSION:
+                connection.execute(schema_info.update().values(version=SCHEMA_VERSION))
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(schema_info.c.version)).scalar_one())
+
+    class _Writing:
+        def __init__(self, store: "Store") -> None:
+            self.store = store
+
+        def __enter__(self) -> Connection:
+            if self.store._write_lock is not None:
+                self.store._write_lock.acquire()
+            self._context = self.store.engine.begin()
+            return self._context.__enter__()
+
+        def __exit__(self, *exc: Any) -> None:
+            try:
+                self._context.__exit__(*exc)
+            finally:
+                if self.store._write_lock is not None:
+                    self.store._write_lock.release()
+
+    def writing(self) -> "Store._Writing":
+        """A transaction for writes (committed on success, rolled back on error)."""
+        return Store._Writing(self)
+
+    def reading(self):
+        return self.engine.connect()
+
+    def count(self, table: Table) -> int:
+        with self.reading() as connection:
+            return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+
+    def rows(self, statement) -> list[dict[str, Any]]:
+        """Run a SELECT and return plain dicts (datetimes in UTC)."""
+        with self.reading() as connection:
+            result = connection.execute(statement).mappings().all()
+        return [{k: as_utc(v) if isinstance(v, datetime) else v for k, v in row.items()} for row in result]
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def iter_json_lines(rows: list[dict[str, Any]]) -> Iterator[str]:
+    for row in rows:
+        yield json.dumps(row, default=str, ensure_ascii=False)
