@@ -1,13 +1,27 @@
-"""Feedback Studio: the entry point. Builds the navigation and shows the overview."""
+"""Feedback Studio: the entry point. Signs people in, builds their navigation, shows the overview."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
+from core.auth import Accounts, Actor, Permission
 from core.overview import summarise_workspace
+from pages._session import (
+    account_sidebar, app_store, authenticator, first_admin_setup, sign_in_form, signed_in_actor,
+)
 from pages._widgets import app_config, app_workspace, load_css, mark_entrypoint, page_intro, pending_page
 
 st.set_page_config(page_title="Feedback Studio", page_icon="💬", layout="wide")
+
+#: The pages, in the order of the journey, with the permission each needs (checked again by the page itself).
+PAGES = [
+    ("pages/data.py", "Data", ":material/dataset:", Permission.MANAGE_DATA),
+    ("pages/train.py", "Train", ":material/model_training:", Permission.TRAIN),
+    ("pages/evaluate.py", "Evaluate", ":material/analytics:", Permission.EVALUATE),
+    ("pages/classify.py", "Classify", ":material/label:", Permission.CLASSIFY),
+]
 
 
 def overview() -> None:
@@ -48,17 +62,42 @@ def overview() -> None:
     else:
         st.success(f"Latest dataset: {latest.ref} · {latest.meta['rows']:,} examples, "
                    f"{len(latest.labels)} labels, saved {latest.meta['created_at']}.")
-    st.page_link("pages/data.py", label="Go to the Data page", icon=":material/dataset:")
+
+
+def signed_in_navigation(actor: Actor):
+    """Every page is routable (so a direct URL gets the page's own refusal); only allowed ones are listed."""
+    pages = [st.Page(overview, title="Home", icon=":material/home:", default=True)]
+    pages += [st.Page(path, title=title, icon=icon, visibility="visible" if actor.can(permission) else "hidden")
+              for path, title, icon, permission in PAGES]
+    return st.navigation(pages)
+
+
+def only_view(view, title: str):
+    """Set-up or sign-in at every page's address, so the page asked for opens once signed in."""
+    pages = [st.Page(view, title=title, default=True)]
+    pages += [st.Page(view, title=page_title, url_path=Path(path).stem) for path, page_title, _, _ in PAGES]
+    return st.navigation(pages, position="hidden")
 
 
 load_css()
-navigation = st.navigation([
-    st.Page(overview, title="Home", icon=":material/home:", default=True),
-    st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
-])
+config = app_config()
+workspace = app_workspace(config)
+store = app_store(config)
+accounts = Accounts(store, config.auth)
+
+if not accounts.any_accounts():
+    navigation = only_view(lambda: first_admin_setup(accounts, store), "Set up")
+    actor = None
+else:
+    auth = authenticator(accounts, config, workspace)
+    actor = signed_in_actor(auth, accounts, store, config)
+    if actor is not None and account_sidebar(auth, actor, store):
+        actor = None  # signed out just now
+    if actor is None:
+        navigation = only_view(lambda: sign_in_form(auth, accounts, store), "Sign in")
+    else:
+        navigation = signed_in_navigation(actor)
 mark_entrypoint()
-if (asked_for := pending_page()) is not None:
+if actor is not None and (asked_for := pending_page()) is not None:
     st.switch_page(asked_for)
 navigation.run()

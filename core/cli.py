@@ -4,6 +4,8 @@
     python -m core predict --model RUN --input FILE --output FILE.jsonl
     python -m core evaluate --model RUN [--data FILE --text-field NAME --label-field NAME]
     python -m core publish --model RUN [--by NAME]
+    python -m core users add --username NAME --role admin|analyst|user   (password from a prompt or stdin)
+    python -m core users list
 
 Results go to standard output as JSON; progress and errors go to standard
 error. A bad argument or file gives a one-line error and exit status 2.
@@ -12,6 +14,7 @@ error. A bad argument or file gives a one-line error and exit status 2.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -20,6 +23,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
+from core.audit import EventType, record_event
+from core.auth import Accounts, Actor, AuthError, Role, command_line_actor
 from core.classifiers import ModelFileError
 from core.cleaning import CleaningOptions, RareClassAction
 from core.config import PRESET_NAMES, WORKSPACE_ENV_VAR, AppConfig, ConfigError, load_config
@@ -33,9 +38,12 @@ from core.runs import (
     RunError, RunHandle, RunRequest, RunState, create_run, load_record, resolve_run, run_folder,
 )
 from core.split import SplitPlan
+from core.store import Store, default_database_url
 from core.workspace import Workspace
 
 DEFAULT_MODELS = "tfidf_logreg,tfidf_nb,embedding_logreg"
+#: The command line is used by whoever has a shell on the server, who owns the workspace anyway.
+ACTOR = command_line_actor()
 PUBLISHED = "published"
 RUN_HELP = f"run id or run folder, or '{PUBLISHED}' for the published model"
 FIXES = ("drop_invalid_rows", "normalise_labels", "drop_conflicts", "drop_duplicates", "drop_rare", "merge_rare")
@@ -102,7 +110,52 @@ def _parser() -> argparse.ArgumentParser:
     publish_cmd.add_argument("--model", required=True, metavar="RUN", help="run id")
     publish_cmd.add_argument("--by", default=os.environ.get("USER", "command line"), metavar="NAME",
                              help="who publishes (recorded; default: $USER)")
+
+    accounts_cmd = commands.add_parser("users", parents=[common], help="manage accounts without the browser")
+    users_actions = accounts_cmd.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    add = users_actions.add_parser(
+        "add", parents=[common], help="create an account",
+        description="Create an account. The password is read from a prompt (twice), or from the first line of "
+                    "standard input when it is not a terminal; never from the command line.")
+    add.add_argument("--username", required=True, metavar="NAME", help="sign-in name")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role], help="what the account may do")
+    add.add_argument("--name", default="", metavar="TEXT", help="full name (default: the username)")
+    add.add_argument("--email", default="", metavar="ADDRESS", help="email address (optional)")
+    users_actions.add_parser("list", parents=[common], help="list the accounts (no passwords)")
     return parser
+
+
+def _read_password() -> str:
+    """From a prompt (asked twice) on a terminal; else the first line of standard input."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat the password: ") != password:
+            raise CliError("the two passwords differ")
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def command_users(args: argparse.Namespace) -> int:
+    config = _config(args)
+    store = Store(config.storage.database_url or default_database_url(config.workspace_path))
+    accounts = Accounts(store, config.auth)
+    if args.action == "list":
+        for account in accounts.all():
+            print(json.dumps({"username": account.username, "name": account.name, "role": account.role.value,
+                              "disabled": account.disabled, "locked": account.locked(),
+                              "created_at": account.created_at.isoformat()}), flush=True)
+        return 0
+    password = _read_password()
+    if accounts.any_accounts():
+        account = accounts.create(ACTOR, args.username, args.name, args.email, password, Role(args.role))
+    elif args.role != Role.ADMIN.value:
+        raise CliError("the first account must be an admin (--role admin)")
+    else:
+        account = accounts.create_first_admin(args.username, args.name, args.email, password)
+    record_event(store, EventType.ACCOUNT_CREATED, ACTOR, None, created=account.username, role=account.role.value,
+                 via="command line")
+    print(json.dumps({"username": account.username, "role": account.role.value}), flush=True)
+    return 0
 
 
 def _run_id(workspace: Workspace, model: str) -> str:
@@ -197,14 +250,14 @@ def command_train(args: argparse.Namespace) -> int:
         test = prepare(test_table, text_field, label_field, options, config, count_tokens)
         _refuse_if_blocked(test)
     name = args.name or Path(args.data).stem.replace(" ", "-")[:64]
-    version = save_preparation(workspace, name, prepared, SplitPlan.from_config(config.split), test=test)
+    version = save_preparation(workspace, name, prepared, SplitPlan.from_config(config.split), ACTOR, test=test)
     print(f"saved dataset {version.ref} ({version.meta['rows']} examples)", file=sys.stderr)
 
     preset = args.preset or config.training.preset
     for kind in kinds:
         request = RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset),
-                             created_by=os.environ.get("USER"), max_train_examples=args.max_train_examples)
-        handle = RunHandle(workspace, create_run(workspace, request, config), on_change=_progress_printer(kind))
+                             max_train_examples=args.max_train_examples)
+        handle = RunHandle(workspace, create_run(workspace, request, config, ACTOR), on_change=_progress_printer(kind))
         record = execute_run(workspace, handle, config, threading.Event())
         print(json.dumps({
             "model": kind, "run_id": record.run_id, "state": record.state.value,
@@ -268,13 +321,13 @@ def command_evaluate(args: argparse.Namespace) -> int:
 
 def command_publish(args: argparse.Namespace) -> int:
     config = _config(args)
-    publication = publish(Workspace(config.workspace_path), args.model, args.by)
+    publication = publish(Workspace(config.workspace_path), args.model, Actor(args.by, Role.ADMIN))
     print(json.dumps(asdict(publication)), flush=True)
     return 0
 
 
 COMMANDS = {"train": command_train, "predict": command_predict, "evaluate": command_evaluate,
-            "publish": command_publish}
+            "publish": command_publish, "users": command_users}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -282,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except (CliError, ConfigError, IngestError, DatasetError, RunError, ModelFileError, EvaluationError,
-            PublishError) as error:
+            PublishError, AuthError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -27,6 +27,17 @@ def results_frame(texts: Sequence[Any], predictions: Sequence[Prediction], label
     return pd.DataFrame(rows)
 
 
+def summarise_results(frame: pd.DataFrame) -> dict[str, Any]:
+    """Counts per label, how many need review, how many rows could not be scored."""
+    scored = frame[frame["status"] == "ok"]
+    return {
+        "rows": len(frame), "scored": len(scored), "not_scored": int((frame["status"] != "ok").sum()),
+        "needs_review": int(scored["needs_review"].sum()),
+        "review_share": float(scored["needs_review"].mean()) if len(scored) else 0.0,
+        "per_label": {str(k): int(v) for k, v in scored["label"].value_counts().items()},
+    }
+
+
 def escape_formula(value: Any) -> Any:
     """Prefix a text cell that a spreadsheet would run as a formula with a quote, so it shows as text."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):

@@ -16,6 +16,7 @@ import weakref
 from collections import deque
 from typing import Callable
 
+from core.auth import Actor, Permission, require
 from core.config import AppConfig
 from core.runs import (
     RunHandle, RunRecord, RunRequest, RunState, create_run, list_runs, load_record, now_iso, process_owner,
@@ -82,9 +83,9 @@ class JobRunner:
         with self._condition:
             return set(self._handles)
 
-    def submit(self, request: RunRequest) -> RunRecord:
+    def submit(self, request: RunRequest, actor: Actor) -> RunRecord:
         """Queue a run; it starts as soon as the runs before it are done."""
-        record = create_run(self.workspace, request, self.config)
+        record = create_run(self.workspace, request, self.config, actor)
         with self._condition:
             if self._closed:
                 raise RuntimeError("this job runner is closed")
@@ -98,8 +99,9 @@ class JobRunner:
             self._condition.notify()
         return record
 
-    def cancel(self, run_id: str) -> bool:
+    def cancel(self, run_id: str, actor: Actor) -> bool:
         """Stop a running job at its next step, or drop a queued one. False if already finished."""
+        require(actor, Permission.TRAIN)
         with self._condition:
             handle = self._handles.get(run_id)
             if handle is None or handle.snapshot().state.finished:

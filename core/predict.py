@@ -7,7 +7,7 @@ scored in chunks so a caller can show progress.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -32,6 +32,11 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def at_threshold(self, threshold: float) -> "Prediction":
+        """The same prediction judged against another review threshold."""
+        flagged = self.status == "ok" and self.score is not None and self.score < threshold
+        return replace(self, needs_review=flagged)
 
 
 def row_status(value: Any) -> Prediction | None:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
+from core.auth import Actor, Permission, require
 from core.cleaning import CleaningOptions, CleaningResult, apply_cleaning
 from core.config import AppConfig
 from core.dataset_versions import DatasetError, DatasetVersion, save_dataset_version
@@ -64,17 +65,18 @@ def prepare(table: RawTable, text_field: str, label_field: str, options: Cleanin
     return Preparation(table, text_field, label_field, raw_report, cleaning, report)
 
 
-def save_preparation(workspace: Workspace, name: str, prepared: Preparation, plan: SplitPlan,
-                     created_by: str | None = None, test: Preparation | None = None) -> DatasetVersion:
+def save_preparation(workspace: Workspace, name: str, prepared: Preparation, plan: SplitPlan, actor: Actor,
+                     test: Preparation | None = None) -> DatasetVersion:
     """Save the cleaned rows of a ready preparation as a new dataset version.
 
     ``test``, a prepared separate test file, becomes the test split as it is.
     """
+    require(actor, Permission.MANAGE_DATA)
     if test is not None and not test.ready:
         raise DatasetError(f"the test file {test.table.source} has blocking problems: "
                            + "; ".join(f.title for f in test.report.errors))
     return save_dataset_version(
         workspace, name, prepared.training_frame(), prepared.report, plan, source=prepared.table.source,
-        cleaning_steps=[asdict(step) for step in prepared.cleaning.steps], created_by=created_by,
+        cleaning_steps=[asdict(step) for step in prepared.cleaning.steps], created_by=actor.username,
         test_frame=test.training_frame() if test is not None else None,
     )

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from core.auth import Actor, Permission, require
 from core.runs import RunError, RunRecord, RunState, load_record, now_iso
 from core.workspace import Workspace, read_json, write_json_atomic
 
@@ -88,24 +89,26 @@ def _switch(workspace: Workspace, run_id: str, by: str, action: str) -> Publicat
     return publication
 
 
-def publish(workspace: Workspace, run_id: str, by: str) -> Publication:
+def publish(workspace: Workspace, run_id: str, actor: Actor) -> Publication:
     """Make ``run_id`` the model used for classification; the one it replaces is remembered."""
+    require(actor, Permission.PUBLISH)
     _publishable(workspace, run_id)
     with _locked(workspace):
         current = current_publication(workspace)
         if current is not None and current.run_id == run_id:
             raise PublishError(f"run {run_id} is already the published model")
-        return _switch(workspace, run_id, by, "publish")
+        return _switch(workspace, run_id, actor.username, "publish")
 
 
-def restore_previous(workspace: Workspace, by: str) -> Publication:
+def restore_previous(workspace: Workspace, actor: Actor) -> Publication:
     """Publish again the run the current one replaced (one click undo)."""
+    require(actor, Permission.PUBLISH)
     with _locked(workspace):
         current = current_publication(workspace)
         if current is None or current.replaced is None:
             raise PublishError("there is no previously published model to restore")
         _publishable(workspace, current.replaced)
-        return _switch(workspace, current.replaced, by, "restore")
+        return _switch(workspace, current.replaced, actor.username, "restore")
 
 
 def published_run(workspace: Workspace) -> RunRecord | None:

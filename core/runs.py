@@ -20,6 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
 
+from core.auth import Actor, Permission, require
 from core.config import AppConfig, Hyperparameters
 from core.workspace import Workspace, read_json, write_json_atomic
 
@@ -58,7 +59,6 @@ class RunRequest:
     kind: str
     preset: str
     hyperparameters: Hyperparameters
-    created_by: str | None = None
     #: Train on at most this many training examples (a stratified sample); None uses all.
     max_train_examples: int | None = None
 
@@ -197,11 +197,12 @@ class RunHandle:
             return copy.deepcopy(self._record)
 
 
-def create_run(workspace: Workspace, request: RunRequest, config: AppConfig) -> RunRecord:
-    """Write a queued run record for ``request`` (checking the dataset and kind exist)."""
+def create_run(workspace: Workspace, request: RunRequest, config: AppConfig, actor: Actor) -> RunRecord:
+    """Write a queued run record for ``request`` (checking the role, the dataset and the kind)."""
     from core.classifiers import model_kinds
     from core.dataset_versions import DatasetError, load_dataset_version
 
+    require(actor, Permission.TRAIN)
     kinds = model_kinds()
     if request.kind not in kinds:
         raise RunError(f"unknown model {request.kind!r}; choose from {', '.join(kinds)}")
@@ -216,7 +217,7 @@ def create_run(workspace: Workspace, request: RunRequest, config: AppConfig) -> 
         preset=request.preset, hyperparameters=asdict(request.hyperparameters),
         settings={"model": asdict(config.model), "training": {
             k: v for k, v in asdict(config.training).items() if not isinstance(v, dict)}},
-        created_at=now_iso(), created_by=request.created_by, max_train_examples=request.max_train_examples,
+        created_at=now_iso(), created_by=actor.username, max_train_examples=request.max_train_examples,
     )
     save_record(workspace, record)
     return record

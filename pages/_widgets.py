@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
+from core.auth import ROLE_PERMISSIONS, Actor, Permission
 from core.config import PROJECT_ROOT, AppConfig, ConfigError, load_config
 from core.ingest import RawTable, read_feedback_bytes
 from core.validate import Finding, Severity, ValidationReport
 from core.workspace import Workspace
+
+from pages._session import current_actor
 
 if TYPE_CHECKING:
     from core.jobs import JobRunner
@@ -49,16 +52,28 @@ def pending_page() -> str | None:
     return st.session_state.pop(PENDING_PAGE, None)
 
 
-def enter_page(page_path: str) -> None:
-    """First line of every page: make sure Home.py (navigation, styling) ran in this session.
+def enter_page(page_path: str, permission: Permission) -> Actor:
+    """First line of every page: Home.py (sign-in, navigation, styling) ran, and the role may see this page.
 
     On a server's very first request, Streamlit runs a deep-linked file from
     ``pages/`` directly (its old folder-based mode), skipping Home.py; such a
-    request is sent through Home.py, which then opens the page asked for.
+    request is sent through Home.py, which then opens the page asked for. The
+    role check is the page's own, not only the menu's: a direct URL without the
+    role shows a refusal.
     """
     if not st.session_state.get(ENTRYPOINT_RAN):
         st.session_state[PENDING_PAGE] = page_path
         st.switch_page(ENTRYPOINT)
+    actor = current_actor()
+    if actor is None:
+        st.warning("Please sign in first.")
+        st.stop()
+    if not actor.can(permission):
+        allowed = [role.value for role, granted in ROLE_PERMISSIONS.items() if permission in granted]
+        st.error(f"You do not have access to this page: it is for {' and '.join(allowed)} accounts, and you are "
+                 f"signed in as {actor.username} ({actor.role.value}).")
+        st.stop()
+    return actor
 
 
 def app_workspace(config: AppConfig) -> Workspace:
@@ -130,11 +145,6 @@ def duration(seconds: float | None) -> str:
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60:02d} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
-def current_user() -> str:
-    """Who is acting, for the records (the signed-in user once sign-in exists)."""
-    return st.session_state.get("username") or "analyst"
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

@@ -17,6 +17,9 @@ from core.preparation import Preparation, prepare, save_preparation
 from core.pretrained import token_counter
 from core.split import SplitPlan
 from core.validate import Fix
+from core.audit import EventType
+from core.auth import Permission
+from pages._session import app_store, audit
 from pages._widgets import app_config, app_workspace, enter_page, page_intro, read_upload, show_report
 
 UPLOAD_TYPES = ["jsonl", "ndjson", "json", "csv", "tsv"]
@@ -45,9 +48,10 @@ def cached_preparation(source_key: str, _table: RawTable, text_field: str, label
     return prepare(_table, text_field, label_field, options, _config, count_tokens)
 
 
-enter_page("pages/data.py")
+actor = enter_page("pages/data.py", Permission.MANAGE_DATA)
 config = app_config()
 workspace = app_workspace(config)
+store = app_store(config)
 page_intro("Data", "Upload labelled feedback, read what is wrong with it, choose fixes, and save a clean, "
                    "split version that the Train page can use.")
 
@@ -62,6 +66,7 @@ if demo_col.button("Load the demo dataset", key="load_demo", width="stretch"):
 if uploaded is not None and st.session_state.get("upload_id") != uploaded.file_id:
     st.session_state["upload_id"] = uploaded.file_id
     st.session_state["source"] = Source.of(uploaded.name, uploaded.getvalue())
+    audit(store, EventType.DATASET_UPLOADED, file=uploaded.name, bytes=uploaded.size)
 
 source: Source | None = st.session_state.get("source")
 if source is None:
@@ -147,10 +152,11 @@ else:
         if st.button("Save dataset version", type="primary", key="save_version"):
             try:
                 with st.spinner("Saving…"):
-                    saved = save_preparation(workspace, name, prepared, plan)
+                    saved = save_preparation(workspace, name, prepared, plan, actor)
             except DatasetError as exc:
                 st.error(f"Not saved: {exc}")
             else:
+                audit(store, EventType.DATASET_SAVED, dataset=saved.ref, rows=saved.meta["rows"], source=source.name)
                 counts = saved.meta["split_counts"]
                 st.success(f"Saved {saved.ref}: {saved.meta['rows']:,} examples "
                            f"({sum(counts['train'].values()):,} train, "
@@ -174,9 +180,10 @@ else:
         sure = st.checkbox(f"Yes, delete {doomed} for good", key="delete_confirm")
         if st.button("Delete", disabled=not sure, key="delete_version"):
             try:
-                delete_dataset_version(workspace, doomed)
+                delete_dataset_version(workspace, doomed, actor)
             except DatasetError as exc:
                 st.error(f"Not deleted: {exc}")
             else:
+                audit(store, EventType.DATASET_DELETED, dataset=doomed)
                 st.session_state.pop("delete_confirm", None)
                 st.rerun()

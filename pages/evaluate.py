@@ -13,8 +13,12 @@ from core.publishing import PublishError, current_publication, publication_histo
 from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report, run_evaluation
 from core.runs import RunRecord, list_runs, run_folder
 from core.workspace import Workspace
+from core.audit import EventType
+from core.auth import Actor, Permission
+from core.store import Store
+from pages._session import app_store, audit
 from pages._widgets import (
-    app_config, app_workspace, current_user, duration, enter_page, page_intro, read_upload,
+    app_config, app_workspace, duration, enter_page, page_intro, read_upload,
 )
 
 ANY = "(any)"
@@ -94,7 +98,7 @@ def run_details(evaluation: Evaluation, record: RunRecord | None, config: AppCon
         st.plotly_chart(charts.training_curve(record.history), width="stretch", key=f"curve:{key}")
 
 
-def publish_section(workspace: Workspace, record: RunRecord) -> None:
+def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store: Store) -> None:
     """Publish with a confirmation step; restore the previous model in one click."""
     st.subheader("4 · Publish")
     current = current_publication(workspace)
@@ -113,9 +117,9 @@ def publish_section(workspace: Workspace, record: RunRecord) -> None:
         if yes.button("Yes, publish", key="confirm_publish_yes", type="primary"):
             st.session_state.pop(CONFIRM_KEY)
             try:
-                publication = publish(workspace, record.run_id, current_user())
+                publication = publish(workspace, record.run_id, actor)
+                audit(store, EventType.PUBLISHED, run=record.run_id, replaced=publication.replaced)
                 st.success(f"Published {record.run_id}. It is now the model used for classification.")
-                st.session_state["last_publication"] = publication.run_id
             except PublishError as exc:
                 st.error(str(exc))
         if no.button("Cancel", key="confirm_publish_no"):
@@ -124,7 +128,8 @@ def publish_section(workspace: Workspace, record: RunRecord) -> None:
     if current is not None and current.replaced and restore_col.button(
             f"Restore the previous model ({current.replaced[-20:]})", key="restore_previous"):
         try:
-            restored = restore_previous(workspace, current_user())
+            restored = restore_previous(workspace, actor)
+            audit(store, EventType.RESTORED, run=restored.run_id, replaced=restored.replaced)
             st.success(f"Restored {restored.run_id} as the published model.")
         except PublishError as exc:
             st.error(str(exc))
@@ -165,9 +170,10 @@ def other_file_section(workspace: Workspace, record: RunRecord, config: AppConfi
             run_details(evaluation, None, config, key="other")
 
 
-enter_page("pages/evaluate.py")
+actor = enter_page("pages/evaluate.py", Permission.EVALUATE)
 config = app_config()
 workspace = app_workspace(config)
+store = app_store(config)
 page_intro("Evaluate", "Compare the runs trained on one dataset version on the same test split, see where each "
                        "one fails, and publish the best for classification.")
 
@@ -220,4 +226,4 @@ st.download_button("Download this run's report (Markdown)", markdown_report(reco
                    f"report-{run_id}.md", "text/markdown", key="download_report")
 other_file_section(workspace, record, config)
 
-publish_section(workspace, record)
+publish_section(workspace, record, actor, store)

@@ -13,6 +13,9 @@ from core.config import PRESET_NAMES, AppConfig, Hyperparameters
 from core.dataset_versions import DatasetVersion, list_dataset_versions
 from core.runs import RunError, RunRecord, RunRequest, list_runs
 from core.transformer import estimate_training_seconds, measure_training_throughput
+from core.audit import EventType
+from core.auth import Actor, Permission
+from pages._session import app_store, audit
 from pages._widgets import app_config, app_workspace, duration, enter_page, job_runner, page_intro
 
 DEFAULT_KINDS = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
@@ -53,13 +56,14 @@ def transformer_estimate(config: AppConfig, version: DatasetVersion, hyper: Hype
     return f"about {duration(seconds)} on this machine ({speed:.0f} texts/s)"
 
 
-def show_run_progress(record: RunRecord, runner) -> None:
+def show_run_progress(record: RunRecord, runner, actor: Actor) -> None:
     """One run: progress bar, step/epoch/ETA, live chart, Cancel."""
     with st.container(border=True):
         title, button = st.columns([5, 1], vertical_alignment="center")
         title.markdown(f"**{record.title}** · {record.dataset_ref} · {record.preset} · `{record.run_id}`")
         if button.button("Cancel", key=f"cancel:{record.run_id}"):
-            runner.cancel(record.run_id)
+            if runner.cancel(record.run_id, actor):
+                audit(store, EventType.TRAINING_CANCELLED, run=record.run_id, model=record.kind)
             st.toast(f"Cancelling {record.title}…")
         if record.state.value == "queued":
             st.progress(0.0, text="Waiting for the run before it to finish")
@@ -86,9 +90,10 @@ def runs_table(records: list[RunRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-enter_page("pages/train.py")
+actor = enter_page("pages/train.py", Permission.TRAIN)
 config = app_config()
 workspace = app_workspace(config)
+store = app_store(config)
 runner = job_runner(str(workspace.root))
 page_intro("Train", "Pick a saved dataset version and the models to train; they train in the background while "
                     "you keep working, and finished runs appear below and on the Evaluate page.")
@@ -130,10 +135,13 @@ else:
     if st.button("Start training", type="primary", disabled=not chosen, key="start_training"):
         try:
             started = [runner.submit(RunRequest(version.ref, kind, preset, dataclasses.replace(hyper),
-                                                max_train_examples=limit)) for kind in chosen]
+                                                max_train_examples=limit), actor) for kind in chosen]
         except RunError as exc:
             st.error(f"Training could not start: {exc}")
         else:
+            for record in started:
+                audit(store, EventType.TRAINING_STARTED, run=record.run_id, model=record.kind,
+                      dataset=record.dataset_ref, preset=record.preset)
             st.success(f"Started {len(started)} run(s): {', '.join(r.title for r in started)}. "
                        "Progress shows below; you can leave this page meanwhile.")
 
@@ -145,7 +153,7 @@ def live_progress() -> None:
     if not active:
         st.caption("Nothing is training. Finished runs are listed below.")
     for record in active:
-        show_run_progress(record, runner)
+        show_run_progress(record, runner, actor)
 
     st.subheader("All runs")
     records = list_runs(workspace)

@@ -6,10 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from core.auth import Actor, Role
 from core.config import CONFIG_ENV_VAR, WORKSPACE_ENV_VAR, AppConfig, load_config
 from core.workspace import Workspace
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The acting users of tests that are not about roles.
+ANALYST = Actor("ana", Role.ANALYST)
+ADMIN = Actor("root", Role.ADMIN)
+USER = Actor("uma", Role.USER)
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +87,7 @@ def save_demo_version(workspace: Workspace, config: AppConfig, name: str = "demo
     if max_rows:
         table = records_from_list(table.records[:max_rows], source=table.source)
     prepared = prepare(table, "text", "label", CleaningOptions(), config)
-    return save_preparation(workspace, name, prepared, SplitPlan.from_config(config.split))
+    return save_preparation(workspace, name, prepared, SplitPlan.from_config(config.split), ANALYST)
 
 
 def train_runs(workspace: Workspace, config: AppConfig, version, kinds=("tfidf_logreg", "tfidf_nb"),
@@ -93,8 +98,30 @@ def train_runs(workspace: Workspace, config: AppConfig, version, kinds=("tfidf_l
 
     runner = JobRunner(workspace, config)
     try:
-        ids = [runner.submit(RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset),
-                                        created_by="tester")).run_id for kind in kinds]
+        ids = [runner.submit(RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset)),
+                             ANALYST).run_id for kind in kinds]
         return [runner.wait(run_id, timeout=300) for run_id in ids]
     finally:
         runner.close()
+
+
+PASSWORD = "correct horse battery"
+
+
+def workspace_store(workspace: Workspace):
+    """The app's database in a test workspace (the same URL the app derives)."""
+    from core.store import Store, default_database_url
+
+    return Store(default_database_url(workspace.root))
+
+
+def make_account(workspace: Workspace, username: str, role: str, password: str = PASSWORD):
+    """Create an account as the app would (the first one becomes the first admin)."""
+    from core.auth import Accounts, Role
+
+    accounts = Accounts(workspace_store(workspace), AppConfig().auth)
+    if not accounts.any_accounts():
+        first = accounts.create_first_admin("root", "Root Admin", "", password)
+        if username == "root":
+            return first
+    return accounts.create(ADMIN, username, username.title(), "", password, Role(role))

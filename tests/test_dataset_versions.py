@@ -11,6 +11,7 @@ from core.dataset_versions import (
 from core.ingest import records_from_list
 from core.preparation import prepare, save_preparation
 from core.split import SplitPlan
+from tests.conftest import ANALYST
 
 PLAN = SplitPlan(0.6, 0.2, 0.2, seed=1)
 
@@ -21,7 +22,7 @@ def prepared(n=10, labels=("billing", "delivery", "app")):
 
 
 def test_save_writes_data_splits_label_map_report_and_fingerprint(isolated_workspace):
-    version = save_preparation(isolated_workspace, "support", prepared(), PLAN, created_by="ana")
+    version = save_preparation(isolated_workspace, "support", prepared(), PLAN, ANALYST)
     assert version.ref == "support/v1"
     assert version.labels == ["app", "billing", "delivery"]
     frame = version.frame()
@@ -35,9 +36,9 @@ def test_save_writes_data_splits_label_map_report_and_fingerprint(isolated_works
 
 
 def test_versions_count_up_and_fingerprints_follow_content(isolated_workspace):
-    first = save_preparation(isolated_workspace, "support", prepared(), PLAN)
-    second = save_preparation(isolated_workspace, "support", prepared(), PLAN)
-    third = save_preparation(isolated_workspace, "support", prepared(n=11), PLAN)
+    first = save_preparation(isolated_workspace, "support", prepared(), PLAN, ANALYST)
+    second = save_preparation(isolated_workspace, "support", prepared(), PLAN, ANALYST)
+    third = save_preparation(isolated_workspace, "support", prepared(n=11), PLAN, ANALYST)
     assert [v.ref for v in list_dataset_versions(isolated_workspace)] == ["support/v1", "support/v2", "support/v3"]
     assert first.meta["fingerprint"] == second.meta["fingerprint"] != third.meta["fingerprint"]
     assert first.meta["split_fingerprint"] == second.meta["split_fingerprint"]
@@ -48,18 +49,18 @@ def test_blocked_data_is_not_saved(isolated_workspace):
     rows = [{"text": f"t{i}", "label": "only"} for i in range(5)]
     blocked = prepare(records_from_list(rows), "text", "label", CleaningOptions(), load_config())
     with pytest.raises(DatasetError, match="Fewer than two classes"):
-        save_preparation(isolated_workspace, "bad", blocked, PLAN)
+        save_preparation(isolated_workspace, "bad", blocked, PLAN, ANALYST)
     assert list_dataset_versions(isolated_workspace) == []
 
 
 @pytest.mark.parametrize("name", ["", "../escape", "a/b", "has space", "x" * 65])
 def test_unsafe_names_are_refused(isolated_workspace, name):
     with pytest.raises(DatasetError, match="not allowed"):
-        save_preparation(isolated_workspace, name, prepared(), PLAN)
+        save_preparation(isolated_workspace, name, prepared(), PLAN, ANALYST)
 
 
 def test_failed_save_leaves_nothing_and_keeps_existing_versions(isolated_workspace, monkeypatch):
-    original = save_preparation(isolated_workspace, "support", prepared(), PLAN)
+    original = save_preparation(isolated_workspace, "support", prepared(), PLAN, ANALYST)
     before = (original.path / "data.jsonl").read_bytes()
 
     def disk_full(*args, **kwargs):
@@ -67,7 +68,7 @@ def test_failed_save_leaves_nothing_and_keeps_existing_versions(isolated_workspa
 
     monkeypatch.setattr(pd.DataFrame, "to_json", disk_full)
     with pytest.raises(OSError):
-        save_preparation(isolated_workspace, "support", prepared(n=12), PLAN)
+        save_preparation(isolated_workspace, "support", prepared(n=12), PLAN, ANALYST)
     assert [v.ref for v in list_dataset_versions(isolated_workspace)] == ["support/v1"]
     assert not (isolated_workspace.datasets / "support" / "v2").exists()
     assert list(isolated_workspace.staging.iterdir()) == []
@@ -75,18 +76,18 @@ def test_failed_save_leaves_nothing_and_keeps_existing_versions(isolated_workspa
 
 
 def test_delete_removes_one_version(isolated_workspace):
-    save_preparation(isolated_workspace, "support", prepared(), PLAN)
-    save_preparation(isolated_workspace, "support", prepared(), PLAN)
-    delete_dataset_version(isolated_workspace, "support/v1")
+    save_preparation(isolated_workspace, "support", prepared(), PLAN, ANALYST)
+    save_preparation(isolated_workspace, "support", prepared(), PLAN, ANALYST)
+    delete_dataset_version(isolated_workspace, "support/v1", ANALYST)
     assert [v.ref for v in list_dataset_versions(isolated_workspace)] == ["support/v2"]
     with pytest.raises(DatasetError, match="say which version"):
-        delete_dataset_version(isolated_workspace, "support")
-    delete_dataset_version(isolated_workspace, "support/v2")
+        delete_dataset_version(isolated_workspace, "support", ANALYST)
+    delete_dataset_version(isolated_workspace, "support/v2", ANALYST)
     assert not (isolated_workspace.datasets / "support").exists()
 
 
 def test_unknown_version_names_the_saved_ones(isolated_workspace):
-    save_preparation(isolated_workspace, "support", prepared(), PLAN)
+    save_preparation(isolated_workspace, "support", prepared(), PLAN, ANALYST)
     with pytest.raises(DatasetError, match=r"no version 'v9' \(saved: v1\)"):
         load_dataset_version(isolated_workspace, "support/v9")
     with pytest.raises(DatasetError, match="no saved dataset called 'other'"):
@@ -96,6 +97,6 @@ def test_unknown_version_names_the_saved_ones(isolated_workspace):
 def test_saved_data_is_utf8_jsonl(isolated_workspace):
     rows = [{"text": f"café {i} naïve", "label": lab} for lab in ("a", "b") for i in range(5)]
     prep = prepare(records_from_list(rows), "text", "label", CleaningOptions(), load_config())
-    version = save_preparation(isolated_workspace, "accents", prep, PLAN)
+    version = save_preparation(isolated_workspace, "accents", prep, PLAN, ANALYST)
     first = json.loads((version.path / "data.jsonl").read_text(encoding="utf-8").splitlines()[0])
     assert "café" in first["text"]

@@ -22,7 +22,7 @@ from core.ingest import DEMO_DATASET, read_feedback_file
 from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report, run_evaluation
 from core.runs import RunState, run_folder
 from core.split import SplitPlan
-from tests.conftest import save_demo_version, train_runs
+from tests.conftest import ANALYST, save_demo_version, train_runs
 
 LABELS = ["billing", "delivery", "app"]
 # Six texts, three classes; "app" (id 2) is never predicted.
@@ -121,7 +121,7 @@ def _second_split(workspace, config):
     """The demo set saved again with another split seed: same data, a different test split."""
     prepared = prepare(read_feedback_file(DEMO_DATASET, 10_000_000), "text", "label", CleaningOptions(), config)
     plan = SplitPlan(config.split.train, config.split.validation, config.split.test, seed=7)
-    return save_preparation(workspace, "demo-reseeded", prepared, plan)
+    return save_preparation(workspace, "demo-reseeded", prepared, plan, ANALYST)
 
 
 def test_runs_store_their_test_scores_and_compare_on_one_split(isolated_workspace, config):

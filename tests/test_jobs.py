@@ -6,12 +6,12 @@ import time
 
 from core.jobs import JobRunner
 from core.runs import RunRequest, RunState, load_record, process_owner, save_record
-from tests.conftest import save_demo_version
+from tests.conftest import ANALYST, save_demo_version
 from tests.test_training import tiny_config
 
 
 def request(config, version, kind, preset="quick"):
-    return RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset), created_by="tester")
+    return RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset))
 
 
 def wait_until(condition, timeout=120.0, interval=0.02):
@@ -27,7 +27,7 @@ def test_progress_is_monotonic_and_reaches_the_total(isolated_workspace, config_
     config = tiny_config(config_file, tiny_bert, epochs=3)
     version = save_demo_version(isolated_workspace, config)
     runner = JobRunner(isolated_workspace, config)
-    run_id = runner.submit(request(config, version, "transformer")).run_id
+    run_id = runner.submit(request(config, version, "transformer"), ANALYST).run_id
     seen = []
     while True:
         snapshot = runner.snapshot(run_id)
@@ -47,22 +47,22 @@ def test_cancel_stops_a_running_job_at_the_next_step(isolated_workspace, config_
     config = tiny_config(config_file, tiny_bert, epochs=50, patience=100)
     version = save_demo_version(isolated_workspace, config)
     runner = JobRunner(isolated_workspace, config)
-    run_id = runner.submit(request(config, version, "transformer")).run_id
+    run_id = runner.submit(request(config, version, "transformer"), ANALYST).run_id
     assert wait_until(lambda: runner.snapshot(run_id).step >= 2)
-    assert runner.cancel(run_id)
+    assert runner.cancel(run_id, ANALYST)
     record = runner.wait(run_id, timeout=60)
     assert record.state is RunState.CANCELLED
     assert record.step < record.total_steps
     assert not (isolated_workspace.runs / run_id / "model").exists()
     assert load_record(isolated_workspace, run_id).state is RunState.CANCELLED
-    assert not runner.cancel(run_id)  # already finished
+    assert not runner.cancel(run_id, ANALYST)  # already finished
 
 
 def test_a_failing_job_records_a_readable_error(isolated_workspace, config_file, tmp_path):
     config = config_file(f'[model]\nname = "{tmp_path / "no-such-model"}"\n')
     version = save_demo_version(isolated_workspace, config)
     runner = JobRunner(isolated_workspace, config)
-    record = runner.wait(runner.submit(request(config, version, "transformer")).run_id, timeout=120)
+    record = runner.wait(runner.submit(request(config, version, "transformer"), ANALYST).run_id, timeout=120)
     assert record.state is RunState.FAILED
     assert "no-such-model" in record.error
     assert load_record(isolated_workspace, record.run_id).error == record.error
@@ -72,8 +72,8 @@ def test_a_second_job_queues_behind_the_first(isolated_workspace, config_file, t
     config = tiny_config(config_file, tiny_bert, epochs=2)
     version = save_demo_version(isolated_workspace, config)
     runner = JobRunner(isolated_workspace, config)
-    first = runner.submit(request(config, version, "transformer")).run_id
-    second = runner.submit(request(config, version, "tfidf_nb")).run_id
+    first = runner.submit(request(config, version, "transformer"), ANALYST).run_id
+    second = runner.submit(request(config, version, "tfidf_nb"), ANALYST).run_id
     assert wait_until(lambda: runner.snapshot(first).state is RunState.RUNNING)
     assert runner.snapshot(second).state is RunState.QUEUED
     assert [r.run_id for r in runner.active()] == [first, second]
@@ -87,9 +87,9 @@ def test_cancelling_a_queued_job_never_starts_it(isolated_workspace, config_file
     config = tiny_config(config_file, tiny_bert, epochs=2)
     version = save_demo_version(isolated_workspace, config)
     runner = JobRunner(isolated_workspace, config)
-    first = runner.submit(request(config, version, "transformer")).run_id
-    second = runner.submit(request(config, version, "tfidf_nb")).run_id
-    assert runner.cancel(second)
+    first = runner.submit(request(config, version, "transformer"), ANALYST).run_id
+    second = runner.submit(request(config, version, "tfidf_nb"), ANALYST).run_id
+    assert runner.cancel(second, ANALYST)
     assert runner.wait(second, timeout=5).state is RunState.CANCELLED
     assert runner.wait(first, timeout=300).state is RunState.SUCCEEDED
     assert load_record(isolated_workspace, second).started_at is None
@@ -100,7 +100,7 @@ def test_a_restart_marks_running_and_queued_jobs_interrupted(isolated_workspace,
     runner = JobRunner(isolated_workspace, config)
     records = []
     for owner, state in (("gone-host:1", RunState.RUNNING), (process_owner(), RunState.RUNNING), ("", RunState.QUEUED)):
-        record = runner.submit(request(config, version, "tfidf_nb")).run_id
+        record = runner.submit(request(config, version, "tfidf_nb"), ANALYST).run_id
         runner.wait(record, 60)
         snapshot = load_record(isolated_workspace, record)
         snapshot.state, snapshot.owner = state, owner

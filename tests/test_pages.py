@@ -9,16 +9,31 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.dataset_versions import list_dataset_versions
+from core.auth import Accounts
+from core.config import AppConfig, load_config
 from core.publishing import current_publication
+from core.workspace import Workspace
 from core.runs import list_runs
-from tests.conftest import PROJECT_ROOT, save_demo_version, train_runs
+from tests.conftest import PROJECT_ROOT, make_account, save_demo_version, train_runs, workspace_store
 from tests.test_training import tiny_config
 
 TIMEOUT = 120
 
 
-def open_page(page: str | None = None) -> AppTest:
+def open_page(page: str | None = None, as_user: str | None = "ana", role: str = "analyst",
+              workspace=None) -> AppTest:
+    """Run Home.py (and switch to ``page``) in a session signed in as ``as_user`` (None: signed out).
+
+    A signed-in session is what streamlit-authenticator leaves behind after a password or cookie
+    sign-in; the account itself is real, in the test workspace's database.
+    """
     app = AppTest.from_file(str(PROJECT_ROOT / "Home.py"), default_timeout=TIMEOUT)
+    if as_user is not None:
+        workspace = workspace or Workspace(load_config().workspace_path)
+        if Accounts(workspace_store(workspace), AppConfig().auth).get(as_user) is None:
+            make_account(workspace, as_user, role)
+        app.session_state["authentication_status"] = True
+        app.session_state["username"] = as_user
     app.run()
     if page:
         app.switch_page(page).run()

@@ -7,6 +7,8 @@ import threading
 
 import pytest
 
+from core.auth import Actor, Role
+
 from core.publishing import (
     STATE_FILE, PublishError, current_publication, publication_history, publish, published_run, restore_previous,
 )
@@ -23,13 +25,13 @@ def two_runs(isolated_workspace, config):
 def test_publish_records_who_and_when_and_restore_goes_back(isolated_workspace, two_runs):
     first, second = two_runs
     assert current_publication(isolated_workspace) is None and published_run(isolated_workspace) is None
-    publish(isolated_workspace, first.run_id, "ana")
-    latest = publish(isolated_workspace, second.run_id, "ben")
+    publish(isolated_workspace, first.run_id, Actor("ana", Role.ANALYST))
+    latest = publish(isolated_workspace, second.run_id, Actor("ben", Role.ANALYST))
     assert (latest.run_id, latest.published_by, latest.replaced) == (second.run_id, "ben", first.run_id)
     assert latest.published_at.endswith("+00:00")
     assert published_run(isolated_workspace).run_id == second.run_id
 
-    restored = restore_previous(isolated_workspace, "ana")
+    restored = restore_previous(isolated_workspace, Actor("ana", Role.ANALYST))
     assert (restored.run_id, restored.action, restored.replaced) == (first.run_id, "restore", second.run_id)
     assert published_run(isolated_workspace).run_id == first.run_id
     history = publication_history(isolated_workspace)
@@ -40,16 +42,16 @@ def test_publish_records_who_and_when_and_restore_goes_back(isolated_workspace, 
 def test_unpublishable_runs_are_refused_and_change_nothing(isolated_workspace, two_runs):
     first, second = two_runs
     with pytest.raises(PublishError, match="there is no previously published model"):
-        restore_previous(isolated_workspace, "ana")
-    publish(isolated_workspace, first.run_id, "ana")
+        restore_previous(isolated_workspace, Actor("ana", Role.ANALYST))
+    publish(isolated_workspace, first.run_id, Actor("ana", Role.ANALYST))
     with pytest.raises(PublishError, match="already the published model"):
-        publish(isolated_workspace, first.run_id, "ana")
+        publish(isolated_workspace, first.run_id, Actor("ana", Role.ANALYST))
     with pytest.raises(PublishError, match="no run 'nope'"):
-        publish(isolated_workspace, "nope", "ana")
+        publish(isolated_workspace, "nope", Actor("ana", Role.ANALYST))
     second.state = RunState.FAILED
     save_record(isolated_workspace, second)
     with pytest.raises(PublishError, match="only finished runs can be published"):
-        publish(isolated_workspace, second.run_id, "ana")
+        publish(isolated_workspace, second.run_id, Actor("ana", Role.ANALYST))
     assert current_publication(isolated_workspace).run_id == first.run_id
     assert len(publication_history(isolated_workspace)) == 1
 
@@ -57,7 +59,7 @@ def test_unpublishable_runs_are_refused_and_change_nothing(isolated_workspace, t
 def test_concurrent_publishing_never_exposes_a_half_written_state(isolated_workspace, two_runs):
     """Writers alternate the two runs while a reader keeps reading: every read is whole and consistent."""
     first, second = two_runs
-    publish(isolated_workspace, first.run_id, "setup")
+    publish(isolated_workspace, first.run_id, Actor("setup", Role.ANALYST))
     path = isolated_workspace.models / STATE_FILE
     stop, problems, published = threading.Event(), [], []
 
@@ -75,7 +77,7 @@ def test_concurrent_publishing_never_exposes_a_half_written_state(isolated_works
             current = current_publication(isolated_workspace)
             target = second.run_id if current.run_id == first.run_id else first.run_id
             try:
-                published.append(publish(isolated_workspace, target, name))
+                published.append(publish(isolated_workspace, target, Actor(name, Role.ANALYST)))
             except PublishError:
                 pass  # another writer published the same target first
 

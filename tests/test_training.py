@@ -11,12 +11,13 @@ from core.classifiers import ModelFileError, TrainingCancelled, model_kinds
 from core.jobs import JobRunner
 from core.runs import RunRequest, RunState, list_runs
 from core.training import load_run_model, training_data
-from tests.conftest import save_demo_version
+from tests.conftest import ANALYST, save_demo_version
 
 
 def run_to_end(workspace, config, version, kind, preset="quick", **request):
     runner = JobRunner(workspace, config)
-    record = runner.submit(RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset), **request))
+    record = runner.submit(RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset), **request),
+                           ANALYST)
     return runner.wait(record.run_id, timeout=600)
 
 

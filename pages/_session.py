@@ -1,0 +1,181 @@
+"""Sign-in views: the first-admin form, the sign-in form, the session's account and sign-out.
+
+streamlit-authenticator draws the sign-in form and keeps the signed cookie;
+the accounts, lockout and roles live in ``core.auth`` and the database. Every
+run re-reads the account, so a disabled account or a changed role takes effect
+at once, and a session older than ``auth.session_hours`` ends.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import streamlit as st
+import streamlit_authenticator as stauth
+from streamlit_authenticator.utilities.exceptions import LoginError
+
+from core.audit import EventType, record_event
+from core.auth import Accounts, Actor, AuthError, Role, cookie_key
+from core.config import AppConfig
+from core.store import Store, default_database_url
+from core.workspace import Workspace
+
+ACTOR_KEY = "fs_actor"
+SIGNED_IN_AT = "fs_signed_in_at"
+SESSION_ID = "fs_session_id"
+NOTICE = "fs_sign_in_notice"
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str) -> Store:
+    return Store(url)
+
+
+def app_store(config: AppConfig) -> Store:
+    """The one database connection pool of this server."""
+    return _store(config.storage.database_url or default_database_url(config.workspace_path))
+
+
+def session_id() -> str:
+    """A random id for this browser session, so the audit log can group one person's actions."""
+    return st.session_state.setdefault(SESSION_ID, secrets.token_hex(8))
+
+
+def current_actor() -> Actor | None:
+    """Who is signed in to this session (set by Home.py after checking the account), or None."""
+    data = st.session_state.get(ACTOR_KEY)
+    return Actor(data["username"], Role(data["role"])) if data else None
+
+
+def configured_cookie_key() -> str | None:
+    """The cookie key from Streamlit secrets (``[auth] cookie_key``), if any."""
+    try:
+        return st.secrets["auth"]["cookie_key"]
+    except Exception:  # noqa: BLE001  (no secrets file, no [auth] section or no key: Streamlit raises several kinds)
+        return None
+
+
+def authenticator(accounts: Accounts, config: AppConfig, workspace: Workspace) -> stauth.Authenticate:
+    """The sign-in widget's engine; the app stops with a clear message on a placeholder cookie key."""
+    try:
+        key = cookie_key(workspace.root, configured_cookie_key())
+    except AuthError as exc:
+        st.error(f"Feedback Studio refuses to start: {exc}.")
+        st.stop()
+    return stauth.Authenticate(accounts.credentials(), config.auth.cookie_name, key,
+                               cookie_expiry_days=config.auth.session_hours / 24, auto_hash=False)
+
+
+def first_admin_setup(accounts: Accounts, store: Store) -> None:
+    """Shown only while no account exists: create the first admin (no default password anywhere)."""
+    st.title("Welcome to Feedback Studio")
+    st.markdown("No account exists yet. Create the **first admin account**; the admin then creates accounts for "
+                "analysts and users.")
+    with st.form("first_admin"):
+        username = st.text_input("Username", key="setup_username")
+        name = st.text_input("Full name", key="setup_name")
+        email = st.text_input("Email (optional)", key="setup_email")
+        password = st.text_input("Password", type="password", key="setup_password")
+        repeated = st.text_input("Repeat the password", type="password", key="setup_password_again")
+        submitted = st.form_submit_button("Create the admin account", type="primary")
+    if submitted:
+        if password != repeated:
+            st.error("The two passwords differ.")
+            return
+        try:
+            account = accounts.create_first_admin(username, name, email, password)
+        except AuthError as exc:
+            st.error(f"The account cannot be created: {exc}.")
+            return
+        record_event(store, EventType.ACCOUNT_CREATED, account.actor, session_id(), created=account.username,
+                     role=account.role.value, first_admin=True)
+        st.session_state[NOTICE] = f"Admin account {account.username} created. Sign in with it now."
+        st.rerun()
+
+
+def _attempts(auth: stauth.Authenticate) -> dict[str, int]:
+    users = auth.authentication_controller.authentication_model.credentials["usernames"]
+    return {name: entry.get("failed_login_attempts", 0) for name, entry in users.items()}
+
+
+def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) -> None:
+    """The sign-in form; wrong passwords count towards the lockout, stored in the database."""
+    st.title("Feedback Studio")
+    if notice := st.session_state.get(NOTICE):
+        st.info(notice)  # kept until the next sign-in: the cookie component may rerun the page once
+    before = _attempts(auth)
+    try:
+        auth.login(location="main", key="sign_in", max_login_attempts=accounts.config.max_failed_sign_ins,
+                   fields={"Form name": "Sign in", "Login": "Sign in"})
+    except LoginError:
+        st.error("This account is locked after too many failed sign-ins. Try again later, or ask an admin to reset "
+                 "the password.")
+        return
+    status = st.session_state.get("authentication_status")
+    if status is False:
+        failed = [name for name, count in _attempts(auth).items() if count > before.get(name, 0)]
+        for name in failed:
+            account = accounts.record_failed_sign_in(name)
+            record_event(store, EventType.SIGN_IN_FAILED, username=name, session_id=session_id())
+            if account is not None and account.locked():
+                record_event(store, EventType.LOCKOUT, username=name, session_id=session_id(),
+                             until=account.locked_until.isoformat())
+        if not failed:
+            record_event(store, EventType.SIGN_IN_FAILED, session_id=session_id(), unknown_user=True)
+        st.error("Wrong username or password.")
+    elif status:
+        # No st.rerun() here: this run must finish so the cookie reaches the browser; the cookie
+        # component reports back at once, and that rerun builds the signed-in navigation.
+        st.success("Signed in — opening the studio…")
+
+
+def signed_in_actor(auth: stauth.Authenticate, accounts: Accounts, store: Store, config: AppConfig) -> Actor | None:
+    """The signed-in account of this session after checking it still may sign in, or None."""
+    username = st.session_state.get("username") if st.session_state.get("authentication_status") else None
+    if not username:
+        st.session_state.pop(ACTOR_KEY, None)
+        return None
+    account = accounts.get(username)
+    expired = time.time() - st.session_state.setdefault(SIGNED_IN_AT, time.time()) > config.auth.session_hours * 3600
+    refusal = "Your account was disabled." if account is None or account.disabled else (
+        "Your session expired; please sign in again." if expired else None)
+    if refusal:
+        if expired and account is not None:
+            record_event(store, EventType.SESSION_EXPIRED, account.actor, session_id())
+        _end_session(auth)
+        st.session_state[NOTICE] = refusal
+        return None
+    if st.session_state.get(ACTOR_KEY) is None:  # first run of this sign-in (password or cookie)
+        st.session_state.pop(NOTICE, None)
+        accounts.record_sign_in(account.username)
+        record_event(store, EventType.SIGN_IN, account.actor, session_id())
+    st.session_state[ACTOR_KEY] = {"username": account.username, "role": account.role.value}
+    return account.actor
+
+
+def _end_session(auth: stauth.Authenticate) -> None:
+    auth.logout(location="unrendered")
+    for key in (ACTOR_KEY, SIGNED_IN_AT):
+        st.session_state.pop(key, None)
+
+
+def account_sidebar(auth: stauth.Authenticate, actor: Actor, store: Store) -> bool:
+    """Who is signed in, and the sign-out button, on every page; True when the person just signed out.
+
+    The caller then shows the sign-in view in the same run, so the cookie deletion reaches the browser.
+    """
+    with st.sidebar:
+        who = st.empty()
+        if st.button("Sign out", key="sign_out", width="stretch"):
+            record_event(store, EventType.SIGN_OUT, actor, session_id())
+            _end_session(auth)
+            st.session_state[NOTICE] = "You are signed out."
+            return True
+        who.caption(f"Signed in as **{actor.username}** · {actor.role.value}")
+    return False
+
+
+def audit(store: Store, event_type: EventType, **details) -> None:
+    """Record what the signed-in person of this session just did."""
+    record_event(store, event_type, current_actor(), session_id(), **details)

@@ -1,0 +1,232 @@
+"""Classify page: score one text or a whole file with the published model, and correct it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.audit import EventType, record_predictions
+from core.auth import Actor, Permission
+from core.config import AppConfig
+from core.evaluation import SCORES_FILE, Evaluation, EvaluationError
+from core.exports import results_frame, summarise_results, to_jsonl, to_safe_csv
+from core.feedback import FeedbackError, feedback_of, record_feedback
+from core.ingest import IngestError, guess_columns
+from core.predict import Prediction, Predictor
+from core.reports import run_evaluation
+from core.runs import RunRecord, run_folder
+from core.serving import PublishedModel, suggested_threshold
+from core.store import Store
+from core.workspace import Workspace
+from pages._session import app_store, audit, session_id
+from pages._widgets import app_config, app_workspace, badge, enter_page, page_intro, plain, read_upload
+
+HISTORY = "classify_history"
+LAST_TEXT = "classify_last"
+FILE_RESULTS = "classify_file_results"
+FILE_TYPES = ["csv", "tsv", "jsonl", "json", "txt"]
+
+
+@st.cache_resource(show_spinner=False)
+def published_model(workspace_root: str, _config: AppConfig) -> PublishedModel:
+    """One loaded model for every session of this server; it reloads itself when another run is published."""
+    return PublishedModel(Workspace(Path(workspace_root)), _config)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def run_test_evaluation(_workspace: Workspace, _record: RunRecord, _config: AppConfig, run_id: str,
+                        scores_mtime: float) -> Evaluation | None:
+    try:
+        return run_evaluation(_workspace, _record, _config)
+    except (EvaluationError, OSError):
+        return None
+
+
+def default_threshold(workspace: Workspace, record: RunRecord, config: AppConfig) -> float:
+    """The threshold at which the run's test predictions kept reach the target accuracy."""
+    scores = run_folder(workspace, record.run_id) / SCORES_FILE
+    evaluation = run_test_evaluation(workspace, record, config, record.run_id,
+                                     scores.stat().st_mtime if scores.exists() else 0.0)
+    return suggested_threshold(evaluation, config.classify.target_accuracy, config.classify.review_threshold)
+
+
+def remember(text: str, prediction: Prediction, source: str) -> None:
+    """Add a prediction to this session's history."""
+    st.session_state.setdefault(HISTORY, []).append({
+        "time": datetime.now(timezone.utc).strftime("%H:%M:%S"), "source": source, "text": text,
+        "label": prediction.label, "score": prediction.score, "status": prediction.status,
+        "prediction": prediction,
+    })
+
+
+def show_prediction(prediction: Prediction, threshold: float) -> None:
+    """The label, a review badge, and a confidence bar per label (all text escaped, never HTML)."""
+    if prediction.status != "ok":
+        st.warning(f"Not classified: {prediction.message}.")
+        return
+    judged = prediction.at_threshold(threshold)
+    flag = badge("warning", "needs review") if judged.needs_review else badge("ok", "confident")
+    st.markdown(f"### {plain(prediction.label)} {flag}", unsafe_allow_html=True)
+    st.caption(f"Confidence {prediction.score:.0%}; the review threshold is {threshold:.2f}."
+               + (" The text is longer than the model reads; only its beginning was used." if prediction.truncated
+                  else ""))
+    for label, score in sorted(prediction.scores.items(), key=lambda item: -item[1]):
+        st.progress(min(max(score, 0.0), 1.0), text=f"{plain(label)} · {score:.1%}")
+
+
+def feedback_form(store: Store, actor: Actor, record: RunRecord, text: str, prediction: Prediction, key: str) -> None:
+    """'Correct' or 'wrong, it should be …', stored with the text, the run, the user and the time."""
+    with st.form(f"feedback:{key}", clear_on_submit=True):
+        st.markdown("**Was this right?**")
+        verdict = st.radio("Verdict", ["Yes, it is correct", "No, it should be…"], key=f"verdict:{key}",
+                           label_visibility="collapsed", horizontal=True)
+        others = [label for label in record.labels if label != prediction.label]
+        correct = st.selectbox("The right label", others, key=f"correct:{key}")
+        sent = st.form_submit_button("Send feedback")
+    if sent:
+        label = prediction.label if verdict.startswith("Yes") else correct
+        try:
+            item = record_feedback(store, actor, record.run_id, record.labels, text, prediction.label,
+                                   prediction.score, label, session_id())
+        except FeedbackError as exc:
+            st.error(f"Feedback not stored: {exc}")
+            return
+        audit(store, EventType.FEEDBACK_GIVEN, run=record.run_id, feedback_id=item.id, correct=item.is_correct)
+        st.success("Thank you — your feedback is stored and will be reviewed for the next training run.")
+
+
+def single_text(store: Store, actor: Actor, predictor: Predictor, record: RunRecord, threshold: float,
+                config: AppConfig) -> None:
+    text = st.text_area("Customer feedback", key="single_text", height=120,
+                        placeholder="e.g. My parcel arrived two weeks late and the box was crushed.")
+    if st.button("Classify", type="primary", key="classify_text"):
+        prediction = predictor.predict_one(text)
+        st.session_state[LAST_TEXT] = {"text": text, "prediction": prediction, "run_id": record.run_id}
+        if prediction.status == "ok":
+            remember(text, prediction, "text")
+        record_predictions(store, actor, session_id(), record.run_id, [(text, prediction.at_threshold(threshold))],
+                           "single", config.storage.store_prediction_texts)
+        audit(store, EventType.CLASSIFIED_TEXT, run=record.run_id, label=prediction.label, status=prediction.status)
+    last = st.session_state.get(LAST_TEXT)
+    if last and last["run_id"] == record.run_id:
+        show_prediction(last["prediction"], threshold)
+        if last["prediction"].status == "ok":
+            feedback_form(store, actor, record, last["text"], last["prediction"], "single")
+
+
+def whole_file(store: Store, actor: Actor, predictor: Predictor, record: RunRecord, threshold: float,
+               config: AppConfig) -> None:
+    uploaded = st.file_uploader("CSV, JSONL, or plain text with one feedback per line", type=FILE_TYPES,
+                                key="classify_file")
+    if uploaded is None:
+        return
+    try:
+        table = read_upload(uploaded.name, uploaded.getvalue(), config.data.max_upload_mb * 1_000_000)
+    except IngestError as exc:
+        st.error(f"This file cannot be used: {exc}")
+        return
+    if table.skipped:
+        st.warning(f"{table.skipped:,} line(s) of {uploaded.name} could not be read and are left out "
+                   f"(first: line {table.problems[0].line}).")
+    columns = table.columns
+    guess = guess_columns(table).text
+    text_field = st.selectbox("Which field holds the text?", columns,
+                              index=columns.index(guess) if guess in columns else 0, key=f"file_field:{uploaded.file_id}")
+    if st.button(f"Classify {len(table.records):,} rows", type="primary", key="classify_file_run"):
+        texts = [row.get(text_field) for row in table.records]
+        bar = st.progress(0.0, text="Classifying…")
+        predictions = predictor.predict(texts, lambda done, total: bar.progress(
+            done / max(total, 1), text=f"Classified {done:,} of {total:,}"))
+        bar.empty()
+        st.session_state[FILE_RESULTS] = {"file": uploaded.file_id, "name": uploaded.name, "texts": texts,
+                                          "ids": table.lines, "predictions": predictions, "run_id": record.run_id}
+        judged = [p.at_threshold(threshold) for p in predictions]
+        record_predictions(store, actor, session_id(), record.run_id, list(zip(texts, judged)), "batch",
+                           config.storage.store_prediction_texts)
+        audit(store, EventType.CLASSIFIED_FILE, run=record.run_id, file=uploaded.name, rows=len(texts),
+              needs_review=sum(p.needs_review for p in judged), not_scored=sum(p.status != "ok" for p in judged))
+        for text, prediction in zip(texts, predictions):
+            if prediction.status == "ok":
+                remember(text, prediction, uploaded.name)
+    results = st.session_state.get(FILE_RESULTS)
+    if not results or results["file"] != uploaded.file_id or results["run_id"] != record.run_id:
+        return
+    frame = results_frame(results["texts"], [p.at_threshold(threshold) for p in results["predictions"]],
+                          record.labels, ids=results["ids"])
+    summary = summarise_results(frame)
+    cards = st.columns(3)
+    cards[0].metric("Rows classified", f"{summary['scored']:,}")
+    cards[1].metric("Need review", f"{summary['needs_review']:,}", help=f"Confidence below {threshold:.2f}")
+    cards[2].metric("Not classified", f"{summary['not_scored']:,}", help="Empty or non-text rows")
+    only_review = st.toggle("Show only rows that need review", key="only_review")
+    shown = frame[frame["needs_review"]] if only_review else frame
+    st.dataframe(shown.rename(columns={"id": "line"}), hide_index=True, width="stretch", height=360,
+                 column_config={"score": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1)})
+    stem = results["name"].rsplit(".", 1)[0]
+    left, right = st.columns(2)
+    left.download_button("Download results (CSV)", to_safe_csv(frame), f"{stem}-classified.csv", "text/csv",
+                         key="download_results_csv")
+    right.download_button("Download results (JSONL)", to_jsonl(frame), f"{stem}-classified.jsonl",
+                          "application/json", key="download_results_jsonl")
+
+
+def history(store: Store, actor: Actor, record: RunRecord, threshold: float) -> None:
+    entries = st.session_state.get(HISTORY, [])
+    if not entries:
+        st.caption("Nothing classified in this session yet.")
+    else:
+        frame = pd.DataFrame([{**{k: v for k, v in e.items() if k != "prediction"},
+                               "needs_review": e["prediction"].at_threshold(threshold).needs_review}
+                              for e in entries])
+        reviewed = int(frame["needs_review"].sum())
+        st.markdown(f"**{len(frame):,} prediction(s) this session**, {reviewed:,} ({reviewed / len(frame):.0%}) "
+                    "below the review threshold.")
+        st.bar_chart(frame["label"].value_counts(), horizontal=True, height=200)
+        st.dataframe(frame.iloc[::-1], hide_index=True, width="stretch", height=260,
+                     column_config={"score": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1)})
+        with st.expander("Correct an earlier prediction"):
+            index = st.selectbox("Prediction", range(len(entries) - 1, -1, -1), key="history_pick",
+                                 format_func=lambda i: f"{entries[i]['time']} · {entries[i]['label']} · "
+                                                       f"{entries[i]['text'][:60]}")
+            feedback_form(store, actor, record, entries[index]["text"], entries[index]["prediction"], "history")
+    mine = feedback_of(store, actor.username)
+    if mine:
+        st.markdown(f"**Your feedback so far** ({len(mine)})")
+        st.dataframe(pd.DataFrame([{"time": f.time.strftime("%Y-%m-%d %H:%M"), "text": f.text,
+                                    "predicted": f.predicted, "your label": f.correct_label, "status": f.status}
+                                   for f in mine]), hide_index=True, width="stretch", height=200)
+
+
+actor = enter_page("pages/classify.py", Permission.CLASSIFY)
+config = app_config()
+workspace = app_workspace(config)
+store = app_store(config)
+page_intro("Classify", "Sort new customer feedback with the published model: one text or a whole file. "
+                       "Uncertain predictions are flagged for a person to check; tell us when one is wrong.")
+
+with st.spinner("Loading the published model…"):
+    loaded = published_model(str(workspace.root), config).current()
+if loaded is None:
+    st.info("No model is published yet. An analyst publishes one on the Evaluate page.")
+    if actor.can(Permission.PUBLISH):
+        st.page_link("pages/evaluate.py", label="Go to the Evaluate page", icon=":material/analytics:")
+    st.stop()
+predictor, record = loaded
+st.caption(f"Model: {record.title} trained on {record.dataset_ref} (`{record.run_id}`) · labels: "
+           + ", ".join(record.labels))
+threshold = st.slider("Review threshold", 0.0, 1.0, default_threshold(workspace, record, config), 0.01,
+                      key=f"threshold:{record.run_id}",
+                      help="Predictions less confident than this are flagged 'needs review'. The default keeps "
+                           f"{config.classify.target_accuracy:.0%} accuracy on the model's test set.")
+predictor = predictor.with_threshold(threshold)
+
+one, many, past = st.tabs(["One text", "A file", "History"])
+with one:
+    single_text(store, actor, predictor, record, threshold, config)
+with many:
+    whole_file(store, actor, predictor, record, threshold, config)
+with past:
+    history(store, actor, record, threshold)

@@ -1,0 +1,129 @@
+"""Sign-in and roles through the real pages (AppTest): first admin, lockout, refusals, sign-out."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from core.auth import Accounts, Actor, Role
+from core.config import AppConfig
+from core.store import events
+from tests.conftest import ADMIN, PASSWORD, PROJECT_ROOT, make_account, workspace_store
+from tests.test_pages import TIMEOUT, open_page, texts
+
+PROTECTED = ["pages/data.py", "pages/train.py", "pages/evaluate.py", "pages/classify.py"]
+
+
+def fresh_app() -> AppTest:
+    return AppTest.from_file(str(PROJECT_ROOT / "Home.py"), default_timeout=TIMEOUT)
+
+
+def field(app: AppTest, label: str):
+    return next(t for t in app.text_input if t.label == label)
+
+
+def sign_in(app: AppTest, username: str, password: str) -> AppTest:
+    """Fill in and submit the sign-in form; then rerun once, as the browser's cookie component does."""
+    field(app, "Username").input(username)
+    field(app, "Password").input(password)
+    next(b for b in app.button if b.label == "Sign in").click().run()
+    assert not app.exception, app.exception
+    if app.session_state["authentication_status"]:
+        assert any("Signed in" in s.value for s in app.success)
+        app.run()
+    return app
+
+
+def event_types(workspace) -> list[str]:
+    return [row["event_type"] for row in workspace_store(workspace).rows(select(events).order_by(events.c.id))]
+
+
+def test_first_start_asks_only_for_an_admin_account_then_signs_in(isolated_workspace):
+    app = fresh_app()
+    app.run()
+    assert [t.value for t in app.title] == ["Welcome to Feedback Studio"]
+    assert "No account exists yet" in texts(app)
+    app.text_input(key="setup_username").input("boss")
+    app.text_input(key="setup_password").input(PASSWORD)
+    app.text_input(key="setup_password_again").input(PASSWORD + "x")
+    app.button[0].click().run()
+    assert any("passwords differ" in e.value for e in app.error)
+    app.text_input(key="setup_password_again").input(PASSWORD)
+    app.button[0].click().run()
+    assert any("Admin account boss created" in i.value for i in app.info)
+
+    sign_in(app, "boss", PASSWORD)
+    assert app.title[0].value == "Feedback Studio" and any(h.value == "How it works" for h in app.subheader)
+    assert any("Signed in as **boss** · admin" in c.value for c in app.sidebar.caption)
+    assert event_types(isolated_workspace) == ["account_created", "sign_in"]
+
+
+def test_repeated_wrong_passwords_lock_the_account(isolated_workspace):
+    make_account(isolated_workspace, "uma", "user")
+    app = fresh_app()
+    app.run()
+    limit = AppConfig().auth.max_failed_sign_ins
+    for _ in range(limit):
+        sign_in(app, "uma", "wrong password")
+        assert any("Wrong username or password" in e.value for e in app.error)
+    sign_in(app, "uma", PASSWORD)  # the right password no longer helps
+    assert any("locked after too many failed sign-ins" in e.value for e in app.error)
+    assert app.session_state["authentication_status"] is not True
+    account = Accounts(workspace_store(isolated_workspace), AppConfig().auth).get("uma")
+    assert account.locked()
+    types = event_types(isolated_workspace)
+    assert types.count("sign_in_failed") == limit and types.count("lockout") == 1
+
+
+@pytest.mark.parametrize("page", PROTECTED)
+def test_every_page_asks_to_sign_in_when_nobody_is_signed_in(isolated_workspace, page):
+    app = open_page(page, as_user="root", role="admin")  # the page's URL is now the one open
+    app.session_state["authentication_status"] = None  # ... in a session nobody is signed in to
+    app.session_state["fs_actor"] = None
+    app.run()
+    assert not app.exception, app.exception
+    # Either the sign-in form at the page's address, or the page's own refusal: never the page.
+    asked_to_sign_in = any(b.label == "Sign in" for b in app.button)
+    refused = any("Please sign in first" in w.value for w in app.warning)
+    assert asked_to_sign_in or refused
+    assert not ({"Data", "Train", "Evaluate", "Classify"} & {t.value for t in app.title})
+    assert not app.get("file_uploader") and not app.dataframe
+
+
+@pytest.mark.parametrize("page", ["pages/data.py", "pages/train.py", "pages/evaluate.py"])
+def test_a_user_account_is_refused_on_analyst_pages_even_by_direct_url(isolated_workspace, page):
+    app = open_page(page, as_user="uma", role="user")
+    refusal = " ".join(e.value for e in app.error)
+    assert "You do not have access to this page" in refusal and "uma (user)" in refusal
+    assert len(app.title) == 0  # the page stopped before drawing anything
+
+
+def test_a_user_sees_only_home_and_classify_in_the_menu(isolated_workspace):
+    app = open_page(as_user="uma", role="user")
+    app.switch_page("pages/classify.py").run()
+    assert not app.exception and app.title[0].value == "Classify"
+    assert not app.error
+
+
+def test_a_placeholder_cookie_key_stops_the_app(isolated_workspace):
+    make_account(isolated_workspace, "root", "admin")
+    app = fresh_app()
+    app.secrets["auth"] = {"cookie_key": "some_signature_key"}
+    app.run()
+    assert any("refuses to start" in e.value and "placeholder" in e.value for e in app.error)
+    assert not any(b.label == "Sign in" for b in app.button)
+
+
+def test_sign_out_and_a_disabled_account_end_the_session(isolated_workspace):
+    make_account(isolated_workspace, "ana", "analyst")
+    app = open_page(as_user="ana")
+    app.button(key="sign_out").click().run()
+    assert any("You are signed out" in i.value for i in app.info)
+    assert any(b.label == "Sign in" for b in app.button)
+
+    app = open_page(as_user="ana")
+    Accounts(workspace_store(isolated_workspace), AppConfig().auth).set_disabled(ADMIN if False else Actor("root", Role.ADMIN), "ana", True)
+    app.run()
+    assert any("Your account was disabled" in i.value for i in app.info)
+    assert event_types(isolated_workspace).count("sign_out") == 1
