@@ -1,0 +1,57 @@
+"""The Classify page through AppTest: a signed-in user classifies a text and a file and corrects the model."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from core.publishing import publish
+from core.store import events, feedback, predictions
+from tests.conftest import ANALYST, save_demo_version, train_runs, workspace_store
+from tests.test_pages import open_page, texts
+
+
+def test_a_user_classifies_a_text_and_a_file_and_leaves_feedback(isolated_workspace, config):
+    version = save_demo_version(isolated_workspace, config)
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_logreg",))
+    app = open_page("pages/classify.py", as_user="uma", role="user")
+    assert "No model is published yet" in texts(app)
+    publish(isolated_workspace, run.run_id, ANALYST)
+
+    app.run()
+    assert run.run_id in texts(app)
+    threshold = app.slider(key=f"threshold:{run.run_id}").value
+    assert 0.0 <= threshold <= 1.0
+
+    # One text: label, a confidence bar per label, a review badge, then a correction.
+    app.text_area(key="single_text").input("I was charged twice for the same order and want my money back")
+    app.button(key="classify_text").click().run()
+    assert not app.exception, app.exception
+    headline = next(m.value for m in app.markdown if m.value.startswith("### "))
+    assert "billing" in headline and ("needs review" in headline or "confident" in headline)
+    bars = [p.proto.text for p in app.get("progress")]
+    assert len(bars) == len(version.labels) and bars[0].startswith("billing")
+    app.radio(key="verdict:single").set_value("No, it should be…")
+    app.selectbox(key="correct:single").set_value("delivery")
+    next(b for b in app.button if b.label == "Send feedback").click().run()
+    assert any("your feedback is stored" in s.value for s in app.success)
+
+    # A file: a bad row gets a status, the results table and both downloads appear.
+    csv = b"id,comment\n1,my parcel was left in the rain\n2,\n3,=SUM(A1:A9) the app keeps crashing\n"
+    app.file_uploader(key="classify_file").set_value(("new.csv", csv, "text/csv")).run()
+    app.selectbox(key=next(s.key for s in app.selectbox if s.key and s.key.startswith("file_field:"))).set_value(
+        "comment").run()
+    app.button(key="classify_file_run").click().run()
+    assert not app.exception, app.exception
+    table = app.dataframe[0].value
+    assert table["status"].tolist() == ["ok", "empty", "ok"]
+    assert table["label"].iloc[0] == "delivery"
+    assert {d.label for d in app.get("download_button")} >= {"Download results (CSV)", "Download results (JSONL)"}
+    assert any("3 prediction(s) this session" in m.value for m in app.markdown)  # 1 text + 2 scored rows
+
+    store = workspace_store(isolated_workspace)
+    (item,) = store.rows(select(feedback))
+    assert (item["username"], item["run_id"], item["predicted"], item["correct_label"], item["is_correct"]) == (
+        "uma", run.run_id, "billing", "delivery", False)
+    assert len(store.rows(select(predictions))) == 1 + 3
+    kinds = [row["event_type"] for row in store.rows(select(events).order_by(events.c.id))]
+    assert kinds[-3:] == ["classified_text", "feedback_given", "classified_file"]

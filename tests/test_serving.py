@@ -1,0 +1,141 @@
+"""Predictions for everyday users: structured output, review threshold, bad rows, reload on publish."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from core.audit import record_predictions
+from core.auth import PermissionDenied
+from core.evaluation import ScoredSet, evaluate
+from core.exports import escape_formula, results_frame, summarise_results, to_jsonl, to_safe_csv
+from core.feedback import FeedbackError, feedback_of, record_feedback
+from core.predict import Predictor
+from core.publishing import publish
+from core.serving import PublishedModel, predictor_for_run, suggested_threshold
+from core.store import predictions as prediction_rows
+from core.training import load_run_model
+from tests.conftest import ANALYST, USER, save_demo_version, train_runs, workspace_store
+from tests.test_training import tiny_config
+
+MIXED = ["I was charged twice for one order", "", "   \n", None, 42, "the parcel never arrived"]
+
+
+@pytest.fixture
+def baseline_run(isolated_workspace, config):
+    version = save_demo_version(isolated_workspace, config)
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_logreg",))
+    return run
+
+
+def test_a_mixed_batch_gets_structured_results_and_a_status_per_row(isolated_workspace, config, baseline_run):
+    predictor, record = predictor_for_run(isolated_workspace, baseline_run.run_id, config, threshold=0.5)
+    results = predictor.predict(MIXED)
+    assert [r.status for r in results] == ["ok", "empty", "empty", "not_text", "not_text", "ok"]
+    assert results[3].message == "expected text, got nothing" and results[4].message == "expected text, got int"
+    first = results[0]
+    assert set(first.scores) == set(record.labels) and sum(first.scores.values()) == pytest.approx(1.0, abs=1e-5)
+    assert first.label == max(first.scores, key=first.scores.get) and first.score == max(first.scores.values())
+    assert first.label == "billing" and results[5].label == "delivery"
+    assert first.needs_review == (first.score < 0.5)
+    strict = predictor.with_threshold(1.01).predict(MIXED)
+    assert all(r.needs_review for r in strict if r.status == "ok")
+    assert not any(r.needs_review for r in strict if r.status != "ok")
+    assert first.at_threshold(0.0).needs_review is False
+
+
+def test_batches_are_scored_in_chunks_with_progress(isolated_workspace, config, baseline_run):
+    model, _ = load_run_model(isolated_workspace, baseline_run.run_id, config)
+    calls = []
+    predictor = Predictor.for_model(model, chunk_size=4)
+    texts = [f"refund for order {i} please" for i in range(10)] + [""]
+    results = predictor.predict(texts, lambda done, total: calls.append((done, total)))
+    assert calls == [(4, 10), (8, 10), (10, 10)]
+    assert len(results) == 11 and results[-1].status == "empty"
+
+
+def test_transformer_runs_are_served_through_the_pipeline_and_flag_truncation(isolated_workspace, config_file, tiny_bert):
+    config = tiny_config(config_file, tiny_bert, epochs=1)
+    version = save_demo_version(isolated_workspace, config)
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("transformer",))
+    predictor, record = predictor_for_run(isolated_workspace, run.run_id, config)
+    assert predictor.scorer.__qualname__.startswith("pipeline_scorer")
+    model, _ = load_run_model(isolated_workspace, run.run_id, config)
+    texts = ["late parcel again", "refund still missing after three weeks", "word " * 200]
+    np.testing.assert_allclose(predictor.scorer(texts), model.predict_proba(texts), atol=1e-4)
+    results = predictor.predict(texts)
+    assert [r.truncated for r in results] == [False, False, True]  # max_length is 64 tokens here
+
+
+def test_the_published_model_is_loaded_once_and_reloaded_after_publishing(isolated_workspace, config):
+    version = save_demo_version(isolated_workspace, config)
+    first, second = train_runs(isolated_workspace, config, version)
+    served = PublishedModel(isolated_workspace, config)
+    assert served.current() is None
+    publish(isolated_workspace, first.run_id, ANALYST)
+    _, record = served.current()
+    served.current()
+    assert record.run_id == first.run_id and served.loads == 1
+    publish(isolated_workspace, second.run_id, ANALYST)
+    predictor, record = served.current()
+    assert record.run_id == second.run_id and served.loads == 2
+    assert predictor.predict_one("my card was charged twice").status == "ok"
+
+
+def test_the_default_threshold_reaches_the_target_accuracy_on_the_test_split():
+    scores = np.array([[0.9, 0.05, 0.05], [0.3, 0.6, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.5, 0.2, 0.3],
+                       [0.95, 0.0, 0.05]])
+    evaluation = evaluate(ScoredSet([str(i) for i in range(6)], np.array([0, 0, 1, 1, 2, 2]), scores,
+                                    ["a", "b", "c"], "hand-made"))
+    # kept at >= 0.61: 0.9 (right), 0.7 (right), 0.8 (right), 0.95 (wrong) -> 3/4
+    assert suggested_threshold(evaluation, 0.75, fallback=0.5) == pytest.approx(0.61)
+    assert suggested_threshold(evaluation, 1.0, fallback=0.5) == 0.5  # never reached
+    assert suggested_threshold(None, 0.95, fallback=0.42) == 0.42
+
+
+def test_csv_export_escapes_formula_prefixes_and_jsonl_keeps_values(isolated_workspace, config, baseline_run):
+    predictor, record = predictor_for_run(isolated_workspace, baseline_run.run_id, config)
+    texts = ["=HYPERLINK(\"http://evil\")", "+1 refund", "-2 stars", "@admin parcel lost", "plain words"]
+    frame = results_frame(texts, predictor.predict(texts), record.labels)
+    parsed = pd.read_csv(io.StringIO(to_safe_csv(frame)))
+    assert parsed["text"].tolist() == ["'=HYPERLINK(\"http://evil\")", "'+1 refund", "'-2 stars",
+                                       "'@admin parcel lost", "plain words"]
+    assert parsed["score"].dtype == float and (parsed["score"] > 0).all()  # numbers are left alone
+    assert escape_formula(-3.5) == -3.5
+    lines = [json.loads(line) for line in to_jsonl(frame).splitlines()]
+    assert lines[0]["text"] == texts[0] and set(lines[0]) >= {"label", "score", "needs_review", "status"}
+    summary = summarise_results(frame)
+    assert summary["rows"] == 5 and sum(summary["per_label"].values()) == 5
+
+
+def test_served_predictions_are_logged_without_text_unless_configured(isolated_workspace, config, baseline_run):
+    store = workspace_store(isolated_workspace)
+    predictor, record = predictor_for_run(isolated_workspace, baseline_run.run_id, config)
+    batch = ["charged twice", "parcel lost"]
+    results = predictor.predict(batch)
+    assert record_predictions(store, USER, "s1", record.run_id, list(zip(batch, results)), "batch", keep_text=False) == 2
+    record_predictions(store, USER, "s1", record.run_id, [(batch[0], results[0])], "single", keep_text=True)
+    rows = store.rows(select(prediction_rows).order_by(prediction_rows.c.id))
+    assert [r["text"] for r in rows] == [None, None, "charged twice"]
+    assert {r["username"] for r in rows} == {"uma"} and rows[0]["label"] == results[0].label
+
+
+def test_feedback_is_stored_with_text_run_user_and_time(isolated_workspace, baseline_run):
+    store = workspace_store(isolated_workspace)
+    labels = baseline_run.labels
+    item = record_feedback(store, USER, baseline_run.run_id, labels, "parcel came late", "billing", 0.55, "delivery")
+    assert (item.username, item.run_id, item.text, item.predicted, item.correct_label) == (
+        "uma", baseline_run.run_id, "parcel came late", "billing", "delivery")
+    assert not item.is_correct and item.status == "pending" and item.time.tzinfo is not None
+    right = record_feedback(store, USER, baseline_run.run_id, labels, "refund", "billing", 0.9, "billing")
+    assert right.is_correct
+    assert [f.id for f in feedback_of(store, "uma")] == [right.id, item.id]
+    with pytest.raises(FeedbackError, match="not one of the model's labels"):
+        record_feedback(store, USER, baseline_run.run_id, labels, "x", "billing", 0.9, "refunds")
+    with pytest.raises(PermissionDenied):
+        record_feedback(store, None, baseline_run.run_id, labels, "x", "billing", 0.9, "billing")
