@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
 
+from core.audit import EventType, record_event
 from core.auth import Accounts, Actor, Permission
+from core.logs import LOG_FILE, configure_logging
 from core.overview import summarise_workspace
 from pages._session import (
-    account_sidebar, app_store, authenticator, first_admin_setup, sign_in_form, signed_in_actor,
+    account_sidebar, app_store, authenticator, first_admin_setup, session_id, sign_in_form, signed_in_actor,
 )
 from pages._widgets import app_config, app_workspace, load_css, mark_entrypoint, page_intro, pending_page
 
 st.set_page_config(page_title="Feedback Studio", page_icon="💬", layout="wide")
+log = logging.getLogger("Home")
 
 #: The pages, in the order of the journey, with the permission each needs (checked again by the page itself).
 PAGES = [
@@ -21,6 +25,7 @@ PAGES = [
     ("pages/train.py", "Train", ":material/model_training:", Permission.TRAIN),
     ("pages/evaluate.py", "Evaluate", ":material/analytics:", Permission.EVALUATE),
     ("pages/classify.py", "Classify", ":material/label:", Permission.CLASSIFY),
+    ("pages/admin.py", "Admin", ":material/admin_panel_settings:", Permission.VIEW_LOGS),
 ]
 
 
@@ -82,6 +87,7 @@ def only_view(view, title: str):
 load_css()
 config = app_config()
 workspace = app_workspace(config)
+configure_logging(workspace)
 store = app_store(config)
 accounts = Accounts(store, config.auth)
 
@@ -100,4 +106,10 @@ else:
 mark_entrypoint()
 if actor is not None and (asked_for := pending_page()) is not None:
     st.switch_page(asked_for)
-navigation.run()
+try:
+    navigation.run()
+except Exception as error:  # st.stop / st.rerun are BaseExceptions and pass through
+    log.exception("page %s failed", navigation.title)
+    record_event(store, EventType.PAGE_ERROR, actor, session_id(), page=navigation.title, error=type(error).__name__)
+    st.error("Something went wrong on this page and it could not finish. The details are in the server log "
+             f"({LOG_FILE} in the workspace's logs folder); try again, or tell an admin what you were doing.")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import datetime
 from enum import Enum
 from typing import Any, Iterable
 
-from sqlalchemy import insert
+import pandas as pd
+from sqlalchemy import insert, select
 
 from core.auth import Actor
 from core.predict import Prediction
+from core.runs import RunRecord, RunState
 from core.store import Store, events, predictions, utc_now
 
 log = logging.getLogger(__name__)
@@ -59,3 +63,52 @@ def record_predictions(store: Store, actor: Actor, session_id: str | None, run_i
         with store.writing() as connection:
             connection.execute(insert(predictions), rows)
     return len(rows)
+
+
+def query_events(store: Store, username: str | None = None, event_types: Iterable[str] | None = None,
+                 since: datetime | None = None, until: datetime | None = None, contains: str | None = None,
+                 session: str | None = None, limit: int = 5000) -> pd.DataFrame:
+    """Events matching every given filter, newest first; ``contains`` searches user, type and details."""
+    statement = select(events).order_by(events.c.id.desc()).limit(limit)
+    if username:
+        statement = statement.where(events.c.username == username)
+    if event_types:
+        statement = statement.where(events.c.event_type.in_(list(event_types)))
+    if since is not None:
+        statement = statement.where(events.c.time >= since)
+    if until is not None:
+        statement = statement.where(events.c.time <= until)
+    if session:
+        statement = statement.where(events.c.session_id == session)
+    rows = store.rows(statement)
+    frame = pd.DataFrame(rows, columns=["id", "time", "username", "role", "session_id", "event_type", "details"])
+    frame["details"] = [json.dumps(d, ensure_ascii=False, sort_keys=True) if d else "" for d in frame["details"]]
+    if contains:
+        needle = contains.casefold()
+        haystack = (frame["username"].fillna("") + " " + frame["event_type"] + " " + frame["details"]).str.casefold()
+        frame = frame[haystack.str.contains(needle, regex=False)]
+    return frame.reset_index(drop=True)
+
+
+def session_timeline(store: Store, session: str) -> pd.DataFrame:
+    """One browser session's events in the order they happened."""
+    return query_events(store, session=session).iloc[::-1].reset_index(drop=True)
+
+
+RUN_OUTCOME_EVENTS = {RunState.SUCCEEDED: EventType.TRAINING_FINISHED, RunState.CANCELLED: EventType.TRAINING_CANCELLED,
+                      RunState.FAILED: EventType.TRAINING_FAILED}
+
+
+def record_run_outcome(store: Store, record: RunRecord) -> None:
+    """The training thread's report of how a run ended, credited to whoever started it."""
+    event = RUN_OUTCOME_EVENTS.get(record.state)
+    if event is None:
+        return
+    details = {"run": record.run_id, "model": record.kind, "dataset": record.dataset_ref}
+    if record.state is RunState.SUCCEEDED:
+        details["test_macro_f1"] = (record.test_metrics or {}).get("macro_f1")
+        details["train_seconds"] = record.durations.get("train_s")
+    if record.error:
+        details["error"] = record.error
+    record_event(store, event, username=record.created_by, **details)
+    log.info("run %s %s", record.run_id, record.state.value)

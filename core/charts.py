@@ -130,3 +130,29 @@ def threshold_chart(curve: list[dict], threshold: float | None = None) -> go.Fig
     figure.update_yaxes(range=[0, 1.02], tickformat=".0%")
     figure.update_layout(title="Accuracy vs. coverage by threshold")
     return _tidy(figure, 340)
+
+
+def prediction_volume(volume: pd.DataFrame) -> go.Figure:
+    """Predictions served per period, stacked by model run."""
+    figure = px.bar(volume, x="period", y="predictions", color="run_id", title="Predictions over time")
+    figure.update_xaxes(title_text="")
+    return _tidy(figure, 320)
+
+
+def review_share(series: pd.DataFrame) -> go.Figure:
+    """Share of predictions below the review threshold, per period."""
+    figure = px.line(series, x="period", y="review_share", markers=True, hover_data=["predictions"],
+                     title="Share needing review")
+    figure.update_yaxes(range=[0, 1], tickformat=".0%", title_text="")
+    figure.update_xaxes(title_text="")
+    return _tidy(figure, 320)
+
+
+def label_mix(drift: pd.DataFrame, distance: float) -> go.Figure:
+    """Label shares of recent predictions next to the training data's."""
+    tidy = drift.melt(id_vars="label", var_name="data", value_name="share")
+    figure = px.bar(tidy, x="label", y="share", color="data", barmode="group",
+                    color_discrete_sequence=["#4C6EF5", "#94A3B8"],
+                    title=f"Label mix: recent predictions vs training data (distance {distance:.2f})")
+    figure.update_yaxes(tickformat=".0%", title_text="")
+    return _tidy(figure, 340)

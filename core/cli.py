@@ -38,6 +38,7 @@ from core.runs import (
     RunError, RunHandle, RunRequest, RunState, create_run, load_record, resolve_run, run_folder,
 )
 from core.split import SplitPlan
+from core.logs import configure_logging
 from core.store import Store, default_database_url
 from core.workspace import Workspace
 
@@ -171,7 +172,9 @@ def _run_id(workspace: Workspace, model: str) -> str:
 def _config(args: argparse.Namespace) -> AppConfig:
     if args.workspace:
         os.environ[WORKSPACE_ENV_VAR] = str(Path(args.workspace).resolve())
-    return load_config(args.config)
+    config = load_config(args.config)
+    configure_logging(Workspace(config.workspace_path))
+    return config
 
 
 def _read(path: str, config: AppConfig) -> RawTable:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from core.auth import Actor, Permission, require
+from core.dataset_versions import DatasetVersion
+from core.ingest import RawTable, records_from_list
 from core.store import Store, as_utc, feedback, utc_now
+from core.validate import normalise_text
 
 
 class FeedbackError(ValueError):
@@ -64,3 +68,44 @@ def feedback_of(store: Store, username: str) -> list[FeedbackItem]:
     """One user's own feedback, newest first."""
     rows = store.rows(select(feedback).where(feedback.c.username == username).order_by(feedback.c.id.desc()))
     return [FeedbackItem.from_row(row) for row in rows]
+
+
+def list_feedback(store: Store, status: str | None = None) -> list[FeedbackItem]:
+    """All feedback (or one status), newest first."""
+    statement = select(feedback).order_by(feedback.c.id.desc())
+    if status is not None:
+        statement = statement.where(feedback.c.status == status)
+    return [FeedbackItem.from_row(row) for row in store.rows(statement)]
+
+
+def review_feedback(store: Store, actor: Actor | None, ids: list[int], accept: bool) -> int:
+    """Accept or reject feedback items; returns how many changed."""
+    require(actor, Permission.REVIEW_FEEDBACK)
+    if not ids:
+        return 0
+    with store.writing() as connection:
+        result = connection.execute(update(feedback).where(feedback.c.id.in_(ids)).values(
+            status="accepted" if accept else "rejected", reviewed_by=actor.username, reviewed_at=utc_now()))
+    return int(result.rowcount)
+
+
+def accepted_examples(store: Store, since: datetime | None = None) -> list[dict[str, str]]:
+    """Accepted feedback as labelled examples (``text``, ``label``), the latest verdict per text winning."""
+    latest: dict[str, dict[str, str]] = {}
+    for item in sorted(list_feedback(store, "accepted"), key=lambda f: f.id):
+        if since is None or item.time > since:
+            latest[normalise_text(item.text)] = {"text": item.text, "label": item.correct_label}
+    return list(latest.values())
+
+
+def accepted_jsonl(store: Store) -> str:
+    """Accepted feedback in the training format: one ``{"text", "label"}`` object per line."""
+    return "".join(json.dumps(example, ensure_ascii=False) + "\n" for example in accepted_examples(store))
+
+
+def merged_table(version: DatasetVersion, examples: list[dict[str, str]]) -> RawTable:
+    """A dataset version's rows followed by accepted feedback, as a table to validate like any upload."""
+    rows = [{"text": text, "label": label, "origin": f"{version.ref} line {line}"}
+            for text, label, line in version.frame()[["text", "label", "line"]].itertuples(index=False)]
+    rows += [{**example, "origin": "feedback"} for example in examples]
+    return records_from_list(rows, source=f"{version.ref} + {len(examples)} accepted feedback")

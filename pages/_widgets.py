@@ -156,7 +156,11 @@ def read_upload(name: str, data: bytes, max_bytes: int) -> RawTable:
 @st.cache_resource(show_spinner=False)
 def job_runner(workspace_root: str) -> "JobRunner":
     """The one job runner of this server for a workspace, shared by every session and page."""
+    from core.audit import record_run_outcome
     from core.jobs import JobRunner
+    from pages._session import app_store
 
     config = load_config()
-    return JobRunner(Workspace(Path(workspace_root)).ensure(), config)
+    store = app_store(config)
+    return JobRunner(Workspace(Path(workspace_root)).ensure(), config,
+                     on_finish=lambda record: record_run_outcome(store, record))

@@ -25,7 +25,10 @@ def open_page(page: str | None = None, as_user: str | None = "ana", role: str = 
     """Run Home.py (and switch to ``page``) in a session signed in as ``as_user`` (None: signed out).
 
     A signed-in session is what streamlit-authenticator leaves behind after a password or cookie
-    sign-in; the account itself is real, in the test workspace's database.
+    sign-in; the account itself is real, in the test workspace's database. Note: AppTest resets
+    Streamlit's pages-folder flag on every run, so after ``switch_page`` it runs the page file
+    directly (Streamlit's folder mode) rather than through Home.py; the pages' own ``enter_page``
+    checks still apply, and Home.py's per-run work is tested on the Home page and in the browser.
     """
     app = AppTest.from_file(str(PROJECT_ROOT / "Home.py"), default_timeout=TIMEOUT)
     if as_user is not None:
@@ -39,6 +42,14 @@ def open_page(page: str | None = None, as_user: str | None = "ana", role: str = 
         app.switch_page(page).run()
     assert not app.exception, app.exception
     return app
+
+
+def event_types(workspace) -> list[str]:
+    from sqlalchemy import select
+
+    from core.store import events
+
+    return [row["event_type"] for row in workspace_store(workspace).rows(select(events).order_by(events.c.id))]
 
 
 def texts(app: AppTest) -> str:
@@ -74,6 +85,7 @@ def test_data_page_loads_the_demo_set_reports_and_saves_a_version(isolated_works
 
     home = open_page()
     assert "Latest dataset: demo-feedback/v1" in texts(home)
+    assert "dataset_saved" in event_types(isolated_workspace)
 
 
 def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_workspace, config):
@@ -102,6 +114,8 @@ def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_worksp
     assert sorted(table["state"]) == ["succeeded"] * 3
     assert (table["test accuracy"] > 0.5).all()  # five classes: chance is about 0.2
     assert "Nothing is training" in texts(app)
+    kinds = event_types(isolated_workspace)
+    assert kinds.count("training_started") == 3 and kinds.count("training_finished") == 3
 
 
 def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(isolated_workspace, config_file,

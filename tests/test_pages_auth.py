@@ -10,7 +10,7 @@ from core.auth import Accounts, Actor, Role
 from core.config import AppConfig
 from core.store import events
 from tests.conftest import ADMIN, PASSWORD, PROJECT_ROOT, make_account, workspace_store
-from tests.test_pages import TIMEOUT, open_page, texts
+from tests.test_pages import TIMEOUT, event_types, open_page, texts
 
 PROTECTED = ["pages/data.py", "pages/train.py", "pages/evaluate.py", "pages/classify.py"]
 
@@ -33,10 +33,6 @@ def sign_in(app: AppTest, username: str, password: str) -> AppTest:
         assert any("Signed in" in s.value for s in app.success)
         app.run()
     return app
-
-
-def event_types(workspace) -> list[str]:
-    return [row["event_type"] for row in workspace_store(workspace).rows(select(events).order_by(events.c.id))]
 
 
 def test_first_start_asks_only_for_an_admin_account_then_signs_in(isolated_workspace):

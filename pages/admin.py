@@ -1,0 +1,216 @@
+"""Admin page: session logs, monitoring, accounts, and users' corrections back into training."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timezone
+
+import streamlit as st
+
+from core import charts
+from core.audit import EventType, query_events, session_timeline
+from core.auth import Accounts, Actor, AuthError, Permission, Role
+from core.cleaning import CleaningOptions
+from core.config import AppConfig
+from core.dataset_versions import DatasetError, list_dataset_versions, load_dataset_version
+from core.exports import to_safe_csv
+from core.feedback import accepted_examples, accepted_jsonl, list_feedback, merged_table, review_feedback
+from core.monitoring import (
+    feedback_agreement, label_drift, model_usage, prediction_log, review_share_over_time, volume_over_time,
+)
+from core.preparation import prepare, save_preparation
+from core.publishing import published_run
+from core.split import SplitPlan
+from core.store import Store
+from core.workspace import Workspace
+from pages._session import app_store, audit
+from pages._widgets import app_config, app_workspace, enter_page, page_intro, show_report
+
+ANY = "(any)"
+
+
+def session_log(store: Store) -> None:
+    """Every recorded action, filterable, with one session's timeline and a CSV export."""
+    filters = st.columns(4)
+    users = [ANY] + sorted({a.username for a in Accounts(store, app_config().auth).all()})
+    username = filters[0].selectbox("User", users, key="log_user")
+    kinds = filters[1].multiselect("Event types", [e.value for e in EventType], key="log_types")
+    period = filters[2].date_input("Between", value=(), key="log_dates", help="Leave empty for all time.")
+    contains = filters[3].text_input("Contains", key="log_text", placeholder="run id, file name, label…")
+    since = until = None
+    if len(period) == 2:
+        since = datetime.combine(period[0], time.min, tzinfo=timezone.utc)
+        until = datetime.combine(period[1], time.max, tzinfo=timezone.utc)
+    frame = query_events(store, None if username == ANY else username, kinds or None, since, until, contains or None)
+    st.caption(f"{len(frame):,} event(s), newest first.")
+    st.dataframe(frame, hide_index=True, width="stretch", height=360,
+                 column_config={"time": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
+    st.download_button("Download these events (CSV)", to_safe_csv(frame), "session-log.csv", "text/csv",
+                       key="download_log")
+    sessions = [s for s in frame["session_id"].dropna().unique()]
+    if sessions:
+        chosen = st.selectbox("Timeline of one session", sessions, key="log_session",
+                              format_func=lambda s: f"{s} · {', '.join(sorted(set(frame[frame.session_id == s].username.dropna())))}")
+        st.dataframe(session_timeline(store, chosen)[["time", "username", "event_type", "details"]],
+                     hide_index=True, width="stretch")
+
+
+def monitoring(store: Store, workspace: Workspace) -> None:
+    """How the published model is used and how its answers compare with what it was trained on."""
+    log = prediction_log(store)
+    if log.empty:
+        st.info("No predictions yet — they appear here once people classify feedback on the Classify page.")
+        return
+    freq = st.radio("Per", ["h", "D"], index=1, horizontal=True, key="monitor_freq",
+                    format_func={"h": "hour", "D": "day"}.get)
+    scored = log[log["status"] == "ok"]
+    cards = st.columns(4)
+    cards[0].metric("Predictions", f"{len(log):,}")
+    cards[1].metric("Needing review", f"{scored['needs_review'].mean():.0%}" if len(scored) else "—")
+    agreement = feedback_agreement(store)
+    total_feedback = int(agreement["feedback"].sum()) if len(agreement) else 0
+    agreeing = float((agreement["agreement"] * agreement["feedback"]).sum() / total_feedback) if total_feedback else None
+    cards[2].metric("Feedback received", f"{total_feedback:,}")
+    cards[3].metric("Feedback agreement", f"{agreeing:.0%}" if agreeing is not None else "—",
+                    help="Share of feedback saying the prediction was right.")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.prediction_volume(volume_over_time(log, freq)), width="stretch", key="volume")
+    right.plotly_chart(charts.review_share(review_share_over_time(log, freq)), width="stretch", key="review")
+    record = published_run(workspace)
+    if record is not None:
+        version = load_dataset_version(workspace, record.dataset_ref)
+        recent = log[log["run_id"] == record.run_id].tail(1000)
+        drift, distance = label_drift(recent, version.meta["split_counts"]["train"])
+        st.plotly_chart(charts.label_mix(drift, distance), width="stretch", key="drift")
+        st.caption("The distance is 0 when recent predictions have the training data's label mix and 1 when they "
+                   "share nothing; a rising value means the feedback coming in has changed.")
+    st.markdown("**Per model**")
+    usage = model_usage(log).merge(agreement, on="run_id", how="left")
+    st.dataframe(usage, hide_index=True, width="stretch",
+                 column_config={"agreement": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")})
+
+
+def accounts_admin(store: Store, actor: Actor, config: AppConfig) -> None:
+    """List, create, change role, reset password, disable/enable; the last admin is protected."""
+    accounts = Accounts(store, config.auth)
+    st.dataframe([{"username": a.username, "name": a.name, "role": a.role.value,
+                   "state": "disabled" if a.disabled else ("locked" if a.locked() else "active"),
+                   "created": a.created_at.strftime("%Y-%m-%d %H:%M"), "created by": a.created_by or "—"}
+                  for a in accounts.all()], hide_index=True, width="stretch")
+    create, change = st.columns(2)
+    with create.form("create_account", clear_on_submit=True):
+        st.markdown("**New account**")
+        username = st.text_input("Username", key="new_username")
+        name = st.text_input("Full name", key="new_name")
+        role = st.selectbox("Role", [r.value for r in Role], index=2, key="new_role",
+                            help="user: classify only · analyst: data, training, evaluation, publishing · "
+                                 "admin: everything, including accounts and logs")
+        password = st.text_input("Initial password", type="password", key="new_password")
+        if st.form_submit_button("Create account"):
+            try:
+                account = accounts.create(actor, username, name, "", password, Role(role))
+                audit(store, EventType.ACCOUNT_CREATED, created=account.username, role=account.role.value)
+                st.success(f"Created {account.username} ({account.role.value}).")
+            except AuthError as exc:
+                st.error(f"Not created: {exc}.")
+    with change.container(border=True):
+        st.markdown("**Change an account**")
+        target = st.selectbox("Account", [a.username for a in accounts.all()], key="edit_username")
+        current = accounts.get(target)
+        new_role = st.selectbox("Role", [r.value for r in Role], index=[r.value for r in Role].index(current.role.value),
+                                key=f"edit_role:{target}")
+        new_password = st.text_input("New password (leave empty to keep)", type="password", key=f"edit_pw:{target}")
+        disabled = st.checkbox("Disabled (cannot sign in)", value=current.disabled, key=f"edit_disabled:{target}")
+        if st.button("Save changes", key="edit_save"):
+            try:
+                changes = []
+                if new_role != current.role.value:
+                    accounts.change_role(actor, target, Role(new_role))
+                    changes.append(f"role {new_role}")
+                if new_password:
+                    accounts.reset_password(actor, target, new_password)
+                    changes.append("password reset")
+                if disabled != current.disabled:
+                    accounts.set_disabled(actor, target, disabled)
+                    changes.append("disabled" if disabled else "enabled")
+            except AuthError as exc:
+                st.error(f"Not changed: {exc}.")
+            else:
+                if changes:
+                    audit(store, EventType.ACCOUNT_CHANGED, account=target, changes=changes)
+                    st.success(f"{target}: {', '.join(changes)}.")
+                else:
+                    st.info("Nothing to change.")
+
+
+def feedback_review(store: Store, actor: Actor, workspace: Workspace, config: AppConfig) -> None:
+    """Accept or reject users' corrections; turn the accepted ones into a new dataset version."""
+    pending = list_feedback(store, "pending")
+    record = published_run(workspace)
+    since = datetime.fromisoformat(record.finished_at) if record and record.finished_at else None
+    fresh = len(accepted_examples(store, since))
+    st.markdown(f"**{len(pending):,} correction(s) waiting for review** · {fresh:,} accepted labelled example(s) "
+                f"are newer than the published model" + (f" ({record.run_id})." if record else "."))
+    if pending:
+        st.dataframe([{"id": f.id, "time": f.time.strftime("%Y-%m-%d %H:%M"), "user": f.username, "text": f.text,
+                       "predicted": f.predicted, "should be": f.correct_label,
+                       "verdict": "correct" if f.is_correct else "wrong"} for f in pending],
+                     hide_index=True, width="stretch")
+        by_id = {f.id: f for f in pending}
+        chosen = st.multiselect("Corrections to review", list(by_id), key="feedback_pick",
+                                format_func=lambda i: f"#{i} · {by_id[i].correct_label} · {by_id[i].text[:50]}")
+        accept, reject = st.columns(2)
+        for column, accepted, label in ((accept, True, "Accept selected"), (reject, False, "Reject selected")):
+            if column.button(label, disabled=not chosen, key=f"review:{accepted}"):
+                changed = review_feedback(store, actor, chosen, accepted)
+                audit(store, EventType.FEEDBACK_REVIEWED, ids=chosen, accepted=accepted)
+                st.session_state["review_notice"] = f"{changed} correction(s) {'accepted' if accepted else 'rejected'}."
+                st.rerun()
+    if notice := st.session_state.pop("review_notice", None):
+        st.success(notice)
+    examples = accepted_examples(store)
+    st.markdown(f"**{len(examples):,} accepted example(s)** in the training format.")
+    if not examples:
+        return
+    st.download_button("Download accepted examples (JSONL)", accepted_jsonl(store), "accepted-feedback.jsonl",
+                       "application/json", key="download_accepted")
+    versions = list_dataset_versions(workspace)
+    if not versions:
+        return
+    st.markdown("**Merge into a new dataset version**")
+    refs = [v.ref for v in versions]
+    base_ref = st.selectbox("Add the accepted examples to", refs, index=len(refs) - 1, key="merge_base")
+    base = load_dataset_version(workspace, base_ref)
+    options = CleaningOptions(drop_duplicates=st.checkbox("Drop duplicates (keep the first copy)", value=True,
+                                                          key="merge_dedupe"),
+                              drop_conflicts=st.checkbox("Drop texts with conflicting labels", key="merge_conflicts"))
+    prepared = prepare(merged_table(base, examples), "text", "label", options, config)
+    show_report(prepared.report)
+    name = st.text_input("New dataset name", value=base.name, key="merge_name",
+                         help="The same name as the base creates its next version.")
+    if st.button("Save merged version", type="primary", disabled=not prepared.ready, key="merge_save"):
+        try:
+            saved = save_preparation(workspace, name, prepared, SplitPlan(**base.meta["split_plan"]), actor)
+        except DatasetError as exc:
+            st.error(f"Not saved: {exc}")
+        else:
+            audit(store, EventType.DATASET_SAVED, dataset=saved.ref, rows=saved.meta["rows"], source="feedback merge",
+                  feedback_examples=len(examples))
+            st.success(f"Saved {saved.ref} with {saved.meta['rows']:,} examples. Train a new run on it on the "
+                       "Train page.")
+
+
+actor = enter_page("pages/admin.py", Permission.VIEW_LOGS)
+config = app_config()
+workspace = app_workspace(config)
+store = app_store(config)
+page_intro("Admin", "See who did what and when, how the published model behaves in use, manage accounts, and "
+                    "turn users' corrections into training data for the next model.")
+logs, monitor, people, corrections = st.tabs(["Session log", "Monitoring", "Users", "Feedback review"])
+with logs:
+    session_log(store)
+with monitor:
+    monitoring(store, workspace)
+with people:
+    accounts_admin(store, actor, config)
+with corrections:
+    feedback_review(store, actor, workspace, config)

@@ -1,0 +1,101 @@
+"""The Admin page through AppTest: refusals, session log, accounts, monitoring, feedback into a new version."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from core.audit import EventType, record_event
+from core.auth import Accounts
+from core.config import AppConfig
+from core.dataset_versions import list_dataset_versions
+from core.feedback import list_feedback, record_feedback
+from core.publishing import publish
+from core.store import events
+from tests.conftest import ANALYST, USER, make_account, save_demo_version, train_runs, workspace_store
+from tests.test_pages import open_page, texts
+
+
+@pytest.mark.parametrize("role", ["analyst", "user"])
+def test_only_admins_open_the_admin_page(isolated_workspace, role):
+    app = open_page("pages/admin.py", as_user="someone", role=role)
+    assert any("You do not have access to this page" in e.value for e in app.error)
+    assert not app.dataframe
+
+
+def test_session_log_lists_actions_with_user_and_time_and_filters_them(isolated_workspace):
+    app = open_page(as_user="root", role="admin")  # records root's sign-in
+    make_account(isolated_workspace, "uma", "user")
+    store = workspace_store(isolated_workspace)
+    record_event(store, EventType.DATASET_SAVED, ANALYST, "s-ana", dataset="demo/v1")
+    record_event(store, EventType.CLASSIFIED_TEXT, USER, "s-uma", label="billing")
+    app.switch_page("pages/admin.py").run()
+    log = app.dataframe[0].value
+    assert {"sign_in", "dataset_saved", "classified_text"} <= set(log["event_type"])
+    assert log.loc[log["event_type"] == "dataset_saved", "username"].item() == "ana"
+    assert log["time"].notna().all()
+    app.selectbox(key="log_user").set_value("uma").run()
+    assert set(app.dataframe[0].value["username"]) == {"uma"}
+
+
+def test_admin_creates_and_changes_accounts(isolated_workspace):
+    app = open_page("pages/admin.py", as_user="root", role="admin")
+    app.text_input(key="new_username").input("ana")
+    app.text_input(key="new_password").input("analyst password")
+    app.selectbox(key="new_role").set_value("analyst")
+    next(b for b in app.button if b.label == "Create account").click().run()
+    assert any("Created ana (analyst)" in s.value for s in app.success)
+    accounts = Accounts(workspace_store(isolated_workspace), AppConfig().auth)
+    assert accounts.get("ana").role.value == "analyst"
+
+    app.selectbox(key="edit_username").set_value("ana").run()
+    app.selectbox(key="edit_role:ana").set_value("user")
+    app.checkbox(key="edit_disabled:ana").check()
+    app.button(key="edit_save").click().run()
+    assert any("ana: role user, disabled" in s.value for s in app.success)
+    assert accounts.get("ana").disabled and accounts.get("ana").role.value == "user"
+    app.selectbox(key="edit_username").set_value("root").run()
+    app.selectbox(key="edit_role:root").set_value("user")
+    app.button(key="edit_save").click().run()
+    assert any("last active admin" in e.value for e in app.error)
+    kinds = [r["event_type"] for r in workspace_store(isolated_workspace).rows(select(events))]
+    assert kinds.count("account_created") == 1 and kinds.count("account_changed") == 1
+
+
+def test_monitoring_and_feedback_review_feed_a_new_dataset_version(isolated_workspace, config):
+    store = workspace_store(isolated_workspace)
+    version = save_demo_version(isolated_workspace, config)
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_logreg",))
+    publish(isolated_workspace, run.run_id, ANALYST)
+    classify = open_page("pages/classify.py", as_user="uma", role="user")
+    classify.text_area(key="single_text").input("The driver dumped my parcel in a puddle")
+    classify.button(key="classify_text").click().run()
+    record_feedback(store, USER, run.run_id, version.labels, "The app logs me out while I pay my bill", "billing",
+                    0.5, "app_website")
+
+    app = open_page("pages/admin.py", as_user="root", role="admin")
+    figures = {c.proto.spec for c in app.get("plotly_chart")}
+    assert any("Predictions over time" in f for f in figures) and any("Label mix" in f for f in figures)
+    assert "1 correction(s) waiting for review" in texts(app)
+    (pending,) = list_feedback(store, "pending")
+    app.multiselect(key="feedback_pick").set_value([pending.id]).run()
+    app.button(key="review:True").click().run()
+    assert any("1 correction(s) accepted" in s.value for s in app.success)
+    assert "1 accepted example(s)" in texts(app)
+    app.button(key="merge_save").click().run()
+    assert any("Saved demo/v2" in s.value for s in app.success)
+    merged = [v for v in list_dataset_versions(isolated_workspace) if v.ref == "demo/v2"][0]
+    assert "The app logs me out while I pay my bill" in merged.frame()["text"].tolist()
+    kinds = [r["event_type"] for r in store.rows(select(events))]
+    assert "feedback_reviewed" in kinds and kinds[-1] == "dataset_saved"
+
+
+def test_a_page_failure_is_shown_plainly_and_recorded(isolated_workspace):
+    """A damaged workspace file makes the Home page fail: the person gets a plain message, the log the rest."""
+    (isolated_workspace.models / "published.json").write_text("{ not json")
+    app = open_page(as_user="ana")
+    assert any("Something went wrong on this page" in e.value for e in app.error)
+    rows = workspace_store(isolated_workspace).rows(select(events).where(events.c.event_type == "page_error"))
+    assert rows and rows[0]["details"] == {"page": "Home", "error": "JSONDecodeError"} and rows[0]["username"] == "ana"
+    log_file = isolated_workspace.logs / "studio.log"
+    assert "JSONDecodeError" in log_file.read_text()  # the traceback is kept for the admin

@@ -1,0 +1,75 @@
+"""The database: schema, WAL, concurrent writers, audit queries, system log."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from core.audit import EventType, query_events, record_event, record_predictions, session_timeline
+from core.logs import LOG_FILE, configure_logging
+from core.predict import Prediction
+from core.store import SCHEMA_VERSION, Store, events, predictions, utc_now
+from tests.conftest import ANALYST, USER, workspace_store
+
+
+def test_schema_is_created_in_wal_mode_and_reopened_without_change(isolated_workspace):
+    store = workspace_store(isolated_workspace)
+    assert store.schema_version() == SCHEMA_VERSION
+    with store.reading() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    record_event(store, EventType.SIGN_IN, ANALYST, "s1")
+    again = Store(store.url)
+    assert again.schema_version() == SCHEMA_VERSION and again.count(events) == 1
+
+
+def test_many_threads_write_events_and_predictions_at_once_without_losing_rows(isolated_workspace):
+    """Sessions and the training thread share one store; SQLite must not say 'database is locked'."""
+    store = workspace_store(isolated_workspace)
+    other_process_view = Store(store.url)  # a second engine, as a second server process would have
+    errors: list[str] = []
+    threads_n, each = 8, 40
+
+    def work(i: int) -> None:
+        target = store if i % 2 else other_process_view
+        try:
+            for j in range(each):
+                record_event(target, EventType.CLASSIFIED_TEXT, USER, f"s{i}", n=j, note="it's \"quoted\"; DROP TABLE events")
+                record_predictions(target, USER, f"s{i}", "run-x", [("t", Prediction("ok", "a", 0.9))], "single", False)
+        except Exception as exc:  # noqa: BLE001  (collected and asserted)
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(threads_n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.count(events) == threads_n * each and store.count(predictions) == threads_n * each
+
+
+def test_events_are_filtered_by_user_type_time_and_text(isolated_workspace):
+    store = workspace_store(isolated_workspace)
+    record_event(store, EventType.SIGN_IN, ANALYST, "s1")
+    record_event(store, EventType.DATASET_SAVED, ANALYST, "s1", dataset="demo/v1")
+    record_event(store, EventType.SIGN_IN_FAILED, username="mallory", session_id="s2")
+    record_event(store, EventType.CLASSIFIED_TEXT, USER, "s3", label="billing")
+    assert query_events(store, username="ana")["event_type"].tolist() == ["dataset_saved", "sign_in"]
+    assert query_events(store, event_types=["sign_in_failed"])["username"].tolist() == ["mallory"]
+    assert query_events(store, contains="DEMO/v1")["event_type"].tolist() == ["dataset_saved"]
+    assert len(query_events(store, since=utc_now() + timedelta(minutes=1))) == 0
+    assert len(query_events(store, until=utc_now())) == 4
+    assert session_timeline(store, "s1")["event_type"].tolist() == ["sign_in", "dataset_saved"]
+
+
+def test_system_log_goes_to_a_rotating_file_in_the_workspace(isolated_workspace):
+    path = configure_logging(isolated_workspace)
+    configure_logging(isolated_workspace)  # idempotent: one handler per file
+    logging.getLogger("core.test").warning("disk is %s", "fine")
+    for handler in logging.getLogger("core").handlers:
+        handler.flush()
+    assert path == (isolated_workspace.logs / LOG_FILE).resolve()
+    lines = path.read_text().splitlines()
+    assert sum("disk is fine" in line for line in lines) == 1
