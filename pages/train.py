@@ -33,17 +33,24 @@ def throughput(model_name: str, max_length: int, batch_size: int, _config: AppCo
 
 
 def advanced_settings(preset: Hyperparameters) -> Hyperparameters:
-    """The Advanced section: every hyper-parameter of the chosen preset, editable."""
+    """The Advanced section: every hyper-parameter of the chosen preset, editable.
+
+    The widgets' ranges always include the preset's own value, so a configuration
+    beyond the usual range still shows (and is kept) instead of breaking the page.
+    """
+    def number(column, label: str, low, high, value, step=None, **kwargs):
+        return column.number_input(label, min(low, value), max(high, value), value, step, **kwargs)
+
     with st.expander("Advanced settings"):
         left, middle, right = st.columns(3)
         return Hyperparameters(
-            batch_size=int(left.number_input("Batch size", 1, 512, preset.batch_size)),
-            epochs=float(middle.number_input("Epochs", 0.5, 50.0, float(preset.epochs), 0.5)),
-            learning_rate=float(right.number_input("Learning rate", 1e-7, 1e-2, preset.learning_rate, format="%.1e")),
-            weight_decay=float(left.number_input("Weight decay", 0.0, 1.0, preset.weight_decay, 0.01)),
-            warmup_ratio=float(middle.number_input("Warm-up share of steps", 0.0, 0.5, preset.warmup_ratio, 0.05)),
-            early_stopping_patience=int(right.number_input("Early-stopping patience (epochs)", 1, 20,
-                                                           preset.early_stopping_patience)),
+            batch_size=int(number(left, "Batch size", 1, 512, preset.batch_size)),
+            epochs=float(number(middle, "Epochs", 0.5, 50.0, float(preset.epochs), 0.5)),
+            learning_rate=float(number(right, "Learning rate", 1e-7, 1e-2, preset.learning_rate, format="%.1e")),
+            weight_decay=float(number(left, "Weight decay", 0.0, 1.0, preset.weight_decay, 0.01)),
+            warmup_ratio=float(number(middle, "Warm-up share of steps", 0.0, 0.5, preset.warmup_ratio, 0.05)),
+            early_stopping_patience=int(number(right, "Early-stopping patience (epochs)", 1, 20,
+                                               preset.early_stopping_patience)),
         )
 
 
@@ -160,6 +167,8 @@ def live_progress() -> None:
     if not records:
         st.caption("No runs yet.")
         return
+    states = pd.Series([r.state.value for r in records]).value_counts()
+    st.caption(f"{len(records)} run(s): " + ", ".join(f"{count} {state}" for state, count in states.items()) + ".")
     st.dataframe(runs_table(records), hide_index=True, width="stretch",
                  column_config={"test accuracy": st.column_config.NumberColumn(format="%.3f"),
                                 "test macro-F1": st.column_config.NumberColumn(format="%.3f")})

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 
 from core.config import AppConfig, ConfigError, load_config

@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.comparison import ComparisonError, check_same_split, comparable_groups, comparison_table, recommend
-from core.dataset_versions import load_dataset_version
+from core.comparison import ComparisonError, comparable_groups, comparison_table, recommend
 from core.evaluation import (
     EvaluationError, ScoredSet, evaluate, expected_calibration_error, filter_errors, labelled_rows, load_scores,
 )

@@ -1,0 +1,236 @@
+"""The whole journey in a real browser: set-up, data, training, evaluation, publishing, classification, admin.
+
+Assertions are on what a person sees. Screenshots of each step go to tests/output/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+
+ADMIN_PASSWORD = "admin pass phrase"
+ANALYST_PASSWORD = "analyst pass phrase"
+USER_PASSWORD = "user pass phrase"
+WAIT = 60_000  # ms
+
+
+class Studio:
+    """A person at the browser: small verbs over Playwright, waiting for Streamlit to settle."""
+
+    def __init__(self, page, url: str, shots: Path) -> None:
+        self.page, self.url, self.shots = page, url, shots
+
+    # -- looking ---------------------------------------------------------------------------------
+    def settle(self, pause: float = 0.3) -> None:
+        """Wait until Streamlit has finished the current run (no 'running' indicator)."""
+        time.sleep(pause)
+        self.page.wait_for_function(
+            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+            " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+            timeout=WAIT)
+
+    def see(self, text, timeout: int = WAIT) -> None:
+        """Wait until ``text`` (a string, or a compiled pattern) is visible on the page."""
+        self.page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=timeout)
+
+    def main_text(self) -> str:
+        return self.page.locator('[data-testid="stMain"]').inner_text()
+
+    def shot(self, name: str) -> None:
+        self.settle()
+        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+
+    # -- doing -----------------------------------------------------------------------------------
+    def go(self, path: str = "") -> None:
+        self.page.goto(f"{self.url}/{path}", wait_until="networkidle")
+        self.settle(1.0)
+
+    def fill(self, label: str, value: str) -> None:
+        box = self.page.get_by_role("textbox", name=label, exact=True).first
+        box.fill(value)
+        box.press("Tab")
+
+    def click(self, name: str) -> None:
+        self.page.get_by_role("button", name=name, exact=True).first.click()
+        self.settle()
+
+    def tick(self, label: str) -> None:
+        self.page.get_by_text(label, exact=True).first.click()
+        self.settle()
+
+    def choose(self, label: str, option: str) -> None:
+        """Pick ``option`` in the selectbox labelled ``label``."""
+        self.page.get_by_label(label, exact=True).first.click()
+        self.page.get_by_role("option", name=option, exact=True).first.click()
+        self.settle()
+
+    def tab(self, name: str) -> None:
+        self.page.get_by_role("tab", name=name).first.click()
+        self.settle()
+
+    def nav(self, title: str) -> None:
+        self.page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+        self.settle(1.0)
+
+    def menu(self) -> list[str]:
+        """The page titles listed in the sidebar menu."""
+        nav = self.page.locator('[data-testid="stSidebarNav"]')
+        nav.wait_for(state="visible", timeout=WAIT)
+        return [text.strip().splitlines()[-1] for text in nav.locator("a").all_inner_texts()]
+
+    def sign_in(self, username: str, password: str) -> None:
+        self.see("Sign in")
+        self.fill("Username", username)
+        self.fill("Password", password)
+        self.click("Sign in")
+        self.settle(1.0)
+
+    def sign_out(self) -> None:
+        self.page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Sign out").click()
+        self.settle(1.0)
+        self.see("Username")
+
+
+@pytest.fixture(scope="module")
+def studio(browser, server, screenshots):
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(WAIT)
+    yield Studio(page, server["url"], screenshots)
+    context.close()
+
+
+@pytest.fixture(autouse=True)
+def failure_screenshot(request, studio):
+    """Keep a picture of the page when a browser test fails."""
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        studio.page.screenshot(path=str(studio.shots / f"FAILED-{request.node.name}.png"), full_page=True)
+
+
+def test_the_whole_journey(studio: Studio, server, tmp_path):
+    s = studio
+    # 1. First start: only the first-admin form.
+    s.go()
+    s.see("No account exists yet")
+    s.shot("01-first-start")
+    s.fill("Username", "root")
+    s.fill("Full name", "Root Admin")
+    s.fill("Password", ADMIN_PASSWORD)
+    s.fill("Repeat the password", ADMIN_PASSWORD)
+    s.click("Create the admin account")
+    s.see("Admin account root created")
+
+    # A wrong password is refused in plain words.
+    s.sign_in("root", "not the password")
+    s.see("Wrong username or password")
+    s.sign_in("root", ADMIN_PASSWORD)
+    s.see("How it works")
+    assert "Admin" in s.menu()
+
+    # 2. The admin creates an analyst and a user.
+    s.nav("Admin")
+    s.tab("Users")
+    for username, role, password in (("ana", "analyst", ANALYST_PASSWORD), ("uma", "user", USER_PASSWORD)):
+        s.fill("Username", username)
+        s.fill("Initial password", password)
+        s.choose("Role", role)
+        s.click("Create account")
+        s.see(f"Created {username} ({role})")
+    s.shot("02-admin-users")
+    s.sign_out()
+
+    # 3. The analyst prepares the demo data; a broken file gets a clear message first.
+    s.sign_in("ana", ANALYST_PASSWORD)
+    assert "Admin" not in s.menu() and "Data" in s.menu()
+    s.nav("Data")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(b"\x00\x01\x02binary\xff\xfe" * 20)
+    s.page.locator('input[type="file"]').first.set_input_files(str(broken))
+    s.see("This file cannot be used")
+    s.click("Load the demo dataset")
+    s.see("records read as JSONL")
+    s.see("rows read")
+    s.page.locator('[data-testid="stPlotlyChart"]').first.wait_for(state="attached")  # the label distribution
+    s.shot("03-data-report")
+    s.fill("Dataset name", "demo")
+    s.click("Save dataset version")
+    s.see("Saved demo/v1")
+
+    # 4. Training: the baselines and a transformer on a small subset, Quick preset.
+    s.nav("Train")
+    s.tick("Fine-tuned transformer")
+    s.tick("Quick")
+    limit = s.page.get_by_role("spinbutton", name="Train on at most this many examples (0 = all)")
+    limit.fill("150")
+    limit.press("Enter")
+    s.settle()
+    s.click("Start training")
+    s.see("Started 4 run(s)")
+    s.see("Training now")
+    s.see("4 run(s): 4 succeeded", timeout=240_000)
+    s.shot("04-train-finished")
+
+    # A long run can be cancelled.
+    for kind in ("TF-IDF + logistic regression", "TF-IDF + naive Bayes", "Sentence embeddings + logistic regression"):
+        s.tick(kind)  # leave only the transformer ticked
+    s.tick("Thorough")
+    s.see("will take")  # the duration estimate for the new preset has been measured
+    s.click("Start training")
+    s.see("Started 1 run(s)")
+    s.see(re.compile(r"step \d+/\d+"))  # the live progress bar's text
+    s.page.get_by_role("button", name="Cancel").first.click()
+    s.see("1 cancelled")
+
+    # 5. Evaluation: comparison, confusion matrix, publishing.
+    s.nav("Evaluate")
+    s.see("Recommended:")
+    s.see("Confusion matrix")
+    s.see("misclassified")
+    s.shot("05-evaluate")
+    s.click("Publish this run…")
+    s.click("Yes, publish")
+    s.see("now the model used for classification")
+    s.sign_out()
+
+    # 6. The user: only Home and Classify; a text, a file, a correction.
+    s.sign_in("uma", USER_PASSWORD)
+    assert set(s.menu()) == {"Home", "Classify"}
+    s.nav("Classify")
+    s.page.get_by_role("textbox", name="Customer feedback").fill("My parcel arrived two weeks late and crushed")
+    s.click("Classify")
+    s.see("Confidence")
+    s.see("Was this right?")
+    s.page.get_by_text("No, it should be…").click()
+    s.click("Send feedback")
+    s.see("your feedback is stored")
+    s.shot("06-classify-text")
+    s.tab("A file")
+    upload = tmp_path / "new-feedback.csv"
+    upload.write_text("id,comment\n1,the refund never reached my card\n2,\n3,the app crashes when I log in\n")
+    s.page.locator('input[type="file"]').last.set_input_files(str(upload))
+    s.click("Classify 3 rows")
+    s.see("Rows classified")
+    s.see("Download results (CSV)")
+    s.shot("07-classify-file")
+
+    # A user opening the Admin page's address is refused.
+    s.go("admin")
+    s.see("You do not have access to this page")
+    s.sign_out()
+
+    # 7. The admin sees those actions in the session log.
+    s.sign_in("root", ADMIN_PASSWORD)
+    s.nav("Admin")
+    s.see("Session log")
+    for event, who in (("classified_text", "uma"), ("classified_file", "uma"), ("feedback_given", "uma"),
+                       ("published", "ana"), ("training_cancelled", "ana"), ("dataset_saved", "ana")):
+        s.choose("User", who)
+        s.fill("Contains", event)
+        s.see(re.compile(r"^[1-9]\d* event\(s\), newest first\.$"))
+    s.shot("08-admin-log")
