@@ -123,6 +123,11 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--name", default="", metavar="TEXT", help="full name (default: the username)")
     add.add_argument("--email", default="", metavar="ADDRESS", help="email address (optional)")
     users_actions.add_parser("list", parents=[common], help="list the accounts (no passwords)")
+    reset = users_actions.add_parser(
+        "reset-password", parents=[common], help="set a new password (also lifts a lockout)",
+        description="Set a new password for an account, read like 'add' reads it. Whoever has a shell on the "
+                    "server owns the workspace, so this also recovers a lost admin password.")
+    reset.add_argument("--username", required=True, metavar="NAME", help="the account")
     return parser
 
 
@@ -147,6 +152,12 @@ def command_users(args: argparse.Namespace) -> int:
                               "created_at": account.created_at.isoformat()}), flush=True)
         return 0
     password = _read_password()
+    if args.action == "reset-password":
+        account = accounts.reset_password(ACTOR, args.username.strip().lower(), password)
+        record_event(store, EventType.ACCOUNT_CHANGED, ACTOR, None, account=account.username,
+                     changes=["password reset"], via="command line")
+        print(json.dumps({"username": account.username, "password": "reset"}), flush=True)
+        return 0
     if accounts.any_accounts():
         account = accounts.create(ACTOR, args.username, args.name, args.email, password, Role(args.role))
     elif args.role != Role.ADMIN.value:

@@ -142,3 +142,29 @@ def test_evaluate_prints_metrics_and_report_then_publish_makes_it_the_default(ca
     assert code == 0 and published[0]["run_id"] == run_id and published[0]["published_by"] == "ci"
     code, summary, _ = run_cli(capsys, "evaluate", "--model", "published", *ws)
     assert code == 0 and summary[0]["run_id"] == run_id
+
+
+def test_accounts_from_the_command_line_read_the_password_from_stdin(isolated_workspace, monkeypatch, capsys):
+    import io
+
+    from core.auth import Accounts
+    from core.config import AppConfig
+    from tests.conftest import workspace_store
+
+    ws = ["--workspace", str(isolated_workspace.root)]
+    monkeypatch.setattr("sys.stdin", io.StringIO("first admin pw\n"))
+    code, _, err = run_cli(capsys, "users", "add", "--username", "ana", "--role", "analyst", *ws)
+    assert code == 2 and "the first account must be an admin" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("first admin pw\n"))
+    code, created, _ = run_cli(capsys, "users", "add", "--username", "Root", "--role", "admin", *ws)
+    assert code == 0 and created == [{"username": "root", "role": "admin"}]
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    code, _, err = run_cli(capsys, "users", "add", "--username", "uma", "--role", "user", *ws)
+    assert code == 2 and "at least 8 characters" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("a new admin pw\n"))
+    code, _, _ = run_cli(capsys, "users", "reset-password", "--username", "root", *ws)
+    assert code == 0
+    accounts = Accounts(workspace_store(isolated_workspace), AppConfig().auth)
+    assert accounts.authenticate("root", "a new admin pw").username == "root"
+    code, listed, _ = run_cli(capsys, "users", "list", *ws)
+    assert [a["username"] for a in listed] == ["root"] and "password" not in listed[0]
