@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import streamlit as st
 
-from core.audit import EventType, record_event
+from core.audit import EventType, query_events, record_event
 from core.auth import Accounts, Actor, Permission
 from core.logs import LOG_FILE, configure_logging
 from core.overview import summarise_workspace
 from pages._session import (
-    account_sidebar, app_store, authenticator, first_admin_setup, session_id, sign_in_form, signed_in_actor,
+    account_sidebar, app_store, authenticator, current_actor, first_admin_setup, session_id, sign_in_form,
+    signed_in_actor,
 )
-from pages._widgets import app_config, app_workspace, load_css, mark_entrypoint, page_intro, pending_page
+from pages._widgets import app_config, app_workspace, load_css, mark_entrypoint, page_intro, pending_page, plain
 
 st.set_page_config(page_title="Feedback Studio", page_icon="💬", layout="wide")
 log = logging.getLogger("Home")
@@ -67,6 +69,44 @@ def overview() -> None:
     else:
         st.success(f"Latest dataset: {latest.ref} · {latest.meta['rows']:,} examples, "
                    f"{len(latest.labels)} labels, saved {latest.meta['created_at']}.")
+    next_step(summary)
+    recent_activity()
+
+
+def next_step(summary) -> None:
+    """A link to where the journey continues, if this person may go there."""
+    actor = current_actor()
+    steps = [
+        (not summary.datasets, "pages/data.py", "Next: prepare a dataset on the Data page", Permission.MANAGE_DATA),
+        (not summary.finished_runs, "pages/train.py", "Next: train models on the Train page", Permission.TRAIN),
+        (summary.published is None, "pages/evaluate.py", "Next: compare runs and publish one", Permission.EVALUATE),
+        (True, "pages/classify.py", "Classify new feedback", Permission.CLASSIFY),
+    ]
+    for needed, page, label, permission in steps:
+        if needed and actor is not None and actor.can(permission):
+            st.page_link(page, label=label, icon=":material/arrow_forward:")
+            return
+
+
+def recent_activity() -> None:
+    """The latest milestones in the workspace: datasets, finished runs, publications."""
+    milestones = query_events(store, event_types=[e.value for e in MILESTONES], limit=6)
+    if milestones.empty:
+        return
+    st.subheader("Recent activity")
+    for row in milestones.itertuples():
+        st.markdown(f"- {row.time:%Y-%m-%d %H:%M} · **{row.username or 'system'}** · "
+                    f"{MILESTONES[EventType(row.event_type)]} {plain(summarise_details(row.details))}")
+
+
+MILESTONES = {EventType.DATASET_SAVED: "saved dataset", EventType.TRAINING_FINISHED: "finished training",
+              EventType.PUBLISHED: "published", EventType.RESTORED: "restored"}
+
+
+def summarise_details(details: str) -> str:
+    """The identifying part of an event's details (dataset or run), for one line of text."""
+    data = json.loads(details) if details else {}
+    return " ".join(str(data[key]) for key in ("dataset", "run", "model") if data.get(key))
 
 
 def signed_in_navigation(actor: Actor):

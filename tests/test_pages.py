@@ -155,3 +155,4 @@ def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(is
     assert current_publication(isolated_workspace).run_id == best["run"]
     home = open_page()
     assert "Published model:" in texts(home) and best["run"] in texts(home)
+    assert "published" in texts(home)  # the recent activity list
