@@ -102,6 +102,15 @@ class TextClassifier(ABC):
         """The tokenizer and token count beyond which this model ignores text; None if it reads everything."""
         return None
 
+    def precision_check(self, texts: list[str], label_ids: list[int], max_accuracy_loss: float) -> Any:
+        """Reduced-precision variants checked on validation texts (a PrecisionCheck); None when there are none."""
+        return None
+
+    def use_precision(self, precision: str) -> None:
+        """Serve at a reduced precision; models without reduced variants accept only fp32."""
+        if precision != "fp32":
+            raise ValueError(f"{self.title} has no {precision} variant")
+
     @abstractmethod
     def save(self, folder: Path) -> dict[str, Any]:
         """Write the model into ``folder``; return what ``load`` needs (e.g. checksums)."""

@@ -141,6 +141,17 @@ class ClassifyConfig:
 
 
 @dataclass
+class InferenceConfig:
+    """How fine-tuned transformers classify on CPU."""
+
+    #: auto: the fastest of fp32 / int8 / bf16 whose validation accuracy stayed within
+    #: ``max_accuracy_loss`` of fp32 when the run was saved; or force one of them.
+    precision: str = "auto"
+    #: Largest accuracy drop (as a fraction: 0.005 = half a point) a reduced precision may cost.
+    max_accuracy_loss: float = 0.005
+
+
+@dataclass
 class AuthConfig:
     """Sign-in, sessions and lockout."""
 
@@ -175,6 +186,7 @@ class AppConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     data: DataConfig = field(default_factory=DataConfig)
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
 
@@ -199,6 +211,8 @@ class AppConfig:
             raise ConfigError("training.precision must be auto, bf16 or fp32")
         if self.data.max_upload_mb <= 0:
             raise ConfigError("data.max_upload_mb must be positive")
+        if self.inference.precision not in ("auto", "fp32", "int8", "bf16"):
+            raise ConfigError("inference.precision must be auto, fp32, int8 or bf16")
         if not 0.0 < self.classify.target_accuracy <= 1.0:
             raise ConfigError(f"classify.target_accuracy must be in (0, 1], got {self.classify.target_accuracy}")
         if self.auth.max_failed_sign_ins < 1 or self.auth.lockout_minutes < 0 or self.auth.session_hours <= 0:

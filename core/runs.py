@@ -97,6 +97,8 @@ class RunRecord:
     fit_info: dict[str, Any] = field(default_factory=dict)
     durations: dict[str, float] = field(default_factory=dict)
     model: dict[str, Any] | None = None
+    #: Reduced-precision check of the saved model (transformers): accuracy, speed, the variant served.
+    inference: dict[str, Any] | None = None
     error: str | None = None
 
     @property

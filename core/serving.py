@@ -1,8 +1,10 @@
 """Serving the published model: one shared predictor, reloaded when another run is published.
 
-Transformer runs are served through ``transformers.pipeline("text-classification")``
-loaded from the run folder (the same folder anyone can load elsewhere);
-baselines through their own ``predict_proba``.
+Every run is served through its model's ``predict_proba``: for transformers the
+fast path (whole-list tokenisation, length-grouped batches, ``inference_mode``)
+at the reduced precision that passed its accuracy check. ``pipeline_scorer`` is
+the plain Hugging Face way, kept as the reference the benchmarks and tests
+compare against.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from core.config import AppConfig
 from core.evaluation import Evaluation
 from core.predict import Predictor, Scorer
 from core.publishing import current_publication
-from core.pretrained import load_tokenizer
 from core.runs import RunRecord
-from core.training import finished_run, load_run_model
+from core.precision import PrecisionCheck
+from core.training import load_run_model
 from core.workspace import Workspace
 
 PIPELINE_BATCH = 32
@@ -47,16 +49,21 @@ def pipeline_scorer(folder: Path, label_names: list[str], max_length: int, batch
     return score
 
 
+def serving_precision(record: RunRecord, config: AppConfig) -> str:
+    """The precision a run is served at: the configured one, or for ``auto`` the check's choice."""
+    if record.kind != "transformer":
+        return "fp32"
+    if config.inference.precision != "auto":
+        return config.inference.precision
+    check = PrecisionCheck.from_dict(record.inference)
+    return check.chosen if check is not None else "fp32"
+
+
 def predictor_for_run(workspace: Workspace, run: str | Path, config: AppConfig,
                       threshold: float = 0.0) -> tuple[Predictor, RunRecord]:
-    """A predictor for any finished run: the pipeline for transformers, ``predict_proba`` otherwise."""
-    record, folder = finished_run(workspace, run)
-    if record.kind == "transformer":
-        max_length = record.model.get("max_length", config.model.max_length)
-        scorer = pipeline_scorer(folder, record.labels, max_length)
-        return Predictor(scorer, record.labels, threshold, (load_tokenizer(str(folder)), max_length),
-                         config.classify.chunk_size), record
+    """A predictor for any finished run: the fast path, at the reduced precision that passed its check."""
     model, record = load_run_model(workspace, run, config)
+    model.use_precision(serving_precision(record, config))
     return Predictor.for_model(model, threshold, config.classify.chunk_size), record
 
 

@@ -111,7 +111,13 @@ def execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, stop
         if stop.is_set():
             raise TrainingCancelled()
         handle.update(message="testing")
-        validation, _ = split_evaluation(model, version, "validation")
+        validation, validation_scores = split_evaluation(model, version, "validation")
+        if validation_scores.texts:
+            handle.update(message="checking reduced precision")
+            check = model.precision_check(validation_scores.texts, validation_scores.y_true.tolist(),
+                                          config.inference.max_accuracy_loss)
+            if check is not None:
+                handle.update(inference=check.to_dict())
         test, test_scores = split_evaluation(model, version, "test")
         if model.fit_info.get("is_main_process", True):
             save_scores(folder, test_scores)

@@ -25,6 +25,7 @@ from core.classifiers import (
 from core.config import AppConfig
 from core.hardware import Hardware, detect_hardware
 from core.metrics import headline_metrics
+from core.precision import PrecisionCheck, check_precisions, reduced_copy
 from core.pretrained import resolve_model_source
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ class FineTunedTransformer(TextClassifier):
         self.model = None
         self.tokenizer = None
         self.max_length = config.model.max_length
+        #: The precision ``predict_proba`` runs at (see ``use_precision``).
+        self.precision = "fp32"
         #: Where checkpoints go during training; set by the caller (the run folder).
         self.checkpoint_dir: Path | None = None
 
@@ -194,7 +197,8 @@ class FineTunedTransformer(TextClassifier):
         if stop.is_set():
             raise TrainingCancelled()
         state = trainer.state
-        self.model = trainer.model.eval()
+        # Without accelerate's mixed-precision wrapper around forward: inference picks its own precision.
+        self.model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False).eval()
         self.fit_info = {
             "hardware": hardware.to_dict(), "hardware_notes": notes,
             "precision": "bf16" if hardware.bf16 else "fp32",
@@ -208,22 +212,49 @@ class FineTunedTransformer(TextClassifier):
 
     # -- prediction -----------------------------------------------------------------------------
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """Softmax scores; texts sorted by length and batched, so padding stays small."""
+        """Softmax scores, in input order.
+
+        The fast path: the whole list is tokenised at once, texts are grouped by
+        token length so each batch pads little, and the model runs under
+        ``inference_mode`` at the precision chosen for serving.
+        """
         import torch
 
         assert self.model is not None, "fit or load the model first"
         self.model.eval()
         scores = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        if not texts:
+            return scores
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
+        order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
         device = next(self.model.parameters()).device
+        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
         for start in range(0, len(order), PREDICT_BATCH):
             index = order[start:start + PREDICT_BATCH]
-            encoded = self.tokenizer([texts[i] for i in index], padding=True, truncation=True,
-                                     max_length=self.max_length, return_tensors="pt").to(device)
-            with torch.inference_mode():
-                logits = self.model(**encoded).logits.float()
+            batch = self.tokenizer.pad({k: [encoded[k][i] for i in index] for k in keys}, return_tensors="pt")
+            # No autocast: a training run may leave it switched on in this thread, and the int8
+            # layers take float32 input; bf16 is chosen through the weights instead.
+            with torch.inference_mode(), torch.autocast(device.type, enabled=False):
+                logits = self.model(**batch.to(device)).logits.float()
             scores[index] = torch.softmax(logits, dim=-1).cpu().numpy()
         return scores
+
+    def use_precision(self, precision: str) -> None:
+        """Serve at ``precision`` (fp32, int8 or bf16); the full-precision weights are kept."""
+        self._full_model = getattr(self, "_full_model", None) or self.model
+        self.model = reduced_copy(self._full_model, precision)
+        self.precision = precision
+
+    def precision_check(self, texts: list[str], label_ids: list[int], max_accuracy_loss: float) -> PrecisionCheck:
+        """Accuracy and speed of each precision on (validation) texts; see :mod:`core.precision`."""
+        def score_with(precision: str, batch: list[str]) -> np.ndarray:
+            self.use_precision(precision)
+            return self.predict_proba(batch)
+
+        try:
+            return check_precisions(score_with, texts, label_ids, max_accuracy_loss)
+        finally:
+            self.use_precision("fp32")
 
     def truncation(self) -> tuple[Any, int] | None:
         return self.tokenizer, self.max_length

@@ -17,7 +17,7 @@ from core.exports import escape_formula, results_frame, summarise_results, to_js
 from core.feedback import FeedbackError, feedback_of, record_feedback
 from core.predict import Predictor
 from core.publishing import publish
-from core.serving import PublishedModel, predictor_for_run, suggested_threshold
+from core.serving import PublishedModel, pipeline_scorer, predictor_for_run, serving_precision, suggested_threshold
 from core.store import predictions as prediction_rows
 from core.training import load_run_model
 from tests.conftest import ANALYST, USER, save_demo_version, train_runs, workspace_store
@@ -59,17 +59,41 @@ def test_batches_are_scored_in_chunks_with_progress(isolated_workspace, config, 
     assert len(results) == 11 and results[-1].status == "empty"
 
 
-def test_transformer_runs_are_served_through_the_pipeline_and_flag_truncation(isolated_workspace, config_file, tiny_bert):
+def test_transformer_runs_are_served_by_the_fast_path_that_agrees_with_the_pipeline(isolated_workspace, config_file,
+                                                                                      tiny_bert):
+    config = tiny_config(config_file, tiny_bert, epochs=1, extra="[inference]\nprecision = \"fp32\"")
+    version = save_demo_version(isolated_workspace, config)
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("transformer",))
+    check = run.inference
+    assert set(check["accuracy"]) >= {"fp32", "int8"} and check["chosen"] in check["accuracy"]
+    assert check["passed"]["fp32"] and all(
+        check["accuracy"]["fp32"] - check["accuracy"][p] <= 0.005 + 1e-9 for p, ok in check["passed"].items() if ok)
+    predictor, record = predictor_for_run(isolated_workspace, run.run_id, config)
+    assert predictor.scorer.__qualname__ == "FineTunedTransformer.predict_proba"
+    folder = isolated_workspace.runs / run.run_id / "model"
+    reference = pipeline_scorer(folder, record.labels, max_length=64)  # the plain Hugging Face way
+    texts = ["late parcel again", "refund still missing after three weeks", "word " * 200, "ok"]
+    np.testing.assert_allclose(predictor.scorer(texts), reference(texts), atol=1e-4)
+    results = predictor.predict(texts)
+    assert [r.truncated for r in results] == [False, False, True, False]  # max_length is 64 tokens here
+
+
+def test_reduced_precision_is_served_only_when_it_passed(isolated_workspace, config_file, tiny_bert):
     config = tiny_config(config_file, tiny_bert, epochs=1)
     version = save_demo_version(isolated_workspace, config)
     (run,) = train_runs(isolated_workspace, config, version, kinds=("transformer",))
-    predictor, record = predictor_for_run(isolated_workspace, run.run_id, config)
-    assert predictor.scorer.__qualname__.startswith("pipeline_scorer")
     model, _ = load_run_model(isolated_workspace, run.run_id, config)
-    texts = ["late parcel again", "refund still missing after three weeks", "word " * 200]
-    np.testing.assert_allclose(predictor.scorer(texts), model.predict_proba(texts), atol=1e-4)
-    results = predictor.predict(texts)
-    assert [r.truncated for r in results] == [False, False, True]  # max_length is 64 tokens here
+    assert serving_precision(run, config) == run.inference["chosen"]
+    run.inference = {**run.inference, "chosen": "fp32"}
+    assert serving_precision(run, config) == "fp32"
+    texts = ["refund please", "the parcel is late", "app crashed"]
+    full = model.predict_proba(texts)
+    model.use_precision("int8")
+    assert any("quantized" in type(layer).__module__ for layer in model.model.modules())
+    reduced = model.predict_proba(texts)
+    assert reduced.shape == full.shape and np.allclose(reduced.sum(axis=1), 1.0, atol=1e-5)
+    model.use_precision("fp32")  # back to the untouched full-precision weights
+    np.testing.assert_allclose(model.predict_proba(texts), full, atol=1e-6)
 
 
 def test_the_published_model_is_loaded_once_and_reloaded_after_publishing(isolated_workspace, config):

@@ -1,0 +1,88 @@
+"""Reduced-precision inference on CPU: int8 (dynamic quantisation of the linear layers) and bfloat16.
+
+A reduced copy is used only if its accuracy on the run's validation split stays
+within ``max_accuracy_loss`` of full precision; the check is made and recorded
+when a transformer run is saved, and ``auto`` serves the fastest variant that
+passed.
+
+int8 goes through ``torch.ao.quantization.quantize_dynamic``: torch 2.13 marks it
+deprecated in favour of torchao, whose CPU int8 path relies on ``torch.compile``;
+the eager dynamic route is kept until that is measured here (see the notes).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from core.hardware import cpu_supports_bf16
+
+PRECISIONS = ("fp32", "int8", "bf16")
+#: Faster first when speeds tie; measured speeds decide otherwise.
+PREFERENCE = ("int8", "bf16", "fp32")
+
+
+def reduced_copy(model: Any, precision: str) -> Any:
+    """A copy of a torch model at ``precision`` (the original is left untouched)."""
+    import torch
+
+    if precision == "fp32":
+        return model
+    clone = copy.deepcopy(model).float().cpu().eval()
+    if precision == "bf16":
+        return clone.to(torch.bfloat16)
+    if precision == "int8":
+        from torch.ao.quantization import quantize_dynamic
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the deprecation notice; see the module docstring
+            return quantize_dynamic(clone, {torch.nn.Linear}, dtype=torch.qint8)
+    raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+
+
+def available_precisions() -> list[str]:
+    """fp32 always; int8 on CPU; bf16 where the CPU has native bfloat16 instructions."""
+    return ["fp32", "int8"] + (["bf16"] if cpu_supports_bf16() else [])
+
+
+@dataclass
+class PrecisionCheck:
+    """Validation accuracy and speed of each precision, and which one ``auto`` serves."""
+
+    accuracy: dict[str, float]
+    texts_per_second: dict[str, float]
+    passed: dict[str, bool]
+    chosen: str
+    max_accuracy_loss: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "PrecisionCheck | None":
+        return cls(**data) if data else None
+
+
+def check_precisions(score_with: Callable[[str, list[str]], np.ndarray], texts: list[str], label_ids: list[int],
+                     max_accuracy_loss: float, precisions: list[str] | None = None) -> PrecisionCheck:
+    """Score the validation texts at each precision; keep those within ``max_accuracy_loss`` of fp32.
+
+    ``score_with(precision, texts)`` returns the score matrix at that precision.
+    """
+    truth = np.asarray(label_ids)
+    accuracy, speed = {}, {}
+    for precision in precisions or available_precisions():
+        started = time.perf_counter()
+        predicted = score_with(precision, texts).argmax(axis=1)
+        elapsed = time.perf_counter() - started
+        accuracy[precision] = float((predicted == truth).mean()) if len(truth) else 0.0
+        speed[precision] = len(texts) / elapsed if elapsed > 0 else 0.0
+    passed = {p: accuracy["fp32"] - accuracy[p] <= max_accuracy_loss + 1e-12 for p in accuracy}
+    candidates = [p for p in PREFERENCE if passed.get(p)]
+    chosen = max(candidates, key=lambda p: (speed[p], -PREFERENCE.index(p)))
+    return PrecisionCheck(accuracy, speed, passed, chosen, max_accuracy_loss)
