@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test install install-dev clean-venv
+.PHONY: run test bench install install-dev clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ run: install
 
 test: install-dev
 	$(BIN)/python -m pytest
+
+# Speed against the plain Hugging Face way (prints figures and a key: value summary; a few minutes).
+bench: install
+	$(BIN)/python -m bench.inference
+	$(BIN)/python -m bench.training
 
 clean-venv:
 	rm -rf $(VENV)

@@ -12,8 +12,10 @@ The saved folder is plain ``save_pretrained`` output, so
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,20 @@ def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error).lower()
 
 
+#: Tokenised splits kept in memory, most recently used last (a few splits of a few MB each).
+TOKENISED_CACHE_SIZE = 8
+_TOKENISED: OrderedDict[str, Any] = OrderedDict()
+_TOKENISED_LOCK = threading.Lock()
+
+
+def tokenisation_key(texts: list[str], labels: list[int], tokenizer_name: str, max_length: int) -> str:
+    """Identifies a tokenised split: its content (the dataset fingerprint's role), the tokenizer and the length."""
+    digest = hashlib.sha256(f"{tokenizer_name}\0{max_length}\0".encode())
+    for text, label in zip(texts, labels):
+        digest.update(f"{label}\0{text}\0".encode())
+    return digest.hexdigest()
+
+
 @register
 class FineTunedTransformer(TextClassifier):
     kind = "transformer"
@@ -112,11 +128,22 @@ class FineTunedTransformer(TextClassifier):
         )
 
     def _tokenised(self, texts: list[str], labels: list[int]):
+        """The texts tokenised once per (content, tokenizer, max_length): later runs on the same data reuse it."""
         from datasets import Dataset
 
+        key = tokenisation_key(texts, labels, self.tokenizer.name_or_path, self.max_length)
+        with _TOKENISED_LOCK:
+            if key in _TOKENISED:
+                _TOKENISED.move_to_end(key)
+                return _TOKENISED[key]
         dataset = Dataset.from_dict({"text": texts, "label": labels})
-        return dataset.map(lambda batch: self.tokenizer(batch["text"], truncation=True, max_length=self.max_length),
-                           batched=True, remove_columns=["text"])
+        tokenised = dataset.map(lambda batch: self.tokenizer(batch["text"], truncation=True, max_length=self.max_length),
+                                batched=True, remove_columns=["text"])
+        with _TOKENISED_LOCK:
+            _TOKENISED[key] = tokenised
+            while len(_TOKENISED) > TOKENISED_CACHE_SIZE:
+                _TOKENISED.popitem(last=False)
+        return tokenised
 
     def _arguments(self, hardware: Hardware, batch_size: int, accumulation: int):
         from transformers import TrainingArguments
@@ -247,12 +274,8 @@ class FineTunedTransformer(TextClassifier):
 
     def precision_check(self, texts: list[str], label_ids: list[int], max_accuracy_loss: float) -> PrecisionCheck:
         """Accuracy and speed of each precision on (validation) texts; see :mod:`core.precision`."""
-        def score_with(precision: str, batch: list[str]) -> np.ndarray:
-            self.use_precision(precision)
-            return self.predict_proba(batch)
-
         try:
-            return check_precisions(score_with, texts, label_ids, max_accuracy_loss)
+            return check_precisions(self.use_precision, self.predict_proba, texts, label_ids, max_accuracy_loss)
         finally:
             self.use_precision("fp32")
 

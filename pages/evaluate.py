@@ -8,6 +8,7 @@ from core import charts
 from core.comparison import RANKING_METRICS, comparable_groups, comparison_table, recommend
 from core.config import AppConfig
 from core.evaluation import SCORES_FILE, Evaluation, EvaluationError, filter_errors
+from core.precision import PrecisionCheck
 from core.ingest import IngestError, guess_columns
 from core.publishing import PublishError, current_publication, publication_history, publish, restore_previous
 from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report, run_evaluation
@@ -78,6 +79,18 @@ def threshold_section(evaluation: Evaluation, default: float, key: str) -> None:
     st.plotly_chart(charts.threshold_chart(evaluation.threshold_curve, threshold), width="stretch", key=f"thr:{key}")
 
 
+def precision_table(check: PrecisionCheck) -> None:
+    """Full and reduced precision side by side: accuracy on the validation split and speed here."""
+    st.markdown("#### Precision used for classification")
+    st.dataframe([{"precision": p, "validation accuracy": check.accuracy[p], "texts/s": check.texts_per_second[p],
+                   "within tolerance": check.passed[p], "served": p == check.chosen} for p in check.accuracy],
+                 hide_index=True, width="stretch",
+                 column_config={"validation accuracy": st.column_config.NumberColumn(format="%.3f"),
+                                "texts/s": st.column_config.NumberColumn(format="%.0f")})
+    st.caption(f"A reduced precision is served only if it loses at most {100 * check.max_accuracy_loss:.1f} "
+               f"accuracy point on the validation split; the fastest that passed is {check.chosen}.")
+
+
 def run_details(evaluation: Evaluation, record: RunRecord | None, config: AppConfig, key: str) -> None:
     """Headline metrics, per-label chart, confusion matrix, confidence, errors (and training curve)."""
     headline(evaluation)
@@ -93,6 +106,8 @@ def run_details(evaluation: Evaluation, record: RunRecord | None, config: AppCon
     threshold_section(evaluation, config.classify.review_threshold, key)
     st.markdown("#### Misclassified texts")
     error_browser(evaluation, key)
+    if record is not None and record.inference:
+        precision_table(PrecisionCheck.from_dict(record.inference))
     if record is not None and record.history:
         st.markdown("#### Training curve")
         st.plotly_chart(charts.training_curve(record.history), width="stretch", key=f"curve:{key}")

@@ -125,3 +125,19 @@ def test_cheaper_kinds_are_offered_and_queued_first():
     import core.transformer  # noqa: F401  (importing the slow kind first must not change the order)
 
     assert list(model_kinds()) == ["tfidf_logreg", "tfidf_nb", "embedding_logreg", "transformer"]
+
+
+def test_a_split_is_tokenised_once_per_tokenizer_and_length(config_file, tiny_bert):
+    from core.pretrained import load_tokenizer
+    from core.transformer import FineTunedTransformer
+
+    config = tiny_config(config_file, tiny_bert)
+    model = FineTunedTransformer(["a", "b"], config.training.hyperparameters("quick"), config)
+    model.tokenizer = load_tokenizer(str(tiny_bert))
+    texts, labels = ["late parcel", "refund please", "a much longer text about a refund that never came"], [0, 1, 1]
+    first = model._tokenised(texts, labels)
+    assert model._tokenised(list(texts), list(labels)) is first  # same content: reused, not re-tokenised
+    assert model._tokenised(texts, [0, 1, 0]) is not first  # other labels, other split
+    model.max_length = 4
+    shorter = model._tokenised(texts, labels)
+    assert shorter is not first and max(len(ids) for ids in shorter["input_ids"]) == 4

@@ -1,0 +1,65 @@
+"""What both benchmarks share: a fine-tuned model on the repo's demo data, the two text sets, timing."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from core.auth import command_line_actor
+from core.cleaning import CleaningOptions
+from core.config import AppConfig, load_config
+from core.ingest import DEMO_DATASET, read_feedback_file
+from core.preparation import prepare, save_preparation
+from core.runs import RunHandle, RunRequest, create_run
+from core.split import SplitPlan
+from core.training import execute_run
+from core.workspace import Workspace
+
+SEED = 13
+
+
+def demo_texts() -> list[str]:
+    table = read_feedback_file(DEMO_DATASET, 10_000_000)
+    return [row["text"] for row in table.records]
+
+
+def mixed_texts(texts: list[str], count: int | None = None, seed: int = SEED) -> list[str]:
+    """Deterministically join 1 to 8 texts, so lengths vary widely (the 'mixed' set)."""
+    rng = random.Random(seed)
+    return [" ".join(rng.sample(texts, rng.randint(1, 8))) for _ in range(count or len(texts))]
+
+
+def fine_tuned_run(config: AppConfig | None = None) -> tuple[Workspace, str, AppConfig]:
+    """Fine-tune the configured model (the packaged MiniLM by default) on the demo data, Quick preset."""
+    config = config or load_config()
+    workspace = Workspace(Path(tempfile.mkdtemp(prefix="fs-bench-"))).ensure()
+    prepared = prepare(read_feedback_file(DEMO_DATASET, 10_000_000), "text", "label", CleaningOptions(), config)
+    version = save_preparation(workspace, "demo", prepared, SplitPlan.from_config(config.split), command_line_actor())
+    record = create_run(workspace, RunRequest(version.ref, "transformer", "quick", config.training.hyperparameters("quick")),
+                        config, command_line_actor())
+    final = execute_run(workspace, RunHandle(workspace, record), config, threading.Event())
+    if final.state.value != "succeeded":
+        raise SystemExit(f"fine-tuning for the benchmark failed: {final.error}")
+    return workspace, final.run_id, config
+
+
+def texts_per_second(score: Callable[[list[str]], object], texts: list[str], repeats: int = 1) -> float:
+    """Best of ``repeats`` timed passes over ``texts`` after a short warm-up."""
+    score(texts[:8])
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        score(texts)
+        best = min(best, time.perf_counter() - started)
+    return len(texts) / best
+
+
+def summary(figures: dict[str, float]) -> None:
+    """The machine-readable tail: one ``key: value`` line per figure."""
+    print("\n# summary")
+    for key, value in figures.items():
+        print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
