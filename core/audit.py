@@ -110,5 +110,7 @@ def record_run_outcome(store: Store, record: RunRecord) -> None:
         details["train_seconds"] = record.durations.get("train_s")
     if record.error:
         details["error"] = record.error
-    record_event(store, event, username=record.created_by, **details)
+    if record.cancelled_by:
+        details["cancelled_by"] = record.cancelled_by
+    record_event(store, event, username=record.cancelled_by or record.created_by, **details)
     log.info("run %s %s", record.run_id, record.state.value)

@@ -107,11 +107,15 @@ class JobRunner:
             if handle is None or handle.snapshot().state.finished:
                 return False
             self._stops[run_id].set()
-            if run_id in self._queue:
+            handle.update(cancelled_by=actor.username)
+            queued = run_id in self._queue
+            if queued:
                 self._queue.remove(run_id)
                 handle.update(state=RunState.CANCELLED, finished_at=now_iso(), message="cancelled before it started")
                 self._done[run_id].set()
-            return True
+        if queued and self.on_finish is not None:
+            self.on_finish(handle.snapshot())  # a running job reports its end from the worker
+        return True
 
     def snapshot(self, run_id: str) -> RunRecord:
         """The latest state of a run, from memory if this runner has it, else from disk."""

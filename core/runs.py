@@ -99,6 +99,7 @@ class RunRecord:
     model: dict[str, Any] | None = None
     #: Reduced-precision check of the saved model (transformers): accuracy, speed, the variant served.
     inference: dict[str, Any] | None = None
+    cancelled_by: str | None = None
     error: str | None = None
 
     @property

@@ -69,8 +69,7 @@ def show_run_progress(record: RunRecord, runner, actor: Actor) -> None:
         title, button = st.columns([5, 1], vertical_alignment="center")
         title.markdown(f"**{record.title}** · {record.dataset_ref} · {record.preset} · `{record.run_id}`")
         if button.button("Cancel", key=f"cancel:{record.run_id}"):
-            if runner.cancel(record.run_id, actor):
-                audit(store, EventType.TRAINING_CANCELLED, run=record.run_id, model=record.kind)
+            if runner.cancel(record.run_id, actor):  # the runner records the cancellation when the run ends
             st.toast(f"Cancelling {record.title}…")
         if record.state.value == "queued":
             st.progress(0.0, text="Waiting for the run before it to finish")

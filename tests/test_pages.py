@@ -156,6 +156,8 @@ def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(is
     transformer = next(r for r in records if r.kind == "transformer")
     app.selectbox(key="eval_run").set_value(transformer.run_id).run()
     assert "Precision used for classification" in texts(app)  # fp32 vs int8 (vs bf16) on validation
+    kinds = event_types(isolated_workspace)
+    assert kinds.count("published") == 2 and kinds.count("restored") == 1
     home = open_page()
     assert "Published model:" in texts(home) and best["run"] in texts(home)
     assert "published" in texts(home)  # the recent activity list

@@ -1,0 +1,72 @@
+"""Each audited action records its event (the ones not already checked by the page and journey tests)."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+
+from core.audit import record_run_outcome
+from core.jobs import JobRunner
+from core.runs import RunRequest
+from core.store import events
+from tests.conftest import ADMIN, ANALYST, save_demo_version, workspace_store
+from tests.test_pages import event_types, open_page
+from tests.test_training import tiny_config
+
+
+def test_training_outcomes_are_recorded_by_the_job_runner(isolated_workspace, config_file, tiny_bert, tmp_path):
+    store = workspace_store(isolated_workspace)
+    config = tiny_config(config_file, tiny_bert, epochs=50, patience=100)
+    version = save_demo_version(isolated_workspace, config)
+    runner = JobRunner(isolated_workspace, config, on_finish=lambda record: record_run_outcome(store, record))
+    hyper = config.training.hyperparameters("quick")
+    first = runner.submit(RunRequest(version.ref, "tfidf_nb", "quick", hyper), ANALYST).run_id
+    long = runner.submit(RunRequest(version.ref, "transformer", "quick", hyper), ANALYST).run_id
+    queued = runner.submit(RunRequest(version.ref, "tfidf_logreg", "quick", hyper), ANALYST).run_id
+    runner.wait(first, timeout=120)
+    assert runner.cancel(queued, ADMIN)  # cancelled before it started
+    while runner.snapshot(long).step < 2:
+        time.sleep(0.05)
+    assert runner.cancel(long, ADMIN)
+    runner.wait(long, timeout=120)
+    runner.close()
+
+    broken = config_file(f'[model]\nname = "{tmp_path / "no-such-model"}"\n')
+    failing = JobRunner(isolated_workspace, broken, on_finish=lambda record: record_run_outcome(store, record))
+    failing.wait(failing.submit(RunRequest(version.ref, "transformer", "quick", hyper), ANALYST).run_id, timeout=120)
+    failing.close()
+
+    rows = {(r["event_type"], r["details"]["run"]): r for r in store.rows(select(events))}
+    assert rows[("training_finished", first)]["username"] == "ana"
+    assert rows[("training_finished", first)]["details"]["test_macro_f1"] > 0
+    for run_id in (queued, long):
+        cancelled = rows[("training_cancelled", run_id)]
+        assert cancelled["username"] == "root" and cancelled["details"]["cancelled_by"] == "root"
+    (failure,) = [r for (kind, _), r in rows.items() if kind == "training_failed"]
+    assert "no-such-model" in failure["details"]["error"]
+    assert len(rows) == 4  # one event per run, never two
+
+
+def test_uploading_and_deleting_data_are_recorded(isolated_workspace, config):
+    save_demo_version(isolated_workspace, config, name="old")
+    app = open_page("pages/data.py", as_user="ana")
+    app.file_uploader(key="upload").set_value(("tickets.csv", b"text,label\nlate,delivery\nrefund,billing\n",
+                                               "text/csv")).run()
+    app.selectbox(key="delete_ref").set_value("old/v1")
+    app.checkbox(key="delete_confirm").check().run()
+    app.button(key="delete_version").click().run()
+    assert not app.exception, app.exception
+    kinds = event_types(isolated_workspace)
+    assert "dataset_uploaded" in kinds and "dataset_deleted" in kinds
+    details = {r["event_type"]: r["details"] for r in workspace_store(isolated_workspace).rows(select(events))}
+    assert details["dataset_uploaded"]["file"] == "tickets.csv" and details["dataset_deleted"] == {"dataset": "old/v1"}
+
+
+def test_an_old_session_expires(isolated_workspace):
+    app = open_page(as_user="ana")
+    app.session_state["fs_signed_in_at"] = time.time() - 13 * 3600  # older than auth.session_hours
+    app.run()
+    assert any("Your session expired" in i.value for i in app.info)
+    assert any(b.label == "Sign in" for b in app.button)
+    assert event_types(isolated_workspace)[-1] == "session_expired"
