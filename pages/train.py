@@ -68,8 +68,8 @@ def show_run_progress(record: RunRecord, runner, actor: Actor) -> None:
     with st.container(border=True):
         title, button = st.columns([5, 1], vertical_alignment="center")
         title.markdown(f"**{record.title}** · {record.dataset_ref} · {record.preset} · `{record.run_id}`")
-        if button.button("Cancel", key=f"cancel:{record.run_id}"):
-            if runner.cancel(record.run_id, actor):  # the runner records the cancellation when the run ends
+        # The runner records the cancellation (and who asked for it) when the run ends.
+        if button.button("Cancel", key=f"cancel:{record.run_id}") and runner.cancel(record.run_id, actor):
             st.toast(f"Cancelling {record.title}…")
         if record.state.value == "queued":
             st.progress(0.0, text="Waiting for the run before it to finish")
