@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from core.jobs import JobRunner
 
 CSS_FILE = PROJECT_ROOT / "assets" / "css" / "app.css"
+LOGO = PROJECT_ROOT / "assets" / "img" / "logo.svg"
+ICON = PROJECT_ROOT / "assets" / "img" / "icon.svg"
 ENTRYPOINT = "Home.py"
 #: Session keys: set by Home.py on every run; the page a deep link asked for before Home.py ran.
 ENTRYPOINT_RAN = "_entrypoint_ran"
@@ -87,9 +89,10 @@ def _stylesheet(path: str, modified: float) -> str:
 
 
 def load_css() -> None:
-    """Inject the app's stylesheet (cached until the file changes)."""
+    """Inject the app's stylesheet (cached until the file changes) and show the brand logo."""
     css = _stylesheet(str(CSS_FILE), CSS_FILE.stat().st_mtime)
     st.html(f"<style>{css}</style>")
+    st.logo(str(LOGO), icon_image=str(ICON), size="large")
 
 
 def page_intro(title: str, purpose: str) -> None:
