@@ -15,7 +15,7 @@ import streamlit as st
 
 from core.auth import ROLE_PERMISSIONS, Actor, Permission
 from core.config import PROJECT_ROOT, AppConfig, ConfigError, load_config
-from core.ingest import RawTable, read_feedback_bytes
+from core.ingest import IngestError, RawTable, read_feedback_bytes
 from core.validate import Finding, Severity, ValidationReport
 from core.workspace import Workspace
 
@@ -154,6 +154,25 @@ def duration(seconds: float | None) -> str:
 def read_upload(name: str, data: bytes, max_bytes: int) -> RawTable:
     """An uploaded file as a table (cached: Streamlit reruns the page on every click)."""
     return read_feedback_bytes(data, name, max_bytes)
+
+
+def uploaded_table(label: str, types: list[str], key: str, config: AppConfig) -> tuple[RawTable, str] | None:
+    """A file uploader whose file is read as a table; None (with the reason shown) when there is none."""
+    uploaded = st.file_uploader(label, type=types, key=key)
+    if uploaded is None:
+        return None
+    try:
+        table = read_upload(uploaded.name, uploaded.getvalue(), config.data.max_upload_mb * 1_000_000)
+    except IngestError as exc:
+        st.error(f"This file cannot be used: {exc}")
+        return None
+    return table, uploaded.file_id
+
+
+def field_choice(container, label: str, table: RawTable, guessed: str | None, key: str) -> str:
+    """A selectbox over the table's fields, preselecting the guessed one."""
+    columns = table.columns
+    return container.selectbox(label, columns, index=columns.index(guessed) if guessed in columns else 0, key=key)
 
 
 @st.cache_resource(show_spinner=False)

@@ -14,7 +14,7 @@ from core.config import AppConfig
 from core.evaluation import SCORES_FILE, Evaluation, EvaluationError
 from core.exports import results_frame, summarise_results, to_jsonl, to_safe_csv
 from core.feedback import FeedbackError, feedback_of, record_feedback
-from core.ingest import IngestError, guess_columns
+from core.ingest import guess_columns
 from core.predict import Prediction, Predictor
 from core.reports import run_evaluation
 from core.runs import RunRecord, run_folder
@@ -22,7 +22,9 @@ from core.serving import PublishedModel, suggested_threshold
 from core.store import Store
 from core.workspace import Workspace
 from pages._session import app_store, audit, session_id
-from pages._widgets import app_config, app_workspace, badge, enter_page, page_intro, plain, read_upload
+from pages._widgets import (
+    app_config, app_workspace, badge, enter_page, field_choice, page_intro, plain, uploaded_table,
+)
 
 HISTORY = "classify_history"
 LAST_TEXT = "classify_last"
@@ -119,40 +121,34 @@ def single_text(store: Store, actor: Actor, predictor: Predictor, record: RunRec
 
 def whole_file(store: Store, actor: Actor, predictor: Predictor, record: RunRecord, threshold: float,
                config: AppConfig) -> None:
-    uploaded = st.file_uploader("CSV, JSONL, or plain text with one feedback per line", type=FILE_TYPES,
-                                key="classify_file")
-    if uploaded is None:
+    upload = uploaded_table("CSV, JSONL, or plain text with one feedback per line", FILE_TYPES, "classify_file",
+                            config)
+    if upload is None:
         return
-    try:
-        table = read_upload(uploaded.name, uploaded.getvalue(), config.data.max_upload_mb * 1_000_000)
-    except IngestError as exc:
-        st.error(f"This file cannot be used: {exc}")
-        return
+    table, file_id = upload
     if table.skipped:
-        st.warning(f"{table.skipped:,} line(s) of {uploaded.name} could not be read and are left out "
+        st.warning(f"{table.skipped:,} line(s) of {table.source} could not be read and are left out "
                    f"(first: line {table.problems[0].line}).")
-    columns = table.columns
-    guess = guess_columns(table).text
-    text_field = st.selectbox("Which field holds the text?", columns,
-                              index=columns.index(guess) if guess in columns else 0, key=f"file_field:{uploaded.file_id}")
+    text_field = field_choice(st, "Which field holds the text?", table, guess_columns(table).text,
+                              f"file_field:{file_id}")
     if st.button(f"Classify {len(table.records):,} rows", type="primary", key="classify_file_run"):
         texts = [row.get(text_field) for row in table.records]
         bar = st.progress(0.0, text="Classifying…")
         predictions = predictor.predict(texts, lambda done, total: bar.progress(
             done / max(total, 1), text=f"Classified {done:,} of {total:,}"))
         bar.empty()
-        st.session_state[FILE_RESULTS] = {"file": uploaded.file_id, "name": uploaded.name, "texts": texts,
+        st.session_state[FILE_RESULTS] = {"file": file_id, "name": table.source, "texts": texts,
                                           "ids": table.lines, "predictions": predictions, "run_id": record.run_id}
         judged = [p.at_threshold(threshold) for p in predictions]
         record_predictions(store, actor, session_id(), record.run_id, list(zip(texts, judged)), "batch",
                            config.storage.store_prediction_texts)
-        audit(store, EventType.CLASSIFIED_FILE, run=record.run_id, file=uploaded.name, rows=len(texts),
+        audit(store, EventType.CLASSIFIED_FILE, run=record.run_id, file=table.source, rows=len(texts),
               needs_review=sum(p.needs_review for p in judged), not_scored=sum(p.status != "ok" for p in judged))
         for text, prediction in zip(texts, predictions):
             if prediction.status == "ok":
-                remember(text, prediction, uploaded.name)
+                remember(text, prediction, table.source)
     results = st.session_state.get(FILE_RESULTS)
-    if not results or results["file"] != uploaded.file_id or results["run_id"] != record.run_id:
+    if not results or results["file"] != file_id or results["run_id"] != record.run_id:
         return
     frame = results_frame(results["texts"], [p.at_threshold(threshold) for p in results["predictions"]],
                           record.labels, ids=results["ids"])

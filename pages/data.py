@@ -20,7 +20,7 @@ from core.validate import Fix
 from core.audit import EventType
 from core.auth import Permission
 from pages._session import app_store, audit
-from pages._widgets import app_config, app_workspace, enter_page, page_intro, read_upload, show_report
+from pages._widgets import app_config, app_workspace, enter_page, field_choice, page_intro, read_upload, show_report
 
 UPLOAD_TYPES = ["jsonl", "ndjson", "json", "csv", "tsv"]
 
@@ -86,11 +86,8 @@ else:
     st.subheader("2 · Which field holds the text, which the label?")
     guess = guess_columns(table)
     text_col, label_col = st.columns(2)
-    columns = table.columns
-    text_field = text_col.selectbox("Text field", columns, key=f"text_field:{source.key}",
-                                    index=columns.index(guess.text) if guess.text in columns else 0)
-    label_field = label_col.selectbox("Label field", columns, key=f"label_field:{source.key}",
-                                      index=columns.index(guess.label) if guess.label in columns else 0)
+    text_field = field_choice(text_col, "Text field", table, guess.text, f"text_field:{source.key}")
+    label_field = field_choice(label_col, "Label field", table, guess.label, f"label_field:{source.key}")
 
     # 3. The report and the fixes ------------------------------------------------------------
     with st.spinner("Checking the data…"):

@@ -9,7 +9,7 @@ from core.comparison import RANKING_METRICS, comparable_groups, comparison_table
 from core.config import AppConfig
 from core.evaluation import SCORES_FILE, Evaluation, EvaluationError, filter_errors
 from core.precision import PrecisionCheck
-from core.ingest import IngestError, guess_columns
+from core.ingest import guess_columns
 from core.publishing import PublishError, current_publication, publication_history, publish, restore_previous
 from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report, run_evaluation
 from core.runs import RunRecord, list_runs, run_folder
@@ -19,7 +19,7 @@ from core.auth import Actor, Permission
 from core.store import Store
 from pages._session import app_store, audit
 from pages._widgets import (
-    app_config, app_workspace, duration, enter_page, page_intro, read_upload,
+    app_config, app_workspace, duration, enter_page, field_choice, page_intro, uploaded_table,
 )
 
 ANY = "(any)"
@@ -157,23 +157,15 @@ def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store
 def other_file_section(workspace: Workspace, record: RunRecord, config: AppConfig) -> None:
     """Evaluate the chosen run on a labelled file that is not part of its dataset."""
     with st.expander("Evaluate this run on another labelled file"):
-        uploaded = st.file_uploader("JSONL or CSV with a text and a label field", type=["jsonl", "json", "csv", "tsv"],
-                                    key="other_file")
-        if uploaded is None:
+        upload = uploaded_table("JSONL or CSV with a text and a label field", ["jsonl", "json", "csv", "tsv"],
+                                "other_file", config)
+        if upload is None:
             return
-        try:
-            table = read_upload(uploaded.name, uploaded.getvalue(), config.data.max_upload_mb * 1_000_000)
-        except IngestError as exc:
-            st.error(f"This file cannot be used: {exc}")
-            return
+        table, _ = upload
         guess = guess_columns(table)
         left, right = st.columns(2)
-        columns = table.columns
-        text_field = left.selectbox("Text field", columns, index=columns.index(guess.text) if guess.text in columns else 0,
-                                    key="other_text")
-        label_field = right.selectbox("Label field", columns,
-                                      index=columns.index(guess.label) if guess.label in columns else 0,
-                                      key="other_label")
+        text_field = field_choice(left, "Text field", table, guess.text, "other_text")
+        label_field = field_choice(right, "Label field", table, guess.label, "other_label")
         if st.button("Evaluate", key="evaluate_other"):
             try:
                 with st.spinner(f"Scoring {table.source} with {record.title}…"):
