@@ -9,8 +9,8 @@ first use.
 
 from __future__ import annotations
 
-import json
 import threading
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -132,7 +132,6 @@ class Store:
         )
         if is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-            # SQLite allows one writer; serialising writes in-process avoids busy waits between our own threads.
         self._write_lock = threading.Lock() if is_sqlite else None
         self._migrate()
 
@@ -153,26 +152,16 @@ class Store:
         with self.engine.connect() as connection:
             return int(connection.execute(select(schema_info.c.version)).scalar_one())
 
-    class _Writing:
-        def __init__(self, store: "Store") -> None:
-            self.store = store
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A transaction for writes (committed on success, rolled back on error).
 
-        def __enter__(self) -> Connection:
-            if self.store._write_lock is not None:
-                self.store._write_lock.acquire()
-            self._context = self.store.engine.begin()
-            return self._context.__enter__()
-
-        def __exit__(self, *exc: Any) -> None:
-            try:
-                self._context.__exit__(*exc)
-            finally:
-                if self.store._write_lock is not None:
-                    self.store._write_lock.release()
-
-    def writing(self) -> "Store._Writing":
-        """A transaction for writes (committed on success, rolled back on error)."""
-        return Store._Writing(self)
+        SQLite allows one writer at a time; serialising this process's writers
+        avoids busy-waiting between our own threads (other processes wait on
+        the busy timeout).
+        """
+        with self._write_lock or nullcontext(), self.engine.begin() as connection:
+            yield connection
 
     def reading(self):
         return self.engine.connect()
@@ -190,7 +179,3 @@ class Store:
     def dispose(self) -> None:
         self.engine.dispose()
 
-
-def iter_json_lines(rows: list[dict[str, Any]]) -> Iterator[str]:
-    for row in rows:
-        yield json.dumps(row, default=str, ensure_ascii=False)

@@ -163,3 +163,25 @@ def test_feedback_is_stored_with_text_run_user_and_time(isolated_workspace, base
         record_feedback(store, USER, baseline_run.run_id, labels, "x", "billing", 0.9, "refunds")
     with pytest.raises(PermissionDenied):
         record_feedback(store, None, baseline_run.run_id, labels, "x", "billing", 0.9, "billing")
+
+
+def test_precision_check_keeps_only_variants_within_the_tolerance():
+    """A fake scorer per precision: int8 flips one label of 100 (1 point), bf16 none."""
+    from core.precision import check_precisions
+
+    truth = [i % 3 for i in range(100)]
+    right = np.eye(3)[truth]
+    flipped = right.copy()
+    flipped[0] = np.eye(3)[(truth[0] + 1) % 3]
+    current = {}
+    scores = {"fp32": right, "int8": flipped, "bf16": right}
+    check = check_precisions(lambda p: current.update(p=p), lambda texts: scores[current["p"]][:len(texts)],
+                             [str(i) for i in range(100)], truth, max_accuracy_loss=0.005,
+                             precisions=["fp32", "int8", "bf16"])
+    assert check.accuracy == {"fp32": 1.0, "int8": 0.99, "bf16": 1.0}
+    assert check.passed == {"fp32": True, "int8": False, "bf16": True}
+    assert check.chosen in ("fp32", "bf16")
+    loose = check_precisions(lambda p: current.update(p=p), lambda texts: scores[current["p"]][:len(texts)],
+                             [str(i) for i in range(100)], truth, max_accuracy_loss=0.02,
+                             precisions=["fp32", "int8"])
+    assert loose.passed["int8"]
