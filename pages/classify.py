@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def show_prediction(prediction: Prediction, threshold: float) -> None:
         return
     judged = prediction.at_threshold(threshold)
     flag = badge("warning", "needs review") if judged.needs_review else badge("ok", "confident")
-    st.markdown(f"### {plain(prediction.label)} {flag}", unsafe_allow_html=True)
+    st.markdown(f"### {plain(html.escape(prediction.label))} {flag}", unsafe_allow_html=True)  # label: escaped
     st.caption(f"Confidence {prediction.score:.0%}; the review threshold is {threshold:.2f}."
                + (" The text is longer than the model reads; only its beginning was used." if prediction.truncated
                   else ""))
