@@ -25,6 +25,7 @@ ACTOR_KEY = "fs_actor"
 SIGNED_IN_AT = "fs_signed_in_at"
 SESSION_ID = "fs_session_id"
 NOTICE = "fs_sign_in_notice"
+OPENING = "fs_opening_studio"
 
 
 @st.cache_resource(show_spinner=False)
@@ -125,9 +126,20 @@ def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) ->
             record_event(store, EventType.SIGN_IN_FAILED, session_id=session_id(), unknown_user=True)
         st.error("Wrong username or password.")
     elif status:
-        # No st.rerun() here: this run must finish so the cookie reaches the browser; the cookie
-        # component reports back at once, and that rerun builds the signed-in navigation.
+        # No st.rerun() in this run: it must finish so a new cookie reaches the browser. Half a second
+        # later the fragment below reruns the whole app, which then builds the signed-in navigation
+        # (the same path serves a sign-in from an existing cookie).
         st.success("Signed in — opening the studio…")
+        _open_studio_shortly()
+
+
+@st.fragment(run_every=0.5)
+def _open_studio_shortly() -> None:
+    """Rerun the whole app once this run has reached the browser (the fragment's own later run)."""
+    if st.session_state.get(OPENING):
+        st.session_state.pop(OPENING)
+        st.rerun(scope="app")
+    st.session_state[OPENING] = True
 
 
 def signed_in_actor(auth: stauth.Authenticate, accounts: Accounts, store: Store, config: AppConfig) -> Actor | None:
@@ -148,6 +160,7 @@ def signed_in_actor(auth: stauth.Authenticate, accounts: Accounts, store: Store,
         return None
     if st.session_state.get(ACTOR_KEY) is None:  # first run of this sign-in (password or cookie)
         st.session_state.pop(NOTICE, None)
+        st.session_state.pop(OPENING, None)
         accounts.record_sign_in(account.username)
         record_event(store, EventType.SIGN_IN, account.actor, session_id())
     st.session_state[ACTOR_KEY] = {"username": account.username, "role": account.role.value}
