@@ -25,7 +25,6 @@ ACTOR_KEY = "fs_actor"
 SIGNED_IN_AT = "fs_signed_in_at"
 SESSION_ID = "fs_session_id"
 NOTICE = "fs_sign_in_notice"
-OPENING = "fs_opening_studio"
 
 
 @st.cache_resource(show_spinner=False)
@@ -106,6 +105,7 @@ def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) ->
     if notice := st.session_state.get(NOTICE):
         st.info(notice)  # kept until the next sign-in: the cookie component may rerun the page once
     before = _attempts(auth)
+    from_cookie = bool(auth.cookie_controller.get_cookie())
     try:
         auth.login(location="main", key="sign_in", max_login_attempts=accounts.config.max_failed_sign_ins,
                    fields={"Form name": "Sign in", "Login": "Sign in"})
@@ -125,21 +125,12 @@ def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) ->
         if not failed:
             record_event(store, EventType.SIGN_IN_FAILED, session_id=session_id(), unknown_user=True)
         st.error("Wrong username or password.")
+    elif status and from_cookie:
+        st.rerun()  # signed in by an existing cookie: nothing to send, open the studio now
     elif status:
-        # No st.rerun() in this run: it must finish so a new cookie reaches the browser. Half a second
-        # later the fragment below reruns the whole app, which then builds the signed-in navigation
-        # (the same path serves a sign-in from an existing cookie).
+        # Signed in by password: no st.rerun() here, this run must finish so the new cookie reaches the
+        # browser; the cookie component then reports back, and that rerun opens the studio.
         st.success("Signed in — opening the studio…")
-        _open_studio_shortly()
-
-
-@st.fragment(run_every=0.5)
-def _open_studio_shortly() -> None:
-    """Rerun the whole app once this run has reached the browser (the fragment's own later run)."""
-    if st.session_state.get(OPENING):
-        st.session_state.pop(OPENING)
-        st.rerun(scope="app")
-    st.session_state[OPENING] = True
 
 
 def signed_in_actor(auth: stauth.Authenticate, accounts: Accounts, store: Store, config: AppConfig) -> Actor | None:
@@ -160,7 +151,6 @@ def signed_in_actor(auth: stauth.Authenticate, accounts: Accounts, store: Store,
         return None
     if st.session_state.get(ACTOR_KEY) is None:  # first run of this sign-in (password or cookie)
         st.session_state.pop(NOTICE, None)
-        st.session_state.pop(OPENING, None)
         accounts.record_sign_in(account.username)
         record_event(store, EventType.SIGN_IN, account.actor, session_id())
     st.session_state[ACTOR_KEY] = {"username": account.username, "role": account.role.value}
