@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Any, Iterable
 
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import String, cast, insert, or_, select
 
 from core.auth import Actor
 from core.predict import Prediction
@@ -68,7 +68,10 @@ def record_predictions(store: Store, actor: Actor, session_id: str | None, run_i
 def query_events(store: Store, username: str | None = None, event_types: Iterable[str] | None = None,
                  since: datetime | None = None, until: datetime | None = None, contains: str | None = None,
                  session: str | None = None, limit: int = 5000) -> pd.DataFrame:
-    """Events matching every given filter, newest first; ``contains`` searches user, type and details."""
+    """Events matching every given filter, newest first; ``contains`` searches user, type and details.
+
+    Every filter is applied in the database (bound parameters), before the limit.
+    """
     statement = select(events).order_by(events.c.id.desc()).limit(limit)
     if username:
         statement = statement.where(events.c.username == username)
@@ -80,14 +83,14 @@ def query_events(store: Store, username: str | None = None, event_types: Iterabl
         statement = statement.where(events.c.time <= until)
     if session:
         statement = statement.where(events.c.session_id == session)
-    rows = store.rows(statement)
-    frame = pd.DataFrame(rows, columns=["id", "time", "username", "role", "session_id", "event_type", "details"])
-    frame["details"] = [json.dumps(d, ensure_ascii=False, sort_keys=True) if d else "" for d in frame["details"]]
     if contains:
-        needle = contains.casefold()
-        haystack = (frame["username"].fillna("") + " " + frame["event_type"] + " " + frame["details"]).str.casefold()
-        frame = frame[haystack.str.contains(needle, regex=False)]
-    return frame.reset_index(drop=True)
+        pattern = f"%{contains}%"
+        statement = statement.where(or_(events.c.username.ilike(pattern), events.c.event_type.ilike(pattern),
+                                        cast(events.c.details, String).ilike(pattern)))
+    frame = pd.DataFrame(store.rows(statement),
+                         columns=["id", "time", "username", "role", "session_id", "event_type", "details"])
+    frame["details"] = [json.dumps(d, ensure_ascii=False, sort_keys=True) if d else "" for d in frame["details"]]
+    return frame
 
 
 def session_timeline(store: Store, session: str) -> pd.DataFrame:

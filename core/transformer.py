@@ -301,7 +301,8 @@ class FineTunedTransformer(TextClassifier):
         return model
 
 
-def measure_training_throughput(config: AppConfig, texts: list[str], steps: int = 3) -> float:
+def measure_training_throughput(config: AppConfig, texts: list[str], batch_size: int | None = None,
+                                steps: int = 3) -> float:
     """Training samples per second on this hardware, timed on a few real optimisation steps."""
     import time
 
@@ -316,7 +317,7 @@ def measure_training_throughput(config: AppConfig, texts: list[str], steps: int 
     device = "cuda" if hardware.device == "cuda" else "cpu"
     model.to(device).train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    batch_size = config.training.hyperparameters().batch_size
+    batch_size = batch_size or config.training.hyperparameters().batch_size
     sample = (texts * (1 + batch_size // max(len(texts), 1)))[:batch_size]
     batch = tokenizer(sample, padding=True, truncation=True, max_length=config.model.max_length,
                       return_tensors="pt").to(device)

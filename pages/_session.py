@@ -110,6 +110,10 @@ def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) ->
         auth.login(location="main", key="sign_in", max_login_attempts=accounts.config.max_failed_sign_ins,
                    fields={"Form name": "Sign in", "Login": "Sign in"})
     except LoginError:
+        if from_cookie:  # the cookie names an account that is disabled (or gone): forget it, show the form
+            _end_session(auth)
+            st.session_state[NOTICE] = "That account can no longer sign in here. Sign in with another account."
+            st.rerun()
         st.error("This account is locked after too many failed sign-ins. Try again later, or ask an admin to reset "
                  "the password.")
         return

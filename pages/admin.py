@@ -76,8 +76,13 @@ def monitoring(store: Store, workspace: Workspace) -> None:
     left.plotly_chart(charts.prediction_volume(volume_over_time(log, freq)), width="stretch", key="volume")
     right.plotly_chart(charts.review_share(review_share_over_time(log, freq)), width="stretch", key="review")
     record = published_run(workspace)
-    if record is not None:
-        version = load_dataset_version(workspace, record.dataset_ref)
+    try:
+        version = load_dataset_version(workspace, record.dataset_ref) if record is not None else None
+    except DatasetError:
+        version = None
+        st.caption(f"The published run's dataset {record.dataset_ref} was deleted, so the label mix cannot be "
+                   "compared with its training data.")
+    if version is not None:
         recent = log[log["run_id"] == record.run_id].tail(1000)
         drift, distance = label_drift(recent, version.meta["split_counts"]["train"])
         st.plotly_chart(charts.label_mix(drift, distance), width="stretch", key="drift")
@@ -121,8 +126,8 @@ def accounts_admin(store: Store, actor: Actor, config: AppConfig) -> None:
         new_password = st.text_input("New password (leave empty to keep)", type="password", key=f"edit_pw:{target}")
         disabled = st.checkbox("Disabled (cannot sign in)", value=current.disabled, key=f"edit_disabled:{target}")
         if st.button("Save changes", key="edit_save"):
+            changes = []
             try:
-                changes = []
                 if new_role != current.role.value:
                     accounts.change_role(actor, target, Role(new_role))
                     changes.append(f"role {new_role}")
@@ -133,13 +138,12 @@ def accounts_admin(store: Store, actor: Actor, config: AppConfig) -> None:
                     accounts.set_disabled(actor, target, disabled)
                     changes.append("disabled" if disabled else "enabled")
             except AuthError as exc:
-                st.error(f"Not changed: {exc}.")
+                done = f" (done before it: {', '.join(changes)})" if changes else ""
+                st.error(f"Not changed: {exc}{done}.")
             else:
-                if changes:
-                    audit(store, EventType.ACCOUNT_CHANGED, account=target, changes=changes)
-                    st.success(f"{target}: {', '.join(changes)}.")
-                else:
-                    st.info("Nothing to change.")
+                st.success(f"{target}: {', '.join(changes)}." if changes else "Nothing to change.")
+            if changes:
+                audit(store, EventType.ACCOUNT_CHANGED, account=target, changes=changes)
 
 
 def feedback_review(store: Store, actor: Actor, workspace: Workspace, config: AppConfig) -> None:

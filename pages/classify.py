@@ -56,9 +56,9 @@ def default_threshold(workspace: Workspace, record: RunRecord, config: AppConfig
     return suggested_threshold(evaluation, config.classify.target_accuracy, config.classify.review_threshold)
 
 
-def remember(text: str, prediction: Prediction, source: str) -> None:
-    """Add a prediction to this session's history."""
-    st.session_state.setdefault(HISTORY, []).append({
+def remember(text: str, prediction: Prediction, source: str, run_id: str) -> None:
+    """Add a prediction to this session's history (with the run that made it, for corrections)."""
+    st.session_state.setdefault(HISTORY, []).append({"run_id": run_id,
         "time": datetime.now(timezone.utc).strftime("%H:%M:%S"), "source": source, "text": text,
         "label": prediction.label, "score": prediction.score, "status": prediction.status,
         "prediction": prediction,
@@ -109,7 +109,7 @@ def single_text(store: Store, actor: Actor, predictor: Predictor, record: RunRec
         prediction = predictor.predict_one(text)
         st.session_state[LAST_TEXT] = {"text": text, "prediction": prediction, "run_id": record.run_id}
         if prediction.status == "ok":
-            remember(text, prediction, "text")
+            remember(text, prediction, "text", record.run_id)
         record_predictions(store, actor, session_id(), record.run_id, [(text, prediction.at_threshold(threshold))],
                            "single", config.storage.store_prediction_texts)
         audit(store, EventType.CLASSIFIED_TEXT, run=record.run_id, label=prediction.label, status=prediction.status)
@@ -147,7 +147,7 @@ def whole_file(store: Store, actor: Actor, predictor: Predictor, record: RunReco
               needs_review=sum(p.needs_review for p in judged), not_scored=sum(p.status != "ok" for p in judged))
         for text, prediction in zip(texts, predictions):
             if prediction.status == "ok":
-                remember(text, prediction, table.source)
+                remember(text, prediction, table.source, record.run_id)
     results = st.session_state.get(FILE_RESULTS)
     if not results or results["file"] != file_id or results["run_id"] != record.run_id:
         return
@@ -175,7 +175,7 @@ def history(store: Store, actor: Actor, record: RunRecord, threshold: float) -> 
     if not entries:
         st.caption("Nothing classified in this session yet.")
     else:
-        frame = pd.DataFrame([{**{k: v for k, v in e.items() if k != "prediction"},
+        frame = pd.DataFrame([{**{k: v for k, v in e.items() if k not in ("prediction", "run_id")},
                                "needs_review": e["prediction"].at_threshold(threshold).needs_review}
                               for e in entries])
         reviewed = int(frame["needs_review"].sum())
@@ -184,11 +184,13 @@ def history(store: Store, actor: Actor, record: RunRecord, threshold: float) -> 
         st.bar_chart(frame["label"].value_counts(), horizontal=True, height=200)
         st.dataframe(frame.iloc[::-1], hide_index=True, width="stretch", height=260,
                      column_config={"score": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1)})
-        with st.expander("Correct an earlier prediction"):
-            index = st.selectbox("Prediction", range(len(entries) - 1, -1, -1), key="history_pick",
-                                 format_func=lambda i: f"{entries[i]['time']} · {entries[i]['label']} · "
-                                                       f"{entries[i]['text'][:60]}")
-            feedback_form(store, actor, record, entries[index]["text"], entries[index]["prediction"], "history")
+        current = [i for i, e in enumerate(entries) if e["run_id"] == record.run_id]
+        if current:  # corrections go to the model that made the prediction, i.e. the one published now
+            with st.expander("Correct an earlier prediction"):
+                index = st.selectbox("Prediction", current[::-1], key="history_pick",
+                                     format_func=lambda i: f"{entries[i]['time']} · {entries[i]['label']} · "
+                                                           f"{entries[i]['text'][:60]}")
+                feedback_form(store, actor, record, entries[index]["text"], entries[index]["prediction"], "history")
     mine = feedback_of(store, actor.username)
     if mine:
         st.markdown(f"**Your feedback so far** ({len(mine)})")

@@ -24,6 +24,7 @@ from pages._widgets import (
 
 ANY = "(any)"
 CONFIRM_KEY = "confirm_publish"
+PUBLISH_NOTICE = "publish_notice"
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -116,6 +117,8 @@ def run_details(evaluation: Evaluation, record: RunRecord | None, config: AppCon
 def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store: Store) -> None:
     """Publish with a confirmation step; restore the previous model in one click."""
     st.subheader("4 · Publish")
+    if notice := st.session_state.pop(PUBLISH_NOTICE, None):
+        st.success(notice)
     current = current_publication(workspace)
     if current is None:
         st.caption("No model is published yet: the Classify page has nothing to use until you publish one.")
@@ -134,7 +137,9 @@ def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store
             try:
                 publication = publish(workspace, record.run_id, actor)
                 audit(store, EventType.PUBLISHED, run=record.run_id, replaced=publication.replaced)
-                st.success(f"Published {record.run_id}. It is now the model used for classification.")
+                st.session_state[PUBLISH_NOTICE] = (f"Published {record.run_id}. It is now the model used for "
+                                                    "classification.")
+                st.rerun()
             except PublishError as exc:
                 st.error(str(exc))
         if no.button("Cancel", key="confirm_publish_no"):
@@ -145,7 +150,8 @@ def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store
         try:
             restored = restore_previous(workspace, actor)
             audit(store, EventType.RESTORED, run=restored.run_id, replaced=restored.replaced)
-            st.success(f"Restored {restored.run_id} as the published model.")
+            st.session_state[PUBLISH_NOTICE] = f"Restored {restored.run_id} as the published model."
+            st.rerun()
         except PublishError as exc:
             st.error(str(exc))
     history = publication_history(workspace)

@@ -29,7 +29,7 @@ POLL_SECONDS = 1.0
 
 @st.cache_resource(show_spinner=False)
 def throughput(model_name: str, max_length: int, batch_size: int, _config: AppConfig, sample: tuple[str, ...]) -> float:
-    return measure_training_throughput(_config, list(sample))
+    return measure_training_throughput(_config, list(sample), batch_size)
 
 
 def advanced_settings(preset: Hyperparameters) -> Hyperparameters:

@@ -73,3 +73,12 @@ def test_system_log_goes_to_a_rotating_file_in_the_workspace(isolated_workspace)
     assert path == (isolated_workspace.logs / LOG_FILE).resolve()
     lines = path.read_text().splitlines()
     assert sum("disk is fine" in line for line in lines) == 1
+
+
+def test_the_text_filter_searches_before_the_row_limit(isolated_workspace):
+    store = workspace_store(isolated_workspace)
+    record_event(store, EventType.DATASET_SAVED, ANALYST, "s1", dataset="needle/v1")
+    for i in range(5):
+        record_event(store, EventType.SIGN_IN, ANALYST, f"s{i}")
+    found = query_events(store, contains="needle", limit=2)
+    assert found["event_type"].tolist() == ["dataset_saved"]
