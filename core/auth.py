@@ -247,28 +247,27 @@ class Accounts:
         if result.rowcount == 0:
             raise AuthError(f"no account called {username!r}")
 
-    def _guard_last_admin(self, username: str, leaving_admin: bool) -> None:
-        account = self.get(username)
-        if account is None:
-            raise AuthError(f"no account called {username!r}")
-        if leaving_admin and account.role is Role.ADMIN and not account.disabled:
-            with self.store.reading() as connection:
-                if self._admins(connection) <= 1:
-                    raise AuthError(f"{username} is the last active admin; make another admin first")
+    def _update_keeping_an_admin(self, username: str, leaving_admin: bool, **values: Any) -> None:
+        """Update an account, refusing (in the same transaction) to remove the last active admin."""
+        with self.store.writing() as connection:
+            row = connection.execute(select(users).where(users.c.username == username)).mappings().first()
+            if row is None:
+                raise AuthError(f"no account called {username!r}")
+            if leaving_admin and row["role"] == Role.ADMIN.value and not row["disabled"] and self._admins(connection) <= 1:
+                raise AuthError(f"{username} is the last active admin; make another admin first")
+            connection.execute(update(users).where(users.c.username == username).values(**values))
 
     def change_role(self, actor: Actor | None, username: str, role: Role) -> Account:
         require(actor, Permission.MANAGE_USERS)
         role = Role(role)
-        self._guard_last_admin(username, leaving_admin=role is not Role.ADMIN)
-        self._update(username, role=role.value)
+        self._update_keeping_an_admin(username, role is not Role.ADMIN, role=role.value)
         return self.get(username)
 
     def set_disabled(self, actor: Actor | None, username: str, disabled: bool) -> Account:
         require(actor, Permission.MANAGE_USERS)
         if disabled and actor.username == username:
             raise AuthError("you cannot disable your own account")
-        self._guard_last_admin(username, leaving_admin=disabled)
-        self._update(username, disabled=disabled)
+        self._update_keeping_an_admin(username, disabled, disabled=disabled)
         return self.get(username)
 
     def reset_password(self, actor: Actor | None, username: str, password: str) -> Account:
