@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import streamlit as st
 
-from core.audit import EventType, query_events, record_event
+from core.audit import EventType, record_event, recent_milestones
 from core.auth import Accounts, Actor, Permission
 from core.logs import LOG_FILE, configure_logging
 from core.overview import summarise_workspace
@@ -90,23 +89,12 @@ def next_step(summary) -> None:
 
 def recent_activity() -> None:
     """The latest milestones in the workspace: datasets, finished runs, publications."""
-    milestones = query_events(store, event_types=[e.value for e in MILESTONES], limit=6)
-    if milestones.empty:
+    milestones = recent_milestones(store)
+    if not milestones:
         return
     st.subheader("Recent activity")
-    for row in milestones.itertuples():
-        st.markdown(f"- {row.time:%Y-%m-%d %H:%M} · **{row.username or 'system'}** · "
-                    f"{MILESTONES[EventType(row.event_type)]} {plain(summarise_details(row.details))}")
-
-
-MILESTONES = {EventType.DATASET_SAVED: "saved dataset", EventType.TRAINING_FINISHED: "finished training",
-              EventType.PUBLISHED: "published", EventType.RESTORED: "restored"}
-
-
-def summarise_details(details: str) -> str:
-    """The identifying part of an event's details (dataset or run), for one line of text."""
-    data = json.loads(details) if details else {}
-    return " ".join(str(data[key]) for key in ("dataset", "run", "model") if data.get(key))
+    for item in milestones:
+        st.markdown(f"- {item.time:%Y-%m-%d %H:%M} · **{plain(item.username)}** · {item.action} {plain(item.subject)}")
 
 
 def signed_in_navigation(actor: Actor):

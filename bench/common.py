@@ -63,3 +63,19 @@ def summary(figures: dict[str, float]) -> None:
     print("\n# summary")
     for key, value in figures.items():
         print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+
+
+def check_targets(figures: dict[str, float | str], targets: dict[str, tuple[str, float]]) -> bool:
+    """Print each figure against its target (``met`` / ``MISSED``); True when every target present is met."""
+    print("\n# targets")
+    all_met = True
+    for key, (comparison, bound) in targets.items():
+        if key not in figures:
+            print(f"{key}: not measured here")
+            continue
+        value = float(figures[key])
+        met = value >= bound - 1e-9 if comparison == ">=" else value <= bound + 1e-9
+        all_met &= met
+        print(f"{key}: {value:.4g} (target {comparison} {bound:g}) {'met' if met else 'MISSED'}")
+    print(f"targets_met: {'yes' if all_met else 'no'}")
+    return all_met

@@ -4,6 +4,9 @@
 
 All paths truncate at the same ``max_length`` and score the same texts: the demo
 data as it is (**short**) and the same texts joined 1 to 8 at a time (**mixed**).
+The project's figure is the path the Classify page and ``python -m core predict``
+serve: ``Predictor.predict`` (chunks, row checks, truncation flags) over the
+model's length-grouped fast path.
 """
 
 from __future__ import annotations
@@ -13,13 +16,44 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import demo_texts, fine_tuned_run, mixed_texts, summary, texts_per_second
+from bench.common import check_targets, demo_texts, fine_tuned_run, mixed_texts, summary, texts_per_second
 from core.config import load_config
 from core.hardware import configure_cpu_threads, detect_hardware
 from core.precision import PrecisionCheck
-from core.serving import pipeline_scorer
+from core.predict import Predictor
+from core.serving import serving_precision
 from core.training import load_run_model
 from core.workspace import Workspace
+
+
+PRECISIONS = ("fp32", "int8", "bf16")
+#: The issue's targets: (comparison, bound) per summary key.
+TARGETS = {
+    "predictor_vs_pipeline_per_text": (">=", 1.8), "predictor_vs_pipeline_batched_short": (">=", 1.15),
+    "predictor_vs_pipeline_batched_mixed": (">=", 1.6), "predictor_label_agreement": (">=", 1.0),
+    "int8_vs_predictor": (">=", 2.0), "int8_accuracy_delta": ("<=", 0.5),
+    "bf16_vs_predictor": (">=", 1.4), "bf16_accuracy_delta": ("<=", 0.5),
+}
+#: Rounds of the predictor's precisions, interleaved so that a slow spell on a shared machine hits
+#: every precision alike instead of one of them; each precision keeps its best round.
+ROUNDS = 3
+
+
+def predictor_speeds(model, predictor: Predictor, texts: list[str]) -> dict[str, float]:
+    """Texts/s of the served predictor at each precision this machine has (best of interleaved rounds)."""
+    best: dict[str, float] = {}
+    for round_number in range(ROUNDS):
+        for precision in PRECISIONS:
+            try:
+                model.use_precision(precision)
+            except (RuntimeError, ValueError) as error:
+                if round_number == 0:
+                    print(f"{precision}: not available here ({error})")
+                continue
+            speed = texts_per_second(predictor.predict, texts)
+            best[f"predictor_{precision}"] = max(best.get(f"predictor_{precision}", 0.0), speed)
+    model.use_precision("fp32")
+    return best
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,46 +73,45 @@ def main(argv: list[str] | None = None) -> None:
     hardware = detect_hardware(config.training.cpu_threads, "auto")
     print(f"model: {record.run_id} ({record.settings['model']['name']}), max_length {max_length}; {hardware.describe()}")
 
-    pipe = pipeline_scorer(folder, record.labels, max_length)
     from transformers import pipeline
 
     per_text_pipe = pipeline("text-classification", model=str(folder), top_k=None, device=-1)
+    reference_labels: dict[str, list[str]] = {}  # what path (a) answered, per text set
 
     def pipeline_per_text(texts: list[str]) -> list:
-        return [per_text_pipe(text, truncation=True, max_length=max_length) for text in texts]
+        outputs = [per_text_pipe(text, truncation=True, max_length=max_length) for text in texts]
+        reference_labels[texts[0] + str(len(texts))] = [max(o, key=lambda item: item["score"])["label"]
+                                                        for o in outputs]
+        return outputs
 
     def pipeline_batched(texts: list[str]) -> list:
         return per_text_pipe(texts, batch_size=32, truncation=True, max_length=max_length)
 
-    figures: dict[str, float] = {}
+    predictor = Predictor.for_model(model, chunk_size=config.classify.chunk_size)  # what Classify serves
     sets = {"short": demo_texts(), "mixed": mixed_texts(demo_texts())}
     speeds: dict[str, dict[str, float]] = {}
+    agreeing = compared = 0
     for name, texts in sets.items():
         row = speeds[name] = {}
-        row["pipeline_per_text"] = texts_per_second(pipeline_per_text, texts)
-        row["pipeline_batched"] = texts_per_second(pipeline_batched, texts)
-        for precision in ("fp32", "int8", "bf16"):
-            try:
-                model.use_precision(precision)
-            except (RuntimeError, ValueError) as error:
-                print(f"{precision}: not available here ({error})")
-                continue
-            row[f"predictor_{precision}"] = texts_per_second(model.predict_proba, texts, repeats=2)
-        model.use_precision("fp32")
+        row["pipeline_per_text"] = texts_per_second(pipeline_per_text, texts, repeats=2)
+        row["pipeline_batched"] = texts_per_second(pipeline_batched, texts, repeats=2)
+        row.update(predictor_speeds(model, predictor, texts))
         print(f"\n{name} texts ({len(texts)}, mean {np.mean([len(t.split()) for t in texts]):.0f} words):")
         for path, value in row.items():
             print(f"  {path:22s} {value:8.1f} texts/s")
+        ours = [p.label for p in predictor.predict(texts)]  # float32: predictor_speeds ends there
+        reference = reference_labels[texts[0] + str(len(texts))]
+        agreeing += sum(a == b for a, b in zip(ours, reference))
+        compared += len(texts)
 
-    reference = np.asarray(pipe(sets["short"] + sets["mixed"])).argmax(axis=1)
-    ours = model.predict_proba(sets["short"] + sets["mixed"]).argmax(axis=1)
-    agreement = float((reference == ours).mean())
     check = PrecisionCheck.from_dict(record.inference)
-
-    figures["predictor_vs_pipeline_per_text"] = min(speeds[s]["predictor_fp32"] / speeds[s]["pipeline_per_text"]
-                                                    for s in sets)
-    figures["predictor_vs_pipeline_batched_short"] = speeds["short"]["predictor_fp32"] / speeds["short"]["pipeline_batched"]
-    figures["predictor_vs_pipeline_batched_mixed"] = speeds["mixed"]["predictor_fp32"] / speeds["mixed"]["pipeline_batched"]
-    figures["predictor_label_agreement"] = agreement
+    figures: dict[str, float | str] = {
+        "predictor_vs_pipeline_per_text": min(speeds[s]["predictor_fp32"] / speeds[s]["pipeline_per_text"]
+                                              for s in sets),
+        "predictor_vs_pipeline_batched_short": speeds["short"]["predictor_fp32"] / speeds["short"]["pipeline_batched"],
+        "predictor_vs_pipeline_batched_mixed": speeds["mixed"]["predictor_fp32"] / speeds["mixed"]["pipeline_batched"],
+        "predictor_label_agreement": agreeing / compared,
+    }
     for precision in ("int8", "bf16"):
         if f"predictor_{precision}" in speeds["short"]:
             figures[f"{precision}_vs_predictor"] = min(speeds[s][f"predictor_{precision}"] / speeds[s]["predictor_fp32"]
@@ -86,8 +119,9 @@ def main(argv: list[str] | None = None) -> None:
             if check is not None and precision in check.accuracy:
                 figures[f"{precision}_accuracy_delta"] = 100 * (check.accuracy["fp32"] - check.accuracy[precision])
     if check is not None:
-        figures["served_precision"] = check.chosen
+        figures["served_precision"] = serving_precision(record, config)
     summary(figures)
+    check_targets(figures, TARGETS)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any, Iterable
@@ -11,7 +12,7 @@ from typing import Any, Iterable
 import pandas as pd
 from sqlalchemy import String, cast, insert, or_, select
 
-from core.auth import Actor
+from core.auth import Actor, Permission, require
 from core.predict import Prediction
 from core.runs import RunRecord, RunState
 from core.store import Store, events, predictions, utc_now
@@ -65,13 +66,22 @@ def record_predictions(store: Store, actor: Actor, session_id: str | None, run_i
     return len(rows)
 
 
-def query_events(store: Store, username: str | None = None, event_types: Iterable[str] | None = None,
-                 since: datetime | None = None, until: datetime | None = None, contains: str | None = None,
-                 session: str | None = None, limit: int = 5000) -> pd.DataFrame:
+def query_events(store: Store, actor: Actor | None, username: str | None = None,
+                 event_types: Iterable[str] | None = None, since: datetime | None = None,
+                 until: datetime | None = None, contains: str | None = None, session: str | None = None,
+                 limit: int = 5000) -> pd.DataFrame:
     """Events matching every given filter, newest first; ``contains`` searches user, type and details.
 
-    Every filter is applied in the database (bound parameters), before the limit.
+    Only for whoever may read the logs. Every filter is applied in the database (bound
+    parameters), before the limit.
     """
+    require(actor, Permission.VIEW_LOGS)
+    return _select_events(store, username, event_types, since, until, contains, session, limit)
+
+
+def _select_events(store: Store, username: str | None = None, event_types: Iterable[str] | None = None,
+                   since: datetime | None = None, until: datetime | None = None, contains: str | None = None,
+                   session: str | None = None, limit: int = 5000) -> pd.DataFrame:
     statement = select(events).order_by(events.c.id.desc()).limit(limit)
     if username:
         statement = statement.where(events.c.username == username)
@@ -93,9 +103,35 @@ def query_events(store: Store, username: str | None = None, event_types: Iterabl
     return frame
 
 
-def session_timeline(store: Store, session: str) -> pd.DataFrame:
+def session_timeline(store: Store, actor: Actor | None, session: str) -> pd.DataFrame:
     """One browser session's events in the order they happened."""
-    return query_events(store, session=session).iloc[::-1].reset_index(drop=True)
+    return query_events(store, actor, session=session).iloc[::-1].reset_index(drop=True)
+
+
+#: The events every signed-in person may see on Home, and how a sentence names them.
+MILESTONES = {EventType.DATASET_SAVED: "saved dataset", EventType.TRAINING_FINISHED: "finished training",
+              EventType.PUBLISHED: "published", EventType.RESTORED: "restored"}
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """One line of the workspace's recent activity: who did what to which dataset or run."""
+
+    time: datetime
+    username: str
+    action: str
+    subject: str
+
+
+def recent_milestones(store: Store, limit: int = 6) -> list[Milestone]:
+    """The latest datasets saved, runs finished and models published, newest first (no personal details)."""
+    frame = _select_events(store, event_types=[e.value for e in MILESTONES], limit=limit)
+    milestones = []
+    for row in frame.itertuples():
+        details = json.loads(row.details) if row.details else {}
+        subject = " ".join(str(details[key]) for key in ("dataset", "run", "model") if details.get(key))
+        milestones.append(Milestone(row.time, row.username or "system", MILESTONES[EventType(row.event_type)], subject))
+    return milestones
 
 
 RUN_OUTCOME_EVENTS = {RunState.SUCCEEDED: EventType.TRAINING_FINISHED, RunState.CANCELLED: EventType.TRAINING_CANCELLED,

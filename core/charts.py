@@ -156,3 +156,22 @@ def label_mix(drift: pd.DataFrame, distance: float) -> go.Figure:
                     title=f"Label mix: recent predictions vs training data (distance {distance:.2f})")
     figure.update_yaxes(tickformat=".0%", title_text="")
     return _tidy(figure, 340)
+
+
+def model_usage(usage: pd.DataFrame) -> go.Figure:
+    """Predictions served by each model run, with its feedback agreement where feedback exists."""
+    frame = usage.assign(agreement_text=[f"{a:.0%} agree" if pd.notna(a) else "no feedback"
+                                         for a in usage.get("agreement", pd.Series([None] * len(usage)))])
+    figure = px.bar(frame, x="run_id", y="predictions", text="agreement_text", hover_data=["users"],
+                    title="Predictions per model", color_discrete_sequence=["#4C6EF5"])
+    figure.update_xaxes(title_text="")
+    return _tidy(figure, 320)
+
+
+def agreement_over_time(series: pd.DataFrame) -> go.Figure:
+    """Share of feedback saying the model was right, per period."""
+    figure = px.line(series, x="period", y="agreement", markers=True, hover_data=["feedback"],
+                     title="Feedback agreement")
+    figure.update_yaxes(range=[0, 1], tickformat=".0%", title_text="")
+    figure.update_xaxes(title_text="")
+    return _tidy(figure, 320)

@@ -71,13 +71,20 @@ def verify_checksum(path: Path, expected: str | None) -> None:
                              "it was altered or comes from elsewhere, so it is not loaded")
 
 
+def truncated_flags(truncation: tuple[Any, int] | None, texts: list[str]) -> list[bool]:
+    """Whether each text is longer than ``truncation``'s token limit (all False without one)."""
+    if truncation is None:
+        return [False] * len(texts)
+    tokenizer, max_length = truncation
+    ids = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+    return [len(i) > max_length for i in ids]
+
+
 class TextClassifier(ABC):
     """Base of every model kind."""
 
     kind: ClassVar[str]
     title: ClassVar[str]
-    #: Whether ``fit`` honours the stop signal between steps (long-running kinds do).
-    cancellable: ClassVar[bool] = False
     #: Rough training cost rank: the app offers and queues cheaper kinds first, so results arrive early.
     cost_rank: ClassVar[int] = 0
 
@@ -101,6 +108,10 @@ class TextClassifier(ABC):
     def truncation(self) -> tuple[Any, int] | None:
         """The tokenizer and token count beyond which this model ignores text; None if it reads everything."""
         return None
+
+    def score(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
+        """Scores per label and, per text, whether the model read only its beginning (cut at its limit)."""
+        return self.predict_proba(texts), truncated_flags(self.truncation(), texts)
 
     def precision_check(self, texts: list[str], label_ids: list[int], max_accuracy_loss: float) -> Any:
         """Reduced-precision variants checked on validation texts (a PrecisionCheck); None when there are none."""

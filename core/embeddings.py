@@ -73,7 +73,6 @@ class EmbeddingLogisticRegression(TextClassifier):
     kind = "embedding_logreg"
     title = "Sentence embeddings + logistic regression"
     cost_rank = 1
-    cancellable = True
 
     def __init__(self, label_names, settings, config: AppConfig) -> None:
         super().__init__(label_names, settings, config)

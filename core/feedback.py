@@ -70,8 +70,9 @@ def feedback_of(store: Store, username: str) -> list[FeedbackItem]:
     return [FeedbackItem.from_row(row) for row in rows]
 
 
-def list_feedback(store: Store, status: str | None = None) -> list[FeedbackItem]:
-    """All feedback (or one status), newest first."""
+def list_feedback(store: Store, actor: Actor | None, status: str | None = None) -> list[FeedbackItem]:
+    """Everyone's feedback (or one status), newest first; for whoever reviews feedback."""
+    require(actor, Permission.REVIEW_FEEDBACK)
     statement = select(feedback).order_by(feedback.c.id.desc())
     if status is not None:
         statement = statement.where(feedback.c.status == status)
@@ -89,18 +90,23 @@ def review_feedback(store: Store, actor: Actor | None, ids: list[int], accept: b
     return int(result.rowcount)
 
 
-def accepted_examples(store: Store, since: datetime | None = None) -> list[dict[str, str]]:
+def accepted_examples(store: Store, actor: Actor | None) -> list[dict[str, str]]:
     """Accepted feedback as labelled examples (``text``, ``label``), the latest verdict per text winning."""
     latest: dict[str, dict[str, str]] = {}
-    for item in sorted(list_feedback(store, "accepted"), key=lambda f: f.id):
-        if since is None or item.time > since:
-            latest[normalise_text(item.text)] = {"text": item.text, "label": item.correct_label}
+    for item in sorted(list_feedback(store, actor, "accepted"), key=lambda f: f.id):
+        latest[normalise_text(item.text)] = {"text": item.text, "label": item.correct_label}
     return list(latest.values())
 
 
-def accepted_jsonl(store: Store) -> str:
+def examples_new_to(version: DatasetVersion, examples: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The examples a model trained on ``version`` has not learned: texts absent from it, or labelled otherwise there."""
+    known = {(normalise_text(text), label) for text, label in version.frame()[["text", "label"]].itertuples(index=False)}
+    return [e for e in examples if (normalise_text(e["text"]), e["label"]) not in known]
+
+
+def accepted_jsonl(store: Store, actor: Actor | None) -> str:
     """Accepted feedback in the training format: one ``{"text", "label"}`` object per line."""
-    return "".join(json.dumps(example, ensure_ascii=False) + "\n" for example in accepted_examples(store))
+    return "".join(json.dumps(example, ensure_ascii=False) + "\n" for example in accepted_examples(store, actor))
 
 
 def merged_table(version: DatasetVersion, examples: list[dict[str, str]]) -> RawTable:

@@ -33,11 +33,19 @@ def cpu_supports_bf16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (a container or ``taskset`` may allow fewer than the machine has)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def configure_cpu_threads(requested: int = 0) -> int:
-    """Use every core unless told otherwise; returns the thread count in force."""
+    """Use every core this process may run on unless told otherwise; returns the thread count in force."""
     import torch
 
-    threads = requested if requested > 0 else (os.cpu_count() or 1)
+    threads = requested if requested > 0 else usable_cores()
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads

@@ -129,7 +129,7 @@ def detect_format(name: str, head: bytes) -> str:
 def _check_head(name: str, head: bytes) -> None:
     """Refuse files that are empty, binary or in an encoding we do not read."""
     if not head.strip():
-        raise IngestError(f"{name}: the file is empty")
+        raise IngestError(f"{name}: the file is empty; export the data again and upload the saved file")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise IngestError(f"{name}: the file is UTF-16 encoded; save it as UTF-8 and upload again")
     if b"\x00" in head:
@@ -228,7 +228,8 @@ def _read_csv(lines: Iterable[bytes], head: bytes, table: RawTable) -> None:
         if header is None:
             header = [cell.strip() or f"column_{i + 1}" for i, cell in enumerate(row)]
             if len(set(header)) != len(header):
-                raise IngestError(f"{table.source}: the header row repeats a column name: {header}")
+                raise IngestError(f"{table.source}: the header row repeats a column name: {header}; give every "
+                                  "column its own name and upload again")
             table.columns = list(header)
             table._seen_columns = set(header)
             continue
@@ -241,7 +242,8 @@ def _read_csv(lines: Iterable[bytes], head: bytes, table: RawTable) -> None:
             continue
         table._add(start_line, dict(zip(header, row)))
     if header is None:
-        raise IngestError(f"{table.source}: no header row found")
+        raise IngestError(f"{table.source}: no header row found; the first line of a CSV file must name "
+                          "the columns (for example text,label)")
 
 
 def read_feedback_stream(stream: IO[bytes], name: str, max_bytes: int) -> RawTable:
@@ -280,7 +282,7 @@ def read_feedback_file(path: str | Path, max_bytes: int) -> RawTable:
         with path.open("rb") as handle:
             return read_feedback_stream(handle, path.name, max_bytes)
     except FileNotFoundError as exc:
-        raise IngestError(f"{path}: no such file") from exc
+        raise IngestError(f"{path}: no such file; check the path") from exc
     except IsADirectoryError as exc:
         raise IngestError(f"{path}: is a folder, not a file") from exc
 

@@ -89,6 +89,7 @@ class JobRunner:
         with self._condition:
             if self._closed:
                 raise RuntimeError("this job runner is closed")
+            self._forget_finished()
             self._handles[record.run_id] = RunHandle(self.workspace, record)
             self._stops[record.run_id] = threading.Event()
             self._done[record.run_id] = threading.Event()
@@ -132,8 +133,20 @@ class JobRunner:
 
     def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
         """Block until the run finishes (for the command line and tests)."""
-        self._done[run_id].wait(timeout)
+        with self._condition:
+            done = self._done.get(run_id)
+        if done is not None:
+            done.wait(timeout)
         return self.snapshot(run_id)
+
+    def _forget_finished(self) -> None:
+        """Drop the in-memory state of runs that have ended (their ``run.json`` keeps everything).
+
+        Called with the lock held, when a new run is submitted, so a long-lived server's
+        runner holds only the runs of the current batch instead of every run it ever made.
+        """
+        for run_id in [r for r, done in self._done.items() if done.is_set()]:
+            del self._handles[run_id], self._stops[run_id], self._done[run_id]
 
     def close(self) -> None:
         """Stop taking jobs: the running job is told to stop, the worker ends, the runner forgets its runs."""

@@ -7,13 +7,21 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import select
 
+from core.auth import Actor, Permission, require
 from core.store import Store, feedback, predictions
 
 PREDICTION_COLUMNS = ["time", "username", "run_id", "label", "score", "needs_review", "status", "source"]
+FEEDBACK_COLUMNS = ["time", "username", "run_id", "is_correct"]
 
 
-def prediction_log(store: Store, since: datetime | None = None) -> pd.DataFrame:
-    """Served predictions (without texts), oldest first."""
+def _periods(times: pd.Series, freq: str) -> pd.Series:
+    """The start of each time's period (hour ``h`` or day ``D``), as naive UTC for plotting."""
+    return times.dt.tz_convert(None).dt.to_period(freq).dt.start_time
+
+
+def prediction_log(store: Store, actor: Actor | None, since: datetime | None = None) -> pd.DataFrame:
+    """Served predictions (without texts), oldest first; for whoever may read the logs."""
+    require(actor, Permission.VIEW_LOGS)
     statement = select(*[predictions.c[name] for name in PREDICTION_COLUMNS]).order_by(predictions.c.id)
     if since is not None:
         statement = statement.where(predictions.c.time >= since)
@@ -26,7 +34,7 @@ def volume_over_time(log: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
     """Predictions per period and model run."""
     if log.empty:
         return pd.DataFrame(columns=["period", "run_id", "predictions"])
-    scored = log.assign(period=log["time"].dt.tz_convert(None).dt.to_period(freq).dt.start_time)
+    scored = log.assign(period=_periods(log["time"], freq))
     return scored.groupby(["period", "run_id"]).size().rename("predictions").reset_index()
 
 
@@ -35,7 +43,7 @@ def review_share_over_time(log: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
     scored = log[log["status"] == "ok"]
     if scored.empty:
         return pd.DataFrame(columns=["period", "review_share", "predictions"])
-    scored = scored.assign(period=scored["time"].dt.tz_convert(None).dt.to_period(freq).dt.start_time)
+    scored = scored.assign(period=_periods(scored["time"], freq))
     grouped = scored.groupby("period")["needs_review"]
     return pd.DataFrame({"review_share": grouped.mean().astype(float), "predictions": grouped.size()}).reset_index()
 
@@ -65,10 +73,32 @@ def model_usage(log: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"predictions": grouped.size(), "users": grouped["username"].nunique()}).reset_index()
 
 
-def feedback_agreement(store: Store) -> pd.DataFrame:
+def feedback_log(store: Store, actor: Actor | None) -> pd.DataFrame:
+    """Every verdict users gave on a prediction (right or wrong), oldest first; for whoever may read the logs."""
+    require(actor, Permission.VIEW_LOGS)
+    statement = select(*[feedback.c[name] for name in FEEDBACK_COLUMNS]).order_by(feedback.c.id)
+    frame = pd.DataFrame(store.rows(statement), columns=FEEDBACK_COLUMNS)
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    frame["is_correct"] = frame["is_correct"].astype(bool)
+    return frame
+
+
+def feedback_agreement(verdicts: pd.DataFrame) -> pd.DataFrame:
     """Per run: how much feedback came back and the share saying the prediction was right."""
-    frame = pd.DataFrame(store.rows(select(feedback.c.run_id, feedback.c.is_correct)), columns=["run_id", "is_correct"])
-    if frame.empty:
+    if verdicts.empty:
         return pd.DataFrame(columns=["run_id", "feedback", "agreement"])
-    grouped = frame.groupby("run_id")["is_correct"]
+    grouped = verdicts.groupby("run_id")["is_correct"]
     return pd.DataFrame({"feedback": grouped.size(), "agreement": grouped.mean().astype(float)}).reset_index()
+
+
+def overall_agreement(verdicts: pd.DataFrame) -> float | None:
+    """The share of all feedback saying the prediction was right (None without feedback)."""
+    return float(verdicts["is_correct"].mean()) if len(verdicts) else None
+
+
+def agreement_over_time(verdicts: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
+    """Per period: feedback received and the share agreeing with the model."""
+    if verdicts.empty:
+        return pd.DataFrame(columns=["period", "agreement", "feedback"])
+    grouped = verdicts.assign(period=_periods(verdicts["time"], freq)).groupby("period")["is_correct"]
+    return pd.DataFrame({"agreement": grouped.mean().astype(float), "feedback": grouped.size()}).reset_index()

@@ -15,7 +15,8 @@ import numpy as np
 from core.classifiers import TextClassifier
 
 DEFAULT_CHUNK_SIZE = 256
-Scorer = Callable[[list[str]], np.ndarray]
+#: Texts → (scores per label, whether each text was cut at the model's input limit).
+Scorer = Callable[[list[str]], tuple[np.ndarray, list[bool]]]
 
 
 @dataclass
@@ -53,25 +54,18 @@ class Predictor:
     """Scores texts with a model's scorer and applies the review threshold."""
 
     def __init__(self, scorer: Scorer, label_names: list[str], threshold: float = 0.0,
-                 truncation: tuple[Any, int] | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         self.scorer, self.label_names = scorer, list(label_names)
-        self.threshold, self.truncation, self.chunk_size = threshold, truncation, chunk_size
+        self.threshold, self.chunk_size = threshold, chunk_size
 
     @classmethod
     def for_model(cls, model: TextClassifier, threshold: float = 0.0,
                   chunk_size: int = DEFAULT_CHUNK_SIZE) -> "Predictor":
-        return cls(model.predict_proba, model.label_names, threshold, model.truncation(), chunk_size)
+        return cls(model.score, model.label_names, threshold, chunk_size)
 
     def with_threshold(self, threshold: float) -> "Predictor":
         """The same model with another review threshold (cheap: the model is shared)."""
-        return Predictor(self.scorer, self.label_names, threshold, self.truncation, self.chunk_size)
-
-    def _truncated(self, texts: list[str]) -> list[bool]:
-        if self.truncation is None:
-            return [False] * len(texts)
-        tokenizer, max_length = self.truncation
-        ids = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        return [len(i) > max_length for i in ids]
+        return Predictor(self.scorer, self.label_names, threshold, self.chunk_size)
 
     def predict(self, inputs: Sequence[Any], on_progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
         """One :class:`Prediction` per input, in input order; ``on_progress(done, total)`` after each chunk."""
@@ -80,8 +74,8 @@ class Predictor:
         for start in range(0, len(valid), self.chunk_size):
             chunk = valid[start:start + self.chunk_size]
             texts = [inputs[i] for i in chunk]
-            scores = self.scorer(texts)
-            for i, row, truncated in zip(chunk, scores, self._truncated(texts)):
+            scores, truncated_texts = self.scorer(texts)
+            for i, row, truncated in zip(chunk, scores, truncated_texts):
                 best = int(row.argmax())
                 results[i] = Prediction(
                     "ok", self.label_names[best], float(row[best]),

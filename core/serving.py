@@ -10,12 +10,14 @@ compare against.
 from __future__ import annotations
 
 import threading
+from typing import Callable
 from pathlib import Path
 import numpy as np
 
 from core.config import AppConfig
 from core.evaluation import Evaluation
-from core.predict import Predictor, Scorer
+from core.hardware import configure_cpu_threads
+from core.predict import Predictor
 from core.publishing import current_publication
 from core.runs import RunRecord
 from core.precision import PrecisionCheck
@@ -25,7 +27,8 @@ from core.workspace import Workspace
 PIPELINE_BATCH = 32
 
 
-def pipeline_scorer(folder: Path, label_names: list[str], max_length: int, batch_size: int = PIPELINE_BATCH) -> Scorer:
+def pipeline_scorer(folder: Path, label_names: list[str], max_length: int,
+                    batch_size: int = PIPELINE_BATCH) -> Callable[[list[str]], np.ndarray]:
     """A scorer backed by a text-classification pipeline returning every label's score."""
     import torch
     from transformers import pipeline
@@ -62,6 +65,7 @@ def serving_precision(record: RunRecord, config: AppConfig) -> str:
 def predictor_for_run(workspace: Workspace, run: str | Path, config: AppConfig,
                       threshold: float = 0.0) -> tuple[Predictor, RunRecord]:
     """A predictor for any finished run: the fast path, at the reduced precision that passed its check."""
+    configure_cpu_threads(config.training.cpu_threads)  # the same thread setting as training
     model, record = load_run_model(workspace, run, config)
     model.use_precision(serving_precision(record, config))
     return Predictor.for_model(model, threshold, config.classify.chunk_size), record

@@ -102,7 +102,6 @@ class FineTunedTransformer(TextClassifier):
     kind = "transformer"
     title = "Fine-tuned transformer"
     cost_rank = 2
-    cancellable = True
 
     def __init__(self, label_names, settings, config: AppConfig) -> None:
         super().__init__(label_names, settings, config)
@@ -116,10 +115,11 @@ class FineTunedTransformer(TextClassifier):
 
     # -- training -------------------------------------------------------------------------------
     def _load_pretrained(self):
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
         source = resolve_model_source(self.config.model.name)
         self.tokenizer = AutoTokenizer.from_pretrained(source)
+        set_seed(self.config.training.seed)  # the fresh classification head starts the same on every run
         self.model = AutoModelForSequenceClassification.from_pretrained(
             source, num_labels=len(self.label_names),
             id2label=dict(enumerate(self.label_names)),
@@ -239,11 +239,15 @@ class FineTunedTransformer(TextClassifier):
 
     # -- prediction -----------------------------------------------------------------------------
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """Softmax scores, in input order.
+        return self.score(texts)[0]
 
-        The fast path: the whole list is tokenised at once, texts are grouped by
+    def score(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
+        """Softmax scores in input order, and which texts were cut at ``max_length``.
+
+        The fast path: the whole list is tokenised once, texts are grouped by
         token length so each batch pads little, and the model runs under
-        ``inference_mode`` at the precision chosen for serving.
+        ``inference_mode`` at the precision chosen for serving. The tokenizer's
+        overflow rows tell which texts were truncated, so nothing is tokenised twice.
         """
         import torch
 
@@ -251,20 +255,26 @@ class FineTunedTransformer(TextClassifier):
         self.model.eval()
         scores = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
         if not texts:
-            return scores
-        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
-        order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
-        device = next(self.model.parameters()).device
+            return scores, []
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length,
+                                 return_overflowing_tokens=True)
+        first_rows: dict[int, int] = {}
+        pieces = np.bincount(encoded["overflow_to_sample_mapping"], minlength=len(texts))
+        for row, sample in enumerate(encoded["overflow_to_sample_mapping"]):
+            first_rows.setdefault(sample, row)
+        rows = [first_rows[i] for i in range(len(texts))]
         keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
+        order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][rows[i]]))
+        device = next(self.model.parameters()).device
         for start in range(0, len(order), PREDICT_BATCH):
             index = order[start:start + PREDICT_BATCH]
-            batch = self.tokenizer.pad({k: [encoded[k][i] for i in index] for k in keys}, return_tensors="pt")
+            batch = self.tokenizer.pad({k: [encoded[k][rows[i]] for i in index] for k in keys}, return_tensors="pt")
             # No autocast: a training run may leave it switched on in this thread, and the int8
             # layers take float32 input; bf16 is chosen through the weights instead.
             with torch.inference_mode(), torch.autocast(device.type, enabled=False):
                 logits = self.model(**batch.to(device)).logits.float()
             scores[index] = torch.softmax(logits, dim=-1).cpu().numpy()
-        return scores
+        return scores, [bool(n > 1) for n in pieces]
 
     def use_precision(self, precision: str) -> None:
         """Serve at ``precision`` (fp32, int8 or bf16); the full-precision weights are kept."""

@@ -23,6 +23,7 @@ from pages._session import current_actor
 
 if TYPE_CHECKING:
     from core.jobs import JobRunner
+    from core.preparation import Preparation
 
 CSS_FILE = PROJECT_ROOT / "assets" / "css" / "app.css"
 LOGO = PROJECT_ROOT / "assets" / "img" / "logo.svg"
@@ -136,6 +137,16 @@ def show_report(report: ValidationReport) -> None:
     (st.error if errors else st.warning if warnings else st.info)(summary)
     for finding in report.findings:
         show_finding(finding)
+
+
+def show_fixes(prepared: "Preparation") -> None:
+    """What each ticked fix changed, one line each, then the report of the data after the fixes."""
+    for step in prepared.cleaning.steps:
+        changed = (f"{step.rows_removed:,} row(s) removed" if step.rows_removed
+                   else f"{step.labels_changed:,} label(s) changed")
+        st.markdown(f"- {step.description}: **{changed}**")
+    st.markdown("**Report after the fixes**")
+    show_report(prepared.report)
 
 
 def duration(seconds: float | None) -> str:

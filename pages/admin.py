@@ -11,11 +11,14 @@ from core.audit import EventType, query_events, session_timeline
 from core.auth import Accounts, Actor, AuthError, Permission, Role
 from core.cleaning import CleaningOptions
 from core.config import AppConfig
-from core.dataset_versions import DatasetError, list_dataset_versions, load_dataset_version
+from core.dataset_versions import DatasetError, DatasetVersion, list_dataset_versions, load_dataset_version
 from core.exports import to_safe_csv
-from core.feedback import accepted_examples, accepted_jsonl, list_feedback, merged_table, review_feedback
+from core.feedback import (
+    accepted_examples, accepted_jsonl, examples_new_to, list_feedback, merged_table, review_feedback,
+)
 from core.monitoring import (
-    feedback_agreement, label_drift, model_usage, prediction_log, review_share_over_time, volume_over_time,
+    agreement_over_time, feedback_agreement, feedback_log, label_drift, model_usage, overall_agreement,
+    prediction_log, review_share_over_time, volume_over_time,
 )
 from core.preparation import prepare, save_preparation
 from core.publishing import published_run
@@ -23,12 +26,12 @@ from core.split import SplitPlan
 from core.store import Store
 from core.workspace import Workspace
 from pages._session import app_store, audit
-from pages._widgets import app_config, app_workspace, enter_page, page_intro, show_report
+from pages._widgets import app_config, app_workspace, enter_page, page_intro, show_fixes, show_report
 
 ANY = "(any)"
 
 
-def session_log(store: Store) -> None:
+def session_log(store: Store, actor: Actor) -> None:
     """Every recorded action, filterable, with one session's timeline and a CSV export."""
     filters = st.columns(4)
     users = [ANY] + sorted({a.username for a in Accounts(store, app_config().auth).all()})
@@ -40,7 +43,8 @@ def session_log(store: Store) -> None:
     if len(period) == 2:
         since = datetime.combine(period[0], time.min, tzinfo=timezone.utc)
         until = datetime.combine(period[1], time.max, tzinfo=timezone.utc)
-    frame = query_events(store, None if username == ANY else username, kinds or None, since, until, contains or None)
+    frame = query_events(store, actor, None if username == ANY else username, kinds or None, since, until,
+                         contains or None)
     st.caption(f"{len(frame):,} event(s), newest first.")
     st.dataframe(frame, hide_index=True, width="stretch", height=360,
                  column_config={"time": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
@@ -50,13 +54,13 @@ def session_log(store: Store) -> None:
     if sessions:
         chosen = st.selectbox("Timeline of one session", sessions, key="log_session",
                               format_func=lambda s: f"{s} · {', '.join(sorted(set(frame[frame.session_id == s].username.dropna())))}")
-        st.dataframe(session_timeline(store, chosen)[["time", "username", "event_type", "details"]],
+        st.dataframe(session_timeline(store, actor, chosen)[["time", "username", "event_type", "details"]],
                      hide_index=True, width="stretch")
 
 
-def monitoring(store: Store, workspace: Workspace) -> None:
+def monitoring(store: Store, actor: Actor, workspace: Workspace) -> None:
     """How the published model is used and how its answers compare with what it was trained on."""
-    log = prediction_log(store)
+    log = prediction_log(store, actor)
     if log.empty:
         st.info("No predictions yet — they appear here once people classify feedback on the Classify page.")
         return
@@ -66,15 +70,22 @@ def monitoring(store: Store, workspace: Workspace) -> None:
     cards = st.columns(4)
     cards[0].metric("Predictions", f"{len(log):,}")
     cards[1].metric("Needing review", f"{scored['needs_review'].mean():.0%}" if len(scored) else "—")
-    agreement = feedback_agreement(store)
-    total_feedback = int(agreement["feedback"].sum()) if len(agreement) else 0
-    agreeing = float((agreement["agreement"] * agreement["feedback"]).sum() / total_feedback) if total_feedback else None
-    cards[2].metric("Feedback received", f"{total_feedback:,}")
+    verdicts = feedback_log(store, actor)
+    agreeing = overall_agreement(verdicts)
+    cards[2].metric("Feedback received", f"{len(verdicts):,}")
     cards[3].metric("Feedback agreement", f"{agreeing:.0%}" if agreeing is not None else "—",
                     help="Share of feedback saying the prediction was right.")
     left, right = st.columns(2)
     left.plotly_chart(charts.prediction_volume(volume_over_time(log, freq)), width="stretch", key="volume")
     right.plotly_chart(charts.review_share(review_share_over_time(log, freq)), width="stretch", key="review")
+    left, right = st.columns(2)
+    usage = model_usage(log).merge(feedback_agreement(verdicts), on="run_id", how="left")
+    left.plotly_chart(charts.model_usage(usage), width="stretch", key="usage")
+    if len(verdicts):
+        right.plotly_chart(charts.agreement_over_time(agreement_over_time(verdicts, freq)), width="stretch",
+                           key="agreement")
+    else:
+        right.info("No feedback yet — the agreement rate appears once users mark predictions right or wrong.")
     record = published_run(workspace)
     try:
         version = load_dataset_version(workspace, record.dataset_ref) if record is not None else None
@@ -89,7 +100,6 @@ def monitoring(store: Store, workspace: Workspace) -> None:
         st.caption("The distance is 0 when recent predictions have the training data's label mix and 1 when they "
                    "share nothing; a rising value means the feedback coming in has changed.")
     st.markdown("**Per model**")
-    usage = model_usage(log).merge(agreement, on="run_id", how="left")
     st.dataframe(usage, hide_index=True, width="stretch",
                  column_config={"agreement": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")})
 
@@ -146,14 +156,33 @@ def accounts_admin(store: Store, actor: Actor, config: AppConfig) -> None:
                 audit(store, EventType.ACCOUNT_CHANGED, account=target, changes=changes)
 
 
+def new_examples_line(workspace: Workspace, examples: list[dict[str, str]]) -> str:
+    """How many accepted examples the published model has not learned from, in words."""
+    record = published_run(workspace)
+    if record is None:
+        return f"{len(examples):,} accepted labelled example(s); no model is published yet."
+    try:
+        fresh = examples_new_to(load_dataset_version(workspace, record.dataset_ref), examples)
+    except DatasetError:
+        return (f"{len(examples):,} accepted labelled example(s); the published model's dataset "
+                f"{record.dataset_ref} was deleted, so which of them it learned cannot be told.")
+    return (f"{len(fresh):,} accepted labelled example(s) are new to the published model ({record.run_id}, "
+            f"trained on {record.dataset_ref}).")
+
+
+@st.cache_data(max_entries=4, show_spinner="Validating the merged data…")
+def merge_preview(_base: DatasetVersion, base_key: tuple[str, str, str], examples: list[dict[str, str]],
+                  options: CleaningOptions, _config: AppConfig):
+    """The merged table, validated; cached (per workspace, version and save time) so that other
+    widgets on this page do not re-validate it on every rerun."""
+    return prepare(merged_table(_base, examples), "text", "label", options, _config)
+
+
 def feedback_review(store: Store, actor: Actor, workspace: Workspace, config: AppConfig) -> None:
     """Accept or reject users' corrections; turn the accepted ones into a new dataset version."""
-    pending = list_feedback(store, "pending")
-    record = published_run(workspace)
-    since = datetime.fromisoformat(record.finished_at) if record and record.finished_at else None
-    fresh = len(accepted_examples(store, since))
-    st.markdown(f"**{len(pending):,} correction(s) waiting for review** · {fresh:,} accepted labelled example(s) "
-                f"are newer than the published model" + (f" ({record.run_id})." if record else "."))
+    pending = list_feedback(store, actor, "pending")
+    examples = accepted_examples(store, actor)
+    st.markdown(f"**{len(pending):,} correction(s) waiting for review** · {new_examples_line(workspace, examples)}")
     if pending:
         st.dataframe([{"id": f.id, "time": f.time.strftime("%Y-%m-%d %H:%M"), "user": f.username, "text": f.text,
                        "predicted": f.predicted, "should be": f.correct_label,
@@ -171,11 +200,10 @@ def feedback_review(store: Store, actor: Actor, workspace: Workspace, config: Ap
                 st.rerun()
     if notice := st.session_state.pop("review_notice", None):
         st.success(notice)
-    examples = accepted_examples(store)
     st.markdown(f"**{len(examples):,} accepted example(s)** in the training format.")
     if not examples:
         return
-    st.download_button("Download accepted examples (JSONL)", accepted_jsonl(store), "accepted-feedback.jsonl",
+    st.download_button("Download accepted examples (JSONL)", accepted_jsonl(store, actor), "accepted-feedback.jsonl",
                        "application/json", key="download_accepted")
     versions = list_dataset_versions(workspace)
     if not versions:
@@ -187,8 +215,10 @@ def feedback_review(store: Store, actor: Actor, workspace: Workspace, config: Ap
     options = CleaningOptions(drop_duplicates=st.checkbox("Drop duplicates (keep the first copy)", value=True,
                                                           key="merge_dedupe"),
                               drop_conflicts=st.checkbox("Drop texts with conflicting labels", key="merge_conflicts"))
-    prepared = prepare(merged_table(base, examples), "text", "label", options, config)
-    show_report(prepared.report)
+    prepared = merge_preview(base, (str(workspace.root), base.ref, base.meta["created_at"]), examples, options, config)
+    show_report(prepared.raw_report)  # what the merged data holds: duplicates, conflicts, …
+    if prepared.cleaning.steps:
+        show_fixes(prepared)
     name = st.text_input("New dataset name", value=base.name, key="merge_name",
                          help="The same name as the base creates its next version.")
     if st.button("Save merged version", type="primary", disabled=not prepared.ready, key="merge_save"):
@@ -211,9 +241,9 @@ page_intro("Admin", "See who did what and when, how the published model behaves 
                     "turn users' corrections into training data for the next model.")
 logs, monitor, people, corrections = st.tabs(["Session log", "Monitoring", "Users", "Feedback review"])
 with logs:
-    session_log(store)
+    session_log(store, actor)
 with monitor:
-    monitoring(store, workspace)
+    monitoring(store, actor, workspace)
 with people:
     accounts_admin(store, actor, config)
 with corrections:

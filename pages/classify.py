@@ -214,8 +214,8 @@ if loaded is None:
         st.page_link("pages/evaluate.py", label="Go to the Evaluate page", icon=":material/analytics:")
     st.stop()
 predictor, record = loaded
-st.caption(f"Model: {record.title} trained on {record.dataset_ref} (`{record.run_id}`) · labels: "
-           + ", ".join(record.labels))
+st.caption(f"Model: {record.title} trained on {plain(record.dataset_ref)} (`{record.run_id}`) · labels: "
+           + ", ".join(plain(label) for label in record.labels))
 threshold = st.slider("Review threshold", 0.0, 1.0, default_threshold(workspace, record, config), 0.01,
                       key=f"threshold:{record.run_id}",
                       help="Predictions less confident than this are flagged 'needs review'. The default keeps "

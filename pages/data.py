@@ -20,7 +20,9 @@ from core.validate import Fix
 from core.audit import EventType
 from core.auth import Permission
 from pages._session import app_store, audit
-from pages._widgets import app_config, app_workspace, enter_page, field_choice, page_intro, read_upload, show_report
+from pages._widgets import (
+    app_config, app_workspace, enter_page, field_choice, page_intro, read_upload, show_fixes, show_report,
+)
 
 UPLOAD_TYPES = ["jsonl", "ndjson", "json", "csv", "tsv"]
 
@@ -118,12 +120,7 @@ else:
     if options != CleaningOptions():
         with st.spinner("Applying the fixes…"):
             prepared = cached_preparation(source.key, table, text_field, label_field, options, config, repr(config))
-        for step in prepared.cleaning.steps:
-            changed = (f"{step.rows_removed:,} row(s) removed" if step.rows_removed
-                       else f"{step.labels_changed:,} label(s) changed")
-            st.markdown(f"- {step.description}: **{changed}**")
-        st.markdown("**Report after the fixes**")
-        show_report(prepared.report)
+        show_fixes(prepared)
 
     if prepared.report.label_counts:
         st.plotly_chart(charts.label_distribution(

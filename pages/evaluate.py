@@ -13,6 +13,7 @@ from core.ingest import guess_columns
 from core.publishing import PublishError, current_publication, publication_history, publish, restore_previous
 from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report, run_evaluation
 from core.runs import RunRecord, list_runs, run_folder
+from core.serving import serving_precision
 from core.workspace import Workspace
 from core.audit import EventType
 from core.auth import Actor, Permission
@@ -80,16 +81,17 @@ def threshold_section(evaluation: Evaluation, default: float, key: str) -> None:
     st.plotly_chart(charts.threshold_chart(evaluation.threshold_curve, threshold), width="stretch", key=f"thr:{key}")
 
 
-def precision_table(check: PrecisionCheck) -> None:
+def precision_table(check: PrecisionCheck, served: str) -> None:
     """Full and reduced precision side by side: accuracy on the validation split and speed here."""
     st.markdown("#### Precision used for classification")
     st.dataframe([{"precision": p, "validation accuracy": check.accuracy[p], "texts/s": check.texts_per_second[p],
-                   "within tolerance": check.passed[p], "served": p == check.chosen} for p in check.accuracy],
+                   "within tolerance": check.passed[p], "served": p == served} for p in check.accuracy],
                  hide_index=True, width="stretch",
                  column_config={"validation accuracy": st.column_config.NumberColumn(format="%.3f"),
                                 "texts/s": st.column_config.NumberColumn(format="%.0f")})
     st.caption(f"A reduced precision is served only if it loses at most {100 * check.max_accuracy_loss:.1f} "
-               f"accuracy point on the validation split; the fastest that passed is {check.chosen}.")
+               f"accuracy point on the validation split; the fastest that passed is {check.chosen}."
+               + ("" if served == check.chosen else f" The configuration (`[inference] precision`) serves {served}."))
 
 
 def run_details(evaluation: Evaluation, record: RunRecord | None, config: AppConfig, key: str) -> None:
@@ -108,7 +110,7 @@ def run_details(evaluation: Evaluation, record: RunRecord | None, config: AppCon
     st.markdown("#### Misclassified texts")
     error_browser(evaluation, key)
     if record is not None and record.inference:
-        precision_table(PrecisionCheck.from_dict(record.inference))
+        precision_table(PrecisionCheck.from_dict(record.inference), serving_precision(record, config))
     if record is not None and record.history:
         st.markdown("#### Training curve")
         st.plotly_chart(charts.training_curve(record.history), width="stretch", key=f"curve:{key}")
@@ -141,7 +143,7 @@ def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store
                                                     "classification.")
                 st.rerun()
             except PublishError as exc:
-                st.error(str(exc))
+                st.error(f"Not published: {exc}. Refresh the page and try again, or pick another run.")
         if no.button("Cancel", key="confirm_publish_no"):
             st.session_state.pop(CONFIRM_KEY)
             st.rerun()
@@ -153,7 +155,7 @@ def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store
             st.session_state[PUBLISH_NOTICE] = f"Restored {restored.run_id} as the published model."
             st.rerun()
         except PublishError as exc:
-            st.error(str(exc))
+            st.error(f"Not restored: {exc}. Publish a run from the table above instead.")
     history = publication_history(workspace)
     if history:
         with st.expander(f"Publishing history ({len(history)})"):
@@ -177,7 +179,8 @@ def other_file_section(workspace: Workspace, record: RunRecord, config: AppConfi
                 with st.spinner(f"Scoring {table.source} with {record.title}…"):
                     evaluation, _ = file_evaluation(workspace, record.run_id, table, text_field, label_field, config)
             except (EvaluationError, OSError) as exc:
-                st.error(str(exc))
+                st.error(f"This file cannot be evaluated: {exc}. Check the chosen text and label fields; the "
+                         "labels must be ones this run knows.")
                 return
             st.caption(f"{evaluation.examples:,} labelled texts from {evaluation.source}.")
             run_details(evaluation, None, config, key="other")

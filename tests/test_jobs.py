@@ -95,6 +95,19 @@ def test_cancelling_a_queued_job_never_starts_it(isolated_workspace, config_file
     assert load_record(isolated_workspace, second).started_at is None
 
 
+def test_a_new_submission_forgets_finished_runs_but_they_stay_readable(isolated_workspace, config):
+    version = save_demo_version(isolated_workspace, config)
+    runner = JobRunner(isolated_workspace, config)
+    first = runner.submit(request(config, version, "tfidf_nb"), ANALYST).run_id
+    assert runner.wait(first, timeout=120).state is RunState.SUCCEEDED
+    second = runner.submit(request(config, version, "tfidf_nb"), ANALYST).run_id
+    assert runner.known_run_ids() == {second}  # the finished run's in-memory handle is gone…
+    assert runner.snapshot(first).state is RunState.SUCCEEDED  # …its record is read from disk
+    assert runner.wait(first, timeout=1).state is RunState.SUCCEEDED
+    assert not runner.cancel(first, ANALYST)
+    assert runner.wait(second, timeout=120).state is RunState.SUCCEEDED
+
+
 def test_a_restart_marks_running_and_queued_jobs_interrupted(isolated_workspace, config):
     version = save_demo_version(isolated_workspace, config)
     runner = JobRunner(isolated_workspace, config)

@@ -12,7 +12,7 @@ from core.dataset_versions import list_dataset_versions
 from core.feedback import list_feedback, record_feedback
 from core.publishing import publish
 from core.store import events
-from tests.conftest import ANALYST, USER, make_account, save_demo_version, train_runs, workspace_store
+from tests.conftest import ADMIN, ANALYST, USER, make_account, save_demo_version, train_runs, workspace_store
 from tests.test_pages import open_page, texts
 
 
@@ -36,6 +36,15 @@ def test_session_log_lists_actions_with_user_and_time_and_filters_them(isolated_
     assert log["time"].notna().all()
     app.selectbox(key="log_user").set_value("uma").run()
     assert set(app.dataframe[0].value["username"]) == {"uma"}
+    app.selectbox(key="log_user").set_value("(any)")
+    app.multiselect(key="log_types").set_value(["dataset_saved", "sign_in"]).run()
+    assert set(app.dataframe[0].value["event_type"]) == {"dataset_saved", "sign_in"}
+    app.text_input(key="log_text").input("demo/v1").run()
+    assert app.dataframe[0].value["event_type"].tolist() == ["dataset_saved"]
+    assert any(d.label == "Download these events (CSV)" for d in app.get("download_button"))
+    app.selectbox(key="log_session").set_value("s-ana").run()  # one session's timeline
+    timeline = app.dataframe[1].value
+    assert timeline["event_type"].tolist() == ["dataset_saved"] and timeline["username"].tolist() == ["ana"]
 
 
 def test_admin_creates_and_changes_accounts(isolated_workspace):
@@ -61,6 +70,14 @@ def test_admin_creates_and_changes_accounts(isolated_workspace):
     kinds = [r["event_type"] for r in workspace_store(isolated_workspace).rows(select(events))]
     assert kinds.count("account_created") == 1 and kinds.count("account_changed") == 1
 
+    app.selectbox(key="edit_username").set_value("ana").run()  # enable again, with a new password
+    app.text_input(key="edit_pw:ana").input("a fresh password 42")
+    app.checkbox(key="edit_disabled:ana").uncheck()
+    app.button(key="edit_save").click().run()
+    assert any("ana: password reset, enabled" in s.value for s in app.success)
+    assert not accounts.get("ana").disabled
+    assert accounts.authenticate("ana", "a fresh password 42").username == "ana"
+
 
 def test_monitoring_and_feedback_review_feed_a_new_dataset_version(isolated_workspace, config):
     store = workspace_store(isolated_workspace)
@@ -77,11 +94,13 @@ def test_monitoring_and_feedback_review_feed_a_new_dataset_version(isolated_work
     figures = {c.proto.spec for c in app.get("plotly_chart")}
     assert any("Predictions over time" in f for f in figures) and any("Label mix" in f for f in figures)
     assert "1 correction(s) waiting for review" in texts(app)
-    (pending,) = list_feedback(store, "pending")
+    (pending,) = list_feedback(store, ADMIN, "pending")
     app.multiselect(key="feedback_pick").set_value([pending.id]).run()
     app.button(key="review:True").click().run()
     assert any("1 correction(s) accepted" in s.value for s in app.success)
     assert "1 accepted example(s)" in texts(app)
+    assert f"1 accepted labelled example(s) are new to the published model ({run.run_id}" in texts(app)
+    assert any(d.label == "Download accepted examples (JSONL)" for d in app.get("download_button"))
     app.button(key="merge_save").click().run()
     assert any("Saved demo/v2" in s.value for s in app.success)
     merged = [v for v in list_dataset_versions(isolated_workspace) if v.ref == "demo/v2"][0]
@@ -99,3 +118,21 @@ def test_a_page_failure_is_shown_plainly_and_recorded(isolated_workspace):
     assert rows and rows[0]["details"] == {"page": "Home", "error": "JSONDecodeError"} and rows[0]["username"] == "ana"
     log_file = isolated_workspace.logs / "studio.log"
     assert "JSONDecodeError" in log_file.read_text()  # the traceback is kept for the admin
+
+
+def test_merging_reports_duplicates_and_counts_only_examples_new_to_the_published_model(isolated_workspace, config):
+    store = workspace_store(isolated_workspace)
+    version = save_demo_version(isolated_workspace, config)
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_nb",))
+    publish(isolated_workspace, run.run_id, ANALYST)
+    known = version.frame().iloc[0]
+    items = [record_feedback(store, USER, run.run_id, version.labels, known["text"], known["label"], 0.9, known["label"]),
+             record_feedback(store, USER, run.run_id, version.labels, "Brand new complaint about the parcel locker",
+                             "billing", 0.4, "delivery")]
+    app = open_page("pages/admin.py", as_user="root", role="admin")
+    app.multiselect(key="feedback_pick").set_value([i.id for i in items]).run()
+    app.button(key="review:True").click().run()
+    # The known text is already in the training data with that label: only one example is new.
+    assert f"1 accepted labelled example(s) are new to the published model ({run.run_id}" in texts(app)
+    assert "2 accepted example(s)" in texts(app)
+    assert "duplicate" in texts(app).lower()  # the merge preview reports the repeated text

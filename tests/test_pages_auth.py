@@ -10,7 +10,7 @@ from core.config import AppConfig
 from tests.conftest import ADMIN, PASSWORD, PROJECT_ROOT, make_account, workspace_store
 from tests.test_pages import TIMEOUT, event_types, open_page, texts
 
-PROTECTED = ["pages/data.py", "pages/train.py", "pages/evaluate.py", "pages/classify.py"]
+PROTECTED = ["pages/data.py", "pages/train.py", "pages/evaluate.py", "pages/classify.py", "pages/admin.py"]
 
 
 def fresh_app() -> AppTest:
@@ -93,7 +93,8 @@ def test_a_user_account_is_refused_on_analyst_pages_even_by_direct_url(isolated_
     assert len(app.title) == 0  # the page stopped before drawing anything
 
 
-def test_a_user_sees_only_home_and_classify_in_the_menu(isolated_workspace):
+def test_a_user_opens_classify_without_errors(isolated_workspace):
+    """(The menu a user sees, Home and Classify only, is asserted in the browser journey.)"""
     app = open_page(as_user="uma", role="user")
     app.switch_page("pages/classify.py").run()
     assert not app.exception and app.title[0].value == "Classify"

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
+from core.cleaning import CleaningOptions
+from core.ingest import records_from_list
+from core.preparation import prepare, save_preparation
 from core.publishing import publish
+from core.split import SplitPlan
 from core.store import events, feedback, predictions
 from tests.conftest import ANALYST, save_demo_version, train_runs, workspace_store
 from tests.test_pages import open_page, texts
@@ -55,3 +61,22 @@ def test_a_user_classifies_a_text_and_a_file_and_leaves_feedback(isolated_worksp
     assert len(store.rows(select(predictions))) == 1 + 3
     kinds = [row["event_type"] for row in store.rows(select(events).order_by(events.c.id))]
     assert kinds[-3:] == ["classified_text", "feedback_given", "classified_file"]
+
+
+def test_text_and_labels_from_users_are_shown_as_written_never_as_html(isolated_workspace, config):
+    """Labels come from an uploaded file and texts from anyone: markup in them must not reach the page."""
+    rows = [{"text": f"parcel {i} arrived late again", "label": "<b>late</b>"} for i in range(20)]
+    rows += [{"text": f"refund {i} still missing on card", "label": "<img src=x onerror=alert(1)>"} for i in range(20)]
+    prepared = prepare(records_from_list(rows), "text", "label", CleaningOptions(), config)
+    version = save_preparation(isolated_workspace, "markup", prepared, SplitPlan.from_config(config.split), ANALYST)
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_logreg",))
+    publish(isolated_workspace, run.run_id, ANALYST)
+    app = open_page("pages/classify.py", as_user="uma", role="user")
+    app.text_area(key="single_text").input("<script>alert('x')</script> my parcel arrived late")
+    app.button(key="classify_text").click().run()
+    assert not app.exception, app.exception
+    headline = next(m.value for m in app.markdown if m.value.startswith("### "))
+    assert "&lt;b&gt;late&lt;/b&gt;" in headline or "&lt;img" in headline
+    rendered = " ".join(m.value for m in app.markdown) + " ".join(c.value for c in app.caption)
+    unescaped_tags = re.findall(r"(?<!\\)<(?:b|img|script)\b", rendered)  # markup not escaped for Markdown
+    assert not unescaped_tags, rendered

@@ -69,11 +69,13 @@ def test_transformer_runs_are_served_by_the_fast_path_that_agrees_with_the_pipel
     assert check["passed"]["fp32"] and all(
         check["accuracy"]["fp32"] - check["accuracy"][p] <= 0.005 + 1e-9 for p, ok in check["passed"].items() if ok)
     predictor, record = predictor_for_run(isolated_workspace, run.run_id, config)
-    assert predictor.scorer.__qualname__ == "FineTunedTransformer.predict_proba"
+    assert predictor.scorer.__qualname__ == "FineTunedTransformer.score"  # the fast path, one tokenisation
     folder = isolated_workspace.runs / run.run_id / "model"
     reference = pipeline_scorer(folder, record.labels, max_length=64)  # the plain Hugging Face way
     texts = ["late parcel again", "refund still missing after three weeks", "word " * 200, "ok"]
-    np.testing.assert_allclose(predictor.scorer(texts), reference(texts), atol=1e-4)
+    scores, truncated = predictor.scorer(texts)
+    np.testing.assert_allclose(scores, reference(texts), atol=1e-4)
+    assert truncated == [False, False, True, False]
     results = predictor.predict(texts)
     assert [r.truncated for r in results] == [False, False, True, False]  # max_length is 64 tokens here
 

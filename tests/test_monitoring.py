@@ -1,0 +1,109 @@
+"""Monitoring figures from the prediction and feedback logs, with numbers worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import insert
+
+from core import charts
+from core.audit import query_events, session_timeline
+from core.auth import PermissionDenied
+from core.feedback import accepted_examples, accepted_jsonl, list_feedback
+from core.monitoring import (
+    agreement_over_time, feedback_agreement, feedback_log, label_drift, model_usage, overall_agreement,
+    prediction_log, review_share_over_time, volume_over_time,
+)
+from core.store import feedback, predictions
+from tests.conftest import ADMIN, ANALYST, USER, workspace_store
+
+DAY1 = datetime(2026, 11, 1, 9, 30, tzinfo=timezone.utc)
+DAY2 = datetime(2026, 11, 2, 14, 0, tzinfo=timezone.utc)
+# time, user, run, label, score, needs_review, status
+SERVED = [
+    (DAY1, "uma", "run-a", "billing", 0.9, False, "ok"),
+    (DAY1, "uma", "run-a", "billing", 0.4, True, "ok"),
+    (DAY1, "ben", "run-a", "delivery", 0.8, False, "ok"),
+    (DAY1, "ben", "run-a", None, None, False, "empty"),
+    (DAY2, "uma", "run-b", "delivery", 0.95, False, "ok"),
+    (DAY2, "uma", "run-b", "delivery", 0.3, True, "ok"),
+]
+# time, run, predicted, should be (equal = the user agreed)
+VERDICTS = [
+    (DAY1, "run-a", "billing", "billing"),
+    (DAY1, "run-a", "billing", "delivery"),
+    (DAY2, "run-b", "delivery", "delivery"),
+    (DAY2, "run-b", "delivery", "delivery"),
+]
+
+
+@pytest.fixture
+def store(isolated_workspace):
+    store = workspace_store(isolated_workspace)
+    with store.writing() as connection:
+        connection.execute(insert(predictions), [
+            {"time": t, "username": u, "run_id": r, "label": l, "score": s, "needs_review": n, "status": st,
+             "source": "single"} for t, u, r, l, s, n, st in SERVED])
+        connection.execute(insert(feedback), [
+            {"time": t, "username": "uma", "run_id": r, "text": f"text {i}", "predicted": p, "score": 0.5,
+             "is_correct": p == c, "correct_label": c, "status": "pending"}
+            for i, (t, r, p, c) in enumerate(VERDICTS)])
+    return store
+
+
+def test_volume_review_share_and_usage_per_period_and_model(store):
+    log = prediction_log(store, ADMIN)
+    assert len(log) == 6 and str(log["time"].dt.tz) == "UTC"
+    volume = volume_over_time(log, "D")
+    assert volume.to_dict("records") == [
+        {"period": datetime(2026, 11, 1), "run_id": "run-a", "predictions": 4},
+        {"period": datetime(2026, 11, 2), "run_id": "run-b", "predictions": 2}]
+    share = review_share_over_time(log, "D")  # the unscored "empty" row does not count
+    assert share["review_share"].round(4).tolist() == [round(1 / 3, 4), 0.5]
+    assert share["predictions"].tolist() == [3, 2]
+    assert len(volume_over_time(log, "h")) == 2
+    usage = model_usage(log)
+    assert usage.set_index("run_id").to_dict("index") == {"run-a": {"predictions": 4, "users": 2},
+                                                         "run-b": {"predictions": 2, "users": 1}}
+
+
+def test_agreement_overall_per_model_and_over_time(store):
+    verdicts = feedback_log(store, ADMIN)
+    assert overall_agreement(verdicts) == 0.75
+    per_run = feedback_agreement(verdicts).set_index("run_id")
+    assert per_run.loc["run-a"].tolist() == [2, 0.5] and per_run.loc["run-b"].tolist() == [2, 1.0]
+    over_time = agreement_over_time(verdicts, "D")
+    assert over_time["agreement"].tolist() == [0.5, 1.0] and over_time["feedback"].tolist() == [2, 2]
+    assert overall_agreement(verdicts.iloc[0:0]) is None
+
+
+def test_label_drift_is_the_total_variation_distance(store):
+    log = prediction_log(store, ADMIN)
+    # scored labels: billing 2, delivery 3 -> 0.4 / 0.6; training: billing 1, delivery 1, refund 2 -> .25/.25/.5
+    drift, distance = label_drift(log, {"billing": 10, "delivery": 10, "refund": 20})
+    assert drift["label"].tolist() == ["billing", "delivery", "refund"]
+    assert drift["recent predictions"].round(3).tolist() == [0.4, 0.6, 0.0]
+    assert distance == pytest.approx((0.15 + 0.35 + 0.5) / 2)
+    assert label_drift(log, {"billing": 2, "delivery": 3})[1] == pytest.approx(0.0)
+
+
+def test_the_monitoring_charts_carry_the_figures(store):
+    log, verdicts = prediction_log(store, ADMIN), feedback_log(store, ADMIN)
+    usage = model_usage(log).merge(feedback_agreement(verdicts), on="run_id", how="left")
+    figure = charts.model_usage(usage)
+    assert list(figure.data[0].y) == [4, 2] and list(figure.data[0].text) == ["50% agree", "100% agree"]
+    line = charts.agreement_over_time(agreement_over_time(verdicts, "D"))
+    assert list(line.data[0].y) == [0.5, 1.0]
+
+
+@pytest.mark.parametrize("actor", [None, USER, ANALYST])
+def test_only_admins_read_logs_and_everyones_feedback(store, actor):
+    reads = [lambda: prediction_log(store, actor), lambda: feedback_log(store, actor),
+             lambda: query_events(store, actor), lambda: session_timeline(store, actor, "s1"),
+             lambda: list_feedback(store, actor), lambda: accepted_examples(store, actor),
+             lambda: accepted_jsonl(store, actor)]
+    for read in reads:
+        with pytest.raises(PermissionDenied):
+            read()
+    assert len(list_feedback(store, ADMIN)) == 4
