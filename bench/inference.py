@@ -80,8 +80,9 @@ def main(argv: list[str] | None = None) -> None:
 
     def pipeline_per_text(texts: list[str]) -> list:
         outputs = [per_text_pipe(text, truncation=True, max_length=max_length) for text in texts]
+        scored = [o[0] if o and isinstance(o[0], list) else o for o in outputs]  # one text: [[{label, score}…]]
         reference_labels[texts[0] + str(len(texts))] = [max(o, key=lambda item: item["score"])["label"]
-                                                        for o in outputs]
+                                                        for o in scored]
         return outputs
 
     def pipeline_batched(texts: list[str]) -> list:

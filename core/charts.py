@@ -139,13 +139,17 @@ def prediction_volume(volume: pd.DataFrame) -> go.Figure:
     return _tidy(figure, 320)
 
 
-def review_share(series: pd.DataFrame) -> go.Figure:
-    """Share of predictions below the review threshold, per period."""
-    figure = px.line(series, x="period", y="review_share", markers=True, hover_data=["predictions"],
-                     title="Share needing review")
+def _share_over_time(series: pd.DataFrame, share: str, count: str, title: str) -> go.Figure:
+    """A 0–100% line per period, with the number behind each point on hover."""
+    figure = px.line(series, x="period", y=share, markers=True, hover_data=[count], title=title)
     figure.update_yaxes(range=[0, 1], tickformat=".0%", title_text="")
     figure.update_xaxes(title_text="")
     return _tidy(figure, 320)
+
+
+def review_share(series: pd.DataFrame) -> go.Figure:
+    """Share of predictions below the review threshold, per period."""
+    return _share_over_time(series, "review_share", "predictions", "Share needing review")
 
 
 def label_mix(drift: pd.DataFrame, distance: float) -> go.Figure:
@@ -170,8 +174,4 @@ def model_usage(usage: pd.DataFrame) -> go.Figure:
 
 def agreement_over_time(series: pd.DataFrame) -> go.Figure:
     """Share of feedback saying the model was right, per period."""
-    figure = px.line(series, x="period", y="agreement", markers=True, hover_data=["feedback"],
-                     title="Feedback agreement")
-    figure.update_yaxes(range=[0, 1], tickformat=".0%", title_text="")
-    figure.update_xaxes(title_text="")
-    return _tidy(figure, 320)
+    return _share_over_time(series, "agreement", "feedback", "Feedback agreement")
