@@ -29,13 +29,17 @@ START_TIMEOUT = 90
 def ensure_chromium() -> str:
     if Path(CHROMIUM).exists():
         return CHROMIUM
-    if os.geteuid() == 0 and shutil.which("apt-get"):
+    # As root, or through sudo when it needs no password (a CI runner's usual set-up).
+    as_root = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    may_install = shutil.which("apt-get") and (
+        not as_root or (shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0))
+    if may_install:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "install", "-y", "chromium"], check=False, env=env, capture_output=True,
-                       timeout=900)
-        if subprocess.run(["test", "-x", CHROMIUM]).returncode != 0:
-            subprocess.run(["apt-get", "update"], check=False, env=env, capture_output=True, timeout=900)
-            subprocess.run(["apt-get", "install", "-y", "chromium"], check=True, env=env, capture_output=True,
+        apt = [*as_root, "apt-get"]
+        subprocess.run([*apt, "install", "-y", "chromium"], check=False, env=env, capture_output=True, timeout=900)
+        if not Path(CHROMIUM).exists():
+            subprocess.run([*apt, "update"], check=False, env=env, capture_output=True, timeout=900)
+            subprocess.run([*apt, "install", "-y", "chromium"], check=True, env=env, capture_output=True,
                            timeout=900)
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is needed for the browser tests: run `sudo apt-get install -y chromium`")
