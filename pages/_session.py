@@ -114,6 +114,8 @@ def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) ->
             _end_session(auth)
             st.session_state[NOTICE] = "That account can no longer sign in here. Sign in with another account."
             st.rerun()
+        # (The form does not tell which name was typed; the attempt is still on record, with its session.)
+        record_event(store, EventType.SIGN_IN_FAILED, session_id=session_id(), reason="account locked")
         st.error("This account is locked after too many failed sign-ins. Try again later, or ask an admin to reset "
                  "the password.")
         return

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from core.auth import Accounts, Actor, Role
 from core.config import AppConfig
+from core.store import events
 from tests.conftest import ADMIN, PASSWORD, PROJECT_ROOT, make_account, workspace_store
 from tests.test_pages import TIMEOUT, event_types, open_page, texts
 
@@ -67,7 +69,10 @@ def test_repeated_wrong_passwords_lock_the_account(isolated_workspace):
     account = Accounts(workspace_store(isolated_workspace), AppConfig().auth).get("uma")
     assert account.locked()
     types = event_types(isolated_workspace)
-    assert types.count("sign_in_failed") == limit and types.count("lockout") == 1
+    # every wrong password, then the attempt on the locked account (recorded too, without a name)
+    assert types.count("sign_in_failed") == limit + 1 and types.count("lockout") == 1
+    last = workspace_store(isolated_workspace).rows(select(events).order_by(events.c.id.desc()).limit(1))[0]
+    assert (last["event_type"], last["details"]) == ("sign_in_failed", {"reason": "account locked"})
 
 
 @pytest.mark.parametrize("page", PROTECTED)
