@@ -70,7 +70,9 @@ class Predictor:
     def predict(self, inputs: Sequence[Any], on_progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
         """One :class:`Prediction` per input, in input order; ``on_progress(done, total)`` after each chunk."""
         results: list[Prediction | None] = [row_status(value) for value in inputs]
-        valid = [i for i, result in enumerate(results) if result is None]
+        # Texts of similar length go into the same chunk (the model then batches each chunk by token
+        # length), so a long file pads little; results still land at their input positions.
+        valid = sorted((i for i, result in enumerate(results) if result is None), key=lambda i: len(inputs[i]))
         for start in range(0, len(valid), self.chunk_size):
             chunk = valid[start:start + self.chunk_size]
             texts = [inputs[i] for i in chunk]

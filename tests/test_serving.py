@@ -57,6 +57,11 @@ def test_batches_are_scored_in_chunks_with_progress(isolated_workspace, config, 
     results = predictor.predict(texts, lambda done, total: calls.append((done, total)))
     assert calls == [(4, 10), (8, 10), (10, 10)]
     assert len(results) == 11 and results[-1].status == "empty"
+    # Rows are grouped by length across chunks, yet every result lands at its own input position.
+    varied = ["my parcel never came " * (i % 5 + 1) if i % 2 else f"charged twice, refund {i} " * (4 - i % 4)
+              for i in range(10)]
+    expected = [model.label_names[j] for j in model.predict_proba(varied).argmax(axis=1)]
+    assert [r.label for r in predictor.predict(varied)] == expected
 
 
 def test_transformer_runs_are_served_by_the_fast_path_that_agrees_with_the_pipeline(isolated_workspace, config_file,
