@@ -74,17 +74,9 @@ def overview() -> None:
 
 def next_step(summary) -> None:
     """A link to where the journey continues, if this person may go there."""
-    actor = current_actor()
-    steps = [
-        (not summary.datasets, "pages/data.py", "Next: prepare a dataset on the Data page", Permission.MANAGE_DATA),
-        (not summary.finished_runs, "pages/train.py", "Next: train models on the Train page", Permission.TRAIN),
-        (summary.published is None, "pages/evaluate.py", "Next: compare runs and publish one", Permission.EVALUATE),
-        (True, "pages/classify.py", "Classify new feedback", Permission.CLASSIFY),
-    ]
-    for needed, page, label, permission in steps:
-        if needed and actor is not None and actor.can(permission):
-            st.page_link(page, label=label, icon=":material/arrow_forward:")
-            return
+    step = summary.next_step(current_actor())
+    if step is not None:
+        st.page_link(step[0], label=step[1], icon=":material/arrow_forward:")
 
 
 def recent_activity() -> None:

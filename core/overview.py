@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core.auth import Actor, Permission
 from core.dataset_versions import DatasetVersion, list_dataset_versions
 from core.publishing import Publication, current_publication
 from core.runs import RunRecord, RunState, list_runs
@@ -31,6 +32,17 @@ class WorkspaceSummary:
     @property
     def active_runs(self) -> list[RunRecord]:
         return [r for r in self.runs if r.state in (RunState.QUEUED, RunState.RUNNING)]
+
+    def next_step(self, actor: Actor | None) -> tuple[str, str] | None:
+        """Where the journey continues for this person: (page, link text), or None if nowhere they may go."""
+        steps = [
+            (not self.datasets, "pages/data.py", "Next: prepare a dataset on the Data page", Permission.MANAGE_DATA),
+            (not self.finished_runs, "pages/train.py", "Next: train models on the Train page", Permission.TRAIN),
+            (self.published is None, "pages/evaluate.py", "Next: compare runs and publish one", Permission.EVALUATE),
+            (True, "pages/classify.py", "Classify new feedback", Permission.CLASSIFY),
+        ]
+        return next(((page, label) for needed, page, label, permission in steps
+                     if needed and actor is not None and actor.can(permission)), None)
 
     @property
     def published_run(self) -> RunRecord | None:
