@@ -28,7 +28,7 @@ from core.auth import Accounts, Actor, AuthError, Role, command_line_actor
 from core.classifiers import ModelFileError
 from core.cleaning import CleaningOptions, RareClassAction
 from core.config import PRESET_NAMES, WORKSPACE_ENV_VAR, AppConfig, ConfigError, load_config
-from core.dataset_versions import DatasetError
+from core.dataset_versions import DatasetError, suggest_dataset_name
 from core.evaluation import EvaluationError
 from core.ingest import IngestError, RawTable, guess_columns, read_feedback_file
 from core.preparation import Preparation, prepare, save_preparation
@@ -263,7 +263,7 @@ def command_train(args: argparse.Namespace) -> int:
         test_table = _read(args.test_data, config)
         test = prepare(test_table, text_field, label_field, options, config, count_tokens)
         _refuse_if_blocked(test)
-    name = args.name or Path(args.data).stem.replace(" ", "-")[:64]
+    name = args.name or suggest_dataset_name(Path(args.data).name)
     version = save_preparation(workspace, name, prepared, SplitPlan.from_config(config.split), ACTOR, test=test)
     print(f"saved dataset {version.ref} ({version.meta['rows']} examples)", file=sys.stderr)
 

@@ -106,6 +106,13 @@ class DatasetVersion:
         })
 
 
+def suggest_dataset_name(file_name: str) -> str:
+    """A valid dataset name from an uploaded file's name ("Shop reviews (May).csv" -> "Shop-reviews-May")."""
+    stem = Path(file_name).stem if "." in file_name else file_name
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-._")[:64].rstrip("-._")
+    return name or "dataset"
+
+
 def _check_name(name: str) -> str:
     if not NAME_PATTERN.match(name or ""):
         raise DatasetError(

@@ -11,7 +11,7 @@ import streamlit as st
 from core import charts
 from core.config import AppConfig
 from core.cleaning import CleaningOptions, RareClassAction
-from core.dataset_versions import DatasetError, delete_dataset_version, list_dataset_versions
+from core.dataset_versions import DatasetError, delete_dataset_version, list_dataset_versions, suggest_dataset_name
 from core.ingest import DEMO_DATASET, IngestError, RawTable, guess_columns
 from core.preparation import Preparation, prepare, save_preparation
 from core.pretrained import token_counter
@@ -140,8 +140,7 @@ else:
             seed = seed_col.number_input("Seed", value=config.split.seed, step=1)
         plan = SplitPlan(round(1 - validation - test, 4), validation, test, int(seed))
         st.plotly_chart(charts.split_distribution(prepared.split_preview(plan)), width="stretch")
-        default_name = source.name.rsplit(".", 1)[0].replace(" ", "-")[:64] or "dataset"
-        name = st.text_input("Dataset name", value=default_name, key=f"name:{source.key}",
+        name = st.text_input("Dataset name", value=suggest_dataset_name(source.name), key=f"name:{source.key}",
                              help="Saving the same name again creates its next version.")
         if st.button("Save dataset version", type="primary", key="save_version"):
             try:

@@ -6,7 +6,8 @@ import pytest
 from core.cleaning import CleaningOptions
 from core.config import load_config
 from core.dataset_versions import (
-    DatasetError, delete_dataset_version, list_dataset_versions, load_dataset_version,
+    NAME_PATTERN, DatasetError, delete_dataset_version, list_dataset_versions, load_dataset_version,
+    suggest_dataset_name,
 )
 from core.ingest import records_from_list
 from core.preparation import prepare, save_preparation
@@ -100,3 +101,12 @@ def test_saved_data_is_utf8_jsonl(isolated_workspace):
     version = save_preparation(isolated_workspace, "accents", prep, PLAN, ANALYST)
     first = json.loads((version.path / "data.jsonl").read_text(encoding="utf-8").splitlines()[0])
     assert "café" in first["text"]
+
+
+@pytest.mark.parametrize("file_name, expected", [
+    ("feedback.jsonl", "feedback"), ("Shop reviews (May).csv", "Shop-reviews-May"),
+    ("Café feedback 2026.csv", "Caf-feedback-2026"), ("???.csv", "dataset"), ("x" * 80 + ".csv", "x" * 64),
+])
+def test_uploaded_file_names_become_valid_dataset_names(file_name, expected):
+    assert suggest_dataset_name(file_name) == expected
+    assert NAME_PATTERN.match(suggest_dataset_name(file_name))
