@@ -20,7 +20,6 @@ import time
 import numpy as np
 
 from bench.common import check_targets, summary
-from core.classifiers import Progress
 from core.cleaning import CleaningOptions
 from core.config import Hyperparameters, load_config
 from core.dataset_versions import DatasetVersion

@@ -15,7 +15,10 @@ import streamlit as st
 
 from core.auth import ROLE_PERMISSIONS, Actor, Permission
 from core.config import PROJECT_ROOT, AppConfig, ConfigError, load_config
+from core.evaluation import SCORES_FILE, Evaluation
 from core.ingest import IngestError, RawTable, read_feedback_bytes
+from core.reports import run_evaluation
+from core.runs import RunRecord, run_folder
 from core.validate import Finding, Severity, ValidationReport
 from core.workspace import Workspace
 
@@ -147,6 +150,19 @@ def show_fixes(prepared: "Preparation") -> None:
         st.markdown(f"- {step.description}: **{changed}**")
     st.markdown("**Report after the fixes**")
     show_report(prepared.report)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_test_evaluation(_workspace: Workspace, _record: RunRecord, _config: AppConfig, workspace_root: str,
+                            run_id: str, scores_mtime: float) -> Evaluation:
+    return run_evaluation(_workspace, _record, _config)
+
+
+def test_evaluation(workspace: Workspace, record: RunRecord, config: AppConfig) -> Evaluation:
+    """A run's evaluation on its test split (Evaluate, Classify), recomputed only when its stored scores change."""
+    scores = run_folder(workspace, record.run_id) / SCORES_FILE
+    return _cached_test_evaluation(workspace, record, config, str(workspace.root), record.run_id,
+                                   scores.stat().st_mtime if scores.exists() else 0.0)
 
 
 def duration(seconds: float | None) -> str:

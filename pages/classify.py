@@ -12,19 +12,18 @@ import streamlit as st
 from core.audit import EventType, record_predictions
 from core.auth import Actor, Permission
 from core.config import AppConfig
-from core.evaluation import SCORES_FILE, Evaluation, EvaluationError
+from core.evaluation import EvaluationError
 from core.exports import results_frame, summarise_results, to_jsonl, to_safe_csv
 from core.feedback import FeedbackError, feedback_of, record_feedback
 from core.ingest import guess_columns
 from core.predict import Prediction, Predictor
-from core.reports import run_evaluation
-from core.runs import RunRecord, run_folder
+from core.runs import RunRecord
 from core.serving import PublishedModel, suggested_threshold
 from core.store import Store
 from core.workspace import Workspace
 from pages._session import app_store, audit, session_id
 from pages._widgets import (
-    app_config, app_workspace, badge, enter_page, field_choice, page_intro, plain, uploaded_table,
+    app_config, app_workspace, badge, enter_page, field_choice, page_intro, plain, test_evaluation, uploaded_table,
 )
 
 HISTORY = "classify_history"
@@ -39,20 +38,12 @@ def published_model(workspace_root: str, _config: AppConfig) -> PublishedModel:
     return PublishedModel(Workspace(Path(workspace_root)), _config)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def run_test_evaluation(_workspace: Workspace, _record: RunRecord, _config: AppConfig, run_id: str,
-                        scores_mtime: float) -> Evaluation | None:
-    try:
-        return run_evaluation(_workspace, _record, _config)
-    except (EvaluationError, OSError):
-        return None
-
-
 def default_threshold(workspace: Workspace, record: RunRecord, config: AppConfig) -> float:
     """The threshold at which the run's test predictions kept reach the target accuracy."""
-    scores = run_folder(workspace, record.run_id) / SCORES_FILE
-    evaluation = run_test_evaluation(workspace, record, config, record.run_id,
-                                     scores.stat().st_mtime if scores.exists() else 0.0)
+    try:
+        evaluation = test_evaluation(workspace, record, config)
+    except (EvaluationError, OSError):
+        evaluation = None  # no stored test scores: the configured threshold applies
     return suggested_threshold(evaluation, config.classify.target_accuracy, config.classify.review_threshold)
 
 

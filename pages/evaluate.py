@@ -7,12 +7,12 @@ import streamlit as st
 from core import charts
 from core.comparison import RANKING_METRICS, comparable_groups, comparison_table, recommend
 from core.config import AppConfig
-from core.evaluation import SCORES_FILE, Evaluation, EvaluationError, filter_errors
+from core.evaluation import Evaluation, EvaluationError, filter_errors
 from core.precision import PrecisionCheck
 from core.ingest import guess_columns
 from core.publishing import PublishError, current_publication, publication_history, publish, restore_previous
-from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report, run_evaluation
-from core.runs import RunRecord, list_runs, run_folder
+from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report
+from core.runs import RunRecord, list_runs
 from core.serving import serving_precision
 from core.workspace import Workspace
 from core.audit import EventType
@@ -20,24 +20,12 @@ from core.auth import Actor, Permission
 from core.store import Store
 from pages._session import app_store, audit
 from pages._widgets import (
-    app_config, app_workspace, duration, enter_page, field_choice, page_intro, uploaded_table,
+    app_config, app_workspace, duration, enter_page, field_choice, page_intro, test_evaluation, uploaded_table,
 )
 
 ANY = "(any)"
 CONFIRM_KEY = "confirm_publish"
 PUBLISH_NOTICE = "publish_notice"
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def cached_evaluation(_workspace: Workspace, _record: RunRecord, _config: AppConfig, run_id: str,
-                      scores_mtime: float) -> Evaluation:
-    """A run's test evaluation, recomputed only when its stored scores change."""
-    return run_evaluation(_workspace, _record, _config)
-
-
-def evaluation_of(workspace: Workspace, record: RunRecord, config: AppConfig) -> Evaluation:
-    scores = run_folder(workspace, record.run_id) / SCORES_FILE
-    return cached_evaluation(workspace, record, config, record.run_id, scores.stat().st_mtime if scores.exists() else 0)
 
 
 def headline(evaluation: Evaluation) -> None:
@@ -210,7 +198,7 @@ st.caption("Only runs tested on the same split are compared; a different split o
 # 2. Side by side ------------------------------------------------------------------------------
 st.subheader("2 · Comparison")
 with st.spinner("Evaluating runs…"):
-    pairs = [(record, evaluation_of(workspace, record, config)) for record in records]
+    pairs = [(record, test_evaluation(workspace, record, config)) for record in records]
 metric = st.selectbox("Rank by", list(RANKING_METRICS), format_func=RANKING_METRICS.get, key="rank_metric")
 table = comparison_table(pairs)
 best = recommend(table, metric)
