@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test bench install install-dev clean-venv
+.PHONY: run test bench bench-app install install-dev clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: install-dev
 bench: install
 	$(BIN)/python -m bench.inference
 	$(BIN)/python -m bench.training
+
+# A 10,000-line file on the Classify page in Chromium while another user browses (needs the test tools).
+bench-app: install-dev
+	$(BIN)/python -m bench.classify_load
 
 clean-venv:
 	rm -rf $(VENV)

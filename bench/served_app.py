@@ -1,0 +1,90 @@
+"""The real app behind ``streamlit run`` on a free local port, and Debian's Chromium to drive it.
+
+Shared by the browser tests (``tests/e2e``) and the browser benchmark
+(``bench.classify_load``): one way to start and always stop the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+from core.config import PROJECT_ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+START_TIMEOUT = 90
+
+
+class ChromiumMissing(RuntimeError):
+    """Chromium is not installed and cannot be installed from here."""
+
+
+def ensure_chromium() -> str:
+    """The Chromium executable, installed with apt (as root, or through passwordless sudo) when missing."""
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    as_root = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    may_install = shutil.which("apt-get") and (not as_root or (
+        shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0))
+    if may_install:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        apt = [*as_root, "apt-get"]
+        subprocess.run([*apt, "install", "-y", "chromium"], check=False, env=env, capture_output=True, timeout=900)
+        if not Path(CHROMIUM).exists():
+            subprocess.run([*apt, "update"], check=False, env=env, capture_output=True, timeout=900)
+            subprocess.run([*apt, "install", "-y", "chromium"], check=True, env=env, capture_output=True,
+                           timeout=900)
+    if not Path(CHROMIUM).exists():
+        raise ChromiumMissing("Chromium is needed here: run `sudo apt-get install -y chromium`")
+    return CHROMIUM
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served_app(workspace: Path, config_file: Path | None = None) -> Iterator[dict]:
+    """``streamlit run Home.py`` on a free port with its own workspace; yields url, workspace and log path."""
+    port = free_port()
+    log_path = workspace.parent / f"{workspace.name}-server.log"
+    env = {**os.environ, "FEEDBACK_STUDIO_WORKSPACE": str(workspace)}
+    if config_file is not None:
+        env["FEEDBACK_STUDIO_CONFIG"] = str(config_file)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port),
+             "--server.headless", "true", "--server.fileWatcherType", "none",
+             "--browser.gatherUsageStats", "false"],
+            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the app did not start; its log:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield {"url": url, "workspace": workspace, "log": log_path}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
