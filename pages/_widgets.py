@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import pandas as pd
 import streamlit as st
@@ -19,10 +19,11 @@ from core.evaluation import SCORES_FILE, Evaluation
 from core.ingest import IngestError, RawTable, read_feedback_bytes
 from core.reports import run_evaluation
 from core.runs import RunRecord, run_folder
+from core.store import Store
 from core.validate import Finding, Severity, ValidationReport
 from core.workspace import Workspace
 
-from pages._session import current_actor
+from pages._session import app_store, current_actor
 
 if TYPE_CHECKING:
     from core.jobs import JobRunner
@@ -80,6 +81,25 @@ def enter_page(page_path: str, permission: Permission) -> Actor:
                  f"signed in as {actor.username} ({actor.role.value}).")
         st.stop()
     return actor
+
+
+class PageContext(NamedTuple):
+    """What every page works with: who is signed in, the settings, the workspace and the database."""
+
+    actor: Actor
+    config: AppConfig
+    workspace: Workspace
+    store: Store
+
+
+def start_page(page_path: str, permission: Permission, title: str, purpose: str) -> PageContext:
+    """The top of every page: the access check, then the title and one sentence on what the page is for."""
+    actor = enter_page(page_path, permission)
+    config = app_config()
+    workspace = app_workspace(config)
+    context = PageContext(actor, config, workspace, app_store(config))
+    page_intro(title, purpose)
+    return context
 
 
 def app_workspace(config: AppConfig) -> Workspace:

@@ -25,8 +25,8 @@ from core.publishing import published_run
 from core.split import SplitPlan
 from core.store import Store
 from core.workspace import Workspace
-from pages._session import app_store, audit
-from pages._widgets import app_config, app_workspace, enter_page, page_intro, show_fixes, show_report
+from pages._session import audit
+from pages._widgets import app_config, show_fixes, show_report, start_page
 
 ANY = "(any)"
 
@@ -233,12 +233,10 @@ def feedback_review(store: Store, actor: Actor, workspace: Workspace, config: Ap
                        "Train page.")
 
 
-actor = enter_page("pages/admin.py", Permission.VIEW_LOGS)
-config = app_config()
-workspace = app_workspace(config)
-store = app_store(config)
-page_intro("Admin", "See who did what and when, how the published model behaves in use, manage accounts, and "
-                    "turn users' corrections into training data for the next model.")
+actor, config, workspace, store = start_page(
+    "pages/admin.py", Permission.VIEW_LOGS, "Admin",
+    "See who did what and when, how the published model behaves in use, manage accounts, and "
+    "turn users' corrections into training data for the next model.")
 logs, monitor, people, corrections = st.tabs(["Session log", "Monitoring", "Users", "Feedback review"])
 with logs:
     session_log(store, actor)

@@ -21,10 +21,8 @@ from core.runs import RunRecord
 from core.serving import PublishedModel, suggested_threshold
 from core.store import Store
 from core.workspace import Workspace
-from pages._session import app_store, audit, session_id
-from pages._widgets import (
-    app_config, app_workspace, badge, enter_page, field_choice, page_intro, plain, test_evaluation, uploaded_table,
-)
+from pages._session import audit, session_id
+from pages._widgets import badge, field_choice, plain, start_page, test_evaluation, uploaded_table
 
 HISTORY = "classify_history"
 LAST_TEXT = "classify_last"
@@ -190,12 +188,10 @@ def history(store: Store, actor: Actor, record: RunRecord, threshold: float) -> 
                                    for f in mine]), hide_index=True, width="stretch", height=200)
 
 
-actor = enter_page("pages/classify.py", Permission.CLASSIFY)
-config = app_config()
-workspace = app_workspace(config)
-store = app_store(config)
-page_intro("Classify", "Sort new customer feedback with the published model: one text or a whole file. "
-                       "Uncertain predictions are flagged for a person to check; tell us when one is wrong.")
+actor, config, workspace, store = start_page(
+    "pages/classify.py", Permission.CLASSIFY, "Classify",
+    "Sort new customer feedback with the published model: one text or a whole file. "
+    "Uncertain predictions are flagged for a person to check; tell us when one is wrong.")
 
 with st.spinner("Loading the published model…"):
     loaded = published_model(str(workspace.root), config).current()

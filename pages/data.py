@@ -19,10 +19,8 @@ from core.split import SplitPlan
 from core.validate import Fix
 from core.audit import EventType
 from core.auth import Permission
-from pages._session import app_store, audit
-from pages._widgets import (
-    app_config, app_workspace, enter_page, field_choice, page_intro, read_upload, show_fixes, show_report,
-)
+from pages._session import audit
+from pages._widgets import field_choice, read_upload, show_fixes, show_report, start_page
 
 UPLOAD_TYPES = ["jsonl", "ndjson", "json", "csv", "tsv"]
 
@@ -50,12 +48,10 @@ def cached_preparation(source_key: str, _table: RawTable, text_field: str, label
     return prepare(_table, text_field, label_field, options, _config, count_tokens)
 
 
-actor = enter_page("pages/data.py", Permission.MANAGE_DATA)
-config = app_config()
-workspace = app_workspace(config)
-store = app_store(config)
-page_intro("Data", "Upload labelled feedback, read what is wrong with it, choose fixes, and save a clean, "
-                   "split version that the Train page can use.")
+actor, config, workspace, store = start_page(
+    "pages/data.py", Permission.MANAGE_DATA, "Data",
+    "Upload labelled feedback, read what is wrong with it, choose fixes, and save a clean, "
+    "split version that the Train page can use.")
 
 # 1. Choose a file ---------------------------------------------------------------------------
 st.subheader("1 · Choose a file")

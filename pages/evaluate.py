@@ -18,10 +18,8 @@ from core.workspace import Workspace
 from core.audit import EventType
 from core.auth import Actor, Permission
 from core.store import Store
-from pages._session import app_store, audit
-from pages._widgets import (
-    app_config, app_workspace, duration, enter_page, field_choice, page_intro, test_evaluation, uploaded_table,
-)
+from pages._session import audit
+from pages._widgets import duration, field_choice, start_page, test_evaluation, uploaded_table
 
 ANY = "(any)"
 CONFIRM_KEY = "confirm_publish"
@@ -174,12 +172,10 @@ def other_file_section(workspace: Workspace, record: RunRecord, config: AppConfi
             run_details(evaluation, None, config, key="other")
 
 
-actor = enter_page("pages/evaluate.py", Permission.EVALUATE)
-config = app_config()
-workspace = app_workspace(config)
-store = app_store(config)
-page_intro("Evaluate", "Compare the runs trained on one dataset version on the same test split, see where each "
-                       "one fails, and publish the best for classification.")
+actor, config, workspace, store = start_page(
+    "pages/evaluate.py", Permission.EVALUATE, "Evaluate",
+    "Compare the runs trained on one dataset version on the same test split, see where each "
+    "one fails, and publish the best for classification.")
 
 groups = comparable_groups(list_runs(workspace))
 if not groups:

@@ -15,8 +15,8 @@ from core.runs import RunError, RunRecord, RunRequest, list_runs
 from core.transformer import estimate_training_seconds, measure_training_throughput
 from core.audit import EventType
 from core.auth import Actor, Permission
-from pages._session import app_store, audit
-from pages._widgets import app_config, app_workspace, duration, enter_page, job_runner, page_intro
+from pages._session import audit
+from pages._widgets import duration, job_runner, start_page
 
 DEFAULT_KINDS = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
 PRESET_HELP = {
@@ -96,13 +96,11 @@ def runs_table(records: list[RunRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-actor = enter_page("pages/train.py", Permission.TRAIN)
-config = app_config()
-workspace = app_workspace(config)
-store = app_store(config)
+actor, config, workspace, store = start_page(
+    "pages/train.py", Permission.TRAIN, "Train",
+    "Pick a saved dataset version and the models to train; they train in the background while "
+    "you keep working, and finished runs appear below and on the Evaluate page.")
 runner = job_runner(str(workspace.root))
-page_intro("Train", "Pick a saved dataset version and the models to train; they train in the background while "
-                    "you keep working, and finished runs appear below and on the Evaluate page.")
 
 versions = list_dataset_versions(workspace)
 if not versions:
