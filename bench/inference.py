@@ -19,14 +19,13 @@ import numpy as np
 from bench.common import check_targets, demo_texts, fine_tuned_run, mixed_texts, summary, texts_per_second
 from core.config import load_config
 from core.hardware import configure_cpu_threads, detect_hardware
-from core.precision import PrecisionCheck
+from core.precision import PrecisionCheck, available_precisions
 from core.predict import Predictor
 from core.serving import serving_precision
 from core.training import load_run_model
 from core.workspace import Workspace
 
 
-PRECISIONS = ("fp32", "int8", "bf16")
 #: The issue's targets: (comparison, bound) per summary key.
 TARGETS = {
     "predictor_vs_pipeline_per_text": (">=", 1.8), "predictor_vs_pipeline_batched_short": (">=", 1.15),
@@ -42,14 +41,9 @@ ROUNDS = 3
 def predictor_speeds(model, predictor: Predictor, texts: list[str]) -> dict[str, float]:
     """Texts/s of the served predictor at each precision this machine has (best of interleaved rounds)."""
     best: dict[str, float] = {}
-    for round_number in range(ROUNDS):
-        for precision in PRECISIONS:
-            try:
-                model.use_precision(precision)
-            except (RuntimeError, ValueError) as error:
-                if round_number == 0:
-                    print(f"{precision}: not available here ({error})")
-                continue
+    for _ in range(ROUNDS):
+        for precision in available_precisions():  # bf16 only where the CPU has it
+            model.use_precision(precision)
             speed = texts_per_second(predictor.predict, texts)
             best[f"predictor_{precision}"] = max(best.get(f"predictor_{precision}", 0.0), speed)
     model.use_precision("fp32")
@@ -69,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         workspace, run, config = fine_tuned_run(config)
     model, record = load_run_model(workspace, run, config)
     folder = workspace.runs / record.run_id / "model"
-    max_length = record.model.get("max_length", config.model.max_length)
+    max_length = model.max_length  # the run's own truncation, given to every path
     hardware = detect_hardware(config.training.cpu_threads, "auto")
     print(f"model: {record.run_id} ({record.settings['model']['name']}), max_length {max_length}; {hardware.describe()}")
 

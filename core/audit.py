@@ -76,7 +76,9 @@ def query_events(store: Store, actor: Actor | None, username: str | None = None,
     parameters), before the limit.
     """
     require(actor, Permission.VIEW_LOGS)
-    return _select_events(store, username, event_types, since, until, contains, session, limit)
+    frame = _select_events(store, username, event_types, since, until, contains, session, limit)
+    frame["details"] = [json.dumps(d, ensure_ascii=False, sort_keys=True) if d else "" for d in frame["details"]]
+    return frame
 
 
 def _select_events(store: Store, username: str | None = None, event_types: Iterable[str] | None = None,
@@ -97,10 +99,8 @@ def _select_events(store: Store, username: str | None = None, event_types: Itera
         pattern = f"%{contains}%"
         statement = statement.where(or_(events.c.username.ilike(pattern), events.c.event_type.ilike(pattern),
                                         cast(events.c.details, String).ilike(pattern)))
-    frame = pd.DataFrame(store.rows(statement),
-                         columns=["id", "time", "username", "role", "session_id", "event_type", "details"])
-    frame["details"] = [json.dumps(d, ensure_ascii=False, sort_keys=True) if d else "" for d in frame["details"]]
-    return frame
+    return pd.DataFrame(store.rows(statement),
+                        columns=["id", "time", "username", "role", "session_id", "event_type", "details"])
 
 
 def session_timeline(store: Store, actor: Actor | None, session: str) -> pd.DataFrame:
@@ -128,7 +128,7 @@ def recent_milestones(store: Store, limit: int = 6) -> list[Milestone]:
     frame = _select_events(store, event_types=[e.value for e in MILESTONES], limit=limit)
     milestones = []
     for row in frame.itertuples():
-        details = json.loads(row.details) if row.details else {}
+        details = row.details or {}
         subject = " ".join(str(details[key]) for key in ("dataset", "run", "model") if details.get(key))
         milestones.append(Milestone(row.time, row.username or "system", MILESTONES[EventType(row.event_type)], subject))
     return milestones

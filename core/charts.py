@@ -165,7 +165,7 @@ def label_mix(drift: pd.DataFrame, distance: float) -> go.Figure:
 def model_usage(usage: pd.DataFrame) -> go.Figure:
     """Predictions served by each model run, with its feedback agreement where feedback exists."""
     frame = usage.assign(agreement_text=[f"{a:.0%} agree" if pd.notna(a) else "no feedback"
-                                         for a in usage.get("agreement", pd.Series([None] * len(usage)))])
+                                         for a in usage["agreement"]])
     figure = px.bar(frame, x="run_id", y="predictions", text="agreement_text", hover_data=["users"],
                     title="Predictions per model", color_discrete_sequence=["#4C6EF5"])
     figure.update_xaxes(title_text="")

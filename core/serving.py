@@ -1,18 +1,15 @@
 """Serving the published model: one shared predictor, reloaded when another run is published.
 
-Every run is served through its model's ``predict_proba``: for transformers the
-fast path (whole-list tokenisation, length-grouped batches, ``inference_mode``)
-at the reduced precision that passed its accuracy check. ``pipeline_scorer`` is
-the plain Hugging Face way, kept as the reference the benchmarks and tests
-compare against.
+Every run is served through its model's ``score``: for transformers the fast
+path (whole-list tokenisation, length-grouped batches, ``inference_mode``) at the
+reduced precision that passed its accuracy check. The tests compare it with the
+plain Hugging Face ``pipeline``; the benchmarks measure the difference.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Callable
 from pathlib import Path
-import numpy as np
 
 from core.config import AppConfig
 from core.evaluation import Evaluation
@@ -23,34 +20,6 @@ from core.runs import RunRecord
 from core.precision import PrecisionCheck
 from core.training import load_run_model
 from core.workspace import Workspace
-
-PIPELINE_BATCH = 32
-
-
-def pipeline_scorer(folder: Path, label_names: list[str], max_length: int,
-                    batch_size: int = PIPELINE_BATCH) -> Callable[[list[str]], np.ndarray]:
-    """A scorer backed by a text-classification pipeline returning every label's score."""
-    import torch
-    from transformers import pipeline
-
-    from core.transformer import quiet_libraries
-
-    quiet_libraries()
-    classify = pipeline("text-classification", model=str(folder), top_k=None,
-                        device=0 if torch.cuda.is_available() else -1)
-    column = {name: i for i, name in enumerate(label_names)}
-
-    def score(texts: list[str]) -> np.ndarray:
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batch with little padding
-        outputs = classify([texts[i] for i in order], batch_size=batch_size, truncation=True, max_length=max_length)
-        matrix = np.zeros((len(texts), len(label_names)), dtype=np.float32)
-        for i, output in zip(order, outputs):
-            for item in output:
-                matrix[i, column[item["label"]]] = item["score"]
-        return matrix
-
-    return score
-
 
 def serving_precision(record: RunRecord, config: AppConfig) -> str:
     """The precision a run is served at: the configured one, or for ``auto`` the check's choice."""

@@ -108,8 +108,6 @@ class FineTunedTransformer(TextClassifier):
         self.model = None
         self.tokenizer = None
         self.max_length = config.model.max_length
-        #: The precision ``predict_proba`` runs at (see ``use_precision``).
-        self.precision = "fp32"
         #: Where checkpoints go during training; set by the caller (the run folder).
         self.checkpoint_dir: Path | None = None
 
@@ -280,7 +278,6 @@ class FineTunedTransformer(TextClassifier):
         """Serve at ``precision`` (fp32, int8 or bf16); the full-precision weights are kept."""
         self._full_model = getattr(self, "_full_model", None) or self.model
         self.model = reduced_copy(self._full_model, precision)
-        self.precision = precision
 
     def precision_check(self, texts: list[str], label_ids: list[int], max_accuracy_loss: float) -> PrecisionCheck:
         """Accuracy and speed of each precision on (validation) texts; see :mod:`core.precision`."""

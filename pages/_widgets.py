@@ -15,7 +15,7 @@ import streamlit as st
 
 from core.auth import ROLE_PERMISSIONS, Actor, Permission
 from core.config import PROJECT_ROOT, AppConfig, ConfigError, load_config
-from core.evaluation import SCORES_FILE, Evaluation
+from core.evaluation import SCORES_FILE, Evaluation, EvaluationError
 from core.ingest import IngestError, RawTable, read_feedback_bytes
 from core.reports import run_evaluation
 from core.runs import RunRecord, run_folder
@@ -174,15 +174,24 @@ def show_fixes(prepared: "Preparation") -> None:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _cached_test_evaluation(_workspace: Workspace, _record: RunRecord, _config: AppConfig, workspace_root: str,
-                            run_id: str, scores_mtime: float) -> Evaluation:
-    return run_evaluation(_workspace, _record, _config)
+                            run_id: str, scores_mtime: float) -> Evaluation | str:
+    """The evaluation, or why there is none (a failure is cached too, so it is not retried on every rerun)."""
+    try:
+        return run_evaluation(_workspace, _record, _config)
+    except (EvaluationError, OSError) as error:
+        return str(error)
 
 
 def test_evaluation(workspace: Workspace, record: RunRecord, config: AppConfig) -> Evaluation:
-    """A run's evaluation on its test split (Evaluate, Classify), recomputed only when its stored scores change."""
+    """A run's evaluation on its test split (Evaluate, Classify), recomputed only when its stored scores change.
+
+    Raises EvaluationError when the run has none."""
     scores = run_folder(workspace, record.run_id) / SCORES_FILE
-    return _cached_test_evaluation(workspace, record, config, str(workspace.root), record.run_id,
-                                   scores.stat().st_mtime if scores.exists() else 0.0)
+    evaluation = _cached_test_evaluation(workspace, record, config, str(workspace.root), record.run_id,
+                                         scores.stat().st_mtime if scores.exists() else 0.0)
+    if isinstance(evaluation, str):
+        raise EvaluationError(evaluation)
+    return evaluation
 
 
 def duration(seconds: float | None) -> str:
@@ -227,7 +236,6 @@ def job_runner(workspace_root: str) -> "JobRunner":
     """The one job runner of this server for a workspace, shared by every session and page."""
     from core.audit import record_run_outcome
     from core.jobs import JobRunner
-    from pages._session import app_store
 
     config = load_config()
     store = app_store(config)

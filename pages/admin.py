@@ -31,6 +31,7 @@ from pages._widgets import app_config, show_fixes, show_report, start_page
 ANY = "(any)"
 
 
+@st.fragment  # its widgets rerun this tab only, not the other three
 def session_log(store: Store, actor: Actor) -> None:
     """Every recorded action, filterable, with one session's timeline and a CSV export."""
     filters = st.columns(4)
@@ -58,6 +59,7 @@ def session_log(store: Store, actor: Actor) -> None:
                      hide_index=True, width="stretch")
 
 
+@st.fragment
 def monitoring(store: Store, actor: Actor, workspace: Workspace) -> None:
     """How the published model is used and how its answers compare with what it was trained on."""
     log = prediction_log(store, actor)
@@ -104,6 +106,7 @@ def monitoring(store: Store, actor: Actor, workspace: Workspace) -> None:
                  column_config={"agreement": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")})
 
 
+@st.fragment
 def accounts_admin(store: Store, actor: Actor, config: AppConfig) -> None:
     """List, create, change role, reset password, disable/enable; the last admin is protected."""
     accounts = Accounts(store, config.auth)
@@ -178,6 +181,7 @@ def merge_preview(_base: DatasetVersion, base_key: tuple[str, str, str], example
     return prepare(merged_table(_base, examples), "text", "label", options, _config)
 
 
+@st.fragment
 def feedback_review(store: Store, actor: Actor, workspace: Workspace, config: AppConfig) -> None:
     """Accept or reject users' corrections; turn the accepted ones into a new dataset version."""
     pending = list_feedback(store, actor, "pending")

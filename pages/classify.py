@@ -61,7 +61,8 @@ def show_prediction(prediction: Prediction, threshold: float) -> None:
         return
     judged = prediction.at_threshold(threshold)
     flag = badge("warning", "needs review") if judged.needs_review else badge("ok", "confident")
-    st.markdown(f"### {plain(html.escape(prediction.label))} {flag}", unsafe_allow_html=True)  # label: escaped
+    # HTML-escaped (quote=False: an apostrophe stays an apostrophe, not an entity Markdown would mangle)
+    st.markdown(f"### {plain(html.escape(prediction.label, quote=False))} {flag}", unsafe_allow_html=True)
     st.caption(f"Confidence {prediction.score:.0%}; the review threshold is {threshold:.2f}."
                + (" The text is longer than the model reads; only its beginning was used." if prediction.truncated
                   else ""))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,13 +18,31 @@ from core.exports import escape_formula, results_frame, summarise_results, to_js
 from core.feedback import FeedbackError, feedback_of, record_feedback
 from core.predict import Predictor
 from core.publishing import publish
-from core.serving import PublishedModel, pipeline_scorer, predictor_for_run, serving_precision, suggested_threshold
+from core.serving import PublishedModel, predictor_for_run, serving_precision, suggested_threshold
 from core.store import predictions as prediction_rows
 from core.training import load_run_model
 from tests.conftest import ANALYST, USER, save_demo_version, train_runs, workspace_store
 from tests.test_training import tiny_config
 
 MIXED = ["I was charged twice for one order", "", "   \n", None, 42, "the parcel never arrived"]
+
+
+def pipeline_scorer(folder: Path, label_names: list[str], max_length: int):
+    """The plain Hugging Face way, as a reference: a text-classification pipeline returning every label's score."""
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(folder), top_k=None, device=-1)
+    column = {name: i for i, name in enumerate(label_names)}
+
+    def score(texts: list[str]) -> np.ndarray:
+        outputs = classify(texts, batch_size=8, truncation=True, max_length=max_length)
+        matrix = np.zeros((len(texts), len(label_names)), dtype=np.float32)
+        for i, output in enumerate(outputs):
+            for item in output:
+                matrix[i, column[item["label"]]] = item["score"]
+        return matrix
+
+    return score
 
 
 @pytest.fixture
