@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test bench bench-app install install-dev clean-venv
+.PHONY: run test bench bench-app bench-quality install install-dev clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ bench: install
 # A 10,000-line file on the Classify page in Chromium while another user browses (needs the test tools).
 bench-app: install-dev
 	$(BIN)/python -m bench.classify_load
+
+# Test macro-F1 of every model kind on the demo set, the UCI sentences and CLINC150 (about an hour;
+# needs ../shared/data or --data-dir). Pass options with ARGS, e.g. ARGS="--sets uci --repeat ''".
+bench-quality: install
+	$(BIN)/python -m bench.quality $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

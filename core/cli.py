@@ -34,6 +34,7 @@ from core.ingest import IngestError, RawTable, guess_columns, read_feedback_file
 from core.preparation import Preparation, prepare, save_preparation
 from core.pretrained import token_counter
 from core.publishing import PublishError, publish, published_run
+from core.recipe import Recipe
 from core.runs import (
     RunError, RunHandle, RunRequest, RunState, create_run, load_record, resolve_run, run_folder,
 )
@@ -240,9 +241,26 @@ def _progress_printer(kind: str):
     return on_change
 
 
+def _print_recipe(recipe: Recipe) -> None:
+    print(f"[transformer] {recipe.preset} recipe: {recipe.summary}", file=sys.stderr)
+    for reason in recipe.reasons:
+        print(f"[transformer]   {reason}", file=sys.stderr)
+
+
+def _print_recommendation(workspace: Workspace, records: list, config: AppConfig) -> None:
+    """After several models: which one to use, chosen on validation, and whether fine-tuning paid off."""
+    from core.comparison import comparison_table, recommend, transformer_verdict
+    from core.reports import run_evaluation
+
+    table = comparison_table([(record, run_evaluation(workspace, record, config)) for record in records])
+    best = recommend(table)
+    print(json.dumps({"recommended": best.run_id, "reason": best.reason, "verdict": transformer_verdict(table)}),
+          flush=True)
+
+
 def command_train(args: argparse.Namespace) -> int:
     from core.classifiers import model_kinds
-    from core.training import execute_run
+    from core.training import execute_run, measured_plan
 
     config = _config(args)
     workspace = Workspace(config.workspace_path).ensure()
@@ -268,19 +286,29 @@ def command_train(args: argparse.Namespace) -> int:
     print(f"saved dataset {version.ref} ({version.meta['rows']} examples)", file=sys.stderr)
 
     preset = args.preset or config.training.preset
+    finished = []
     for kind in kinds:
-        request = RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset),
-                             max_train_examples=args.max_train_examples)
+        recipe = None
+        if kind == "transformer":
+            recipe = measured_plan(version, preset, config, args.max_train_examples)
+            _print_recipe(recipe)
+        request = RunRequest(version.ref, kind, preset,
+                             recipe.hyperparameters if recipe else config.training.hyperparameters(preset),
+                             max_train_examples=args.max_train_examples, recipe=recipe)
         handle = RunHandle(workspace, create_run(workspace, request, config, ACTOR), on_change=_progress_printer(kind))
         record = execute_run(workspace, handle, config, threading.Event())
         print(json.dumps({
             "model": kind, "run_id": record.run_id, "state": record.state.value,
             "run_folder": str(run_folder(workspace, record.run_id)),
-            "test_metrics": record.test_metrics, "error": record.error,
-            "train_seconds": record.durations.get("train_s"),
+            "test_metrics": record.test_metrics, "validation_metrics": record.validation_metrics,
+            "error": record.error, "train_seconds": record.durations.get("train_s"),
+            "recipe": record.recipe["summary"] if record.recipe else None,
         }), flush=True)
         if record.state is not RunState.SUCCEEDED:
             return 1
+        finished.append(record)
+    if len(finished) > 1:
+        _print_recommendation(workspace, finished, config)
     return 0
 
 

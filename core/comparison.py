@@ -49,6 +49,7 @@ def comparison_table(pairs: list[tuple[RunRecord, Evaluation]]) -> pd.DataFrame:
             "train time (s)": record.durations.get("train_s"),
             "texts/s": evaluation.texts_per_second,
             **{name: evaluation.metrics[name] for name in METRIC_COLUMNS},
+            **{f"validation {name}": (record.validation_metrics or {}).get(name) for name in RANKING_METRICS},
             "calibration error": evaluation.calibration_error,
             "test examples": evaluation.examples,
         })
@@ -63,24 +64,55 @@ class Recommendation:
     reason: str
 
 
+def _ranking_column(table: pd.DataFrame, metric: str) -> tuple[str, str]:
+    """Validation scores choose (test scores are for reporting); test only when a run has no validation score."""
+    column = f"validation {metric}"
+    if column in table and table[column].notna().all():
+        return column, "validation"
+    return metric, "test"
+
+
 def recommend(table: pd.DataFrame, metric: str = "macro_f1") -> Recommendation | None:
-    """The best run by ``metric``; a tie goes to the faster model. ``reason`` says why in words."""
+    """The best run by ``metric`` on the validation split; a tie goes to the faster model; ``reason`` in words."""
     if metric not in RANKING_METRICS:
         raise ComparisonError(f"cannot rank by {metric!r}; choose one of {', '.join(RANKING_METRICS)}")
     if table.empty:
         return None
+    column, split = _ranking_column(table, metric)
     ranked = table.assign(_speed=table["texts/s"].fillna(0.0)).sort_values(
-        [metric, "_speed"], ascending=[False, False], kind="stable")
+        [column, "_speed"], ascending=[False, False], kind="stable")
     best, name = ranked.iloc[0], RANKING_METRICS[metric]
-    reason = f"highest test {name} ({best[metric]:.3f})"
+    reason = f"highest {split} {name} ({best[column]:.3f})"
     if len(ranked) > 1:
         runner_up = ranked.iloc[1]
-        gap = best[metric] - runner_up[metric]
-        reason += (f", {gap:.3f} above {runner_up['model']} ({runner_up[metric]:.3f})" if gap > 0
+        gap = best[column] - runner_up[column]
+        reason += (f", {gap:.3f} above {runner_up['model']} ({runner_up[column]:.3f})" if gap > 0
                    else f", tied with {runner_up['model']} and faster")
+    if split == "validation" and metric in best and pd.notna(best[metric]):
+        reason += f"; on the test split it scores {best[metric]:.3f}"
+    elif split == "test":
+        reason += " (some runs have no validation score, so the test split decided)"
     if pd.notna(best["texts/s"]):
         reason += f"; classifies about {best['texts/s']:,.0f} texts/s here"
-    return Recommendation(str(best["run"]), metric, float(best[metric]), reason + ".")
+    return Recommendation(str(best["run"]), metric, float(best[column]), reason + ".")
+
+
+def transformer_verdict(table: pd.DataFrame, metric: str = "macro_f1") -> str | None:
+    """Whether fine-tuning paid off here, said plainly: the best transformer against the best baseline."""
+    if table.empty or not {"transformer", "baseline"} <= set(table["family"]):
+        return None
+    column, split = _ranking_column(table, metric)
+    name = RANKING_METRICS[metric]
+    best = {family: rows.sort_values(column, ascending=False, kind="stable").iloc[0]
+            for family, rows in table.groupby("family")}
+    transformer, baseline = best["transformer"], best["baseline"]
+    gap = transformer[column] - baseline[column]
+    if gap > 0:
+        return (f"The fine-tuned transformer beats the best baseline, {baseline['model']}, by {gap:.3f} {split} "
+                f"{name} ({transformer[column]:.3f} vs {baseline[column]:.3f}).")
+    return (f"{baseline['model']} does as well as or better than the fine-tuned transformer on the {split} split "
+            f"({name} {baseline[column]:.3f} vs {transformer[column]:.3f}): use the baseline — it is also faster "
+            "and cheaper to serve. A longer preset or more data may change this.")
 
 
 def comparable_groups(records: list[RunRecord]) -> dict[tuple[str, str], list[RunRecord]]:

@@ -54,6 +54,9 @@ class ModelConfig:
     max_length: int = 128
 
 
+POOLINGS = ("mean", "cls")
+
+
 @dataclass
 class Hyperparameters:
     """What one training preset sets; the Train page's "Advanced" section edits a copy."""
@@ -66,14 +69,58 @@ class Hyperparameters:
     warmup_ratio: float = 0.1
     #: Stop after this many evaluations without a better validation macro-F1.
     early_stopping_patience: int = 2
+    #: How the classifier reads the encoder: "mean" (the average of the token vectors, as sentence encoders
+    #: such as MiniLM were trained; BERT-type models) or "cls" (the model's own [CLS] pooler).
+    pooling: str = "mean"
+    #: Start the classification layer from a linear probe on the frozen features instead of random weights.
+    warm_start: bool = True
+    #: Weigh each example's loss by the inverse frequency of its label (for imbalanced data).
+    class_weighted: bool = False
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        if self.batch_size < 1 or self.epochs <= 0 or self.learning_rate < 0:
+            raise ConfigError("batch size must be at least 1, epochs above 0 and the learning rate not negative")
 
 
 PRESET_NAMES = ("quick", "balanced", "thorough")
 
 
 @dataclass
+class PresetGoal:
+    """What a preset promises: a time budget and how thoroughly to learn; the recipe picks the numbers.
+
+    :mod:`core.recipe` turns a goal, the data (examples, labels, smallest label) and the
+    measured speed of this machine into hyper-parameters. A value set here (batch size,
+    epochs) is taken as it is instead of being chosen, like a value set under Advanced.
+    """
+
+    #: Longest the transformer should train on this machine, in minutes: the chosen epochs shrink to fit.
+    time_budget_minutes: float = 20.0
+    #: How many training examples of each label the model should see in all (examples per label ×
+    #: epochs): labels with few examples get more passes over the data.
+    views_per_label: int = 400
+    #: Fewest and most passes over the training data the recipe may choose.
+    min_epochs: float = 2.0
+    max_epochs: float = 10.0
+    #: At least this many optimisation steps, however small the data.
+    min_steps: int = 150
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    #: Share of the training steps used to warm the learning rate up.
+    warmup_ratio: float = 0.1
+    #: Stop after this many evaluations (one per epoch) without a better validation macro-F1.
+    early_stopping_patience: int = 2
+    #: 0: chosen from the data (16 below 1,000 training examples, else 32); or a fixed batch size.
+    batch_size: int = 0
+    #: 0: chosen from the data and the budget; or a fixed number of epochs.
+    epochs: float = 0.0
+
+
+@dataclass
 class TrainingConfig:
-    """Training settings shared by all runs, and the three presets."""
+    """Training settings shared by all runs, and the three presets' goals."""
 
     #: The preset used when none is chosen.
     preset: str = "balanced"
@@ -86,20 +133,31 @@ class TrainingConfig:
     cpu_threads: int = 0
     #: Transformer training precision: auto (bfloat16 where the hardware has it), bf16 or fp32.
     precision: str = "auto"
-    #: A few minutes on a laptop CPU for ~2,000 short texts.
-    quick: Hyperparameters = field(default_factory=lambda: Hyperparameters(
-        batch_size=16, epochs=2.0, learning_rate=1e-4, early_stopping_patience=1))
-    balanced: Hyperparameters = field(default_factory=Hyperparameters)
-    #: More epochs at a gentler learning rate, for the last few points of accuracy.
-    thorough: Hyperparameters = field(default_factory=lambda: Hyperparameters(
-        epochs=6.0, learning_rate=3e-5, early_stopping_patience=3))
+    #: A first result within minutes.
+    quick: PresetGoal = field(default_factory=lambda: PresetGoal(
+        time_budget_minutes=6.0, views_per_label=150, min_epochs=1.0, max_epochs=4.0, min_steps=60,
+        early_stopping_patience=1))
+    #: The default: the best model within about twenty minutes.
+    balanced: PresetGoal = field(default_factory=PresetGoal)
+    #: More passes and more patience, for the last points of accuracy (up to an hour).
+    thorough: PresetGoal = field(default_factory=lambda: PresetGoal(
+        time_budget_minutes=60.0, views_per_label=800, min_epochs=4.0, max_epochs=20.0, min_steps=300,
+        early_stopping_patience=3))
 
-    def hyperparameters(self, preset: str | None = None) -> Hyperparameters:
-        """A copy of the named preset's values (the default preset if None)."""
+    def goal(self, preset: str | None = None) -> PresetGoal:
+        """The named preset's goal (the default preset if None)."""
         name = preset or self.preset
         if name not in PRESET_NAMES:
             raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
-        return dataclasses.replace(getattr(self, name))
+        return getattr(self, name)
+
+    def hyperparameters(self, preset: str | None = None) -> Hyperparameters:
+        """The preset's values for data nothing is known about; :func:`core.recipe.plan_recipe` adapts them."""
+        goal = self.goal(preset)
+        return Hyperparameters(
+            batch_size=goal.batch_size or 32, epochs=goal.epochs or goal.min_epochs,
+            learning_rate=goal.learning_rate, weight_decay=goal.weight_decay, warmup_ratio=goal.warmup_ratio,
+            early_stopping_patience=goal.early_stopping_patience)
 
 
 @dataclass
@@ -207,6 +265,13 @@ class AppConfig:
             raise ConfigError(f"model.max_length must be at least 8, got {self.model.max_length}")
         if self.training.preset not in PRESET_NAMES:
             raise ConfigError(f"training.preset must be one of {', '.join(PRESET_NAMES)}")
+        for name in PRESET_NAMES:
+            goal = self.training.goal(name)
+            if goal.time_budget_minutes <= 0 or goal.min_epochs <= 0 or goal.max_epochs < goal.min_epochs:
+                raise ConfigError(f"training.{name}: time_budget_minutes and min_epochs must be positive "
+                                  "and max_epochs at least min_epochs")
+            if goal.batch_size < 0 or goal.epochs < 0 or goal.learning_rate < 0:
+                raise ConfigError(f"training.{name}: batch_size, epochs and learning_rate cannot be negative")
         if self.training.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError("training.precision must be auto, bf16 or fp32")
         if self.data.max_upload_mb <= 0:

@@ -63,3 +63,25 @@ def detect_hardware(cpu_threads: int = 0, precision: str = "auto", force_cpu: bo
         return Hardware("mps", "Apple GPU (MPS)", threads, False)
     bf16 = precision == "bf16" or (precision == "auto" and cpu_supports_bf16())
     return Hardware("cpu", platform.processor() or platform.machine(), threads, bf16)
+
+
+#: The CPU features that decide training and inference speed here (bfloat16 and int8 kernels).
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+
+
+def cpu_features() -> dict[str, bool]:
+    """Which of CPU_FEATURES this CPU has (from /proc/cpuinfo; all False where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    return {name: name in flags for name in CPU_FEATURES}
+
+
+def cpu_kind() -> str:
+    """The CPU kind benchmarks name their targets by: "avx512-bf16", "avx512", "avx2" or "other"."""
+    features = cpu_features()
+    if features["avx512f"]:
+        return "avx512-bf16" if features["avx512_bf16"] or features["amx_bf16"] else "avx512"
+    return "avx2" if features["avx2"] else "other"

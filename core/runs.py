@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from core.auth import Actor, Permission, require
 from core.config import AppConfig, Hyperparameters
+from core.recipe import Recipe
 from core.workspace import Workspace, read_json, write_json_atomic
 
 RECORD_FILE = "run.json"
@@ -61,6 +62,8 @@ class RunRequest:
     hyperparameters: Hyperparameters
     #: Train on at most this many training examples (a stratified sample); None uses all.
     max_train_examples: int | None = None
+    #: The transformer's plan (core.recipe) the hyper-parameters came from; values that differ were set by hand.
+    recipe: Recipe | None = None
 
 
 @dataclass
@@ -78,6 +81,8 @@ class RunRecord:
     created_at: str
     created_by: str | None = None
     max_train_examples: int | None = None
+    #: How the hyper-parameters were chosen (core.recipe.Recipe.to_dict): values, reasons, estimate.
+    recipe: dict[str, Any] | None = None
     state: RunState = RunState.QUEUED
     owner: str = ""
     started_at: str | None = None
@@ -221,6 +226,7 @@ def create_run(workspace: Workspace, request: RunRequest, config: AppConfig, act
         settings={"model": asdict(config.model), "training": {
             k: v for k, v in asdict(config.training).items() if not isinstance(v, dict)}},
         created_at=now_iso(), created_by=actor.username, max_train_examples=request.max_train_examples,
+        recipe=request.recipe.with_overrides(request.hyperparameters).to_dict() if request.recipe else None,
     )
     save_record(workspace, record)
     return record

@@ -18,6 +18,8 @@ from core.classifiers import (
 from core.config import AppConfig, Hyperparameters
 from core.dataset_versions import DatasetVersion, load_dataset_version
 from core.evaluation import Evaluation, ScoredSet, evaluate, save_scores, score_split
+from core.pretrained import token_counter
+from core.recipe import DataProfile, Recipe, plan_recipe
 from core.runs import (
     MODEL_DIR, RunError, RunHandle, RunRecord, RunState, load_record, now_iso, process_owner, resolve_run,
     run_folder,
@@ -40,6 +42,30 @@ def training_data(version: DatasetVersion, max_train_examples: int | None = None
     validation = frame[frame["split"] == "validation"]
     return TrainingData(version.labels, train["text"].tolist(), train["label_id"].tolist(),
                         validation["text"].tolist(), validation["label_id"].tolist())
+
+
+#: Texts whose token lengths are counted for the recipe's profile (the median needs no more).
+PROFILE_TOKEN_SAMPLE = 2000
+
+
+def plan_for_version(version: DatasetVersion, preset: str, config: AppConfig, max_train_examples: int | None = None,
+                     speed: float | None = None) -> Recipe:
+    """The transformer's recipe for a dataset version (and sample size), preset and training speed."""
+    data = training_data(version, max_train_examples, config.training.seed)
+    lengths = token_counter(config.model.name)(data.train_texts[:PROFILE_TOKEN_SAMPLE])
+    profile = DataProfile.of(data.train_labels, len(data.validation_texts), lengths)
+    return plan_recipe(profile, preset, config.training.goal(preset), speed)
+
+
+def measured_plan(version: DatasetVersion, preset: str, config: AppConfig,
+                  max_train_examples: int | None = None) -> Recipe:
+    """The recipe with this machine's training speed measured on the data's own texts (a few seconds)."""
+    from core.transformer import measure_training_throughput
+
+    first = plan_for_version(version, preset, config, max_train_examples)
+    texts = training_data(version, max_train_examples, config.training.seed).train_texts
+    speed = measure_training_throughput(config, texts, first.hyperparameters.batch_size)
+    return plan_for_version(version, preset, config, max_train_examples, speed)
 
 
 def split_evaluation(model: TextClassifier, version: DatasetVersion, split: str) -> tuple[Evaluation | None, ScoredSet]:

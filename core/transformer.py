@@ -26,6 +26,10 @@ from core.classifiers import (
 )
 from core.config import AppConfig
 from core.hardware import Hardware, detect_hardware
+from core.encoder_head import (
+    append_mean_pooling_layer, classification_layer, fit_probe, head_features, load_probe_into,
+    supports_mean_pooling,
+)
 from core.metrics import headline_metrics
 from core.precision import PrecisionCheck, check_precisions, reduced_copy
 from core.pretrained import resolve_model_source
@@ -77,6 +81,28 @@ def _compute_metrics(n_labels: int):
     return compute
 
 
+def label_weights(labels: list[int], n_labels: int) -> np.ndarray:
+    """Inverse label frequency, scaled so that an average example weighs 1 (labels absent get 1)."""
+    counts = np.bincount(np.asarray(labels, dtype=int), minlength=n_labels).astype(np.float64)
+    present = counts > 0
+    weights = np.ones(n_labels)
+    weights[present] = counts[present].sum() / (present.sum() * counts[present])
+    return weights
+
+
+def _weighted_loss(weights: np.ndarray):
+    """A Trainer loss: cross-entropy with per-label weights (mean over the batch's weights)."""
+    import torch
+
+    table = torch.as_tensor(weights, dtype=torch.float32)
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        return torch.nn.functional.cross_entropy(logits.float(), labels, weight=table.to(logits.device))
+
+    return loss
+
+
 def _is_out_of_memory(error: BaseException) -> bool:
     import torch
 
@@ -112,7 +138,7 @@ class FineTunedTransformer(TextClassifier):
         self.checkpoint_dir: Path | None = None
 
     # -- training -------------------------------------------------------------------------------
-    def _load_pretrained(self):
+    def _load_pretrained(self) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
         source = resolve_model_source(self.config.model.name)
@@ -124,6 +150,38 @@ class FineTunedTransformer(TextClassifier):
             label2id={name: i for i, name in enumerate(self.label_names)},
             ignore_mismatched_sizes=True,  # a hub model fine-tuned on other labels gets a fresh head too
         )
+        self.fit_info["pooling"] = "cls"
+        if self.settings.pooling == "mean":
+            if supports_mean_pooling(self.model):
+                append_mean_pooling_layer(self.model)
+                self.fit_info["pooling"] = "mean"
+            else:
+                self.fit_info["pooling_note"] = (f"{self.model.config.model_type} models keep their own pooling; "
+                                                 "mean pooling is available for BERT-type encoders")
+
+    def _warm_start(self, data: TrainingData, hardware: Hardware, stop: threading.Event,
+                    progress: ProgressCallback) -> None:
+        """Fit the classification layer as a linear probe on the frozen features (see core.encoder_head)."""
+        if classification_layer(self.model) is None:
+            self.fit_info["warm_start_note"] = "the model's classification head is not a plain linear layer"
+            return
+        if hardware.device == "cuda":
+            self.model.to("cuda")
+        progress(Progress(0, 0, message="fitting the starting head on the frozen features"))
+        features = head_features(self.model, self.tokenizer, data.train_texts, self.max_length, hardware.bf16,
+                                 stop.is_set)
+        if stop.is_set():
+            raise TrainingCancelled()
+        weights = label_weights(data.train_labels, len(self.label_names)) if self.settings.class_weighted else None
+        probe = fit_probe(features, data.train_labels, len(self.label_names),
+                          None if weights is None else weights[data.train_labels])
+        load_probe_into(self.model, probe)
+        validation = head_features(self.model, self.tokenizer, data.validation_texts, self.max_length,
+                                   hardware.bf16, stop.is_set)
+        start = headline_metrics(np.asarray(data.validation_labels), probe.logits(validation).argmax(-1),
+                                 len(self.label_names))
+        self.fit_info["starting_validation_macro_f1"] = round(float(start["macro_f1"]), 4)
+        self.fit_info["starting_validation_accuracy"] = round(float(start["accuracy"]), 4)
 
     def _tokenised(self, texts: list[str], labels: list[int]):
         """The texts tokenised once per (content, tokenizer, max_length): later runs on the same data reuse it."""
@@ -179,6 +237,9 @@ class FineTunedTransformer(TextClassifier):
 
         quiet_libraries()
         self._load_pretrained()
+        if self.settings.warm_start:
+            self._warm_start(data, hardware, stop, progress)
+        weights = label_weights(data.train_labels, len(self.label_names)) if self.settings.class_weighted else None
         trainer = Trainer(
             model=self.model,
             args=self._arguments(hardware, batch_size, accumulation),
@@ -187,6 +248,7 @@ class FineTunedTransformer(TextClassifier):
             processing_class=self.tokenizer,
             data_collator=DataCollatorWithPadding(self.tokenizer),
             compute_metrics=_compute_metrics(len(self.label_names)),
+            compute_loss_func=None if weights is None else _weighted_loss(weights),
             callbacks=[_progress_callback(progress, stop),
                        EarlyStoppingCallback(early_stopping_patience=self.settings.early_stopping_patience)],
         )
@@ -224,7 +286,7 @@ class FineTunedTransformer(TextClassifier):
         state = trainer.state
         # Without accelerate's mixed-precision wrapper around forward: inference picks its own precision.
         self.model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False).eval()
-        self.fit_info = {
+        self.fit_info.update({
             "hardware": hardware.to_dict(), "hardware_notes": notes,
             "precision": "bf16" if hardware.bf16 else "fp32",
             "batch_size": batch_size, "gradient_accumulation_steps": accumulation,
@@ -232,7 +294,7 @@ class FineTunedTransformer(TextClassifier):
             "best_checkpoint": state.best_model_checkpoint, "best_validation_macro_f1": state.best_metric,
             "stopped_early": state.global_step < state.max_steps,
             "log_history": state.log_history, "is_main_process": trainer.is_world_process_zero(),
-        }
+        })
         return self
 
     # -- prediction -----------------------------------------------------------------------------
@@ -308,9 +370,8 @@ class FineTunedTransformer(TextClassifier):
         return model
 
 
-def measure_training_throughput(config: AppConfig, texts: list[str], batch_size: int | None = None,
-                                steps: int = 3) -> float:
-    """Training samples per second on this hardware, timed on a few real optimisation steps."""
+def measure_training_throughput(config: AppConfig, texts: list[str], batch_size: int = 32, steps: int = 3) -> float:
+    """Training texts per second on this hardware, timed on a few real optimisation steps of the model as trained."""
     import time
 
     import torch
@@ -321,11 +382,13 @@ def measure_training_throughput(config: AppConfig, texts: list[str], batch_size:
     source = resolve_model_source(config.model.name)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=2)
+    if supports_mean_pooling(model):
+        append_mean_pooling_layer(model)
     device = "cuda" if hardware.device == "cuda" else "cpu"
     model.to(device).train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    batch_size = batch_size or config.training.hyperparameters().batch_size
-    sample = (texts * (1 + batch_size // max(len(texts), 1)))[:batch_size]
+    spread = texts[::max(1, len(texts) // batch_size)]  # every k-th text: typical lengths, not the file's first
+    sample = (spread * (1 + batch_size // max(len(spread), 1)))[:batch_size]
     batch = tokenizer(sample, padding=True, truncation=True, max_length=config.model.max_length,
                       return_tensors="pt").to(device)
     labels = torch.zeros(len(sample), dtype=torch.long, device=device)
@@ -343,10 +406,3 @@ def measure_training_throughput(config: AppConfig, texts: list[str], batch_size:
     for _ in range(steps):
         step()
     return steps * len(sample) / (time.perf_counter() - started)
-
-
-def estimate_training_seconds(samples_per_second: float, train_examples: int, validation_examples: int,
-                              epochs: float) -> float:
-    """Rough duration: every epoch trains once and evaluates once (evaluation is ~3× faster)."""
-    per_epoch = train_examples / samples_per_second + validation_examples / (3 * samples_per_second)
-    return epochs * per_epoch + 5.0  # loading and saving the model

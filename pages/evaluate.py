@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import charts
-from core.comparison import RANKING_METRICS, comparable_groups, comparison_table, recommend
+from core.comparison import RANKING_METRICS, comparable_groups, comparison_table, recommend, transformer_verdict
 from core.config import AppConfig
 from core.evaluation import Evaluation, EvaluationError, filter_errors
 from core.precision import PrecisionCheck
@@ -199,11 +199,15 @@ metric = st.selectbox("Rank by", list(RANKING_METRICS), format_func=RANKING_METR
 table = comparison_table(pairs)
 best = recommend(table, metric)
 st.success(f"Recommended: **{table.set_index('run').loc[best.run_id, 'model']}** (`{best.run_id}`) — {best.reason}")
+verdict = transformer_verdict(table, metric)
+if verdict:
+    st.caption(verdict)
 st.plotly_chart(charts.comparison_bars(table, metric, RANKING_METRICS[metric]), width="stretch", key="comparison")
 st.dataframe(table.drop(columns=["kind"]), hide_index=True, width="stretch",
              column_config={name: st.column_config.NumberColumn(format="%.3f")
                             for name in ["accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_precision",
-                                         "weighted_recall", "weighted_f1", "calibration error"]}
+                                         "weighted_recall", "weighted_f1", "calibration error",
+                                         *(f"validation {name}" for name in RANKING_METRICS)]}
              | {"texts/s": st.column_config.NumberColumn(format="%.0f")})
 downloads = st.columns(2)
 downloads[0].download_button("Experiment record (CSV)", experiments_csv(pairs), f"experiments-{chosen[0]}.csv",

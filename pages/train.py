@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pandas as pd
 import streamlit as st
 
 from core import charts
 from core.classifiers import model_kinds
-from core.config import PRESET_NAMES, AppConfig, Hyperparameters
+from core.config import POOLINGS, PRESET_NAMES, AppConfig, Hyperparameters
 from core.dataset_versions import DatasetVersion, list_dataset_versions
 from core.runs import RunError, RunRecord, RunRequest, list_runs
-from core.transformer import estimate_training_seconds, measure_training_throughput
+from core.recipe import Recipe
+from core.training import plan_for_version
+from core.transformer import measure_training_throughput
 from core.audit import EventType
 from core.auth import Actor, Permission
 from pages._session import audit
@@ -20,10 +20,11 @@ from pages._widgets import duration, job_runner, start_page
 
 DEFAULT_KINDS = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
 PRESET_HELP = {
-    "quick": "Quick: a few minutes on a laptop CPU for ~2,000 texts. Good first result.",
-    "balanced": "Balanced: more epochs; usually a little better, takes about twice as long.",
-    "thorough": "Thorough: the most epochs at a gentle learning rate, with patience for early stopping.",
+    "quick": "Quick: a first fine-tuned model within about {budget:g} minutes.",
+    "balanced": "Balanced: the best model within about {budget:g} minutes; the usual choice.",
+    "thorough": "Thorough: more passes and more patience for the last points, up to about {budget:g} minutes.",
 }
+POOLING_NAMES = {"mean": "Mean of the token vectors", "cls": "The model's own [CLS] pooler"}
 POLL_SECONDS = 1.0
 
 
@@ -32,10 +33,16 @@ def throughput(model_name: str, max_length: int, batch_size: int, _config: AppCo
     return measure_training_throughput(_config, list(sample), batch_size)
 
 
-def advanced_settings(preset: Hyperparameters) -> Hyperparameters:
-    """The Advanced section: every hyper-parameter of the chosen preset, editable.
+@st.cache_data(show_spinner=False, max_entries=32)
+def recipe_for(ref: str, fingerprint: str, preset: str, limit: int | None, speed: float | None,
+               _version: DatasetVersion, _config: AppConfig) -> Recipe:
+    return plan_for_version(_version, preset, _config, limit, speed)
 
-    The widgets' ranges always include the preset's own value, so a configuration
+
+def advanced_settings(chosen: Hyperparameters) -> Hyperparameters:
+    """The Advanced section: every hyper-parameter of the recipe, editable; what is changed here wins.
+
+    The widgets' ranges always include the recipe's own value, so a configuration
     beyond the usual range still shows (and is kept) instead of breaking the page.
     """
     def number(column, label: str, low, high, value, step=None, **kwargs):
@@ -44,23 +51,53 @@ def advanced_settings(preset: Hyperparameters) -> Hyperparameters:
     with st.expander("Advanced settings"):
         left, middle, right = st.columns(3)
         return Hyperparameters(
-            batch_size=int(number(left, "Batch size", 1, 512, preset.batch_size)),
-            epochs=float(number(middle, "Epochs", 0.5, 50.0, float(preset.epochs), 0.5)),
-            learning_rate=float(number(right, "Learning rate", 1e-7, 1e-2, preset.learning_rate, format="%.1e")),
-            weight_decay=float(number(left, "Weight decay", 0.0, 1.0, preset.weight_decay, 0.01)),
-            warmup_ratio=float(number(middle, "Warm-up share of steps", 0.0, 0.5, preset.warmup_ratio, 0.05)),
+            batch_size=int(number(left, "Batch size", 1, 512, chosen.batch_size)),
+            epochs=float(number(middle, "Epochs", 0.5, 50.0, float(chosen.epochs), 0.5)),
+            learning_rate=float(number(right, "Learning rate", 1e-7, 1e-2, chosen.learning_rate, format="%.1e")),
+            weight_decay=float(number(left, "Weight decay", 0.0, 1.0, chosen.weight_decay, 0.01)),
+            warmup_ratio=float(number(middle, "Warm-up share of steps", 0.0, 0.5, chosen.warmup_ratio, 0.05)),
             early_stopping_patience=int(number(right, "Early-stopping patience (epochs)", 1, 20,
-                                               preset.early_stopping_patience)),
+                                               chosen.early_stopping_patience)),
+            pooling=left.selectbox("Pooling", POOLINGS, POOLINGS.index(chosen.pooling),
+                                   format_func=POOLING_NAMES.get,
+                                   help="How the classifier reads the encoder's token vectors."),
+            warm_start=middle.checkbox("Start the head from a linear probe", chosen.warm_start,
+                                       help="Fit the classification layer on the frozen features first."),
+            class_weighted=right.checkbox("Weigh rare labels more", chosen.class_weighted,
+                                          help="Loss weighted by inverse label frequency, for imbalanced data."),
         )
 
 
-def transformer_estimate(config: AppConfig, version: DatasetVersion, hyper: Hyperparameters, limit: int | None) -> str:
-    counts = version.meta["split_counts"]
-    train = min(sum(counts["train"].values()), limit or 10**9)
-    sample = tuple(version.split_frame("train")["text"].head(64))
-    speed = throughput(config.model.name, config.model.max_length, hyper.batch_size, config, sample)
-    seconds = estimate_training_seconds(speed, train, sum(counts["validation"].values()), hyper.epochs)
-    return f"about {duration(seconds)} on this machine ({speed:.0f} texts/s)"
+def transformer_plan(config: AppConfig, version: DatasetVersion, preset: str, limit: int | None) -> Recipe:
+    """The recipe for this data and preset, with the speed of this machine measured once per setting."""
+    plain = recipe_for(version.ref, version.meta["fingerprint"], preset, limit, None, version, config)
+    batch = plain.hyperparameters.batch_size
+    texts = version.split_frame("train")["text"].tolist()
+    sample = tuple(texts[::max(1, len(texts) // batch)][:batch])
+    speed = throughput(config.model.name, config.model.max_length, batch, config, sample)
+    return recipe_for(version.ref, version.meta["fingerprint"], preset, limit, speed, version, config)
+
+
+def show_recipe(config: AppConfig, recipe: Recipe) -> None:
+    """The plan in words: what will be trained, why, and how long it should take."""
+    estimate = f"about {duration(recipe.estimate_s)}" if recipe.estimate_s is not None else "an unknown time"
+    message = (f"Fine-tuning {config.model.name} will take {estimate} on this machine "
+               f"({recipe.speed or 0:.0f} training texts/s). Plan: {recipe.summary}.")
+    if recipe.over_budget:
+        st.warning(message + f" That is more than the preset's {duration(recipe.budget_s)}; train on a sample "
+                             "or choose a shorter preset for a faster result.")
+    else:
+        st.info(message)
+    with st.expander("Why these settings"):
+        st.markdown("\n".join(f"- {reason}" for reason in recipe.reasons))
+
+
+def request_for(kind: str, version: DatasetVersion, preset: str, limit: int | None, recipe: Recipe | None,
+                config: AppConfig) -> RunRequest:
+    """The transformer trains with its recipe; the baselines need no hyper-parameters beyond the preset's."""
+    if kind == "transformer" and recipe is not None:
+        return RunRequest(version.ref, kind, preset, recipe.hyperparameters, max_train_examples=limit, recipe=recipe)
+    return RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset), max_train_examples=limit)
 
 
 def show_run_progress(record: RunRecord, runner, actor: Actor) -> None:
@@ -124,22 +161,26 @@ else:
     st.subheader("2 · Preset")
     preset = st.radio("Preset", PRESET_NAMES, index=PRESET_NAMES.index(config.training.preset),
                       format_func=str.capitalize, horizontal=True, key="train_preset",
-                      help="Presets set the transformer's hyper-parameters; the baselines need none.")
-    st.caption(PRESET_HELP[preset])
-    hyper = advanced_settings(config.training.hyperparameters(preset))
+                      help="A preset promises a time budget; the transformer's settings are chosen from your data "
+                           "and this machine's speed. The baselines need none.")
+    st.caption(PRESET_HELP[preset].format(budget=config.training.goal(preset).time_budget_minutes))
     limit = st.number_input("Train on at most this many examples (0 = all)", 0, 10**7, 0, 100, key="train_limit",
                             help="A stratified sample of the training split, for a fast first try.") or None
+    recipe = None
     if "transformer" in chosen:
         with st.spinner("Measuring this machine's training speed…"):
             try:
-                st.info(f"Fine-tuning {config.model.name} will take {transformer_estimate(config, version, hyper, limit)}.")
+                recipe = transformer_plan(config, version, preset, limit)
             except (OSError, ValueError) as exc:
-                st.warning(f"The model {config.model.name!r} could not be loaded to estimate its speed: {exc}")
+                st.warning(f"The model {config.model.name!r} could not be loaded to plan its training: {exc}")
+        if recipe is not None:
+            recipe = recipe.with_overrides(advanced_settings(recipe.hyperparameters))
+            show_recipe(config, recipe)
 
     if st.button("Start training", type="primary", disabled=not chosen, key="start_training"):
         try:
-            started = [runner.submit(RunRequest(version.ref, kind, preset, dataclasses.replace(hyper),
-                                                max_train_examples=limit), actor) for kind in chosen]
+            started = [runner.submit(request_for(kind, version, preset, limit, recipe, config), actor)
+                       for kind in chosen]
         except RunError as exc:
             st.error(f"Training could not start: {exc}")
         else:

@@ -50,6 +50,7 @@ def write_file(tmp_path: Path):
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random BERT with the real MiniLM tokenizer, saved as a local model folder (seconds)."""
+    import torch
     from transformers import BertConfig, BertModel
 
     from core.pretrained import load_tokenizer, packaged_model_path
@@ -58,6 +59,7 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer = load_tokenizer(str(packaged_model_path()))
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=256)
+    torch.manual_seed(0)  # the same tiny model in every session
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

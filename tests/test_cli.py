@@ -42,7 +42,11 @@ def test_train_then_predict_end_to_end(capsys, small_file, write_file, isolated_
                                  "--label-field", "topic", "--models", "tfidf_logreg,tfidf_nb",
                                  "--workspace", isolated_workspace.root)
     assert code == 0, err
+    *results, recommendation = results
     assert [r["model"] for r in results] == ["tfidf_logreg", "tfidf_nb"]
+    # the last line recommends one of them, chosen on validation; no transformer, so no verdict on fine-tuning
+    assert recommendation["recommended"] in {r["run_id"] for r in results} and recommendation["verdict"] is None
+    assert "highest validation macro-F1" in recommendation["reason"]
     for result in results:
         assert result["state"] == "succeeded"
         assert set(result["test_metrics"]) >= {"accuracy", "macro_f1", "weighted_f1", "macro_precision"}

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.comparison import ComparisonError, comparable_groups, comparison_table, recommend
+from core.comparison import ComparisonError, comparable_groups, comparison_table, recommend, transformer_verdict
 from core.evaluation import (
     EvaluationError, ScoredSet, evaluate, expected_calibration_error, filter_errors, labelled_rows, load_scores,
 )
@@ -137,8 +137,8 @@ def test_runs_store_their_test_scores_and_compare_on_one_split(isolated_workspac
     table = comparison_table(pairs)
     assert set(table["run"]) == {logreg.run_id, bayes.run_id} and (table["family"] == "baseline").all()
     best = recommend(table, "macro_f1")
-    assert best.run_id == table.sort_values("macro_f1").iloc[-1]["run"]
-    assert "highest test macro-F1" in best.reason
+    assert best.run_id == table.sort_values("validation macro_f1").iloc[-1]["run"]
+    assert "highest validation macro-F1" in best.reason and "on the test split it scores" in best.reason
 
     other = train_runs(isolated_workspace, config, _second_split(isolated_workspace, config), kinds=("tfidf_logreg",))
     with pytest.raises(ComparisonError, match="different splits"):
@@ -157,6 +157,24 @@ def test_recommend_breaks_ties_by_speed_and_rejects_unknown_metrics():
     assert recommend(table, "accuracy").run_id == "a"
     with pytest.raises(ComparisonError, match="cannot rank by"):
         recommend(table, "loss")
+
+
+def test_the_recommendation_is_chosen_on_validation_and_says_when_a_baseline_wins():
+    table = pd.DataFrame([
+        {"run": "t", "model": "Fine-tuned transformer", "family": "transformer", "macro_f1": 0.95,
+         "validation macro_f1": 0.80, "texts/s": 50.0},
+        {"run": "b", "model": "TF-IDF + logistic regression", "family": "baseline", "macro_f1": 0.90,
+         "validation macro_f1": 0.85, "texts/s": 900.0},
+    ])
+    best = recommend(table, "macro_f1")
+    assert best.run_id == "b" and "highest validation macro-F1 (0.850)" in best.reason  # test scores never choose
+    verdict = transformer_verdict(table)
+    assert verdict.startswith("TF-IDF + logistic regression does as well as or better") and "use the baseline" in verdict
+    table.loc[0, "validation macro_f1"] = 0.9
+    assert "beats the best baseline" in transformer_verdict(table) and recommend(table).run_id == "t"
+    assert transformer_verdict(table[table["family"] == "baseline"]) is None
+    no_validation = table.assign(**{"validation macro_f1": [None, 0.85]})
+    assert "test split decided" in recommend(no_validation).reason
 
 
 def test_reports_and_exports_carry_settings_fingerprints_and_metrics(isolated_workspace, config):

@@ -117,6 +117,33 @@ def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_worksp
     assert kinds.count("training_started") == 3 and kinds.count("training_finished") == 3
 
 
+def test_train_page_shows_the_transformer_plan_and_hand_set_values_win(isolated_workspace, config_file, tiny_bert):
+    config = tiny_config(config_file, tiny_bert, extra="[training.balanced]\nviews_per_label = 600\n")
+    version = save_demo_version(isolated_workspace, config, name="demo")
+    app = open_page("pages/train.py")
+    for kind in ("tfidf_logreg", "tfidf_nb", "embedding_logreg"):
+        app.checkbox(key=f"kind:{kind}").uncheck()
+    app.checkbox(key="kind:transformer").check().run()
+    app.radio(key="train_preset").set_value("balanced").run()
+    assert not app.exception, app.exception
+    plan = next(i.value for i in app.info if "will take" in i.value)
+    labels, per_label = len(version.labels), sum(version.meta["split_counts"]["train"].values()) / len(version.labels)
+    assert f"Plan: {labels} labels, ~{per_label:.0f} examples each" in plan  # chosen from this data
+    assert "each label seen about 600 times" in texts(app)  # the reasons, from the configured goal
+    epochs = next(n for n in app.number_input if n.label == "Epochs")
+    chosen = epochs.value
+    epochs.set_value(chosen + 1.0).run()
+    assert f"epochs {chosen + 1.0} (the recipe chose {chosen})" in texts(app)
+    app.button(key="start_training").click().run()
+    assert not app.exception, app.exception
+    (record,) = list_runs(isolated_workspace)
+    assert record.hyperparameters["epochs"] == chosen + 1.0 and record.recipe["overridden"] == ["epochs"]
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and not list_runs(isolated_workspace)[0].state.finished:
+        time.sleep(0.5)
+    assert list_runs(isolated_workspace)[0].state.value == "succeeded"
+
+
 def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(isolated_workspace, config_file,
                                                                               tiny_bert):
     config = tiny_config(config_file, tiny_bert, epochs=1)

@@ -113,10 +113,20 @@ def test_cancelling_during_fit_raises(config, tiny_bert, isolated_workspace, con
 
 
 def test_real_packaged_minilm_fine_tunes_well_above_chance(isolated_workspace, config):
+    from core.training import measured_plan
+
     version = save_demo_version(isolated_workspace, config)
-    record = run_to_end(isolated_workspace, config, version, "transformer")
+    recipe = measured_plan(version, "quick", config)  # as the Train page and the CLI plan it
+    assert recipe.speed and recipe.estimate_s < config.training.quick.time_budget_minutes * 60
+    runner = JobRunner(isolated_workspace, config)
+    submitted = runner.submit(RunRequest(version.ref, "transformer", "quick", recipe.hyperparameters, recipe=recipe),
+                              ANALYST)
+    record = runner.wait(submitted.run_id, timeout=600)
     assert record.state is RunState.SUCCEEDED, record.error
+    assert record.recipe["summary"] == recipe.summary and record.fit_info["pooling"] == "mean"
     chance = 1 / len(version.labels)
+    # the head starts from a probe on MiniLM's mean-pooled features: far above chance before any fine-tuning
+    assert record.fit_info["starting_validation_accuracy"] > 3 * chance, record.fit_info
     assert record.test_metrics["accuracy"] > 3 * chance, record.test_metrics
     assert [r.state for r in list_runs(isolated_workspace)] == [RunState.SUCCEEDED]
 

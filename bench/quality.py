@@ -1,0 +1,171 @@
+"""Quality: every model kind through the product's own command line, on three labelled sets.
+
+    python -m bench.quality [--sets demo,uci,clinc150] [--clinc-presets quick,balanced,thorough]
+                            [--repeat SET] [--data-dir ../shared/data]
+
+Each set is trained with ``python -m core train`` (the path an analyst's runs take:
+validation, a stratified split, the recipe, the background-job code) in a scratch
+workspace: the three baselines and the transformer with the Balanced preset, plus the
+Quick and Thorough transformers on CLINC150. CLINC150 keeps its own test file; the other
+sets are split 80/10/10 by the configured seed. Per set × model × preset the benchmark
+prints test accuracy, macro-F1, training seconds and the recipe, then a ``key: value``
+summary and each target with ``met`` / ``MISSED``. ``--repeat SET`` trains the Balanced
+transformer on SET a second time and checks that the recipe and the test metrics are
+the same (to the third decimal).
+
+The sets: the repo's demo feedback (5 labels, 40 test texts: reported, not targeted);
+``uci-sentiment-sentences/reviews.jsonl`` (field ``sentiment``, 2 labels, 3,000 texts);
+``clinc150`` (field ``intent``, 150 labels, 10,525 training and 4,500 test texts).
+Not part of ``make test``: about an hour on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import check_targets, summary
+from core.config import PROJECT_ROOT
+from core.hardware import cpu_features, cpu_kind, detect_hardware, usable_cores
+from core.ingest import DEMO_DATASET
+
+BASELINES = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
+#: Targets on the 2-core CPU, either kind (AVX2 without bfloat16, or AVX-512 with it).
+TARGETS = {
+    "balanced_minus_best_baseline_min": (">=", 0.01),
+    "clinc150_thorough_minus_balanced": (">=", 0.0),
+    "clinc150_quick_minus_tfidf_logreg": (">=", 0.0),
+    "clinc150_balanced_train_s": ("<=", 1200.0),
+    "clinc150_quick_train_s": ("<=", 360.0),
+    "repeat_max_metric_change": ("<=", 0.0005),
+}
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    name: str
+    train: Path
+    label_field: str
+    test: Path | None = None
+
+
+def labelled_sets(data_dir: Path) -> dict[str, LabelledSet]:
+    return {
+        "demo": LabelledSet("demo", DEMO_DATASET, "label"),
+        "uci": LabelledSet("uci", data_dir / "uci-sentiment-sentences" / "reviews.jsonl", "sentiment"),
+        "clinc150": LabelledSet("clinc150", data_dir / "clinc150" / "train.jsonl", "intent",
+                                data_dir / "clinc150" / "test.jsonl"),
+    }
+
+
+def train(labelled: LabelledSet, models: list[str], preset: str, workspace: Path) -> list[dict]:
+    """One ``python -m core train`` call; its JSON lines (one per model, then the recommendation)."""
+    command = [sys.executable, "-m", "core", "train", "--data", str(labelled.train), "--text-field", "text",
+               "--label-field", labelled.label_field, "--models", ",".join(models), "--preset", preset,
+               "--name", labelled.name]
+    if labelled.test:
+        command += ["--test-data", str(labelled.test)]
+    env = {**os.environ, "FEEDBACK_STUDIO_WORKSPACE": str(workspace)}
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    recipe_lines = [line.split("] ", 1)[1] for line in done.stderr.splitlines()
+                    if line.startswith("[transformer]   ")]
+    if done.returncode != 0:
+        raise SystemExit(f"{labelled.name}/{preset} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    for row in rows:
+        if row.get("model") == "transformer":
+            row["recipe_reasons"] = recipe_lines
+    print(f"  ({labelled.name}, {preset}: {time.monotonic() - started:.0f} s end to end)", flush=True)
+    return rows
+
+
+def print_row(set_name: str, row: dict, preset: str) -> None:
+    test = row["test_metrics"] or {}
+    shown_preset = preset if row["model"] == "transformer" else "—"
+    print(f"{set_name:9s} {row['model']:17s} {shown_preset:9s} acc {test.get('accuracy', float('nan')):.4f}  "
+          f"macro-F1 {test.get('macro_f1', float('nan')):.4f}  train {row['train_seconds'] or 0:7.1f} s  "
+          f"{row.get('recipe') or ''}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", default="demo,uci,clinc150")
+    parser.add_argument("--clinc-presets", default="quick,balanced,thorough",
+                        help="transformer presets on CLINC150 (balanced is needed for its targets)")
+    parser.add_argument("--repeat", default="demo", help="set whose Balanced transformer is trained twice ('' skips)")
+    parser.add_argument("--data-dir", default=str(PROJECT_ROOT.parent / "shared" / "data"))
+    args = parser.parse_args(argv)
+    sets = labelled_sets(Path(args.data_dir))
+    chosen = [name.strip() for name in args.sets.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in sets]
+    if unknown:
+        parser.error(f"unknown set(s) {', '.join(unknown)}; choose from {', '.join(sets)}")
+    missing = [str(sets[name].train) for name in chosen if not sets[name].train.exists()]
+    if missing:
+        parser.error(f"missing data file(s): {', '.join(missing)} (see --data-dir)")
+
+    features = cpu_features()
+    print(f"CPU: {cpu_kind()} ({', '.join(f for f, present in features.items() if present) or 'none of the listed'}); "
+          f"{usable_cores()} cores; {detect_hardware().describe()}")
+    figures: dict[str, float | str] = {"cpu_kind": cpu_kind()}
+    scratch = Path(tempfile.mkdtemp(prefix="fs-bench-quality-"))
+    for name in chosen:
+        labelled = sets[name]
+        presets = ["balanced"]
+        if name == "clinc150":
+            presets = [p.strip() for p in args.clinc_presets.split(",") if p.strip()]
+        print(f"\n# {name}", flush=True)
+        results: dict[str, dict] = {}
+        for index, preset in enumerate(presets):
+            models = (list(BASELINES) if index == 0 else []) + ["transformer"]
+            for row in train(labelled, models, preset, scratch / f"{name}-{preset}"):
+                if "model" not in row:
+                    print(f"  verdict: {row.get('verdict')}", flush=True)
+                    continue
+                key = row["model"] if row["model"] != "transformer" else f"transformer_{preset}"
+                results[key] = row
+                print_row(name, row, preset)
+                for reason in row.get("recipe_reasons", []):
+                    print(f"      {reason}")
+        f1 = {key: row["test_metrics"]["macro_f1"] for key, row in results.items()}
+        best_baseline = max(f1[b] for b in BASELINES if b in f1)
+        figures[f"{name}_best_baseline_macro_f1"] = best_baseline
+        for preset in presets:
+            figures[f"{name}_{preset}_macro_f1"] = f1[f"transformer_{preset}"]
+            figures[f"{name}_{preset}_train_s"] = float(results[f"transformer_{preset}"]["train_seconds"])
+        if "transformer_balanced" in f1:
+            figures[f"{name}_balanced_minus_best_baseline"] = f1["transformer_balanced"] - best_baseline
+        if name == "clinc150":
+            if {"transformer_thorough", "transformer_balanced"} <= f1.keys():
+                figures["clinc150_thorough_minus_balanced"] = f1["transformer_thorough"] - f1["transformer_balanced"]
+            if {"transformer_quick", "tfidf_logreg"} <= f1.keys():
+                figures["clinc150_quick_minus_tfidf_logreg"] = f1["transformer_quick"] - f1["tfidf_logreg"]
+    margins = [figures[f"{name}_balanced_minus_best_baseline"] for name in ("uci", "clinc150")
+               if f"{name}_balanced_minus_best_baseline" in figures]
+    if margins:
+        figures["balanced_minus_best_baseline_min"] = min(margins)
+
+    if args.repeat:
+        print(f"\n# repeat: the Balanced transformer on {args.repeat}, twice", flush=True)
+        runs = [next(r for r in train(sets[args.repeat], ["transformer"], "balanced", scratch / f"repeat-{i}")
+                     if r.get("model") == "transformer") for i in (1, 2)]
+        same_recipe = runs[0]["recipe"] == runs[1]["recipe"]
+        change = max(abs(runs[0]["test_metrics"][k] - runs[1]["test_metrics"][k]) for k in ("accuracy", "macro_f1"))
+        print(f"recipes: {runs[0]['recipe']} | {runs[1]['recipe']} ({'same' if same_recipe else 'DIFFERENT'}); "
+              f"largest test metric change {change:.4f}")
+        figures["repeat_same_recipe"] = "yes" if same_recipe else "no"
+        figures["repeat_max_metric_change"] = change if same_recipe else 1.0
+    summary(figures)
+    check_targets(figures, TARGETS)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The training recipe: chosen from the data, the preset's goal and the machine's speed; hand-set values win."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from core.config import ConfigError, Hyperparameters, PresetGoal, load_config
+from core.recipe import DataProfile, plan_recipe, speed_band
+from core.runs import RunRequest, create_run, run_folder
+from core.training import plan_for_version
+from tests.conftest import ANALYST, save_demo_version
+
+BALANCED = PresetGoal()
+
+
+def profile(labels: int, per_label: int, smallest: int | None = None, validation: int = 100) -> DataProfile:
+    counts = [per_label] * labels
+    if smallest is not None:
+        counts[0] = smallest
+    train_labels = [label for label, count in enumerate(counts) for _ in range(count)]
+    return DataProfile.of(train_labels, validation, [12] * len(train_labels))
+
+
+def steps(recipe) -> float:
+    hp = recipe.hyperparameters
+    return hp.epochs * -(-recipe.profile.examples // hp.batch_size)
+
+
+def test_fewer_examples_per_label_get_more_passes_and_more_labels_more_steps():
+    many_each = plan_recipe(profile(10, 1000), "balanced", BALANCED)
+    few_each = plan_recipe(profile(10, 60), "balanced", BALANCED)
+    assert few_each.hyperparameters.epochs > many_each.hyperparameters.epochs
+    more_labels = plan_recipe(profile(150, 60), "balanced", BALANCED)
+    assert steps(more_labels) > steps(few_each)
+    assert more_labels.hyperparameters.epochs == few_each.hyperparameters.epochs  # same examples per label
+
+
+def test_a_tiny_set_gets_a_short_plan_with_enough_steps():
+    recipe = plan_recipe(profile(2, 20), "balanced", BALANCED, speed=50.0)
+    hp = recipe.hyperparameters
+    assert hp.batch_size == 16 and hp.epochs <= BALANCED.max_epochs
+    assert recipe.estimate_s is not None and recipe.estimate_s < 120
+    assert "2 labels" in recipe.summary and "epochs" in recipe.summary
+
+
+def test_the_time_budget_shortens_the_plan_and_says_so():
+    unhurried = plan_recipe(profile(150, 60), "balanced", BALANCED, speed=1000.0)
+    slow = plan_recipe(profile(150, 60), "balanced", BALANCED, speed=20.0)
+    assert slow.hyperparameters.epochs < unhurried.hyperparameters.epochs
+    assert any("budget" in reason for reason in slow.reasons)
+    assert slow.estimate_s <= slow.budget_s or slow.hyperparameters.epochs == 1
+
+
+def test_quick_plans_less_than_balanced_and_thorough_more():
+    data = profile(150, 60)
+    config = load_config(environ={})
+    plans = {name: plan_recipe(data, name, config.training.goal(name), speed=200.0) for name in
+             ("quick", "balanced", "thorough")}
+    epochs = [plans[name].hyperparameters.epochs for name in ("quick", "balanced", "thorough")]
+    assert epochs == sorted(epochs) and epochs[0] < epochs[2]
+    assert plans["quick"].estimate_s <= 6 * 60 and plans["balanced"].estimate_s <= 20 * 60
+
+
+def test_imbalanced_labels_turn_on_class_weights():
+    assert plan_recipe(profile(5, 100, smallest=10), "balanced", BALANCED).hyperparameters.class_weighted
+    assert not plan_recipe(profile(5, 100), "balanced", BALANCED).hyperparameters.class_weighted
+
+
+def test_values_set_by_hand_win_and_are_recorded():
+    recipe = plan_recipe(profile(150, 60), "balanced", BALANCED, speed=200.0)
+    mine = dataclasses.replace(recipe.hyperparameters, epochs=2.0, pooling="cls")
+    final = recipe.with_overrides(mine)
+    assert final.hyperparameters == mine and set(final.overridden) == {"epochs", "pooling"}
+    assert "Set by hand" in final.reasons[-1] and final.estimate_s < recipe.estimate_s
+    assert recipe.with_overrides(dataclasses.replace(recipe.hyperparameters)) is recipe
+
+
+def test_values_fixed_in_the_configuration_are_taken_as_they_are():
+    fixed = dataclasses.replace(BALANCED, epochs=3.0, batch_size=8)
+    recipe = plan_recipe(profile(150, 60), "balanced", fixed, speed=5.0)  # far over budget: still 3 epochs
+    assert (recipe.hyperparameters.epochs, recipe.hyperparameters.batch_size) == (3.0, 8)
+    assert recipe.over_budget
+
+
+def test_same_data_and_speed_band_give_the_same_recipe():
+    data = profile(150, 60)
+    assert speed_band(100.0) <= 100.0 < speed_band(100.0) * 2 ** 0.25
+    first = plan_recipe(data, "balanced", BALANCED, speed=101.0)
+    again = plan_recipe(data, "balanced", BALANCED, speed=102.0)  # measurement jitter within one band
+    assert first == again
+
+
+def test_bad_hyperparameters_are_refused_with_their_name():
+    with pytest.raises(ConfigError, match="pooling"):
+        Hyperparameters(pooling="max")
+    with pytest.raises(ConfigError, match="training.quick"):
+        from core.config import AppConfig
+
+        config = AppConfig()
+        config.training.quick.max_epochs = 0.5
+        config.validate()
+
+
+def test_the_run_record_keeps_the_recipe_with_its_reasons(isolated_workspace, config):
+    version = save_demo_version(isolated_workspace, config)
+    recipe = plan_for_version(version, "balanced", config, speed=150.0)
+    assert recipe.profile.labels == len(version.labels) and recipe.profile.median_tokens > 3
+    hand = dataclasses.replace(recipe.hyperparameters, learning_rate=3e-5)
+    record = create_run(isolated_workspace, RunRequest(version.ref, "transformer", "balanced", hand, recipe=recipe),
+                        config, ANALYST)
+    saved = json.loads((run_folder(isolated_workspace, record.run_id) / "run.json").read_text())
+    assert saved["recipe"]["overridden"] == ["learning_rate"]
+    assert saved["recipe"]["hyperparameters"]["learning_rate"] == 3e-5 == saved["hyperparameters"]["learning_rate"]
+    assert saved["recipe"]["reasons"] and saved["recipe"]["estimate_s"] > 0
