@@ -69,6 +69,11 @@ def markdown_report(record: RunRecord, evaluation: Evaluation) -> str:
         f"- Trained on {record.train_examples:,} examples; preset {record.preset}; "
         f"started {record.started_at}, by {record.created_by or 'unknown'}",
         f"- Hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in record.hyperparameters.items()),
+        *([f"- Recipe: {record.recipe['summary']}"] + [f"  - {reason}" for reason in record.recipe["reasons"]]
+          if record.recipe else []),
+        *([f"- Fine-tuning started from a linear probe at validation macro-F1 "
+           f"{record.fit_info['starting_validation_macro_f1']:.3f}"]
+          if "starting_validation_macro_f1" in record.fit_info else []),
         f"- Training time: {record.durations.get('train_s', 0):.1f} s; "
         + (f"classifies about {evaluation.texts_per_second:,.0f} texts/s" if evaluation.texts_per_second else
            "inference speed not measured"),

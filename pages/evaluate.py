@@ -97,6 +97,13 @@ def run_details(evaluation: Evaluation, record: RunRecord | None, config: AppCon
     error_browser(evaluation, key)
     if record is not None and record.inference:
         precision_table(PrecisionCheck.from_dict(record.inference), serving_precision(record, config))
+    if record is not None and record.recipe:
+        with st.expander(f"How it was trained: {record.recipe['summary']}"):
+            st.markdown("\n".join(f"- {reason}" for reason in record.recipe["reasons"]))
+            if "starting_validation_macro_f1" in record.fit_info:
+                st.caption(f"The head started from a linear probe at validation macro-F1 "
+                           f"{record.fit_info['starting_validation_macro_f1']:.3f}; the best epoch reached "
+                           f"{record.fit_info.get('best_validation_macro_f1') or 0:.3f}.")
     if record is not None and record.history:
         st.markdown("#### Training curve")
         st.plotly_chart(charts.training_curve(record.history), width="stretch", key=f"curve:{key}")
