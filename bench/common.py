@@ -16,7 +16,7 @@ from core.ingest import DEMO_DATASET, read_feedback_file
 from core.preparation import prepare, save_preparation
 from core.runs import RunHandle, RunRequest, create_run
 from core.split import SplitPlan
-from core.training import execute_run
+from core.training import execute_run, plan_for_version
 from core.workspace import Workspace
 
 SEED = 13
@@ -39,7 +39,8 @@ def fine_tuned_run(config: AppConfig | None = None) -> tuple[Workspace, str, App
     workspace = Workspace(Path(tempfile.mkdtemp(prefix="fs-bench-"))).ensure()
     prepared = prepare(read_feedback_file(DEMO_DATASET, 10_000_000), "text", "label", CleaningOptions(), config)
     version = save_preparation(workspace, "demo", prepared, SplitPlan.from_config(config.split), command_line_actor())
-    record = create_run(workspace, RunRequest(version.ref, "transformer", "quick", config.training.hyperparameters("quick")),
+    recipe = plan_for_version(version, "quick", config)  # the Quick recipe for this data, as the Train page plans it
+    record = create_run(workspace, RunRequest(version.ref, "transformer", "quick", recipe.hyperparameters, recipe=recipe),
                         config, command_line_actor())
     final = execute_run(workspace, RunHandle(workspace, record), config, threading.Event())
     if final.state.value != "succeeded":

@@ -115,3 +115,13 @@ def test_the_run_record_keeps_the_recipe_with_its_reasons(isolated_workspace, co
     assert saved["recipe"]["overridden"] == ["learning_rate"]
     assert saved["recipe"]["hyperparameters"]["learning_rate"] == 3e-5 == saved["hyperparameters"]["learning_rate"]
     assert saved["recipe"]["reasons"] and saved["recipe"]["estimate_s"] > 0
+
+
+def test_the_speed_is_timed_on_a_batch_of_typical_lengths():
+    from core.transformer import typical_batch
+
+    texts = ["word " * n for n in range(1, 401)]  # 1 to 400 words
+    batch = typical_batch(texts, 16)
+    lengths = sorted(len(t.split()) for t in batch)
+    assert len(batch) == 16 and 100 < lengths[0] and lengths[-1] < 300  # neither the shortest nor the longest
+    assert len(typical_batch(["short", "texts"], 16)) == 16  # fewer texts than a batch: repeated
