@@ -82,7 +82,8 @@ class TfidfLogisticRegression(SklearnTextClassifier):
 
     def build(self) -> Pipeline:
         return Pipeline([("tfidf", _tfidf()), ("clf", LogisticRegression(
-            C=10.0, solver="saga", tol=SAGA_TOLERANCE, max_iter=SAGA_MAX_ITER))])
+            C=10.0, solver="saga", tol=SAGA_TOLERANCE, max_iter=SAGA_MAX_ITER,
+            random_state=self.config.training.seed))])  # saga visits examples in a random order: seeded
 
 
 @register
