@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from core.classifiers import (
     ModelFileError, Progress, TextClassifier, TrainingCancelled, TrainingData, model_kinds,
@@ -48,24 +49,39 @@ def training_data(version: DatasetVersion, max_train_examples: int | None = None
 PROFILE_TOKEN_SAMPLE = 2000
 
 
+def version_profile(version: DatasetVersion, config: AppConfig,
+                    max_train_examples: int | None = None) -> tuple[DataProfile, list[str]]:
+    """The training split's shape, as the recipe reads it, and its texts (to time training on)."""
+    data = training_data(version, max_train_examples, config.training.seed)
+    lengths = token_counter(config.model.name)(data.train_texts[:PROFILE_TOKEN_SAMPLE])
+    return DataProfile.of(data.train_labels, len(data.validation_texts), lengths), data.train_texts
+
+
 def plan_for_version(version: DatasetVersion, preset: str, config: AppConfig, max_train_examples: int | None = None,
                      speed: float | None = None) -> Recipe:
     """The transformer's recipe for a dataset version (and sample size), preset and training speed."""
-    data = training_data(version, max_train_examples, config.training.seed)
-    lengths = token_counter(config.model.name)(data.train_texts[:PROFILE_TOKEN_SAMPLE])
-    profile = DataProfile.of(data.train_labels, len(data.validation_texts), lengths)
+    profile, _ = version_profile(version, config, max_train_examples)
     return plan_recipe(profile, preset, config.training.goal(preset), speed)
+
+
+SpeedMeter = Callable[[AppConfig, list[str], int], float]
+
+
+def timed_plan(profile: DataProfile, texts: list[str], preset: str, config: AppConfig,
+               measure: SpeedMeter | None = None) -> Recipe:
+    """The recipe with this machine's training speed, timed on the data's own texts at the planned batch size."""
+    if measure is None:
+        from core.transformer import measure_training_throughput as measure
+    goal = config.training.goal(preset)
+    batch_size = plan_recipe(profile, preset, goal).hyperparameters.batch_size
+    return plan_recipe(profile, preset, goal, measure(config, texts, batch_size))
 
 
 def measured_plan(version: DatasetVersion, preset: str, config: AppConfig,
                   max_train_examples: int | None = None) -> Recipe:
-    """The recipe with this machine's training speed measured on the data's own texts (a few seconds)."""
-    from core.transformer import measure_training_throughput
-
-    first = plan_for_version(version, preset, config, max_train_examples)
-    texts = training_data(version, max_train_examples, config.training.seed).train_texts
-    speed = measure_training_throughput(config, texts, first.hyperparameters.batch_size)
-    return plan_for_version(version, preset, config, max_train_examples, speed)
+    """The recipe for a dataset version with the speed measured here (a few seconds), as the CLI plans it."""
+    profile, texts = version_profile(version, config, max_train_examples)
+    return timed_plan(profile, texts, preset, config)
 
 
 def split_evaluation(model: TextClassifier, version: DatasetVersion, split: str) -> tuple[Evaluation | None, ScoredSet]:

@@ -10,9 +10,9 @@ from core.classifiers import model_kinds
 from core.config import POOLINGS, PRESET_NAMES, AppConfig, Hyperparameters
 from core.dataset_versions import DatasetVersion, list_dataset_versions
 from core.runs import RunError, RunRecord, RunRequest, list_runs
-from core.recipe import Recipe
-from core.training import plan_for_version
-from core.transformer import measure_training_throughput
+from core.recipe import DataProfile, Recipe
+from core.training import timed_plan, version_profile
+from core.transformer import measure_training_throughput, typical_batch
 from core.audit import EventType
 from core.auth import Actor, Permission
 from pages._session import audit
@@ -33,10 +33,16 @@ def throughput(model_name: str, max_length: int, batch_size: int, _config: AppCo
     return measure_training_throughput(_config, list(sample), batch_size)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def recipe_for(ref: str, fingerprint: str, preset: str, limit: int | None, speed: float | None,
-               _version: DatasetVersion, _config: AppConfig) -> Recipe:
-    return plan_for_version(_version, preset, _config, limit, speed)
+@st.cache_data(show_spinner=False, max_entries=16)
+def data_profile(ref: str, fingerprint: str, limit: int | None, _version: DatasetVersion,
+                 _config: AppConfig) -> tuple[DataProfile, list[str]]:
+    return version_profile(_version, _config, limit)
+
+
+def cached_speed(config: AppConfig, texts: list[str], batch_size: int) -> float:
+    """The training speed, measured once per model and batch (a few seconds), then reused."""
+    sample = tuple(typical_batch(texts, batch_size))
+    return throughput(config.model.name, config.model.max_length, batch_size, config, sample)
 
 
 def advanced_settings(chosen: Hyperparameters) -> Hyperparameters:
@@ -69,13 +75,9 @@ def advanced_settings(chosen: Hyperparameters) -> Hyperparameters:
 
 
 def transformer_plan(config: AppConfig, version: DatasetVersion, preset: str, limit: int | None) -> Recipe:
-    """The recipe for this data and preset, with the speed of this machine measured once per setting."""
-    plain = recipe_for(version.ref, version.meta["fingerprint"], preset, limit, None, version, config)
-    batch = plain.hyperparameters.batch_size
-    texts = version.split_frame("train")["text"].tolist()
-    sample = tuple(texts[::max(1, len(texts) // batch)][:batch])
-    speed = throughput(config.model.name, config.model.max_length, batch, config, sample)
-    return recipe_for(version.ref, version.meta["fingerprint"], preset, limit, speed, version, config)
+    """The recipe for this data and preset, with this machine's speed."""
+    profile, texts = data_profile(version.ref, version.meta["fingerprint"], limit, version, config)
+    return timed_plan(profile, texts, preset, config, measure=cached_speed)
 
 
 def show_recipe(config: AppConfig, recipe: Recipe) -> None:
