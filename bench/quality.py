@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import check_targets, summary
-from core.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT, load_config
 from core.hardware import cpu_features, cpu_kind, detect_hardware, usable_cores
 from core.ingest import DEMO_DATASET
 
@@ -115,9 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     if missing:
         parser.error(f"missing data file(s): {', '.join(missing)} (see --data-dir)")
 
-    features = cpu_features()
+    features, config = cpu_features(), load_config()
     print(f"CPU: {cpu_kind()} ({', '.join(f for f, present in features.items() if present) or 'none of the listed'}); "
-          f"{usable_cores()} cores; {detect_hardware().describe()}")
+          f"{usable_cores()} cores; {detect_hardware(config.training.cpu_threads, config.training.precision).describe()}")
     figures: dict[str, float | str] = {"cpu_kind": cpu_kind()}
     scratch = Path(tempfile.mkdtemp(prefix="fs-bench-quality-"))
     for name in chosen:
