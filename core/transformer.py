@@ -82,11 +82,12 @@ def _compute_metrics(n_labels: int):
 
 
 def label_weights(labels: list[int], n_labels: int) -> np.ndarray:
-    """Inverse label frequency, scaled so that an average example weighs 1 (labels absent get 1)."""
-    counts = np.bincount(np.asarray(labels, dtype=int), minlength=n_labels).astype(np.float64)
-    present = counts > 0
+    """scikit-learn's "balanced" class weights per label id (an average example weighs 1; labels absent get 1)."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(labels)
     weights = np.ones(n_labels)
-    weights[present] = counts[present].sum() / (present.sum() * counts[present])
+    weights[present] = compute_class_weight("balanced", classes=present, y=np.asarray(labels))
     return weights
 
 
@@ -159,7 +160,7 @@ class FineTunedTransformer(TextClassifier):
                 self.fit_info["pooling_note"] = (f"{self.model.config.model_type} models keep their own pooling; "
                                                  "mean pooling is available for BERT-type encoders")
 
-    def _warm_start(self, data: TrainingData, hardware: Hardware, stop: threading.Event,
+    def _warm_start(self, data: TrainingData, hardware: Hardware, weights: np.ndarray | None, stop: threading.Event,
                     progress: ProgressCallback) -> None:
         """Fit the classification layer as a linear probe on the frozen features (see core.encoder_head)."""
         if classification_layer(self.model) is None:
@@ -172,7 +173,6 @@ class FineTunedTransformer(TextClassifier):
                                  stop.is_set)
         if stop.is_set():
             raise TrainingCancelled()
-        weights = label_weights(data.train_labels, len(self.label_names)) if self.settings.class_weighted else None
         probe = fit_probe(features, data.train_labels, len(self.label_names),
                           None if weights is None else weights[data.train_labels])
         load_probe_into(self.model, probe)
@@ -237,9 +237,9 @@ class FineTunedTransformer(TextClassifier):
 
         quiet_libraries()
         self._load_pretrained()
-        if self.settings.warm_start:
-            self._warm_start(data, hardware, stop, progress)
         weights = label_weights(data.train_labels, len(self.label_names)) if self.settings.class_weighted else None
+        if self.settings.warm_start:
+            self._warm_start(data, hardware, weights, stop, progress)
         trainer = Trainer(
             model=self.model,
             args=self._arguments(hardware, batch_size, accumulation),
