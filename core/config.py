@@ -196,6 +196,11 @@ class ClassifyConfig:
     #: Predictions whose top score is below the threshold go to a person for review. This value is used
     #: when the run's evaluation cannot suggest one (no test scores, or the target is never reached).
     review_threshold: float = 0.6
+    #: The suggested threshold is never lower than this: below it a prediction is little better than a coin
+    #: toss between the top two labels, whatever a small test split happens to say.
+    min_review_threshold: float = 0.5
+    #: A test split with fewer texts than this is too small to set a threshold from; ``review_threshold`` applies.
+    min_test_texts: int = 100
     #: Texts scored per chunk of a file, between two progress updates.
     chunk_size: int = 256
 
@@ -284,8 +289,11 @@ class AppConfig:
             raise ConfigError(f"classify.target_accuracy must be in (0, 1], got {self.classify.target_accuracy}")
         if self.auth.max_failed_sign_ins < 1 or self.auth.lockout_minutes < 0 or self.auth.session_hours <= 0:
             raise ConfigError("auth: max_failed_sign_ins >= 1, lockout_minutes >= 0 and session_hours > 0 are required")
-        if not 0.0 <= self.classify.review_threshold <= 1.0:
-            raise ConfigError(f"classify.review_threshold must be between 0 and 1, got {self.classify.review_threshold}")
+        for name in ("review_threshold", "min_review_threshold", "target_accuracy"):
+            if not 0.0 <= getattr(self.classify, name) <= 1.0:
+                raise ConfigError(f"classify.{name} must be between 0 and 1, got {getattr(self.classify, name)}")
+        if self.classify.min_test_texts < 1:
+            raise ConfigError(f"classify.min_test_texts must be at least 1, got {self.classify.min_test_texts}")
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from typing import Any, Sequence
 
 import pandas as pd
@@ -14,27 +15,46 @@ from core.predict import Prediction
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def results_frame(texts: Sequence[Any], predictions: Sequence[Prediction], label_names: list[str],
-                  ids: Sequence[Any] | None = None) -> pd.DataFrame:
-    """One row per input: id, text, status, label, score, review flag, truncation, every label's score."""
-    rows = []
-    for i, (text, p) in enumerate(zip(texts, predictions)):
-        row = {"id": ids[i] if ids is not None else i + 1, "text": text if isinstance(text, str) else "",
-               "status": p.status, "label": p.label, "score": p.score, "needs_review": p.needs_review,
-               "truncated": p.truncated, "message": p.message}
-        row.update({f"score: {name}": p.scores.get(name) for name in label_names})
-        rows.append(row)
-    return pd.DataFrame(rows)
+#: Columns appended to a classified file, after every column of the upload.
+LABEL, SCORE, REVIEW, STATUS, MESSAGE, TRUNCATED, LINE = (
+    "predicted_label", "confidence", "needs_review", "status", "message", "truncated", "line")
 
 
-def summarise_results(frame: pd.DataFrame) -> dict[str, Any]:
+def _free_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``model_<name>`` (…) when the upload already has a column of that name."""
+    while name in taken:
+        name = f"model_{name}"
+    return name
+
+
+def results_frame(rows: Sequence[dict[str, Any]], predictions: Sequence[Prediction], label_names: list[str],
+                  lines: Sequence[int] | None = None) -> pd.DataFrame:
+    """Every column of the upload as it was, then the prediction: label, confidence, review flag, status,
+    the file line number, and every label's score; an appended name that clashes with an upload column
+    gets a ``model_`` prefix, so nothing the user sent is overwritten."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    taken = set(columns)
+    names = {name: _free_name(name, taken) for name in (LABEL, SCORE, REVIEW, STATUS, MESSAGE, TRUNCATED, LINE)}
+    score_names = {label: _free_name(f"score: {label}", taken) for label in label_names}
+    records = []
+    for i, (row, p) in enumerate(zip(rows, predictions)):
+        record = {column: row.get(column) for column in columns}
+        record.update({names[LABEL]: p.label, names[SCORE]: p.score, names[REVIEW]: p.needs_review,
+                       names[STATUS]: p.status, names[MESSAGE]: p.message, names[TRUNCATED]: p.truncated,
+                       names[LINE]: lines[i] if lines is not None else i + 1})
+        record.update({score_names[label]: p.scores.get(label) for label in label_names})
+        records.append(record)
+    return pd.DataFrame(records, columns=[*columns, *names.values(), *score_names.values()])
+
+
+def summarise_results(predictions: Sequence[Prediction]) -> dict[str, Any]:
     """Counts per label, how many need review, how many rows could not be scored."""
-    scored = frame[frame["status"] == "ok"]
+    scored = [p for p in predictions if p.status == "ok"]
+    review = sum(p.needs_review for p in scored)
     return {
-        "rows": len(frame), "scored": len(scored), "not_scored": int((frame["status"] != "ok").sum()),
-        "needs_review": int(scored["needs_review"].sum()),
-        "review_share": float(scored["needs_review"].mean()) if len(scored) else 0.0,
-        "per_label": {str(k): int(v) for k, v in scored["label"].value_counts().items()},
+        "rows": len(predictions), "scored": len(scored), "not_scored": len(predictions) - len(scored),
+        "needs_review": review, "review_share": review / len(scored) if scored else 0.0,
+        "per_label": dict(Counter(p.label for p in scored).most_common()),
     }
 
 

@@ -108,7 +108,7 @@ class JobRunner:
             if handle is None or handle.snapshot().state.finished:
                 return False
             self._stops[run_id].set()
-            handle.update(cancelled_by=actor.username)
+            handle.update(cancelled_by=actor.username, message="cancelling…", eta_s=None, persist=True)
             queued = run_id in self._queue
             if queued:
                 self._queue.remove(run_id)

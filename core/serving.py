@@ -9,9 +9,10 @@ plain Hugging Face ``pipeline``; the benchmarks measure the difference.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
-from core.config import AppConfig
+from core.config import AppConfig, ClassifyConfig
 from core.evaluation import Evaluation
 from core.hardware import configure_cpu_threads
 from core.predict import Predictor
@@ -40,14 +41,38 @@ def predictor_for_run(workspace: Workspace, run: str | Path, config: AppConfig,
     return Predictor.for_model(model, threshold, config.classify.chunk_size), record
 
 
-def suggested_threshold(evaluation: Evaluation | None, target_accuracy: float, fallback: float) -> float:
-    """The lowest review threshold at which the texts kept reach ``target_accuracy`` on the test split."""
+@dataclass(frozen=True)
+class ReviewThreshold:
+    """The review threshold suggested for a run, and in words where it comes from."""
+
+    value: float
+    note: str
+
+
+def suggested_threshold(evaluation: Evaluation | None, settings: ClassifyConfig) -> ReviewThreshold:
+    """The lowest threshold (not below the floor) at which the kept test texts reach the target accuracy.
+
+    One rule for the Evaluate and the Classify page: a test split too small to
+    judge, or a target never reached, falls back to the configured threshold.
+    """
+    fallback = settings.review_threshold
     if evaluation is None:
-        return fallback
+        return ReviewThreshold(fallback, f"This run has no test scores, so the default threshold {fallback:.2f} "
+                                         "applies.")
+    if evaluation.examples < settings.min_test_texts:
+        return ReviewThreshold(fallback, f"The test split has only {evaluation.examples:,} texts, too few to set a "
+                                         f"threshold from (at least {settings.min_test_texts:,} are needed); the "
+                                         f"default {fallback:.2f} applies.")
     for point in evaluation.threshold_curve:
-        if point["share_kept"] > 0 and point["accuracy_kept"] is not None and point["accuracy_kept"] >= target_accuracy:
-            return float(point["threshold"])
-    return fallback
+        if point["threshold"] < settings.min_review_threshold - 1e-9 or not point["share_kept"]:
+            continue
+        if point["accuracy_kept"] is not None and point["accuracy_kept"] >= settings.target_accuracy:
+            return ReviewThreshold(float(point["threshold"]), (
+                f"Suggested from the test split: at {point['threshold']:.2f} the model decides alone on "
+                f"{point['share_kept']:.0%} of {evaluation.examples:,} test texts with accuracy "
+                f"{point['accuracy_kept']:.1%} (target {settings.target_accuracy:.0%})."))
+    return ReviewThreshold(fallback, f"No threshold gets the test texts the model keeps to "
+                                     f"{settings.target_accuracy:.0%} accuracy; the default {fallback:.2f} applies.")
 
 
 class PublishedModel:

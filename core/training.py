@@ -176,6 +176,7 @@ def execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, stop
             eta_s=0.0,
         )
     except TrainingCancelled:
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # a cancelled run keeps no half-trained weights
         handle.update(state=RunState.CANCELLED, finished_at=now_iso(), message="cancelled", eta_s=None)
     except Exception as error:  # a failed run is recorded, never lost
         log.exception("run %s failed", record.run_id)

@@ -56,10 +56,12 @@ def _progress_callback(progress: ProgressCallback, stop: threading.Event):
     class ForwardProgress(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             progress(Progress(state.global_step, state.max_steps, epoch=state.epoch))
-            if stop.is_set():
-                control.should_training_stop = True
-                control.should_save = False
-                control.should_evaluate = False
+            if stop.is_set():  # no evaluation or checkpoint after a cancel: stop here
+                raise TrainingCancelled()
+
+        def on_prediction_step(self, args, state, control, **kwargs):
+            if stop.is_set():  # a validation pass under way stops within one batch
+                raise TrainingCancelled()
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:

@@ -19,6 +19,7 @@ from core.evaluation import SCORES_FILE, Evaluation, EvaluationError
 from core.ingest import IngestError, RawTable, read_feedback_bytes
 from core.reports import run_evaluation
 from core.runs import RunRecord, run_folder
+from core.serving import ReviewThreshold, suggested_threshold
 from core.store import Store
 from core.validate import Finding, Severity, ValidationReport
 from core.workspace import Workspace
@@ -192,6 +193,15 @@ def test_evaluation(workspace: Workspace, record: RunRecord, config: AppConfig) 
     if isinstance(evaluation, str):
         raise EvaluationError(evaluation)
     return evaluation
+
+
+def run_threshold(workspace: Workspace, record: RunRecord, config: AppConfig) -> ReviewThreshold:
+    """The run's suggested review threshold: the same value on the Evaluate and the Classify page."""
+    try:
+        evaluation = test_evaluation(workspace, record, config)
+    except (EvaluationError, OSError):
+        evaluation = None  # no stored test scores: the configured threshold applies
+    return suggested_threshold(evaluation, config.classify)
 
 
 def duration(seconds: float | None) -> str:

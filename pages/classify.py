@@ -13,16 +13,16 @@ from core.audit import EventType, record_predictions
 from core.auth import Actor, Permission
 from core.config import AppConfig
 from core.evaluation import EvaluationError
-from core.exports import results_frame, summarise_results, to_jsonl, to_safe_csv
+from core.exports import SCORE as CONFIDENCE, results_frame, summarise_results, to_jsonl, to_safe_csv
 from core.feedback import FeedbackError, feedback_of, record_feedback
 from core.ingest import guess_columns
 from core.predict import Prediction, Predictor
 from core.runs import RunRecord
-from core.serving import PublishedModel, suggested_threshold
+from core.serving import PublishedModel
 from core.store import Store
 from core.workspace import Workspace
 from pages._session import audit, session_id
-from pages._widgets import badge, field_choice, plain, start_page, test_evaluation, uploaded_table
+from pages._widgets import badge, field_choice, plain, run_threshold, start_page, uploaded_table
 
 HISTORY = "classify_history"
 LAST_TEXT = "classify_last"
@@ -34,15 +34,6 @@ FILE_TYPES = ["csv", "tsv", "jsonl", "json", "txt"]
 def published_model(workspace_root: str, _config: AppConfig) -> PublishedModel:
     """One loaded model for every session of this server; it reloads itself when another run is published."""
     return PublishedModel(Workspace(Path(workspace_root)), _config)
-
-
-def default_threshold(workspace: Workspace, record: RunRecord, config: AppConfig) -> float:
-    """The threshold at which the run's test predictions kept reach the target accuracy."""
-    try:
-        evaluation = test_evaluation(workspace, record, config)
-    except (EvaluationError, OSError):
-        evaluation = None  # no stored test scores: the configured threshold applies
-    return suggested_threshold(evaluation, config.classify.target_accuracy, config.classify.review_threshold)
 
 
 def remember(text: str, prediction: Prediction, source: str, run_id: str) -> None:
@@ -128,8 +119,8 @@ def whole_file(store: Store, actor: Actor, predictor: Predictor, record: RunReco
         predictions = predictor.predict(texts, lambda done, total: bar.progress(
             done / max(total, 1), text=f"Classified {done:,} of {total:,}"))
         bar.empty()
-        st.session_state[FILE_RESULTS] = {"file": file_id, "name": table.source, "texts": texts,
-                                          "ids": table.lines, "predictions": predictions, "run_id": record.run_id}
+        st.session_state[FILE_RESULTS] = {"file": file_id, "name": table.source, "rows": table.records,
+                                          "lines": table.lines, "predictions": predictions, "run_id": record.run_id}
         judged = [p.at_threshold(threshold) for p in predictions]
         record_predictions(store, actor, session_id(), record.run_id, list(zip(texts, judged)), "batch",
                            config.storage.store_prediction_texts)
@@ -141,17 +132,17 @@ def whole_file(store: Store, actor: Actor, predictor: Predictor, record: RunReco
     results = st.session_state.get(FILE_RESULTS)
     if not results or results["file"] != file_id or results["run_id"] != record.run_id:
         return
-    frame = results_frame(results["texts"], [p.at_threshold(threshold) for p in results["predictions"]],
-                          record.labels, ids=results["ids"])
-    summary = summarise_results(frame)
+    judged = [p.at_threshold(threshold) for p in results["predictions"]]
+    frame = results_frame(results["rows"], judged, record.labels, results["lines"])
+    summary = summarise_results(judged)
     cards = st.columns(3)
     cards[0].metric("Rows classified", f"{summary['scored']:,}")
     cards[1].metric("Need review", f"{summary['needs_review']:,}", help=f"Confidence below {threshold:.2f}")
     cards[2].metric("Not classified", f"{summary['not_scored']:,}", help="Empty or non-text rows")
     only_review = st.toggle("Show only rows that need review", key="only_review")
-    shown = frame[frame["needs_review"]] if only_review else frame
-    st.dataframe(shown.rename(columns={"id": "line"}), hide_index=True, width="stretch", height=360,
-                 column_config={"score": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1)})
+    shown = frame[[p.needs_review for p in judged]] if only_review else frame
+    st.dataframe(shown, hide_index=True, width="stretch", height=360,
+                 column_config={CONFIDENCE: st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1)})
     stem = results["name"].rsplit(".", 1)[0]
     left, right = st.columns(2)
     left.download_button("Download results (CSV)", to_safe_csv(frame), f"{stem}-classified.csv", "text/csv",
@@ -204,10 +195,9 @@ if loaded is None:
 predictor, record = loaded
 st.caption(f"Model: {record.title} trained on {plain(record.dataset_ref)} (`{record.run_id}`) · labels: "
            + ", ".join(plain(label) for label in record.labels))
-threshold = st.slider("Review threshold", 0.0, 1.0, default_threshold(workspace, record, config), 0.01,
-                      key=f"threshold:{record.run_id}",
-                      help="Predictions less confident than this are flagged 'needs review'. The default keeps "
-                           f"{config.classify.target_accuracy:.0%} accuracy on the model's test set.")
+suggested = run_threshold(workspace, record, config)
+threshold = st.slider("Review threshold", 0.0, 1.0, suggested.value, 0.01, key=f"threshold:{record.run_id}",
+                      help="Predictions less confident than this are flagged 'needs review'. " + suggested.note)
 predictor = predictor.with_threshold(threshold)
 
 one, many, past = st.tabs(["One text", "A file", "History"])

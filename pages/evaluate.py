@@ -13,13 +13,13 @@ from core.ingest import guess_columns
 from core.publishing import PublishError, current_publication, publication_history, publish, restore_previous
 from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report
 from core.runs import RunRecord, list_runs
-from core.serving import serving_precision
+from core.serving import ReviewThreshold, serving_precision, suggested_threshold
 from core.workspace import Workspace
 from core.audit import EventType
 from core.auth import Actor, Permission
 from core.store import Store
 from pages._session import audit
-from pages._widgets import duration, field_choice, start_page, test_evaluation, uploaded_table
+from pages._widgets import duration, field_choice, run_threshold, start_page, test_evaluation, uploaded_table
 
 ANY = "(any)"
 CONFIRM_KEY = "confirm_publish"
@@ -56,14 +56,16 @@ def error_browser(evaluation: Evaluation, key: str) -> None:
                                 "score of true label": st.column_config.NumberColumn(format="%.2f")})
 
 
-def threshold_section(evaluation: Evaluation, default: float, key: str) -> None:
+def threshold_section(evaluation: Evaluation, suggested: ReviewThreshold, key: str) -> None:
     st.plotly_chart(charts.confidence_histogram(evaluation.confidence), width="stretch", key=f"hist:{key}")
-    threshold = st.slider("Review threshold", 0.0, 1.0, default, 0.01, key=f"threshold:{key}",
+    threshold = st.slider("Review threshold", 0.0, 1.0, suggested.value, 0.01, key=f"threshold:{key}",
                           help="Predictions less confident than this would be sent to a person on the Classify page.")
+    st.caption(f"The Classify page starts at {suggested.value:.2f}. {suggested.note}")
     point = min(evaluation.threshold_curve, key=lambda row: abs(row["threshold"] - threshold))
     accuracy = f"{point['accuracy_kept']:.1%}" if point["accuracy_kept"] is not None else "—"
-    st.markdown(f"At **{threshold:.2f}**, the model decides alone on **{point['share_kept']:.0%}** of texts, "
-                f"with accuracy **{accuracy}**; the other {1 - point['share_kept']:.0%} go to review.")
+    kept = round(100 * point["share_kept"])  # the two shares add up to 100 % as shown
+    st.markdown(f"At **{threshold:.2f}**, the model decides alone on **{kept}%** of texts, "
+                f"with accuracy **{accuracy}**; the other {100 - kept}% go to review.")
     st.plotly_chart(charts.threshold_chart(evaluation.threshold_curve, threshold), width="stretch", key=f"thr:{key}")
 
 
@@ -80,8 +82,8 @@ def precision_table(check: PrecisionCheck, served: str) -> None:
                + ("" if served == check.chosen else f" The configuration (`[inference] precision`) serves {served}."))
 
 
-def run_details(evaluation: Evaluation, record: RunRecord | None, config: AppConfig, key: str) -> None:
-    """Headline metrics, per-label chart, confusion matrix, confidence, errors (and training curve)."""
+def evaluation_details(evaluation: Evaluation, suggested: ReviewThreshold, key: str) -> None:
+    """Headline metrics, per-label chart, confusion matrix, confidence and errors of one evaluation."""
     headline(evaluation)
     per_class, confusion = st.columns([2, 3])
     per_class.plotly_chart(charts.per_class_f1(evaluation.per_class), width="stretch", key=f"f1:{key}")
@@ -92,19 +94,23 @@ def run_details(evaluation: Evaluation, record: RunRecord | None, config: AppCon
     with st.expander("Classification report (scikit-learn)"):
         st.code(evaluation.report_text, language=None)
     st.markdown("#### Confidence and the review threshold")
-    threshold_section(evaluation, config.classify.review_threshold, key)
+    threshold_section(evaluation, suggested, key)
     st.markdown("#### Misclassified texts")
     error_browser(evaluation, key)
-    if record is not None and record.inference:
+
+
+def training_details(record: RunRecord, config: AppConfig, key: str) -> None:
+    """How the run was trained: precision check, recipe and its reasons, training curve."""
+    if record.inference:
         precision_table(PrecisionCheck.from_dict(record.inference), serving_precision(record, config))
-    if record is not None and record.recipe:
+    if record.recipe:
         with st.expander(f"How it was trained: {record.recipe['summary']}"):
             st.markdown("\n".join(f"- {reason}" for reason in record.recipe["reasons"]))
             if "starting_validation_macro_f1" in record.fit_info:
                 st.caption(f"The head started from a linear probe at validation macro-F1 "
                            f"{record.fit_info['starting_validation_macro_f1']:.3f}; the best epoch reached "
                            f"{record.fit_info.get('best_validation_macro_f1') or 0:.3f}.")
-    if record is not None and record.history:
+    if record.history:
         st.markdown("#### Training curve")
         st.plotly_chart(charts.training_curve(record.history), width="stretch", key=f"curve:{key}")
 
@@ -176,7 +182,7 @@ def other_file_section(workspace: Workspace, record: RunRecord, config: AppConfi
                          "labels must be ones this run knows.")
                 return
             st.caption(f"{evaluation.examples:,} labelled texts from {evaluation.source}.")
-            run_details(evaluation, None, config, key="other")
+            evaluation_details(evaluation, suggested_threshold(evaluation, config.classify), key="other")
 
 
 actor, config, workspace, store = start_page(
@@ -232,7 +238,8 @@ record, evaluation = by_id[run_id]
 train_time = duration(record.durations.get("train_s"))
 st.caption(f"{record.title} · preset {record.preset} · trained on {record.train_examples:,} examples in {train_time} · "
            f"tested on {evaluation.examples:,} texts ({evaluation.source}).")
-run_details(evaluation, record, config, key=run_id)
+evaluation_details(evaluation, run_threshold(workspace, record, config), key=run_id)
+training_details(record, config, key=run_id)
 st.download_button("Download this run's report (Markdown)", markdown_report(record, evaluation),
                    f"report-{run_id}.md", "text/markdown", key="download_report")
 other_file_section(workspace, record, config)

@@ -107,15 +107,19 @@ def show_run_progress(record: RunRecord, runner, actor: Actor) -> None:
     with st.container(border=True):
         title, button = st.columns([5, 1], vertical_alignment="center")
         title.markdown(f"**{record.title}** · {record.dataset_ref} · {record.preset} · `{record.run_id}`")
-        # The runner records the cancellation (and who asked for it) when the run ends.
-        if button.button("Cancel", key=f"cancel:{record.run_id}") and runner.cancel(record.run_id, actor):
+        # The runner records the cancellation (and who asked for it) at once; the run stops at its next step.
+        cancelling = record.cancelled_by is not None
+        if button.button("Cancelling…" if cancelling else "Cancel", key=f"cancel:{record.run_id}",
+                         disabled=cancelling) and runner.cancel(record.run_id, actor):
             st.toast(f"Cancelling {record.title}…")
+            record = runner.snapshot(record.run_id)
         if record.state.value == "queued":
             st.progress(0.0, text="Waiting for the run before it to finish")
             return
         epoch = f" · epoch {record.epoch:.2f}" if record.epoch is not None else ""
         loss = f" · loss {record.loss:.4f}" if record.loss is not None else ""
-        st.progress(record.fraction_done, text=f"{record.message or 'starting'} · step {record.step}/"
+        message = "cancelling…" if record.cancelled_by else (record.message or "starting")
+        st.progress(record.fraction_done, text=f"{message} · step {record.step}/"
                                                f"{record.total_steps}{epoch}{loss} · elapsed "
                                                f"{duration(record.elapsed_s)} · ETA {duration(record.eta_s)}")
         if record.history:

@@ -50,9 +50,12 @@ def test_cancel_stops_a_running_job_at_the_next_step(isolated_workspace, config_
     run_id = runner.submit(request(config, version, "transformer"), ANALYST).run_id
     assert wait_until(lambda: runner.snapshot(run_id).step >= 2)
     assert runner.cancel(run_id, ANALYST)
+    if not runner.snapshot(run_id).state.finished:  # it says so at once, before the next step ends
+        assert runner.snapshot(run_id).message == "cancelling…"
     record = runner.wait(run_id, timeout=60)
     assert record.state is RunState.CANCELLED
     assert record.step < record.total_steps
+    assert not (isolated_workspace.runs / run_id / "checkpoints").exists()
     assert not (isolated_workspace.runs / run_id / "model").exists()
     assert load_record(isolated_workspace, run_id).state is RunState.CANCELLED
     assert not runner.cancel(run_id, ANALYST)  # already finished

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import re
+
 from sqlalchemy import select
 
 from core.cleaning import CleaningOptions
@@ -50,7 +52,10 @@ def test_a_user_classifies_a_text_and_a_file_and_leaves_feedback(isolated_worksp
     assert not app.exception, app.exception
     table = app.dataframe[0].value
     assert table["status"].tolist() == ["ok", "empty", "ok"]
-    assert table["label"].iloc[0] == "delivery"
+    assert table["predicted_label"].iloc[0] == "delivery"
+    # The upload's own columns come back as they were (its ids join back), the file line in its own column.
+    assert table.columns[:2].tolist() == ["id", "comment"] and table["id"].tolist() == ["1", "2", "3"]
+    assert table["comment"].iloc[0] == "my parcel was left in the rain" and table["line"].tolist() == [2, 3, 4]
     assert {d.label for d in app.get("download_button")} >= {"Download results (CSV)", "Download results (JSONL)"}
     assert any("3 prediction(s) this session" in m.value for m in app.markdown)  # 1 text + 2 scored rows
 
@@ -80,3 +85,23 @@ def test_text_and_labels_from_users_are_shown_as_written_never_as_html(isolated_
     rendered = " ".join(m.value for m in app.markdown) + " ".join(c.value for c in app.caption)
     unescaped_tags = re.findall(r"(?<!\\)<(?:b|img|script)\b", rendered)  # markup not escaped for Markdown
     assert not unescaped_tags, rendered
+
+
+def test_classify_and_evaluate_start_from_one_threshold_and_say_when_the_test_split_is_too_small(
+        isolated_workspace, config):
+    """A run at 95 % on 40 test texts was offered 0.00 on Classify while Evaluate showed 0.60."""
+    version = save_demo_version(isolated_workspace, config)
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_logreg",))
+    publish(isolated_workspace, run.run_id, ANALYST)
+    tested = sum(version.meta["split_counts"]["test"].values())
+    assert tested < config.classify.min_test_texts
+    classify = open_page("pages/classify.py", as_user="uma", role="user")
+    evaluate = open_page("pages/evaluate.py")
+    on_classify = classify.slider(key=f"threshold:{run.run_id}")
+    on_evaluate = evaluate.slider(key=f"threshold:{run.run_id}")
+    assert on_classify.value == on_evaluate.value == config.classify.review_threshold
+    assert f"only {tested} texts, too few to set a threshold" in on_classify.help
+    assert f"only {tested} texts, too few to set a threshold" in texts(evaluate)
+    shares = next(m.value for m in evaluate.markdown if "the model decides alone on" in m.value)
+    kept, review = re.search(r"alone on \*\*(\d+)%\*\*.*the other (\d+)% go to review", shares).groups()
+    assert int(kept) + int(review) == 100

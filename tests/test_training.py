@@ -112,6 +112,27 @@ def test_cancelling_during_fit_raises(config, tiny_bert, isolated_workspace, con
         model.fit(training_data(version), lambda event: None, stop)
 
 
+def test_a_cancel_stops_at_once_without_a_validation_pass_or_checkpoint(config, tiny_bert, isolated_workspace,
+                                                                           config_file):
+    """Stopping mid-epoch used to run the epoch's whole validation pass (and save) before it ended."""
+    config = tiny_config(config_file, tiny_bert, epochs=3)
+    version = save_demo_version(isolated_workspace, config)
+    model = model_kinds()["transformer"](version.labels, config.training.hyperparameters("quick"), config)
+    model.checkpoint_dir = isolated_workspace.root / "ckpt"
+    stop, events = threading.Event(), []
+
+    def progress(event):
+        events.append(event)
+        if event.step >= 1:
+            stop.set()  # as the Cancel button does, during the first epoch
+
+    with pytest.raises(TrainingCancelled):
+        model.fit(training_data(version), progress, stop)
+    assert not [e for e in events if e.eval_metrics is not None]  # no validation pass after the cancel
+    assert max(e.step for e in events) == 1
+    assert not list((isolated_workspace.root / "ckpt").glob("checkpoint-*"))
+
+
 def test_real_packaged_minilm_fine_tunes_well_above_chance(isolated_workspace, config):
     from core.training import measured_plan
 
