@@ -115,3 +115,36 @@ def published_run(workspace: Workspace) -> RunRecord | None:
     """The run behind the current publication, or None when nothing is published."""
     current = current_publication(workspace)
     return load_record(workspace, current.run_id) if current else None
+
+
+@dataclass(frozen=True)
+class PublishCheck:
+    """What publishing a run would change, in words, and whether it scores lower than the model it replaces."""
+
+    message: str
+    worse: bool
+
+
+def _scores(record: RunRecord) -> str:
+    metrics = record.test_metrics or {}
+    if "macro_f1" not in metrics:
+        return "no test scores"
+    return f"test macro-F1 {metrics['macro_f1']:.3f}, accuracy {metrics['accuracy']:.3f}"
+
+
+def compare_with_published(workspace: Workspace, candidate: RunRecord) -> PublishCheck:
+    """The candidate's and the published run's test scores side by side, or why they cannot be compared."""
+    current = published_run(workspace)
+    if current is None:
+        return PublishCheck(f"{candidate.name} ({_scores(candidate)}) becomes the first published model.", False)
+    if current.split_fingerprint != candidate.split_fingerprint:
+        return PublishCheck(
+            f"{candidate.name} ({_scores(candidate)}) replaces {current.name} ({_scores(current)}). They were tested "
+            "on different test splits, so these scores cannot be compared: evaluate both on one labelled file "
+            "first if in doubt.", False)
+    new, old = (r.test_metrics or {} for r in (candidate, current))
+    worse = "macro_f1" in new and "macro_f1" in old and new["macro_f1"] < old["macro_f1"]
+    verdict = (f" It scores LOWER than the model it replaces, by {old['macro_f1'] - new['macro_f1']:.3f} macro-F1."
+               if worse else "")
+    return PublishCheck(f"On the same test split: {candidate.name} ({_scores(candidate)}) replaces {current.name} "
+                        f"({_scores(current)}).{verdict}", worse)

@@ -108,6 +108,12 @@ class RunRecord:
     error: str | None = None
 
     @property
+    def name(self) -> str:
+        """How people read a run: "Fine-tuned transformer, 25 Nov 14:02, feedback/v1" (UTC); the id is for details."""
+        created = datetime.fromisoformat(self.created_at)
+        return f"{self.title}, {created:%d %b %H:%M}, {self.dataset_ref}"
+
+    @property
     def fraction_done(self) -> float:
         if self.state is RunState.SUCCEEDED:
             return 1.0
@@ -148,6 +154,16 @@ def load_record(workspace: Workspace, run_id: str) -> RunRecord:
     if not path.exists():
         raise RunError(f"no run called {run_id!r}")
     return RunRecord.from_dict(read_json(path))
+
+
+def run_name(workspace: Workspace, run_id: str | None) -> str:
+    """A run's readable name by id; the id itself (said to be gone) when its folder was deleted."""
+    if not run_id:
+        return "—"
+    try:
+        return load_record(workspace, run_id).name
+    except (RunError, OSError, ValueError):
+        return f"{run_id} (deleted)"
 
 
 def resolve_run(workspace: Workspace, run: str | Path) -> tuple[Workspace, str]:

@@ -10,16 +10,19 @@ from core.config import AppConfig
 from core.evaluation import Evaluation, EvaluationError, filter_errors
 from core.precision import PrecisionCheck
 from core.ingest import guess_columns
-from core.publishing import PublishError, current_publication, publication_history, publish, restore_previous
+from core.publishing import (
+    PublishError, compare_with_published, current_publication, publication_history, publish, published_run,
+    restore_previous,
+)
 from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report
-from core.runs import RunRecord, list_runs
+from core.runs import RunRecord, list_runs, run_name
 from core.serving import ReviewThreshold, serving_precision, suggested_threshold
 from core.workspace import Workspace
 from core.audit import EventType
 from core.auth import Actor, Permission
 from core.store import Store
 from pages._session import audit
-from pages._widgets import duration, field_choice, run_threshold, start_page, test_evaluation, uploaded_table
+from pages._widgets import duration, field_choice, when, run_threshold, start_page, test_evaluation, uploaded_table
 
 ANY = "(any)"
 CONFIRM_KEY = "confirm_publish"
@@ -124,21 +127,25 @@ def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store
     if current is None:
         st.caption("No model is published yet: the Classify page has nothing to use until you publish one.")
     else:
-        st.caption(f"Published now: `{current.run_id}`, by {current.published_by} at {current.published_at}.")
+        st.caption(f"Published now: **{run_name(workspace, current.run_id)}**, by {current.published_by} at "
+                   f"{when(current.published_at)} (run `{current.run_id}`).")
     is_current = current is not None and current.run_id == record.run_id
     publish_col, restore_col = st.columns(2)
     if publish_col.button("Publish this run…", disabled=is_current, key="publish", type="primary"):
         st.session_state[CONFIRM_KEY] = record.run_id
     if st.session_state.get(CONFIRM_KEY) == record.run_id:
-        st.warning(f"Publish **{record.title}** (`{record.run_id}`)? Everyone classifying feedback will use it "
-                   "from their next prediction; the current model can be restored.")
+        check = compare_with_published(workspace, record)
+        (st.error if check.worse else st.warning)(
+            f"Publish **{record.name}**? {check.message} Everyone classifying feedback will use it from their next "
+            "prediction; the current model can be restored.")
         yes, no = st.columns(2)
-        if yes.button("Yes, publish", key="confirm_publish_yes", type="primary"):
+        if yes.button("Yes, publish the lower-scoring model" if check.worse else "Yes, publish",
+                      key="confirm_publish_yes", type="secondary" if check.worse else "primary"):
             st.session_state.pop(CONFIRM_KEY)
             try:
                 publication = publish(workspace, record.run_id, actor)
                 audit(store, EventType.PUBLISHED, run=record.run_id, replaced=publication.replaced)
-                st.session_state[PUBLISH_NOTICE] = (f"Published {record.run_id}. It is now the model used for "
+                st.session_state[PUBLISH_NOTICE] = (f"Published {record.name}. It is now the model used for "
                                                     "classification.")
                 st.rerun()
             except PublishError as exc:
@@ -147,18 +154,20 @@ def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store
             st.session_state.pop(CONFIRM_KEY)
             st.rerun()
     if current is not None and current.replaced and restore_col.button(
-            f"Restore the previous model ({current.replaced[-20:]})", key="restore_previous"):
+            f"Restore the previous model ({run_name(workspace, current.replaced)})", key="restore_previous"):
         try:
             restored = restore_previous(workspace, actor)
             audit(store, EventType.RESTORED, run=restored.run_id, replaced=restored.replaced)
-            st.session_state[PUBLISH_NOTICE] = f"Restored {restored.run_id} as the published model."
+            st.session_state[PUBLISH_NOTICE] = f"Restored {run_name(workspace, restored.run_id)} as the published model."
             st.rerun()
         except PublishError as exc:
             st.error(f"Not restored: {exc}. Publish a run from the table above instead.")
     history = publication_history(workspace)
     if history:
         with st.expander(f"Publishing history ({len(history)})"):
-            st.dataframe([vars(p) for p in reversed(history)], hide_index=True, width="stretch")
+            st.dataframe([{"when": when(p.published_at), "action": p.action, "model": run_name(workspace, p.run_id),
+                           "by": p.published_by, "replaced": run_name(workspace, p.replaced), "run id": p.run_id}
+                          for p in reversed(history)], hide_index=True, width="stretch")
 
 
 def other_file_section(workspace: Workspace, record: RunRecord, config: AppConfig) -> None:

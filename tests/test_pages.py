@@ -172,12 +172,21 @@ def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(is
     assert current_publication(isolated_workspace).run_id == best["run"]
     assert any("now the model used for classification" in s.value for s in app.success)
 
-    other = next(r for r in records if r.run_id != best["run"])
+    # Publishing a worse run says so, with both runs' scores on the same test split.
+    worst = table.sort_values("macro_f1").iloc[0]
+    assert worst["macro_f1"] < best["macro_f1"]
+    other = next(r for r in records if r.run_id == worst["run"])
+    best_record = next(r for r in records if r.run_id == best["run"])
     app.selectbox(key="eval_run").set_value(other.run_id).run()
     app.button(key="publish").click().run()
+    warning = next(e.value for e in app.error if "Publish" in e.value)
+    assert "On the same test split" in warning and "LOWER" in warning
+    assert other.name in warning and best_record.name in warning and f"{best['macro_f1']:.3f}" in warning
+    assert app.button(key="confirm_publish_yes").label == "Yes, publish the lower-scoring model"
     app.button(key="confirm_publish_yes").click().run()
     assert current_publication(isolated_workspace).run_id == other.run_id
     app.run()
+    assert app.button(key="restore_previous").label == f"Restore the previous model ({best_record.name})"
     app.button(key="restore_previous").click().run()
     assert current_publication(isolated_workspace).run_id == best["run"]
     transformer = next(r for r in records if r.kind == "transformer")

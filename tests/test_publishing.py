@@ -10,7 +10,7 @@ import pytest
 from core.auth import Actor, Role
 
 from core.publishing import (
-    STATE_FILE, PublishError, current_publication, publication_history, publish, published_run, restore_previous,
+    STATE_FILE, PublishError, compare_with_published, current_publication, publication_history, publish, published_run, restore_previous,
 )
 from core.runs import RunState, save_record
 from tests.conftest import save_demo_version, train_runs
@@ -93,3 +93,15 @@ def test_concurrent_publishing_never_exposes_a_half_written_state(isolated_works
     assert len(history) == 1 + len(published) and len(published) > 10
     # each publication replaced exactly the one before it: no lost update
     assert all(later.replaced == earlier.run_id for earlier, later in zip(history, history[1:]))
+
+
+def test_the_publish_check_refuses_to_compare_runs_tested_on_different_splits(isolated_workspace, config):
+    first = train_runs(isolated_workspace, config, save_demo_version(isolated_workspace, config),
+                       kinds=("tfidf_nb",))[0]
+    assert "becomes the first published model" in compare_with_published(isolated_workspace, first).message
+    publish(isolated_workspace, first.run_id, Actor("ana", Role.ANALYST))
+    smaller = save_demo_version(isolated_workspace, config, name="sample", max_rows=200)
+    other = train_runs(isolated_workspace, config, smaller, kinds=("tfidf_nb",))[0]
+    check = compare_with_published(isolated_workspace, other)
+    assert "different test splits" in check.message and not check.worse
+    assert first.name in check.message and other.name in check.message
