@@ -9,10 +9,12 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 
 from core.auth import Actor, Permission, require
-from core.dataset_versions import DatasetVersion
+from core.dataset_versions import DatasetError, DatasetVersion, list_dataset_versions, load_dataset_version
 from core.ingest import RawTable, records_from_list
+from core.publishing import published_run
 from core.store import Store, as_utc, feedback, utc_now
 from core.validate import normalise_text
+from core.workspace import Workspace
 
 
 class FeedbackError(ValueError):
@@ -115,3 +117,38 @@ def merged_table(version: DatasetVersion, examples: list[dict[str, str]]) -> Raw
             for text, label, line in version.frame()[["text", "label", "line"]].itertuples(index=False)]
     rows += [{**example, "origin": "feedback"} for example in examples]
     return records_from_list(rows, source=f"{version.ref} + {len(examples)} accepted feedback")
+
+
+def default_merge_base(workspace: Workspace) -> str | None:
+    """The version feedback is merged into by default: the published model's own dataset version (its users'
+    corrections belong there), else the newest version; None when nothing is saved."""
+    record = published_run(workspace)
+    if record is not None:
+        try:
+            return load_dataset_version(workspace, record.dataset_ref).ref
+        except DatasetError:
+            pass  # deleted: fall back to the newest version
+    versions = list_dataset_versions(workspace)
+    return max(versions, key=lambda v: v.meta["created_at"]).ref if versions else None
+
+
+def merge_target_warning(workspace: Workspace, name: str, base: DatasetVersion, labels: list[str]) -> str | None:
+    """Why saving merged data as the next version of ``name`` needs a second look, or None.
+
+    It does when ``name`` is an existing dataset other than the base's (another source) or
+    when its latest version has other labels than the merged data.
+    """
+    try:
+        latest = load_dataset_version(workspace, name)
+    except DatasetError:
+        return None  # a new dataset name: nothing to mix up
+    reasons = []
+    if latest.name != base.name:
+        reasons.append(f"{name} is another dataset than the base {base.ref} (its data came from "
+                       f"{latest.meta.get('source', 'elsewhere')})")
+    if set(latest.labels) != set(labels):
+        added, missing = sorted(set(labels) - set(latest.labels)), sorted(set(latest.labels) - set(labels))
+        change = "; ".join(part for part in (f"new: {', '.join(added)}" if added else "",
+                                             f"missing: {', '.join(missing)}" if missing else "") if part)
+        reasons.append(f"the merged data's labels differ from {latest.ref}'s ({change})")
+    return f"Saving as {name}/v{latest.version + 1}: " + " and ".join(reasons) + "." if reasons else None

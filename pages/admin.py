@@ -14,7 +14,8 @@ from core.config import AppConfig
 from core.dataset_versions import DatasetError, DatasetVersion, list_dataset_versions, load_dataset_version
 from core.exports import to_safe_csv
 from core.feedback import (
-    accepted_examples, accepted_jsonl, examples_new_to, list_feedback, merged_table, review_feedback,
+    accepted_examples, accepted_jsonl, default_merge_base, examples_new_to, list_feedback, merge_target_warning,
+    merged_table, review_feedback,
 )
 from core.monitoring import (
     agreement_over_time, feedback_agreement, feedback_log, label_drift, model_usage, overall_agreement,
@@ -214,7 +215,10 @@ def feedback_review(store: Store, actor: Actor, workspace: Workspace, config: Ap
         return
     st.markdown("**Merge into a new dataset version**")
     refs = [v.ref for v in versions]
-    base_ref = st.selectbox("Add the accepted examples to", refs, index=len(refs) - 1, key="merge_base")
+    published = published_run(workspace)
+    base_ref = st.selectbox("Add the accepted examples to", refs, index=refs.index(default_merge_base(workspace)),
+                            key="merge_base", format_func=lambda ref: f"{ref} (the published model's data)"
+                            if published is not None and ref == published.dataset_ref else ref)
     base = load_dataset_version(workspace, base_ref)
     options = CleaningOptions(drop_duplicates=st.checkbox("Drop duplicates (keep the first copy)", value=True,
                                                           key="merge_dedupe"),
@@ -223,9 +227,15 @@ def feedback_review(store: Store, actor: Actor, workspace: Workspace, config: Ap
     show_report(prepared.raw_report)  # what the merged data holds: duplicates, conflicts, …
     if prepared.cleaning.steps:
         show_fixes(prepared)
-    name = st.text_input("New dataset name", value=base.name, key="merge_name",
-                         help="The same name as the base creates its next version.")
-    if st.button("Save merged version", type="primary", disabled=not prepared.ready, key="merge_save"):
+    name = st.text_input("New dataset name", value=base.name, key=f"merge_name:{base.ref}",  # follows the base
+                         help="The same name as the base creates its next version.").strip()
+    warning = merge_target_warning(workspace, name, base, sorted(set(prepared.training_frame()["label"])))
+    confirmed = True
+    if warning:
+        st.warning(warning)
+        confirmed = st.checkbox(f"Yes, save it as the next version of {name}", key=f"merge_confirm:{base.ref}:{name}")
+    if st.button("Save merged version", type="primary", disabled=not (prepared.ready and confirmed),
+                 key="merge_save"):
         try:
             saved = save_preparation(workspace, name, prepared, SplitPlan(**base.meta["split_plan"]), actor)
         except DatasetError as exc:

@@ -136,3 +136,49 @@ def test_merging_reports_duplicates_and_counts_only_examples_new_to_the_publishe
     assert f"1 accepted labelled example(s) are new to the published model ({run.run_id}" in texts(app)
     assert "2 accepted example(s)" in texts(app)
     assert "duplicate" in texts(app).lower()  # the merge preview reports the repeated text
+
+
+def save_two_label_version(workspace, config, name: str = "reviews"):
+    """A small unrelated dataset (two labels), saved after the demo set."""
+    from core.cleaning import CleaningOptions
+    from core.ingest import records_from_list
+    from core.preparation import prepare, save_preparation
+    from core.split import SplitPlan
+
+    rows = [{"text": f"{word} review number {i} about the blender", "label": label}
+            for i in range(40) for word, label in (("great", "positive"), ("awful", "negative"))]
+    prepared = prepare(records_from_list(rows, source="reviews.jsonl"), "text", "label", CleaningOptions(), config)
+    return save_preparation(workspace, name, prepared, SplitPlan.from_config(config.split), ANALYST)
+
+
+def test_feedback_merges_into_the_published_models_dataset_and_asks_before_mixing_datasets(isolated_workspace,
+                                                                                           config):
+    """The base defaulted to the newest dataset and the name stuck to it: feedback landed in reviews/v2."""
+    store = workspace_store(isolated_workspace)
+    version = save_demo_version(isolated_workspace, config)
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_nb",))
+    publish(isolated_workspace, run.run_id, ANALYST)
+    save_two_label_version(isolated_workspace, config)  # newer, and last in the list
+    item = record_feedback(store, USER, run.run_id, version.labels, "The courier threw my parcel over the fence",
+                           "billing", 0.4, "delivery")
+    app = open_page("pages/admin.py", as_user="root", role="admin")
+    app.multiselect(key="feedback_pick").set_value([item.id]).run()
+    app.button(key="review:True").click().run()
+
+    assert app.selectbox(key="merge_base").value == "demo/v1"
+    assert app.text_input(key="merge_name:demo/v1").value == "demo"
+    assert not app.warning and not app.button(key="merge_save").disabled
+
+    app.selectbox(key="merge_base").set_value("reviews/v1").run()  # the name follows the base
+    assert app.text_input(key="merge_name:reviews/v1").value == "reviews"
+    assert any("labels differ from reviews/v1" in w.value for w in app.warning)
+    assert app.button(key="merge_save").disabled  # until confirmed
+
+    app.selectbox(key="merge_base").set_value("demo/v1").run()
+    app.text_input(key="merge_name:demo/v1").input("reviews").run()
+    assert any("reviews is another dataset than the base demo/v1" in w.value for w in app.warning)
+    app.checkbox(key="merge_confirm:demo/v1:reviews").check().run()
+    app.text_input(key="merge_name:demo/v1").input("demo").run()
+    app.button(key="merge_save").click().run()
+    assert any("Saved demo/v2" in s.value for s in app.success)
+    assert [v.ref for v in list_dataset_versions(isolated_workspace)] == ["demo/v1", "demo/v2", "reviews/v1"]
