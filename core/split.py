@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 from core.config import SplitConfig
 from core.validate import normalise_text
@@ -82,3 +83,10 @@ def split_counts(labels: Sequence[str], assignment: Sequence[str]) -> dict[str, 
     for (split, label), n in Counter(zip(assignment, labels)).items():
         counts[split][label] = n
     return {s: dict(sorted(c.items())) for s, c in counts.items()}
+
+
+def split_table(counts: dict[str, dict[str, int]]) -> pd.DataFrame:
+    """Examples per label (rows) and split (columns), with a total row: the counts behind the share chart."""
+    table = pd.DataFrame(counts).fillna(0).astype(int).sort_index()
+    table.loc["(all labels)"] = table.sum()
+    return table

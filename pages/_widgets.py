@@ -121,6 +121,12 @@ def load_css() -> None:
     st.logo(str(LOGO), icon_image=str(ICON), size="large")
 
 
+def numbered_steps():
+    """Numbers a page's steps as they are shown, so a step left out leaves no gap (1, 2, 3, …)."""
+    shown = iter(range(1, 100))
+    return lambda title: f"{next(shown)} · {title}"
+
+
 def page_intro(title: str, purpose: str) -> None:
     """Every page opens with its title and one sentence on what it is for."""
     st.title(title)

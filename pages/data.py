@@ -15,14 +15,18 @@ from core.dataset_versions import DatasetError, delete_dataset_version, list_dat
 from core.ingest import DEMO_DATASET, IngestError, RawTable, guess_columns
 from core.preparation import Preparation, prepare, save_preparation
 from core.pretrained import token_counter
-from core.split import SplitPlan
+from core.split import SplitPlan, split_table
+from core.usage import dataset_version_users
 from core.validate import Fix
 from core.audit import EventType
 from core.auth import Permission
 from pages._session import audit
-from pages._widgets import field_choice, read_upload, show_fixes, show_report, start_page
+from pages._widgets import field_choice, numbered_steps, read_upload, show_fixes, show_report, start_page
 
 UPLOAD_TYPES = ["jsonl", "ndjson", "json", "csv", "tsv"]
+DELETE_NOTICE = "delete_notice"
+#: Session keys: how many files were refused (the uploader's key, so a refused file is cleared), and why.
+UPLOADS, REFUSAL = "uploads_refused", "upload_refusal"
 
 
 @dataclass(frozen=True)
@@ -54,11 +58,12 @@ actor, config, workspace, store = start_page(
     "split version that the Train page can use.")
 
 # 1. Choose a file ---------------------------------------------------------------------------
-st.subheader("1 · Choose a file")
+step = numbered_steps()
+st.subheader(step("Choose a file"))
 upload_col, demo_col = st.columns([3, 1], vertical_alignment="center")
 uploaded = upload_col.file_uploader(
     f"JSONL (one JSON object per line) or CSV with a header row, up to {config.data.max_upload_mb} MB",
-    type=UPLOAD_TYPES, key="upload")
+    type=UPLOAD_TYPES, key=f"upload:{st.session_state.get(UPLOADS, 0)}")
 if demo_col.button("Load the demo dataset", key="load_demo", width="stretch"):
     st.session_state["source"] = Source.of(DEMO_DATASET.name, DEMO_DATASET.read_bytes())
 if uploaded is not None and st.session_state.get("upload_id") != uploaded.file_id:
@@ -67,21 +72,25 @@ if uploaded is not None and st.session_state.get("upload_id") != uploaded.file_i
     audit(store, EventType.DATASET_UPLOADED, file=uploaded.name, bytes=uploaded.size)
 
 source: Source | None = st.session_state.get("source")
+if refusal := st.session_state.pop(REFUSAL, None):
+    st.error(refusal)
 if source is None:
     st.info("No file yet — upload one above, or click 'Load the demo dataset' to try the studio.")
 else:
     try:
         with st.spinner(f"Reading {source.name}…"):
             table = read_upload(source.name, source.data, config.data.max_upload_mb * 1_000_000)
-    except IngestError as exc:
-        st.error(f"This file cannot be used: {exc}")
-        st.stop()
+    except IngestError as exc:  # forget the file (and clear the uploader) so a refused file does not linger
+        st.session_state[REFUSAL] = f"This file cannot be used: {exc}"
+        st.session_state[UPLOADS] = st.session_state.get(UPLOADS, 0) + 1
+        del st.session_state["source"]
+        st.rerun()
     skipped = f", {table.skipped:,} line(s) skipped" if table.skipped else ""
     st.caption(f"{source.name}: {len(table.records):,} records read as {table.format.upper()}{skipped}.")
     st.dataframe(table.preview(), hide_index=True, width="stretch", height=240)
 
     # 2. Map the fields ----------------------------------------------------------------------
-    st.subheader("2 · Which field holds the text, which the label?")
+    st.subheader(step("Which field holds the text, which the label?"))
     guess = guess_columns(table)
     text_col, label_col = st.columns(2)
     text_field = field_choice(text_col, "Text field", table, guess.text, f"text_field:{source.key}")
@@ -90,13 +99,13 @@ else:
     # 3. The report and the fixes ------------------------------------------------------------
     with st.spinner("Checking the data…"):
         raw = cached_preparation(source.key, table, text_field, label_field, CleaningOptions(), config, repr(config))
-    st.subheader("3 · Validation report")
+    st.subheader(step("Validation report"))
     show_report(raw.raw_report)
 
     fixable = {f.fix for f in raw.raw_report.findings if f.fix is not None}
     options = CleaningOptions()
     if fixable:
-        st.subheader("4 · Fixes (nothing changes unless you tick it)")
+        st.subheader(step("Fixes (nothing changes unless you tick it)"))
         options = CleaningOptions(
             drop_invalid_rows=st.checkbox("Drop rows with missing or invalid text or label",
                                           disabled=Fix.DROP_INVALID_ROWS not in fixable, key="fix_invalid"),
@@ -124,7 +133,7 @@ else:
             width="stretch")
 
     # 5. Split and save ----------------------------------------------------------------------
-    st.subheader("5 · Split and save")
+    st.subheader(step("Split and save"))
     if not prepared.ready:
         st.warning("Saving is blocked until the errors above are fixed: "
                    + "; ".join(f.title for f in prepared.report.errors) + ".")
@@ -133,9 +142,17 @@ else:
             val_col, test_col, seed_col = st.columns(3)
             validation = val_col.slider("Validation share", 0.05, 0.3, config.split.validation, 0.05)
             test = test_col.slider("Test share", 0.05, 0.3, config.split.test, 0.05)
-            seed = seed_col.number_input("Seed", value=config.split.seed, step=1)
+            seed = seed_col.number_input("Seed", value=config.split.seed, step=1,
+                                         help="Which examples land in which split is drawn at random; the same "
+                                              "seed always draws the same split, so runs can be compared and "
+                                              "repeated. Change it only to try another split.")
         plan = SplitPlan(round(1 - validation - test, 4), validation, test, int(seed))
-        st.plotly_chart(charts.split_distribution(prepared.split_preview(plan)), width="stretch")
+        preview = prepared.split_preview(plan)
+        st.caption("Examples per split: " + " · ".join(f"{split} {sum(per_label.values()):,}"
+                                                       for split, per_label in preview.items()))
+        st.plotly_chart(charts.split_distribution(preview), width="stretch")
+        with st.expander("Examples per label and split"):
+            st.dataframe(split_table(preview), width="stretch")
         name = st.text_input("Dataset name", value=suggest_dataset_name(source.name), key=f"name:{source.key}",
                              help="Saving the same name again creates its next version.")
         if st.button("Save dataset version", type="primary", key="save_version"):
@@ -164,9 +181,14 @@ else:
         "source": v.meta["source"], "saved": v.meta["created_at"],
         "fingerprint": v.meta["fingerprint"][:12],
     } for v in versions]), hide_index=True, width="stretch")
+    if notice := st.session_state.pop(DELETE_NOTICE, None):
+        st.success(notice)
     with st.expander("Delete a version"):
         doomed = st.selectbox("Version to delete", [v.ref for v in versions], key="delete_ref")
-        sure = st.checkbox(f"Yes, delete {doomed} for good", key="delete_confirm")
+        users = dataset_version_users(workspace, doomed)
+        if users:
+            st.warning(f"{doomed} is in use: " + "; ".join(users) + ".")
+        sure = st.checkbox(f"Yes, delete {doomed} for good", key=f"delete_confirm:{doomed}")
         if st.button("Delete", disabled=not sure, key="delete_version"):
             try:
                 delete_dataset_version(workspace, doomed, actor)
@@ -174,5 +196,5 @@ else:
                 st.error(f"Not deleted: {exc}")
             else:
                 audit(store, EventType.DATASET_DELETED, dataset=doomed)
-                st.session_state.pop("delete_confirm", None)
+                st.session_state[DELETE_NOTICE] = f"Deleted {doomed}."
                 st.rerun()

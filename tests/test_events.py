@@ -51,10 +51,10 @@ def test_training_outcomes_are_recorded_by_the_job_runner(isolated_workspace, co
 def test_uploading_and_deleting_data_are_recorded(isolated_workspace, config):
     save_demo_version(isolated_workspace, config, name="old")
     app = open_page("pages/data.py", as_user="ana")
-    app.file_uploader(key="upload").set_value(("tickets.csv", b"text,label\nlate,delivery\nrefund,billing\n",
+    app.file_uploader(key="upload:0").set_value(("tickets.csv", b"text,label\nlate,delivery\nrefund,billing\n",
                                                "text/csv")).run()
     app.selectbox(key="delete_ref").set_value("old/v1")
-    app.checkbox(key="delete_confirm").check().run()
+    app.checkbox(key="delete_confirm:old/v1").check().run()
     app.button(key="delete_version").click().run()
     assert not app.exception, app.exception
     kinds = event_types(isolated_workspace)

@@ -197,3 +197,47 @@ def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(is
     home = open_page()
     assert "Published model:" in texts(home) and best["run"] in texts(home)
     assert "published" in texts(home)  # the recent activity list
+
+
+def test_deleting_the_published_models_dataset_warns_confirms_once_and_says_it_is_done(isolated_workspace, config):
+    """No warning, no message, and the next version showed the confirmation already ticked."""
+    version = save_demo_version(isolated_workspace, config)
+    save_demo_version(isolated_workspace, config)  # demo/v2
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_nb",))
+    from core.publishing import publish
+    from tests.conftest import ANALYST
+
+    publish(isolated_workspace, run.run_id, ANALYST)
+    app = open_page("pages/data.py")
+    app.selectbox(key="delete_ref").set_value("demo/v1").run()
+    warning = next(w.value for w in app.warning if "is in use" in w.value)
+    assert "the published model" in warning and run.name in warning
+    app.checkbox(key="delete_confirm:demo/v1").check().run()
+    app.button(key="delete_version").click().run()
+    assert not app.exception, app.exception
+    assert any(s.value == "Deleted demo/v1." for s in app.success)
+    assert [v.ref for v in list_dataset_versions(isolated_workspace)] == ["demo/v2"]
+    assert app.selectbox(key="delete_ref").value == "demo/v2"
+    assert not app.checkbox(key="delete_confirm:demo/v2").value and app.button(key="delete_version").disabled
+    assert not [w for w in app.warning if "is in use" in w.value]  # nothing uses demo/v2
+
+
+def test_data_page_numbers_its_steps_shows_split_counts_and_clears_a_refused_file(isolated_workspace):
+    """Steps jumped 3 → 5 without fixes; the split preview had shares only; a refused file stayed as a chip."""
+    app = open_page("pages/data.py")
+    clean = "".join(f'{{"text": "order {i} arrived late again", "label": "delivery"}}\n'
+                    f'{{"text": "charged twice on invoice {i}", "label": "billing"}}\n' for i in range(30))
+    app.file_uploader(key="upload:0").set_value(("clean.jsonl", clean.encode(), "application/json")).run()
+    assert not app.exception, app.exception
+    steps = [h.value for h in app.subheader if " · " in h.value]
+    assert [s.split(" · ")[0] for s in steps] == [str(i) for i in range(1, len(steps) + 1)]
+    assert steps[-1].endswith("Split and save") and not any("Fixes" in s for s in steps)
+    assert any(c.value.startswith("Examples per split: train ") for c in app.caption)
+    counts = app.dataframe[-1].value
+    assert counts.loc["(all labels)"].sum() == 60 and set(counts.columns) == {"train", "validation", "test"}
+    assert "same seed always draws the same split" in next(n for n in app.number_input if n.label == "Seed").help
+
+    app.file_uploader(key="upload:0").set_value(("broken.csv", b"\x00\x01\x02\xff\xfe", "text/csv")).run()
+    assert any("This file cannot be used" in e.value and "broken.csv" in e.value for e in app.error)
+    assert app.file_uploader(key="upload:1").value is None  # the refused file is gone from the uploader
+    assert "No file yet" in texts(app)
