@@ -9,11 +9,14 @@ import streamlit as st
 
 from core.audit import EventType, record_event, recent_milestones
 from core.auth import Accounts, Actor, Permission
+from core.display import when
 from core.logs import LOG_FILE, configure_logging
+from core.monitoring import own_predictions
 from core.overview import summarise_workspace
+from core.runs import run_name
 from pages._session import (
-    account_sidebar, app_store, authenticator, current_actor, first_admin_setup, session_id, sign_in_form,
-    signed_in_actor,
+    account_sidebar, app_store, authenticator, current_actor, first_admin_setup, opens_home_after_sign_in, session_id,
+    sign_in_form, signed_in_actor,
 )
 from pages._widgets import app_config, app_workspace, load_css, mark_entrypoint, page_intro, pending_page, plain
 
@@ -31,11 +34,16 @@ PAGES = [
 
 
 def overview() -> None:
-    """The Home page: how the studio works and what the workspace holds now."""
+    """The Home page: for people who classify, the model they use and their own work; for the others, the
+    workspace and where the journey continues."""
+    actor = current_actor()
+    summary = summarise_workspace(app_workspace(app_config()))
+    if actor is not None and not actor.can(Permission.MANAGE_DATA):
+        classifier_home(actor, summary)
+        return
     page_intro("Feedback Studio",
                "Turn labelled customer feedback into a classifier: prepare data, train and compare models, "
                "then classify new feedback.")
-    summary = summarise_workspace(app_workspace(app_config()))
     datasets, versions, runs, training = st.columns(4)
     datasets.metric("Datasets", len(summary.dataset_names))
     versions.metric("Saved versions", len(summary.datasets))
@@ -47,8 +55,8 @@ def overview() -> None:
     else:
         macro_f1 = (published.test_metrics or {}).get("macro_f1")
         score = f", test macro-F1 {macro_f1:.3f}" if macro_f1 is not None else ""
-        st.markdown(f"**Published model:** {published.title} on {published.dataset_ref}{score} "
-                    f"(`{published.run_id}`, by {summary.published.published_by}).")
+        st.markdown(f"**Published model:** {plain(published.name)}{score} (published by "
+                    f"{plain(summary.published.published_by)}).")
 
     st.subheader("How it works")
     steps = [
@@ -67,9 +75,37 @@ def overview() -> None:
         st.info("No dataset yet — upload one on the Data page, or load the demo set there.")
     else:
         st.success(f"Latest dataset: {latest.ref} · {latest.meta['rows']:,} examples, "
-                   f"{len(latest.labels)} labels, saved {latest.meta['created_at']}.")
+                   f"{len(latest.labels)} labels, saved {when(latest.meta['created_at'])}.")
     next_step(summary)
     recent_activity()
+
+
+def classifier_home(actor: Actor, summary) -> None:
+    """A user's Home: the model in use in plain words, a way to classify, their latest predictions."""
+    page_intro("Feedback Studio", "Sort customer feedback by topic: paste one text or upload a file, and tell us "
+                                  "when a label is wrong.")
+    published = summary.published_run
+    if published is None:
+        st.info("No model is in use yet: an analyst publishes one, then you can classify feedback here.")
+        return
+    accuracy = (published.test_metrics or {}).get("accuracy")
+    right = f" On feedback it had not seen, it was right {accuracy:.0%} of the time." if accuracy is not None else ""
+    st.markdown(f"**The model in use** sorts feedback into {len(published.labels)} topics: "
+                + ", ".join(plain(label) for label in published.labels) + f".{right}")
+    st.caption(f"{plain(published.name)}, published by {plain(summary.published.published_by)} on "
+               f"{when(summary.published.published_at)}.")
+    st.page_link("pages/classify.py", label="Classify feedback", icon=":material/label:")
+    mine = own_predictions(store, actor)
+    st.subheader("Your latest predictions")
+    if mine.empty:
+        st.caption("None yet — what you classify shows here.")
+        return
+    st.dataframe(mine.assign(time=mine["time"].map(when))[
+                     ["time", "label", "score", "needs_review", *(["text"] if mine["text"].notna().any() else [])]]
+                 .rename(columns={"score": "confidence", "needs_review": "needs review"}),
+                 hide_index=True, width="stretch",
+                 column_config={"confidence": st.column_config.ProgressColumn(format="%.2f", min_value=0,
+                                                                              max_value=1)})
 
 
 def next_step(summary) -> None:
@@ -81,20 +117,27 @@ def next_step(summary) -> None:
 
 def recent_activity() -> None:
     """The latest milestones in the workspace: datasets, finished runs, publications."""
-    milestones = recent_milestones(store)
+    workspace = app_workspace(app_config())
+    milestones = recent_milestones(store, run_name=lambda run_id: run_name(workspace, run_id))
     if not milestones:
         return
     st.subheader("Recent activity")
     for item in milestones:
-        st.markdown(f"- {item.time:%Y-%m-%d %H:%M} · **{plain(item.username)}** · {item.action} {plain(item.subject)}")
+        st.markdown(f"- {when(item.time)} · **{plain(item.username)}** · {item.action} {plain(item.subject)}")
 
 
 def signed_in_navigation(actor: Actor):
-    """Every page is routable (so a direct URL gets the page's own refusal); only allowed ones are listed."""
-    pages = [st.Page(overview, title="Home", icon=":material/home:", default=True)]
-    pages += [st.Page(path, title=title, icon=icon, visibility="visible" if actor.can(permission) else "hidden")
-              for path, title, icon, permission in PAGES]
-    return st.navigation(pages)
+    """Every page is routable (so a direct URL gets the page's own refusal); only allowed ones are listed.
+    Right after a sign-in, a page this role may not open (or the previous person's page) gives way to Home."""
+    home = st.Page(overview, title="Home", icon=":material/home:", default=True)
+    pages = [st.Page(path, title=title, icon=icon, visibility="visible" if actor.can(permission) else "hidden")
+             for path, title, icon, permission in PAGES]
+    chosen = st.navigation([home, *pages])
+    allowed = {page.url_path: actor.can(permission) for page, (_, _, _, permission) in zip(pages, PAGES)}
+    go_home = opens_home_after_sign_in(allowed.get(chosen.url_path, True))  # asked on every run: it resets
+    if go_home and chosen.url_path != home.url_path:
+        st.switch_page(home)
+    return chosen
 
 
 def only_view(view, title: str):

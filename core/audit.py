@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 from sqlalchemy import String, cast, insert, or_, select
@@ -123,13 +123,14 @@ class Milestone:
     subject: str
 
 
-def recent_milestones(store: Store, limit: int = 6) -> list[Milestone]:
-    """The latest datasets saved, runs finished and models published, newest first (no personal details)."""
+def recent_milestones(store: Store, limit: int = 6, run_name: Callable[[str], str] = str) -> list[Milestone]:
+    """The latest datasets saved, runs finished and models published, newest first (no personal details);
+    ``run_name`` turns a run id into the name people read."""
     frame = _select_events(store, event_types=[e.value for e in MILESTONES], limit=limit)
     milestones = []
     for row in frame.itertuples():
         details = row.details or {}
-        subject = " ".join(str(details[key]) for key in ("dataset", "run", "model") if details.get(key))
+        subject = run_name(details["run"]) if details.get("run") else (details.get("dataset") or "")
         milestones.append(Milestone(row.time, row.username or "system", MILESTONES[EventType(row.event_type)], subject))
     return milestones
 

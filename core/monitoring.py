@@ -30,6 +30,18 @@ def prediction_log(store: Store, actor: Actor | None, since: datetime | None = N
     return frame
 
 
+def own_predictions(store: Store, actor: Actor | None, limit: int = 10) -> pd.DataFrame:
+    """The signed-in person's latest scored predictions, newest first (the text only where it is kept)."""
+    require(actor, Permission.CLASSIFY)
+    columns = ["time", "run_id", "label", "score", "needs_review", "source", "text"]
+    statement = (select(*[predictions.c[name] for name in columns])
+                 .where(predictions.c.username == actor.username, predictions.c.status == "ok")
+                 .order_by(predictions.c.id.desc()).limit(limit))
+    frame = pd.DataFrame(store.rows(statement), columns=columns)
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    return frame
+
+
 def volume_over_time(log: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
     """Predictions per period and model run."""
     if log.empty:

@@ -25,6 +25,9 @@ ACTOR_KEY = "fs_actor"
 SIGNED_IN_AT = "fs_signed_in_at"
 SESSION_ID = "fs_session_id"
 NOTICE = "fs_sign_in_notice"
+#: Set on the first run of a sign-in, and when someone signs out of this browser tab (Home.py reads both).
+JUST_SIGNED_IN = "fs_just_signed_in"
+SIGNED_OUT_HERE = "fs_signed_out_here"
 
 
 @st.cache_resource(show_spinner=False)
@@ -159,6 +162,7 @@ def signed_in_actor(auth: stauth.Authenticate, accounts: Accounts, store: Store,
         st.session_state.pop(NOTICE, None)
         accounts.record_sign_in(account.username)
         record_event(store, EventType.SIGN_IN, account.actor, session_id())
+        st.session_state[JUST_SIGNED_IN] = True
     st.session_state[ACTOR_KEY] = {"username": account.username, "role": account.role.value}
     return account.actor
 
@@ -180,6 +184,7 @@ def account_sidebar(auth: stauth.Authenticate, actor: Actor, store: Store) -> bo
             record_event(store, EventType.SIGN_OUT, actor, session_id())
             _end_session(auth)
             st.session_state[NOTICE] = "You are signed out."
+            st.session_state[SIGNED_OUT_HERE] = True  # whoever signs in next starts from Home, not this page
             return True
         who.caption(f"Signed in as **{actor.username}** · {actor.role.value}")
     return False
@@ -188,3 +193,12 @@ def account_sidebar(auth: stauth.Authenticate, actor: Actor, store: Store) -> bo
 def audit(store: Store, event_type: EventType, **details) -> None:
     """Record what the signed-in person of this session just did."""
     record_event(store, event_type, current_actor(), session_id(), **details)
+
+
+def opens_home_after_sign_in(page_allowed: bool) -> bool:
+    """Right after a sign-in: go Home when the page at this address is not for this role, or when someone
+    signed out of this tab before (the address is theirs, not the new person's). A deep link opened in a
+    fresh tab still opens its page."""
+    if not st.session_state.pop(JUST_SIGNED_IN, False):
+        return False
+    return st.session_state.pop(SIGNED_OUT_HERE, False) or not page_allowed

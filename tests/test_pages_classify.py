@@ -105,3 +105,23 @@ def test_classify_and_evaluate_start_from_one_threshold_and_say_when_the_test_sp
     shares = next(m.value for m in evaluate.markdown if "the model decides alone on" in m.value)
     kept, review = re.search(r"alone on \*\*(\d+)%\*\*.*the other (\d+)% go to review", shares).groups()
     assert int(kept) + int(review) == 100
+
+
+def test_a_users_home_is_about_classifying_not_the_analysts_workspace(isolated_workspace, config):
+    """A user's Home showed dataset and run counts, 'train some runs' and raw run ids."""
+    version = save_demo_version(isolated_workspace, config)
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_logreg",))
+    home = open_page(as_user="uma", role="user")
+    assert "No model is in use yet" in texts(home) and not home.metric
+    publish(isolated_workspace, run.run_id, ANALYST)
+    classify = open_page("pages/classify.py", as_user="uma", role="user")
+    classify.text_area(key="single_text").input("I was charged twice for the same order")
+    classify.button(key="classify_text").click().run()
+
+    home = open_page(as_user="uma", role="user")
+    page = texts(home)
+    assert "sorts feedback into 5 topics" in page and run.name in page and run.run_id not in page
+    assert not home.metric and "Trained runs" not in page and "train" not in page.lower().replace(run.name.lower(), "")
+    assert [link.proto.label for link in home.get("page_link")] == ["Classify feedback"]
+    mine = home.dataframe[0].value
+    assert len(mine) == 1 and mine["label"].iloc[0] == "billing"

@@ -210,11 +210,15 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     s.nav("Home")
     s.see("Published model")
     s.shot("00-home")
+    s.nav("Data")  # sign out on an analyst page: the next person must not land on it
     s.sign_out()
 
-    # 6. The user: only Home and Classify; a text, a file, a correction.
+    # 6. The user: lands on their own Home (the model in use), only Home and Classify; a text, a file, a correction.
     s.sign_in("uma", USER_PASSWORD)
+    s.see("The model in use")
+    assert "You do not have access" not in s.main_text()
     assert set(s.menu()) == {"Home", "Classify"}
+    s.shot("05-user-home")
     s.nav("Classify")
     s.page.get_by_role("textbox", name="Customer feedback").fill("My parcel arrived two weeks late and crushed")
     s.click("Classify")
