@@ -15,8 +15,8 @@ from core.monitoring import own_predictions
 from core.overview import summarise_workspace
 from core.runs import run_name
 from pages._session import (
-    account_sidebar, app_store, authenticator, current_actor, first_admin_setup, opens_home_after_sign_in, session_id,
-    sign_in_form, signed_in_actor,
+    account_sidebar, app_store, authenticator, current_actor, first_admin_setup, issue_pending_cookie,
+    opens_home_after_sign_in, session_id, sign_in_form, signed_in_actor, welcome_notice,
 )
 from pages._widgets import app_config, app_workspace, load_css, mark_entrypoint, page_intro, pending_page, plain
 
@@ -44,6 +44,7 @@ def overview() -> None:
     page_intro("Feedback Studio",
                "Turn labelled customer feedback into a classifier: prepare data, train and compare models, "
                "then classify new feedback.")
+    welcome_notice()
     datasets, versions, runs, training = st.columns(4)
     datasets.metric("Datasets", len(summary.dataset_names))
     versions.metric("Saved versions", len(summary.datasets))
@@ -159,6 +160,7 @@ if not accounts.any_accounts():
     actor = None
 else:
     auth = authenticator(accounts, config, workspace)
+    issue_pending_cookie(auth)
     actor = signed_in_actor(auth, accounts, store, config)
     if actor is not None and account_sidebar(auth, actor, store):
         actor = None  # signed out just now

@@ -28,6 +28,9 @@ NOTICE = "fs_sign_in_notice"
 #: Set on the first run of a sign-in, and when someone signs out of this browser tab (Home.py reads both).
 JUST_SIGNED_IN = "fs_just_signed_in"
 SIGNED_OUT_HERE = "fs_signed_out_here"
+#: Set when the first admin was signed in without the form: the next run issues the sign-in cookie.
+ISSUE_COOKIE = "fs_issue_cookie"
+WELCOME = "fs_welcome"
 
 
 @st.cache_resource(show_spinner=False)
@@ -93,7 +96,10 @@ def first_admin_setup(accounts: Accounts, store: Store) -> None:
             return
         record_event(store, EventType.ACCOUNT_CREATED, account.actor, session_id(), created=account.username,
                      role=account.role.value, first_admin=True)
-        st.session_state[NOTICE] = f"Admin account {account.username} created. Sign in with it now."
+        # Signed in at once, as the sign-in form would: they just proved the password twice.
+        st.session_state.update({"authentication_status": True, "username": account.username,
+                                 "name": account.name, ISSUE_COOKIE: True})
+        st.session_state[WELCOME] = f"Admin account {account.username} created; you are signed in."
         st.rerun()
 
 
@@ -202,3 +208,16 @@ def opens_home_after_sign_in(page_allowed: bool) -> bool:
     if not st.session_state.pop(JUST_SIGNED_IN, False):
         return False
     return st.session_state.pop(SIGNED_OUT_HERE, False) or not page_allowed
+
+
+def issue_pending_cookie(auth: stauth.Authenticate) -> None:
+    """Give the browser the sign-in cookie of a sign-in that did not go through the form (the first admin),
+    so a reload keeps them signed in."""
+    if st.session_state.pop(ISSUE_COOKIE, False):
+        auth.cookie_controller.set_cookie()
+
+
+def welcome_notice() -> None:
+    """A one-time message for whoever just signed in without the form."""
+    if notice := st.session_state.pop(WELCOME, None):
+        st.success(notice)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from core.auth import ROLE_PERMISSIONS, Actor, Permission
 from core.config import PROJECT_ROOT, AppConfig, ConfigError, load_config
@@ -119,6 +120,15 @@ def load_css() -> None:
     css = _stylesheet(str(CSS_FILE), CSS_FILE.stat().st_mtime)
     st.html(f"<style>{css}</style>")
     st.logo(str(LOGO), icon_image=str(ICON), size="large")
+
+
+def rerun_fragment() -> None:
+    """Rerun the fragment this is called in (its table then shows the change just made); the whole page when
+    the fragment ran as part of a full run, where Streamlit refuses a fragment-only rerun."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:
+        st.rerun()
 
 
 def numbered_steps():

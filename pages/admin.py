@@ -27,7 +27,7 @@ from core.split import SplitPlan
 from core.store import Store
 from core.workspace import Workspace
 from pages._session import audit
-from pages._widgets import app_config, show_fixes, show_report, start_page
+from pages._widgets import app_config, rerun_fragment, show_fixes, show_report, start_page, when
 
 ANY = "(any)"
 
@@ -107,16 +107,29 @@ def monitoring(store: Store, actor: Actor, workspace: Workspace) -> None:
                  column_config={"agreement": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")})
 
 
+#: Session keys: the message of the last account change, and the fields it asks to empty on the next run.
+ACCOUNT_NOTICE, CLEAR_FIELDS = "account_notice", "account_clear_fields"
+NEW_ACCOUNT_FIELDS = ("new_username", "new_name", "new_password")
+
+
 @st.fragment
 def accounts_admin(store: Store, actor: Actor, config: AppConfig) -> None:
-    """List, create, change role, reset password, disable/enable; the last admin is protected."""
+    """List, create, change role, reset password, disable/enable; the last admin is protected.
+
+    A change reruns this tab at once, so the table and the lists show it; a refused
+    form keeps what was typed."""
     accounts = Accounts(store, config.auth)
+    if notice := st.session_state.pop(ACCOUNT_NOTICE, None):
+        (st.error if notice.startswith("Not changed") else st.success)(notice)
+    if cleared := st.session_state.pop(CLEAR_FIELDS, None):  # after a change: empty what it used
+        for key in cleared:
+            st.session_state[key] = ""
     st.dataframe([{"username": a.username, "name": a.name, "role": a.role.value,
                    "state": "disabled" if a.disabled else ("locked" if a.locked() else "active"),
-                   "created": a.created_at.strftime("%Y-%m-%d %H:%M"), "created by": a.created_by or "—"}
+                   "created": when(a.created_at), "created by": a.created_by or "—"}
                   for a in accounts.all()], hide_index=True, width="stretch")
     create, change = st.columns(2)
-    with create.form("create_account", clear_on_submit=True):
+    with create.form("create_account"):
         st.markdown("**New account**")
         username = st.text_input("Username", key="new_username")
         name = st.text_input("Full name", key="new_name")
@@ -127,10 +140,13 @@ def accounts_admin(store: Store, actor: Actor, config: AppConfig) -> None:
         if st.form_submit_button("Create account"):
             try:
                 account = accounts.create(actor, username, name, "", password, Role(role))
-                audit(store, EventType.ACCOUNT_CREATED, created=account.username, role=account.role.value)
-                st.success(f"Created {account.username} ({account.role.value}).")
             except AuthError as exc:
                 st.error(f"Not created: {exc}.")
+            else:
+                audit(store, EventType.ACCOUNT_CREATED, created=account.username, role=account.role.value)
+                st.session_state[ACCOUNT_NOTICE] = f"Created {account.username} ({account.role.value})."
+                st.session_state[CLEAR_FIELDS] = NEW_ACCOUNT_FIELDS
+                rerun_fragment()
     with change.container(border=True):
         st.markdown("**Change an account**")
         target = st.selectbox("Account", [a.username for a in accounts.all()], key="edit_username")
@@ -140,7 +156,7 @@ def accounts_admin(store: Store, actor: Actor, config: AppConfig) -> None:
         new_password = st.text_input("New password (leave empty to keep)", type="password", key=f"edit_pw:{target}")
         disabled = st.checkbox("Disabled (cannot sign in)", value=current.disabled, key=f"edit_disabled:{target}")
         if st.button("Save changes", key="edit_save"):
-            changes = []
+            changes, refusal = [], None
             try:
                 if new_role != current.role.value:
                     accounts.change_role(actor, target, Role(new_role))
@@ -152,12 +168,14 @@ def accounts_admin(store: Store, actor: Actor, config: AppConfig) -> None:
                     accounts.set_disabled(actor, target, disabled)
                     changes.append("disabled" if disabled else "enabled")
             except AuthError as exc:
-                done = f" (done before it: {', '.join(changes)})" if changes else ""
-                st.error(f"Not changed: {exc}{done}.")
-            else:
-                st.success(f"{target}: {', '.join(changes)}." if changes else "Nothing to change.")
-            if changes:
-                audit(store, EventType.ACCOUNT_CHANGED, account=target, changes=changes)
+                refusal = f"Not changed: {exc}" + (f" (done before it: {', '.join(changes)})." if changes else ".")
+            if not changes:
+                (st.error if refusal else st.info)(refusal or "Nothing to change.")  # what was typed stays
+                return
+            audit(store, EventType.ACCOUNT_CHANGED, account=target, changes=changes)
+            st.session_state[ACCOUNT_NOTICE] = refusal or f"{target}: {', '.join(changes)}."
+            st.session_state[CLEAR_FIELDS] = (f"edit_pw:{target}",)
+            rerun_fragment()  # the table and the list show the change at once
 
 
 def new_examples_line(workspace: Workspace, examples: list[dict[str, str]]) -> str:

@@ -47,13 +47,26 @@ def test_session_log_lists_actions_with_user_and_time_and_filters_them(isolated_
     assert timeline["event_type"].tolist() == ["dataset_saved"] and timeline["username"].tolist() == ["ana"]
 
 
+def accounts_table(app):
+    return next(d.value for d in app.dataframe if "created by" in d.value.columns)
+
+
 def test_admin_creates_and_changes_accounts(isolated_workspace):
     app = open_page("pages/admin.py", as_user="root", role="admin")
     app.text_input(key="new_username").input("ana")
+    app.text_input(key="new_name").input("Ana Analyst")
+    app.text_input(key="new_password").input("short")
+    next(b for b in app.button if b.label == "Create account").click().run()
+    assert any("Not created" in e.value for e in app.error)  # a refusal keeps what was typed
+    assert (app.text_input(key="new_username").value, app.text_input(key="new_name").value) == ("ana", "Ana Analyst")
     app.text_input(key="new_password").input("analyst password")
     app.selectbox(key="new_role").set_value("analyst")
     next(b for b in app.button if b.label == "Create account").click().run()
     assert any("Created ana (analyst)" in s.value for s in app.success)
+    # The table and the account list show the new account at once (they lagged one action behind).
+    assert "ana" in accounts_table(app)["username"].tolist()
+    assert "ana" in app.selectbox(key="edit_username").options
+    assert app.text_input(key="new_username").value == "" and app.text_input(key="new_password").value == ""
     accounts = Accounts(workspace_store(isolated_workspace), AppConfig().auth)
     assert accounts.get("ana").role.value == "analyst"
 
@@ -63,6 +76,8 @@ def test_admin_creates_and_changes_accounts(isolated_workspace):
     app.button(key="edit_save").click().run()
     assert any("ana: role user, disabled" in s.value for s in app.success)
     assert accounts.get("ana").disabled and accounts.get("ana").role.value == "user"
+    row = accounts_table(app).set_index("username").loc["ana"]
+    assert (row["role"], row["state"]) == ("user", "disabled")
     app.selectbox(key="edit_username").set_value("root").run()
     app.selectbox(key="edit_role:root").set_value("user")
     app.button(key="edit_save").click().run()

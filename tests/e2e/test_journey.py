@@ -132,7 +132,11 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     s.fill("Password", ADMIN_PASSWORD)
     s.fill("Repeat the password", ADMIN_PASSWORD)
     s.click("Create the admin account")
-    s.see("Admin account root created")
+    s.see("Admin account root created; you are signed in")  # no second typing of the new password
+    s.see("How it works")
+    s.go()  # a reload keeps them signed in (the sign-in cookie was issued)
+    s.see("How it works")
+    s.sign_out()
 
     # A wrong password is refused in plain words.
     s.sign_in("root", "not the password")
