@@ -31,6 +31,8 @@ SIGNED_OUT_HERE = "fs_signed_out_here"
 #: Set when the first admin was signed in without the form: the next run issues the sign-in cookie.
 ISSUE_COOKIE = "fs_issue_cookie"
 WELCOME = "fs_welcome"
+#: Wrong passwords typed in this browser tab (for the warning before a lockout).
+FAILED_HERE = "fs_failed_here"
 
 
 @st.cache_resource(show_spinner=False)
@@ -139,7 +141,14 @@ def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) ->
                              until=account.locked_until.isoformat())
         if not failed:
             record_event(store, EventType.SIGN_IN_FAILED, session_id=session_id(), unknown_user=True)
-        st.error("Wrong username or password.")
+        tries = st.session_state[FAILED_HERE] = st.session_state.get(FAILED_HERE, 0) + 1
+        # Said the same whether the name exists or not, so it tells nobody which accounts exist.
+        left = accounts.config.max_failed_sign_ins - tries
+        warning = (f" {left} more wrong password(s) in a row and the account is locked for "
+                   f"{accounts.config.lockout_minutes} minutes." if left > 0 else
+                   f" An account is locked for {accounts.config.lockout_minutes} minutes after "
+                   f"{accounts.config.max_failed_sign_ins} wrong passwords in a row.")
+        st.error("Wrong username or password." + warning)
     elif status and from_cookie:
         st.rerun()  # signed in by an existing cookie: nothing to send, open the studio now
     elif status:
@@ -169,6 +178,7 @@ def signed_in_actor(auth: stauth.Authenticate, accounts: Accounts, store: Store,
         accounts.record_sign_in(account.username)
         record_event(store, EventType.SIGN_IN, account.actor, session_id())
         st.session_state[JUST_SIGNED_IN] = True
+        st.session_state.pop(FAILED_HERE, None)
     st.session_state[ACTOR_KEY] = {"username": account.username, "role": account.role.value}
     return account.actor
 

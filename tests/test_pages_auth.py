@@ -65,9 +65,12 @@ def test_repeated_wrong_passwords_lock_the_account(isolated_workspace):
     app = fresh_app()
     app.run()
     limit = AppConfig().auth.max_failed_sign_ins
-    for _ in range(limit):
+    for attempt in range(1, limit + 1):
         sign_in(app, "uma", "wrong password")
         assert any("Wrong username or password" in e.value for e in app.error)
+        if attempt < limit:  # warned before the lockout, in words that do not say whether "uma" exists
+            assert any(f"{limit - attempt} more wrong password(s) in a row and the account is locked" in e.value
+                       for e in app.error)
     sign_in(app, "uma", PASSWORD)  # the right password no longer helps
     assert any("locked after too many failed sign-ins" in e.value for e in app.error)
     assert app.session_state["authentication_status"] is not True
