@@ -27,6 +27,7 @@ from pages._widgets import badge, field_choice, plain, run_threshold, start_page
 HISTORY = "classify_history"
 LAST_TEXT = "classify_last"
 FILE_RESULTS = "classify_file_results"
+FEEDBACK_SENT = "classify_feedback_sent"
 FILE_TYPES = ["csv", "tsv", "jsonl", "json", "txt"]
 
 
@@ -62,24 +63,34 @@ def show_prediction(prediction: Prediction, threshold: float) -> None:
 
 
 def feedback_form(store: Store, actor: Actor, record: RunRecord, text: str, prediction: Prediction, key: str) -> None:
-    """'Correct' or 'wrong, it should be …', stored with the text, the run, the user and the time."""
-    with st.form(f"feedback:{key}", clear_on_submit=True):
+    """'Correct' or 'wrong, it should be …' (the label asked only then), stored with the text, the run, the user
+    and the time; afterwards it says what was stored, in place of the question."""
+    sent = st.session_state.setdefault(FEEDBACK_SENT, {})
+    if sent.get(key, (None,))[0] == (record.run_id, text):
+        st.success(sent[key][1])
+        return
+    with st.container(border=True):
         st.markdown("**Was this right?**")
         verdict = st.radio("Verdict", ["Yes, it is correct", "No, it should be…"], key=f"verdict:{key}",
-                           label_visibility="collapsed", horizontal=True)
+                           label_visibility="collapsed", horizontal=True, index=None)
+        wrong = verdict is not None and verdict.startswith("No")
         others = [label for label in record.labels if label != prediction.label]
-        correct = st.selectbox("The right label", others, key=f"correct:{key}")
-        sent = st.form_submit_button("Send feedback")
-    if sent:
-        label = prediction.label if verdict.startswith("Yes") else correct
-        try:
-            item = record_feedback(store, actor, record.run_id, record.labels, text, prediction.label,
-                                   prediction.score, label, session_id())
-        except FeedbackError as exc:
-            st.error(f"Feedback not stored: {exc}")
+        correct = st.selectbox("The right label", others, key=f"correct:{key}", index=None,
+                               placeholder="Choose the right label") if wrong else None
+        if not st.button("Send feedback", key=f"send_feedback:{key}", disabled=verdict is None or (wrong and not correct)):
             return
-        audit(store, EventType.FEEDBACK_GIVEN, run=record.run_id, feedback_id=item.id, correct=item.is_correct)
-        st.success("Thank you — your feedback is stored and will be reviewed for the next training run.")
+    label = correct if wrong else prediction.label
+    try:
+        item = record_feedback(store, actor, record.run_id, record.labels, text, prediction.label,
+                               prediction.score, label, session_id())
+    except FeedbackError as exc:
+        st.error(f"Feedback not stored: {exc}")
+        return
+    audit(store, EventType.FEEDBACK_GIVEN, run=record.run_id, feedback_id=item.id, correct=item.is_correct)
+    said = (f"you said “{prediction.label}” is right" if item.is_correct
+            else f"you said it should be “{item.correct_label}”, not “{prediction.label}”")
+    sent[key] = ((record.run_id, text), f"Thank you — stored: {said}. It will be reviewed for the next training run.")
+    st.rerun()
 
 
 def single_text(store: Store, actor: Actor, predictor: Predictor, record: RunRecord, threshold: float,

@@ -38,10 +38,18 @@ def test_a_user_classifies_a_text_and_a_file_and_leaves_feedback(isolated_worksp
     assert "billing" in headline and ("needs review" in headline or "confident" in headline)
     bars = [p.proto.text for p in app.get("progress")]
     assert len(bars) == len(version.labels) and bars[0].startswith("billing")
-    app.radio(key="verdict:single").set_value("No, it should be…")
-    app.selectbox(key="correct:single").set_value("delivery")
-    next(b for b in app.button if b.label == "Send feedback").click().run()
-    assert any("your feedback is stored" in s.value for s in app.success)
+    send = app.button(key="send_feedback:single")
+    assert send.disabled and not [s for s in app.selectbox if s.key == "correct:single"]  # nothing chosen yet
+    app.radio(key="verdict:single").set_value("Yes, it is correct").run()
+    assert not [s for s in app.selectbox if s.key == "correct:single"]  # no label to pick when it is right
+    app.radio(key="verdict:single").set_value("No, it should be…").run()
+    assert app.selectbox(key="correct:single").value is None and app.button(key="send_feedback:single").disabled
+    assert "billing" not in app.selectbox(key="correct:single").options
+    app.selectbox(key="correct:single").set_value("delivery").run()
+    app.button(key="send_feedback:single").click().run()
+    # It says what was stored, in place of the question.
+    assert any("stored: you said it should be “delivery”, not “billing”" in s.value for s in app.success)
+    assert not [b for b in app.button if b.key == "send_feedback:single"]
 
     # A file: a bad row gets a status, the results table and both downloads appear.
     csv = b"id,comment\n1,my parcel was left in the rain\n2,\n3,=SUM(A1:A9) the app keeps crashing\n"
