@@ -16,7 +16,7 @@ from core.transformer import measure_training_throughput, typical_batch
 from core.audit import EventType
 from core.auth import Actor, Permission
 from pages._session import audit
-from pages._widgets import duration, job_runner, start_page
+from pages._widgets import duration, job_runner, start_page, when
 
 DEFAULT_KINDS = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
 PRESET_HELP = {
@@ -26,6 +26,8 @@ PRESET_HELP = {
 }
 POOLING_NAMES = {"mean": "Mean of the token vectors", "cls": "The model's own [CLS] pooler"}
 POLL_SECONDS = 1.0
+#: Session keys: runs being watched, finished-run notices to show, whether the page is polling.
+WATCHED, FINISHED, POLLING = "train_watched", "train_finished", "train_polling"
 
 
 @st.cache_resource(show_spinner=False)
@@ -127,16 +129,33 @@ def show_run_progress(record: RunRecord, runner, actor: Actor) -> None:
 
 
 def runs_table(records: list[RunRecord]) -> pd.DataFrame:
-    rows = []
-    for r in records:
-        metrics = r.test_metrics or {}
-        rows.append({
-            "run": r.run_id, "model": r.title, "dataset": r.dataset_ref, "preset": r.preset, "state": r.state.value,
-            "test accuracy": metrics.get("accuracy"), "test macro-F1": metrics.get("macro_f1"),
-            "train time": duration(r.durations.get("train_s")) if r.durations else "—",
-            "started": r.started_at or "", "error": r.error or "",
-        })
-    return pd.DataFrame(rows)
+    """Every run as people read it: name, state, scores ("—" where there are none yet), the id last."""
+    def score(metrics: dict | None, name: str) -> str:
+        return f"{metrics[name]:.3f}" if metrics and metrics.get(name) is not None else "—"
+
+    return pd.DataFrame([{
+        "run": r.name, "state": r.state.value, "preset": r.preset,
+        "test accuracy": score(r.test_metrics, "accuracy"), "test macro-F1": score(r.test_metrics, "macro_f1"),
+        "train time": duration(r.durations.get("train_s")), "started": when(r.started_at),
+        "error": r.error or "", "run id": r.run_id,
+    } for r in records])
+
+
+def finished_notices(active: list[RunRecord]) -> list[str]:
+    """What ended since the last look (a run this session watched that is no longer active), in words."""
+    now = {r.run_id for r in active}
+    ended = [run_id for run_id in st.session_state.get(WATCHED, set()) if run_id not in now]
+    st.session_state[WATCHED] = now
+    notices = []
+    for run_id in ended:
+        try:
+            record = runner.snapshot(run_id)
+        except (RunError, OSError):
+            continue
+        macro_f1 = (record.test_metrics or {}).get("macro_f1")
+        score = f", test macro-F1 {macro_f1:.3f}" if macro_f1 is not None else ""
+        notices.append(f"{record.name}: {record.state.value}{score}.")
+    return notices
 
 
 actor, config, workspace, store = start_page(
@@ -196,13 +215,20 @@ else:
             st.success(f"Started {len(started)} run(s): {', '.join(r.title for r in started)}. "
                        "Progress shows below; you can leave this page meanwhile.")
 
-# 3. Live progress (polled; the training thread never touches the page) -----------------------
-@st.fragment(run_every=POLL_SECONDS)
+# 3. Live progress (polled only while something is queued or training) ------------------------
 def live_progress() -> None:
     st.subheader("Training now")
     active = runner.active()
+    for notice in finished_notices(active):
+        st.toast(notice)
+        st.session_state.setdefault(FINISHED, []).append(notice)
+    if not active and st.session_state.get(POLLING):
+        st.session_state[POLLING] = False
+        st.rerun()  # the whole page, so the poll stops and the finished runs show everywhere
     if not active:
         st.caption("Nothing is training. Finished runs are listed below.")
+    for notice in st.session_state.pop(FINISHED, []) if not active else []:
+        st.success(f"Finished: {notice}")
     for record in active:
         show_run_progress(record, runner, actor)
 
@@ -213,9 +239,8 @@ def live_progress() -> None:
         return
     states = pd.Series([r.state.value for r in records]).value_counts()
     st.caption(f"{len(records)} run(s): " + ", ".join(f"{count} {state}" for state, count in states.items()) + ".")
-    st.dataframe(runs_table(records), hide_index=True, width="stretch",
-                 column_config={"test accuracy": st.column_config.NumberColumn(format="%.3f"),
-                                "test macro-F1": st.column_config.NumberColumn(format="%.3f")})
+    st.dataframe(runs_table(records), hide_index=True, width="stretch")
 
 
-live_progress()
+st.session_state[POLLING] = bool(runner.active())
+st.fragment(run_every=POLL_SECONDS if st.session_state[POLLING] else None)(live_progress)()

@@ -112,8 +112,21 @@ def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_worksp
     assert not app.exception, app.exception
     table = app.dataframe[-1].value
     assert sorted(table["state"]) == ["succeeded"] * 3
-    assert (table["test accuracy"] > 0.5).all()  # five classes: chance is about 0.2
+    assert (table["test accuracy"].astype(float) > 0.5).all()  # five classes: chance is about 0.2
     assert "Nothing is training" in texts(app)
+    finished = [s.value for s in app.success if s.value.startswith("Finished:")]  # a notice per finished run
+    assert len(finished) == 3 and all("succeeded, test macro-F1" in f for f in finished)
+    assert set(table["run"]) == {r.name for r in list_runs(isolated_workspace)}  # names; ids only in details
+
+    from core.runs import RunState, save_record
+    cancelled = list_runs(isolated_workspace)[0]
+    cancelled.run_id, cancelled.state, cancelled.test_metrics, cancelled.durations = (
+        "20991231-000000-tfidf_nb-cancel", RunState.CANCELLED, None, {})
+    (isolated_workspace.runs / cancelled.run_id).mkdir()
+    save_record(isolated_workspace, cancelled)
+    app.run()
+    row = app.dataframe[-1].value.set_index("run id").loc[cancelled.run_id]
+    assert (row["test accuracy"], row["test macro-F1"], row["train time"]) == ("—", "—", "—")
     kinds = event_types(isolated_workspace)
     assert kinds.count("training_started") == 3 and kinds.count("training_finished") == 3
 

@@ -24,6 +24,18 @@ class Studio:
 
     def __init__(self, page, url: str, shots: Path) -> None:
         self.page, self.url, self.shots = page, url, shots
+        self.frames_sent = 0  # messages the browser sent the server (a polling page sends one per rerun)
+        page.on("websocket", lambda socket: socket.on("framesent", self._count_frame))
+
+    def _count_frame(self, _frame) -> None:
+        self.frames_sent += 1
+
+    def idle_frames(self, seconds: float = 4.0) -> int:
+        """How many messages the page sends the server while nobody touches it."""
+        self.settle(1.0)
+        before = self.frames_sent
+        time.sleep(seconds)
+        return self.frames_sent - before
 
     # -- looking ---------------------------------------------------------------------------------
     def settle(self, pause: float = 0.3) -> None:
@@ -186,6 +198,8 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     s.see("Started 4 run(s)")
     s.see("Training now")
     s.see("4 run(s): 4 succeeded", timeout=240_000)
+    s.see("Finished: Fine-tuned transformer")  # a notice per finished run
+    assert s.idle_frames() <= 1  # nothing training: the page no longer polls the server every second
     s.shot("04-train-finished")
 
     # A long run can be cancelled.
