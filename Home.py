@@ -16,7 +16,7 @@ from core.overview import summarise_workspace
 from core.runs import run_name
 from pages._session import (
     account_sidebar, app_store, authenticator, current_actor, first_admin_setup, issue_pending_cookie,
-    opens_home_after_sign_in, session_id, sign_in_form, signed_in_actor, welcome_notice,
+    opens_home_after_sign_in, session_id, sign_in_form, signed_in_actor, signed_out_here, welcome_notice,
 )
 from pages._widgets import app_config, app_workspace, load_css, mark_entrypoint, page_intro, pending_page, plain
 
@@ -141,10 +141,12 @@ def signed_in_navigation(actor: Actor):
     return chosen
 
 
-def only_view(view, title: str):
-    """Set-up or sign-in at every page's address, so the page asked for opens once signed in."""
+def only_view(view, title: str, at_every_address: bool = True):
+    """Set-up or sign-in at every page's address, so the page asked for opens once signed in; after a
+    sign-out only at Home's (the address the browser shows moves there), so the next person starts at Home."""
     pages = [st.Page(view, title=title, default=True)]
-    pages += [st.Page(view, title=page_title, url_path=Path(path).stem) for path, page_title, _, _ in PAGES]
+    if at_every_address:
+        pages += [st.Page(view, title=page_title, url_path=Path(path).stem) for path, page_title, _, _ in PAGES]
     return st.navigation(pages, position="hidden")
 
 
@@ -165,7 +167,8 @@ else:
     if actor is not None and account_sidebar(auth, actor, store):
         actor = None  # signed out just now
     if actor is None:
-        navigation = only_view(lambda: sign_in_form(auth, accounts, store), "Sign in")
+        navigation = only_view(lambda: sign_in_form(auth, accounts, store), "Sign in",
+                               at_every_address=not signed_out_here())
     else:
         navigation = signed_in_navigation(actor)
 mark_entrypoint()

@@ -15,6 +15,7 @@ from sqlalchemy import String, cast, insert, or_, select
 from core.auth import Actor, Permission, require
 from core.predict import Prediction
 from core.runs import RunRecord, RunState
+from core.display import when
 from core.store import Store, events, predictions, utc_now
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,56 @@ def _select_events(store: Store, username: str | None = None, event_types: Itera
                                         cast(events.c.details, String).ilike(pattern)))
     return pd.DataFrame(store.rows(statement),
                         columns=["id", "time", "username", "role", "session_id", "event_type", "details"])
+
+
+#: Each event in words, as the session log shows it.
+EVENT_WORDS = {
+    EventType.SIGN_IN: "signed in", EventType.SIGN_IN_FAILED: "sign-in refused", EventType.LOCKOUT: "account locked",
+    EventType.SIGN_OUT: "signed out", EventType.SESSION_EXPIRED: "session expired",
+    EventType.ACCOUNT_CREATED: "created an account", EventType.ACCOUNT_CHANGED: "changed an account",
+    EventType.DATASET_UPLOADED: "uploaded a file", EventType.DATASET_SAVED: "saved a dataset version",
+    EventType.DATASET_DELETED: "deleted a dataset version", EventType.TRAINING_STARTED: "started training",
+    EventType.TRAINING_FINISHED: "training finished", EventType.TRAINING_CANCELLED: "training cancelled",
+    EventType.TRAINING_FAILED: "training failed", EventType.PUBLISHED: "published a model",
+    EventType.RESTORED: "restored the previous model", EventType.CLASSIFIED_TEXT: "classified a text",
+    EventType.CLASSIFIED_FILE: "classified a file", EventType.FEEDBACK_GIVEN: "gave feedback",
+    EventType.FEEDBACK_REVIEWED: "reviewed feedback", EventType.PAGE_ERROR: "a page failed",
+}
+
+
+def _describe(details: str, run_name: Callable[[str], str]) -> str:
+    """Stored details (JSON text) as "key: value · …", a run named as people read it."""
+    if not details:
+        return ""
+    parts = []
+    for key, value in json.loads(details).items():
+        if key in ("run", "replaced") and isinstance(value, str):
+            value = run_name(value)
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value))
+        parts.append(f"{key.replace('_', ' ')}: {value}")
+    return " · ".join(parts)
+
+
+def readable_events(frame: pd.DataFrame, run_name: Callable[[str], str] = str) -> pd.DataFrame:
+    """A query_events table as people read it: one time format, who, role, what happened in words, details
+    as text, and the session (ids of runs replaced by their names)."""
+    return pd.DataFrame({
+        "time": [when(t) for t in frame["time"]],
+        "who": frame["username"].fillna("—").tolist(),
+        "role": frame["role"].fillna("—").tolist(),
+        "what": [EVENT_WORDS.get(EventType(e), e) if e in EventType._value2member_map_ else e
+                 for e in frame["event_type"]],
+        "details": [_describe(d, run_name) for d in frame["details"]],
+        "session": frame["session_id"].fillna("—").tolist(),
+    })
+
+
+def has_event(store: Store, session_id: str, event_type: EventType) -> bool:
+    """Whether this session already recorded such an event (a reload must not log a second sign-in)."""
+    statement = select(events.c.id).where(events.c.session_id == session_id,
+                                          events.c.event_type == EventType(event_type).value).limit(1)
+    return bool(store.rows(statement))
 
 
 def session_timeline(store: Store, actor: Actor | None, session: str) -> pd.DataFrame:

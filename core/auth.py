@@ -7,6 +7,7 @@ their role; pages check roles too, but the rule lives here.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -98,6 +99,12 @@ def verify_password(password: str, password_hash: str) -> bool:
         return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
     except ValueError:
         return False
+
+
+def sign_in_id(username: str, cookie_expires: float) -> str:
+    """One id per browser sign-in, the same for every reload its cookie restores (the cookie carries the
+    name and its expiry), so the session log keeps one visit together."""
+    return hashlib.sha256(f"{username}\0{cookie_expires!r}".encode()).hexdigest()[:16]
 
 
 def cookie_key(workspace_root: Path, configured: str | None = None) -> str:

@@ -132,24 +132,42 @@ def threshold_chart(curve: list[dict], threshold: float | None = None) -> go.Fig
     return _tidy(figure, 340)
 
 
-def prediction_volume(volume: pd.DataFrame) -> go.Figure:
-    """Predictions served per period, stacked by model run."""
-    figure = px.bar(volume, x="period", y="predictions", color="run_id", title="Predictions over time")
-    figure.update_xaxes(title_text="")
+#: How a period's start reads on a time axis, per period ("h" hour, "D" day).
+PERIOD_TICKS = {"h": "%d %b %H:%M", "D": "%d %b"}
+PERIOD_LENGTH = {"h": pd.Timedelta(hours=1), "D": pd.Timedelta(days=1)}
+
+
+def _time_axis(figure: go.Figure, periods: pd.Series, freq: str) -> None:
+    """Ticks in whole periods and half a period of room on each side, so one point is not an axis of
+    milliseconds around it."""
+    figure.update_xaxes(title_text="", type="date", tickformat=PERIOD_TICKS[freq],
+                        dtick=PERIOD_LENGTH[freq] // pd.Timedelta(milliseconds=1) if periods.nunique() <= 12 else None)
+    if len(periods):
+        half = PERIOD_LENGTH[freq] / 2
+        figure.update_xaxes(range=[periods.min() - half, periods.max() + half])
+
+
+def prediction_volume(volume: pd.DataFrame, freq: str = "D") -> go.Figure:
+    """Predictions served per period, stacked by model."""
+    figure = px.bar(volume, x="period", y="predictions", color="model" if "model" in volume else "run_id",
+                    title="Predictions over time")
+    _time_axis(figure, volume["period"], freq)
+    figure.update_layout(legend_title_text="")
     return _tidy(figure, 320)
 
 
-def _share_over_time(series: pd.DataFrame, share: str, count: str, title: str) -> go.Figure:
-    """A 0–100% line per period, with the number behind each point on hover."""
+def _share_over_time(series: pd.DataFrame, share: str, count: str, title: str, freq: str) -> go.Figure:
+    """A 0–100% line per period, with markers so a single or sparse point shows, the count on hover."""
     figure = px.line(series, x="period", y=share, markers=True, hover_data=[count], title=title)
-    figure.update_yaxes(range=[0, 1], tickformat=".0%", title_text="")
-    figure.update_xaxes(title_text="")
+    figure.update_traces(marker=dict(size=9))
+    figure.update_yaxes(range=[-0.03, 1.03], tickformat=".0%", title_text="")
+    _time_axis(figure, series["period"], freq)
     return _tidy(figure, 320)
 
 
-def review_share(series: pd.DataFrame) -> go.Figure:
+def review_share(series: pd.DataFrame, freq: str = "D") -> go.Figure:
     """Share of predictions below the review threshold, per period."""
-    return _share_over_time(series, "review_share", "predictions", "Share needing review")
+    return _share_over_time(series, "review_share", "predictions", "Share needing review", freq)
 
 
 def label_mix(drift: pd.DataFrame, distance: float) -> go.Figure:
@@ -166,12 +184,12 @@ def model_usage(usage: pd.DataFrame) -> go.Figure:
     """Predictions served by each model run, with its feedback agreement where feedback exists."""
     frame = usage.assign(agreement_text=[f"{a:.0%} agree" if pd.notna(a) else "no feedback"
                                          for a in usage["agreement"]])
-    figure = px.bar(frame, x="run_id", y="predictions", text="agreement_text", hover_data=["users"],
-                    title="Predictions per model", color_discrete_sequence=["#4C6EF5"])
+    figure = px.bar(frame, x="model" if "model" in frame else "run_id", y="predictions", text="agreement_text",
+                    hover_data=["users"], title="Predictions per model", color_discrete_sequence=["#4C6EF5"])
     figure.update_xaxes(title_text="")
     return _tidy(figure, 320)
 
 
-def agreement_over_time(series: pd.DataFrame) -> go.Figure:
+def agreement_over_time(series: pd.DataFrame, freq: str = "D") -> go.Figure:
     """Share of feedback saying the model was right, per period."""
-    return _share_over_time(series, "agreement", "feedback", "Feedback agreement")
+    return _share_over_time(series, "agreement", "feedback", "Feedback agreement", freq)

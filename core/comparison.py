@@ -34,16 +34,22 @@ def check_same_split(records: list[RunRecord]) -> None:
         raise ComparisonError(f"these runs were tested on different splits and cannot be ranked together: {listed}")
 
 
+def is_tuned(record: RunRecord) -> bool:
+    """Whether the run's preset and hyper-parameters shaped it: the fine-tuned transformer's do, the
+    baselines ignore them (they are recorded only because every run request carries them)."""
+    return record.kind == "transformer"
+
+
 def comparison_table(pairs: list[tuple[RunRecord, Evaluation]]) -> pd.DataFrame:
     """One row per run: model, preset, hyper-parameters, timings and test metrics."""
     check_same_split([record for record, _ in pairs])
     rows = []
     for record, evaluation in pairs:
-        hyper = record.hyperparameters if record.kind == "transformer" else {}
+        hyper = record.hyperparameters if is_tuned(record) else {}
         rows.append({
-            "run": record.run_id, "model": record.title, "kind": record.kind,
-            "family": "transformer" if record.kind == "transformer" else "baseline",
-            "preset": record.preset if record.kind == "transformer" else "—",
+            "run": record.run_id, "model": record.title, "name": record.name, "kind": record.kind,
+            "family": "transformer" if is_tuned(record) else "baseline",
+            "preset": record.preset if is_tuned(record) else "—",
             "hyper-parameters": ", ".join(f"{k}={v}" for k, v in hyper.items()) or "—",
             "train examples": record.train_examples,
             "train time (s)": record.durations.get("train_s"),
@@ -131,10 +137,10 @@ def experiment_rows(pairs: list[tuple[RunRecord, Evaluation | None]]) -> list[di
         row: dict[str, Any] = {
             "run_id": record.run_id, "kind": record.kind, "model": record.title, "state": record.state.value,
             "dataset": record.dataset_ref, "dataset_fingerprint": record.dataset_fingerprint,
-            "split_fingerprint": record.split_fingerprint, "preset": record.preset,
+            "split_fingerprint": record.split_fingerprint, "preset": record.preset if is_tuned(record) else "",
             "created_at": record.created_at, "created_by": record.created_by or "",
             "train_examples": record.train_examples,
-            **{f"hp_{k}": v for k, v in record.hyperparameters.items()},
+            **{f"hp_{k}": v if is_tuned(record) else "" for k, v in record.hyperparameters.items()},
             **{f"{k}": v for k, v in record.durations.items()},
         }
         if evaluation is not None:

@@ -42,6 +42,23 @@ def own_predictions(store: Store, actor: Actor | None, limit: int = 10) -> pd.Da
     return frame
 
 
+#: A log spanning at most this many days is shown per hour; a longer one per day.
+HOURLY_UP_TO_DAYS = 2
+
+
+def default_period(log: pd.DataFrame) -> str:
+    """Hours for a short log (one day of data in day bins is a single, unreadable point), else days."""
+    if log.empty:
+        return "D"
+    span = log["time"].max() - log["time"].min()
+    return "h" if span <= pd.Timedelta(days=HOURLY_UP_TO_DAYS) else "D"
+
+
+def with_model_names(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """Adds a ``model`` column, the run's readable name (its id when unknown), for legends and tables."""
+    return frame.assign(model=[names.get(run_id, run_id) for run_id in frame["run_id"]])
+
+
 def volume_over_time(log: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
     """Predictions per period and model run."""
     if log.empty:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.comparison import experiment_rows
+from core.comparison import experiment_rows, is_tuned
+from core.display import when
 from core.config import AppConfig
 from core.dataset_versions import load_dataset_version
 from core.evaluation import Evaluation, EvaluationError, evaluate, labelled_rows, load_scores, save_scores, score_split, score_texts
@@ -62,13 +63,17 @@ def markdown_report(record: RunRecord, evaluation: Evaluation) -> str:
     per_class = pd.DataFrame(evaluation.per_class)[["label", "precision", "recall", "f1", "support"]]
     confusions = evaluation.errors.groupby(["true label", "predicted"]).size().sort_values(ascending=False).head(5)
     lines = [
-        f"# Run {record.run_id}: {record.title}",
+        f"# {record.name}",
+        "",
+        f"- Run `{record.run_id}`",
         "",
         f"- Dataset: `{record.dataset_ref}` (fingerprint `{record.dataset_fingerprint[:12]}`, "
         f"split `{record.split_fingerprint[:12]}`)",
-        f"- Trained on {record.train_examples:,} examples; preset {record.preset}; "
-        f"started {record.started_at}, by {record.created_by or 'unknown'}",
-        f"- Hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in record.hyperparameters.items()),
+        f"- Trained on {record.train_examples:,} examples"
+        + (f"; preset {record.preset}" if is_tuned(record) else "")
+        + f"; started {when(record.started_at)} UTC, by {record.created_by or 'unknown'}",
+        *([f"- Hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in record.hyperparameters.items())]
+          if is_tuned(record) else []),
         *([f"- Recipe: {record.recipe['summary']}"] + [f"  - {reason}" for reason in record.recipe["reasons"]]
           if record.recipe else []),
         *([f"- Fine-tuning started from a linear probe at validation macro-F1 "

@@ -15,8 +15,8 @@ import streamlit as st
 import streamlit_authenticator as stauth
 from streamlit_authenticator.utilities.exceptions import LoginError
 
-from core.audit import EventType, record_event
-from core.auth import Accounts, Actor, AuthError, Role, cookie_key
+from core.audit import EventType, has_event, record_event
+from core.auth import Accounts, Actor, AuthError, Role, cookie_key, sign_in_id
 from core.config import AppConfig
 from core.store import Store, default_database_url
 from core.workspace import Workspace
@@ -116,7 +116,8 @@ def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) ->
     if notice := st.session_state.get(NOTICE):
         st.info(notice)  # kept until the next sign-in: the cookie component may rerun the page once
     before = _attempts(auth)
-    from_cookie = bool(auth.cookie_controller.get_cookie())
+    cookie = auth.cookie_controller.get_cookie()  # {username, exp_date} of an earlier sign-in, if any
+    from_cookie = bool(cookie)
     try:
         auth.login(location="main", key="sign_in", max_login_attempts=accounts.config.max_failed_sign_ins,
                    fields={"Form name": "Sign in", "Login": "Sign in"})
@@ -150,8 +151,11 @@ def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) ->
                    f"{accounts.config.max_failed_sign_ins} wrong passwords in a row.")
         st.error("Wrong username or password." + warning)
     elif status and from_cookie:
+        st.session_state[SESSION_ID] = sign_in_id(cookie["username"], cookie["exp_date"])  # the visit goes on
         st.rerun()  # signed in by an existing cookie: nothing to send, open the studio now
     elif status:
+        st.session_state[SESSION_ID] = sign_in_id(st.session_state["username"],
+                                                  auth.cookie_controller.cookie_model.exp_date)
         # Signed in by password: no st.rerun() here, this run must finish so the new cookie reaches the
         # browser; the cookie component then reports back, and that rerun opens the studio.
         st.success("Signed in — opening the studio…")
@@ -176,7 +180,8 @@ def signed_in_actor(auth: stauth.Authenticate, accounts: Accounts, store: Store,
     if st.session_state.get(ACTOR_KEY) is None:  # first run of this sign-in (password or cookie)
         st.session_state.pop(NOTICE, None)
         accounts.record_sign_in(account.username)
-        record_event(store, EventType.SIGN_IN, account.actor, session_id())
+        if not has_event(store, session_id(), EventType.SIGN_IN):  # a reload of the same sign-in is no new one
+            record_event(store, EventType.SIGN_IN, account.actor, session_id())
         st.session_state[JUST_SIGNED_IN] = True
         st.session_state.pop(FAILED_HERE, None)
     st.session_state[ACTOR_KEY] = {"username": account.username, "role": account.role.value}
@@ -225,9 +230,16 @@ def issue_pending_cookie(auth: stauth.Authenticate) -> None:
     so a reload keeps them signed in."""
     if st.session_state.pop(ISSUE_COOKIE, False):
         auth.cookie_controller.set_cookie()
+        st.session_state[SESSION_ID] = sign_in_id(st.session_state["username"],
+                                                  auth.cookie_controller.cookie_model.exp_date)
 
 
 def welcome_notice() -> None:
     """A one-time message for whoever just signed in without the form."""
     if notice := st.session_state.pop(WELCOME, None):
         st.success(notice)
+
+
+def signed_out_here() -> bool:
+    """Whether someone signed out of this browser tab since its last sign-in."""
+    return bool(st.session_state.get(SIGNED_OUT_HERE))

@@ -7,7 +7,7 @@ from datetime import datetime, time, timezone
 import streamlit as st
 
 from core import charts
-from core.audit import EventType, query_events, session_timeline
+from core.audit import EventType, query_events, readable_events, session_timeline
 from core.auth import Accounts, Actor, AuthError, Permission, Role
 from core.cleaning import CleaningOptions
 from core.config import AppConfig
@@ -18,11 +18,12 @@ from core.feedback import (
     merged_table, review_feedback,
 )
 from core.monitoring import (
-    agreement_over_time, feedback_agreement, feedback_log, label_drift, model_usage, overall_agreement,
-    prediction_log, review_share_over_time, volume_over_time,
+    agreement_over_time, default_period, feedback_agreement, feedback_log, label_drift, model_usage,
+    overall_agreement, prediction_log, review_share_over_time, volume_over_time, with_model_names,
 )
 from core.preparation import prepare, save_preparation
 from core.publishing import published_run
+from core.runs import run_name
 from core.split import SplitPlan
 from core.store import Store
 from core.workspace import Workspace
@@ -33,7 +34,7 @@ ANY = "(any)"
 
 
 @st.fragment  # its widgets rerun this tab only, not the other three
-def session_log(store: Store, actor: Actor) -> None:
+def session_log(store: Store, actor: Actor, workspace: Workspace) -> None:
     """Every recorded action, filterable, with one session's timeline and a CSV export."""
     filters = st.columns(4)
     users = [ANY] + sorted({a.username for a in Accounts(store, app_config().auth).all()})
@@ -48,16 +49,21 @@ def session_log(store: Store, actor: Actor) -> None:
     frame = query_events(store, actor, None if username == ANY else username, kinds or None, since, until,
                          contains or None)
     st.caption(f"{len(frame):,} event(s), newest first.")
-    st.dataframe(frame, hide_index=True, width="stretch", height=360,
-                 column_config={"time": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
+    named = lambda run_id: run_name(workspace, run_id)  # noqa: E731  (runs by name, as people read them)
+    st.dataframe(readable_events(frame, named), hide_index=True, width="stretch", height=360)
     st.download_button("Download these events (CSV)", to_safe_csv(frame), "session-log.csv", "text/csv",
                        key="download_log")
     sessions = [s for s in frame["session_id"].dropna().unique()]
     if sessions:
-        chosen = st.selectbox("Timeline of one session", sessions, key="log_session",
-                              format_func=lambda s: f"{s} · {', '.join(sorted(set(frame[frame.session_id == s].username.dropna())))}")
-        st.dataframe(session_timeline(store, actor, chosen)[["time", "username", "event_type", "details"]],
-                     hide_index=True, width="stretch")
+        def session_label(session: str) -> str:
+            rows = frame[frame.session_id == session]
+            who = ", ".join(sorted(set(rows.username.dropna()))) or "nobody signed in"
+            return f"{who} · from {when(rows.time.min())} · {len(rows)} event(s) · {session}"
+
+        chosen = st.selectbox("Timeline of one visit (a sign-in and what followed)", sessions, key="log_session",
+                              format_func=session_label)
+        timeline = readable_events(session_timeline(store, actor, chosen), named)
+        st.dataframe(timeline[["time", "who", "what", "details"]], hide_index=True, width="stretch")
 
 
 @st.fragment
@@ -67,8 +73,10 @@ def monitoring(store: Store, actor: Actor, workspace: Workspace) -> None:
     if log.empty:
         st.info("No predictions yet — they appear here once people classify feedback on the Classify page.")
         return
-    freq = st.radio("Per", ["h", "D"], index=1, horizontal=True, key="monitor_freq",
-                    format_func={"h": "hour", "D": "day"}.get)
+    periods = ["h", "D"]
+    freq = st.radio("Per", periods, index=periods.index(default_period(log)), horizontal=True, key="monitor_freq",
+                    format_func={"h": "hour", "D": "day"}.get, help="Chosen from how long the log spans.")
+    names = {run_id: run_name(workspace, run_id) for run_id in log["run_id"].unique()}
     scored = log[log["status"] == "ok"]
     cards = st.columns(4)
     cards[0].metric("Predictions", f"{len(log):,}")
@@ -79,13 +87,14 @@ def monitoring(store: Store, actor: Actor, workspace: Workspace) -> None:
     cards[3].metric("Feedback agreement", f"{agreeing:.0%}" if agreeing is not None else "—",
                     help="Share of feedback saying the prediction was right.")
     left, right = st.columns(2)
-    left.plotly_chart(charts.prediction_volume(volume_over_time(log, freq)), width="stretch", key="volume")
-    right.plotly_chart(charts.review_share(review_share_over_time(log, freq)), width="stretch", key="review")
+    left.plotly_chart(charts.prediction_volume(with_model_names(volume_over_time(log, freq), names), freq),
+                      width="stretch", key="volume")
+    right.plotly_chart(charts.review_share(review_share_over_time(log, freq), freq), width="stretch", key="review")
     left, right = st.columns(2)
-    usage = model_usage(log).merge(feedback_agreement(verdicts), on="run_id", how="left")
+    usage = with_model_names(model_usage(log).merge(feedback_agreement(verdicts), on="run_id", how="left"), names)
     left.plotly_chart(charts.model_usage(usage), width="stretch", key="usage")
     if len(verdicts):
-        right.plotly_chart(charts.agreement_over_time(agreement_over_time(verdicts, freq)), width="stretch",
+        right.plotly_chart(charts.agreement_over_time(agreement_over_time(verdicts, freq), freq), width="stretch",
                            key="agreement")
     else:
         right.info("No feedback yet — the agreement rate appears once users mark predictions right or wrong.")
@@ -103,8 +112,10 @@ def monitoring(store: Store, actor: Actor, workspace: Workspace) -> None:
         st.caption("The distance is 0 when recent predictions have the training data's label mix and 1 when they "
                    "share nothing; a rising value means the feedback coming in has changed.")
     st.markdown("**Per model**")
-    st.dataframe(usage, hide_index=True, width="stretch",
-                 column_config={"agreement": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")})
+    st.dataframe(usage[["model", *[c for c in usage.columns if c not in ("model", "run_id")], "run_id"]],
+                 hide_index=True, width="stretch",
+                 column_config={"agreement": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f"),
+                                "run_id": st.column_config.TextColumn("run id")})
 
 
 #: Session keys: the message of the last account change, and the fields it asks to empty on the next run.
@@ -188,8 +199,7 @@ def new_examples_line(workspace: Workspace, examples: list[dict[str, str]]) -> s
     except DatasetError:
         return (f"{len(examples):,} accepted labelled example(s); the published model's dataset "
                 f"{record.dataset_ref} was deleted, so which of them it learned cannot be told.")
-    return (f"{len(fresh):,} accepted labelled example(s) are new to the published model ({record.run_id}, "
-            f"trained on {record.dataset_ref}).")
+    return f"{len(fresh):,} accepted labelled example(s) are new to the published model ({record.name})."
 
 
 @st.cache_data(max_entries=4, show_spinner="Validating the merged data…")
@@ -207,7 +217,7 @@ def feedback_review(store: Store, actor: Actor, workspace: Workspace, config: Ap
     examples = accepted_examples(store, actor)
     st.markdown(f"**{len(pending):,} correction(s) waiting for review** · {new_examples_line(workspace, examples)}")
     if pending:
-        st.dataframe([{"id": f.id, "time": f.time.strftime("%Y-%m-%d %H:%M"), "user": f.username, "text": f.text,
+        st.dataframe([{"id": f.id, "time": when(f.time), "user": f.username, "text": f.text,
                        "predicted": f.predicted, "should be": f.correct_label,
                        "verdict": "correct" if f.is_correct else "wrong"} for f in pending],
                      hide_index=True, width="stretch")
@@ -271,7 +281,7 @@ actor, config, workspace, store = start_page(
     "turn users' corrections into training data for the next model.")
 logs, monitor, people, corrections = st.tabs(["Session log", "Monitoring", "Users", "Feedback review"])
 with logs:
-    session_log(store, actor)
+    session_log(store, actor, workspace)
 with monitor:
     monitoring(store, actor, workspace)
 with people:

@@ -184,8 +184,11 @@ def test_reports_and_exports_carry_settings_fingerprints_and_metrics(isolated_wo
     report = markdown_report(record, evaluation)
     assert record.run_id in report and f"{evaluation.metrics['accuracy']:.3f}" in report
     assert "| label | precision | recall | f1 | support |" in report
+    assert record.name in report and "Hyper-parameters" not in report  # a baseline has none worth listing
     rows = pd.read_csv(io.StringIO(experiments_csv([(record, evaluation)])))
     assert rows.loc[0, "dataset_fingerprint"] == version.meta["fingerprint"]
+    # the transformer's learning rate, epochs and preset mean nothing for a baseline: left empty
+    assert rows[["preset", "hp_learning_rate", "hp_epochs"]].isna().all(axis=None)
     assert rows.loc[0, "test_macro_f1"] == pytest.approx(evaluation.metrics["macro_f1"])
     exported = json.loads(experiments_json([(record, evaluation)]))
     assert exported[0]["run"]["hyperparameters"] == record.hyperparameters

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -30,21 +32,41 @@ def test_session_log_lists_actions_with_user_and_time_and_filters_them(isolated_
     record_event(store, EventType.DATASET_SAVED, ANALYST, "s-ana", dataset="demo/v1")
     record_event(store, EventType.CLASSIFIED_TEXT, USER, "s-uma", label="billing")
     app.switch_page("pages/admin.py").run()
-    log = app.dataframe[0].value
-    assert {"sign_in", "dataset_saved", "classified_text"} <= set(log["event_type"])
-    assert log.loc[log["event_type"] == "dataset_saved", "username"].item() == "ana"
-    assert log["time"].notna().all()
+    log = app.dataframe[0].value  # as people read it: words, one time format, details as text
+    assert {"signed in", "saved a dataset version", "classified a text"} <= set(log["what"])
+    saved = log[log["what"] == "saved a dataset version"].iloc[0]
+    assert saved["who"] == "ana" and saved["role"] == "analyst" and saved["details"] == "dataset: demo/v1"
+    assert log["time"].str.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}").all()
     app.selectbox(key="log_user").set_value("uma").run()
-    assert set(app.dataframe[0].value["username"]) == {"uma"}
+    assert set(app.dataframe[0].value["who"]) == {"uma"}
     app.selectbox(key="log_user").set_value("(any)")
     app.multiselect(key="log_types").set_value(["dataset_saved", "sign_in"]).run()
-    assert set(app.dataframe[0].value["event_type"]) == {"dataset_saved", "sign_in"}
+    assert set(app.dataframe[0].value["what"]) == {"saved a dataset version", "signed in"}
     app.text_input(key="log_text").input("demo/v1").run()
-    assert app.dataframe[0].value["event_type"].tolist() == ["dataset_saved"]
+    assert app.dataframe[0].value["what"].tolist() == ["saved a dataset version"]
     assert any(d.label == "Download these events (CSV)" for d in app.get("download_button"))
     app.selectbox(key="log_session").set_value("s-ana").run()  # one session's timeline
     timeline = app.dataframe[1].value
-    assert timeline["event_type"].tolist() == ["dataset_saved"] and timeline["username"].tolist() == ["ana"]
+    assert timeline["what"].tolist() == ["saved a dataset version"] and timeline["who"].tolist() == ["ana"]
+
+
+def test_one_sign_in_is_logged_once_however_often_the_page_is_reloaded(isolated_workspace):
+    """Every reload logged a new sign-in under a new session id, so one visit split into fragments."""
+    from core.audit import has_event
+    from core.auth import sign_in_id
+
+    store = workspace_store(isolated_workspace)
+    visit = sign_in_id("ana", 1_790_000_000.5)  # the id the sign-in cookie gives this visit
+    assert visit == sign_in_id("ana", 1_790_000_000.5) != sign_in_id("ana", 1_790_000_001.5)
+    assert visit != sign_in_id("ben", 1_790_000_000.5)
+    for reload in range(3):
+        app = open_page(as_user="ana")
+        app.session_state["fs_session_id"] = visit  # as the sign-in form sets it from the cookie
+        app.session_state["fs_actor"] = None  # a fresh browser session restored from the cookie
+        app.run()
+    assert has_event(store, visit, EventType.SIGN_IN)
+    sign_ins = store.rows(select(events).where(events.c.event_type == "sign_in", events.c.session_id == visit))
+    assert len(sign_ins) == 1
 
 
 def accounts_table(app):
@@ -108,13 +130,20 @@ def test_monitoring_and_feedback_review_feed_a_new_dataset_version(isolated_work
     app = open_page("pages/admin.py", as_user="root", role="admin")
     figures = {c.proto.spec for c in app.get("plotly_chart")}
     assert any("Predictions over time" in f for f in figures) and any("Label mix" in f for f in figures)
+    # Minutes of data: hour bins, hour ticks (not "23:59:59.999"), a marker on the single point, names in legends.
+    assert app.radio(key="monitor_freq").value == "h"
+    volume = json.loads(next(f for f in figures if "Predictions over time" in f))
+    assert volume["layout"]["xaxis"]["tickformat"] == "%d %b %H:%M" and len(volume["layout"]["xaxis"]["range"]) == 2
+    assert [trace["name"] for trace in volume["data"]] == [run.name]
+    review = json.loads(next(f for f in figures if "Share needing review" in f))
+    assert "markers" in review["data"][0]["mode"]
     assert "1 correction(s) waiting for review" in texts(app)
     (pending,) = list_feedback(store, ADMIN, "pending")
     app.multiselect(key="feedback_pick").set_value([pending.id]).run()
     app.button(key="review:True").click().run()
     assert any("1 correction(s) accepted" in s.value for s in app.success)
     assert "1 accepted example(s)" in texts(app)
-    assert f"1 accepted labelled example(s) are new to the published model ({run.run_id}" in texts(app)
+    assert f"1 accepted labelled example(s) are new to the published model ({run.name})" in texts(app)
     assert any(d.label == "Download accepted examples (JSONL)" for d in app.get("download_button"))
     app.button(key="merge_save").click().run()
     assert any("Saved demo/v2" in s.value for s in app.success)
@@ -148,7 +177,7 @@ def test_merging_reports_duplicates_and_counts_only_examples_new_to_the_publishe
     app.multiselect(key="feedback_pick").set_value([i.id for i in items]).run()
     app.button(key="review:True").click().run()
     # The known text is already in the training data with that label: only one example is new.
-    assert f"1 accepted labelled example(s) are new to the published model ({run.run_id}" in texts(app)
+    assert f"1 accepted labelled example(s) are new to the published model ({run.name})" in texts(app)
     assert "2 accepted example(s)" in texts(app)
     assert "duplicate" in texts(app).lower()  # the merge preview reports the repeated text
 

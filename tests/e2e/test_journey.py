@@ -171,6 +171,8 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
 
     # 3. The analyst prepares the demo data; a broken file gets a clear message first.
     s.sign_in("ana", ANALYST_PASSWORD)
+    s.see("How it works")  # Home, not the Admin page the admin signed out on
+    assert "You do not have access" not in s.main_text()
     assert "Admin" not in s.menu() and "Data" in s.menu()
     s.nav("Data")
     broken = tmp_path / "broken.jsonl"
@@ -275,6 +277,7 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
 
     # 7. The admin sees those actions in the session log.
     s.sign_in("root", ADMIN_PASSWORD)
+    s.see("How it works")
     s.nav("Admin")
     s.see("Session log")
     for event, who in (("classified_text", "uma"), ("classified_file", "uma"), ("feedback_given", "uma"),
