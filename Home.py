@@ -16,7 +16,7 @@ from core.overview import summarise_workspace
 from core.runs import run_name
 from pages._session import (
     account_sidebar, app_store, authenticator, current_actor, first_admin_setup, issue_pending_cookie,
-    opens_home_after_sign_in, session_id, sign_in_form, signed_in_actor, signed_out_here, welcome_notice,
+    session_id, sign_in_form, signed_in_actor, signed_out_here, welcome_notice,
 )
 from pages._widgets import app_config, app_workspace, load_css, mark_entrypoint, page_intro, pending_page, plain
 
@@ -128,17 +128,11 @@ def recent_activity() -> None:
 
 
 def signed_in_navigation(actor: Actor):
-    """Every page is routable (so a direct URL gets the page's own refusal); only allowed ones are listed.
-    Right after a sign-in, a page this role may not open (or the previous person's page) gives way to Home."""
-    home = st.Page(overview, title="Home", icon=":material/home:", default=True)
-    pages = [st.Page(path, title=title, icon=icon, visibility="visible" if actor.can(permission) else "hidden")
-             for path, title, icon, permission in PAGES]
-    chosen = st.navigation([home, *pages])
-    allowed = {page.url_path: actor.can(permission) for page, (_, _, _, permission) in zip(pages, PAGES)}
-    go_home = opens_home_after_sign_in(allowed.get(chosen.url_path, True))  # asked on every run: it resets
-    if go_home and chosen.url_path != home.url_path:
-        st.switch_page(home)
-    return chosen
+    """Every page is routable (so a direct URL gets the page's own refusal); only allowed ones are listed."""
+    pages = [st.Page(overview, title="Home", icon=":material/home:", default=True)]
+    pages += [st.Page(path, title=title, icon=icon, visibility="visible" if actor.can(permission) else "hidden")
+              for path, title, icon, permission in PAGES]
+    return st.navigation(pages)
 
 
 def only_view(view, title: str, at_every_address: bool = True):

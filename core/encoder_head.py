@@ -82,8 +82,10 @@ def classification_layer(model: Any) -> Any | None:
 
 
 def head_features(model: Any, tokenizer: Any, texts: list[str], max_length: int, bf16: bool,
-                  stop: Callable[[], bool] = lambda: False) -> np.ndarray:
-    """What the classification layer sees for each text (the frozen model in eval mode), in input order."""
+                  stop: Callable[[], bool] = lambda: False,
+                  on_batch: Callable[[int, int], None] = lambda done, total: None) -> np.ndarray:
+    """What the classification layer sees for each text (the frozen model in eval mode), in input order;
+    ``on_batch(texts done, total)`` after each batch."""
     import torch
 
     layer = classification_layer(model)
@@ -106,6 +108,7 @@ def head_features(model: Any, tokenizer: Any, texts: list[str], max_length: int,
             with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 model(**batch)
             features[index] = captured.pop().cpu().numpy()
+            on_batch(min(start + FEATURE_BATCH, len(order)), len(order))
     finally:
         hook.remove()
         model.train(was_training)

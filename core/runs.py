@@ -114,6 +114,13 @@ class RunRecord:
         return f"{self.title}, {created:%d %b %H:%M}, {self.dataset_ref}"
 
     @property
+    def elapsed_now(self) -> float:
+        """Seconds since a running run started (ticking even in a phase that reports no steps), else as recorded."""
+        if self.state is RunState.RUNNING and self.started_at:
+            return max(self.elapsed_s, (datetime.now(timezone.utc) - datetime.fromisoformat(self.started_at)).total_seconds())
+        return self.elapsed_s
+
+    @property
     def fraction_done(self) -> float:
         if self.state is RunState.SUCCEEDED:
             return 1.0

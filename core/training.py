@@ -100,15 +100,33 @@ def friendly_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"
 
 
-class _ProgressTracker:
-    """Turns model progress into record updates with elapsed time and ETA."""
+class ProgressTracker:
+    """Turns model progress into record updates with elapsed time and an ETA for the phase under way.
 
-    def __init__(self, handle: RunHandle) -> None:
-        self.handle, self.started = handle, time.monotonic()
+    Each phase (reading texts for the probe, training, …) has its own steps; the ETA is its
+    remaining steps at the phase's average pace so far, measured from the phase's first report
+    (time spent before it, e.g. loading the model, no longer inflates the first estimates).
+    """
+
+    def __init__(self, handle: RunHandle, clock: Callable[[], float] = time.monotonic) -> None:
+        self.handle, self.clock, self.started = handle, clock, clock()
+        self.phase: tuple[str, int] | None = None  # (message, total steps) of the phase under way
+        self.phase_start = (0.0, 0)  # (time, step) of its first report
+
+    def _eta(self, event: Progress, now: float) -> float | None:
+        phase = (event.message or "training", event.total_steps)
+        if phase != self.phase:
+            self.phase, self.phase_start = phase, (now, event.step)
+        began, first_step = self.phase_start
+        done = event.step - first_step
+        if done <= 0 or not event.total_steps or now <= began:
+            return None
+        return (now - began) / done * (event.total_steps - event.step)
 
     def __call__(self, event: Progress) -> None:
-        elapsed = time.monotonic() - self.started
-        eta = elapsed * (event.total_steps - event.step) / event.step if event.step and event.total_steps else None
+        now = self.clock()
+        elapsed = now - self.started
+        eta = self._eta(event, now)
         changes = dict(step=event.step, total_steps=event.total_steps, elapsed_s=round(elapsed, 1),
                        eta_s=None if eta is None else round(eta, 1))
         if event.epoch is not None:
@@ -148,7 +166,7 @@ def execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, stop
         model = model_kinds()[record.kind](version.labels, Hyperparameters(**record.hyperparameters), config)
         if hasattr(model, "checkpoint_dir"):
             model.checkpoint_dir = folder / "checkpoints"
-        model.fit(data, _ProgressTracker(handle), stop)
+        model.fit(data, ProgressTracker(handle), stop)
         train_seconds = time.monotonic() - started
         if stop.is_set():
             raise TrainingCancelled()

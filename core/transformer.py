@@ -17,7 +17,7 @@ import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -170,16 +170,20 @@ class FineTunedTransformer(TextClassifier):
             return
         if hardware.device == "cuda":
             self.model.to("cuda")
-        progress(Progress(0, 0, message="fitting the starting head on the frozen features"))
+        def reading(what: str) -> Callable[[int, int], None]:
+            return lambda done, total: progress(Progress(done, total, message=f"linear probe: reading the {what}"))
+
+        reading("training texts")(0, len(data.train_texts))
         features = head_features(self.model, self.tokenizer, data.train_texts, self.max_length, hardware.bf16,
-                                 stop.is_set)
+                                 stop.is_set, reading("training texts"))
         if stop.is_set():
             raise TrainingCancelled()
+        progress(Progress(0, 0, message="linear probe: fitting the starting head"))
         probe = fit_probe(features, data.train_labels, len(self.label_names),
                           None if weights is None else weights[data.train_labels])
         load_probe_into(self.model, probe)
         validation = head_features(self.model, self.tokenizer, data.validation_texts, self.max_length,
-                                   hardware.bf16, stop.is_set)
+                                   hardware.bf16, stop.is_set, reading("validation texts"))
         start = headline_metrics(np.asarray(data.validation_labels), probe.logits(validation).argmax(-1),
                                  len(self.label_names))
         self.fit_info["starting_validation_macro_f1"] = round(float(start["macro_f1"]), 4)

@@ -25,8 +25,7 @@ ACTOR_KEY = "fs_actor"
 SIGNED_IN_AT = "fs_signed_in_at"
 SESSION_ID = "fs_session_id"
 NOTICE = "fs_sign_in_notice"
-#: Set on the first run of a sign-in, and when someone signs out of this browser tab (Home.py reads both).
-JUST_SIGNED_IN = "fs_just_signed_in"
+#: Set when someone signs out of this browser tab: the sign-in view then sits at Home's address only.
 SIGNED_OUT_HERE = "fs_signed_out_here"
 #: Set when the first admin was signed in without the form: the next run issues the sign-in cookie.
 ISSUE_COOKIE = "fs_issue_cookie"
@@ -182,8 +181,8 @@ def signed_in_actor(auth: stauth.Authenticate, accounts: Accounts, store: Store,
         accounts.record_sign_in(account.username)
         if not has_event(store, session_id(), EventType.SIGN_IN):  # a reload of the same sign-in is no new one
             record_event(store, EventType.SIGN_IN, account.actor, session_id())
-        st.session_state[JUST_SIGNED_IN] = True
-        st.session_state.pop(FAILED_HERE, None)
+        for key in (SIGNED_OUT_HERE, FAILED_HERE):
+            st.session_state.pop(key, None)
     st.session_state[ACTOR_KEY] = {"username": account.username, "role": account.role.value}
     return account.actor
 
@@ -214,15 +213,6 @@ def account_sidebar(auth: stauth.Authenticate, actor: Actor, store: Store) -> bo
 def audit(store: Store, event_type: EventType, **details) -> None:
     """Record what the signed-in person of this session just did."""
     record_event(store, event_type, current_actor(), session_id(), **details)
-
-
-def opens_home_after_sign_in(page_allowed: bool) -> bool:
-    """Right after a sign-in: go Home when the page at this address is not for this role, or when someone
-    signed out of this tab before (the address is theirs, not the new person's). A deep link opened in a
-    fresh tab still opens its page."""
-    if not st.session_state.pop(JUST_SIGNED_IN, False):
-        return False
-    return st.session_state.pop(SIGNED_OUT_HERE, False) or not page_allowed
 
 
 def issue_pending_cookie(auth: stauth.Authenticate) -> None:

@@ -12,6 +12,7 @@ from core.dataset_versions import DatasetVersion, list_dataset_versions
 from core.runs import RunError, RunRecord, RunRequest, list_runs
 from core.recipe import DataProfile, Recipe
 from core.training import timed_plan, version_profile
+from core.speed import SpeedProbes
 from core.transformer import measure_training_throughput, typical_batch
 from core.audit import EventType
 from core.auth import Actor, Permission
@@ -31,8 +32,9 @@ WATCHED, FINISHED, POLLING = "train_watched", "train_finished", "train_polling"
 
 
 @st.cache_resource(show_spinner=False)
-def throughput(model_name: str, max_length: int, batch_size: int, _config: AppConfig, sample: tuple[str, ...]) -> float:
-    return measure_training_throughput(_config, list(sample), batch_size)
+def speed_probes() -> SpeedProbes:
+    """This server's training-speed measurements, run in the background and kept."""
+    return SpeedProbes()
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -41,10 +43,11 @@ def data_profile(ref: str, fingerprint: str, limit: int | None, _version: Datase
     return version_profile(_version, _config, limit)
 
 
-def cached_speed(config: AppConfig, texts: list[str], batch_size: int) -> float:
-    """The training speed, measured once per model and batch (a few seconds), then reused."""
-    sample = tuple(typical_batch(texts, batch_size))
-    return throughput(config.model.name, config.model.max_length, batch_size, config, sample)
+def probed_speed(config: AppConfig, texts: list[str], batch_size: int) -> float | None:
+    """The training speed, measured once per model and batch in the background; None until it is known."""
+    sample = typical_batch(texts, batch_size)
+    key = (config.model.name, config.model.max_length, batch_size, tuple(sample))
+    return speed_probes().result(key, lambda: measure_training_throughput(config, sample, batch_size))
 
 
 def advanced_settings(chosen: Hyperparameters) -> Hyperparameters:
@@ -79,14 +82,15 @@ def advanced_settings(chosen: Hyperparameters) -> Hyperparameters:
 def transformer_plan(config: AppConfig, version: DatasetVersion, preset: str, limit: int | None) -> Recipe:
     """The recipe for this data and preset, with this machine's speed."""
     profile, texts = data_profile(version.ref, version.meta["fingerprint"], limit, version, config)
-    return timed_plan(profile, texts, preset, config, measure=cached_speed)
+    return timed_plan(profile, texts, preset, config, measure=probed_speed)
 
 
 def show_recipe(config: AppConfig, recipe: Recipe) -> None:
     """The plan in words: what will be trained, why, and how long it should take."""
     estimate = f"about {duration(recipe.estimate_s)}" if recipe.estimate_s is not None else "an unknown time"
+    speed = recipe.speed or 0.0
     message = (f"Fine-tuning {config.model.name} will take {estimate} on this machine "
-               f"({recipe.speed or 0:.0f} training texts/s). Plan: {recipe.summary}.")
+               f"({speed:.{0 if speed >= 10 else 1}f} training texts/s). Plan: {recipe.summary}.")
     if recipe.over_budget:
         st.warning(message + f" That is more than the preset's {duration(recipe.budget_s)}; train on a sample "
                              "or choose a shorter preset for a faster result.")
@@ -94,6 +98,17 @@ def show_recipe(config: AppConfig, recipe: Recipe) -> None:
         st.info(message)
     with st.expander("Why these settings"):
         st.markdown("\n".join(f"- {reason}" for reason in recipe.reasons))
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def wait_for_speed(config: AppConfig, version: DatasetVersion, preset: str, limit: int | None) -> None:
+    """Polls the background measurement; the page reruns once it is done, to show the estimate."""
+    try:
+        measured = transformer_plan(config, version, preset, limit).speed is not None
+    except (OSError, ValueError):
+        measured = True  # failed: the rerun shows why
+    if measured:
+        st.rerun()
 
 
 def request_for(kind: str, version: DatasetVersion, preset: str, limit: int | None, recipe: Recipe | None,
@@ -123,7 +138,7 @@ def show_run_progress(record: RunRecord, runner, actor: Actor) -> None:
         message = "cancelling…" if record.cancelled_by else (record.message or "starting")
         st.progress(record.fraction_done, text=f"{message} · step {record.step}/"
                                                f"{record.total_steps}{epoch}{loss} · elapsed "
-                                               f"{duration(record.elapsed_s)} · ETA {duration(record.eta_s)}")
+                                               f"{duration(record.elapsed_now)} · ETA {duration(record.eta_s)}")
         if record.history:
             st.plotly_chart(charts.training_curve(record.history), width="stretch", key=f"curve:{record.run_id}")
 
@@ -193,14 +208,18 @@ else:
                             help="A stratified sample of the training split, for a fast first try.") or None
     recipe = None
     if "transformer" in chosen:
-        with st.spinner("Measuring this machine's training speed…"):
-            try:
-                recipe = transformer_plan(config, version, preset, limit)
-            except (OSError, ValueError) as exc:
-                st.warning(f"The model {config.model.name!r} could not be loaded to plan its training: {exc}")
+        try:
+            recipe = transformer_plan(config, version, preset, limit)
+        except (OSError, ValueError) as exc:
+            st.warning(f"The model {config.model.name!r} could not be loaded to plan its training: {exc}")
         if recipe is not None:
             recipe = recipe.with_overrides(advanced_settings(recipe.hyperparameters))
-            show_recipe(config, recipe)
+            if recipe.speed is None:  # measuring in the background: the page stays usable meanwhile
+                st.info(f"Measuring how fast {config.model.name} trains on this machine (a few seconds); the "
+                        f"estimate appears here. Plan meanwhile: {recipe.summary}.")
+                wait_for_speed(config, version, preset, limit)
+            else:
+                show_recipe(config, recipe)
 
     if st.button("Start training", type="primary", disabled=not chosen, key="start_training"):
         try:

@@ -130,3 +130,28 @@ def test_a_restart_marks_running_and_queued_jobs_interrupted(isolated_workspace,
     for run_id in records:
         assert load_record(isolated_workspace, run_id).state is RunState.INTERRUPTED
         assert (isolated_workspace.runs / run_id / "checkpoints" / "checkpoint-1").is_dir()
+
+
+def test_the_eta_is_paced_by_the_phase_under_way_not_the_time_before_it(isolated_workspace, config):
+    """Minutes of preparation made the first ETA hours long (3 h 13 min → 1 h 58 min → 13 min)."""
+    from core.classifiers import Progress
+    from core.runs import RunHandle, create_run
+    from core.training import ProgressTracker
+
+    version = save_demo_version(isolated_workspace, config)
+    record = create_run(isolated_workspace, request(config, version, "tfidf_nb"), config, ANALYST)
+    handle = RunHandle(isolated_workspace, record)
+    now = [0.0]
+    track = ProgressTracker(handle, clock=lambda: now[0])
+    for done in range(0, 501, 100):  # reading 500 texts for the probe: 10 s
+        now[0] += 2.0
+        track(Progress(done, 500, message="linear probe: reading the training texts"))
+    assert handle.snapshot().eta_s == 0.0 and handle.snapshot().message.startswith("linear probe")
+    now[0] = 100.0  # the model loaded, tokenised…: 90 s more without reports
+    track(Progress(1, 10, epoch=0.1))
+    assert handle.snapshot().eta_s is None  # one report: no pace yet
+    for step in range(2, 5):
+        now[0] += 1.0
+        track(Progress(step, 10, epoch=step / 10))
+        assert handle.snapshot().eta_s == 10 - step  # one second a step, whatever came before
+    assert handle.snapshot().elapsed_s == 103.0 and handle.snapshot().message == "training"

@@ -125,3 +125,30 @@ def test_the_speed_is_timed_on_a_batch_of_typical_lengths():
     lengths = sorted(len(t.split()) for t in batch)
     assert len(batch) == 16 and 100 < lengths[0] and lengths[-1] < 300  # neither the shortest nor the longest
     assert len(typical_batch(["short", "texts"], 16)) == 16  # fewer texts than a batch: repeated
+
+
+def test_speed_probes_measure_in_the_background_once_per_key():
+    import threading
+
+    from core.speed import SpeedProbes
+
+    release, calls = threading.Event(), []
+
+    def slow_measure() -> float:
+        calls.append(1)
+        release.wait(5)
+        return 42.0
+
+    probes = SpeedProbes()
+    assert probes.result("k", slow_measure) is None  # asked: answers at once, measuring meanwhile
+    assert probes.result("k", slow_measure) is None and len(calls) <= 1
+    release.set()
+    assert probes.wait("k", timeout=5) == 42.0
+    assert probes.result("k", slow_measure) == 42.0 and len(calls) == 1  # kept, not measured again
+
+    def broken() -> float:
+        raise OSError("no such model")
+
+    probes.result("bad", broken)
+    with pytest.raises(OSError, match="no such model"):
+        probes.wait("bad", timeout=5)
