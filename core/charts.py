@@ -87,6 +87,10 @@ def per_class_f1(per_class: list[dict]) -> go.Figure:
     return _tidy(figure, max(260, 28 * len(frame) + 90))
 
 
+#: Column labels of a confusion matrix longer than this in total are slanted so they do not overlap.
+CONFUSION_LABEL_CHARACTERS = 40
+
+
 def confusion_heatmap(labels: list[str], counts: list[list[int]], normalised: list[list[float]],
                       show_share: bool = True) -> go.Figure:
     """Rows are true labels, columns predictions; sized so 20+ labels stay readable."""
@@ -101,7 +105,9 @@ def confusion_heatmap(labels: list[str], counts: list[list[int]], normalised: li
         colorbar=dict(title="share of row" if show_share else "texts"),
     ))
     side = max(360, 34 * len(labels) + 160)
-    figure.update_xaxes(title_text="predicted", tickangle=-45 if many else 0, automargin=True, type="category")
+    # Slanted column labels as soon as they would touch: in a half-page chart, five 15-letter labels do.
+    crowded = many or sum(len(label) for label in labels) > CONFUSION_LABEL_CHARACTERS
+    figure.update_xaxes(title_text="predicted", tickangle=-45 if crowded else 0, automargin=True, type="category")
     figure.update_yaxes(title_text="true label", autorange="reversed", automargin=True, type="category")
     figure.update_layout(title="Confusion matrix" + (" (share of each true label)" if show_share else " (counts)"),
                          font=dict(size=10 if many else 12))
@@ -152,8 +158,10 @@ def prediction_volume(volume: pd.DataFrame, freq: str = "D") -> go.Figure:
     figure = px.bar(volume, x="period", y="predictions", color="model" if "model" in volume else "run_id",
                     title="Predictions over time")
     _time_axis(figure, volume["period"], freq)
-    figure.update_layout(legend_title_text="")
-    return _tidy(figure, 320)
+    # a bar as wide as its period (one lone bar would otherwise be a millisecond wide), legend underneath
+    figure.update_traces(width=0.8 * (PERIOD_LENGTH[freq] // pd.Timedelta(milliseconds=1)))
+    figure.update_layout(legend=dict(title_text="", orientation="h", yanchor="top", y=-0.25, x=0))
+    return _tidy(figure, 340)
 
 
 def _share_over_time(series: pd.DataFrame, share: str, count: str, title: str, freq: str) -> go.Figure:

@@ -220,17 +220,24 @@ with st.spinner("Evaluating runs…"):
 metric = st.selectbox("Rank by", list(RANKING_METRICS), format_func=RANKING_METRICS.get, key="rank_metric")
 table = comparison_table(pairs)
 best = recommend(table, metric)
-st.success(f"Recommended: **{table.set_index('run').loc[best.run_id, 'model']}** (`{best.run_id}`) — {best.reason}")
+by_run = table.set_index("run")
+st.success(f"Recommended: **{by_run.loc[best.run_id, 'name']}** — {best.reason}")
 verdict = transformer_verdict(table, metric)
 if verdict:
     st.caption(verdict)
 st.plotly_chart(charts.comparison_bars(table, metric, RANKING_METRICS[metric]), width="stretch", key="comparison")
-st.dataframe(table.drop(columns=["kind"]), hide_index=True, width="stretch",
-             column_config={name: st.column_config.NumberColumn(format="%.3f")
-                            for name in ["accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_precision",
-                                         "weighted_recall", "weighted_f1", "calibration error",
-                                         *(f"validation {name}" for name in RANKING_METRICS)]}
-             | {"texts/s": st.column_config.NumberColumn(format="%.0f")})
+# The columns people compare, best first by the chosen metric; every other figure is in the downloads.
+shown = ["name", "family", metric, f"validation {metric}",
+         *[m for m in ("accuracy", "macro_f1", "weighted_f1") if m != metric], "calibration error", "texts/s",
+         "train time (s)"]
+st.dataframe(table.sort_values([metric, "name"], ascending=[False, True])[shown], hide_index=True, width="stretch",
+             column_config={"name": st.column_config.TextColumn("run", width="large")}
+             | {name: st.column_config.NumberColumn(RANKING_METRICS.get(name, name), format="%.3f")
+                for name in ["accuracy", "macro_f1", "weighted_f1", "calibration error"]}
+             | {f"validation {metric}": st.column_config.NumberColumn(f"validation {RANKING_METRICS[metric]}",
+                                                                    format="%.3f"),
+                "texts/s": st.column_config.NumberColumn(format="%.0f"),
+                "train time (s)": st.column_config.NumberColumn(format="%.1f")})
 downloads = st.columns(2)
 downloads[0].download_button("Experiment record (CSV)", experiments_csv(pairs), f"experiments-{chosen[0]}.csv",
                              "text/csv", key="download_csv")
@@ -242,11 +249,11 @@ st.subheader("3 · One run in detail")
 run_ids = [r.run_id for r in records]
 by_id = {r.run_id: (r, e) for r, e in pairs}
 run_id = st.selectbox("Run", run_ids, index=run_ids.index(best.run_id), key="eval_run",
-                      format_func=lambda i: f"{by_id[i][0].title} · {i}")
+                      format_func=lambda i: by_id[i][0].name)
 record, evaluation = by_id[run_id]
 train_time = duration(record.durations.get("train_s"))
-st.caption(f"{record.title} · preset {record.preset} · trained on {record.train_examples:,} examples in {train_time} · "
-           f"tested on {evaluation.examples:,} texts ({evaluation.source}).")
+st.caption(f"{record.name} · trained on {record.train_examples:,} examples in {train_time} · tested on "
+           f"{evaluation.examples:,} texts ({evaluation.source}) · run `{record.run_id}`.")
 evaluation_details(evaluation, run_threshold(workspace, record, config), key=run_id)
 training_details(record, config, key=run_id)
 st.download_button("Download this run's report (Markdown)", markdown_report(record, evaluation),

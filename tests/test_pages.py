@@ -164,6 +164,11 @@ def test_train_page_shows_the_transformer_plan_and_hand_set_values_win(isolated_
     assert list_runs(isolated_workspace)[0].state.value == "succeeded"
 
 
+def recommend_validation(records) -> str:
+    """The run the page must recommend: the best validation macro-F1 (ties: the faster to train)."""
+    return max(records, key=lambda r: (r.validation_metrics["macro_f1"], -r.durations["train_s"])).run_id
+
+
 def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(isolated_workspace, config_file,
                                                                               tiny_bert):
     config = tiny_config(config_file, tiny_bert, epochs=1)
@@ -173,15 +178,22 @@ def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(is
 
     app = open_page("pages/evaluate.py")
     table = app.dataframe[0].value
-    assert sorted(table["run"]) == sorted(r.run_id for r in records)
+    by_name = {r.name: r for r in records}
+    assert sorted(table["name"]) == sorted(by_name)  # runs by name; ids only in details
     assert set(table["family"]) == {"baseline", "transformer"}
+    assert table["macro_f1"].tolist() == sorted(table["macro_f1"], reverse=True)  # best first by the chosen metric
+    assert len(table.columns) <= 9  # the figures people compare fit the page; the rest is in the downloads
+    table = table.assign(run=[by_name[name].run_id for name in table["name"]])
     best = table.sort_values("macro_f1", ascending=False).iloc[0]
-    assert any("Recommended" in s.value and best["run"] in s.value for s in app.success)
+    recommended = next(s.value for s in app.success if "Recommended" in s.value)
+    assert table.set_index("run").loc[recommend_validation(records), "name"] in recommended
     figures = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
     kinds = {trace["type"] for figure in figures for trace in figure["data"]}
     assert {"bar", "heatmap", "histogram", "scatter"} <= kinds  # comparison, confusion, confidence, threshold
     heatmap = next(t for f in figures for t in f["data"] if t["type"] == "heatmap")
     assert heatmap["x"] == version.labels and len(heatmap["z"]) == len(version.labels)
+    confusion = next(f for f in figures if any(t["type"] == "heatmap" for t in f["data"]))
+    assert confusion["layout"]["xaxis"]["tickangle"] == -45  # five long label names would overlap flat
     assert "misclassified" in texts(app)
 
     app.button(key="publish").click().run()

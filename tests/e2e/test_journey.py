@@ -146,7 +146,8 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     s.click("Create the admin account")
     s.see("Admin account root created; you are signed in")  # no second typing of the new password
     s.see("How it works")
-    s.go()  # a reload keeps them signed in (the sign-in cookie was issued)
+    s.page.wait_for_function("() => document.cookie.includes('feedback_studio_auth')", timeout=WAIT)  # issued
+    s.go()  # a reload keeps them signed in
     s.see("How it works")
     s.sign_out()
 
@@ -290,6 +291,16 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     assert s.metric("Predictions") == "4" and s.metric("Feedback received") == "1"  # 1 text + 3 file rows
     s.see("Predictions over time")
     s.shot("09-admin-monitoring")
+
+    # One visit is one session in the log: the reload after set-up did not log a second sign-in.
+    from sqlalchemy import select
+
+    from core.store import Store, default_database_url, events
+
+    rows = Store(default_database_url(server["workspace"])).rows(
+        select(events).where(events.c.username == "root", events.c.event_type == "sign_in"))
+    assert len(rows) == 3, rows  # set-up, after the wrong password, and now: never one per reload
+    assert len({row["session_id"] for row in rows}) == 3
 
 
 def test_the_dark_theme_renders_the_pages(browser, server, screenshots):
