@@ -204,7 +204,7 @@ if loaded is None:
         st.page_link("pages/evaluate.py", label="Go to the Evaluate page", icon=":material/analytics:")
     st.stop()
 predictor, record = loaded
-st.caption(f"Model: {record.title} trained on {plain(record.dataset_ref)} (`{record.run_id}`) · labels: "
+st.caption(f"Model: {plain(record.name)} · labels: "
            + ", ".join(plain(label) for label in record.labels))
 suggested = run_threshold(workspace, record, config)
 threshold = st.slider("Review threshold", 0.0, 1.0, suggested.value, 0.01, key=f"threshold:{record.run_id}",

@@ -17,7 +17,7 @@ from core.transformer import measure_training_throughput, typical_batch
 from core.audit import EventType
 from core.auth import Actor, Permission
 from pages._session import audit
-from pages._widgets import duration, job_runner, start_page, when
+from pages._widgets import duration, job_runner, plain, start_page, when
 
 DEFAULT_KINDS = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
 PRESET_HELP = {
@@ -123,12 +123,12 @@ def show_run_progress(record: RunRecord, runner, actor: Actor) -> None:
     """One run: progress bar, step/epoch/ETA, live chart, Cancel."""
     with st.container(border=True):
         title, button = st.columns([5, 1], vertical_alignment="center")
-        title.markdown(f"**{record.title}** · {record.dataset_ref} · {record.preset} · `{record.run_id}`")
+        title.markdown(f"**{plain(record.name)}** · {record.preset}")
         # The runner records the cancellation (and who asked for it) at once; the run stops at its next step.
         cancelling = record.cancelled_by is not None
         if button.button("Cancelling…" if cancelling else "Cancel", key=f"cancel:{record.run_id}",
                          disabled=cancelling) and runner.cancel(record.run_id, actor):
-            st.toast(f"Cancelling {record.title}…")
+            st.toast(f"Cancelling {record.name}…")
             record = runner.snapshot(record.run_id)
         if record.state.value == "queued":
             st.progress(0.0, text="Waiting for the run before it to finish")

@@ -26,7 +26,7 @@ def test_a_user_classifies_a_text_and_a_file_and_leaves_feedback(isolated_worksp
     publish(isolated_workspace, run.run_id, ANALYST)
 
     app.run()
-    assert run.run_id in texts(app)
+    assert run.name in texts(app) and run.run_id not in texts(app)  # the model by name
     threshold = app.slider(key=f"threshold:{run.run_id}").value
     assert 0.0 <= threshold <= 1.0
 
