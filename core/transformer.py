@@ -392,8 +392,10 @@ def typical_batch(texts: list[str], batch_size: int) -> list[str]:
 WARM_UP_STEPS = 2
 
 
-def measure_training_throughput(config: AppConfig, texts: list[str], batch_size: int = 32, steps: int = 4) -> float:
-    """Training texts per second on this hardware, timed on a few real optimisation steps of the model as trained."""
+def measure_training_throughput(config: AppConfig, texts: list[str], batch_size: int = 32, steps: int = 6) -> float:
+    """Training texts per second on this hardware, timed on a few real optimisation steps of the model as
+    trained; the median step counts, so one step slowed by another process does not skew the plan."""
+    import statistics
     import time
 
     import torch
@@ -424,7 +426,9 @@ def measure_training_throughput(config: AppConfig, texts: list[str], batch_size:
 
     for _ in range(WARM_UP_STEPS):  # the first steps pay for kernel selection and allocation
         step()
-    started = time.perf_counter()
+    seconds = []
     for _ in range(steps):
+        started = time.perf_counter()
         step()
-    return steps * len(sample) / (time.perf_counter() - started)
+        seconds.append(time.perf_counter() - started)
+    return len(sample) / statistics.median(seconds)
