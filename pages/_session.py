@@ -117,6 +117,8 @@ def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) ->
     before = _attempts(auth)
     cookie = auth.cookie_controller.get_cookie()  # {username, exp_date} of an earlier sign-in, if any
     from_cookie = bool(cookie)
+    if from_cookie:  # set before login(), which reruns the page itself once the cookie signs in: the visit goes on
+        st.session_state[SESSION_ID] = sign_in_id(cookie["username"], cookie["exp_date"])
     try:
         auth.login(location="main", key="sign_in", max_login_attempts=accounts.config.max_failed_sign_ins,
                    fields={"Form name": "Sign in", "Login": "Sign in"})
@@ -150,7 +152,6 @@ def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) ->
                    f"{accounts.config.max_failed_sign_ins} wrong passwords in a row.")
         st.error("Wrong username or password." + warning)
     elif status and from_cookie:
-        st.session_state[SESSION_ID] = sign_in_id(cookie["username"], cookie["exp_date"])  # the visit goes on
         st.rerun()  # signed in by an existing cookie: nothing to send, open the studio now
     elif status:
         st.session_state[SESSION_ID] = sign_in_id(st.session_state["username"],
