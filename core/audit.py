@@ -96,10 +96,10 @@ def _select_events(store: Store, username: str | None = None, event_types: Itera
         statement = statement.where(events.c.time <= until)
     if session:
         statement = statement.where(events.c.session_id == session)
-    if contains:
-        pattern = f"%{contains}%"
-        statement = statement.where(or_(events.c.username.ilike(pattern), events.c.event_type.ilike(pattern),
-                                        cast(events.c.details, String).ilike(pattern)))
+    if contains:  # the text as typed: % and _ are characters here, not wildcards
+        statement = statement.where(or_(events.c.username.icontains(contains, autoescape=True),
+                                        events.c.event_type.icontains(contains, autoescape=True),
+                                        cast(events.c.details, String).icontains(contains, autoescape=True)))
     return pd.DataFrame(store.rows(statement),
                         columns=["id", "time", "username", "role", "session_id", "event_type", "details"])
 

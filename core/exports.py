@@ -11,8 +11,9 @@ import pandas as pd
 
 from core.predict import Prediction
 
-#: A spreadsheet treats a cell starting with one of these as a formula (CSV/formula injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: A spreadsheet treats a cell starting with one of these as a formula (CSV/formula injection), also after
+#: leading spaces, and in their full-width forms (＝ ＋ － ＠), which some spreadsheets read as the ASCII ones.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 #: Columns appended to a classified file, after every column of the upload.
@@ -60,7 +61,7 @@ def summarise_results(predictions: Sequence[Prediction]) -> dict[str, Any]:
 
 def escape_formula(value: Any) -> Any:
     """Prefix a text cell that a spreadsheet would run as a formula with a quote, so it shows as text."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and value.lstrip(" \u3000").startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
 

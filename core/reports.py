@@ -6,7 +6,6 @@ model is loaded); another labelled file is scored with the run's model.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pandas as pd
 
 from core.comparison import experiment_rows, is_tuned
 from core.display import when
+from core.exports import to_safe_csv
 from core.config import AppConfig
 from core.dataset_versions import load_dataset_version
 from core.evaluation import Evaluation, EvaluationError, evaluate, labelled_rows, load_scores, save_scores, score_split, score_texts
@@ -103,9 +103,7 @@ def markdown_report(record: RunRecord, evaluation: Evaluation) -> str:
 
 def experiments_csv(pairs: list[tuple[RunRecord, Evaluation | None]]) -> str:
     """The experiment record as CSV text (one row per run)."""
-    buffer = io.StringIO()
-    pd.DataFrame(experiment_rows(pairs)).to_csv(buffer, index=False)
-    return buffer.getvalue()
+    return to_safe_csv(pd.DataFrame(experiment_rows(pairs)))  # labels and names are user text
 
 
 def experiments_json(pairs: list[tuple[RunRecord, Evaluation | None]]) -> str:

@@ -22,7 +22,7 @@ from core.audit import EventType
 from core.auth import Actor, Permission
 from core.store import Store
 from pages._session import audit
-from pages._widgets import duration, field_choice, when, run_threshold, start_page, test_evaluation, uploaded_table
+from pages._widgets import duration, field_choice, plain, run_threshold, start_page, test_evaluation, uploaded_table, when
 
 ANY = "(any)"
 CONFIRM_KEY = "confirm_publish"
@@ -42,7 +42,7 @@ def headline(evaluation: Evaluation) -> None:
     cards[4].metric("Texts / second", f"{speed:,.0f}" if speed else "—", help="Measured scoring the test split here.")
     if evaluation.undefined_precision:
         st.warning("Never predicted, so their precision is undefined (shown as empty): "
-                   + ", ".join(evaluation.undefined_precision) + ".")
+                   + ", ".join(plain(label) for label in evaluation.undefined_precision) + ".")
 
 
 def error_browser(evaluation: Evaluation, key: str) -> None:

@@ -15,7 +15,6 @@ from sqlalchemy import select
 from core.audit import record_predictions
 from core.auth import PermissionDenied
 from core.evaluation import ScoredSet, evaluate
-from core.exports import escape_formula, results_frame, summarise_results, to_jsonl, to_safe_csv
 from core.feedback import FeedbackError, feedback_of, record_feedback
 from core.predict import Predictor
 from core.publishing import publish

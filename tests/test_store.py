@@ -64,6 +64,18 @@ def test_events_are_filtered_by_user_type_time_and_text(isolated_workspace):
     assert session_timeline(store, ADMIN, "s1")["event_type"].tolist() == ["sign_in", "dataset_saved"]
 
 
+def test_the_log_search_takes_percent_and_underscore_literally(isolated_workspace):
+    """'%' and '_' were LIKE wildcards: '100%' matched '1000' and '_' matched every event."""
+    store = workspace_store(isolated_workspace)
+    record_event(store, EventType.DATASET_SAVED, ANALYST, "s1", dataset="sale_100%")
+    record_event(store, EventType.DATASET_SAVED, ANALYST, "s1", dataset="sale-1000")
+    record_event(store, EventType.SIGN_IN, USER, "s2")
+    assert query_events(store, ADMIN, contains="100%")["details"].tolist() == ['{"dataset": "sale_100%"}']
+    assert len(query_events(store, ADMIN, contains="e_1")) == 1
+    assert len(query_events(store, ADMIN, contains="sale_")) == 1
+    assert len(query_events(store, ADMIN, contains="%")) == 1
+
+
 def test_system_log_goes_to_a_rotating_file_in_the_workspace(isolated_workspace):
     path = configure_logging(isolated_workspace)
     configure_logging(isolated_workspace)  # idempotent: one handler per file

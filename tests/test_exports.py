@@ -1,0 +1,48 @@
+"""Classified files and downloads: the upload's own columns kept, nothing a spreadsheet would run."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+
+from core.exports import escape_formula, results_frame, summarise_results, to_jsonl, to_safe_csv
+from core.predict import Prediction
+
+
+def prediction(label: str, score: float, review: bool = False, status: str = "ok") -> Prediction:
+    return Prediction(status, label, score, {label: score, "other": 1 - score}, needs_review=review)
+
+
+def test_a_classified_file_keeps_every_column_and_never_overwrites_one():
+    rows = [{"id": "A-17", "comment": "late again", "status": "open"}, {"id": "A-18", "comment": "", "status": "new"}]
+    frame = results_frame(rows, [prediction("delivery", 0.9), prediction("", 0.0, status="empty")],
+                          ["delivery", "other"], lines=[2, 3])
+    assert frame.columns[:3].tolist() == ["id", "comment", "status"]
+    assert frame["id"].tolist() == ["A-17", "A-18"] and frame["status"].tolist() == ["open", "new"]  # theirs
+    assert frame["model_status"].tolist() == ["ok", "empty"]  # ours, renamed rather than overwriting theirs
+    assert frame["predicted_label"].iloc[0] == "delivery" and frame["line"].tolist() == [2, 3]
+    assert frame["score: delivery"].iloc[0] == pytest.approx(0.9)
+    summary = summarise_results([prediction("delivery", 0.9), prediction("delivery", 0.4, review=True),
+                                 prediction("", 0.0, status="empty")])
+    assert (summary["scored"], summary["needs_review"], summary["not_scored"]) == (2, 1, 1)
+    assert summary["per_label"] == {"delivery": 2}
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+SUM(A1)", "-2", "@cmd", " =HYPERLINK(\"x\")", "\u3000=1",
+                                  "\uff1dHYPERLINK(\"x\")", "\uff0b1", "\t=1"])
+def test_formula_like_cells_are_escaped_wherever_the_formula_starts(cell):
+    """A leading space before '=' and the full-width '＝' used to pass unescaped."""
+    assert escape_formula(cell) == "'" + cell
+    read_back = pd.read_csv(io.StringIO(to_safe_csv(pd.DataFrame({"text": [cell], "n": [3]}))), dtype={"text": str})
+    assert read_back["text"].iloc[0].startswith("'") and read_back["n"].iloc[0] == 3
+
+
+@pytest.mark.parametrize("cell", ["plain text", "a = b", "3-2", "", "email@example.com"])
+def test_ordinary_cells_are_left_alone(cell):
+    assert escape_formula(cell) == cell
+
+
+def test_jsonl_keeps_values_as_they_are():
+    assert to_jsonl(pd.DataFrame({"text": ["=1+1"], "score": [None]})) == '{"text": "=1+1", "score": null}\n'
