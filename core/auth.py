@@ -90,6 +90,10 @@ def require(actor: Actor | None, permission: Permission) -> Actor:
     return actor
 
 
+#: bcrypt reads at most this many bytes of a password (bcrypt 5 refuses longer ones rather than cut them).
+MAX_PASSWORD_BYTES = 72
+
+
 def hash_password(password: str) -> str:
     return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt()).decode("ascii")
 
@@ -203,6 +207,9 @@ class Accounts:
 
     # -- checks ------------------------------------------------------------------------------------
     def _check_new_password(self, password: str) -> None:
+        if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+            raise AuthError(f"the password is too long: at most {MAX_PASSWORD_BYTES} bytes (72 plain letters, "
+                            "fewer with accents or emoji)")
         if len(password) < self.config.min_password_length:
             raise AuthError(f"the password must have at least {self.config.min_password_length} characters")
         if password.strip() != password or not password.strip():

@@ -372,9 +372,32 @@ COMMANDS = {"train": command_train, "predict": command_predict, "evaluate": comm
             "publish": command_publish, "users": command_users}
 
 
+#: Options that would put a password on the command line (and in the shell's history); never echoed back.
+PASSWORD_OPTIONS = ("--password", "--pass", "--pw", "-p")
+
+
+def _refuse_password_arguments(argv: Sequence[str]) -> None:
+    """Passwords come from a prompt or stdin only; an error message must not repeat one."""
+    if any(arg.split("=", 1)[0] in PASSWORD_OPTIONS for arg in argv):
+        raise CliError("passwords are not taken as options (they would stay in the shell history and the process "
+                       "list): type it at the prompt, or pipe it on standard input")
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """The arguments; for ``users``, a stray argument is not echoed in the error (it may be a password)."""
+    try:
+        return _parser().parse_args(argv)
+    except CliError as error:
+        if argv[:1] == ["users"] and str(error).startswith("unrecognized arguments"):
+            raise CliError("unrecognized arguments, not repeated here as one may be a password (see --help)") from None
+        raise
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = _parser().parse_args(argv)
+        argv = list(sys.argv[1:] if argv is None else argv)
+        _refuse_password_arguments(argv)
+        args = _parse(argv)
         return COMMANDS[args.command](args)
     except (CliError, ConfigError, IngestError, DatasetError, RunError, ModelFileError, EvaluationError,
             PublishError, AuthError) as error:

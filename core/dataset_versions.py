@@ -31,6 +31,8 @@ from core.workspace import Workspace, read_json, remove_folder_atomic, staged_fo
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 VERSION_PATTERN = re.compile(r"^v(\d+)$")
+#: Saves of one name racing for its next version number: how many numbers one save tries.
+SAVE_ATTEMPTS = 20
 
 
 class DatasetError(ValueError):
@@ -185,12 +187,7 @@ def save_dataset_version(workspace: Workspace, name: str, frame: pd.DataFrame, r
     ids = {label: i for i, label in enumerate(label_map)}
     rows = pd.DataFrame({"text": texts, "label": labels, "label_id": [ids[l] for l in labels],
                          "split": assignment, "line": lines})
-    existing = _versions_of(workspace, name)
-    version = (existing[-1].version + 1) if existing else 1
-    destination = workspace.datasets / name / f"v{version}"
-    meta = {
-        "name": name, "version": version, "ref": f"{name}/v{version}",
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    described = {
         "created_by": created_by, "source": source,
         "text_field": report.text_field, "label_field": report.label_field,
         "rows": len(rows), "labels": label_map,
@@ -200,6 +197,23 @@ def save_dataset_version(workspace: Workspace, name: str, frame: pd.DataFrame, r
         "split_fingerprint": fingerprint_split(texts, labels, assignment),
         "cleaning_steps": cleaning_steps or [],
     }
+    for _ in range(SAVE_ATTEMPTS):  # another save of the same name may take a version number first
+        existing = _versions_of(workspace, name)
+        try:
+            return _write_version(workspace, name, (existing[-1].version + 1) if existing else 1, rows, label_map,
+                                  report, described)
+        except FileExistsError:
+            continue
+    raise DatasetError(f"{name} could not be saved: other saves of the same name kept taking the next version; "
+                       "try again")
+
+
+def _write_version(workspace: Workspace, name: str, version: int, rows: pd.DataFrame, label_map: list[str],
+                   report: ValidationReport, described: dict[str, Any]) -> DatasetVersion:
+    """Write ``name/v<version>`` through the staging area; FileExistsError when that version appeared meanwhile."""
+    destination = workspace.datasets / name / f"v{version}"
+    meta = {"name": name, "version": version, "ref": f"{name}/v{version}",
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **described}
     with staged_folder(workspace, destination) as staging:
         rows.to_json(staging / "data.jsonl", orient="records", lines=True, force_ascii=False)
         write_json_atomic(staging / "labels.json", label_map)

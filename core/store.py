@@ -9,6 +9,7 @@ first use.
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
@@ -118,6 +119,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: Password hashes and feedback texts live in the database: only the account running the app may read it.
+DATABASE_MODE = 0o600
+
+
+def _owner_only_file(path: Path) -> None:
+    """Create the SQLite file owner-only (SQLite gives its -wal and -shm files the same mode), and tighten
+    an existing one, whatever the umask."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, DATABASE_MODE))
+    os.chmod(path, DATABASE_MODE)
+
+
 class Store:
     """One database; safe to share between sessions and the training thread."""
 
@@ -125,7 +138,7 @@ class Store:
         self.url = url
         is_sqlite = url.startswith("sqlite")
         if is_sqlite and url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            _owner_only_file(Path(url.removeprefix("sqlite:///")))
         self.engine: Engine = create_engine(
             url, future=True, pool_pre_ping=not is_sqlite,
             connect_args={"timeout": 30, "check_same_thread": False} if is_sqlite else {},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import errno
 import os
 import shutil
 import tempfile
@@ -81,7 +82,12 @@ def staged_folder(workspace: Workspace, destination: Path) -> Iterator[Path]:
         destination.parent.mkdir(parents=True, exist_ok=True)
         if destination.exists():
             raise FileExistsError(f"{destination} already exists")
-        os.rename(staging, destination)
+        try:
+            os.rename(staging, destination)
+        except OSError as error:  # another process renamed its folder there first
+            if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                raise FileExistsError(f"{destination} already exists") from error
+            raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

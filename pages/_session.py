@@ -122,6 +122,10 @@ def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) ->
     try:
         auth.login(location="main", key="sign_in", max_login_attempts=accounts.config.max_failed_sign_ins,
                    fields={"Form name": "Sign in", "Login": "Sign in"})
+    except ValueError:  # bcrypt refuses passwords over 72 bytes; no account has one, so it is simply wrong
+        record_event(store, EventType.SIGN_IN_FAILED, session_id=session_id(), reason="password too long")
+        st.error("Wrong username or password.")
+        return
     except LoginError:
         if from_cookie:  # the cookie names an account that is disabled (or gone): forget it, show the form
             _end_session(auth)

@@ -120,3 +120,16 @@ def test_cookie_key_is_generated_once_private_and_placeholders_are_refused(isola
     key_file.write_text("abcdef")
     with pytest.raises(AuthError, match="cookie_key is a placeholder"):
         cookie_key(isolated_workspace.root)
+
+
+def test_a_password_over_72_bytes_is_refused_in_words_never_with_a_traceback(accounts):
+    """bcrypt 5 raises ValueError past 72 bytes: the CLI printed a traceback, the forms 'Something went wrong'."""
+    admin = accounts.create_first_admin("boss", "Boss", "", PASSWORD)
+    for too_long in ("x" * 73, "é" * 37):  # 73 letters; 37 two-byte letters (74 bytes)
+        with pytest.raises(AuthError, match="too long: at most 72 bytes"):
+            accounts.create(admin.actor, "long", "", "", too_long, Role.USER)
+        with pytest.raises(AuthError, match="too long"):
+            accounts.reset_password(admin.actor, "boss", too_long)
+    assert accounts.create(admin.actor, "exact", "", "", "y" * 72, Role.USER).username == "exact"
+    with pytest.raises(AuthError, match="wrong username or password"):  # signing in with one: just wrong
+        accounts.authenticate("boss", "z" * 200)

@@ -172,3 +172,12 @@ def test_accounts_from_the_command_line_read_the_password_from_stdin(isolated_wo
     assert accounts.authenticate("root", "a new admin pw").username == "root"
     code, listed, _ = run_cli(capsys, "users", "list", *ws)
     assert [a["username"] for a in listed] == ["root"] and "password" not in listed[0]
+
+
+@pytest.mark.parametrize("args", [("--password", "hunter2-secret"), ("--password=hunter2-secret",),
+                                  ("--pw", "hunter2-secret"), ("hunter2-secret",)])
+def test_a_password_on_the_command_line_is_refused_and_never_echoed(capsys, isolated_workspace, args):
+    code, _, err = run_cli(capsys, "users", "add", "--username", "ana", "--role", "admin",
+                           "--workspace", str(isolated_workspace.root), *args)
+    assert code == 2 and "hunter2-secret" not in err
+    assert "prompt" in err or "not repeated here" in err

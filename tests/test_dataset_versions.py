@@ -110,3 +110,36 @@ def test_saved_data_is_utf8_jsonl(isolated_workspace):
 def test_uploaded_file_names_become_valid_dataset_names(file_name, expected):
     assert suggest_dataset_name(file_name) == expected
     assert NAME_PATTERN.match(suggest_dataset_name(file_name))
+
+
+def _save_demo_after(barrier, root: str, results) -> None:
+    """One process: wait for the others, then save the demo set as 'race' (the next version, whichever)."""
+    from pathlib import Path
+
+    from core.workspace import Workspace
+    from tests.conftest import save_demo_version
+
+    config = load_config()
+    barrier.wait()
+    try:
+        results.put(save_demo_version(Workspace(Path(root)), config, name="race").ref)
+    except Exception as error:  # noqa: BLE001  (reported to the test, which fails on it)
+        results.put(f"{type(error).__name__}: {error}")
+
+
+def test_two_processes_saving_one_name_at_once_get_two_versions(isolated_workspace):
+    """The second of two simultaneous saves crashed with FileExistsError."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(4), context.Queue()
+    workers = [context.Process(target=_save_demo_after, args=(barrier, str(isolated_workspace.root), results))
+               for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    refs = sorted(results.get(timeout=10) for _ in workers)
+    assert refs == ["race/v1", "race/v2", "race/v3", "race/v4"], refs
+    assert [v.ref for v in list_dataset_versions(isolated_workspace)] == refs
+    assert all(load_dataset_version(isolated_workspace, ref).meta["ref"] == ref for ref in refs)

@@ -135,3 +135,13 @@ def test_sign_out_and_a_disabled_account_end_the_session(isolated_workspace):
     app.run()
     assert any("Your account was disabled" in i.value for i in app.info)
     assert event_types(isolated_workspace).count("sign_out") == 1
+
+
+def test_a_sign_in_with_a_password_over_72_bytes_is_just_a_wrong_password(isolated_workspace):
+    make_account(isolated_workspace, "uma", "user")
+    app = fresh_app()
+    app.run()
+    sign_in(app, "uma", "p" * 100)
+    assert not app.exception, app.exception
+    assert any("Wrong username or password" in e.value for e in app.error)
+    assert not any("Something went wrong" in e.value for e in app.error)

@@ -94,3 +94,24 @@ def test_the_text_filter_searches_before_the_row_limit(isolated_workspace):
         record_event(store, EventType.SIGN_IN, ANALYST, f"s{i}")
     found = query_events(store, ADMIN, contains="needle", limit=2)
     assert found["event_type"].tolist() == ["dataset_saved"]
+
+
+def test_the_database_is_readable_by_its_owner_only(tmp_path):
+    """studio.db (password hashes, feedback texts) was created 0644, readable by every account on the server."""
+    import os
+    import stat
+
+    from core.store import Store, default_database_url
+
+    old_umask = os.umask(0o022)
+    try:
+        store = Store(default_database_url(tmp_path))
+        record_event(store, EventType.SIGN_IN, ANALYST, "s1")  # a write: WAL and shared-memory files appear
+        files = [p for p in tmp_path.iterdir() if p.name.startswith("studio.db")]
+        assert {p.name for p in files} >= {"studio.db", "studio.db-wal"}
+        assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o600}
+        (tmp_path / "studio.db").chmod(0o644)  # a database from before: tightened at start
+        Store(default_database_url(tmp_path))
+        assert stat.S_IMODE((tmp_path / "studio.db").stat().st_mode) == 0o600
+    finally:
+        os.umask(old_umask)
