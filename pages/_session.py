@@ -13,7 +13,7 @@ import time
 
 import streamlit as st
 import streamlit_authenticator as stauth
-from streamlit_authenticator.utilities.exceptions import LoginError
+from streamlit_authenticator.utilities.exceptions import LoginError, LogoutError
 
 from core.audit import EventType, has_event, record_event
 from core.auth import Accounts, Actor, AuthError, Role, cookie_key, sign_in_id
@@ -30,6 +30,8 @@ SIGNED_OUT_HERE = "fs_signed_out_here"
 #: Set when the first admin was signed in without the form: the next run issues the sign-in cookie.
 ISSUE_COOKIE = "fs_issue_cookie"
 WELCOME = "fs_welcome"
+#: Set when a cookie that cannot sign in was refused: the next run tells the browser to drop it.
+EXPIRE_COOKIE = "fs_expire_cookie"
 #: Wrong passwords typed in this browser tab (for the warning before a lockout).
 FAILED_HERE = "fs_failed_here"
 
@@ -70,8 +72,30 @@ def authenticator(accounts: Accounts, config: AppConfig, workspace: Workspace) -
     except AuthError as exc:
         st.error(f"Feedback Studio refuses to start: {exc}.")
         st.stop()
-    return stauth.Authenticate(accounts.credentials(), config.auth.cookie_name, key,
+    auth = stauth.Authenticate(accounts.credentials(), config.auth.cookie_name, key,
                                cookie_expiry_days=config.auth.session_hours / 24, auto_hash=False)
+    _only_well_formed_cookies(auth)
+    return auth
+
+
+def _only_well_formed_cookies(auth: stauth.Authenticate) -> None:
+    """A cookie that is not an HS256 token carrying a name and an expiry (``alg=none``, another algorithm,
+    a field missing, garbage) counts as no cookie; streamlit-authenticator would raise on some of them."""
+    model = auth.cookie_controller.cookie_model
+    read = model.get_cookie
+
+    def checked() -> dict | bool | None:
+        try:
+            token = read()
+        except Exception:  # noqa: BLE001  (jwt and KeyError alike: whatever it is, it is not our cookie)
+            return None
+        if token is False or token is None:
+            return token
+        well_formed = (isinstance(token, dict) and isinstance(token.get("username"), str)
+                       and isinstance(token.get("exp_date"), (int, float)))
+        return token if well_formed else None
+
+    model.get_cookie = checked
 
 
 def first_admin_setup(accounts: Accounts, store: Store) -> None:
@@ -114,6 +138,8 @@ def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) ->
     st.title("Feedback Studio")
     if notice := st.session_state.get(NOTICE):
         st.info(notice)  # kept until the next sign-in: the cookie component may rerun the page once
+    if st.session_state.pop(EXPIRE_COOKIE, False):
+        auth.cookie_controller.delete_cookie()
     before = _attempts(auth)
     cookie = auth.cookie_controller.get_cookie()  # {username, exp_date} of an earlier sign-in, if any
     from_cookie = bool(cookie)
@@ -193,7 +219,15 @@ def signed_in_actor(auth: stauth.Authenticate, accounts: Accounts, store: Store,
 
 
 def _end_session(auth: stauth.Authenticate) -> None:
-    auth.logout(location="unrendered")
+    """Forget the sign-in: the cookie and this session's state (also when the cookie never signed in, e.g. it
+    names a disabled account: streamlit-authenticator's logout then raises LogoutError)."""
+    try:
+        auth.logout(location="unrendered")
+    except LogoutError:
+        for key in ("authentication_status", "username", "name", "email", "roles"):
+            st.session_state[key] = None
+        st.session_state["logout"] = True  # as after a sign-out: streamlit-authenticator ignores the cookie now
+        st.session_state[EXPIRE_COOKIE] = True  # deleted by the next run, which reaches the browser
     for key in (ACTOR_KEY, SIGNED_IN_AT):
         st.session_state.pop(key, None)
 

@@ -320,3 +320,49 @@ def test_the_dark_theme_renders_the_pages(browser, server, screenshots):
         dark.shot("11-evaluate-dark")
     finally:
         context.close()
+
+
+def test_a_cookie_of_a_disabled_account_or_a_forged_one_shows_the_sign_in_form(browser, server, screenshots):
+    """Such a cookie broke the browser for hours ("Something went wrong", the sign-in form unreachable)."""
+    import jwt
+
+    from core.auth import Accounts, Actor, Role, cookie_key
+    from core.config import AppConfig
+    from core.store import Store, default_database_url
+
+    config = AppConfig()
+    accounts = Accounts(Store(default_database_url(server["workspace"])), config.auth)
+    accounts.create(Actor("root", Role.ADMIN), "gone", "Gone", "", USER_PASSWORD, Role.USER)
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    try:
+        s = Studio(context.new_page(), server["url"], screenshots)
+        s.go("")
+        s.sign_in("gone", USER_PASSWORD)
+        s.see("The model in use")
+        s.page.wait_for_function(f"() => document.cookie.includes('{config.auth.cookie_name}')", timeout=WAIT)
+        accounts.set_disabled(Actor("root", Role.ADMIN), "gone", True)
+        s.go("")  # the cookie names an account that may no longer sign in
+        s.page.get_by_label("Username", exact=True).wait_for(state="visible", timeout=WAIT)
+        assert "Something went wrong" not in s.main_text()
+        assert "can no longer sign in" in s.main_text() or "Your account was disabled" in s.main_text()
+        s.page.wait_for_function(f"() => !document.cookie.includes('{config.auth.cookie_name}')", timeout=WAIT)
+    finally:
+        context.close()
+
+    key = cookie_key(server["workspace"])
+    later = time.time() + 3600
+    forged = {"no expiry": jwt.encode({"username": "root"}, key, algorithm="HS256"),
+              "alg none": jwt.encode({"username": "root", "exp_date": later}, None, algorithm="none"),
+              "HS512": jwt.encode({"username": "root", "exp_date": later}, key, algorithm="HS512"),
+              "garbage": "not-a-token"}
+    for what, token in forged.items():
+        context = browser.new_context()
+        try:
+            context.add_cookies([{"name": config.auth.cookie_name, "value": token, "url": server["url"]}])
+            page = context.new_page()
+            page.goto(server["url"], wait_until="networkidle")
+            page.get_by_label("Username", exact=True).wait_for(state="visible", timeout=WAIT)
+            text = page.locator('[data-testid="stMain"]').inner_text()
+            assert "Something went wrong" not in text and "How it works" not in text, what
+        finally:
+            context.close()
