@@ -7,6 +7,7 @@ their role; pages check roles too, but the rule lives here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 
 from core.config import AuthConfig
 from core.store import Store, as_utc, users, utc_now
@@ -94,6 +95,14 @@ def require(actor: Actor | None, permission: Permission) -> Actor:
 MAX_PASSWORD_BYTES = 72
 
 
+
+@functools.cache
+def unusable_hash() -> str:
+    """A real bcrypt hash of a random secret nobody knows: checked against when there is no account to check,
+    so an unknown, locked or disabled name costs the same bcrypt work as a real one."""
+    return hash_password(secrets.token_urlsafe(24))
+
+
 def hash_password(password: str) -> str:
     return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt()).decode("ascii")
 
@@ -166,6 +175,17 @@ class Account:
         return Actor(self.username, self.role)
 
 
+@dataclass(frozen=True)
+class SignInAttempt:
+    """How one password sign-in went: ``signed_in``, ``wrong`` (counted) or ``refused`` (locked, disabled or
+    unknown: the password was checked against nothing); ``locked_now`` when this attempt set the lock."""
+
+    username: str
+    outcome: str
+    account: "Account | None" = None
+    locked_now: bool = False
+
+
 class Accounts:
     """The accounts in the store, with the rules that protect them."""
 
@@ -190,19 +210,16 @@ class Accounts:
     def credentials(self) -> dict[str, Any]:
         """The accounts in streamlit-authenticator's format; disabled accounts are left out.
 
-        A locked account's attempt counter is set to the maximum, so the
-        authenticator refuses it without checking the password.
+        The lockout is not the authenticator's: every password it checks goes through
+        :meth:`attempt_sign_in` (see ``pages/_session.py``), which counts and locks in the database.
         """
         rows = self.store.rows(select(users).where(users.c.disabled.is_(False)))
-        now = utc_now()
         entries = {}
         for row in rows:
             account = Account.from_row(row)
-            attempts = self.config.max_failed_sign_ins if account.locked(now) else (
-                0 if account.locked_until else account.failed_sign_ins)
             entries[account.username] = {"name": account.name, "email": account.email or "",
                                          "password": row["password_hash"], "roles": [account.role.value],
-                                         "failed_login_attempts": attempts, "logged_in": False}
+                                         "failed_login_attempts": 0, "logged_in": False}
         return {"usernames": entries}
 
     # -- checks ------------------------------------------------------------------------------------
@@ -293,44 +310,54 @@ class Accounts:
         return self.get(username)
 
     # -- signing in --------------------------------------------------------------------------------
-    def record_failed_sign_in(self, username: str) -> Account | None:
-        """Count a wrong password; lock the account when the count reaches the maximum."""
-        account = self.get(username)
-        if account is None:
-            return None
-        failures = (0 if account.locked_until and not account.locked() else account.failed_sign_ins) + 1
-        locked_until = None
-        if failures >= self.config.max_failed_sign_ins:
-            locked_until = utc_now() + timedelta(minutes=self.config.lockout_minutes)
-        self._update(account.username, failed_sign_ins=failures, locked_until=locked_until)
-        return self.get(username)
+    def _reserve_attempt(self, username: str) -> bool:
+        """Count one sign-in attempt in the database before its password is checked, in one statement each
+        (so N attempts at once count N); False when the account is locked, disabled or unknown.
+
+        An expired lock is lifted first; the attempt that reaches the limit sets the lock. A right
+        password then resets the count (``_signed_in``); a wrong one leaves it counted.
+        """
+        now = utc_now()
+        with self.store.writing() as connection:
+            connection.execute(update(users).where(
+                users.c.username == username, users.c.locked_until.is_not(None), users.c.locked_until <= now,
+            ).values(failed_sign_ins=0, locked_until=None))
+            reaches_limit = users.c.failed_sign_ins + 1 >= self.config.max_failed_sign_ins
+            result = connection.execute(update(users).where(
+                users.c.username == username, users.c.disabled.is_(False), users.c.locked_until.is_(None),
+            ).values(failed_sign_ins=users.c.failed_sign_ins + 1,
+                     locked_until=case((reaches_limit, now + timedelta(minutes=self.config.lockout_minutes)),
+                                       else_=None)))
+        return result.rowcount == 1
+
+    def attempt_sign_in(self, username: str, password: str) -> SignInAttempt:
+        """One password sign-in: counted and lock-checked in the database first, then the password.
+
+        Unknown, disabled and locked accounts do the same bcrypt work and get the same outcome
+        ("refused"), so neither the time nor the answer tells which names exist.
+        """
+        name = username.strip().lower()
+        reserved = self._reserve_attempt(name)
+        stored = self._password_hash(name) if reserved else None
+        right = verify_password(password, stored or unusable_hash()) and stored is not None
+        if right:
+            self._update(name, failed_sign_ins=0, locked_until=None)
+            return SignInAttempt(name, "signed_in", self.get(name))
+        account = self.get(name) if reserved else None
+        return SignInAttempt(name, "wrong" if reserved else "refused", account,
+                             locked_now=account is not None and account.locked())
 
     def record_sign_in(self, username: str) -> None:
         self._update(username.strip().lower(), failed_sign_ins=0, locked_until=None)
 
-    def sign_in_refusal(self, username: str) -> str | None:
-        """Why ``username`` cannot sign in now (locked or disabled), or None."""
-        account = self.get(username)
-        if account is None:
-            return None  # unknown names get the same answer as a wrong password
-        if account.disabled:
-            return "This account is disabled. Ask an admin to enable it."
-        if account.locked():
-            return (f"Too many failed sign-ins: this account is locked until "
-                    f"{account.locked_until:%H:%M} UTC. Try again later or ask an admin to reset the password.")
-        return None
+    def refusal_message(self) -> str:
+        """What every failed sign-in hears, whether the name exists, is locked or the password is wrong."""
+        return (f"wrong username or password (after {self.config.max_failed_sign_ins} wrong passwords in a row an "
+                f"account is locked for {self.config.lockout_minutes} minutes)")
 
     def authenticate(self, username: str, password: str) -> Account:
-        """Check a password outside the browser (command line, tests), with the same lockout rules."""
-        name = username.strip().lower()
-        refusal = self.sign_in_refusal(name)
-        if refusal:
-            raise AuthError(refusal)
-        stored = self._password_hash(name)
-        if stored is None or not verify_password(password, stored):
-            account = self.record_failed_sign_in(name)
-            if account is not None and account.locked():
-                raise AuthError(self.sign_in_refusal(name))
-            raise AuthError("wrong username or password")
-        self.record_sign_in(name)
-        return self.get(name)
+        """Check a password outside the browser (command line, tests), with the same rules as the sign-in form."""
+        attempt = self.attempt_sign_in(username, password)
+        if attempt.outcome != "signed_in":
+            raise AuthError(self.refusal_message())
+        return attempt.account

@@ -16,7 +16,7 @@ import streamlit_authenticator as stauth
 from streamlit_authenticator.utilities.exceptions import LoginError, LogoutError
 
 from core.audit import EventType, has_event, record_event
-from core.auth import Accounts, Actor, AuthError, Role, cookie_key, sign_in_id
+from core.auth import Accounts, Actor, AuthError, Role, SignInAttempt, cookie_key, sign_in_id
 from core.config import AppConfig
 from core.store import Store, default_database_url
 from core.workspace import Workspace
@@ -32,6 +32,8 @@ ISSUE_COOKIE = "fs_issue_cookie"
 WELCOME = "fs_welcome"
 #: Set when a cookie that cannot sign in was refused: the next run tells the browser to drop it.
 EXPIRE_COOKIE = "fs_expire_cookie"
+#: How the last password sign-in went (core.auth.SignInAttempt), for the form's message and the log.
+LAST_ATTEMPT = "fs_last_attempt"
 #: Wrong passwords typed in this browser tab (for the warning before a lockout).
 FAILED_HERE = "fs_failed_here"
 
@@ -128,58 +130,62 @@ def first_admin_setup(accounts: Accounts, store: Store) -> None:
         st.rerun()
 
 
-def _attempts(auth: stauth.Authenticate) -> dict[str, int]:
-    users = auth.authentication_controller.authentication_model.credentials["usernames"]
-    return {name: entry.get("failed_login_attempts", 0) for name, entry in users.items()}
+def _passwords_checked_in_the_database(auth: stauth.Authenticate, accounts: Accounts) -> None:
+    """Every password the form checks goes through ``Accounts.attempt_sign_in``: counted and lock-checked in
+    the database before bcrypt runs, so parallel guesses cannot outrun the lockout (the authenticator's own
+    counter lives in one page run's memory). The outcome is kept for :func:`sign_in_form`."""
+    model = auth.authentication_controller.authentication_model
+
+    def check(username: str, password: str) -> bool:
+        attempt = accounts.attempt_sign_in(username, password)
+        st.session_state[LAST_ATTEMPT] = attempt
+        return attempt.outcome == "signed_in"
+
+    model.check_credentials = check
+
+
+def _record_failure(store: Store, attempt: SignInAttempt | None) -> None:
+    """The failed attempt on record (and the lock it set); the name only when it is an account's."""
+    if attempt is None or attempt.account is None:
+        record_event(store, EventType.SIGN_IN_FAILED, session_id=session_id(), refused=True)
+        return
+    record_event(store, EventType.SIGN_IN_FAILED, username=attempt.username, session_id=session_id())
+    if attempt.locked_now:
+        record_event(store, EventType.LOCKOUT, username=attempt.username, session_id=session_id(),
+                     until=attempt.account.locked_until.isoformat())
 
 
 def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) -> None:
-    """The sign-in form; wrong passwords count towards the lockout, stored in the database."""
+    """The sign-in form; every password is counted and lock-checked in the database first."""
     st.title("Feedback Studio")
     if notice := st.session_state.get(NOTICE):
         st.info(notice)  # kept until the next sign-in: the cookie component may rerun the page once
     if st.session_state.pop(EXPIRE_COOKIE, False):
         auth.cookie_controller.delete_cookie()
-    before = _attempts(auth)
     cookie = auth.cookie_controller.get_cookie()  # {username, exp_date} of an earlier sign-in, if any
     from_cookie = bool(cookie)
     if from_cookie:  # set before login(), which reruns the page itself once the cookie signs in: the visit goes on
         st.session_state[SESSION_ID] = sign_in_id(cookie["username"], cookie["exp_date"])
+    _passwords_checked_in_the_database(auth, accounts)
+    st.session_state.pop(LAST_ATTEMPT, None)
     try:
-        auth.login(location="main", key="sign_in", max_login_attempts=accounts.config.max_failed_sign_ins,
+        auth.login(location="main", key="sign_in", max_login_attempts=None,
                    fields={"Form name": "Sign in", "Login": "Sign in"})
-    except ValueError:  # bcrypt refuses passwords over 72 bytes; no account has one, so it is simply wrong
-        record_event(store, EventType.SIGN_IN_FAILED, session_id=session_id(), reason="password too long")
-        st.error("Wrong username or password.")
-        return
-    except LoginError:
-        if from_cookie:  # the cookie names an account that is disabled (or gone): forget it, show the form
-            _end_session(auth)
-            st.session_state[NOTICE] = "That account can no longer sign in here. Sign in with another account."
-            st.rerun()
-        # (The form does not tell which name was typed; the attempt is still on record, with its session.)
-        record_event(store, EventType.SIGN_IN_FAILED, session_id=session_id(), reason="account locked")
-        st.error("This account is locked after too many failed sign-ins. Try again later, or ask an admin to reset "
-                 "the password.")
-        return
+    except LoginError:  # only a cookie gets here now: it names an account that is disabled or gone
+        _end_session(auth)
+        st.session_state[NOTICE] = "That account can no longer sign in here. Sign in with another account."
+        st.rerun()
     status = st.session_state.get("authentication_status")
     if status is False:
-        failed = [name for name, count in _attempts(auth).items() if count > before.get(name, 0)]
-        for name in failed:
-            account = accounts.record_failed_sign_in(name)
-            record_event(store, EventType.SIGN_IN_FAILED, username=name, session_id=session_id())
-            if account is not None and account.locked():
-                record_event(store, EventType.LOCKOUT, username=name, session_id=session_id(),
-                             until=account.locked_until.isoformat())
-        if not failed:
-            record_event(store, EventType.SIGN_IN_FAILED, session_id=session_id(), unknown_user=True)
+        _record_failure(store, st.session_state.pop(LAST_ATTEMPT, None))
         tries = st.session_state[FAILED_HERE] = st.session_state.get(FAILED_HERE, 0) + 1
-        # Said the same whether the name exists or not, so it tells nobody which accounts exist.
+        # The same words whether the name exists, is locked, or the password is wrong: they tell nobody
+        # which accounts exist. The count is this browser tab's.
         left = accounts.config.max_failed_sign_ins - tries
         warning = (f" {left} more wrong password(s) in a row and the account is locked for "
                    f"{accounts.config.lockout_minutes} minutes." if left > 0 else
                    f" An account is locked for {accounts.config.lockout_minutes} minutes after "
-                   f"{accounts.config.max_failed_sign_ins} wrong passwords in a row.")
+                   f"{accounts.config.max_failed_sign_ins} wrong passwords in a row; an admin can lift it.")
         st.error("Wrong username or password." + warning)
     elif status and from_cookie:
         st.rerun()  # signed in by an existing cookie: nothing to send, open the studio now

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import stat
 
+import threading
+
 import pytest
 from streamlit_authenticator.utilities.hasher import Hasher
 
@@ -59,22 +61,23 @@ def test_only_admins_manage_accounts_and_the_last_admin_stays(accounts):
     assert accounts.change_role(Actor("ana", Role.ADMIN), "boss", Role.USER).role is Role.USER
     accounts.set_disabled(Actor("ana", Role.ADMIN), "boss", True)
     assert "boss" not in accounts.credentials()["usernames"]  # a disabled account cannot sign in
-    with pytest.raises(AuthError, match="disabled"):
-        accounts.authenticate("boss", PASSWORD)
+    assert accounts.attempt_sign_in("boss", PASSWORD).outcome == "refused"  # the right password, refused
 
 
 def test_repeated_failures_lock_the_account_until_an_admin_resets_it(accounts):
     admin = accounts.create_first_admin("boss", "Boss", "", PASSWORD).actor
     accounts.create(admin, "uma", "Uma", "", PASSWORD, Role.USER)
-    for _ in range(2):
+    for _ in range(3):
         with pytest.raises(AuthError, match="wrong username or password"):
             accounts.authenticate("uma", "guess")
-    with pytest.raises(AuthError, match="locked until"):
-        accounts.authenticate("uma", "guess")
-    assert accounts.get("uma").locked()
-    with pytest.raises(AuthError, match="locked until"):
+    assert accounts.get("uma").locked() and accounts.get("uma").failed_sign_ins == 3
+    refusal = accounts.refusal_message()
+    with pytest.raises(AuthError) as locked:
         accounts.authenticate("uma", PASSWORD)  # even the right password waits for the lock to end
-    assert accounts.credentials()["usernames"]["uma"]["failed_login_attempts"] == 3  # the widget refuses too
+    with pytest.raises(AuthError) as unknown:
+        accounts.authenticate("nobody", PASSWORD)
+    assert str(locked.value) == str(unknown.value) == refusal  # nothing tells a locked account from no account
+    assert accounts.attempt_sign_in("uma", PASSWORD).outcome == "refused"
     accounts.reset_password(admin, "uma", "a brand new password")
     assert accounts.authenticate("uma", "a brand new password").failed_sign_ins == 0
 
@@ -133,3 +136,82 @@ def test_a_password_over_72_bytes_is_refused_in_words_never_with_a_traceback(acc
     assert accounts.create(admin.actor, "exact", "", "", "y" * 72, Role.USER).username == "exact"
     with pytest.raises(AuthError, match="wrong username or password"):  # signing in with one: just wrong
         accounts.authenticate("boss", "z" * 200)
+
+
+def _guess(accounts: Accounts, password: str, outcomes: list, start: threading.Barrier) -> None:
+    start.wait()
+    outcomes.append(accounts.attempt_sign_in("uma", password).outcome)
+
+
+def test_parallel_guesses_count_each_and_cannot_outrun_the_lockout(accounts):
+    """8 wrong passwords at once with a limit of 3 were all checked (counter 2, not locked); 7 wrong and the
+    right one at once signed in."""
+    admin = accounts.create_first_admin("boss", "Boss", "", PASSWORD).actor
+    accounts.create(admin, "uma", "Uma", "", PASSWORD, Role.USER)
+    outcomes: list[str] = []
+    start = threading.Barrier(8)
+    threads = [threading.Thread(target=_guess, args=(accounts, "wrong guess", outcomes, start)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["refused"] * 5 + ["wrong"] * 3  # only three passwords were ever checked
+    assert accounts.get("uma").failed_sign_ins == 3 and accounts.get("uma").locked()
+
+    accounts.reset_password(admin, "uma", PASSWORD)
+    outcomes.clear()
+    start = threading.Barrier(8)
+    threads = [threading.Thread(target=_guess, args=(accounts, password, outcomes, start))
+               for password in ["wrong guess"] * 7 + [PASSWORD]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    checked = [o for o in outcomes if o != "refused"]
+    assert len(checked) == 3 and outcomes.count("refused") == 5  # at most the limit is ever tried
+    # the right password signs in only when it was among the three tries the limit allows
+    assert outcomes.count("signed_in") <= 1
+
+
+def _guess_in_a_process(root: str, start, results) -> None:
+    from pathlib import Path
+
+    from core.store import Store, default_database_url
+
+    accounts = Accounts(Store(default_database_url(Path(root))), AuthConfig(max_failed_sign_ins=3, lockout_minutes=15))
+    start.wait()
+    results.put(accounts.attempt_sign_in("uma", "wrong guess").outcome)
+
+
+def test_parallel_guesses_from_several_processes_count_each(accounts, isolated_workspace):
+    import multiprocessing
+
+    admin = accounts.create_first_admin("boss", "Boss", "", PASSWORD).actor
+    accounts.create(admin, "uma", "Uma", "", PASSWORD, Role.USER)
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(6), context.Queue()
+    workers = [context.Process(target=_guess_in_a_process, args=(str(isolated_workspace.root), start, results))
+               for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    outcomes = sorted(results.get(timeout=10) for _ in workers)
+    assert outcomes == ["refused"] * 3 + ["wrong"] * 3
+    assert accounts.get("uma").failed_sign_ins == 3 and accounts.get("uma").locked()
+
+
+def test_an_unknown_name_costs_the_same_bcrypt_work_as_a_real_one(accounts):
+    """An unknown name answered in 0 ms and a known one in ~300 ms: the time told which names exist."""
+    import time
+
+    accounts.create_first_admin("boss", "Boss", "", PASSWORD)
+    accounts.attempt_sign_in("warm-up", "x")  # the stand-in hash is made once
+
+    def seconds(name: str) -> float:
+        started = time.perf_counter()
+        accounts.attempt_sign_in(name, "not the password")
+        return time.perf_counter() - started
+
+    known, unknown = min(seconds("boss") for _ in range(2)), min(seconds("nobody-here") for _ in range(2))
+    assert unknown > 0.4 * known  # both run bcrypt once (was: unknown ≈ 0)
