@@ -245,31 +245,33 @@ class Accounts:
             users.c.role == Role.ADMIN.value, users.c.disabled.is_(False))).scalar_one())
 
     # -- changing ----------------------------------------------------------------------------------
-    def _insert(self, connection, username: str, name: str, email: str, password: str, role: Role,
+    def _insert(self, connection, username: str, name: str, email: str, password_hash: str, role: Role,
                 created_by: str | None) -> None:
         connection.execute(insert(users).values(
             username=username, name=name.strip() or username, email=email.strip(), role=role.value,
-            password_hash=hash_password(password), disabled=False, failed_sign_ins=0, locked_until=None,
+            password_hash=password_hash, disabled=False, failed_sign_ins=0, locked_until=None,
             created_at=utc_now(), created_by=created_by))
 
     def create_first_admin(self, username: str, name: str, email: str, password: str) -> Account:
         """The very first account; refused once any account exists (no default password anywhere)."""
         username = self._check_username(username)
         self._check_new_password(password)
-        with self.store.writing() as connection:
+        hashed = hash_password(password)  # slow: before the write transaction, not inside it
+        with self.store.writing() as connection:  # the check and the insert in one transaction
             if connection.execute(select(func.count()).select_from(users)).scalar_one():
                 raise AuthError("the first admin account already exists; sign in instead")
-            self._insert(connection, username, name, email, password, Role.ADMIN, None)
+            self._insert(connection, username, name, email, hashed, Role.ADMIN, None)
         return self.get(username)
 
     def create(self, actor: Actor | None, username: str, name: str, email: str, password: str, role: Role) -> Account:
         require(actor, Permission.MANAGE_USERS)
         username = self._check_username(username)
         self._check_new_password(password)
+        hashed = hash_password(password)
         with self.store.writing() as connection:
             if connection.execute(select(users.c.username).where(users.c.username == username)).first():
                 raise AuthError(f"an account called {username!r} already exists")
-            self._insert(connection, username, name, email, password, Role(role), actor.username)
+            self._insert(connection, username, name, email, hashed, Role(role), actor.username)
         return self.get(username)
 
     def _update(self, username: str, **values: Any) -> None:

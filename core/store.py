@@ -131,6 +131,17 @@ def _owner_only_file(path: Path) -> None:
     os.chmod(path, DATABASE_MODE)
 
 
+def _driver_leaves_transactions_to_us(dbapi_connection: Any, _record: Any) -> None:
+    """pysqlite would begin transactions itself (deferred, at the first write): let the begin event do it."""
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection: Connection) -> None:
+    """Take SQLite's write lock when the transaction begins, so a check and the write after it are atomic
+    across processes (a deferred transaction only locks at its first write: two could pass the same check)."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 class Store:
     """One database; safe to share between sessions and the training thread."""
 
@@ -143,8 +154,17 @@ class Store:
             url, future=True, pool_pre_ping=not is_sqlite,
             connect_args={"timeout": 30, "check_same_thread": False} if is_sqlite else {},
         )
+        # Writes that check then change (the first admin, the last admin, a taken name) must hold the write
+        # lock from their first read: on SQLite a separate engine whose transactions begin IMMEDIATE.
+        self._write_engine = self.engine
         if is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        if is_sqlite and url.startswith("sqlite:///") and ":memory:" not in url:  # a file both engines share
+            self._write_engine = create_engine(url, future=True,
+                                               connect_args={"timeout": 30, "check_same_thread": False})
+            event.listen(self._write_engine, "connect", _sqlite_pragmas)
+            event.listen(self._write_engine, "connect", _driver_leaves_transactions_to_us)
+            event.listen(self._write_engine, "begin", _begin_immediate)
         self._write_lock = threading.Lock() if is_sqlite else None
         self._migrate()
 
@@ -173,7 +193,7 @@ class Store:
         avoids busy-waiting between our own threads (other processes wait on
         the busy timeout).
         """
-        with self._write_lock or nullcontext(), self.engine.begin() as connection:
+        with self._write_lock or nullcontext(), self._write_engine.begin() as connection:
             yield connection
 
     def reading(self):
@@ -191,4 +211,5 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self._write_engine.dispose()
 

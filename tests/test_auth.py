@@ -215,3 +215,65 @@ def test_an_unknown_name_costs_the_same_bcrypt_work_as_a_real_one(accounts):
 
     known, unknown = min(seconds("boss") for _ in range(2)), min(seconds("nobody-here") for _ in range(2))
     assert unknown > 0.4 * known  # both run bcrypt once (was: unknown ≈ 0)
+
+
+def _create_in_a_process(root: str, username: str, first: bool, start, results) -> None:
+    from pathlib import Path
+
+    from core.store import Store, default_database_url
+
+    accounts = Accounts(Store(default_database_url(Path(root))), AuthConfig())
+    start.wait()
+    try:
+        if first:
+            accounts.create_first_admin(username, username, "", PASSWORD)
+        else:
+            accounts.create(ADMIN, username, username, "", PASSWORD, Role.USER)
+        results.put("created")
+    except AuthError as refusal:
+        results.put(f"refused: {refusal}")
+    except Exception as error:  # noqa: BLE001  (a crash is a failure the test reports)
+        results.put(f"crashed: {type(error).__name__}")
+
+
+def _race(root: str, usernames: list[str], first: bool) -> list[str]:
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(len(usernames)), context.Queue()
+    workers = [context.Process(target=_create_in_a_process, args=(root, name, first, start, results))
+               for name in usernames]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    return sorted(results.get(timeout=10) for _ in workers)
+
+
+ROUNDS = 4  # a race shows on some rounds only: each round is a fresh database
+
+
+def test_two_processes_creating_the_first_admin_at_once_make_one(tmp_path):
+    """Both succeeded, 5 of 5 trials: the check ran before the write lock was taken."""
+    for round_ in range(ROUNDS):
+        root = tmp_path / f"round-{round_}"
+        accounts = Accounts(workspace_store_at(root), AuthConfig())
+        outcomes = _race(str(root), ["alpha", "bravo", "charlie", "delta", "echo", "fox"], first=True)
+        assert outcomes.count("created") == 1, outcomes
+        assert all("already exists; sign in instead" in o for o in outcomes if o != "created"), outcomes
+        assert len(accounts.all()) == 1 and accounts.all()[0].role is Role.ADMIN
+
+
+def test_two_processes_creating_one_name_at_once_make_one_account(tmp_path):
+    for round_ in range(ROUNDS):
+        root = tmp_path / f"round-{round_}"
+        Accounts(workspace_store_at(root), AuthConfig()).create_first_admin("boss", "Boss", "", PASSWORD)
+        outcomes = _race(str(root), ["uma"] * 6, first=False)
+        assert outcomes.count("created") == 1, outcomes  # the others are told, none crashes on the key
+        assert all("already exists" in o for o in outcomes if o != "created"), outcomes
+
+
+def workspace_store_at(root):
+    from core.store import Store, default_database_url
+
+    return Store(default_database_url(root))
