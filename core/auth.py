@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
+from zxcvbn import zxcvbn
 from sqlalchemy import case, func, insert, select, update
 
 from core.config import AuthConfig
@@ -223,7 +224,8 @@ class Accounts:
         return {"usernames": entries}
 
     # -- checks ------------------------------------------------------------------------------------
-    def _check_new_password(self, password: str) -> None:
+    def _check_new_password(self, password: str, *personal: str) -> None:
+        """Length, bcrypt's limit, no edge spaces, and not easy to guess (``personal``: the username, name)."""
         if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
             raise AuthError(f"the password is too long: at most {MAX_PASSWORD_BYTES} bytes (72 plain letters, "
                             "fewer with accents or emoji)")
@@ -231,6 +233,12 @@ class Accounts:
             raise AuthError(f"the password must have at least {self.config.min_password_length} characters")
         if password.strip() != password or not password.strip():
             raise AuthError("the password must not start or end with spaces")
+        words = [word for text in personal if text for word in re.split(r"[\s@._-]+", text) if word]
+        strength = zxcvbn(password, user_inputs=[text for text in personal if text] + words)
+        if strength["score"] < self.config.min_password_score:
+            hints = [strength["feedback"]["warning"], *strength["feedback"]["suggestions"]]
+            raise AuthError("the password is too easy to guess" + (": " + " ".join(h for h in hints if h).rstrip(".")
+                                                                   if any(hints) else ""))
 
     @staticmethod
     def _check_username(username: str) -> str:
@@ -255,7 +263,7 @@ class Accounts:
     def create_first_admin(self, username: str, name: str, email: str, password: str) -> Account:
         """The very first account; refused once any account exists (no default password anywhere)."""
         username = self._check_username(username)
-        self._check_new_password(password)
+        self._check_new_password(password, username, name, email)
         hashed = hash_password(password)  # slow: before the write transaction, not inside it
         with self.store.writing() as connection:  # the check and the insert in one transaction
             if connection.execute(select(func.count()).select_from(users)).scalar_one():
@@ -266,7 +274,7 @@ class Accounts:
     def create(self, actor: Actor | None, username: str, name: str, email: str, password: str, role: Role) -> Account:
         require(actor, Permission.MANAGE_USERS)
         username = self._check_username(username)
-        self._check_new_password(password)
+        self._check_new_password(password, username, name, email)
         hashed = hash_password(password)
         with self.store.writing() as connection:
             if connection.execute(select(users.c.username).where(users.c.username == username)).first():
@@ -307,7 +315,8 @@ class Accounts:
         """Set a new password (admins for anyone, everyone for themselves); also lifts a lockout."""
         if actor is None or actor.username != username:
             require(actor, Permission.MANAGE_USERS)
-        self._check_new_password(password)
+        account = self.get(username)
+        self._check_new_password(password, username, account.name if account else "", account.email if account else "")
         self._update(username, password_hash=hash_password(password), failed_sign_ins=0, locked_until=None)
         return self.get(username)
 

@@ -228,6 +228,9 @@ class AuthConfig:
     #: ... for this many minutes.
     lockout_minutes: int = 15
     min_password_length: int = 8
+    #: New passwords must score at least this on zxcvbn's 0–4 scale (0–1: a common password, a name, a
+    #: keyboard pattern; 2: guessable only with effort), also counting the username and full name as guessable.
+    min_password_score: int = 2
 
 
 @dataclass

@@ -133,7 +133,7 @@ def test_a_password_over_72_bytes_is_refused_in_words_never_with_a_traceback(acc
             accounts.create(admin.actor, "long", "", "", too_long, Role.USER)
         with pytest.raises(AuthError, match="too long"):
             accounts.reset_password(admin.actor, "boss", too_long)
-    assert accounts.create(admin.actor, "exact", "", "", "y" * 72, Role.USER).username == "exact"
+    assert accounts.create(admin.actor, "exact", "", "", ("quiet harbour " * 6)[:72], Role.USER).username == "exact"
     with pytest.raises(AuthError, match="wrong username or password"):  # signing in with one: just wrong
         accounts.authenticate("boss", "z" * 200)
 
@@ -277,3 +277,17 @@ def workspace_store_at(root):
     from core.store import Store, default_database_url
 
     return Store(default_database_url(root))
+
+
+@pytest.mark.parametrize("password, why", [("password", "top-10 common password"), ("12345678", "common"),
+                                           ("qwertyuiop", "common password"), ("uma12345", "commonly used"),
+                                           ("UmaUmbridge", "guess")])
+def test_easy_passwords_are_refused_and_the_message_says_why(accounts, password, why):
+    """'password' and '12345678' were accepted; the username and the name count as guessable."""
+    admin = accounts.create_first_admin("boss", "Boss", "", PASSWORD).actor
+    with pytest.raises(AuthError, match="too easy to guess") as refusal:
+        accounts.create(admin, "uma", "Uma Umbridge", "", password, Role.USER)
+    assert why in str(refusal.value).lower()
+    uma = accounts.create(admin, "uma", "Uma Umbridge", "", "marble tide lantern", Role.USER)
+    with pytest.raises(AuthError, match="too easy to guess"):  # a reset is held to the same rule
+        accounts.reset_password(uma.actor, "uma", "password")
