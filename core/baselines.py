@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.class_weight import compute_sample_weight
 
 from core.classifiers import (
-    ProgressCallback, Progress, TextClassifier, TrainingData, register, sha256_file, verify_checksum,
+    ProgressCallback, Progress, TextClassifier, TrainingData, load_skops, register, sha256_file, verify_checksum,
 )
 from core.config import AppConfig
 
@@ -71,7 +71,7 @@ class SklearnTextClassifier(TextClassifier):
         path = folder / saved.get("file", MODEL_FILE)
         verify_checksum(path, saved.get("sha256"))
         model = cls(saved["label_names"], None, config)
-        model.pipeline = sio.load(path)  # default trust list only: untrusted types refuse to load
+        model.pipeline = load_skops(path)
         return model
 
 

@@ -8,6 +8,7 @@ through a callback and honouring a stop signal), ``predict_proba`` and
 from __future__ import annotations
 
 import hashlib
+import zipfile
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -69,6 +70,37 @@ def verify_checksum(path: Path, expected: str | None) -> None:
     if expected is None or sha256_file(path) != expected:
         raise ModelFileError(f"model file {path} does not match the checksum recorded when it was saved; "
                              "it was altered or comes from elsewhere, so it is not loaded")
+
+
+def load_skops(path: Path) -> Any:
+    """A scikit-learn object saved with skops, with its default trust list only: a file holding other types
+    (or not a skops file at all) is refused with one line naming it, never a traceback."""
+    import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    try:
+        return sio.load(path)
+    except UntrustedTypesFoundException as error:
+        raise ModelFileError(f"model file {path} holds types that are not trusted to load ({error}); "
+                             "it is not loaded") from error
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as error:
+        raise ModelFileError(f"model file {path} cannot be read as a saved model ({type(error).__name__}); "
+                             "it is not loaded") from error
+
+
+def folder_checksums(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file below ``folder``, by path relative to it."""
+    return {str(path.relative_to(folder)): sha256_file(path) for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def verify_folder(folder: Path, expected: dict[str, str]) -> None:
+    """Refuse a model folder with a file changed, missing or added since the app saved it (naming the file)."""
+    found = {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
+    for extra in sorted(found - set(expected)):
+        raise ModelFileError(f"model file {folder / extra} was not saved with the model; it is not loaded "
+                             "(remove it, or retrain)")
+    for name, digest in sorted(expected.items()):
+        verify_checksum(folder / name, digest)
 
 
 def truncated_flags(truncation: tuple[Any, int] | None, texts: list[str]) -> list[bool]:

@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_sample_weight
 
 from core.classifiers import (
-    Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, register, sha256_file,
+    Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, load_skops, register, sha256_file,
     verify_checksum,
 )
 from core.config import AppConfig
@@ -124,5 +124,5 @@ class EmbeddingLogisticRegression(TextClassifier):
         verify_checksum(path, saved.get("sha256"))
         model = cls(saved["label_names"], None, config)
         model.encoder_name, model.max_length = saved["encoder"], saved["max_length"]
-        model.head = sio.load(path)
+        model.head = load_skops(path)
         return model

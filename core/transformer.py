@@ -22,7 +22,8 @@ from typing import Any, Callable
 import numpy as np
 
 from core.classifiers import (
-    Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, register,
+    Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, folder_checksums, register,
+    verify_folder,
 )
 from core.config import AppConfig
 from core.hardware import Hardware, detect_hardware
@@ -362,12 +363,14 @@ class FineTunedTransformer(TextClassifier):
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
         return {"format": "transformers", "max_length": self.max_length,
-                "base_model": self.config.model.name}
+                "base_model": self.config.model.name, "files": folder_checksums(folder)}
 
     @classmethod
     def load(cls, folder: Path, saved: dict[str, Any], config: AppConfig) -> "FineTunedTransformer":
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        if "files" in saved:  # (runs saved before checksums were recorded load as they are)
+            verify_folder(folder, saved["files"])
         quiet_libraries()
         model = cls(saved["label_names"], None, dataclasses.replace(config))
         model.max_length = saved.get("max_length", config.model.max_length)

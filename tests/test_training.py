@@ -172,3 +172,43 @@ def test_a_split_is_tokenised_once_per_tokenizer_and_length(config_file, tiny_be
     model.max_length = 4
     shorter = model._tokenised(texts, labels)
     assert shorter is not first and max(len(ids) for ids in shorter["input_ids"]) == 4
+
+
+def test_a_transformer_file_changed_or_added_after_saving_is_refused_by_name(isolated_workspace, config_file,
+                                                                              tiny_bert):
+    """Edited weights or config loaded silently."""
+    config = tiny_config(config_file, tiny_bert, epochs=1)
+    version = save_demo_version(isolated_workspace, config)
+    record = run_to_end(isolated_workspace, config, version, "transformer")
+    folder = isolated_workspace.runs / record.run_id / "model"
+    assert "config.json" in record.model["files"] and "model.safetensors" in record.model["files"]
+    load_run_model(isolated_workspace, record.run_id, config)  # untouched: loads
+    config_file_path = folder / "config.json"
+    original = config_file_path.read_bytes()
+    config_file_path.write_bytes(original.replace(b'"num_attention_heads"', b' "num_attention_heads"'))
+    with pytest.raises(ModelFileError, match="config.json does not match the checksum"):
+        load_run_model(isolated_workspace, record.run_id, config)
+    config_file_path.write_bytes(original)
+    (folder / "extra.pkl").write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(ModelFileError, match="extra.pkl was not saved with the model"):
+        load_run_model(isolated_workspace, record.run_id, config)
+
+
+def test_an_untrusted_skops_file_is_refused_in_one_line(isolated_workspace, config):
+    """A file with types outside skops' trust list surfaced as a traceback."""
+    import json
+
+    import skops.io as sio
+
+    from core.classifiers import sha256_file
+
+    version = save_demo_version(isolated_workspace, config)
+    record = run_to_end(isolated_workspace, config, version, "tfidf_nb")
+    path = isolated_workspace.runs / record.run_id / "model" / record.model["file"]
+    sio.dump(threading.Event(), path)  # a type nobody trusts, with its checksum recorded as if saved so
+    run_json = isolated_workspace.runs / record.run_id / "run.json"
+    saved = json.loads(run_json.read_text())
+    saved["model"]["sha256"] = sha256_file(path)
+    run_json.write_text(json.dumps(saved))
+    with pytest.raises(ModelFileError, match=f"model file {path} holds types that are not trusted"):
+        load_run_model(isolated_workspace, record.run_id, config)
