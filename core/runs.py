@@ -29,6 +29,10 @@ RECORD_FILE = "run.json"
 MODEL_DIR = "model"
 #: Progress is written to disk at most this often (state changes are written at once).
 PERSIST_INTERVAL_S = 1.0
+#: A training run writes a heartbeat this often, even in a phase that reports no progress ...
+HEARTBEAT_S = 10.0
+#: ... and one silent for longer than this is taken for dead (its process killed) wherever runs are listed.
+STALE_AFTER_S = 120.0
 
 
 class RunState(str, Enum):
@@ -106,6 +110,8 @@ class RunRecord:
     inference: dict[str, Any] | None = None
     cancelled_by: str | None = None
     error: str | None = None
+    #: Written every HEARTBEAT_S seconds while the run trains (whichever process trains it).
+    heartbeat_at: str | None = None
 
     @property
     def name(self) -> str:
@@ -181,12 +187,32 @@ def resolve_run(workspace: Workspace, run: str | Path) -> tuple[Workspace, str]:
     return workspace, str(run)
 
 
+def heartbeat_age(record: RunRecord, now: datetime | None = None) -> float | None:
+    """Seconds since a running run last showed life (its heartbeat, else its start); None when not running."""
+    beat = record.heartbeat_at or record.started_at
+    if record.state is not RunState.RUNNING or not beat:
+        return None
+    return ((now or datetime.now(timezone.utc)) - datetime.fromisoformat(beat)).total_seconds()
+
+
+def settle_if_dead(workspace: Workspace, record: RunRecord) -> RunRecord:
+    """A running run whose heartbeat stopped (its process was killed, wherever it ran) is recorded as
+    interrupted, so no page shows a ghost as training."""
+    age = heartbeat_age(record)
+    if age is None or age <= STALE_AFTER_S:
+        return record
+    record.state, record.finished_at, record.eta_s = RunState.INTERRUPTED, now_iso(), None
+    record.message = f"interrupted: no sign of life from its process for {age / 60:.0f} minutes"
+    save_record(workspace, record)
+    return record
+
+
 def list_runs(workspace: Workspace) -> list[RunRecord]:
-    """Every run, newest first."""
+    """Every run, newest first (a running one whose heartbeat stopped is settled as interrupted)."""
     if not workspace.runs.is_dir():
         return []
-    records = [RunRecord.from_dict(read_json(p / RECORD_FILE)) for p in workspace.runs.iterdir()
-               if (p / RECORD_FILE).exists()]
+    records = [settle_if_dead(workspace, RunRecord.from_dict(read_json(p / RECORD_FILE)))
+               for p in workspace.runs.iterdir() if (p / RECORD_FILE).exists()]
     return sorted(records, key=lambda r: r.created_at + r.run_id, reverse=True)
 
 

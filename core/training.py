@@ -10,8 +10,9 @@ import logging
 import shutil
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from core.classifiers import (
     ModelFileError, Progress, TextClassifier, TrainingCancelled, TrainingData, model_kinds,
@@ -22,8 +23,8 @@ from core.evaluation import Evaluation, ScoredSet, evaluate, save_scores, score_
 from core.pretrained import token_counter
 from core.recipe import DataProfile, Recipe, plan_recipe
 from core.runs import (
-    MODEL_DIR, RunError, RunHandle, RunRecord, RunState, load_record, now_iso, process_owner, resolve_run,
-    run_folder,
+    HEARTBEAT_S, MODEL_DIR, RunError, RunHandle, RunRecord, RunState, load_record, now_iso, process_owner,
+    resolve_run, run_folder,
 )
 from core.split import SplitPlan, stratified_split
 from core.workspace import Workspace
@@ -151,8 +152,33 @@ def _save_model(model: TextClassifier, folder: Path, record: RunRecord) -> dict:
     return {"kind": record.kind, "label_names": record.labels, "path": MODEL_DIR, **saved}
 
 
+@contextmanager
+def heartbeat(handle: RunHandle, every_s: float = HEARTBEAT_S) -> Iterator[None]:
+    """Write the run's heartbeat every ``every_s`` seconds while the body runs (a thread; stops with it)."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while True:
+            handle.update(heartbeat_at=now_iso(), persist=True)
+            if done.wait(every_s):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{handle.run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
 def execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, stop: threading.Event) -> RunRecord:
     """Train, test and save the run behind ``handle``; always ends in a finished state."""
+    with heartbeat(handle):
+        return _execute_run(workspace, handle, config, stop)
+
+
+def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, stop: threading.Event) -> RunRecord:
     record = handle.snapshot()
     folder = run_folder(workspace, record.run_id)
     started = time.monotonic()

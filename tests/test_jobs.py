@@ -156,3 +156,29 @@ def test_the_eta_is_paced_by_the_phase_under_way_not_the_time_before_it(isolated
         track(Progress(step, 10, epoch=step / 10))
         assert handle.snapshot().eta_s == 10 - step  # one second a step, whatever came before
     assert handle.snapshot().elapsed_s == 103.0 and handle.snapshot().message == "training"
+
+
+def test_a_run_whose_process_died_is_shown_interrupted_wherever_runs_are_listed(isolated_workspace, config):
+    """A command-line run killed while the app was up stayed "running"; Home showed such ghosts as training."""
+    from datetime import datetime, timedelta, timezone
+
+    from core.overview import summarise_workspace
+    from core.runs import RunState, create_run, list_runs
+
+    version = save_demo_version(isolated_workspace, config)
+    finished = JobRunner(isolated_workspace, config)
+    done = finished.wait(finished.submit(request(config, version, "tfidf_nb"), ANALYST).run_id, timeout=120)
+    assert done.heartbeat_at is not None  # a training run beats while it runs
+    long_ago = (datetime.now(timezone.utc) - timedelta(minutes=10)).isoformat(timespec="seconds")
+    just_now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    ghost, alive = (create_run(isolated_workspace, request(config, version, "tfidf_nb"), config, ANALYST)
+                    for _ in range(2))
+    for record, beat in ((ghost, long_ago), (alive, just_now)):
+        record.state, record.owner, record.started_at, record.heartbeat_at = (
+            RunState.RUNNING, "another-host:4242", long_ago, beat)
+        save_record(isolated_workspace, record)
+    states = {r.run_id: r for r in list_runs(isolated_workspace)}
+    assert states[ghost.run_id].state is RunState.INTERRUPTED and "no sign of life" in states[ghost.run_id].message
+    assert states[alive.run_id].state is RunState.RUNNING  # it beat a moment ago: still training elsewhere
+    assert load_record(isolated_workspace, ghost.run_id).state is RunState.INTERRUPTED  # settled on disk
+    assert [r.run_id for r in summarise_workspace(isolated_workspace).active_runs] == [alive.run_id]  # Home
