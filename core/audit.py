@@ -36,6 +36,7 @@ class EventType(str, Enum):
     TRAINING_FINISHED = "training_finished"
     TRAINING_CANCELLED = "training_cancelled"
     TRAINING_FAILED = "training_failed"
+    RUN_DELETED = "run_deleted"
     PUBLISHED = "published"
     RESTORED = "restored"
     CLASSIFIED_TEXT = "classified_text"
@@ -112,7 +113,8 @@ EVENT_WORDS = {
     EventType.DATASET_UPLOADED: "uploaded a file", EventType.DATASET_SAVED: "saved a dataset version",
     EventType.DATASET_DELETED: "deleted a dataset version", EventType.TRAINING_STARTED: "started training",
     EventType.TRAINING_FINISHED: "training finished", EventType.TRAINING_CANCELLED: "training cancelled",
-    EventType.TRAINING_FAILED: "training failed", EventType.PUBLISHED: "published a model",
+    EventType.TRAINING_FAILED: "training failed", EventType.RUN_DELETED: "deleted a run",
+    EventType.PUBLISHED: "published a model",
     EventType.RESTORED: "restored the previous model", EventType.CLASSIFIED_TEXT: "classified a text",
     EventType.CLASSIFIED_FILE: "classified a file", EventType.FEEDBACK_GIVEN: "gave feedback",
     EventType.FEEDBACK_REVIEWED: "reviewed feedback", EventType.PAGE_ERROR: "a page failed",

@@ -5,7 +5,7 @@ The worker thread never touches the UI. It changes a run only through its
 page refresh, a second tab or another user sees the same job. Cancel sets the
 run's stop event; the model's ``fit`` (a ``TrainerCallback`` for the
 transformer) stops at the next step. A runner started after a restart marks
-runs whose process is gone as interrupted, keeping their checkpoints.
+runs whose process is gone as interrupted and removes what killed saves and runs left behind.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Callable
 
 from core.auth import Actor, Permission, require
 from core.config import AppConfig
+from core.housekeeping import clean_leftovers
 from core.runs import (
     RunHandle, RunRecord, RunRequest, RunState, create_run, list_runs, load_record, now_iso, process_owner,
     save_record,
@@ -77,6 +78,7 @@ class JobRunner:
         self._worker: threading.Thread | None = None
         self._closed = False
         self.recovered = recover_interrupted(workspace)
+        self.cleaned = clean_leftovers(workspace)  # what killed saves and runs left behind
         _LIVE_RUNNERS.add(self)
 
     def known_run_ids(self) -> set[str]:

@@ -15,7 +15,8 @@ from core.publishing import (
     restore_previous,
 )
 from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report
-from core.runs import RunRecord, list_runs, run_name
+from core.housekeeping import delete_run, run_deletion_warning
+from core.runs import RunError, RunRecord, list_runs, run_name
 from core.serving import ReviewThreshold, serving_precision, suggested_threshold
 from core.workspace import Workspace
 from core.audit import EventType
@@ -27,6 +28,7 @@ from pages._widgets import duration, field_choice, plain, run_threshold, start_p
 ANY = "(any)"
 CONFIRM_KEY = "confirm_publish"
 PUBLISH_NOTICE = "publish_notice"
+DELETE_NOTICE = "delete_run_notice"
 
 
 def headline(evaluation: Evaluation) -> None:
@@ -170,6 +172,23 @@ def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store
                           for p in reversed(history)], hide_index=True, width="stretch")
 
 
+def delete_section(workspace: Workspace, record: RunRecord, actor: Actor, store: Store) -> None:
+    """Delete this run and its files (not the published model, nothing still training), with a confirmation."""
+    with st.expander("Delete this run"):
+        if warning := run_deletion_warning(workspace, record.run_id):
+            st.warning(warning)
+        sure = st.checkbox(f"Yes, delete {record.name} and its files for good", key=f"delete_run:{record.run_id}")
+        if st.button("Delete run", disabled=not sure, key="delete_run"):
+            try:
+                delete_run(workspace, record.run_id, actor)
+            except RunError as exc:
+                st.error(f"Not deleted: {exc}.")
+                return
+            audit(store, EventType.RUN_DELETED, run=record.run_id, model=record.kind, dataset=record.dataset_ref)
+            st.session_state[DELETE_NOTICE] = f"Deleted {record.name}."
+            st.rerun()
+
+
 def other_file_section(workspace: Workspace, record: RunRecord, config: AppConfig) -> None:
     """Evaluate the chosen run on a labelled file that is not part of its dataset."""
     with st.expander("Evaluate this run on another labelled file"):
@@ -199,6 +218,8 @@ actor, config, workspace, store = start_page(
     "Compare the runs trained on one dataset version on the same test split, see where each "
     "one fails, and publish the best for classification.")
 
+if notice := st.session_state.pop(DELETE_NOTICE, None):
+    st.success(notice)
 groups = comparable_groups(list_runs(workspace))
 if not groups:
     st.info("No finished runs yet — train some models on the Train page first.")
@@ -261,3 +282,4 @@ st.download_button("Download this run's report (Markdown)", markdown_report(reco
 other_file_section(workspace, record, config)
 
 publish_section(workspace, record, actor, store)
+delete_section(workspace, record, actor, store)

@@ -274,3 +274,54 @@ def test_data_page_numbers_its_steps_shows_split_counts_and_clears_a_refused_fil
     assert any("This file cannot be used" in e.value and "broken.csv" in e.value for e in app.error)
     assert app.file_uploader(key="upload:1").value is None  # the refused file is gone from the uploader
     assert "No file yet" in texts(app)
+
+
+def test_an_analyst_deletes_a_run_but_not_the_published_one(isolated_workspace, config):
+    """Runs (and their hundreds of MB) could not be deleted from the app."""
+    from core.publishing import publish
+    from tests.conftest import ANALYST
+
+    version = save_demo_version(isolated_workspace, config)
+    kept, doomed = train_runs(isolated_workspace, config, version)
+    publish(isolated_workspace, kept.run_id, ANALYST)
+    app = open_page("pages/evaluate.py")
+    app.selectbox(key="eval_run").set_value(kept.run_id).run()
+    app.checkbox(key=f"delete_run:{kept.run_id}").check().run()
+    app.button(key="delete_run").click().run()
+    assert any("is the published model" in e.value for e in app.error)
+    assert (isolated_workspace.runs / kept.run_id).is_dir()
+
+    app.selectbox(key="eval_run").set_value(doomed.run_id).run()
+    assert app.button(key="delete_run").disabled  # the confirmation is per run, not carried over
+    app.checkbox(key=f"delete_run:{doomed.run_id}").check().run()
+    app.button(key="delete_run").click().run()
+    assert not app.exception, app.exception
+    assert any(s.value == f"Deleted {doomed.name}." for s in app.success)
+    assert not (isolated_workspace.runs / doomed.run_id).exists()
+    assert [r.run_id for r in list_runs(isolated_workspace)] == [kept.run_id]
+    assert "run_deleted" in event_types(isolated_workspace)
+
+
+def test_leftovers_of_killed_saves_and_runs_are_cleaned_when_the_app_starts(isolated_workspace, config):
+    """.staging folders of a killed save and checkpoints of interrupted runs (522 MB) were never removed."""
+    import os
+
+    from core.jobs import JobRunner
+
+    version = save_demo_version(isolated_workspace, config)
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_nb",))
+    checkpoints = isolated_workspace.runs / run.run_id / "checkpoints" / "checkpoint-10"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "model.safetensors").write_bytes(b"\0" * 1000)
+    killed_save = isolated_workspace.staging / "v2-abandoned"
+    killed_save.mkdir(parents=True)
+    (killed_save / "data.jsonl").write_text("{}\n")
+    os.utime(killed_save, (0, 0))  # a long time ago
+    live_save = isolated_workspace.staging / "v3-in-progress"
+    live_save.mkdir()
+    runner = JobRunner(isolated_workspace, config)  # as the app does when it starts
+    runner.close()
+    assert not checkpoints.parent.exists() and not killed_save.exists()
+    assert live_save.exists()  # a save under way right now is left alone
+    assert runner.cleaned.bytes >= 1000 and len(runner.cleaned.paths) == 2
+    assert (isolated_workspace.runs / run.run_id / "model").is_dir()  # the model itself stays
