@@ -127,3 +127,18 @@ def make_account(workspace: Workspace, username: str, role: str, password: str =
         if username == "root":
             return first
     return accounts.create(ADMIN, username, username.title(), "", password, Role(role))
+
+
+def race_in_processes(target, argument_lists: list[tuple], timeout: float = 120) -> list:
+    """One forked process per argument list, released together by a barrier; what each put on the queue,
+    sorted. ``target(barrier, results, *arguments)`` waits on the barrier, then races the others."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(len(argument_lists)), context.Queue()
+    workers = [context.Process(target=target, args=(barrier, results, *arguments)) for arguments in argument_lists]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout)
+    return sorted(results.get(timeout=10) for _ in workers)

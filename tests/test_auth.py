@@ -17,7 +17,7 @@ from core.auth import (
 from core.config import AuthConfig
 from core.publishing import publish
 from core.preparation import save_preparation
-from tests.conftest import ADMIN, PASSWORD, USER, workspace_store
+from tests.conftest import ADMIN, PASSWORD, USER, race_in_processes, workspace_store
 
 
 @pytest.fixture
@@ -173,7 +173,7 @@ def test_parallel_guesses_count_each_and_cannot_outrun_the_lockout(accounts):
     assert outcomes.count("signed_in") <= 1
 
 
-def _guess_in_a_process(root: str, start, results) -> None:
+def _guess_in_a_process(start, results, root: str) -> None:
     from pathlib import Path
 
     from core.store import Store, default_database_url
@@ -184,19 +184,9 @@ def _guess_in_a_process(root: str, start, results) -> None:
 
 
 def test_parallel_guesses_from_several_processes_count_each(accounts, isolated_workspace):
-    import multiprocessing
-
     admin = accounts.create_first_admin("boss", "Boss", "", PASSWORD).actor
     accounts.create(admin, "uma", "Uma", "", PASSWORD, Role.USER)
-    context = multiprocessing.get_context("fork")
-    start, results = context.Barrier(6), context.Queue()
-    workers = [context.Process(target=_guess_in_a_process, args=(str(isolated_workspace.root), start, results))
-               for _ in range(6)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-    outcomes = sorted(results.get(timeout=10) for _ in workers)
+    outcomes = race_in_processes(_guess_in_a_process, [(str(isolated_workspace.root),)] * 6)
     assert outcomes == ["refused"] * 3 + ["wrong"] * 3
     assert accounts.get("uma").failed_sign_ins == 3 and accounts.get("uma").locked()
 
@@ -217,7 +207,7 @@ def test_an_unknown_name_costs_the_same_bcrypt_work_as_a_real_one(accounts):
     assert unknown > 0.4 * known  # both run bcrypt once (was: unknown ≈ 0)
 
 
-def _create_in_a_process(root: str, username: str, first: bool, start, results) -> None:
+def _create_in_a_process(start, results, root: str, username: str, first: bool) -> None:
     from pathlib import Path
 
     from core.store import Store, default_database_url
@@ -237,17 +227,7 @@ def _create_in_a_process(root: str, username: str, first: bool, start, results) 
 
 
 def _race(root: str, usernames: list[str], first: bool) -> list[str]:
-    import multiprocessing
-
-    context = multiprocessing.get_context("fork")
-    start, results = context.Barrier(len(usernames)), context.Queue()
-    workers = [context.Process(target=_create_in_a_process, args=(root, name, first, start, results))
-               for name in usernames]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-    return sorted(results.get(timeout=10) for _ in workers)
+    return race_in_processes(_create_in_a_process, [(root, name, first) for name in usernames], timeout=60)
 
 
 ROUNDS = 4  # a race shows on some rounds only: each round is a fresh database

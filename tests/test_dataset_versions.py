@@ -12,7 +12,7 @@ from core.dataset_versions import (
 from core.ingest import records_from_list
 from core.preparation import prepare, save_preparation
 from core.split import SplitPlan
-from tests.conftest import ANALYST
+from tests.conftest import ANALYST, race_in_processes
 
 PLAN = SplitPlan(0.6, 0.2, 0.2, seed=1)
 
@@ -112,7 +112,7 @@ def test_uploaded_file_names_become_valid_dataset_names(file_name, expected):
     assert NAME_PATTERN.match(suggest_dataset_name(file_name))
 
 
-def _save_demo_after(barrier, root: str, results) -> None:
+def _save_demo_after(barrier, results, root: str) -> None:
     """One process: wait for the others, then save the demo set as 'race' (the next version, whichever)."""
     from pathlib import Path
 
@@ -129,17 +129,7 @@ def _save_demo_after(barrier, root: str, results) -> None:
 
 def test_two_processes_saving_one_name_at_once_get_two_versions(isolated_workspace):
     """The second of two simultaneous saves crashed with FileExistsError."""
-    import multiprocessing
-
-    context = multiprocessing.get_context("fork")
-    barrier, results = context.Barrier(4), context.Queue()
-    workers = [context.Process(target=_save_demo_after, args=(barrier, str(isolated_workspace.root), results))
-               for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(120)
-    refs = sorted(results.get(timeout=10) for _ in workers)
+    refs = race_in_processes(_save_demo_after, [(str(isolated_workspace.root),)] * 4)
     assert refs == ["race/v1", "race/v2", "race/v3", "race/v4"], refs
     assert [v.ref for v in list_dataset_versions(isolated_workspace)] == refs
     assert all(load_dataset_version(isolated_workspace, ref).meta["ref"] == ref for ref in refs)
