@@ -89,8 +89,8 @@ def show_recipe(config: AppConfig, recipe: Recipe) -> None:
     """The plan in words: what will be trained, why, and how long it should take."""
     estimate = f"about {duration(recipe.estimate_s)}" if recipe.estimate_s is not None else "an unknown time"
     speed = recipe.speed or 0.0
-    message = (f"Fine-tuning {config.model.name} will take {estimate} on this machine, start to finish (less "
-               f"if it stops early) "
+    message = (f"Fine-tuning {config.model.name} will take {estimate} on this machine start to finish, less "
+               f"if it stops early "
                f"({speed:.{0 if speed >= 10 else 1}f} training texts/s). Plan: {recipe.summary}.")
     if recipe.over_budget:
         st.warning(message + f" That is more than the preset's {duration(recipe.budget_s)}; train on a sample "
