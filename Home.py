@@ -156,7 +156,7 @@ if not accounts.any_accounts():
     actor = None
 else:
     auth = authenticator(accounts, config, workspace)
-    issue_pending_cookie(auth)
+    issue_pending_cookie(auth, accounts)
     actor = signed_in_actor(auth, accounts, store, config)
     if actor is not None and account_sidebar(auth, actor, store):
         actor = None  # signed out just now

@@ -23,6 +23,7 @@ from zxcvbn import zxcvbn
 from sqlalchemy import case, func, insert, select, update
 
 from core.config import AuthConfig
+from core.sessions import Sessions
 from core.store import Store, as_utc, users, utc_now
 
 
@@ -302,6 +303,7 @@ class Accounts:
         require(actor, Permission.MANAGE_USERS)
         role = Role(role)
         self._update_keeping_an_admin(username, role is not Role.ADMIN, role=role.value)
+        Sessions(self.store).end_all(username, "the role changed")
         return self.get(username)
 
     def set_disabled(self, actor: Actor | None, username: str, disabled: bool) -> Account:
@@ -309,6 +311,8 @@ class Accounts:
         if disabled and actor.username == username:
             raise AuthError("you cannot disable your own account")
         self._update_keeping_an_admin(username, disabled, disabled=disabled)
+        if disabled:
+            Sessions(self.store).end_all(username, "the account was disabled")
         return self.get(username)
 
     def reset_password(self, actor: Actor | None, username: str, password: str) -> Account:
@@ -318,6 +322,7 @@ class Accounts:
         account = self.get(username)
         self._check_new_password(password, username, account.name if account else "", account.email if account else "")
         self._update(username, password_hash=hash_password(password), failed_sign_ins=0, locked_until=None)
+        Sessions(self.store).end_all(username, "the password was changed")
         return self.get(username)
 
     # -- signing in --------------------------------------------------------------------------------

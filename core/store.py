@@ -90,6 +90,18 @@ feedback = Table(
     Column("reviewed_at", DateTime(timezone=True), nullable=True),
 )
 
+#: Signed-in browser sessions: the sign-in cookie names one (core.auth.sign_in_id); ending the row ends the
+#: session wherever the cookie is, and its expiry counts from the sign-in. (A new table: create_all adds it.)
+sessions = Table(
+    "sessions", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("username", String(64), nullable=False, index=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("ended_why", String(64), nullable=True),
+)
+
 #: Forward migrations: version -> statements that bring the schema from version-1 to version.
 MIGRATIONS: dict[int, list[str]] = {}
 

@@ -18,6 +18,7 @@ from streamlit_authenticator.utilities.exceptions import LoginError, LogoutError
 from core.audit import EventType, has_event, record_event
 from core.auth import Accounts, Actor, AuthError, Role, SignInAttempt, cookie_key, sign_in_id
 from core.config import AppConfig
+from core.sessions import Sessions, expiry as session_expiry
 from core.store import Store, default_database_url
 from core.workspace import Workspace
 
@@ -130,6 +131,13 @@ def first_admin_setup(accounts: Accounts, store: Store) -> None:
         st.rerun()
 
 
+def _start_session(accounts: Accounts, auth: stauth.Authenticate) -> None:
+    """A new sign-in: its id (from the cookie just issued) and a session row that ends with the cookie."""
+    expires = auth.cookie_controller.cookie_model.exp_date
+    st.session_state[SESSION_ID] = sign_in_id(st.session_state["username"], expires)
+    Sessions(accounts.store).start(session_id(), st.session_state["username"], session_expiry(expires))
+
+
 def _passwords_checked_in_the_database(auth: stauth.Authenticate, accounts: Accounts) -> None:
     """Every password the form checks goes through ``Accounts.attempt_sign_in``: counted and lock-checked in
     the database before bcrypt runs, so parallel guesses cannot outrun the lockout (the authenticator's own
@@ -190,8 +198,7 @@ def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) ->
     elif status and from_cookie:
         st.rerun()  # signed in by an existing cookie: nothing to send, open the studio now
     elif status:
-        st.session_state[SESSION_ID] = sign_in_id(st.session_state["username"],
-                                                  auth.cookie_controller.cookie_model.exp_date)
+        _start_session(accounts, auth)
         # Signed in by password: no st.rerun() here, this run must finish so the new cookie reaches the
         # browser; the cookie component then reports back, and that rerun opens the studio.
         st.success("Signed in — opening the studio…")
@@ -206,7 +213,8 @@ def signed_in_actor(auth: stauth.Authenticate, accounts: Accounts, store: Store,
     account = accounts.get(username)
     expired = time.time() - st.session_state.setdefault(SIGNED_IN_AT, time.time()) > config.auth.session_hours * 3600
     refusal = "Your account was disabled." if account is None or account.disabled else (
-        "Your session expired; please sign in again." if expired else None)
+        "Your session expired; please sign in again." if expired else
+        Sessions(store).refusal(session_id(), account.username))  # signed out elsewhere, password reset, …
     if refusal:
         if expired and account is not None:
             record_event(store, EventType.SESSION_EXPIRED, account.actor, session_id())
@@ -247,6 +255,7 @@ def account_sidebar(auth: stauth.Authenticate, actor: Actor, store: Store) -> bo
         who = st.empty()
         if st.button("Sign out", key="sign_out", width="stretch"):
             record_event(store, EventType.SIGN_OUT, actor, session_id())
+            Sessions(store).end(session_id(), "signed out")  # a copy of the cookie no longer signs in
             _end_session(auth)
             st.session_state[NOTICE] = "You are signed out."
             st.session_state[SIGNED_OUT_HERE] = True  # whoever signs in next starts from Home, not this page
@@ -260,13 +269,12 @@ def audit(store: Store, event_type: EventType, **details) -> None:
     record_event(store, event_type, current_actor(), session_id(), **details)
 
 
-def issue_pending_cookie(auth: stauth.Authenticate) -> None:
+def issue_pending_cookie(auth: stauth.Authenticate, accounts: Accounts) -> None:
     """Give the browser the sign-in cookie of a sign-in that did not go through the form (the first admin),
     so a reload keeps them signed in."""
     if st.session_state.pop(ISSUE_COOKIE, False):
         auth.cookie_controller.set_cookie()
-        st.session_state[SESSION_ID] = sign_in_id(st.session_state["username"],
-                                                  auth.cookie_controller.cookie_model.exp_date)
+        _start_session(accounts, auth)
 
 
 def welcome_notice() -> None:

@@ -37,11 +37,25 @@ def open_page(page: str | None = None, as_user: str | None = "ana", role: str = 
             make_account(workspace, as_user, role)
         app.session_state["authentication_status"] = True
         app.session_state["username"] = as_user
+        app.session_state["fs_session_id"] = start_test_session(workspace, as_user)
     app.run()
     if page:
         app.switch_page(page).run()
     assert not app.exception, app.exception
     return app
+
+
+def start_test_session(workspace, username: str) -> str:
+    """The server-side session row a password sign-in would have started; its id."""
+    import secrets
+    from datetime import timedelta
+
+    from core.sessions import Sessions
+    from core.store import utc_now
+
+    session = f"test-{username}-{secrets.token_hex(4)}"
+    Sessions(workspace_store(workspace)).start(session, username, utc_now() + timedelta(hours=1))
+    return session
 
 
 def event_types(workspace) -> list[str]:

@@ -59,6 +59,13 @@ def test_one_sign_in_is_logged_once_however_often_the_page_is_reloaded(isolated_
     visit = sign_in_id("ana", 1_790_000_000.5)  # the id the sign-in cookie gives this visit
     assert visit == sign_in_id("ana", 1_790_000_000.5) != sign_in_id("ana", 1_790_000_001.5)
     assert visit != sign_in_id("ben", 1_790_000_000.5)
+    from datetime import timedelta
+
+    from core.sessions import Sessions
+    from core.store import utc_now
+
+    make_account(isolated_workspace, "ana", "analyst")
+    Sessions(store).start(visit, "ana", utc_now() + timedelta(hours=1))  # the password sign-in's row
     for reload in range(3):
         app = open_page(as_user="ana")
         app.session_state["fs_session_id"] = visit  # as the sign-in form sets it from the cookie

@@ -152,3 +152,35 @@ def test_a_sign_in_with_a_password_over_72_bytes_is_just_a_wrong_password(isolat
     assert not app.exception, app.exception
     assert any("Wrong username or password" in e.value for e in app.error)
     assert not any("Something went wrong" in e.value for e in app.error)
+
+
+@pytest.mark.parametrize("ending", ["signed out elsewhere", "password reset", "role changed", "expired"])
+def test_a_session_ends_everywhere_when_it_is_ended_in_the_database(isolated_workspace, ending):
+    """The cookie was a bearer token: sign-out and password resets did not revoke it, and a new tab near the
+    end of a session started a fresh 12 hours."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from core.sessions import Sessions
+    from core.store import sessions, utc_now
+
+    make_account(isolated_workspace, "ana", "analyst")
+    app = open_page(as_user="ana")  # a tab restored from the sign-in cookie: the same session row
+    assert any("Signed in as **ana**" in c.value for c in app.sidebar.caption)
+    store, session = workspace_store(isolated_workspace), app.session_state["fs_session_id"]
+    accounts = Accounts(store, AppConfig().auth)
+    if ending == "signed out elsewhere":
+        Sessions(store).end(session, "signed out")  # what the Sign out button of another tab does
+    elif ending == "password reset":
+        accounts.reset_password(ADMIN, "ana", "a completely new secret")
+    elif ending == "role changed":
+        accounts.change_role(ADMIN, "ana", Role.USER)
+    else:  # the session's lifetime counts from its sign-in, whatever tab is open now
+        with store.writing() as connection:
+            connection.execute(update(sessions).where(sessions.c.id == session)
+                               .values(expires_at=utc_now() - timedelta(seconds=1)))
+    app.run()
+    assert not any("Signed in as" in c.value for c in app.sidebar.caption)
+    assert any("sign in again" in i.value for i in app.info), [i.value for i in app.info]
+    assert any(b.label == "Sign in" for b in app.button)

@@ -349,6 +349,26 @@ def test_a_cookie_of_a_disabled_account_or_a_forged_one_shows_the_sign_in_form(b
     finally:
         context.close()
 
+    # A copy of the cookie taken before a sign-out no longer signs in (the session row ended).
+    first, second = browser.new_context(), browser.new_context()
+    try:
+        s = Studio(first.new_page(), server["url"], screenshots)
+        s.go("")
+        s.sign_in("ana", ANALYST_PASSWORD)
+        s.see("How it works")
+        s.page.wait_for_function(f"() => document.cookie.includes('{config.auth.cookie_name}')", timeout=WAIT)
+        copied = [c for c in first.cookies() if c["name"] == config.auth.cookie_name]
+        s.sign_out()
+        second.add_cookies(copied)
+        page = second.new_page()
+        page.goto(server["url"], wait_until="networkidle")
+        page.get_by_text("You signed out of this session").first.wait_for(state="visible", timeout=WAIT)  # refused
+        page.get_by_label("Username", exact=True).wait_for(state="visible", timeout=WAIT)
+        assert "How it works" not in page.locator('[data-testid="stMain"]').inner_text()
+    finally:
+        first.close()
+        second.close()
+
     key = cookie_key(server["workspace"])
     later = time.time() + 3600
     forged = {"no expiry": jwt.encode({"username": "root"}, key, algorithm="HS256"),
