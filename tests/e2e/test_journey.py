@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from core.config import AuthConfig
+
 
 ADMIN_PASSWORD = "admin pass phrase"
 ANALYST_PASSWORD = "analyst pass phrase"
 USER_PASSWORD = "user pass phrase"
 WAIT = 60_000  # ms
+COOKIE = AuthConfig().cookie_name
 DEMO_LABELS = ("billing", "delivery", "product_quality", "customer_service", "app_website")
 
 
@@ -108,6 +111,18 @@ class Studio:
         self.click("Sign in")
         self.settle(1.0)
 
+    def has_cookie(self, present: bool = True) -> None:
+        """Wait until the browser holds (or no longer holds) the sign-in cookie."""
+        check = "" if present else "!"
+        self.page.wait_for_function(f"() => {check}document.cookie.includes('{COOKIE}')", timeout=WAIT)
+
+    def sign_in_anew(self, username: str, password: str, landmark: str) -> None:
+        """Open the app, sign in, and wait for the page ``landmark`` names and for the sign-in cookie."""
+        self.go("")
+        self.sign_in(username, password)
+        self.see(landmark)
+        self.has_cookie()
+
     def sign_out(self) -> None:
         self.page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Sign out").click()
         self.settle(1.0)
@@ -146,7 +161,7 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     s.click("Create the admin account")
     s.see("Admin account root created; you are signed in")  # no second typing of the new password
     s.see("How it works")
-    s.page.wait_for_function("() => document.cookie.includes('feedback_studio_auth')", timeout=WAIT)  # issued
+    s.has_cookie()  # issued
     s.go()  # a reload keeps them signed in
     s.see("How it works")
     s.sign_out()
@@ -336,16 +351,13 @@ def test_a_cookie_of_a_disabled_account_or_a_forged_one_shows_the_sign_in_form(b
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     try:
         s = Studio(context.new_page(), server["url"], screenshots)
-        s.go("")
-        s.sign_in("gone", USER_PASSWORD)
-        s.see("The model in use")
-        s.page.wait_for_function(f"() => document.cookie.includes('{config.auth.cookie_name}')", timeout=WAIT)
+        s.sign_in_anew("gone", USER_PASSWORD, "The model in use")
         accounts.set_disabled(Actor("root", Role.ADMIN), "gone", True)
         s.go("")  # the cookie names an account that may no longer sign in
         s.page.get_by_label("Username", exact=True).wait_for(state="visible", timeout=WAIT)
         assert "Something went wrong" not in s.main_text()
         assert "can no longer sign in" in s.main_text() or "Your account was disabled" in s.main_text()
-        s.page.wait_for_function(f"() => !document.cookie.includes('{config.auth.cookie_name}')", timeout=WAIT)
+        s.has_cookie(False)  # and the browser was told to forget it
     finally:
         context.close()
 
@@ -353,10 +365,7 @@ def test_a_cookie_of_a_disabled_account_or_a_forged_one_shows_the_sign_in_form(b
     first, second = browser.new_context(), browser.new_context()
     try:
         s = Studio(first.new_page(), server["url"], screenshots)
-        s.go("")
-        s.sign_in("ana", ANALYST_PASSWORD)
-        s.see("How it works")
-        s.page.wait_for_function(f"() => document.cookie.includes('{config.auth.cookie_name}')", timeout=WAIT)
+        s.sign_in_anew("ana", ANALYST_PASSWORD, "How it works")
         copied = [c for c in first.cookies() if c["name"] == config.auth.cookie_name]
         s.sign_out()
         second.add_cookies(copied)
