@@ -13,7 +13,7 @@ from core.display import when
 from core.logs import LOG_FILE, configure_logging
 from core.monitoring import own_predictions
 from core.overview import summarise_workspace
-from core.runs import run_name
+from core.runs import run_namer
 from pages._session import (
     account_sidebar, app_store, authenticator, current_actor, first_admin_setup, issue_pending_cookie,
     session_id, sign_in_form, signed_in_actor, signed_out_here, welcome_notice,
@@ -119,7 +119,7 @@ def next_step(summary) -> None:
 def recent_activity() -> None:
     """The latest milestones in the workspace: datasets, finished runs, publications."""
     workspace = app_workspace(app_config())
-    milestones = recent_milestones(store, run_name=lambda run_id: run_name(workspace, run_id))
+    milestones = recent_milestones(store, run_name=run_namer(workspace))
     if not milestones:
         return
     st.subheader("Recent activity")

@@ -179,6 +179,12 @@ def run_name(workspace: Workspace, run_id: str | None) -> str:
         return f"{run_id} (deleted)"
 
 
+def run_namer(workspace: Workspace) -> Callable[[str | None], str]:
+    """Names for many ids at once (a log of thousands of events): every run read once, not once per mention."""
+    names = {record.run_id: record.name for record in list_runs(workspace)}
+    return lambda run_id: "—" if not run_id else names.get(run_id, f"{run_id} (deleted)")
+
+
 def resolve_run(workspace: Workspace, run: str | Path) -> tuple[Workspace, str]:
     """A run named by id (in ``workspace``) or by its folder (anywhere): its workspace and id."""
     path = Path(run)

@@ -23,7 +23,7 @@ from core.monitoring import (
 )
 from core.preparation import prepare, save_preparation
 from core.publishing import published_run
-from core.runs import run_name
+from core.runs import run_namer
 from core.split import SplitPlan
 from core.store import Store
 from core.workspace import Workspace
@@ -49,7 +49,7 @@ def session_log(store: Store, actor: Actor, workspace: Workspace) -> None:
     frame = query_events(store, actor, None if username == ANY else username, kinds or None, since, until,
                          contains or None)
     st.caption(f"{len(frame):,} event(s), newest first.")
-    named = lambda run_id: run_name(workspace, run_id)  # noqa: E731  (runs by name, as people read them)
+    named = run_namer(workspace)  # runs by name, as people read them
     st.dataframe(readable_events(frame, named), hide_index=True, width="stretch", height=360)
     st.download_button("Download these events (CSV)", to_safe_csv(frame), "session-log.csv", "text/csv",
                        key="download_log")
@@ -76,7 +76,8 @@ def monitoring(store: Store, actor: Actor, workspace: Workspace) -> None:
     periods = ["h", "D"]
     freq = st.radio("Per", periods, index=periods.index(default_period(log)), horizontal=True, key="monitor_freq",
                     format_func={"h": "hour", "D": "day"}.get, help="Chosen from how long the log spans.")
-    names = {run_id: run_name(workspace, run_id) for run_id in log["run_id"].unique()}
+    named = run_namer(workspace)
+    names = {run_id: named(run_id) for run_id in log["run_id"].unique()}
     scored = log[log["status"] == "ok"]
     cards = st.columns(4)
     cards[0].metric("Predictions", f"{len(log):,}")

@@ -16,7 +16,7 @@ from core.publishing import (
 )
 from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report
 from core.housekeeping import delete_run, run_deletion_warning
-from core.runs import RunError, RunRecord, list_runs, run_name
+from core.runs import RunError, RunRecord, list_runs, run_name, run_namer
 from core.serving import ReviewThreshold, serving_precision, suggested_threshold
 from core.workspace import Workspace
 from core.audit import EventType
@@ -167,8 +167,9 @@ def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store
     history = publication_history(workspace)
     if history:
         with st.expander(f"Publishing history ({len(history)})"):
-            st.dataframe([{"when": when(p.published_at), "action": p.action, "model": run_name(workspace, p.run_id),
-                           "by": p.published_by, "replaced": run_name(workspace, p.replaced), "run id": p.run_id}
+            named = run_namer(workspace)
+            st.dataframe([{"when": when(p.published_at), "action": p.action, "model": named(p.run_id),
+                           "by": p.published_by, "replaced": named(p.replaced), "run id": p.run_id}
                           for p in reversed(history)], hide_index=True, width="stretch")
 
 
