@@ -78,7 +78,7 @@ def overview() -> None:
         st.success(f"Latest dataset: {latest.ref} · {latest.meta['rows']:,} examples, "
                    f"{len(latest.labels)} labels, saved {when(latest.meta['created_at'])}.")
     next_step(summary)
-    recent_activity()
+    recent_activity(summary)
 
 
 def classifier_home(actor: Actor, summary) -> None:
@@ -116,10 +116,10 @@ def next_step(summary) -> None:
         st.page_link(step[0], label=step[1], icon=":material/arrow_forward:")
 
 
-def recent_activity() -> None:
-    """The latest milestones in the workspace: datasets, finished runs, publications."""
-    workspace = app_workspace(app_config())
-    milestones = recent_milestones(store, run_name=run_namer(workspace))
+def recent_activity(summary) -> None:
+    """The latest milestones in the workspace: datasets, finished runs, publications (runs named from the
+    summary's reading of the run folders)."""
+    milestones = recent_milestones(store, run_name=run_namer(summary.runs))
     if not milestones:
         return
     st.subheader("Recent activity")

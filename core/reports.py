@@ -72,7 +72,7 @@ def markdown_report(record: RunRecord, evaluation: Evaluation) -> str:
         f"- Trained on {record.train_examples:,} examples"
         + (f"; preset {record.preset}" if is_tuned(record) else "")
         + f"; started {when(record.started_at)} UTC, by {record.created_by or 'unknown'}",
-        *([f"- Hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in record.hyperparameters.items())]
+        *(["- Hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in record.hyperparameters.items())]
           if is_tuned(record) else []),
         *([f"- Recipe: {record.recipe['summary']}"] + [f"  - {reason}" for reason in record.recipe["reasons"]]
           if record.recipe else []),

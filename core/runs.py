@@ -179,9 +179,10 @@ def run_name(workspace: Workspace, run_id: str | None) -> str:
         return f"{run_id} (deleted)"
 
 
-def run_namer(workspace: Workspace) -> Callable[[str | None], str]:
-    """Names for many ids at once (a log of thousands of events): every run read once, not once per mention."""
-    names = {record.run_id: record.name for record in list_runs(workspace)}
+def run_namer(records: list[RunRecord]) -> Callable[[str | None], str]:
+    """Names for many ids at once (a log of thousands of events) from runs already read (``list_runs``),
+    instead of one ``run.json`` read per mention."""
+    names = {record.run_id: record.name for record in records}
     return lambda run_id: "—" if not run_id else names.get(run_id, f"{run_id} (deleted)")
 
 

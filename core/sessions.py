@@ -33,9 +33,10 @@ class Sessions:
         if not rows or rows[0]["username"] != username:
             return "Please sign in again."
         row = rows[0]
+        if row["ended_why"] == "signed out":
+            return "You signed out of this session (maybe in another tab); please sign in again."
         if row["ended_at"] is not None:
-            return {"signed out": "You signed out of this session (maybe in another tab); please sign in again.",
-                    }.get(row["ended_why"], f"This session was ended ({row['ended_why']}); please sign in again.")
+            return f"This session was ended ({row['ended_why']}); please sign in again."
         if utc_now() >= as_utc(row["expires_at"]):
             return "Your session expired; please sign in again."
         return None

@@ -16,7 +16,6 @@ from streamlit.errors import StreamlitAPIException
 
 from core.auth import ROLE_PERMISSIONS, Actor, Permission
 from core.config import PROJECT_ROOT, AppConfig, ConfigError, load_config
-from core.display import when  # noqa: F401  (the pages' one time format)
 from core.evaluation import SCORES_FILE, Evaluation, EvaluationError
 from core.ingest import IngestError, RawTable, read_feedback_bytes
 from core.reports import run_evaluation

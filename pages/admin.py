@@ -11,6 +11,7 @@ from core.audit import EventType, query_events, readable_events, session_timelin
 from core.auth import Accounts, Actor, AuthError, Permission, Role
 from core.cleaning import CleaningOptions
 from core.config import AppConfig
+from core.display import when
 from core.dataset_versions import DatasetError, DatasetVersion, list_dataset_versions, load_dataset_version
 from core.exports import to_safe_csv
 from core.feedback import (
@@ -23,12 +24,12 @@ from core.monitoring import (
 )
 from core.preparation import prepare, save_preparation
 from core.publishing import published_run
-from core.runs import run_namer
+from core.runs import list_runs, run_namer
 from core.split import SplitPlan
 from core.store import Store
 from core.workspace import Workspace
 from pages._session import audit
-from pages._widgets import app_config, rerun_fragment, show_fixes, show_report, start_page, when
+from pages._widgets import app_config, rerun_fragment, show_fixes, show_report, start_page
 
 ANY = "(any)"
 
@@ -49,7 +50,7 @@ def session_log(store: Store, actor: Actor, workspace: Workspace) -> None:
     frame = query_events(store, actor, None if username == ANY else username, kinds or None, since, until,
                          contains or None)
     st.caption(f"{len(frame):,} event(s), newest first.")
-    named = run_namer(workspace)  # runs by name, as people read them
+    named = run_namer(list_runs(workspace))  # runs by name, as people read them
     st.dataframe(readable_events(frame, named), hide_index=True, width="stretch", height=360)
     st.download_button("Download these events (CSV)", to_safe_csv(frame), "session-log.csv", "text/csv",
                        key="download_log")
@@ -76,7 +77,7 @@ def monitoring(store: Store, actor: Actor, workspace: Workspace) -> None:
     periods = ["h", "D"]
     freq = st.radio("Per", periods, index=periods.index(default_period(log)), horizontal=True, key="monitor_freq",
                     format_func={"h": "hour", "D": "day"}.get, help="Chosen from how long the log spans.")
-    named = run_namer(workspace)
+    named = run_namer(list_runs(workspace))
     names = {run_id: named(run_id) for run_id in log["run_id"].unique()}
     scored = log[log["status"] == "ok"]
     cards = st.columns(4)

@@ -12,7 +12,6 @@ import streamlit as st
 from core.audit import EventType, record_predictions
 from core.auth import Actor, Permission
 from core.config import AppConfig
-from core.evaluation import EvaluationError
 from core.exports import SCORE as CONFIDENCE, results_frame, summarise_results, to_jsonl, to_safe_csv
 from core.feedback import FeedbackError, feedback_of, record_feedback
 from core.ingest import guess_columns

@@ -7,12 +7,12 @@ import streamlit as st
 from core import charts
 from core.comparison import RANKING_METRICS, comparable_groups, comparison_table, recommend, transformer_verdict
 from core.config import AppConfig
+from core.display import when
 from core.evaluation import Evaluation, EvaluationError, filter_errors
 from core.precision import PrecisionCheck
 from core.ingest import guess_columns
 from core.publishing import (
-    PublishError, compare_with_published, current_publication, publication_history, publish, published_run,
-    restore_previous,
+    PublishError, compare_with_published, current_publication, publication_history, publish, restore_previous,
 )
 from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report
 from core.housekeeping import delete_run, run_deletion_warning
@@ -23,7 +23,7 @@ from core.audit import EventType
 from core.auth import Actor, Permission
 from core.store import Store
 from pages._session import audit
-from pages._widgets import duration, field_choice, plain, run_threshold, start_page, test_evaluation, uploaded_table, when
+from pages._widgets import duration, field_choice, plain, run_threshold, start_page, test_evaluation, uploaded_table
 
 ANY = "(any)"
 CONFIRM_KEY = "confirm_publish"
@@ -167,7 +167,7 @@ def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store
     history = publication_history(workspace)
     if history:
         with st.expander(f"Publishing history ({len(history)})"):
-            named = run_namer(workspace)
+            named = run_namer(list_runs(workspace))
             st.dataframe([{"when": when(p.published_at), "action": p.action, "model": named(p.run_id),
                            "by": p.published_by, "replaced": named(p.replaced), "run id": p.run_id}
                           for p in reversed(history)], hide_index=True, width="stretch")

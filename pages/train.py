@@ -9,6 +9,7 @@ from core import charts
 from core.classifiers import model_kinds
 from core.config import POOLINGS, PRESET_NAMES, AppConfig, Hyperparameters
 from core.dataset_versions import DatasetVersion, list_dataset_versions
+from core.display import when
 from core.runs import RunError, RunRecord, RunRequest, list_runs
 from core.recipe import DataProfile, Recipe
 from core.training import timed_plan, version_profile
@@ -17,7 +18,7 @@ from core.transformer import measure_training_throughput, typical_batch
 from core.audit import EventType
 from core.auth import Actor, Permission
 from pages._session import audit
-from pages._widgets import duration, job_runner, plain, start_page, when
+from pages._widgets import duration, job_runner, plain, start_page
 
 DEFAULT_KINDS = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
 PRESET_HELP = {

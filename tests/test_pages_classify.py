@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import re
-
 from sqlalchemy import select
 
 from core.cleaning import CleaningOptions

@@ -14,11 +14,12 @@ from sqlalchemy import select
 
 from core.audit import record_predictions
 from core.auth import PermissionDenied
+from core.config import ClassifyConfig
 from core.evaluation import ScoredSet, evaluate
+from core.exports import escape_formula, results_frame, summarise_results, to_jsonl, to_safe_csv
 from core.feedback import FeedbackError, feedback_of, record_feedback
 from core.predict import Predictor
 from core.publishing import publish
-from core.config import ClassifyConfig
 from core.serving import PublishedModel, predictor_for_run, serving_precision, suggested_threshold
 from core.store import predictions as prediction_rows
 from core.training import load_run_model
@@ -164,3 +165,70 @@ def test_the_threshold_never_drops_below_its_floor_and_ignores_a_too_small_test_
     too_small = suggested_threshold(small, settings)
     assert too_small.value == settings.review_threshold
     assert "only 40 texts" in too_small.note
+
+
+def test_csv_export_escapes_formula_prefixes_and_jsonl_keeps_values(isolated_workspace, config, baseline_run):
+    predictor, record = predictor_for_run(isolated_workspace, baseline_run.run_id, config)
+    texts = ["=HYPERLINK(\"http://evil\")", "+1 refund", "-2 stars", "@admin parcel lost", "plain words"]
+    predictions = predictor.predict(texts)
+    frame = results_frame([{"text": text} for text in texts], predictions, record.labels)
+    parsed = pd.read_csv(io.StringIO(to_safe_csv(frame)))
+    assert parsed["text"].tolist() == ["'=HYPERLINK(\"http://evil\")", "'+1 refund", "'-2 stars",
+                                       "'@admin parcel lost", "plain words"]
+    assert parsed["confidence"].dtype == float and (parsed["confidence"] > 0).all()  # numbers are left alone
+    assert escape_formula(-3.5) == -3.5
+    lines = [json.loads(line) for line in to_jsonl(frame).splitlines()]
+    assert lines[0]["text"] == texts[0] and set(lines[0]) >= {"predicted_label", "confidence", "needs_review",
+                                                             "status"}
+    summary = summarise_results(predictions)
+    assert summary["rows"] == 5 and sum(summary["per_label"].values()) == 5
+
+
+def test_served_predictions_are_logged_without_text_unless_configured(isolated_workspace, config, baseline_run):
+    store = workspace_store(isolated_workspace)
+    predictor, record = predictor_for_run(isolated_workspace, baseline_run.run_id, config)
+    batch = ["charged twice", "parcel lost"]
+    results = predictor.predict(batch)
+    assert record_predictions(store, USER, "s1", record.run_id, list(zip(batch, results)), "batch", keep_text=False) == 2
+    record_predictions(store, USER, "s1", record.run_id, [(batch[0], results[0])], "single", keep_text=True)
+    rows = store.rows(select(prediction_rows).order_by(prediction_rows.c.id))
+    assert [r["text"] for r in rows] == [None, None, "charged twice"]
+    assert {r["username"] for r in rows} == {"uma"} and rows[0]["label"] == results[0].label
+
+
+def test_feedback_is_stored_with_text_run_user_and_time(isolated_workspace, baseline_run):
+    store = workspace_store(isolated_workspace)
+    labels = baseline_run.labels
+    item = record_feedback(store, USER, baseline_run.run_id, labels, "parcel came late", "billing", 0.55, "delivery")
+    assert (item.username, item.run_id, item.text, item.predicted, item.correct_label) == (
+        "uma", baseline_run.run_id, "parcel came late", "billing", "delivery")
+    assert not item.is_correct and item.status == "pending" and item.time.tzinfo is not None
+    right = record_feedback(store, USER, baseline_run.run_id, labels, "refund", "billing", 0.9, "billing")
+    assert right.is_correct
+    assert [f.id for f in feedback_of(store, "uma")] == [right.id, item.id]
+    with pytest.raises(FeedbackError, match="not one of the model's labels"):
+        record_feedback(store, USER, baseline_run.run_id, labels, "x", "billing", 0.9, "refunds")
+    with pytest.raises(PermissionDenied):
+        record_feedback(store, None, baseline_run.run_id, labels, "x", "billing", 0.9, "billing")
+
+
+def test_precision_check_keeps_only_variants_within_the_tolerance():
+    """A fake scorer per precision: int8 flips one label of 100 (1 point), bf16 none."""
+    from core.precision import check_precisions
+
+    truth = [i % 3 for i in range(100)]
+    right = np.eye(3)[truth]
+    flipped = right.copy()
+    flipped[0] = np.eye(3)[(truth[0] + 1) % 3]
+    current = {}
+    scores = {"fp32": right, "int8": flipped, "bf16": right}
+    check = check_precisions(lambda p: current.update(p=p), lambda texts: scores[current["p"]][:len(texts)],
+                             [str(i) for i in range(100)], truth, max_accuracy_loss=0.005,
+                             precisions=["fp32", "int8", "bf16"])
+    assert check.accuracy == {"fp32": 1.0, "int8": 0.99, "bf16": 1.0}
+    assert check.passed == {"fp32": True, "int8": False, "bf16": True}
+    assert check.chosen in ("fp32", "bf16")
+    loose = check_precisions(lambda p: current.update(p=p), lambda texts: scores[current["p"]][:len(texts)],
+                             [str(i) for i in range(100)], truth, max_accuracy_loss=0.02,
+                             precisions=["fp32", "int8"])
+    assert loose.passed["int8"]
