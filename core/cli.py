@@ -185,7 +185,7 @@ def _config(args: argparse.Namespace) -> AppConfig:
     if args.workspace:
         os.environ[WORKSPACE_ENV_VAR] = str(Path(args.workspace).resolve())
     config = load_config(args.config)
-    configure_logging(Workspace(config.workspace_path))
+    configure_logging(config.workspace())
     return config
 
 
@@ -263,7 +263,7 @@ def command_train(args: argparse.Namespace) -> int:
     from core.training import execute_run, measured_plan
 
     config = _config(args)
-    workspace = Workspace(config.workspace_path).ensure()
+    workspace = config.workspace()
     kinds = [k.strip() for k in args.models.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in model_kinds()]
     if unknown or not kinds:
@@ -316,7 +316,7 @@ def command_predict(args: argparse.Namespace) -> int:
     from core.serving import predictor_for_run
 
     config = _config(args)
-    workspace = Workspace(config.workspace_path)
+    workspace = config.workspace()
     output = Path(args.output)
     if output.suffix.lower() != ".jsonl":
         raise CliError(f"--output must be a .jsonl file, got {output.name}")
@@ -344,7 +344,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     from core.reports import file_evaluation, run_evaluation
 
     config = _config(args)
-    workspace = Workspace(config.workspace_path)
+    workspace = config.workspace()
     run = _run_id(workspace, args.model)
     if args.data:
         table = _read(args.data, config)
@@ -363,7 +363,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
 
 def command_publish(args: argparse.Namespace) -> int:
     config = _config(args)
-    publication = publish(Workspace(config.workspace_path), args.model, Actor(args.by, Role.ADMIN))
+    publication = publish(config.workspace(), args.model, Actor(args.by, Role.ADMIN))
     print(json.dumps(asdict(publication)), flush=True)
     return 0
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from core.workspace import FILE_ACCESS_UMASKS, Workspace
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_ENV_VAR = "FEEDBACK_STUDIO_CONFIG"
 WORKSPACE_ENV_VAR = "FEEDBACK_STUDIO_WORKSPACE"
@@ -242,6 +244,9 @@ class StorageConfig:
     database_url: str = ""
     #: Keep the text of every classified feedback in the prediction log (off: only label, score, user, time).
     store_prediction_texts: bool = False
+    #: Who may read the workspace's files: "owner" (the account running the app, the default) or "group"
+    #: (also its group: an app and a worker running as two accounts). Existing files are tightened at start.
+    file_access: str = "owner"
 
 
 @dataclass
@@ -263,6 +268,10 @@ class AppConfig:
         """The workspace folder as an absolute path."""
         path = Path(self.paths.workspace).expanduser()
         return path if path.is_absolute() else PROJECT_ROOT / path
+
+    def workspace(self) -> Workspace:
+        """The workspace under the configured file-access policy, its layout created."""
+        return Workspace(self.workspace_path, self.storage.file_access).ensure()
 
     def validate(self) -> None:
         """Reject values that would only fail later, far from their cause."""
@@ -290,6 +299,9 @@ class AppConfig:
             raise ConfigError("inference.precision must be auto, fp32, int8 or bf16")
         if not 0.0 < self.classify.target_accuracy <= 1.0:
             raise ConfigError(f"classify.target_accuracy must be in (0, 1], got {self.classify.target_accuracy}")
+        if self.storage.file_access not in FILE_ACCESS_UMASKS:
+            raise ConfigError(f"storage.file_access must be one of {', '.join(FILE_ACCESS_UMASKS)}, "
+                              f"got {self.storage.file_access!r}")
         if self.auth.max_failed_sign_ins < 1 or self.auth.lockout_minutes < 0 or self.auth.session_hours <= 0:
             raise ConfigError("auth: max_failed_sign_ins >= 1, lockout_minutes >= 0 and session_hours > 0 are required")
         for name in ("review_threshold", "min_review_threshold", "target_accuracy"):

@@ -11,7 +11,7 @@ from pathlib import Path
 from core.auth import Actor, Permission, require
 from core.publishing import current_publication
 from core.runs import MODEL_DIR, RunError, list_runs, load_record, run_folder
-from core.workspace import Workspace, remove_folder_atomic
+from core.workspace import Workspace, remove_folder_atomic, tighten_tree
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,14 @@ def _remove(path: Path, cleaned: Cleaned) -> None:
 
 
 def clean_leftovers(workspace: Workspace, now: float | None = None) -> Cleaned:
-    """Old staging folders of killed saves, and checkpoints / model staging of runs no longer training."""
+    """Old staging folders of killed saves, and checkpoints / model staging of runs no longer training;
+    and every file left readable wider than the workspace's file-access policy allows is tightened."""
     now = time.time() if now is None else now
     cleaned = Cleaned()
+    tightened = tighten_tree(workspace.root, workspace.access)
+    if tightened:
+        log.info("tightened the permissions of %d path(s) in the workspace to its %r policy", tightened,
+                 workspace.access)
     if workspace.staging.is_dir():
         for entry in workspace.staging.iterdir():
             if now - entry.stat().st_mtime > STAGING_MAX_AGE_S:

@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
+from core.workspace import file_mode
+
 SCHEMA_VERSION = 1
 DATABASE_FILE = "studio.db"
 
@@ -131,16 +133,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-#: Password hashes and feedback texts live in the database: only the account running the app may read it.
-DATABASE_MODE = 0o600
-
-
-def _owner_only_file(path: Path) -> None:
-    """Create the SQLite file owner-only (SQLite gives its -wal and -shm files the same mode), and tighten
-    an existing one, whatever the umask."""
+def _private_file(path: Path) -> None:
+    """Create the SQLite file (password hashes, feedback texts) with the workspace's file mode — owner-only
+    by default; SQLite gives its -wal and -shm files the same mode — and tighten an existing one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, DATABASE_MODE))
-    os.chmod(path, DATABASE_MODE)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, file_mode()))
+    os.chmod(path, file_mode())
 
 
 def _driver_leaves_transactions_to_us(dbapi_connection: Any, _record: Any) -> None:
@@ -154,6 +152,17 @@ def _begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+#: The PostgreSQL advisory lock every write transaction holds (any constant: it names the lock).
+WRITE_LOCK_KEY = 0x5354_5544  # "STUD"
+
+
+def _take_write_lock(connection: Connection) -> None:
+    """PostgreSQL's counterpart of BEGIN IMMEDIATE: a transaction-scoped advisory lock taken first, so a
+    check and the write after it are atomic across servers; it is released at commit or rollback.
+    (Row locks cannot guard an insert whose check found no row, as the first admin's does.)"""
+    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
+
 class Store:
     """One database; safe to share between sessions and the training thread."""
 
@@ -161,13 +170,14 @@ class Store:
         self.url = url
         is_sqlite = url.startswith("sqlite")
         if is_sqlite and url.startswith("sqlite:///"):
-            _owner_only_file(Path(url.removeprefix("sqlite:///")))
+            _private_file(Path(url.removeprefix("sqlite:///")))
         self.engine: Engine = create_engine(
             url, future=True, pool_pre_ping=not is_sqlite,
             connect_args={"timeout": 30, "check_same_thread": False} if is_sqlite else {},
         )
         # Writes that check then change (the first admin, the last admin, a taken name) must hold the write
-        # lock from their first read: on SQLite a separate engine whose transactions begin IMMEDIATE.
+        # lock from their first read: a separate engine whose transactions begin IMMEDIATE on SQLite, and
+        # take an advisory lock first on PostgreSQL.
         self._write_engine = self.engine
         if is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -177,12 +187,16 @@ class Store:
             event.listen(self._write_engine, "connect", _sqlite_pragmas)
             event.listen(self._write_engine, "connect", _driver_leaves_transactions_to_us)
             event.listen(self._write_engine, "begin", _begin_immediate)
+        if url.startswith("postgresql"):
+            self._write_engine = create_engine(url, future=True, pool_pre_ping=True)
+            event.listen(self._write_engine, "begin", _take_write_lock)
         self._write_lock = threading.Lock() if is_sqlite else None
         self._migrate()
 
     def _migrate(self) -> None:
-        metadata.create_all(self.engine)
-        with self.engine.begin() as connection:
+        """Create or bring forward the schema under the write lock (servers starting together take turns)."""
+        with self.writing() as connection:
+            metadata.create_all(connection)
             current = connection.execute(select(schema_info.c.version)).scalar()
             if current is None:
                 connection.execute(insert(schema_info).values(id=1, version=SCHEMA_VERSION))
@@ -199,11 +213,12 @@ class Store:
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:
-        """A transaction for writes (committed on success, rolled back on error).
+        """A transaction for writes (committed on success, rolled back on error) that holds the database's
+        write lock from its first statement, so what it reads stays true until it commits.
 
         SQLite allows one writer at a time; serialising this process's writers
         avoids busy-waiting between our own threads (other processes wait on
-        the busy timeout).
+        the busy timeout). PostgreSQL writers queue on one advisory lock.
         """
         with self._write_lock or nullcontext(), self._write_engine.begin() as connection:
             yield connection

@@ -106,7 +106,7 @@ def start_page(page_path: str, permission: Permission, title: str, purpose: str)
 
 def app_workspace(config: AppConfig) -> Workspace:
     """The workspace folder, created on first use."""
-    return Workspace(config.workspace_path).ensure()
+    return config.workspace()
 
 
 @st.cache_data(show_spinner=False)
@@ -265,5 +265,5 @@ def job_runner(workspace_root: str) -> "JobRunner":
 
     config = load_config()
     store = app_store(config)
-    return JobRunner(Workspace(Path(workspace_root)).ensure(), config,
+    return JobRunner(Workspace(Path(workspace_root), config.storage.file_access).ensure(), config,
                      on_finish=lambda record: record_run_outcome(store, record))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -115,6 +116,43 @@ def workspace_store(workspace: Workspace):
     from core.store import Store, default_database_url
 
     return Store(default_database_url(workspace.root))
+
+
+#: The databases the store's tests run on: the embedded default and the scale-out server.
+DATABASES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """One throwaway PostgreSQL server for the test session (installed with apt when missing)."""
+    from bench.postgres_server import PostgresMissing, postgres_server
+
+    try:
+        with postgres_server() as url:
+            yield url
+    except PostgresMissing as missing:
+        pytest.fail(str(missing))
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, isolated_workspace: Workspace) -> str:
+    """The workspace's SQLite file, or a fresh database of its own on the test PostgreSQL server."""
+    from bench.postgres_server import fresh_database
+    from core.store import default_database_url
+
+    if request.param == "sqlite":
+        return default_database_url(isolated_workspace.root)
+    return fresh_database(request.getfixturevalue("postgres_admin_url"))
+
+
+@pytest.fixture
+def store(database_url: str):
+    """The app's database on each kind of server the product supports."""
+    from core.store import Store
+
+    store = Store(database_url)
+    yield store
+    store.dispose()
 
 
 def make_account(workspace: Workspace, username: str, role: str, password: str = PASSWORD):

@@ -6,6 +6,7 @@ import os
 import stat
 
 import threading
+from typing import Iterator
 
 import pytest
 from streamlit_authenticator.utilities.hasher import Hasher
@@ -16,13 +17,14 @@ from core.auth import (
 )
 from core.config import AuthConfig
 from core.publishing import publish
+from core.store import Store
 from core.preparation import save_preparation
 from tests.conftest import ADMIN, PASSWORD, USER, race_in_processes, workspace_store
 
 
 @pytest.fixture
-def accounts(isolated_workspace) -> Accounts:
-    return Accounts(workspace_store(isolated_workspace), AuthConfig(max_failed_sign_ins=3, lockout_minutes=15))
+def accounts(store) -> Accounts:
+    return Accounts(store, AuthConfig(max_failed_sign_ins=3, lockout_minutes=15))
 
 
 def test_passwords_are_bcrypt_hashes_the_authenticator_accepts():
@@ -173,20 +175,18 @@ def test_parallel_guesses_count_each_and_cannot_outrun_the_lockout(accounts):
     assert outcomes.count("signed_in") <= 1
 
 
-def _guess_in_a_process(start, results, root: str) -> None:
-    from pathlib import Path
+def _guess_in_a_process(start, results, url: str) -> None:
+    from core.store import Store
 
-    from core.store import Store, default_database_url
-
-    accounts = Accounts(Store(default_database_url(Path(root))), AuthConfig(max_failed_sign_ins=3, lockout_minutes=15))
+    accounts = Accounts(Store(url), AuthConfig(max_failed_sign_ins=3, lockout_minutes=15))
     start.wait()
     results.put(accounts.attempt_sign_in("uma", "wrong guess").outcome)
 
 
-def test_parallel_guesses_from_several_processes_count_each(accounts, isolated_workspace):
+def test_parallel_guesses_from_several_processes_count_each(accounts, database_url):
     admin = accounts.create_first_admin("boss", "Boss", "", PASSWORD).actor
     accounts.create(admin, "uma", "Uma", "", PASSWORD, Role.USER)
-    outcomes = race_in_processes(_guess_in_a_process, [(str(isolated_workspace.root),)] * 6)
+    outcomes = race_in_processes(_guess_in_a_process, [(database_url,)] * 6)
     assert outcomes == ["refused"] * 3 + ["wrong"] * 3
     assert accounts.get("uma").failed_sign_ins == 3 and accounts.get("uma").locked()
 
@@ -207,12 +207,10 @@ def test_an_unknown_name_costs_the_same_bcrypt_work_as_a_real_one(accounts):
     assert unknown > 0.4 * known  # both run bcrypt once (was: unknown ≈ 0)
 
 
-def _create_in_a_process(start, results, root: str, username: str, first: bool) -> None:
-    from pathlib import Path
+def _create_in_a_process(start, results, url: str, username: str, first: bool) -> None:
+    from core.store import Store
 
-    from core.store import Store, default_database_url
-
-    accounts = Accounts(Store(default_database_url(Path(root))), AuthConfig())
+    accounts = Accounts(Store(url), AuthConfig())
     start.wait()
     try:
         if first:
@@ -226,37 +224,41 @@ def _create_in_a_process(start, results, root: str, username: str, first: bool) 
         results.put(f"crashed: {type(error).__name__}")
 
 
-def _race(root: str, usernames: list[str], first: bool) -> list[str]:
-    return race_in_processes(_create_in_a_process, [(root, name, first) for name in usernames], timeout=60)
+def _race(url: str, usernames: list[str], first: bool) -> list[str]:
+    return race_in_processes(_create_in_a_process, [(url, name, first) for name in usernames], timeout=60)
 
 
 ROUNDS = 4  # a race shows on some rounds only: each round is a fresh database
 
 
-def test_two_processes_creating_the_first_admin_at_once_make_one(tmp_path):
-    """Both succeeded, 5 of 5 trials: the check ran before the write lock was taken."""
+def fresh_database_urls(database_url: str, tmp_path, request) -> Iterator[str]:
+    """One empty database per round, of the kind the test runs on."""
+    from bench.postgres_server import fresh_database
+    from core.store import default_database_url
+
     for round_ in range(ROUNDS):
-        root = tmp_path / f"round-{round_}"
-        accounts = Accounts(workspace_store_at(root), AuthConfig())
-        outcomes = _race(str(root), ["alpha", "bravo", "charlie", "delta", "echo", "fox"], first=True)
+        if database_url.startswith("sqlite"):
+            yield default_database_url(tmp_path / f"round-{round_}")
+        else:
+            yield fresh_database(request.getfixturevalue("postgres_admin_url"))
+
+
+def test_two_processes_creating_the_first_admin_at_once_make_one(database_url, tmp_path, request):
+    """Both succeeded, 5 of 5 trials: the check ran before the write lock was taken."""
+    for url in fresh_database_urls(database_url, tmp_path, request):
+        accounts = Accounts(Store(url), AuthConfig())
+        outcomes = _race(url, ["alpha", "bravo", "charlie", "delta", "echo", "fox"], first=True)
         assert outcomes.count("created") == 1, outcomes
         assert all("already exists; sign in instead" in o for o in outcomes if o != "created"), outcomes
         assert len(accounts.all()) == 1 and accounts.all()[0].role is Role.ADMIN
 
 
-def test_two_processes_creating_one_name_at_once_make_one_account(tmp_path):
-    for round_ in range(ROUNDS):
-        root = tmp_path / f"round-{round_}"
-        Accounts(workspace_store_at(root), AuthConfig()).create_first_admin("boss", "Boss", "", PASSWORD)
-        outcomes = _race(str(root), ["uma"] * 6, first=False)
+def test_two_processes_creating_one_name_at_once_make_one_account(database_url, tmp_path, request):
+    for url in fresh_database_urls(database_url, tmp_path, request):
+        Accounts(Store(url), AuthConfig()).create_first_admin("boss", "Boss", "", PASSWORD)
+        outcomes = _race(url, ["uma"] * 6, first=False)
         assert outcomes.count("created") == 1, outcomes  # the others are told, none crashes on the key
         assert all("already exists" in o for o in outcomes if o != "created"), outcomes
-
-
-def workspace_store_at(root):
-    from core.store import Store, default_database_url
-
-    return Store(default_database_url(root))
 
 
 @pytest.mark.parametrize("password, why", [("password", "top-10 common password"), ("12345678", "common"),

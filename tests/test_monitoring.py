@@ -39,8 +39,8 @@ VERDICTS = [
 
 
 @pytest.fixture
-def store(isolated_workspace):
-    store = workspace_store(isolated_workspace)
+def store(store):
+    """Two days of served predictions and verdicts, on each database."""
     with store.writing() as connection:
         connection.execute(insert(predictions), [
             {"time": t, "username": u, "run_id": r, "label": l, "score": s, "needs_review": n, "status": st,

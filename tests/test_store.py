@@ -12,7 +12,7 @@ from core.audit import EventType, query_events, record_event, record_predictions
 from core.logs import LOG_FILE, configure_logging
 from core.predict import Prediction
 from core.store import SCHEMA_VERSION, Store, events, predictions, utc_now
-from tests.conftest import ADMIN, ANALYST, USER, workspace_store
+from tests.conftest import ADMIN, ANALYST, USER, race_in_processes, workspace_store
 
 
 def test_schema_is_created_in_wal_mode_and_reopened_without_change(isolated_workspace):
@@ -25,9 +25,34 @@ def test_schema_is_created_in_wal_mode_and_reopened_without_change(isolated_work
     assert again.schema_version() == SCHEMA_VERSION and again.count(events) == 1
 
 
-def test_many_threads_write_events_and_predictions_at_once_without_losing_rows(isolated_workspace):
-    """Sessions and the training thread share one store; SQLite must not say 'database is locked'."""
-    store = workspace_store(isolated_workspace)
+def test_the_schema_opens_alike_on_each_database_and_reopens_without_change(store):
+    assert store.schema_version() == SCHEMA_VERSION
+    record_event(store, EventType.SIGN_IN, ANALYST, "s1")
+    again = Store(store.url)
+    assert again.schema_version() == SCHEMA_VERSION and again.count(events) == 1
+    again.dispose()
+
+
+def _open_in_a_process(start, results, url: str) -> None:
+    start.wait()
+    try:
+        opened = Store(url)
+        record_event(opened, EventType.SIGN_IN, ANALYST, "s1")
+        results.put("opened")
+    except Exception as error:  # noqa: BLE001  (a crash is a failure the test reports)
+        results.put(f"crashed: {type(error).__name__}: {error}")
+
+
+def test_servers_starting_together_on_an_empty_database_each_open_it(database_url):
+    """Each creates the schema under the write lock: no 'table exists' or duplicate type between them."""
+    outcomes = race_in_processes(_open_in_a_process, [(database_url,)] * 4, timeout=60)
+    assert outcomes == ["opened"] * 4
+    assert Store(database_url).count(events) == 4
+
+
+def test_many_threads_write_events_and_predictions_at_once_without_losing_rows(store):
+    """Sessions and the training thread share one store; SQLite must not say 'database is locked', and
+    PostgreSQL writers queue on the write lock without deadlocking."""
     other_process_view = Store(store.url)  # a second engine, as a second server process would have
     errors: list[str] = []
     threads_n, each = 8, 40
@@ -50,8 +75,7 @@ def test_many_threads_write_events_and_predictions_at_once_without_losing_rows(i
     assert store.count(events) == threads_n * each and store.count(predictions) == threads_n * each
 
 
-def test_events_are_filtered_by_user_type_time_and_text(isolated_workspace):
-    store = workspace_store(isolated_workspace)
+def test_events_are_filtered_by_user_type_time_and_text(store):
     record_event(store, EventType.SIGN_IN, ANALYST, "s1")
     record_event(store, EventType.DATASET_SAVED, ANALYST, "s1", dataset="demo/v1")
     record_event(store, EventType.SIGN_IN_FAILED, username="mallory", session_id="s2")
@@ -64,9 +88,8 @@ def test_events_are_filtered_by_user_type_time_and_text(isolated_workspace):
     assert session_timeline(store, ADMIN, "s1")["event_type"].tolist() == ["sign_in", "dataset_saved"]
 
 
-def test_the_log_search_takes_percent_and_underscore_literally(isolated_workspace):
+def test_the_log_search_takes_percent_and_underscore_literally(store):
     """'%' and '_' were LIKE wildcards: '100%' matched '1000' and '_' matched every event."""
-    store = workspace_store(isolated_workspace)
     record_event(store, EventType.DATASET_SAVED, ANALYST, "s1", dataset="sale_100%")
     record_event(store, EventType.DATASET_SAVED, ANALYST, "s1", dataset="sale-1000")
     record_event(store, EventType.SIGN_IN, USER, "s2")
@@ -87,8 +110,7 @@ def test_system_log_goes_to_a_rotating_file_in_the_workspace(isolated_workspace)
     assert sum("disk is fine" in line for line in lines) == 1
 
 
-def test_the_text_filter_searches_before_the_row_limit(isolated_workspace):
-    store = workspace_store(isolated_workspace)
+def test_the_text_filter_searches_before_the_row_limit(store):
     record_event(store, EventType.DATASET_SAVED, ANALYST, "s1", dataset="needle/v1")
     for i in range(5):
         record_event(store, EventType.SIGN_IN, ANALYST, f"s{i}")
@@ -115,3 +137,17 @@ def test_the_database_is_readable_by_its_owner_only(tmp_path):
         assert stat.S_IMODE((tmp_path / "studio.db").stat().st_mode) == 0o600
     finally:
         os.umask(old_umask)
+
+
+def test_ending_an_accounts_sessions_holds_on_each_database(store):
+    """Sign-out and resets end sessions in the database, so a copied cookie stops on every server."""
+    from core.sessions import Sessions
+
+    sessions = Sessions(store)
+    later = utc_now() + timedelta(hours=1)
+    sessions.start("a", "uma", later)
+    sessions.start("a", "uma", later)  # a rerun of the same sign-in
+    sessions.start("b", "uma", later)
+    assert sessions.refusal("a", "uma") is None and sessions.refusal("a", "eve") == "Please sign in again."
+    assert sessions.end_all("uma", "password reset") == 2
+    assert sessions.refusal("b", "uma") == "This session was ended (password reset); please sign in again."
