@@ -7,16 +7,17 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.audit import EventType, record_event, recent_milestones
-from core.auth import Accounts, Actor, Permission
+from core.audit import recent_milestones
+from core.auth import Actor, Permission
 from core.display import when
 from core.logs import LOG_FILE, configure_logging
 from core.monitoring import own_predictions
 from core.overview import summarise_workspace
 from core.runs import run_namer
+from core.services.accounts import accounts, report_page_error
 from pages._session import (
-    account_sidebar, app_store, authenticator, current_actor, first_admin_setup, issue_pending_cookie,
-    session_id, sign_in_form, signed_in_actor, signed_out_here, welcome_notice,
+    account_sidebar, app_studio, authenticator, caller, current_actor, first_admin_setup, issue_pending_cookie,
+    sign_in_form, signed_in_actor, signed_out_here, welcome_notice,
 )
 from pages._widgets import app_config, app_workspace, load_css, mark_entrypoint, page_intro, pending_page, plain
 
@@ -148,20 +149,20 @@ load_css()
 config = app_config()
 workspace = app_workspace(config)
 configure_logging(workspace)
-store = app_store(config)
-accounts = Accounts(store, config.auth)
+studio = app_studio(config)
+store = studio.store
 
-if not accounts.any_accounts():
-    navigation = only_view(lambda: first_admin_setup(accounts, store), "Set up")
+if not accounts(studio).any_accounts():
+    navigation = only_view(lambda: first_admin_setup(studio), "Set up")
     actor = None
 else:
-    auth = authenticator(accounts, config, workspace)
-    issue_pending_cookie(auth, accounts)
-    actor = signed_in_actor(auth, accounts, store, config)
-    if actor is not None and account_sidebar(auth, actor, store):
+    auth = authenticator(studio)
+    issue_pending_cookie(auth, studio)
+    actor = signed_in_actor(auth, studio)
+    if actor is not None and account_sidebar(auth, actor, studio):
         actor = None  # signed out just now
     if actor is None:
-        navigation = only_view(lambda: sign_in_form(auth, accounts, store), "Sign in",
+        navigation = only_view(lambda: sign_in_form(auth, studio), "Sign in",
                                at_every_address=not signed_out_here())
     else:
         navigation = signed_in_navigation(actor)
@@ -172,6 +173,6 @@ try:
     navigation.run()
 except Exception as error:  # st.stop / st.rerun are BaseExceptions and pass through
     log.exception("page %s failed", navigation.title)
-    record_event(store, EventType.PAGE_ERROR, actor, session_id(), page=navigation.title, error=type(error).__name__)
+    report_page_error(studio, caller(), navigation.title, error)
     st.error("Something went wrong on this page and it could not finish. The details are in the server log "
              f"({LOG_FILE} in the workspace's logs folder); try again, or tell an admin what you were doing.")

@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+API_PORT ?= 8502
 
 .PHONY: run test bench bench-app bench-quality install install-dev clean-venv
 
@@ -21,7 +22,9 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The app and, beside it, the HTTP API (docs at http://127.0.0.1:$(API_PORT)/docs); stopping one stops both.
 run: install
+	$(BIN)/python -m core api --port $(API_PORT) & api=$$!; trap 'kill $$api 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/streamlit run Home.py --server.port $(PORT)
 
 test: install-dev

@@ -44,6 +44,8 @@ class EventType(str, Enum):
     FEEDBACK_GIVEN = "feedback_given"
     FEEDBACK_REVIEWED = "feedback_reviewed"
     PAGE_ERROR = "page_error"
+    TOKEN_CREATED = "token_created"
+    TOKEN_REVOKED = "token_revoked"
 
 
 def record_event(store: Store, event_type: EventType, actor: Actor | None = None, session_id: str | None = None,
@@ -118,6 +120,7 @@ EVENT_WORDS = {
     EventType.RESTORED: "restored the previous model", EventType.CLASSIFIED_TEXT: "classified a text",
     EventType.CLASSIFIED_FILE: "classified a file", EventType.FEEDBACK_GIVEN: "gave feedback",
     EventType.FEEDBACK_REVIEWED: "reviewed feedback", EventType.PAGE_ERROR: "a page failed",
+    EventType.TOKEN_CREATED: "created an API token", EventType.TOKEN_REVOKED: "revoked an API token",
 }
 
 

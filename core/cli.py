@@ -18,34 +18,36 @@ import getpass
 import json
 import os
 import sys
-import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from core.audit import EventType, record_event
-from core.auth import Accounts, Actor, AuthError, Role, command_line_actor
+from core.auth import Actor, AuthError, Role
 from core.classifiers import ModelFileError
 from core.cleaning import CleaningOptions, RareClassAction
 from core.config import PRESET_NAMES, WORKSPACE_ENV_VAR, AppConfig, ConfigError, load_config
 from core.dataset_versions import DatasetError, suggest_dataset_name
 from core.evaluation import EvaluationError
 from core.ingest import IngestError, RawTable, guess_columns, read_feedback_file
-from core.preparation import Preparation, prepare, save_preparation
+from core.preparation import Preparation, prepare
 from core.pretrained import token_counter
-from core.publishing import PublishError, publish, published_run
+from core.publishing import PublishError, published_run
 from core.recipe import Recipe
 from core.runs import (
-    RunError, RunHandle, RunRequest, RunState, create_run, load_record, resolve_run, run_folder,
+    RunError, RunRequest, RunState, load_record, resolve_run, run_folder,
 )
 from core.split import SplitPlan
 from core.logs import configure_logging
-from core.store import Store, default_database_url
+from core.services import Caller, Studio
+from core.services.accounts import accounts, change_account, create_account, create_first_admin
+from core.services.classification import NothingPublished, classify
+from core.services.datasets import save_dataset
+from core.services.publishing import publish_run
+from core.services.runs import train_here
 from core.workspace import Workspace
 
 DEFAULT_MODELS = "tfidf_logreg,tfidf_nb,embedding_logreg"
 #: The command line is used by whoever has a shell on the server, who owns the workspace anyway.
-ACTOR = command_line_actor()
 PUBLISHED = "published"
 RUN_HELP = f"run id or run folder, or '{PUBLISHED}' for the published model"
 FIXES = ("drop_invalid_rows", "normalise_labels", "drop_conflicts", "drop_duplicates", "drop_rare", "merge_rare")
@@ -96,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
     predict.add_argument("--id-field", metavar="NAME", help="field holding each row's id (default: id, if present)")
     predict.add_argument("--output", required=True, metavar="FILE.jsonl", help="where to write the predictions")
+    predict.add_argument("--threshold", type=float, metavar="0..1",
+                         help="flag predictions less confident than this for review (default: the run's suggested one)")
 
     evaluate = commands.add_parser(
         "evaluate", parents=[common], help="metrics of a trained run on its test split or a labelled file",
@@ -112,6 +116,11 @@ def _parser() -> argparse.ArgumentParser:
     publish_cmd.add_argument("--model", required=True, metavar="RUN", help="run id")
     publish_cmd.add_argument("--by", default=os.environ.get("USER", "command line"), metavar="NAME",
                              help="who publishes (recorded; default: $USER)")
+
+    api = commands.add_parser("api", parents=[common], help="serve the HTTP API for classifying from other systems "
+                              "(OpenAPI docs at /docs)")
+    api.add_argument("--host", metavar="ADDRESS", help="address to listen on (default: [api] host, 127.0.0.1)")
+    api.add_argument("--port", type=int, metavar="N", help="port (default: [api] port, 8502)")
 
     accounts_cmd = commands.add_parser("users", parents=[common], help="manage accounts without the browser")
     users_actions = accounts_cmd.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -143,30 +152,28 @@ def _read_password() -> str:
 
 
 def command_users(args: argparse.Namespace) -> int:
-    config = _config(args)
-    store = Store(config.storage.database_url or default_database_url(config.workspace_path))
-    accounts = Accounts(store, config.auth)
+    studio, caller = _studio(args), Caller.command_line()
+    book = accounts(studio)
     if args.action == "list":
-        for account in accounts.all():
+        for account in book.all():
             print(json.dumps({"username": account.username, "name": account.name, "role": account.role.value,
                               "disabled": account.disabled, "locked": account.locked(),
                               "created_at": account.created_at.isoformat()}), flush=True)
         return 0
     password = _read_password()
     if args.action == "reset-password":
-        account = accounts.reset_password(ACTOR, args.username.strip().lower(), password)
-        record_event(store, EventType.ACCOUNT_CHANGED, ACTOR, None, account=account.username,
-                     changes=["password reset"], via="command line")
-        print(json.dumps({"username": account.username, "password": "reset"}), flush=True)
+        username = args.username.strip().lower()
+        change = change_account(studio, caller, username, password=password)
+        if change.refusal:
+            raise AuthError(change.refusal)
+        print(json.dumps({"username": username, "password": "reset"}), flush=True)
         return 0
-    if accounts.any_accounts():
-        account = accounts.create(ACTOR, args.username, args.name, args.email, password, Role(args.role))
+    if book.any_accounts():
+        account = create_account(studio, caller, args.username, args.name, args.email, password, Role(args.role))
     elif args.role != Role.ADMIN.value:
         raise CliError("the first account must be an admin (--role admin)")
     else:
-        account = accounts.create_first_admin(args.username, args.name, args.email, password)
-    record_event(store, EventType.ACCOUNT_CREATED, ACTOR, None, created=account.username, role=account.role.value,
-                 via="command line")
+        account = create_first_admin(studio, caller, args.username, args.name, args.email, password)
     print(json.dumps({"username": account.username, "role": account.role.value}), flush=True)
     return 0
 
@@ -179,6 +186,11 @@ def _run_id(workspace: Workspace, model: str) -> str:
     if record is None:
         raise CliError("no model is published yet; publish a run first (python -m core publish --model RUN)")
     return record.run_id
+
+
+def _studio(args: argparse.Namespace) -> Studio:
+    """The studio the command acts on: the configured workspace and database."""
+    return Studio(_config(args))
 
 
 def _config(args: argparse.Namespace) -> AppConfig:
@@ -260,10 +272,10 @@ def _print_recommendation(workspace: Workspace, records: list, config: AppConfig
 
 def command_train(args: argparse.Namespace) -> int:
     from core.classifiers import model_kinds
-    from core.training import execute_run, measured_plan
+    from core.training import measured_plan
 
-    config = _config(args)
-    workspace = config.workspace()
+    studio, caller = _studio(args), Caller.command_line()
+    config, workspace = studio.config, studio.workspace
     kinds = [k.strip() for k in args.models.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in model_kinds()]
     if unknown or not kinds:
@@ -282,7 +294,7 @@ def command_train(args: argparse.Namespace) -> int:
         test = prepare(test_table, text_field, label_field, options, config, count_tokens)
         _refuse_if_blocked(test)
     name = args.name or suggest_dataset_name(Path(args.data).name)
-    version = save_preparation(workspace, name, prepared, SplitPlan.from_config(config.split), ACTOR, test=test)
+    version = save_dataset(studio, caller, name, prepared, SplitPlan.from_config(config.split), test=test)
     print(f"saved dataset {version.ref} ({version.meta['rows']} examples)", file=sys.stderr)
 
     preset = args.preset or config.training.preset
@@ -295,8 +307,7 @@ def command_train(args: argparse.Namespace) -> int:
         request = RunRequest(version.ref, kind, preset,
                              recipe.hyperparameters if recipe else config.training.hyperparameters(preset),
                              max_train_examples=args.max_train_examples, recipe=recipe)
-        handle = RunHandle(workspace, create_run(workspace, request, config, ACTOR), on_change=_progress_printer(kind))
-        record = execute_run(workspace, handle, config, threading.Event())
+        record = train_here(studio, caller, request, on_change=_progress_printer(kind))
         print(json.dumps({
             "model": kind, "run_id": record.run_id, "state": record.state.value,
             "run_folder": str(run_folder(workspace, record.run_id)),
@@ -313,21 +324,23 @@ def command_train(args: argparse.Namespace) -> int:
 
 
 def command_predict(args: argparse.Namespace) -> int:
-    from core.serving import predictor_for_run
-
-    config = _config(args)
-    workspace = config.workspace()
+    studio, caller = _studio(args), Caller.command_line()
     output = Path(args.output)
     if output.suffix.lower() != ".jsonl":
         raise CliError(f"--output must be a .jsonl file, got {output.name}")
-    table = _read(args.input, config)
+    table = _read(args.input, studio.config)
     text_field = args.text_field or guess_columns(table).text
     if text_field not in table.columns:
         raise CliError(f"{table.source}: no text field {text_field!r}; fields found: {', '.join(table.columns)}")
     id_field = args.id_field or ("id" if "id" in table.columns else None)
-    predictor, record = predictor_for_run(workspace, _run_id(workspace, args.model), config)
     texts = [r.get(text_field) for r in table.records]
-    results = predictor.predict(texts, lambda done, total: print(f"{done}/{total}", file=sys.stderr))
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise CliError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    _run_id(studio.workspace, args.model)  # says how to publish when nothing is
+    classified = classify(studio, caller, texts, args.threshold, file_name=table.source,
+                          progress=lambda done, total: print(f"{done}/{total}", file=sys.stderr),
+                          run=None if args.model == PUBLISHED else args.model)
+    record, results = classified.record, classified.predictions
     output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(f".{output.name}.partial")
     with temporary.open("w", encoding="utf-8") as handle:
@@ -336,7 +349,8 @@ def command_predict(args: argparse.Namespace) -> int:
             handle.write(json.dumps({"id": row_id, "line": line, **result.to_dict()}, ensure_ascii=False) + "\n")
     temporary.replace(output)
     print(json.dumps({"run_id": record.run_id, "rows": len(results), "output": str(output),
-                      "skipped_lines": table.skipped}), flush=True)
+                      "skipped_lines": table.skipped, "review_threshold": classified.threshold,
+                      "needs_review": sum(r.needs_review for r in results)}), flush=True)
     return 0
 
 
@@ -362,14 +376,28 @@ def command_evaluate(args: argparse.Namespace) -> int:
 
 
 def command_publish(args: argparse.Namespace) -> int:
-    config = _config(args)
-    publication = publish(config.workspace(), args.model, Actor(args.by, Role.ADMIN))
+    studio = _studio(args)
+    caller = Caller(Actor(args.by, Role.ADMIN), None, "cli") if args.by else Caller.command_line()
+    publication = publish_run(studio, caller, args.model)
     print(json.dumps(asdict(publication)), flush=True)
     return 0
 
 
+def command_api(args: argparse.Namespace) -> int:
+    """Serve the HTTP API (uvicorn) until interrupted."""
+    import uvicorn
+
+    from core.api import create_app
+
+    studio = _studio(args)
+    settings = studio.config.api
+    uvicorn.run(create_app(studio), host=args.host or settings.host, port=args.port or settings.port,
+                log_level="warning")
+    return 0
+
+
 COMMANDS = {"train": command_train, "predict": command_predict, "evaluate": command_evaluate,
-            "publish": command_publish, "users": command_users}
+            "publish": command_publish, "users": command_users, "api": command_api}
 
 
 #: Options that would put a password on the command line (and in the shell's history); never echoed back.
@@ -400,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parse(argv)
         return COMMANDS[args.command](args)
     except (CliError, ConfigError, IngestError, DatasetError, RunError, ModelFileError, EvaluationError,
-            PublishError, AuthError) as error:
+            PublishError, AuthError, NothingPublished) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

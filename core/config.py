@@ -208,6 +208,18 @@ class ClassifyConfig:
 
 
 @dataclass
+class ApiConfig:
+    """The HTTP API for classifying from other systems (``python -m core api``, started by ``make run``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8502
+    #: Most texts one ``POST /v1/classify`` may send (more: a 422 that says so; send them in parts).
+    max_texts: int = 1000
+    #: Largest request body accepted, in megabytes (more: a 413 before the body is read).
+    max_body_mb: float = 5.0
+
+
+@dataclass
 class InferenceConfig:
     """How fine-tuned transformers classify on CPU."""
 
@@ -262,6 +274,7 @@ class AppConfig:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
 
     @property
     def workspace_path(self) -> Path:
@@ -299,6 +312,8 @@ class AppConfig:
             raise ConfigError("inference.precision must be auto, fp32, int8 or bf16")
         if not 0.0 < self.classify.target_accuracy <= 1.0:
             raise ConfigError(f"classify.target_accuracy must be in (0, 1], got {self.classify.target_accuracy}")
+        if self.api.max_texts < 1 or self.api.max_body_mb <= 0 or not 0 < self.api.port < 65536:
+            raise ConfigError("api: max_texts >= 1, max_body_mb > 0 and a port between 1 and 65535 are required")
         if self.storage.file_access not in FILE_ACCESS_UMASKS:
             raise ConfigError(f"storage.file_access must be one of {', '.join(FILE_ACCESS_UMASKS)}, "
                               f"got {self.storage.file_access!r}")

@@ -49,8 +49,9 @@ def record_feedback(store: Store, actor: Actor | None, run_id: str, labels: list
     require(actor, Permission.GIVE_FEEDBACK)
     if not isinstance(text, str) or not text.strip():
         raise FeedbackError("feedback needs the text that was classified")
-    if correct_label not in labels:
-        raise FeedbackError(f"{correct_label!r} is not one of the model's labels ({', '.join(labels)})")
+    for field, label in (("predicted", predicted), ("correct label", correct_label)):
+        if label not in labels:
+            raise FeedbackError(f"the {field} {label!r} is not one of the model's labels ({', '.join(labels)})")
     with store.writing() as connection:
         new_id = connection.execute(insert(feedback).values(
             time=utc_now(), username=actor.username, session_id=session_id, run_id=run_id, text=text,

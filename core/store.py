@@ -104,6 +104,22 @@ sessions = Table(
     Column("ended_why", String(64), nullable=True),
 )
 
+#: Personal API tokens: the secret is shown once and stored only as its SHA-256 (it is 256 random bits, so a
+#: fast hash is enough); a token acts as its account, with at most the role it was created with.
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", String(16), primary_key=True),
+    Column("username", String(64), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_by", String(64), nullable=True),
+)
+
 #: Forward migrations: version -> statements that bring the schema from version-1 to version.
 MIGRATIONS: dict[int, list[str]] = {}
 

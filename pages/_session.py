@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import secrets
 import time
+from pathlib import Path
 
 import streamlit as st
 import streamlit_authenticator as stauth
 from streamlit_authenticator.utilities.exceptions import LoginError, LogoutError
 
-from core.audit import EventType, has_event, record_event
-from core.auth import Accounts, Actor, AuthError, Role, SignInAttempt, cookie_key, sign_in_id
+from core.auth import Accounts, Actor, AuthError, Role, cookie_key, sign_in_id
 from core.config import AppConfig
-from core.sessions import Sessions, expiry as session_expiry
+from core.services.accounts import (
+    accounts, begin_session, create_first_admin, record_failed_sign_in, session_refusal, sign_out, signed_in,
+)
 from core.store import Store, default_database_url
+from core.services import Caller, Studio
 from core.workspace import Workspace
 
 ACTOR_KEY = "fs_actor"
@@ -40,13 +43,24 @@ FAILED_HERE = "fs_failed_here"
 
 
 @st.cache_resource(show_spinner=False)
-def _store(url: str) -> Store:
-    return Store(url)
+def _studio(workspace_root: str, database_url: str, _config: AppConfig) -> Studio:
+    return Studio(_config, Workspace(Path(workspace_root), _config.storage.file_access).ensure(), Store(database_url))
+
+
+def app_studio(config: AppConfig) -> Studio:
+    """The one studio of this server — database pool, training queue, loaded model — shared by every session."""
+    return _studio(str(config.workspace_path), config.storage.database_url or default_database_url(config.workspace_path),
+                   config)
 
 
 def app_store(config: AppConfig) -> Store:
     """The one database connection pool of this server."""
-    return _store(config.storage.database_url or default_database_url(config.workspace_path))
+    return app_studio(config).store
+
+
+def caller() -> Caller:
+    """Who is signed in to this browser session, as the use cases in core.services take it."""
+    return Caller(current_actor(), session_id())
 
 
 def session_id() -> str:
@@ -68,15 +82,16 @@ def configured_cookie_key() -> str | None:
         return None
 
 
-def authenticator(accounts: Accounts, config: AppConfig, workspace: Workspace) -> stauth.Authenticate:
+def authenticator(studio: Studio) -> stauth.Authenticate:
     """The sign-in widget's engine; the app stops with a clear message on a placeholder cookie key."""
     try:
-        key = cookie_key(workspace.root, configured_cookie_key())
+        key = cookie_key(studio.workspace.root, configured_cookie_key())
     except AuthError as exc:
         st.error(f"Feedback Studio refuses to start: {exc}.")
         st.stop()
-    auth = stauth.Authenticate(accounts.credentials(), config.auth.cookie_name, key,
-                               cookie_expiry_days=config.auth.session_hours / 24, auto_hash=False)
+    rules = studio.config.auth
+    auth = stauth.Authenticate(accounts(studio).credentials(), rules.cookie_name, key,
+                               cookie_expiry_days=rules.session_hours / 24, auto_hash=False)
     _only_well_formed_cookies(auth)
     return auth
 
@@ -101,7 +116,7 @@ def _only_well_formed_cookies(auth: stauth.Authenticate) -> None:
     model.get_cookie = checked
 
 
-def first_admin_setup(accounts: Accounts, store: Store) -> None:
+def first_admin_setup(studio: Studio) -> None:
     """Shown only while no account exists: create the first admin (no default password anywhere)."""
     st.title("Welcome to Feedback Studio")
     st.markdown("No account exists yet. Create the **first admin account**; the admin then creates accounts for "
@@ -118,12 +133,10 @@ def first_admin_setup(accounts: Accounts, store: Store) -> None:
             st.error("The two passwords differ.")
             return
         try:
-            account = accounts.create_first_admin(username, name, email, password)
+            account = create_first_admin(studio, caller(), username, name, email, password)
         except AuthError as exc:
             st.error(f"The account cannot be created: {exc}.")
             return
-        record_event(store, EventType.ACCOUNT_CREATED, account.actor, session_id(), created=account.username,
-                     role=account.role.value, first_admin=True)
         # Signed in at once, as the sign-in form would: they just proved the password twice.
         st.session_state.update({"authentication_status": True, "username": account.username,
                                  "name": account.name, ISSUE_COOKIE: True})
@@ -131,39 +144,28 @@ def first_admin_setup(accounts: Accounts, store: Store) -> None:
         st.rerun()
 
 
-def _start_session(accounts: Accounts, auth: stauth.Authenticate) -> None:
+def _start_session(studio: Studio, auth: stauth.Authenticate) -> None:
     """A new sign-in: its id (from the cookie just issued) and a session row that ends with the cookie."""
     expires = auth.cookie_controller.cookie_model.exp_date
     st.session_state[SESSION_ID] = sign_in_id(st.session_state["username"], expires)
-    Sessions(accounts.store).start(session_id(), st.session_state["username"], session_expiry(expires))
+    begin_session(studio, session_id(), st.session_state["username"], expires)
 
 
-def _passwords_checked_in_the_database(auth: stauth.Authenticate, accounts: Accounts) -> None:
+def _passwords_checked_in_the_database(auth: stauth.Authenticate, book: Accounts) -> None:
     """Every password the form checks goes through ``Accounts.attempt_sign_in``: counted and lock-checked in
     the database before bcrypt runs, so parallel guesses cannot outrun the lockout (the authenticator's own
     counter lives in one page run's memory). The outcome is kept for :func:`sign_in_form`."""
     model = auth.authentication_controller.authentication_model
 
     def check(username: str, password: str) -> bool:
-        attempt = accounts.attempt_sign_in(username, password)
+        attempt = book.attempt_sign_in(username, password)
         st.session_state[LAST_ATTEMPT] = attempt
         return attempt.outcome == "signed_in"
 
     model.check_credentials = check
 
 
-def _record_failure(store: Store, attempt: SignInAttempt | None) -> None:
-    """The failed attempt on record (and the lock it set); the name only when it is an account's."""
-    if attempt is None or attempt.account is None:
-        record_event(store, EventType.SIGN_IN_FAILED, session_id=session_id(), refused=True)
-        return
-    record_event(store, EventType.SIGN_IN_FAILED, username=attempt.username, session_id=session_id())
-    if attempt.locked_now:
-        record_event(store, EventType.LOCKOUT, username=attempt.username, session_id=session_id(),
-                     until=attempt.account.locked_until.isoformat())
-
-
-def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) -> None:
+def sign_in_form(auth: stauth.Authenticate, studio: Studio) -> None:
     """The sign-in form; every password is counted and lock-checked in the database first."""
     st.title("Feedback Studio")
     if notice := st.session_state.get(NOTICE):
@@ -174,7 +176,8 @@ def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) ->
     from_cookie = bool(cookie)
     if from_cookie:  # set before login(), which reruns the page itself once the cookie signs in: the visit goes on
         st.session_state[SESSION_ID] = sign_in_id(cookie["username"], cookie["exp_date"])
-    _passwords_checked_in_the_database(auth, accounts)
+    book = accounts(studio)
+    _passwords_checked_in_the_database(auth, book)
     st.session_state.pop(LAST_ATTEMPT, None)
     try:
         auth.login(location="main", key="sign_in", max_login_attempts=None,
@@ -185,47 +188,43 @@ def sign_in_form(auth: stauth.Authenticate, accounts: Accounts, store: Store) ->
         st.rerun()
     status = st.session_state.get("authentication_status")
     if status is False:
-        _record_failure(store, st.session_state.pop(LAST_ATTEMPT, None))
+        record_failed_sign_in(studio, session_id(), st.session_state.pop(LAST_ATTEMPT, None))
         tries = st.session_state[FAILED_HERE] = st.session_state.get(FAILED_HERE, 0) + 1
         # The same words whether the name exists, is locked, or the password is wrong: they tell nobody
         # which accounts exist. The count is this browser tab's.
-        left = accounts.config.max_failed_sign_ins - tries
+        rules = studio.config.auth
+        left = rules.max_failed_sign_ins - tries
         warning = (f" {left} more wrong password(s) in a row and the account is locked for "
-                   f"{accounts.config.lockout_minutes} minutes." if left > 0 else
-                   f" An account is locked for {accounts.config.lockout_minutes} minutes after "
-                   f"{accounts.config.max_failed_sign_ins} wrong passwords in a row; an admin can lift it.")
+                   f"{rules.lockout_minutes} minutes." if left > 0 else
+                   f" An account is locked for {rules.lockout_minutes} minutes after "
+                   f"{rules.max_failed_sign_ins} wrong passwords in a row; an admin can lift it.")
         st.error("Wrong username or password." + warning)
     elif status and from_cookie:
         st.rerun()  # signed in by an existing cookie: nothing to send, open the studio now
     elif status:
-        _start_session(accounts, auth)
+        _start_session(studio, auth)
         # Signed in by password: no st.rerun() here, this run must finish so the new cookie reaches the
         # browser; the cookie component then reports back, and that rerun opens the studio.
         st.success("Signed in — opening the studio…")
 
 
-def signed_in_actor(auth: stauth.Authenticate, accounts: Accounts, store: Store, config: AppConfig) -> Actor | None:
+def signed_in_actor(auth: stauth.Authenticate, studio: Studio) -> Actor | None:
     """The signed-in account of this session after checking it still may sign in, or None."""
     username = st.session_state.get("username") if st.session_state.get("authentication_status") else None
     if not username:
         st.session_state.pop(ACTOR_KEY, None)
         return None
-    account = accounts.get(username)
-    expired = time.time() - st.session_state.setdefault(SIGNED_IN_AT, time.time()) > config.auth.session_hours * 3600
-    refusal = "Your account was disabled." if account is None or account.disabled else (
-        "Your session expired; please sign in again." if expired else
-        Sessions(store).refusal(session_id(), account.username))  # signed out elsewhere, password reset, …
-    if refusal:
-        if expired and account is not None:
-            record_event(store, EventType.SESSION_EXPIRED, account.actor, session_id())
+    started = st.session_state.setdefault(SIGNED_IN_AT, time.time())
+    expired = time.time() - started > studio.config.auth.session_hours * 3600
+    # disabled, expired, signed out elsewhere, password reset, …
+    if refusal := session_refusal(studio, session_id(), username, expired):
         _end_session(auth)
         st.session_state[NOTICE] = refusal
         return None
+    account = accounts(studio).get(username)
     if st.session_state.get(ACTOR_KEY) is None:  # first run of this sign-in (password or cookie)
         st.session_state.pop(NOTICE, None)
-        accounts.record_sign_in(account.username)
-        if not has_event(store, session_id(), EventType.SIGN_IN):  # a reload of the same sign-in is no new one
-            record_event(store, EventType.SIGN_IN, account.actor, session_id())
+        signed_in(studio, Caller(account.actor, session_id()))
         for key in (SIGNED_OUT_HERE, FAILED_HERE):
             st.session_state.pop(key, None)
     st.session_state[ACTOR_KEY] = {"username": account.username, "role": account.role.value}
@@ -246,7 +245,7 @@ def _end_session(auth: stauth.Authenticate) -> None:
         st.session_state.pop(key, None)
 
 
-def account_sidebar(auth: stauth.Authenticate, actor: Actor, store: Store) -> bool:
+def account_sidebar(auth: stauth.Authenticate, actor: Actor, studio: Studio) -> bool:
     """Who is signed in, and the sign-out button, on every page; True when the person just signed out.
 
     The caller then shows the sign-in view in the same run, so the cookie deletion reaches the browser.
@@ -254,8 +253,7 @@ def account_sidebar(auth: stauth.Authenticate, actor: Actor, store: Store) -> bo
     with st.sidebar:
         who = st.empty()
         if st.button("Sign out", key="sign_out", width="stretch"):
-            record_event(store, EventType.SIGN_OUT, actor, session_id())
-            Sessions(store).end(session_id(), "signed out")  # a copy of the cookie no longer signs in
+            sign_out(studio, Caller(actor, session_id()))  # a copy of the cookie no longer signs in either
             _end_session(auth)
             st.session_state[NOTICE] = "You are signed out."
             st.session_state[SIGNED_OUT_HERE] = True  # whoever signs in next starts from Home, not this page
@@ -264,17 +262,12 @@ def account_sidebar(auth: stauth.Authenticate, actor: Actor, store: Store) -> bo
     return False
 
 
-def audit(store: Store, event_type: EventType, **details) -> None:
-    """Record what the signed-in person of this session just did."""
-    record_event(store, event_type, current_actor(), session_id(), **details)
-
-
-def issue_pending_cookie(auth: stauth.Authenticate, accounts: Accounts) -> None:
+def issue_pending_cookie(auth: stauth.Authenticate, studio: Studio) -> None:
     """Give the browser the sign-in cookie of a sign-in that did not go through the form (the first admin),
     so a reload keeps them signed in."""
     if st.session_state.pop(ISSUE_COOKIE, False):
         auth.cookie_controller.set_cookie()
-        _start_session(accounts, auth)
+        _start_session(studio, auth)
 
 
 def welcome_notice() -> None:

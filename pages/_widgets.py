@@ -21,14 +21,14 @@ from core.ingest import IngestError, RawTable, read_feedback_bytes
 from core.reports import run_evaluation
 from core.runs import RunRecord, run_folder
 from core.serving import ReviewThreshold, suggested_threshold
+from core.services import Caller, Studio
 from core.store import Store
 from core.validate import Finding, Severity, ValidationReport
 from core.workspace import Workspace
 
-from pages._session import app_store, current_actor
+from pages._session import app_studio, caller, current_actor
 
 if TYPE_CHECKING:
-    from core.jobs import JobRunner
     from core.preparation import Preparation
 
 CSS_FILE = PROJECT_ROOT / "assets" / "css" / "app.css"
@@ -86,20 +86,23 @@ def enter_page(page_path: str, permission: Permission) -> Actor:
 
 
 class PageContext(NamedTuple):
-    """What every page works with: who is signed in, the settings, the workspace and the database."""
+    """What every page works with: who is signed in, the settings, the workspace, the database, and the studio
+    whose use cases (core.services) the page calls as ``caller``."""
 
     actor: Actor
     config: AppConfig
     workspace: Workspace
     store: Store
+    studio: Studio
+    caller: Caller
 
 
 def start_page(page_path: str, permission: Permission, title: str, purpose: str) -> PageContext:
     """The top of every page: the access check, then the title and one sentence on what the page is for."""
     actor = enter_page(page_path, permission)
     config = app_config()
-    workspace = app_workspace(config)
-    context = PageContext(actor, config, workspace, app_store(config))
+    studio = app_studio(config)
+    context = PageContext(actor, config, studio.workspace, studio.store, studio, caller())
     page_intro(title, purpose)
     return context
 
@@ -255,15 +258,3 @@ def field_choice(container, label: str, table: RawTable, guessed: str | None, ke
     """A selectbox over the table's fields, preselecting the guessed one."""
     columns = table.columns
     return container.selectbox(label, columns, index=columns.index(guessed) if guessed in columns else 0, key=key)
-
-
-@st.cache_resource(show_spinner=False)
-def job_runner(workspace_root: str) -> "JobRunner":
-    """The one job runner of this server for a workspace, shared by every session and page."""
-    from core.audit import record_run_outcome
-    from core.jobs import JobRunner
-
-    config = load_config()
-    store = app_store(config)
-    return JobRunner(Workspace(Path(workspace_root), config.storage.file_access).ensure(), config,
-                     on_finish=lambda record: record_run_outcome(store, record))

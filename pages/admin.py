@@ -16,19 +16,21 @@ from core.dataset_versions import DatasetError, DatasetVersion, list_dataset_ver
 from core.exports import to_safe_csv
 from core.feedback import (
     accepted_examples, accepted_jsonl, default_merge_base, examples_new_to, list_feedback, merge_target_warning,
-    merged_table, review_feedback,
+    merged_table,
 )
 from core.monitoring import (
     agreement_over_time, default_period, feedback_agreement, feedback_log, label_drift, model_usage,
     overall_agreement, prediction_log, review_share_over_time, volume_over_time, with_model_names,
 )
-from core.preparation import prepare, save_preparation
+from core.preparation import prepare
 from core.publishing import published_run
 from core.runs import list_runs, run_namer
-from core.split import SplitPlan
+from core.services import Caller, Studio
+from core.services.accounts import accounts, change_account, create_account
+from core.services.tokens import create_token, list_tokens, revoke_token
+from core.services.feedback import review, save_merged
 from core.store import Store
 from core.workspace import Workspace
-from pages._session import audit
 from pages._widgets import app_config, rerun_fragment, show_fixes, show_report, start_page
 
 ANY = "(any)"
@@ -152,11 +154,10 @@ def accounts_admin(store: Store, actor: Actor, config: AppConfig) -> None:
         password = st.text_input("Initial password", type="password", key="new_password")
         if st.form_submit_button("Create account"):
             try:
-                account = accounts.create(actor, username, name, "", password, Role(role))
+                account = create_account(studio, caller, username, name, "", password, Role(role))
             except AuthError as exc:
                 st.error(f"Not created: {exc}.")
             else:
-                audit(store, EventType.ACCOUNT_CREATED, created=account.username, role=account.role.value)
                 st.session_state[ACCOUNT_NOTICE] = f"Created {account.username} ({account.role.value})."
                 st.session_state[CLEAR_FIELDS] = NEW_ACCOUNT_FIELDS
                 rerun_fragment()
@@ -169,26 +170,58 @@ def accounts_admin(store: Store, actor: Actor, config: AppConfig) -> None:
         new_password = st.text_input("New password (leave empty to keep)", type="password", key=f"edit_pw:{target}")
         disabled = st.checkbox("Disabled (cannot sign in)", value=current.disabled, key=f"edit_disabled:{target}")
         if st.button("Save changes", key="edit_save"):
-            changes, refusal = [], None
-            try:
-                if new_role != current.role.value:
-                    accounts.change_role(actor, target, Role(new_role))
-                    changes.append(f"role {new_role}")
-                if new_password:
-                    accounts.reset_password(actor, target, new_password)
-                    changes.append("password reset")
-                if disabled != current.disabled:
-                    accounts.set_disabled(actor, target, disabled)
-                    changes.append("disabled" if disabled else "enabled")
-            except AuthError as exc:
-                refusal = f"Not changed: {exc}" + (f" (done before it: {', '.join(changes)})." if changes else ".")
+            change = change_account(studio, caller, target, Role(new_role), new_password, disabled)
+            changes = change.done
+            refusal = change.refusal and (f"Not changed: {change.refusal}"
+                                          + (f" (done before it: {', '.join(changes)})." if changes else "."))
             if not changes:
                 (st.error if refusal else st.info)(refusal or "Nothing to change.")  # what was typed stays
                 return
-            audit(store, EventType.ACCOUNT_CHANGED, account=target, changes=changes)
             st.session_state[ACCOUNT_NOTICE] = refusal or f"{target}: {', '.join(changes)}."
             st.session_state[CLEAR_FIELDS] = (f"edit_pw:{target}",)
             rerun_fragment()  # the table and the list show the change at once
+
+
+TOKEN_SECRET = "token_secret_once"
+
+
+@st.fragment
+def api_tokens_admin(studio: Studio, caller: Caller) -> None:
+    """Personal tokens for the HTTP API: create one for an account (its secret shown once), list, revoke."""
+    st.markdown("**API tokens** — for systems that classify through the HTTP API "
+                f"(`POST /v1/classify`, docs at `http://<server>:{studio.config.api.port}/docs`).")
+    if secret := st.session_state.pop(TOKEN_SECRET, None):
+        st.success("Token created. Copy it now: it is shown only this once (only its hash is stored).")
+        st.code(secret, language=None)
+    tokens = list_tokens(studio, caller)
+    if tokens:
+        st.dataframe([{"name": t.name, "account": t.username, "role": t.role.value,
+                       "state": "active" if t.active else f"revoked {when(t.revoked_at)}",
+                       "created": when(t.created_at), "last used": when(t.last_used_at) if t.last_used_at else "never",
+                       "id": t.id} for t in tokens], hide_index=True, width="stretch")
+    create, revoke = st.columns(2)
+    with create.form("create_token"):
+        account = st.selectbox("Account", [a.username for a in accounts(studio).all() if not a.disabled],
+                               key="token_account")
+        name = st.text_input("What will use it", key="token_name", placeholder="e.g. CRM nightly sync")
+        role = st.selectbox("Role", [r.value for r in Role], index=2, key="token_role",
+                            help="Never more than the account's own role; a user token can classify and give "
+                                 "feedback, which is all the API does today.")
+        if st.form_submit_button("Create token"):
+            try:
+                _, st.session_state[TOKEN_SECRET] = create_token(studio, caller, account, name, Role(role))
+            except AuthError as exc:
+                st.error(f"Not created: {exc}.")
+            else:
+                rerun_fragment()
+    active = {t.id: t for t in tokens if t.active}
+    with revoke.container(border=True):
+        chosen = st.selectbox("Token", list(active), key="token_revoke_pick", index=None,
+                              format_func=lambda i: f"{active[i].name} · {active[i].username}",
+                              placeholder="Choose a token to revoke")
+        if st.button("Revoke", key="token_revoke", disabled=chosen is None):
+            revoke_token(studio, caller, chosen)
+            rerun_fragment()
 
 
 def new_examples_line(workspace: Workspace, examples: list[dict[str, str]]) -> str:
@@ -229,8 +262,7 @@ def feedback_review(store: Store, actor: Actor, workspace: Workspace, config: Ap
         accept, reject = st.columns(2)
         for column, accepted, label in ((accept, True, "Accept selected"), (reject, False, "Reject selected")):
             if column.button(label, disabled=not chosen, key=f"review:{accepted}"):
-                changed = review_feedback(store, actor, chosen, accepted)
-                audit(store, EventType.FEEDBACK_REVIEWED, ids=chosen, accepted=accepted)
+                changed = review(studio, caller, chosen, accepted)
                 st.session_state["review_notice"] = f"{changed} correction(s) {'accepted' if accepted else 'rejected'}."
                 st.rerun()
     if notice := st.session_state.pop("review_notice", None):
@@ -267,17 +299,15 @@ def feedback_review(store: Store, actor: Actor, workspace: Workspace, config: Ap
     if st.button("Save merged version", type="primary", disabled=not (prepared.ready and confirmed),
                  key="merge_save"):
         try:
-            saved = save_preparation(workspace, name, prepared, SplitPlan(**base.meta["split_plan"]), actor)
+            saved = save_merged(studio, caller, name, prepared, base, len(examples))
         except DatasetError as exc:
             st.error(f"Not saved: {exc}")
         else:
-            audit(store, EventType.DATASET_SAVED, dataset=saved.ref, rows=saved.meta["rows"], source="feedback merge",
-                  feedback_examples=len(examples))
             st.success(f"Saved {saved.ref} with {saved.meta['rows']:,} examples. Train a new run on it on the "
                        "Train page.")
 
 
-actor, config, workspace, store = start_page(
+actor, config, workspace, store, studio, caller = start_page(
     "pages/admin.py", Permission.VIEW_LOGS, "Admin",
     "See who did what and when, how the published model behaves in use, manage accounts, and "
     "turn users' corrections into training data for the next model.")
@@ -288,5 +318,7 @@ with monitor:
     monitoring(store, actor, workspace)
 with people:
     accounts_admin(store, actor, config)
+    st.divider()
+    api_tokens_admin(studio, caller)
 with corrections:
     feedback_review(store, actor, workspace, config)

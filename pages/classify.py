@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import html
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from core.audit import EventType, record_predictions
-from core.auth import Actor, Permission
-from core.config import AppConfig
+from core.auth import Permission
 from core.exports import SCORE as CONFIDENCE, results_frame, summarise_results, to_jsonl, to_safe_csv
-from core.feedback import FeedbackError, feedback_of, record_feedback
+from core.feedback import FeedbackError, feedback_of
 from core.ingest import guess_columns
-from core.predict import Prediction, Predictor
+from core.predict import Prediction
 from core.runs import RunRecord
-from core.serving import PublishedModel
-from core.store import Store
-from core.workspace import Workspace
-from pages._session import audit, session_id
+from core.services.classification import classify, give_feedback, serving_run
 from pages._widgets import badge, field_choice, plain, run_threshold, start_page, uploaded_table
 
 HISTORY = "classify_history"
@@ -28,12 +22,6 @@ LAST_TEXT = "classify_last"
 FILE_RESULTS = "classify_file_results"
 FEEDBACK_SENT = "classify_feedback_sent"
 FILE_TYPES = ["csv", "tsv", "jsonl", "json", "txt"]
-
-
-@st.cache_resource(show_spinner=False)
-def published_model(workspace_root: str, _config: AppConfig) -> PublishedModel:
-    """One loaded model for every session of this server; it reloads itself when another run is published."""
-    return PublishedModel(Workspace(Path(workspace_root)), _config)
 
 
 def remember(text: str, prediction: Prediction, source: str, run_id: str) -> None:
@@ -61,7 +49,7 @@ def show_prediction(prediction: Prediction, threshold: float) -> None:
         st.progress(min(max(score, 0.0), 1.0), text=f"{plain(label)} · {score:.1%}")
 
 
-def feedback_form(store: Store, actor: Actor, record: RunRecord, text: str, prediction: Prediction, key: str) -> None:
+def feedback_form(record: RunRecord, text: str, prediction: Prediction, key: str) -> None:
     """'Correct' or 'wrong, it should be …' (the label asked only then), stored with the text, the run, the user
     and the time; afterwards it says what was stored, in place of the question."""
     sent = st.session_state.setdefault(FEEDBACK_SENT, {})
@@ -80,39 +68,33 @@ def feedback_form(store: Store, actor: Actor, record: RunRecord, text: str, pred
             return
     label = correct if wrong else prediction.label
     try:
-        item = record_feedback(store, actor, record.run_id, record.labels, text, prediction.label,
-                               prediction.score, label, session_id())
+        item = give_feedback(studio, caller, record, text, prediction.label, prediction.score, label)
     except FeedbackError as exc:
         st.error(f"Feedback not stored: {exc}")
         return
-    audit(store, EventType.FEEDBACK_GIVEN, run=record.run_id, feedback_id=item.id, correct=item.is_correct)
     said = (f"you said “{prediction.label}” is right" if item.is_correct
             else f"you said it should be “{item.correct_label}”, not “{prediction.label}”")
     sent[key] = ((record.run_id, text), f"Thank you — stored: {said}. It will be reviewed for the next training run.")
     st.rerun()
 
 
-def single_text(store: Store, actor: Actor, predictor: Predictor, record: RunRecord, threshold: float,
-                config: AppConfig) -> None:
+def single_text(record: RunRecord, threshold: float) -> None:
     text = st.text_area("Customer feedback", key="single_text", height=120,
                         placeholder="e.g. My parcel arrived two weeks late and the box was crushed.")
     if st.button("Classify", type="primary", key="classify_text"):
-        prediction = predictor.predict_one(text)
-        st.session_state[LAST_TEXT] = {"text": text, "prediction": prediction, "run_id": record.run_id}
+        classified = classify(studio, caller, [text], threshold)
+        prediction = classified.predictions[0]
+        st.session_state[LAST_TEXT] = {"text": text, "prediction": prediction, "run_id": classified.record.run_id}
         if prediction.status == "ok":
-            remember(text, prediction, "text", record.run_id)
-        record_predictions(store, actor, session_id(), record.run_id, [(text, prediction.at_threshold(threshold))],
-                           "single", config.storage.store_prediction_texts)
-        audit(store, EventType.CLASSIFIED_TEXT, run=record.run_id, label=prediction.label, status=prediction.status)
+            remember(text, prediction, "text", classified.record.run_id)
     last = st.session_state.get(LAST_TEXT)
     if last and last["run_id"] == record.run_id:
         show_prediction(last["prediction"], threshold)
         if last["prediction"].status == "ok":
-            feedback_form(store, actor, record, last["text"], last["prediction"], "single")
+            feedback_form(record, last["text"], last["prediction"], "single")
 
 
-def whole_file(store: Store, actor: Actor, predictor: Predictor, record: RunRecord, threshold: float,
-               config: AppConfig) -> None:
+def whole_file(record: RunRecord, threshold: float) -> None:
     upload = uploaded_table("CSV, JSONL, or plain text with one feedback per line", FILE_TYPES, "classify_file",
                             config)
     if upload is None:
@@ -126,19 +108,16 @@ def whole_file(store: Store, actor: Actor, predictor: Predictor, record: RunReco
     if st.button(f"Classify {len(table.records):,} rows", type="primary", key="classify_file_run"):
         texts = [row.get(text_field) for row in table.records]
         bar = st.progress(0.0, text="Classifying…")
-        predictions = predictor.predict(texts, lambda done, total: bar.progress(
-            done / max(total, 1), text=f"Classified {done:,} of {total:,}"))
+        classified = classify(studio, caller, texts, threshold, file_name=table.source,
+                              progress=lambda done, total: bar.progress(done / max(total, 1),
+                                                                        text=f"Classified {done:,} of {total:,}"))
         bar.empty()
         st.session_state[FILE_RESULTS] = {"file": file_id, "name": table.source, "rows": table.records,
-                                          "lines": table.lines, "predictions": predictions, "run_id": record.run_id}
-        judged = [p.at_threshold(threshold) for p in predictions]
-        record_predictions(store, actor, session_id(), record.run_id, list(zip(texts, judged)), "batch",
-                           config.storage.store_prediction_texts)
-        audit(store, EventType.CLASSIFIED_FILE, run=record.run_id, file=table.source, rows=len(texts),
-              needs_review=sum(p.needs_review for p in judged), not_scored=sum(p.status != "ok" for p in judged))
-        for text, prediction in zip(texts, predictions):
+                                          "lines": table.lines, "predictions": classified.predictions,
+                                          "run_id": classified.record.run_id}
+        for text, prediction in zip(texts, classified.predictions):
             if prediction.status == "ok":
-                remember(text, prediction, table.source, record.run_id)
+                remember(text, prediction, table.source, classified.record.run_id)
     results = st.session_state.get(FILE_RESULTS)
     if not results or results["file"] != file_id or results["run_id"] != record.run_id:
         return
@@ -161,7 +140,7 @@ def whole_file(store: Store, actor: Actor, predictor: Predictor, record: RunReco
                           "application/json", key="download_results_jsonl")
 
 
-def history(store: Store, actor: Actor, record: RunRecord, threshold: float) -> None:
+def history(record: RunRecord, threshold: float) -> None:
     entries = st.session_state.get(HISTORY, [])
     if not entries:
         st.caption("Nothing classified in this session yet.")
@@ -181,7 +160,7 @@ def history(store: Store, actor: Actor, record: RunRecord, threshold: float) -> 
                 index = st.selectbox("Prediction", current[::-1], key="history_pick",
                                      format_func=lambda i: f"{entries[i]['time']} · {entries[i]['label']} · "
                                                            f"{entries[i]['text'][:60]}")
-                feedback_form(store, actor, record, entries[index]["text"], entries[index]["prediction"], "history")
+                feedback_form(record, entries[index]["text"], entries[index]["prediction"], "history")
     mine = feedback_of(store, actor.username)
     if mine:
         st.markdown(f"**Your feedback so far** ({len(mine)})")
@@ -190,30 +169,28 @@ def history(store: Store, actor: Actor, record: RunRecord, threshold: float) -> 
                                    for f in mine]), hide_index=True, width="stretch", height=200)
 
 
-actor, config, workspace, store = start_page(
+actor, config, workspace, store, studio, caller = start_page(
     "pages/classify.py", Permission.CLASSIFY, "Classify",
     "Sort new customer feedback with the published model: one text or a whole file. "
     "Uncertain predictions are flagged for a person to check; tell us when one is wrong.")
 
 with st.spinner("Loading the published model…"):
-    loaded = published_model(str(workspace.root), config).current()
-if loaded is None:
+    record = serving_run(studio, caller)
+if record is None:
     st.info("No model is published yet. An analyst publishes one on the Evaluate page.")
     if actor.can(Permission.PUBLISH):
         st.page_link("pages/evaluate.py", label="Go to the Evaluate page", icon=":material/analytics:")
     st.stop()
-predictor, record = loaded
 st.caption(f"Model: {plain(record.name)} · labels: "
            + ", ".join(plain(label) for label in record.labels))
 suggested = run_threshold(workspace, record, config)
 threshold = st.slider("Review threshold", 0.0, 1.0, suggested.value, 0.01, key=f"threshold:{record.run_id}",
                       help="Predictions less confident than this are flagged 'needs review'. " + suggested.note)
-predictor = predictor.with_threshold(threshold)
 
 one, many, past = st.tabs(["One text", "A file", "History"])
 with one:
-    single_text(store, actor, predictor, record, threshold, config)
+    single_text(record, threshold)
 with many:
-    whole_file(store, actor, predictor, record, threshold, config)
+    whole_file(record, threshold)
 with past:
-    history(store, actor, record, threshold)
+    history(record, threshold)

@@ -11,16 +11,15 @@ import streamlit as st
 from core import charts
 from core.config import AppConfig
 from core.cleaning import CleaningOptions, RareClassAction
-from core.dataset_versions import DatasetError, delete_dataset_version, list_dataset_versions, suggest_dataset_name
+from core.services.datasets import delete_dataset, note_upload, save_dataset
+from core.dataset_versions import DatasetError, list_dataset_versions, suggest_dataset_name
 from core.ingest import DEMO_DATASET, IngestError, RawTable, guess_columns
-from core.preparation import Preparation, prepare, save_preparation
+from core.preparation import Preparation, prepare
 from core.pretrained import token_counter
 from core.split import SplitPlan, split_table
 from core.usage import dataset_version_users
 from core.validate import Fix
-from core.audit import EventType
 from core.auth import Permission
-from pages._session import audit
 from pages._widgets import field_choice, numbered_steps, read_upload, show_fixes, show_report, start_page
 
 UPLOAD_TYPES = ["jsonl", "ndjson", "json", "csv", "tsv"]
@@ -52,7 +51,7 @@ def cached_preparation(source_key: str, _table: RawTable, text_field: str, label
     return prepare(_table, text_field, label_field, options, _config, count_tokens)
 
 
-actor, config, workspace, store = start_page(
+actor, config, workspace, store, studio, caller = start_page(
     "pages/data.py", Permission.MANAGE_DATA, "Data",
     "Upload labelled feedback, read what is wrong with it, choose fixes, and save a clean, "
     "split version that the Train page can use.")
@@ -69,7 +68,7 @@ if demo_col.button("Load the demo dataset", key="load_demo", width="stretch"):
 if uploaded is not None and st.session_state.get("upload_id") != uploaded.file_id:
     st.session_state["upload_id"] = uploaded.file_id
     st.session_state["source"] = Source.of(uploaded.name, uploaded.getvalue())
-    audit(store, EventType.DATASET_UPLOADED, file=uploaded.name, bytes=uploaded.size)
+    note_upload(studio, caller, uploaded.name, uploaded.size)
 
 source: Source | None = st.session_state.get("source")
 if refusal := st.session_state.pop(REFUSAL, None):
@@ -158,11 +157,10 @@ else:
         if st.button("Save dataset version", type="primary", key="save_version"):
             try:
                 with st.spinner("Saving…"):
-                    saved = save_preparation(workspace, name, prepared, plan, actor)
+                    saved = save_dataset(studio, caller, name, prepared, plan, source=source.name)
             except DatasetError as exc:
                 st.error(f"Not saved: {exc}")
             else:
-                audit(store, EventType.DATASET_SAVED, dataset=saved.ref, rows=saved.meta["rows"], source=source.name)
                 counts = saved.meta["split_counts"]
                 st.success(f"Saved {saved.ref}: {saved.meta['rows']:,} examples "
                            f"({sum(counts['train'].values()):,} train, "
@@ -191,10 +189,9 @@ else:
         sure = st.checkbox(f"Yes, delete {doomed} for good", key=f"delete_confirm:{doomed}")
         if st.button("Delete", disabled=not sure, key="delete_version"):
             try:
-                delete_dataset_version(workspace, doomed, actor)
+                delete_dataset(studio, caller, doomed)
             except DatasetError as exc:
                 st.error(f"Not deleted: {exc}")
             else:
-                audit(store, EventType.DATASET_DELETED, dataset=doomed)
                 st.session_state[DELETE_NOTICE] = f"Deleted {doomed}."
                 st.rerun()

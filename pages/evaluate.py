@@ -12,17 +12,16 @@ from core.evaluation import Evaluation, EvaluationError, filter_errors
 from core.precision import PrecisionCheck
 from core.ingest import guess_columns
 from core.publishing import (
-    PublishError, compare_with_published, current_publication, publication_history, publish, restore_previous,
+    PublishError, compare_with_published, current_publication, publication_history,
 )
 from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report
-from core.housekeeping import delete_run, run_deletion_warning
+from core.housekeeping import run_deletion_warning
 from core.runs import RunError, RunRecord, list_runs, run_name, run_namer
 from core.serving import ReviewThreshold, serving_precision, suggested_threshold
 from core.workspace import Workspace
-from core.audit import EventType
-from core.auth import Actor, Permission
-from core.store import Store
-from pages._session import audit
+from core.auth import Permission
+from core.services.publishing import publish_run, restore_run
+from core.services.runs import delete_run
 from pages._widgets import duration, field_choice, plain, run_threshold, start_page, test_evaluation, uploaded_table
 
 ANY = "(any)"
@@ -120,7 +119,7 @@ def training_details(record: RunRecord, config: AppConfig, key: str) -> None:
         st.plotly_chart(charts.training_curve(record.history), width="stretch", key=f"curve:{key}")
 
 
-def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store: Store) -> None:
+def publish_section(workspace: Workspace, record: RunRecord) -> None:
     """Publish with a confirmation step; restore the previous model in one click."""
     st.subheader("4 · Publish")
     if notice := st.session_state.pop(PUBLISH_NOTICE, None):
@@ -145,8 +144,7 @@ def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store
                       key="confirm_publish_yes", type="secondary" if check.worse else "primary"):
             st.session_state.pop(CONFIRM_KEY)
             try:
-                publication = publish(workspace, record.run_id, actor)
-                audit(store, EventType.PUBLISHED, run=record.run_id, replaced=publication.replaced)
+                publish_run(studio, caller, record.run_id)
                 st.session_state[PUBLISH_NOTICE] = (f"Published {record.name}. It is now the model used for "
                                                     "classification.")
                 st.rerun()
@@ -158,8 +156,7 @@ def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store
     if current is not None and current.replaced and restore_col.button(
             f"Restore the previous model ({run_name(workspace, current.replaced)})", key="restore_previous"):
         try:
-            restored = restore_previous(workspace, actor)
-            audit(store, EventType.RESTORED, run=restored.run_id, replaced=restored.replaced)
+            restored = restore_run(studio, caller)
             st.session_state[PUBLISH_NOTICE] = f"Restored {run_name(workspace, restored.run_id)} as the published model."
             st.rerun()
         except PublishError as exc:
@@ -173,7 +170,7 @@ def publish_section(workspace: Workspace, record: RunRecord, actor: Actor, store
                           for p in reversed(history)], hide_index=True, width="stretch")
 
 
-def delete_section(workspace: Workspace, record: RunRecord, actor: Actor, store: Store) -> None:
+def delete_section(workspace: Workspace, record: RunRecord) -> None:
     """Delete this run and its files (not the published model, nothing still training), with a confirmation."""
     with st.expander("Delete this run"):
         if warning := run_deletion_warning(workspace, record.run_id):
@@ -181,11 +178,10 @@ def delete_section(workspace: Workspace, record: RunRecord, actor: Actor, store:
         sure = st.checkbox(f"Yes, delete {record.name} and its files for good", key=f"delete_run:{record.run_id}")
         if st.button("Delete run", disabled=not sure, key="delete_run"):
             try:
-                delete_run(workspace, record.run_id, actor)
+                delete_run(studio, caller, record.run_id)
             except RunError as exc:
                 st.error(f"Not deleted: {exc}.")
                 return
-            audit(store, EventType.RUN_DELETED, run=record.run_id, model=record.kind, dataset=record.dataset_ref)
             st.session_state[DELETE_NOTICE] = f"Deleted {record.name}."
             st.rerun()
 
@@ -214,7 +210,7 @@ def other_file_section(workspace: Workspace, record: RunRecord, config: AppConfi
             evaluation_details(evaluation, suggested_threshold(evaluation, config.classify), key="other")
 
 
-actor, config, workspace, store = start_page(
+actor, config, workspace, store, studio, caller = start_page(
     "pages/evaluate.py", Permission.EVALUATE, "Evaluate",
     "Compare the runs trained on one dataset version on the same test split, see where each "
     "one fails, and publish the best for classification.")
@@ -282,5 +278,5 @@ st.download_button("Download this run's report (Markdown)", markdown_report(reco
                    f"report-{run_id}.md", "text/markdown", key="download_report")
 other_file_section(workspace, record, config)
 
-publish_section(workspace, record, actor, store)
-delete_section(workspace, record, actor, store)
+publish_section(workspace, record)
+delete_section(workspace, record)

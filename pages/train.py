@@ -10,15 +10,14 @@ from core.classifiers import model_kinds
 from core.config import POOLINGS, PRESET_NAMES, AppConfig, Hyperparameters
 from core.dataset_versions import DatasetVersion, list_dataset_versions
 from core.display import when
+from core.services.runs import cancel_run, start_runs
 from core.runs import RunError, RunRecord, RunRequest, list_runs
 from core.recipe import DataProfile, Recipe
 from core.training import timed_plan, version_profile
 from core.speed import SpeedProbes
 from core.transformer import measure_training_throughput, typical_batch
-from core.audit import EventType
-from core.auth import Actor, Permission
-from pages._session import audit
-from pages._widgets import duration, job_runner, plain, start_page
+from core.auth import Permission
+from pages._widgets import duration, plain, start_page
 
 DEFAULT_KINDS = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
 PRESET_HELP = {
@@ -121,7 +120,7 @@ def request_for(kind: str, version: DatasetVersion, preset: str, limit: int | No
     return RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset), max_train_examples=limit)
 
 
-def show_run_progress(record: RunRecord, runner, actor: Actor) -> None:
+def show_run_progress(record: RunRecord) -> None:
     """One run: progress bar, step/epoch/ETA, live chart, Cancel."""
     with st.container(border=True):
         title, button = st.columns([5, 1], vertical_alignment="center")
@@ -129,7 +128,7 @@ def show_run_progress(record: RunRecord, runner, actor: Actor) -> None:
         # The runner records the cancellation (and who asked for it) at once; the run stops at its next step.
         cancelling = record.cancelled_by is not None
         if button.button("Cancelling…" if cancelling else "Cancel", key=f"cancel:{record.run_id}",
-                         disabled=cancelling) and runner.cancel(record.run_id, actor):
+                         disabled=cancelling) and cancel_run(studio, caller, record.run_id):
             st.toast(f"Cancelling {record.name}…")
             record = runner.snapshot(record.run_id)
         if record.state.value == "queued":
@@ -175,11 +174,11 @@ def finished_notices(active: list[RunRecord]) -> list[str]:
     return notices
 
 
-actor, config, workspace, store = start_page(
+actor, config, workspace, store, studio, caller = start_page(
     "pages/train.py", Permission.TRAIN, "Train",
     "Pick a saved dataset version and the models to train; they train in the background while "
     "you keep working, and finished runs appear below and on the Evaluate page.")
-runner = job_runner(str(workspace.root))
+runner = studio.jobs
 
 versions = list_dataset_versions(workspace)
 if not versions:
@@ -225,14 +224,11 @@ else:
 
     if st.button("Start training", type="primary", disabled=not chosen, key="start_training"):
         try:
-            started = [runner.submit(request_for(kind, version, preset, limit, recipe, config), actor)
-                       for kind in chosen]
+            started = start_runs(studio, caller, [request_for(kind, version, preset, limit, recipe, config)
+                                                  for kind in chosen])
         except RunError as exc:
             st.error(f"Training could not start: {exc}")
         else:
-            for record in started:
-                audit(store, EventType.TRAINING_STARTED, run=record.run_id, model=record.kind,
-                      dataset=record.dataset_ref, preset=record.preset)
             st.success(f"Started {len(started)} run(s): {', '.join(r.title for r in started)}. "
                        "Progress shows below; you can leave this page meanwhile.")
 
@@ -251,7 +247,7 @@ def live_progress() -> None:
     for notice in st.session_state.pop(FINISHED, []) if not active else []:
         st.success(f"Finished: {notice}")
     for record in active:
-        show_run_progress(record, runner, actor)
+        show_run_progress(record)
 
     st.subheader("All runs")
     records = list_runs(workspace)

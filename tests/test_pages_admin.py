@@ -233,3 +233,28 @@ def test_feedback_merges_into_the_published_models_dataset_and_asks_before_mixin
     app.button(key="merge_save").click().run()
     assert any("Saved demo/v2" in s.value for s in app.success)
     assert [v.ref for v in list_dataset_versions(isolated_workspace)] == ["demo/v1", "demo/v2", "reviews/v1"]
+
+
+def test_admin_creates_an_api_token_shown_once_and_revokes_it(isolated_workspace, config):
+    from core.services import Studio
+    from core.services.tokens import api_caller
+    from core.tokens import TokenRefused
+
+    make_account(isolated_workspace, "uma", "user")
+    app = open_page("pages/admin.py", as_user="root", role="admin")
+    app.selectbox(key="token_account").set_value("uma")
+    app.text_input(key="token_name").input("CRM sync")
+    app.selectbox(key="token_role").set_value("user")
+    next(b for b in app.button if b.label == "Create token").click().run()
+    (shown,) = [c.value for c in app.code]
+    assert shown.startswith("fs_") and any("shown only this once" in s.value for s in app.success)
+    studio = Studio(config)
+    assert api_caller(studio, shown).actor.username == "uma"
+    app.run()
+    assert not [c.value for c in app.code]  # the secret is gone from the page after it was shown
+    app.selectbox(key="token_revoke_pick").set_value(app.selectbox(key="token_revoke_pick").options[0]).run()
+    app.button(key="token_revoke").click().run()
+    with pytest.raises(TokenRefused):
+        api_caller(studio, shown)
+    (table,) = [frame.value for frame in app.dataframe if "last used" in frame.value.columns]
+    assert table.iloc[0]["state"].startswith("revoked") and table.iloc[0]["account"] == "uma"

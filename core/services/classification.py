@@ -1,0 +1,97 @@
+"""Classifying with the published model, and users saying a prediction was wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from core.audit import EventType, record_predictions
+from core.auth import Permission
+from core.evaluation import EvaluationError
+from core.feedback import FeedbackItem, record_feedback
+from core.predict import Prediction, Predictor
+from core.reports import run_evaluation
+from core.runs import RunRecord
+from core.serving import ReviewThreshold, predictor_for_run, suggested_threshold
+from core.services.studio import Caller, Studio
+
+
+class NothingPublished(LookupError):
+    """No model is published yet."""
+
+    def __init__(self) -> None:
+        super().__init__("no model is published yet; an analyst publishes one on the Evaluate page")
+
+
+@dataclass(frozen=True)
+class Classified:
+    """What a classification gave: the run that made it, the threshold applied, one prediction per text."""
+
+    record: RunRecord
+    threshold: float
+    predictions: list[Prediction]
+
+
+def serving_run(studio: Studio, caller: Caller) -> RunRecord | None:
+    """The run that classifies now (its model loaded), or None while nothing is published."""
+    caller.require(Permission.CLASSIFY)
+    loaded = studio.published.current()
+    return loaded[1] if loaded is not None else None
+
+
+def review_threshold(studio: Studio, record: RunRecord) -> ReviewThreshold:
+    """The run's suggested review threshold (from its stored test scores), or the configured one."""
+    try:
+        evaluation = run_evaluation(studio.workspace, record, studio.config)
+    except (EvaluationError, OSError):
+        evaluation = None
+    return suggested_threshold(evaluation, studio.config.classify)
+
+
+def _model(studio: Studio, caller: Caller, run: str | None) -> tuple[Predictor, RunRecord]:
+    """The published model, or (for whoever may evaluate runs) any finished run's."""
+    if run is not None:
+        caller.require(Permission.EVALUATE)
+        return predictor_for_run(studio.workspace, run, studio.config)
+    loaded = studio.published.current()
+    if loaded is None:
+        raise NothingPublished()
+    return loaded
+
+
+def classify(studio: Studio, caller: Caller, texts: Sequence[Any], threshold: float | None = None,
+             file_name: str | None = None, progress: Callable[[int, int], None] | None = None,
+             run: str | None = None) -> Classified:
+    """Score texts with the published model (or ``run``), flag those below the threshold (the run's suggested
+    one unless given), and log them: prediction rows for monitoring and one audit event.
+
+    One text without ``file_name`` is logged as a single classification, anything else as a batch.
+    """
+    actor = caller.require(Permission.CLASSIFY)
+    predictor, record = _model(studio, caller, run)
+    if threshold is None:
+        threshold = review_threshold(studio, record).value
+    scored = predictor.predict(list(texts), progress)
+    judged = [prediction.at_threshold(threshold) for prediction in scored]
+    single = file_name is None and len(judged) == 1
+    record_predictions(studio.store, actor, caller.session_id, record.run_id, zip(texts, judged),
+                       "single" if single else "batch", studio.config.storage.store_prediction_texts)
+    if single:
+        studio.audit(caller, EventType.CLASSIFIED_TEXT, run=record.run_id, label=judged[0].label,
+                     status=judged[0].status)
+    else:
+        studio.audit(caller, EventType.CLASSIFIED_FILE, run=record.run_id, file=file_name or "(texts)",
+                     rows=len(judged), needs_review=sum(p.needs_review for p in judged),
+                     not_scored=sum(p.status != "ok" for p in judged))
+    return Classified(record, threshold, judged)
+
+
+def give_feedback(studio: Studio, caller: Caller, record: RunRecord, text: str, predicted: str,
+                  score: float | None, correct_label: str) -> FeedbackItem:
+    """Store a user's verdict on one prediction of ``record`` ("right", or what it should have been)."""
+    caller.require(Permission.CLASSIFY)
+    item = record_feedback(studio.store, caller.actor, record.run_id, record.labels, text, predicted, score,
+                           correct_label, caller.session_id)
+    studio.audit(caller, EventType.FEEDBACK_GIVEN, run=record.run_id, feedback_id=item.id, correct=item.is_correct)
+    return item
+

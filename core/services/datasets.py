@@ -1,0 +1,34 @@
+"""Dataset versions: noting an upload, saving a prepared file as a version, deleting one."""
+
+from __future__ import annotations
+
+from core.audit import EventType
+from core.auth import Permission
+from core.dataset_versions import DatasetVersion, delete_dataset_version
+from core.preparation import Preparation, save_preparation
+from core.services.studio import Caller, Studio
+from core.split import SplitPlan
+
+
+def note_upload(studio: Studio, caller: Caller, file_name: str, size: int) -> None:
+    """Log that a file came in (before anything is saved from it)."""
+    caller.require(Permission.MANAGE_DATA)
+    studio.audit(caller, EventType.DATASET_UPLOADED, file=file_name, bytes=size)
+
+
+def save_dataset(studio: Studio, caller: Caller, name: str, prepared: Preparation, plan: SplitPlan,
+                 test: Preparation | None = None, **origin: object) -> DatasetVersion:
+    """Save the cleaned rows as the next version of ``name``; ``origin`` (e.g. feedback_examples=12) goes
+    into the audit event beside the source file."""
+    actor = caller.require(Permission.MANAGE_DATA)
+    saved = save_preparation(studio.workspace, name, prepared, plan, actor, test=test)
+    studio.audit(caller, EventType.DATASET_SAVED, dataset=saved.ref, rows=saved.meta["rows"],
+                 source=origin.pop("source", prepared.table.source), **origin)
+    return saved
+
+
+def delete_dataset(studio: Studio, caller: Caller, ref: str) -> None:
+    """Delete one version for good (the page warns first who uses it: core.usage)."""
+    actor = caller.require(Permission.MANAGE_DATA)
+    delete_dataset_version(studio.workspace, ref, actor)
+    studio.audit(caller, EventType.DATASET_DELETED, dataset=ref)

@@ -1,0 +1,89 @@
+"""The studio: what every use case acts on (configuration, workspace, database, queue, published model).
+
+One ``Studio`` per process (a server shares it between sessions). A use case is a function
+``(studio, caller, …)`` in one of ``core.services``' modules: it checks the caller's role, acts,
+and records the audit event — the same for a page, the command line and the HTTP API.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from core.audit import EventType, record_event, record_run_outcome
+from core.auth import Actor, Permission, command_line_actor, require
+from core.config import AppConfig
+from core.store import Store, default_database_url
+from core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from core.jobs import JobRunner
+    from core.serving import PublishedModel
+
+#: Through which door a call came; kept with its audit event when it is not the app.
+Channel = Literal["app", "cli", "api"]
+CHANNEL_WORDS = {"app": "app", "cli": "command line", "api": "HTTP API"}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks (None before signing in), in which sign-in session, through which door."""
+
+    actor: Actor | None
+    session_id: str | None = None
+    channel: Channel = "app"
+
+    @classmethod
+    def command_line(cls) -> "Caller":
+        """Whoever has a shell on the server (admin rights: they own the workspace already)."""
+        return cls(command_line_actor(), None, "cli")
+
+    def require(self, permission: Permission) -> Actor:
+        """The actor, if allowed to do ``permission`` (else PermissionDenied, in words)."""
+        return require(self.actor, permission)
+
+
+class Studio:
+    """The shared parts the use cases work with; the job queue and the published model load on first use."""
+
+    def __init__(self, config: AppConfig, workspace: Workspace | None = None, store: Store | None = None) -> None:
+        self.config = config
+        self.workspace = workspace or config.workspace()
+        self.store = store or Store(config.storage.database_url or default_database_url(self.workspace.root))
+        self._jobs: JobRunner | None = None
+        self._published: PublishedModel | None = None
+        self._lock = threading.Lock()
+
+    def audit(self, caller: Caller, event: EventType, **details: Any) -> None:
+        """Record what the caller did (the door too, when it was not the app)."""
+        if caller.channel != "app":
+            details.setdefault("via", CHANNEL_WORDS[caller.channel])
+        record_event(self.store, event, caller.actor, caller.session_id, **details)
+
+    @property
+    def jobs(self) -> "JobRunner":
+        """This process's training queue (started on first use; it records how each run ended)."""
+        from core.jobs import JobRunner
+
+        with self._lock:
+            if self._jobs is None:
+                self._jobs = JobRunner(self.workspace, self.config,
+                                       on_finish=lambda record: record_run_outcome(self.store, record))
+            return self._jobs
+
+    @property
+    def published(self) -> "PublishedModel":
+        """The published model, loaded once and reloaded when another run is published."""
+        from core.serving import PublishedModel
+
+        with self._lock:
+            if self._published is None:
+                self._published = PublishedModel(self.workspace, self.config)
+            return self._published
+
+    def close(self) -> None:
+        """Stop the queue (a run in progress is cancelled) and close the database."""
+        if self._jobs is not None:
+            self._jobs.close()
+        self.store.dispose()

@@ -1,0 +1,159 @@
+"""The HTTP API, through FastAPI's test client on the real app: each endpoint, and each refusal in words."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from core.api import create_app
+from core.auth import Role
+from core.monitoring import prediction_log
+from core.services import Caller, Studio
+from core.services.accounts import change_account, create_account, create_first_admin
+from core.services.publishing import publish_run
+from core.services.tokens import create_token, list_tokens, revoke_token
+from core.store import events
+from tests.conftest import ADMIN, ANALYST, PASSWORD, save_demo_version, train_runs
+
+
+@pytest.fixture
+def studio(config_file) -> Studio:
+    config = config_file("[api]\nmax_texts = 5\nmax_body_mb = 0.01\n")
+    studio = Studio(config)
+    yield studio
+    studio.close()
+
+
+@pytest.fixture
+def admin(studio) -> Caller:
+    account = create_first_admin(studio, Caller(None), "boss", "Boss", "", PASSWORD)
+    return Caller(account.actor, "s-admin")
+
+
+@pytest.fixture
+def user_token(studio, admin) -> str:
+    create_account(studio, admin, "uma", "Uma", "", PASSWORD, Role.USER)
+    return create_token(studio, admin, "uma", "CRM sync", Role.USER)[1]
+
+
+@pytest.fixture
+def published(studio, config):
+    version = save_demo_version(studio.workspace, config, max_rows=120)
+    (run,) = train_runs(studio.workspace, config, version, kinds=("tfidf_nb",))
+    publish_run(studio, Caller(ANALYST, "s-ana"), run.run_id)
+    return run
+
+
+@pytest.fixture
+def client(studio) -> TestClient:
+    return TestClient(create_app(studio))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_classify_returns_labels_scores_and_review_flags_and_lands_in_monitoring(client, studio, user_token,
+                                                                                  published):
+    answer = client.post("/v1/classify", headers=bearer(user_token),
+                         json={"texts": ["the parcel came late", "", "refund my money"], "threshold": 0.99})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["model"] == {"run_id": published.run_id, "name": published.name} and body["threshold"] == 0.99
+    first, empty, _ = body["predictions"]
+    assert first["status"] == "ok" and first["label"] in published.labels
+    assert set(first["scores"]) == set(published.labels) and abs(sum(first["scores"].values()) - 1) < 1e-6
+    assert first["needs_review"] is True and empty["status"] == "empty" and empty["label"] is None
+    served = prediction_log(studio.store, ADMIN)
+    assert len(served) == 3 and set(served["username"]) == {"uma"}
+    event = studio.store.rows(select(events).where(events.c.event_type == "classified_file"))[0]
+    assert event["details"]["via"] == "HTTP API" and event["session_id"].startswith("token:")
+
+
+def test_the_model_endpoint_describes_the_published_run(client, user_token, published):
+    body = client.get("/v1/model", headers=bearer(user_token)).json()
+    assert body["run_id"] == published.run_id and body["labels"] == published.labels
+    assert body["kind"] == "tfidf_nb" and body["published_at"] and 0.5 <= body["review_threshold"] <= 1
+    assert "threshold" in body["review_threshold_note"]
+
+
+def test_feedback_is_stored_for_review(client, studio, user_token, published):
+    label = published.labels[0]
+    answer = client.post("/v1/feedback", headers=bearer(user_token),
+                         json={"text": "where is my parcel", "predicted": label, "correct_label": published.labels[1]})
+    assert answer.status_code == 201 and answer.json()["correct"] is False and answer.json()["status"] == "pending"
+    refused = client.post("/v1/feedback", headers=bearer(user_token),
+                          json={"text": "x", "predicted": label, "correct_label": "no-such-label"})
+    assert refused.status_code == 422 and "'no-such-label' is not one of the model's labels" in refused.json()["error"]
+    unknown_run = client.post("/v1/feedback", headers=bearer(user_token),
+                              json={"text": "x", "predicted": label, "correct_label": label, "run_id": "nope"})
+    assert unknown_run.status_code == 404 and "no run 'nope'" in unknown_run.json()["error"]
+
+
+@pytest.mark.parametrize("headers, why", [
+    ({}, "a valid API token is needed"),
+    ({"Authorization": "Bearer not-a-token"}, "a valid API token is needed"),
+    ({"Authorization": "Bearer fs_000000000000_forged"}, "not valid (unknown or revoked)"),
+])
+def test_calls_without_a_valid_token_get_401(client, published, headers, why):
+    answer = client.post("/v1/classify", headers=headers, json={"texts": ["hello"]})
+    assert answer.status_code == 401 and why in answer.json()["error"]
+    assert answer.headers["www-authenticate"] == "Bearer"
+
+
+def test_revoked_tokens_and_disabled_accounts_stop_at_once(client, studio, admin, user_token, published):
+    assert client.get("/v1/model", headers=bearer(user_token)).status_code == 200
+    change_account(studio, admin, "uma", disabled=True)
+    answer = client.get("/v1/model", headers=bearer(user_token))
+    assert answer.status_code == 401 and "(uma) cannot sign in" in answer.json()["error"]
+    change_account(studio, admin, "uma", disabled=False)
+    (token,) = list_tokens(studio, admin)
+    revoke_token(studio, admin, token.id)
+    assert client.get("/v1/model", headers=bearer(user_token)).status_code == 401
+    kinds = [row["event_type"] for row in studio.store.rows(select(events))]
+    assert kinds.count("token_created") == 1 and kinds.count("token_revoked") == 1
+
+
+def test_a_token_never_does_more_than_its_account_may_now(client, studio, admin, published):
+    create_account(studio, admin, "ana", "Ana", "", PASSWORD, Role.ANALYST)
+    with pytest.raises(Exception, match="a token cannot have more rights"):
+        create_token(studio, admin, "ana", "too much", Role.ADMIN)
+    token = create_token(studio, admin, "ana", "reports", Role.ANALYST)[1]
+    change_account(studio, admin, "ana", role=Role.USER)  # demoted: the token follows the account down
+    ok = client.post("/v1/classify", headers=bearer(token), json={"texts": ["late parcel"]})
+    assert ok.status_code == 200
+    from core.services.tokens import api_caller
+
+    assert api_caller(studio, token).actor.role is Role.USER
+
+
+@pytest.mark.parametrize("body, status, why", [
+    ({"texts": []}, 422, "body.texts: List should have at least 1 item"),
+    ({}, 422, "body.texts: Field required"),
+    ({"texts": ["a"] * 6}, 422, "at most 5 texts per request, got 6"),
+    ({"texts": ["a", 7]}, 422, "body.texts.1: Input should be a valid string"),
+    ({"texts": ["a"], "threshold": 2}, 422, "body.threshold: Input should be less than or equal to 1"),
+    ({"texts": ["x" * 20_000]}, 413, "larger than 0.01 MB"),
+])
+def test_bad_bodies_get_a_4xx_that_says_what_and_where(client, user_token, published, body, status, why):
+    answer = client.post("/v1/classify", headers=bearer(user_token), json=body)
+    assert answer.status_code == status and why in answer.json()["error"], answer.text
+
+
+def test_malformed_json_and_nothing_published_are_told_apart(client, user_token):
+    answer = client.post("/v1/classify", headers={**bearer(user_token), "Content-Type": "application/json"},
+                         content=b'{"texts": [')
+    assert answer.status_code == 422 and "body" in answer.json()["error"]
+    nothing = client.post("/v1/classify", headers=bearer(user_token), json={"texts": ["hello"]})
+    assert nothing.status_code == 409 and "no model is published yet" in nothing.json()["error"]
+
+
+def test_openapi_docs_describe_every_endpoint(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/classify", "/v1/model", "/v1/feedback"} <= set(spec["paths"])
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert client.get("/docs").status_code == 200
+    assert json.loads(json.dumps(spec))["info"]["title"] == "Feedback Studio API"
