@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 API_PORT ?= 8502
 
-.PHONY: run test bench bench-app bench-quality install install-dev clean-venv
+.PHONY: run test test-fast bench bench-app bench-quality install install-dev clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ run: install
 
 test: install-dev
 	$(BIN)/python -m pytest
+
+# The fast set while developing (no slow or browser tests; under two minutes). `make test` runs everything.
+test-fast: install-dev
+	$(BIN)/python -m pytest -m "not slow and not e2e"
 
 # Speed against the plain Hugging Face way (prints figures and a key: value summary; a few minutes).
 bench: install

@@ -19,7 +19,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.class_weight import compute_sample_weight
 
 from core.classifiers import (
-    ProgressCallback, Progress, TextClassifier, TrainingData, load_skops, register, sha256_file, verify_checksum,
+    ProgressCallback, Progress, TextClassifier, TrainingCancelled, TrainingData, load_skops, sha256_file,
+    verify_checksum,
 )
 from core.config import AppConfig
 
@@ -45,11 +46,16 @@ class SklearnTextClassifier(TextClassifier):
     def build(self) -> Pipeline:
         raise NotImplementedError
 
-    def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event) -> "SklearnTextClassifier":
+    def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event,
+            workdir: Path | None = None) -> "SklearnTextClassifier":
+        if stop.is_set():  # one scikit-learn call cannot stop half-way: a stop counts before and after it
+            raise TrainingCancelled()
         progress(Progress(0, 1, message="fitting"))
         self.pipeline = self.build()
         weights = compute_sample_weight("balanced", data.train_labels)
         self.pipeline.fit(data.train_texts, data.train_labels, clf__sample_weight=weights)
+        if stop.is_set():
+            raise TrainingCancelled()
         progress(Progress(1, 1, epoch=1.0, message="fitted"))
         return self
 
@@ -60,8 +66,7 @@ class SklearnTextClassifier(TextClassifier):
             scores[:, self.pipeline.classes_] = self.pipeline.predict_proba(texts)
         return scores
 
-    def save(self, folder: Path) -> dict[str, Any]:
-        folder.mkdir(parents=True, exist_ok=True)
+    def write_files(self, folder: Path) -> dict[str, Any]:
         path = folder / MODEL_FILE
         sio.dump(self.pipeline, path)
         return {"file": MODEL_FILE, "sha256": sha256_file(path)}
@@ -75,7 +80,6 @@ class SklearnTextClassifier(TextClassifier):
         return model
 
 
-@register
 class TfidfLogisticRegression(SklearnTextClassifier):
     kind = "tfidf_logreg"
     title = "TF-IDF + logistic regression"
@@ -86,7 +90,6 @@ class TfidfLogisticRegression(SklearnTextClassifier):
             random_state=self.config.training.seed))])  # saga visits examples in a random order: seeded
 
 
-@register
 class TfidfNaiveBayes(SklearnTextClassifier):
     kind = "tfidf_nb"
     title = "TF-IDF + naive Bayes"

@@ -1,8 +1,11 @@
 """The one small interface every model kind implements, and the registry of kinds.
 
-Like a scikit-learn estimator: ``fit`` on training data (reporting progress
-through a callback and honouring a stop signal), ``predict_proba`` and
-``predict`` on texts, ``save`` to a folder and ``load`` back from it.
+Like a scikit-learn estimator: built from its label names and its own typed hyper-parameters, ``fit`` on
+training data (reporting progress through a callback, honouring a stop signal, keeping scratch files in the
+``workdir`` it is given), ``predict_proba`` and ``predict`` on texts. Like SetFit, ``save`` writes a
+self-describing folder: the kind's files and ``model.json`` (kind, labels, checksums, what loading needs), so
+``core.model_kinds.load_model_folder`` loads any saved model on its own, without the run that trained it. What a kind can do
+is said by class attributes (``family``, ``precisions``, ``plans_recipe``), never by checking its name.
 """
 
 from __future__ import annotations
@@ -17,7 +20,12 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from core.config import AppConfig, TrainingConfig
+from core.config import AppConfig, Hyperparameters
+from core.workspace import write_json_atomic
+
+#: The description every saved model folder carries beside its files.
+MODEL_CARD = "model.json"
+CARD_VERSION = 1
 
 
 @dataclass
@@ -95,7 +103,7 @@ def folder_checksums(folder: Path) -> dict[str, str]:
 
 def verify_folder(folder: Path, expected: dict[str, str]) -> None:
     """Refuse a model folder with a file changed, missing or added since the app saved it (naming the file)."""
-    found = {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
+    found = {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()} - {MODEL_CARD}
     for extra in sorted(found - set(expected)):
         raise ModelFileError(f"model file {folder / extra} was not saved with the model; it is not loaded "
                              "(remove it, or retrain)")
@@ -119,16 +127,25 @@ class TextClassifier(ABC):
     title: ClassVar[str]
     #: Rough training cost rank: the app offers and queues cheaper kinds first, so results arrive early.
     cost_rank: ClassVar[int] = 0
+    #: "baseline" or "transformer": the comparison asks whether fine-tuning beat the baselines.
+    family: ClassVar[str] = "baseline"
+    #: The precisions it can be served at (fp32 always; reduced ones pass a validation check first).
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    #: Whether its batch size and epochs are planned from the data and the measured speed (core.recipe).
+    plans_recipe: ClassVar[bool] = False
 
-    def __init__(self, label_names: list[str], settings: TrainingConfig, config: AppConfig) -> None:
+    def __init__(self, label_names: list[str], settings: Hyperparameters | None, config: AppConfig) -> None:
+        """``settings`` are the hyper-parameters to train with (None for a model that is only loaded)."""
         self.label_names = list(label_names)
         self.settings = settings
         self.config = config
         self.fit_info: dict[str, Any] = {}
 
     @abstractmethod
-    def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event) -> "TextClassifier":
-        """Train on ``data``; report through ``progress``; raise TrainingCancelled if ``stop`` is set."""
+    def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event,
+            workdir: Path | None = None) -> "TextClassifier":
+        """Train on ``data``; report through ``progress``; raise TrainingCancelled if ``stop`` is set (before
+        or during training); scratch files (checkpoints) go under ``workdir``, or a temporary folder."""
 
     @abstractmethod
     def predict_proba(self, texts: list[str]) -> np.ndarray:
@@ -154,26 +171,20 @@ class TextClassifier(ABC):
         if precision != "fp32":
             raise ValueError(f"{self.title} has no {precision} variant")
 
-    @abstractmethod
     def save(self, folder: Path) -> dict[str, Any]:
-        """Write the model into ``folder``; return what ``load`` needs (e.g. checksums)."""
+        """Write a self-describing folder: the kind's files, then ``model.json`` describing them; returns it."""
+        folder.mkdir(parents=True, exist_ok=True)
+        details = self.write_files(folder)
+        card = {"card_version": CARD_VERSION, "kind": self.kind, "title": self.title,
+                "label_names": self.label_names, **details, "files": folder_checksums(folder)}
+        write_json_atomic(folder / MODEL_CARD, card)
+        return card
+
+    @abstractmethod
+    def write_files(self, folder: Path) -> dict[str, Any]:
+        """Write the kind's files into ``folder``; return what ``load`` needs besides the labels."""
 
     @classmethod
     @abstractmethod
     def load(cls, folder: Path, saved: dict[str, Any], config: AppConfig) -> "TextClassifier":
-        """Read a model written by ``save``; ``saved`` is what ``save`` returned."""
-
-
-REGISTRY: dict[str, type[TextClassifier]] = {}
-
-
-def register(cls: type[TextClassifier]) -> type[TextClassifier]:
-    REGISTRY[cls.kind] = cls
-    return cls
-
-
-def model_kinds() -> dict[str, type[TextClassifier]]:
-    """All kinds, cheapest first (importing registers them; import order does not matter)."""
-    from core import baselines, embeddings, transformer  # noqa: F401  (registration side effect)
-
-    return dict(sorted(REGISTRY.items(), key=lambda item: (item[1].cost_rank, list(REGISTRY).index(item[0]))))
+        """Read a model written by ``save``; ``saved`` is its card (``model.json``, or a run's copy of it)."""

@@ -271,7 +271,7 @@ def _print_recommendation(workspace: Workspace, records: list, config: AppConfig
 
 
 def command_train(args: argparse.Namespace) -> int:
-    from core.classifiers import model_kinds
+    from core.model_kinds import model_kinds
     from core.training import measured_plan
 
     studio, caller = _studio(args), Caller.command_line()
@@ -301,7 +301,7 @@ def command_train(args: argparse.Namespace) -> int:
     finished = []
     for kind in kinds:
         recipe = None
-        if kind == "transformer":
+        if model_kinds()[kind].plans_recipe:
             recipe = measured_plan(version, preset, config, args.max_train_examples)
             _print_recipe(recipe)
         request = RunRequest(version.ref, kind, preset,

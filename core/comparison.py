@@ -37,7 +37,10 @@ def check_same_split(records: list[RunRecord]) -> None:
 def is_tuned(record: RunRecord) -> bool:
     """Whether the run's preset and hyper-parameters shaped it: the fine-tuned transformer's do, the
     baselines ignore them (they are recorded only because every run request carries them)."""
-    return record.kind == "transformer"
+    from core.model_kinds import model_kinds
+
+    kind = model_kinds().get(record.kind)
+    return kind is not None and kind.family == "transformer"
 
 
 def comparison_table(pairs: list[tuple[RunRecord, Evaluation]]) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_sample_weight
 
 from core.classifiers import (
-    Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, load_skops, register, sha256_file,
+    Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, load_skops, sha256_file,
     verify_checksum,
 )
 from core.config import AppConfig
@@ -68,7 +68,6 @@ class SentenceEncoder:
         return out
 
 
-@register
 class EmbeddingLogisticRegression(TextClassifier):
     kind = "embedding_logreg"
     title = "Sentence embeddings + logistic regression"
@@ -87,7 +86,10 @@ class EmbeddingLogisticRegression(TextClassifier):
             self._encoder = SentenceEncoder(self.encoder_name, self.max_length)
         return self._encoder
 
-    def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event) -> "EmbeddingLogisticRegression":
+    def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event,
+            workdir: Path | None = None) -> "EmbeddingLogisticRegression":
+        if stop.is_set():
+            raise TrainingCancelled()
         total = len(data.train_texts) + 1
 
         def on_batch(done: int) -> None:
@@ -111,8 +113,7 @@ class EmbeddingLogisticRegression(TextClassifier):
     def truncation(self) -> tuple[Any, int] | None:
         return load_tokenizer(self.encoder_name), self.max_length
 
-    def save(self, folder: Path) -> dict[str, Any]:
-        folder.mkdir(parents=True, exist_ok=True)
+    def write_files(self, folder: Path) -> dict[str, Any]:
         path = folder / HEAD_FILE
         sio.dump(self.head, path)
         return {"file": HEAD_FILE, "sha256": sha256_file(path), "encoder": self.encoder_name,

@@ -20,8 +20,7 @@ from core.auth import Actor, Permission, require
 from core.config import AppConfig
 from core.housekeeping import clean_leftovers
 from core.runs import (
-    RunHandle, RunRecord, RunRequest, RunState, create_run, list_runs, load_record, now_iso, process_owner,
-    save_record,
+    RunHandle, RunRecord, RunRequest, create_run, interrupt_record, list_runs, load_record, process_owner,
 )
 from core.training import execute_run
 from core.workspace import Workspace
@@ -56,10 +55,7 @@ def recover_interrupted(workspace: Workspace) -> list[str]:
             continue
         if record.owner and record.owner != process_owner() and _process_alive(record.owner):
             continue  # e.g. a command-line training still running in another process
-        record.state, record.finished_at = RunState.INTERRUPTED, now_iso()
-        record.message = "interrupted: the app stopped while this run was queued or training"
-        record.eta_s = None
-        save_record(workspace, record)
+        interrupt_record(workspace, record, "interrupted: the app stopped while this run was queued or training")
         recovered.append(record.run_id)
     return recovered
 
@@ -110,11 +106,11 @@ class JobRunner:
             if handle is None or handle.snapshot().state.finished:
                 return False
             self._stops[run_id].set()
-            handle.update(cancelled_by=actor.username, message="cancelling…", eta_s=None, persist=True)
+            handle.report(cancelled_by=actor.username, message="cancelling…", eta_s=None, persist=True)
             queued = run_id in self._queue
             if queued:
                 self._queue.remove(run_id)
-                handle.update(state=RunState.CANCELLED, finished_at=now_iso(), message="cancelled before it started")
+                handle.cancel("cancelled before it started")
                 self._done[run_id].set()
         if queued and self.on_finish is not None:
             self.on_finish(handle.snapshot())  # a running job reports its end from the worker

@@ -52,6 +52,23 @@ class RunError(ValueError):
     """A run that cannot be found, loaded or started, and why."""
 
 
+class IllegalTransition(RunError):
+    """A state change the run's life does not allow (a finished run never runs again)."""
+
+
+#: Which states may follow which. A finished run (succeeded, failed, cancelled, interrupted) never changes.
+TRANSITIONS: dict[RunState, frozenset[RunState]] = {
+    RunState.QUEUED: frozenset({RunState.RUNNING, RunState.CANCELLED, RunState.INTERRUPTED, RunState.FAILED}),
+    RunState.RUNNING: frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.INTERRUPTED}),
+}
+
+
+def check_transition(record: "RunRecord", new: RunState) -> None:
+    """Raise IllegalTransition unless ``record`` may go from its state to ``new``."""
+    if new not in TRANSITIONS.get(record.state, frozenset()):
+        raise IllegalTransition(f"run {record.run_id} is {record.state.value}; it cannot become {new.value}")
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -143,6 +160,9 @@ class RunRecord:
         return cls(**{**{k: v for k, v in data.items() if k in known}, "state": RunState(data["state"])})
 
 
+_RECORD_FIELDS = frozenset(f.name for f in fields(RunRecord))
+
+
 def process_owner() -> str:
     """Identifies the process running a job, so a restart can tell dead jobs from live ones."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -202,16 +222,22 @@ def heartbeat_age(record: RunRecord, now: datetime | None = None) -> float | Non
     return ((now or datetime.now(timezone.utc)) - datetime.fromisoformat(beat)).total_seconds()
 
 
+def interrupt_record(workspace: Workspace, record: RunRecord, why: str) -> RunRecord:
+    """Record a queued or running run whose process is gone as interrupted (the transition checked)."""
+    check_transition(record, RunState.INTERRUPTED)
+    record.state, record.finished_at, record.eta_s, record.message = RunState.INTERRUPTED, now_iso(), None, why
+    save_record(workspace, record)
+    return record
+
+
 def settle_if_dead(workspace: Workspace, record: RunRecord) -> RunRecord:
     """A running run whose heartbeat stopped (its process was killed, wherever it ran) is recorded as
     interrupted, so no page shows a ghost as training."""
     age = heartbeat_age(record)
     if age is None or age <= STALE_AFTER_S:
         return record
-    record.state, record.finished_at, record.eta_s = RunState.INTERRUPTED, now_iso(), None
-    record.message = f"interrupted: no sign of life from its process for {age / 60:.0f} minutes"
-    save_record(workspace, record)
-    return record
+    return interrupt_record(workspace, record,
+                            f"interrupted: no sign of life from its process for {age / 60:.0f} minutes")
 
 
 def list_runs(workspace: Workspace) -> list[RunRecord]:
@@ -223,11 +249,21 @@ def list_runs(workspace: Workspace) -> list[RunRecord]:
     return sorted(records, key=lambda r: r.created_at + r.run_id, reverse=True)
 
 
-class RunHandle:
-    """The live record of one run, shared between the training thread and readers.
+#: Fixed when the run is created — what to train, on which data version, with which recipe — and never
+#: changed after: the record's spec.
+SPEC_FIELDS = frozenset({
+    "run_id", "kind", "title", "dataset_ref", "dataset_fingerprint", "split_fingerprint", "labels", "preset",
+    "hyperparameters", "settings", "created_at", "created_by", "max_train_examples", "recipe",
+})
 
-    The training thread changes it only through :meth:`update`; readers take
-    :meth:`snapshot` copies. Both hold the lock, so nobody sees a torn record.
+
+class RunHandle:
+    """The live record of one run, shared between the training thread and readers; its one writer.
+
+    The state changes only through :meth:`start`, :meth:`succeed`, :meth:`fail`, :meth:`cancel` and
+    :meth:`interrupt`, each checked against TRANSITIONS; :meth:`report` writes progress and results, never the
+    state or the spec, and refuses a field the record does not have (a misspelt name used to vanish on save).
+    Readers take :meth:`snapshot` copies; both hold the lock, so nobody sees a torn record.
     """
 
     def __init__(self, workspace: Workspace, record: RunRecord,
@@ -242,8 +278,19 @@ class RunHandle:
     def run_id(self) -> str:
         return self._record.run_id
 
-    def update(self, *, persist: bool | None = None, history: dict[str, Any] | None = None, **changes: Any) -> None:
-        """Change fields (and append to the history); written to disk on state changes or once a second."""
+    def report(self, *, persist: bool | None = None, history: dict[str, Any] | None = None, **changes: Any) -> None:
+        """Progress or results (and a point of the history); written to disk at once with ``persist``, else at
+        most once a second."""
+        unknown = sorted(set(changes) - _RECORD_FIELDS)
+        if unknown:
+            raise RunError(f"a run has no field {', '.join(unknown)}")
+        fixed = sorted(set(changes) & (SPEC_FIELDS | {"state"}))
+        if fixed:
+            raise RunError(f"a run report cannot change {', '.join(fixed)}: the state changes only through "
+                           "start, succeed, fail, cancel and interrupt, and the spec never changes")
+        self._write(changes, history, persist)
+
+    def _write(self, changes: dict[str, Any], history: dict[str, Any] | None, persist: bool | None) -> None:
         with self._lock:
             for key, value in changes.items():
                 setattr(self._record, key, value)
@@ -256,6 +303,34 @@ class RunHandle:
         if self._on_change is not None:
             self._on_change(changes)
 
+    def _become(self, state: RunState, **changes: Any) -> None:
+        with self._lock:
+            check_transition(self._record, state)
+        if state.finished:
+            changes.setdefault("finished_at", now_iso())
+            changes.setdefault("eta_s", None)
+        self._write({"state": state, **changes}, None, True)
+
+    def start(self, owner: str, message: str = "preparing data") -> None:
+        """Queued → running, in the process named by ``owner``."""
+        self._become(RunState.RUNNING, started_at=now_iso(), owner=owner, message=message)
+
+    def succeed(self, **results: Any) -> None:
+        """Running → succeeded, with its metrics, durations and model (the model folder is in place first)."""
+        unknown = set(results) - _RECORD_FIELDS
+        if unknown:
+            raise RunError(f"a run result cannot set {', '.join(sorted(unknown))} (no such field)")
+        self._become(RunState.SUCCEEDED, message="finished", **results)
+
+    def fail(self, error: str) -> None:
+        self._become(RunState.FAILED, error=error, message="failed")
+
+    def cancel(self, message: str = "cancelled") -> None:
+        self._become(RunState.CANCELLED, message=message)
+
+    def interrupt(self, why: str) -> None:
+        self._become(RunState.INTERRUPTED, message=why)
+
     def snapshot(self) -> RunRecord:
         with self._lock:
             return copy.deepcopy(self._record)
@@ -263,7 +338,7 @@ class RunHandle:
 
 def create_run(workspace: Workspace, request: RunRequest, config: AppConfig, actor: Actor) -> RunRecord:
     """Write a queued run record for ``request`` (checking the role, the dataset and the kind)."""
-    from core.classifiers import model_kinds
+    from core.model_kinds import model_kinds
     from core.dataset_versions import DatasetError, load_dataset_version
 
     require(actor, Permission.TRAIN)

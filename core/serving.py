@@ -24,7 +24,10 @@ from core.workspace import Workspace
 
 def serving_precision(record: RunRecord, config: AppConfig) -> str:
     """The precision a run is served at: the configured one, or for ``auto`` the check's choice."""
-    if record.kind != "transformer":
+    from core.model_kinds import model_kinds
+
+    kind = model_kinds().get(record.kind)
+    if kind is None or kind.precisions == ("fp32",):
         return "fp32"
     if config.inference.precision != "auto":
         return config.inference.precision

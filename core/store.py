@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
@@ -139,11 +140,31 @@ def default_database_url(workspace_root: Path) -> str:
     return f"sqlite:///{(workspace_root / DATABASE_FILE).resolve()}"
 
 
+#: How long a connection waits for another process's lock (also while switching a new file to WAL).
+BUSY_TIMEOUT_S = 30.0
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Switching the journal to WAL needs the file to itself and does not wait on the busy timeout: when
+    several processes open a new database at once, the others retry until it is done."""
+    import sqlite3
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL lets readers and one writer work at once; busy_timeout makes writers wait instead of failing."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from core.classifiers import (
-    ModelFileError, Progress, TextClassifier, TrainingCancelled, TrainingData, model_kinds,
+    Progress, TextClassifier, TrainingCancelled, TrainingData,
 )
+from core.model_kinds import load_saved, model_kinds
 from core.config import AppConfig, Hyperparameters
 from core.dataset_versions import DatasetVersion, load_dataset_version
 from core.evaluation import Evaluation, ScoredSet, evaluate, save_scores, score_split
@@ -140,16 +141,16 @@ class ProgressTracker:
         if event.eval_metrics is not None:
             point = {"step": event.step, "epoch": event.epoch,
                      **{f"validation_{k}": v for k, v in event.eval_metrics.items()}}
-        self.handle.update(history=point, persist=True if event.eval_metrics else None, **changes)
+        self.handle.report(history=point, persist=True if event.eval_metrics else None, **changes)
 
 
 def _save_model(model: TextClassifier, folder: Path, record: RunRecord) -> dict:
     """Write the model into a staging folder beside ``folder`` and rename it into place."""
     staging = folder.with_name(f".{folder.name}-staging")
     shutil.rmtree(staging, ignore_errors=True)
-    saved = model.save(staging)
+    card = model.save(staging)
     staging.rename(folder)
-    return {"kind": record.kind, "label_names": record.labels, "path": MODEL_DIR, **saved}
+    return {**card, "path": MODEL_DIR}
 
 
 @contextmanager
@@ -159,7 +160,7 @@ def heartbeat(handle: RunHandle, every_s: float = HEARTBEAT_S) -> Iterator[None]
 
     def beat() -> None:
         while True:
-            handle.update(heartbeat_at=now_iso(), persist=True)
+            handle.report(heartbeat_at=now_iso(), persist=True)
             if done.wait(every_s):
                 return
 
@@ -182,35 +183,32 @@ def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, sto
     record = handle.snapshot()
     folder = run_folder(workspace, record.run_id)
     started = time.monotonic()
-    handle.update(state=RunState.RUNNING, started_at=now_iso(), owner=process_owner(), message="preparing data")
+    handle.start(process_owner())
     try:
         version = load_dataset_version(workspace, record.dataset_ref)
         if version.meta["fingerprint"] != record.dataset_fingerprint:
             raise RunError(f"dataset {record.dataset_ref} changed since the run was queued")
         data = training_data(version, record.max_train_examples, config.training.seed)
-        handle.update(train_examples=len(data.train_texts))
+        handle.report(train_examples=len(data.train_texts))
         model = model_kinds()[record.kind](version.labels, Hyperparameters(**record.hyperparameters), config)
-        if hasattr(model, "checkpoint_dir"):
-            model.checkpoint_dir = folder / "checkpoints"
-        model.fit(data, ProgressTracker(handle), stop)
+        model.fit(data, ProgressTracker(handle), stop, workdir=folder)
         train_seconds = time.monotonic() - started
         if stop.is_set():
             raise TrainingCancelled()
-        handle.update(message="testing")
+        handle.report(message="testing")
         validation, validation_scores = split_evaluation(model, version, "validation")
         if validation_scores.texts:
-            handle.update(message="checking reduced precision")
+            handle.report(message="checking reduced precision")
             check = model.precision_check(validation_scores.texts, validation_scores.y_true.tolist(),
                                           config.inference.max_accuracy_loss)
             if check is not None:
-                handle.update(inference=check.to_dict())
+                handle.report(inference=check.to_dict())
         test, test_scores = split_evaluation(model, version, "test")
         if model.fit_info.get("is_main_process", True):
             save_scores(folder, test_scores)
-            handle.update(model=_save_model(model, folder / MODEL_DIR, record))
+            handle.report(model=_save_model(model, folder / MODEL_DIR, record))
             shutil.rmtree(folder / "checkpoints", ignore_errors=True)
-        handle.update(
-            state=RunState.SUCCEEDED, finished_at=now_iso(), message="finished",
+        handle.succeed(
             validation_metrics=validation.metrics if validation else {},
             test_metrics=test.metrics if test else {}, test_per_class=test.per_class if test else [],
             fit_info={k: v for k, v in model.fit_info.items() if k != "log_history"},
@@ -221,11 +219,10 @@ def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, sto
         )
     except TrainingCancelled:
         shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # a cancelled run keeps no half-trained weights
-        handle.update(state=RunState.CANCELLED, finished_at=now_iso(), message="cancelled", eta_s=None)
+        handle.cancel()
     except Exception as error:  # a failed run is recorded, never lost
         log.exception("run %s failed", record.run_id)
-        handle.update(state=RunState.FAILED, finished_at=now_iso(), error=friendly_error(error),
-                      message="failed", eta_s=None)
+        handle.fail(friendly_error(error))
     return handle.snapshot()
 
 
@@ -241,7 +238,4 @@ def finished_run(workspace: Workspace, run: str | Path) -> tuple[RunRecord, Path
 def load_run_model(workspace: Workspace, run: str | Path, config: AppConfig) -> tuple[TextClassifier, RunRecord]:
     """The trained model of a finished run, by run id or run folder."""
     record, folder = finished_run(workspace, run)
-    kinds = model_kinds()
-    if record.model["kind"] not in kinds:
-        raise ModelFileError(f"run {record.run_id} holds a model of unknown kind {record.model['kind']!r}")
-    return kinds[record.model["kind"]].load(folder, record.model, config), record
+    return load_saved(folder, record.model, config, f"run {record.run_id}"), record

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -22,9 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from core.classifiers import (
-    Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, folder_checksums, register,
-    verify_folder,
-)
+    Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, )
 from core.config import AppConfig
 from core.hardware import Hardware, detect_hardware
 from core.encoder_head import (
@@ -127,18 +126,20 @@ def tokenisation_key(texts: list[str], labels: list[int], tokenizer_name: str, m
     return digest.hexdigest()
 
 
-@register
 class FineTunedTransformer(TextClassifier):
     kind = "transformer"
     title = "Fine-tuned transformer"
     cost_rank = 2
+    family = "transformer"
+    precisions = ("fp32", "int8", "bf16")
+    plans_recipe = True
 
     def __init__(self, label_names, settings, config: AppConfig) -> None:
         super().__init__(label_names, settings, config)
         self.model = None
         self.tokenizer = None
         self.max_length = config.model.max_length
-        #: Where checkpoints go during training; set by the caller (the run folder).
+        #: Where checkpoints go during training (under fit's workdir, or a temporary folder).
         self.checkpoint_dir: Path | None = None
 
     # -- training -------------------------------------------------------------------------------
@@ -263,9 +264,16 @@ class FineTunedTransformer(TextClassifier):
         trainer.train()
         return trainer
 
-    def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event) -> "FineTunedTransformer":
+    def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event,
+            workdir: Path | None = None) -> "FineTunedTransformer":
         if not data.validation_texts:
             raise ValueError("fine-tuning needs a validation split to pick the best epoch")
+        if stop.is_set():
+            raise TrainingCancelled()
+        if workdir is None:
+            with tempfile.TemporaryDirectory(prefix="fs-fit-") as scratch:
+                return self.fit(data, progress, stop, Path(scratch))
+        self.checkpoint_dir = workdir / "checkpoints"
         hardware = detect_hardware(self.config.training.cpu_threads, self.config.training.precision)
         batch_size, accumulation, notes = self.settings.batch_size, 1, [hardware.describe()]
         while True:
@@ -359,18 +367,15 @@ class FineTunedTransformer(TextClassifier):
         return self.tokenizer, self.max_length
 
     # -- persistence ----------------------------------------------------------------------------
-    def save(self, folder: Path) -> dict[str, Any]:
+    def write_files(self, folder: Path) -> dict[str, Any]:
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
-        return {"format": "transformers", "max_length": self.max_length,
-                "base_model": self.config.model.name, "files": folder_checksums(folder)}
+        return {"format": "transformers", "max_length": self.max_length, "base_model": self.config.model.name}
 
     @classmethod
     def load(cls, folder: Path, saved: dict[str, Any], config: AppConfig) -> "FineTunedTransformer":
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        if "files" in saved:  # (runs saved before checksums were recorded load as they are)
-            verify_folder(folder, saved["files"])
         quiet_libraries()
         model = cls(saved["label_names"], None, dataclasses.replace(config))
         model.max_length = saved.get("max_length", config.model.max_length)

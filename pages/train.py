@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.classifiers import model_kinds
+from core.model_kinds import model_kinds
 from core.config import POOLINGS, PRESET_NAMES, AppConfig, Hyperparameters
 from core.dataset_versions import DatasetVersion, list_dataset_versions
 from core.display import when
@@ -115,7 +115,7 @@ def wait_for_speed(config: AppConfig, version: DatasetVersion, preset: str, limi
 def request_for(kind: str, version: DatasetVersion, preset: str, limit: int | None, recipe: Recipe | None,
                 config: AppConfig) -> RunRequest:
     """The transformer trains with its recipe; the baselines need no hyper-parameters beyond the preset's."""
-    if kind == "transformer" and recipe is not None:
+    if model_kinds()[kind].plans_recipe and recipe is not None:
         return RunRequest(version.ref, kind, preset, recipe.hyperparameters, max_train_examples=limit, recipe=recipe)
     return RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset), max_train_examples=limit)
 
@@ -208,7 +208,7 @@ else:
     limit = st.number_input("Train on at most this many examples (0 = all)", 0, 10**7, 0, 100, key="train_limit",
                             help="A stratified sample of the training split, for a fast first try.") or None
     recipe = None
-    if "transformer" in chosen:
+    if any(model_kinds()[kind].plans_recipe for kind in chosen):
         try:
             recipe = transformer_plan(config, version, preset, limit)
         except (OSError, ValueError) as exc:

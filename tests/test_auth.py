@@ -66,6 +66,7 @@ def test_only_admins_manage_accounts_and_the_last_admin_stays(accounts):
     assert accounts.attempt_sign_in("boss", PASSWORD).outcome == "refused"  # the right password, refused
 
 
+@pytest.mark.slow
 def test_repeated_failures_lock_the_account_until_an_admin_resets_it(accounts):
     admin = accounts.create_first_admin("boss", "Boss", "", PASSWORD).actor
     accounts.create(admin, "uma", "Uma", "", PASSWORD, Role.USER)
@@ -145,6 +146,7 @@ def _guess(accounts: Accounts, password: str, outcomes: list, start: threading.B
     outcomes.append(accounts.attempt_sign_in("uma", password).outcome)
 
 
+@pytest.mark.slow
 def test_parallel_guesses_count_each_and_cannot_outrun_the_lockout(accounts):
     """8 wrong passwords at once with a limit of 3 were all checked (counter 2, not locked); 7 wrong and the
     right one at once signed in."""
@@ -243,6 +245,7 @@ def fresh_database_urls(database_url: str, tmp_path, request) -> Iterator[str]:
             yield fresh_database(request.getfixturevalue("postgres_admin_url"))
 
 
+@pytest.mark.slow
 def test_two_processes_creating_the_first_admin_at_once_make_one(database_url, tmp_path, request):
     """Both succeeded, 5 of 5 trials: the check ran before the write lock was taken."""
     for url in fresh_database_urls(database_url, tmp_path, request):
@@ -253,6 +256,7 @@ def test_two_processes_creating_the_first_admin_at_once_make_one(database_url, t
         assert len(accounts.all()) == 1 and accounts.all()[0].role is Role.ADMIN
 
 
+@pytest.mark.slow
 def test_two_processes_creating_one_name_at_once_make_one_account(database_url, tmp_path, request):
     for url in fresh_database_urls(database_url, tmp_path, request):
         Accounts(Store(url), AuthConfig()).create_first_admin("boss", "Boss", "", PASSWORD)

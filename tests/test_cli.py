@@ -110,6 +110,7 @@ def test_bad_arguments_give_one_line_and_exit_2(capsys, small_file, isolated_wor
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_module_entry_point_has_help_for_every_option():
     result = subprocess.run([sys.executable, "-m", "core", "train", "--help"], cwd=PROJECT_ROOT,
                             capture_output=True, text=True, timeout=120)

@@ -104,6 +104,7 @@ def test_label_weights_balance_the_loss():
     assert weights[0] * 3 == pytest.approx(weights[1] * 1) and weights[2] == 1.0
 
 
+@pytest.mark.slow
 def test_fit_records_mean_pooling_and_the_starting_score(tiny_bert, isolated_workspace, config_file):
     config = tiny_config(config_file, tiny_bert, epochs=1)
     version = save_demo_version(isolated_workspace, config)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from core.jobs import JobRunner
 from core.runs import RunRequest, RunState, load_record, process_owner, save_record
 from tests.conftest import ANALYST, save_demo_version
@@ -23,6 +25,7 @@ def wait_until(condition, timeout=120.0, interval=0.02):
     return False
 
 
+@pytest.mark.slow
 def test_progress_is_monotonic_and_reaches_the_total(isolated_workspace, config_file, tiny_bert):
     config = tiny_config(config_file, tiny_bert, epochs=3)
     version = save_demo_version(isolated_workspace, config)
@@ -72,6 +75,7 @@ def test_a_failing_job_records_a_readable_error(isolated_workspace, config_file,
     assert load_record(isolated_workspace, record.run_id).error == record.error
 
 
+@pytest.mark.slow
 def test_a_second_job_queues_behind_the_first(isolated_workspace, config_file, tiny_bert):
     config = tiny_config(config_file, tiny_bert, epochs=2)
     version = save_demo_version(isolated_workspace, config)
@@ -87,6 +91,7 @@ def test_a_second_job_queues_behind_the_first(isolated_workspace, config_file, t
     assert done_first.finished_at <= done_second.started_at  # one at a time, in order
 
 
+@pytest.mark.slow
 def test_cancelling_a_queued_job_never_starts_it(isolated_workspace, config_file, tiny_bert):
     config = tiny_config(config_file, tiny_bert, epochs=2)
     version = save_demo_version(isolated_workspace, config)
@@ -183,3 +188,29 @@ def test_a_run_whose_process_died_is_shown_interrupted_wherever_runs_are_listed(
     assert states[alive.run_id].state is RunState.RUNNING  # it beat a moment ago: still training elsewhere
     assert load_record(isolated_workspace, ghost.run_id).state is RunState.INTERRUPTED  # settled on disk
     assert [r.run_id for r in summarise_workspace(isolated_workspace).active_runs] == [alive.run_id]  # Home
+
+
+def test_a_run_record_changes_state_only_along_its_life_and_refuses_unknown_fields(isolated_workspace, config):
+    """The record was a mutable bag: any module could set any state, and a misspelt key vanished on save."""
+    from core.runs import IllegalTransition, RunError, RunHandle, create_run, interrupt_record
+
+    version = save_demo_version(isolated_workspace, config)
+    handle = RunHandle(isolated_workspace, create_run(isolated_workspace, request(config, version, "tfidf_nb"),
+                                                      config, ANALYST))
+    with pytest.raises(IllegalTransition, match="is queued; it cannot become succeeded"):
+        handle.succeed()
+    handle.start("host:1")
+    with pytest.raises(RunError, match="a run has no field totl_steps"):
+        handle.report(totl_steps=3)
+    with pytest.raises(RunError, match="cannot change dataset_ref, state"):
+        handle.report(state=RunState.QUEUED, dataset_ref="other/v1")
+    handle.report(step=2, total_steps=4, message="training")
+    handle.succeed(test_metrics={"accuracy": 1.0})
+    for change in (lambda: handle.start("host:2"), lambda: handle.fail("late"), lambda: handle.interrupt("gone")):
+        with pytest.raises(IllegalTransition, match="is succeeded; it cannot become"):
+            change()
+    stored = load_record(isolated_workspace, handle.run_id)
+    assert stored.state is RunState.SUCCEEDED and stored.finished_at and stored.test_metrics == {"accuracy": 1.0}
+    with pytest.raises(IllegalTransition):
+        interrupt_record(isolated_workspace, stored, "a restart thought it dead")
+    assert load_record(isolated_workspace, handle.run_id).state is RunState.SUCCEEDED

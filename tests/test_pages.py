@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import re
 import time
@@ -102,6 +104,7 @@ def test_data_page_loads_the_demo_set_reports_and_saves_a_version(isolated_works
     assert "dataset_saved" in event_types(isolated_workspace)
 
 
+@pytest.mark.slow
 def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_workspace, config):
     save_demo_version(isolated_workspace, config, name="demo")
     app = open_page("pages/train.py")
@@ -145,6 +148,7 @@ def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_worksp
     assert kinds.count("training_started") == 3 and kinds.count("training_finished") == 3
 
 
+@pytest.mark.slow
 def test_train_page_shows_the_transformer_plan_and_hand_set_values_win(isolated_workspace, config_file, tiny_bert):
     config = tiny_config(config_file, tiny_bert, extra="[training.balanced]\nviews_per_label = 600\n")
     version = save_demo_version(isolated_workspace, config, name="demo")
@@ -186,6 +190,7 @@ def recommend_validation(workspace, records, config) -> str:
     return recommend(comparison_table([(r, run_evaluation(workspace, r, config)) for r in records])).run_id
 
 
+@pytest.mark.slow
 def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(isolated_workspace, config_file,
                                                                               tiny_bert):
     config = tiny_config(config_file, tiny_bert, epochs=1)
@@ -293,6 +298,7 @@ def test_data_page_numbers_its_steps_shows_split_counts_and_clears_a_refused_fil
     assert "No file yet" in texts(app)
 
 
+@pytest.mark.slow
 def test_an_analyst_deletes_a_run_but_not_the_published_one(isolated_workspace, config):
     """Runs (and their hundreds of MB) could not be deleted from the app."""
     from core.publishing import publish

@@ -123,6 +123,7 @@ def test_admin_creates_and_changes_accounts(isolated_workspace):
     assert accounts.authenticate("ana", "a fresh password 42").username == "ana"
 
 
+@pytest.mark.slow
 def test_monitoring_and_feedback_review_feed_a_new_dataset_version(isolated_workspace, config):
     store = workspace_store(isolated_workspace)
     version = save_demo_version(isolated_workspace, config)
@@ -202,6 +203,7 @@ def save_two_label_version(workspace, config, name: str = "reviews"):
     return save_preparation(workspace, name, prepared, SplitPlan.from_config(config.split), ANALYST)
 
 
+@pytest.mark.slow
 def test_feedback_merges_into_the_published_models_dataset_and_asks_before_mixing_datasets(isolated_workspace,
                                                                                            config):
     """The base defaulted to the newest dataset and the name stuck to it: feedback landed in reviews/v2."""

@@ -35,6 +35,7 @@ def sign_in(app: AppTest, username: str, password: str) -> AppTest:
     return app
 
 
+@pytest.mark.slow
 def test_first_start_asks_only_for_an_admin_account_then_signs_in(isolated_workspace):
     app = fresh_app()
     app.run()
@@ -60,6 +61,7 @@ def test_first_start_asks_only_for_an_admin_account_then_signs_in(isolated_works
     assert event_types(isolated_workspace) == ["account_created", "sign_in", "sign_out", "sign_in"]
 
 
+@pytest.mark.slow
 def test_repeated_wrong_passwords_lock_the_account(isolated_workspace):
     make_account(isolated_workspace, "uma", "user")
     app = fresh_app()
@@ -130,6 +132,7 @@ def test_a_placeholder_cookie_key_stops_the_app(isolated_workspace):
     assert not any(b.label == "Sign in" for b in app.button)
 
 
+@pytest.mark.slow
 def test_sign_out_and_a_disabled_account_end_the_session(isolated_workspace):
     make_account(isolated_workspace, "ana", "analyst")
     app = open_page(as_user="ana")
@@ -144,6 +147,7 @@ def test_sign_out_and_a_disabled_account_end_the_session(isolated_workspace):
     assert event_types(isolated_workspace).count("sign_out") == 1
 
 
+@pytest.mark.slow
 def test_a_sign_in_with_a_password_over_72_bytes_is_just_a_wrong_password(isolated_workspace):
     make_account(isolated_workspace, "uma", "user")
     app = fresh_app()

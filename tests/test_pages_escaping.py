@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import re
 
 from core.cleaning import CleaningOptions
@@ -25,6 +27,7 @@ def shown_text(app) -> list[str]:
     return [str(e.value) for kind in kinds for e in getattr(app, kind)]
 
 
+@pytest.mark.slow
 def test_hostile_labels_are_escaped_on_every_page(isolated_workspace, config):
     """Evaluate's 'never predicted' warning rendered a label as a Markdown image: the browser fetched it."""
     rows = [{"text": f"parcel {i} arrived late again", "label": "late"} for i in range(40)]

@@ -85,6 +85,7 @@ def test_batches_are_scored_in_chunks_with_progress(isolated_workspace, config, 
     assert [r.label for r in predictor.predict(varied)] == expected
 
 
+@pytest.mark.slow
 def test_transformer_runs_are_served_by_the_fast_path_that_agrees_with_the_pipeline(isolated_workspace, config_file,
                                                                                       tiny_bert):
     config = tiny_config(config_file, tiny_bert, epochs=1, extra="[inference]\nprecision = \"fp32\"")
@@ -106,6 +107,7 @@ def test_transformer_runs_are_served_by_the_fast_path_that_agrees_with_the_pipel
     assert [r.truncated for r in results] == [False, False, True, False]  # max_length is 64 tokens here
 
 
+@pytest.mark.slow
 def test_reduced_precision_is_served_only_when_it_passed(isolated_workspace, config_file, tiny_bert):
     config = tiny_config(config_file, tiny_bert, epochs=1)
     version = save_demo_version(isolated_workspace, config)

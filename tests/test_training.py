@@ -7,7 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from core.classifiers import ModelFileError, TrainingCancelled, model_kinds
+from core.classifiers import ModelFileError, TrainingCancelled
+from core.model_kinds import model_kinds
 from core.jobs import JobRunner
 from core.runs import RunRequest, RunState, list_runs
 from core.training import load_run_model, training_data
@@ -67,6 +68,7 @@ early_stopping_patience = {patience}
 """)
 
 
+@pytest.mark.slow
 def test_tiny_transformer_trains_saves_and_loads_through_pipeline(isolated_workspace, config_file, tiny_bert):
     from transformers import pipeline
 
@@ -90,6 +92,7 @@ def test_tiny_transformer_trains_saves_and_loads_through_pipeline(isolated_works
         assert np.allclose([by_label[name] for name in version.labels], row, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_early_stopping_ends_training_before_the_last_epoch(isolated_workspace, config_file, tiny_bert):
     # learning rate 0: validation F1 can never improve after the first evaluation
     config = tiny_config(config_file, tiny_bert, epochs=6, patience=1)
@@ -133,6 +136,7 @@ def test_a_cancel_stops_at_once_without_a_validation_pass_or_checkpoint(config, 
     assert not list((isolated_workspace.root / "ckpt").glob("checkpoint-*"))
 
 
+@pytest.mark.slow
 def test_real_packaged_minilm_fine_tunes_well_above_chance(isolated_workspace, config):
     from core.training import measured_plan
 
@@ -158,6 +162,7 @@ def test_cheaper_kinds_are_offered_and_queued_first():
     assert list(model_kinds()) == ["tfidf_logreg", "tfidf_nb", "embedding_logreg", "transformer"]
 
 
+@pytest.mark.slow
 def test_a_split_is_tokenised_once_per_tokenizer_and_length(config_file, tiny_bert):
     from core.pretrained import load_tokenizer
     from core.transformer import FineTunedTransformer
@@ -208,7 +213,7 @@ def test_an_untrusted_skops_file_is_refused_in_one_line(isolated_workspace, conf
     sio.dump(threading.Event(), path)  # a type nobody trusts, with its checksum recorded as if saved so
     run_json = isolated_workspace.runs / record.run_id / "run.json"
     saved = json.loads(run_json.read_text())
-    saved["model"]["sha256"] = sha256_file(path)
+    saved["model"]["sha256"] = saved["model"]["files"][path.name] = sha256_file(path)
     run_json.write_text(json.dumps(saved))
     with pytest.raises(ModelFileError, match=f"model file {path} holds types that are not trusted"):
         load_run_model(isolated_workspace, record.run_id, config)

@@ -13,6 +13,8 @@ import pytest
 
 from core.config import AuthConfig
 
+pytestmark = pytest.mark.e2e  # the served app in Chromium: `-m 'not e2e'` leaves these out
+
 
 ADMIN_PASSWORD = "admin pass phrase"
 ANALYST_PASSWORD = "analyst pass phrase"

@@ -1,0 +1,92 @@
+"""Every registered model kind passes the same interface checks (as scikit-learn's check_estimator does for
+estimators): fit with progress and a stop signal, scores per label in label order, save → load → same scores."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from core.classifiers import MODEL_CARD, ModelFileError, Progress, TrainingCancelled, TrainingData
+from core.model_kinds import load_model_folder, model_kinds
+from core.config import Hyperparameters
+
+LABELS = ["billing", "delivery", "app"]
+PHRASES = {
+    "billing": ["charged twice for my order", "the refund never arrived", "my invoice shows the wrong amount",
+                "card was declined at checkout", "price went up without notice"],
+    "delivery": ["the parcel arrived late", "courier lost my package", "box came crushed and wet",
+                 "tracking has been stuck for days", "delivered to the wrong address"],
+    "app": ["login fails every time", "the app crashes on start", "checkout button does nothing",
+            "pages load very slowly", "cannot reset my password in the app"],
+}
+PROBES = ["I was charged twice", "my parcel is late again", "the app keeps crashing", "", "ok"]
+
+
+def training_data(labels: list[str]) -> TrainingData:
+    """Three labels, their ids following ``labels``' order."""
+    texts, ids = [], []
+    for copy in range(4):
+        for label, phrases in PHRASES.items():
+            for phrase in phrases:
+                texts.append(f"{phrase} ({copy})")
+                ids.append(labels.index(label))
+    return TrainingData(labels, texts, ids, texts[::7], ids[::7])
+
+
+@pytest.fixture
+def tiny_settings(config_file, tiny_bert):
+    """A configuration whose transformer is the tiny random BERT (seconds), and quick hyper-parameters."""
+    config = config_file(f'[model]\nname = "{tiny_bert}"\nmax_length = 32\n')
+    return config, Hyperparameters(batch_size=16, epochs=2, learning_rate=1e-3, early_stopping_patience=2)
+
+
+@pytest.mark.parametrize("kind", list(model_kinds()))
+def test_every_model_kind_keeps_the_interface(kind, tiny_settings, tmp_path):
+    config, settings = tiny_settings
+    cls = model_kinds()[kind]
+    assert cls.kind == kind and cls.title and isinstance(cls.cost_rank, int)
+    reports: list[Progress] = []
+    model = cls(LABELS, settings, config).fit(training_data(LABELS), reports.append, threading.Event())
+    assert reports and all(0 <= r.step <= max(r.total_steps, r.step) for r in reports)
+
+    scores = model.predict_proba(PROBES)
+    assert scores.shape == (len(PROBES), len(LABELS)) and scores.dtype.kind == "f"
+    assert np.allclose(scores.sum(axis=1), 1.0, atol=1e-4) and (scores >= 0).all()
+    assert model.predict(PROBES) == [LABELS[i] for i in scores.argmax(axis=1)]
+    read, cut = model.score(PROBES)
+    assert np.allclose(read, scores, atol=1e-5) and cut == [False] * len(PROBES)
+
+    card = model.save(tmp_path / "model")
+    assert (card["kind"], card["label_names"]) == (kind, LABELS) and MODEL_CARD not in card["files"]
+    again = load_model_folder(tmp_path / "model", config)  # the folder alone: no run record, no card passed
+    assert type(again) is cls and again.label_names == LABELS
+    assert np.allclose(again.predict_proba(PROBES), scores, atol=1e-5)
+
+    (tmp_path / "model" / "notes.txt").write_text("added later")
+    with pytest.raises(ModelFileError, match="notes.txt was not saved with the model"):
+        load_model_folder(tmp_path / "model", config)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", list(model_kinds()))
+def test_columns_follow_the_label_order_given(kind, tiny_settings):
+    """Column j is label_names[j], whatever order the labels came in: a model that learnt its training texts
+    names them right with the labels in either order."""
+    config, settings = tiny_settings
+    for labels in (LABELS, ["app", "delivery", "billing"]):
+        data = training_data(labels)
+        model = model_kinds()[kind](labels, settings, config).fit(data, lambda _: None, threading.Event())
+        named = model.predict(data.train_texts)
+        right = np.mean([name == labels[i] for name, i in zip(named, data.train_labels)])
+        assert right >= 0.8, (labels, right)
+
+
+@pytest.mark.parametrize("kind", list(model_kinds()))
+def test_a_stop_set_before_fit_cancels_it(kind, tiny_settings):
+    config, settings = tiny_settings
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(TrainingCancelled):
+        model_kinds()[kind](LABELS, settings, config).fit(training_data(LABELS), lambda _: None, stop)
