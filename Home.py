@@ -11,7 +11,7 @@ from core.audit import recent_milestones
 from core.auth import Actor, Permission
 from core.display import when
 from core.logs import LOG_FILE, configure_logging
-from core.monitoring import own_predictions
+from core.services.logs import my_predictions
 from core.overview import summarise_workspace
 from core.runs import run_namer
 from core.services.accounts import accounts, report_page_error
@@ -97,7 +97,7 @@ def classifier_home(actor: Actor, summary) -> None:
     st.caption(f"{plain(published.name)}, published by {plain(summary.published.published_by)} on "
                f"{when(summary.published.published_at)}.")
     st.page_link("pages/classify.py", label="Classify feedback", icon=":material/label:")
-    mine = own_predictions(store, actor)
+    mine = my_predictions(studio, caller())
     st.subheader("Your latest predictions")
     if mine.empty:
         st.caption("None yet — what you classify shows here.")

@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.auth import Actor, Permission, require
 from core.publishing import current_publication
 from core.runs import MODEL_DIR, RunError, list_runs, load_record, run_folder
 from core.workspace import Workspace, remove_folder_atomic, tighten_tree
@@ -63,9 +62,8 @@ def clean_leftovers(workspace: Workspace, now: float | None = None) -> Cleaned:
     return cleaned
 
 
-def delete_run(workspace: Workspace, run_id: str, actor: Actor) -> None:
+def delete_run(workspace: Workspace, run_id: str) -> None:
     """Delete a finished run and its files, in one step; the published model and runs still training stay."""
-    require(actor, Permission.TRAIN)
     record = load_record(workspace, run_id)
     if not record.state.finished:
         raise RunError(f"{record.name} is {record.state.value}: cancel it first")

@@ -1,7 +1,10 @@
 """Run records: one folder per training run under ``workspace/runs/<run_id>/``.
 
-``run.json`` holds the record (state, live progress, metrics, everything needed
-to reproduce the run) and is always replaced atomically. The trained model goes
+``run.json`` holds the record's spec (what to train, on which data version, with
+which recipe — fixed at creation), its state and its result (metrics, durations,
+the model's card); ``progress.json`` the live progress written up to once a
+second while it trains (step, loss, ETA, the training curve, the heartbeat).
+Both are replaced atomically; readers see the two merged. The trained model goes
 to ``model/``, which is renamed into place before the record says
 ``succeeded``: a half-written run never looks finished.
 """
@@ -20,12 +23,16 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
 
-from core.auth import Actor, Permission, require
+from core.auth import Actor
 from core.config import AppConfig, Hyperparameters
 from core.recipe import Recipe
 from core.workspace import Workspace, read_json, write_json_atomic
 
 RECORD_FILE = "run.json"
+PROGRESS_FILE = "progress.json"
+#: What a training run reports often: kept in PROGRESS_FILE, apart from the spec and the result.
+PROGRESS_FIELDS = ("step", "total_steps", "epoch", "loss", "elapsed_s", "eta_s", "message", "history",
+                   "heartbeat_at")
 MODEL_DIR = "model"
 #: Progress is written to disk at most this often (state changes are written at once).
 PERSIST_INTERVAL_S = 1.0
@@ -178,15 +185,36 @@ def run_folder(workspace: Workspace, run_id: str) -> Path:
     return workspace.runs / run_id
 
 
+def save_progress(workspace: Workspace, record: RunRecord) -> None:
+    """Write only the progress (the frequent write while a run trains)."""
+    data = record.to_dict()
+    write_json_atomic(run_folder(workspace, record.run_id) / PROGRESS_FILE, {k: data[k] for k in PROGRESS_FIELDS})
+
+
 def save_record(workspace: Workspace, record: RunRecord) -> None:
-    write_json_atomic(run_folder(workspace, record.run_id) / RECORD_FILE, record.to_dict())
+    """Write the whole record: progress first, then spec, state and result (a reader between the two sees
+    newer progress beside the older state, never the reverse)."""
+    data = record.to_dict()
+    folder = run_folder(workspace, record.run_id)
+    write_json_atomic(folder / PROGRESS_FILE, {k: data.pop(k) for k in PROGRESS_FIELDS})
+    write_json_atomic(folder / RECORD_FILE, data)
+
+
+def _read_record(folder: Path) -> RunRecord:
+    """The record of a run folder: run.json with progress.json laid over it (runs saved before the split
+    keep their progress in run.json)."""
+    data = read_json(folder / RECORD_FILE)
+    progress = folder / PROGRESS_FILE
+    if progress.exists():
+        data.update(read_json(progress))
+    return RunRecord.from_dict(data)
 
 
 def load_record(workspace: Workspace, run_id: str) -> RunRecord:
-    path = run_folder(workspace, run_id) / RECORD_FILE
-    if not path.exists():
+    folder = run_folder(workspace, run_id)
+    if not (folder / RECORD_FILE).exists():
         raise RunError(f"no run called {run_id!r}")
-    return RunRecord.from_dict(read_json(path))
+    return _read_record(folder)
 
 
 def run_name(workspace: Workspace, run_id: str | None) -> str:
@@ -244,8 +272,7 @@ def list_runs(workspace: Workspace) -> list[RunRecord]:
     """Every run, newest first (a running one whose heartbeat stopped is settled as interrupted)."""
     if not workspace.runs.is_dir():
         return []
-    records = [settle_if_dead(workspace, RunRecord.from_dict(read_json(p / RECORD_FILE)))
-               for p in workspace.runs.iterdir() if (p / RECORD_FILE).exists()]
+    records = [settle_if_dead(workspace, _read_record(p)) for p in workspace.runs.iterdir() if (p / RECORD_FILE).exists()]
     return sorted(records, key=lambda r: r.created_at + r.run_id, reverse=True)
 
 
@@ -273,6 +300,9 @@ class RunHandle:
         self._on_change = on_change
         self._lock = threading.Lock()
         self._last_write = 0.0
+        #: Whether a field of run.json changed since it was last written (a throttled change of a result field
+        #: goes out with the next write, not only with the next state change).
+        self._record_changed = True
 
     @property
     def run_id(self) -> str:
@@ -296,9 +326,14 @@ class RunHandle:
                 setattr(self._record, key, value)
             if history is not None:
                 self._record.history.append(history)
+            self._record_changed |= not set(changes) <= set(PROGRESS_FIELDS)
             now = time.monotonic()
             if persist or (persist is None and ("state" in changes or now - self._last_write >= PERSIST_INTERVAL_S)):
-                save_record(self.workspace, self._record)
+                if self._record_changed:
+                    save_record(self.workspace, self._record)
+                    self._record_changed = False
+                else:
+                    save_progress(self.workspace, self._record)
                 self._last_write = now
         if self._on_change is not None:
             self._on_change(changes)
@@ -337,11 +372,10 @@ class RunHandle:
 
 
 def create_run(workspace: Workspace, request: RunRequest, config: AppConfig, actor: Actor) -> RunRecord:
-    """Write a queued run record for ``request`` (checking the role, the dataset and the kind)."""
+    """Write a queued run record for ``request`` (checking the dataset and the kind; ``actor`` is recorded)."""
     from core.model_kinds import model_kinds
     from core.dataset_versions import DatasetError, load_dataset_version
 
-    require(actor, Permission.TRAIN)
     kinds = model_kinds()
     if request.kind not in kinds:
         raise RunError(f"unknown model {request.kind!r}; choose from {', '.join(kinds)}")

@@ -7,7 +7,7 @@ from datetime import datetime, time, timezone
 import streamlit as st
 
 from core import charts
-from core.audit import EventType, query_events, readable_events, session_timeline
+from core.audit import EventType, readable_events
 from core.auth import Accounts, Actor, AuthError, Permission, Role
 from core.cleaning import CleaningOptions
 from core.config import AppConfig
@@ -15,12 +15,12 @@ from core.display import when
 from core.dataset_versions import DatasetError, DatasetVersion, list_dataset_versions, load_dataset_version
 from core.exports import to_safe_csv
 from core.feedback import (
-    accepted_examples, accepted_jsonl, default_merge_base, examples_new_to, list_feedback, merge_target_warning,
+    default_merge_base, examples_new_to, merge_target_warning,
     merged_table,
 )
 from core.monitoring import (
-    agreement_over_time, default_period, feedback_agreement, feedback_log, label_drift, model_usage,
-    overall_agreement, prediction_log, review_share_over_time, volume_over_time, with_model_names,
+    agreement_over_time, default_period, feedback_agreement, label_drift, model_usage,
+    overall_agreement, review_share_over_time, volume_over_time, with_model_names,
 )
 from core.preparation import prepare
 from core.publishing import published_run
@@ -28,7 +28,10 @@ from core.runs import list_runs, run_namer
 from core.services import Caller, Studio
 from core.services.accounts import accounts, change_account, create_account
 from core.services.tokens import create_token, list_tokens, revoke_token
-from core.services.feedback import review, save_merged
+from core.services.feedback import (
+    accepted as accepted_corrections, accepted_file, pending as pending_corrections, review, save_merged,
+)
+from core.services.logs import served_predictions, session_events, session_log, verdicts as given_verdicts
 from core.store import Store
 from core.workspace import Workspace
 from pages._widgets import app_config, rerun_fragment, show_fixes, show_report, start_page
@@ -37,7 +40,7 @@ ANY = "(any)"
 
 
 @st.fragment  # its widgets rerun this tab only, not the other three
-def session_log(store: Store, actor: Actor, workspace: Workspace) -> None:
+def log_view(store: Store, actor: Actor, workspace: Workspace) -> None:
     """Every recorded action, filterable, with one session's timeline and a CSV export."""
     filters = st.columns(4)
     users = [ANY] + sorted({a.username for a in Accounts(store, app_config().auth).all()})
@@ -49,8 +52,8 @@ def session_log(store: Store, actor: Actor, workspace: Workspace) -> None:
     if len(period) == 2:
         since = datetime.combine(period[0], time.min, tzinfo=timezone.utc)
         until = datetime.combine(period[1], time.max, tzinfo=timezone.utc)
-    frame = query_events(store, actor, None if username == ANY else username, kinds or None, since, until,
-                         contains or None)
+    frame = session_log(studio, caller, username=None if username == ANY else username, event_types=kinds or None,
+                        since=since, until=until, contains=contains or None)
     st.caption(f"{len(frame):,} event(s), newest first.")
     named = run_namer(list_runs(workspace))  # runs by name, as people read them
     st.dataframe(readable_events(frame, named), hide_index=True, width="stretch", height=360)
@@ -65,14 +68,14 @@ def session_log(store: Store, actor: Actor, workspace: Workspace) -> None:
 
         chosen = st.selectbox("Timeline of one visit (a sign-in and what followed)", sessions, key="log_session",
                               format_func=session_label)
-        timeline = readable_events(session_timeline(store, actor, chosen), named)
+        timeline = readable_events(session_events(studio, caller, chosen), named)
         st.dataframe(timeline[["time", "who", "what", "details"]], hide_index=True, width="stretch")
 
 
 @st.fragment
 def monitoring(store: Store, actor: Actor, workspace: Workspace) -> None:
     """How the published model is used and how its answers compare with what it was trained on."""
-    log = prediction_log(store, actor)
+    log = served_predictions(studio, caller)
     if log.empty:
         st.info("No predictions yet — they appear here once people classify feedback on the Classify page.")
         return
@@ -85,7 +88,7 @@ def monitoring(store: Store, actor: Actor, workspace: Workspace) -> None:
     cards = st.columns(4)
     cards[0].metric("Predictions", f"{len(log):,}")
     cards[1].metric("Needing review", f"{scored['needs_review'].mean():.0%}" if len(scored) else "—")
-    verdicts = feedback_log(store, actor)
+    verdicts = given_verdicts(studio, caller)
     agreeing = overall_agreement(verdicts)
     cards[2].metric("Feedback received", f"{len(verdicts):,}")
     cards[3].metric("Feedback agreement", f"{agreeing:.0%}" if agreeing is not None else "—",
@@ -248,15 +251,15 @@ def merge_preview(_base: DatasetVersion, base_key: tuple[str, str, str], example
 @st.fragment
 def feedback_review(store: Store, actor: Actor, workspace: Workspace, config: AppConfig) -> None:
     """Accept or reject users' corrections; turn the accepted ones into a new dataset version."""
-    pending = list_feedback(store, actor, "pending")
-    examples = accepted_examples(store, actor)
-    st.markdown(f"**{len(pending):,} correction(s) waiting for review** · {new_examples_line(workspace, examples)}")
-    if pending:
+    waiting = pending_corrections(studio, caller)
+    examples = accepted_corrections(studio, caller)
+    st.markdown(f"**{len(waiting):,} correction(s) waiting for review** · {new_examples_line(workspace, examples)}")
+    if waiting:
         st.dataframe([{"id": f.id, "time": when(f.time), "user": f.username, "text": f.text,
                        "predicted": f.predicted, "should be": f.correct_label,
-                       "verdict": "correct" if f.is_correct else "wrong"} for f in pending],
+                       "verdict": "correct" if f.is_correct else "wrong"} for f in waiting],
                      hide_index=True, width="stretch")
-        by_id = {f.id: f for f in pending}
+        by_id = {f.id: f for f in waiting}
         chosen = st.multiselect("Corrections to review", list(by_id), key="feedback_pick",
                                 format_func=lambda i: f"#{i} · {by_id[i].correct_label} · {by_id[i].text[:50]}")
         accept, reject = st.columns(2)
@@ -270,7 +273,7 @@ def feedback_review(store: Store, actor: Actor, workspace: Workspace, config: Ap
     st.markdown(f"**{len(examples):,} accepted example(s)** in the training format.")
     if not examples:
         return
-    st.download_button("Download accepted examples (JSONL)", accepted_jsonl(store, actor), "accepted-feedback.jsonl",
+    st.download_button("Download accepted examples (JSONL)", accepted_file(studio, caller), "accepted-feedback.jsonl",
                        "application/json", key="download_accepted")
     versions = list_dataset_versions(workspace)
     if not versions:
@@ -313,7 +316,7 @@ actor, config, workspace, store, studio, caller = start_page(
     "turn users' corrections into training data for the next model.")
 logs, monitor, people, corrections = st.tabs(["Session log", "Monitoring", "Users", "Feedback review"])
 with logs:
-    session_log(store, actor, workspace)
+    log_view(store, actor, workspace)
 with monitor:
     monitoring(store, actor, workspace)
 with people:

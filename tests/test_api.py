@@ -16,7 +16,7 @@ from core.services.accounts import change_account, create_account, create_first_
 from core.services.publishing import publish_run
 from core.services.tokens import create_token, list_tokens, revoke_token
 from core.store import events
-from tests.conftest import ADMIN, ANALYST, PASSWORD, save_demo_version, train_runs
+from tests.conftest import ANALYST, PASSWORD, save_demo_version, train_runs
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_classify_returns_labels_scores_and_review_flags_and_lands_in_monitoring
     assert first["status"] == "ok" and first["label"] in published.labels
     assert set(first["scores"]) == set(published.labels) and abs(sum(first["scores"].values()) - 1) < 1e-6
     assert first["needs_review"] is True and empty["status"] == "empty" and empty["label"] is None
-    served = prediction_log(studio.store, ADMIN)
+    served = prediction_log(studio.store)
     assert len(served) == 3 and set(served["username"]) == {"uma"}
     event = studio.store.rows(select(events).where(events.c.event_type == "classified_file"))[0]
     assert event["details"]["via"] == "HTTP API" and event["session_id"].startswith("token:")

@@ -79,11 +79,11 @@ def test_failed_save_leaves_nothing_and_keeps_existing_versions(isolated_workspa
 def test_delete_removes_one_version(isolated_workspace):
     save_preparation(isolated_workspace, "support", prepared(), PLAN, ANALYST)
     save_preparation(isolated_workspace, "support", prepared(), PLAN, ANALYST)
-    delete_dataset_version(isolated_workspace, "support/v1", ANALYST)
+    delete_dataset_version(isolated_workspace, "support/v1")
     assert [v.ref for v in list_dataset_versions(isolated_workspace)] == ["support/v2"]
     with pytest.raises(DatasetError, match="say which version"):
-        delete_dataset_version(isolated_workspace, "support", ANALYST)
-    delete_dataset_version(isolated_workspace, "support/v2", ANALYST)
+        delete_dataset_version(isolated_workspace, "support")
+    delete_dataset_version(isolated_workspace, "support/v2")
     assert not (isolated_workspace.datasets / "support").exists()
 
 

@@ -7,6 +7,8 @@ import json
 import pytest
 
 from core.auth import PermissionDenied
+from core.services import Caller, Studio
+from core.services.feedback import review
 from core.cleaning import CleaningOptions
 from core.feedback import accepted_examples, accepted_jsonl, list_feedback, merged_table, record_feedback, review_feedback
 from core.preparation import prepare, save_preparation
@@ -30,15 +32,15 @@ def test_accepted_corrections_become_a_new_version_that_trains(isolated_workspac
     record_feedback(store, USER, run.run_id, version.labels, "Great fast delivery", "delivery", 0.9, "delivery")
 
     with pytest.raises(PermissionDenied, match="may not review feedback"):
-        review_feedback(store, ANALYST, [items[0].id], True)
+        review(Studio(config, store=store), Caller(ANALYST), [items[0].id], True)
     assert review_feedback(store, ADMIN, [i.id for i in items[:2]], accept=True) == 2
     assert review_feedback(store, ADMIN, [items[2].id], accept=False) == 1
-    assert [f.status for f in list_feedback(store, ADMIN)] == ["pending", "rejected", "accepted", "accepted"]
-    assert sorted(e["label"] for e in accepted_examples(store, ADMIN)) == ["billing", "delivery"]
-    lines = [json.loads(line) for line in accepted_jsonl(store, ADMIN).splitlines()]
+    assert [f.status for f in list_feedback(store)] == ["pending", "rejected", "accepted", "accepted"]
+    assert sorted(e["label"] for e in accepted_examples(store)) == ["billing", "delivery"]
+    lines = [json.loads(line) for line in accepted_jsonl(store).splitlines()]
     assert {tuple(sorted(line)) for line in lines} == {("label", "text")}
 
-    table = merged_table(version, accepted_examples(store, ADMIN))
+    table = merged_table(version, accepted_examples(store))
     assert len(table.records) == version.meta["rows"] + 2
     prepared = prepare(table, "text", "label", CleaningOptions(drop_duplicates=True), config)
     assert prepared.ready, prepared.report.errors
@@ -56,6 +58,6 @@ def test_merging_reports_conflicts_with_the_existing_data(isolated_workspace, co
     wrong_label = next(label for label in version.labels if label != existing["label"])
     item = record_feedback(store, USER, "run", version.labels, existing["text"], existing["label"], 0.5, wrong_label)
     review_feedback(store, ADMIN, [item.id], True)
-    prepared = prepare(merged_table(version, accepted_examples(store, ADMIN)), "text", "label", CleaningOptions(), config)
+    prepared = prepare(merged_table(version, accepted_examples(store)), "text", "label", CleaningOptions(), config)
     conflict = prepared.report.get("conflicting_labels")
     assert conflict is not None and conflict.count >= 1

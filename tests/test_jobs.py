@@ -214,3 +214,29 @@ def test_a_run_record_changes_state_only_along_its_life_and_refuses_unknown_fiel
     with pytest.raises(IllegalTransition):
         interrupt_record(isolated_workspace, stored, "a restart thought it dead")
     assert load_record(isolated_workspace, handle.run_id).state is RunState.SUCCEEDED
+
+
+def test_progress_is_written_apart_from_the_spec_and_result(isolated_workspace, config):
+    """Progress is written up to once a second for minutes: it goes to progress.json, and run.json (spec,
+    state, result) changes only when the state or a result does."""
+    import json
+
+    from core.runs import PROGRESS_FILE, RECORD_FILE, RunHandle, create_run, run_folder
+
+    version = save_demo_version(isolated_workspace, config)
+    handle = RunHandle(isolated_workspace, create_run(isolated_workspace, request(config, version, "tfidf_nb"),
+                                                      config, ANALYST))
+    folder = run_folder(isolated_workspace, handle.run_id)
+    handle.start("host:1")
+    written = (folder / RECORD_FILE).stat().st_mtime_ns, (folder / RECORD_FILE).read_bytes()
+    for step in range(1, 4):
+        handle.report(step=step, total_steps=3, loss=1.0 / step, history={"step": step}, persist=True)
+    assert ((folder / RECORD_FILE).stat().st_mtime_ns, (folder / RECORD_FILE).read_bytes()) == written
+    progress = json.loads((folder / PROGRESS_FILE).read_text())
+    assert progress["step"] == 3 and len(progress["history"]) == 3 and "dataset_ref" not in progress
+    assert "step" not in json.loads((folder / RECORD_FILE).read_text())
+    on_disk = load_record(isolated_workspace, handle.run_id)
+    assert (on_disk.state, on_disk.step, on_disk.loss) == (RunState.RUNNING, 3, 1.0 / 3)
+    handle.report(train_examples=40)  # a result field, inside the throttle: not written yet …
+    handle.report(step=3, persist=True)  # … but with the next write, though that one is progress only
+    assert load_record(isolated_workspace, handle.run_id).train_examples == 40

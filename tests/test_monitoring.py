@@ -8,15 +8,13 @@ import pytest
 from sqlalchemy import insert
 
 from core import charts
-from core.audit import query_events, session_timeline
 from core.auth import PermissionDenied
-from core.feedback import accepted_examples, accepted_jsonl, list_feedback
 from core.monitoring import (
     agreement_over_time, feedback_agreement, feedback_log, label_drift, model_usage, overall_agreement,
     prediction_log, review_share_over_time, volume_over_time,
 )
 from core.store import feedback, predictions
-from tests.conftest import ADMIN, ANALYST, USER, workspace_store
+from tests.conftest import ADMIN, ANALYST, USER
 
 DAY1 = datetime(2026, 11, 1, 9, 30, tzinfo=timezone.utc)
 DAY2 = datetime(2026, 11, 2, 14, 0, tzinfo=timezone.utc)
@@ -53,7 +51,7 @@ def store(store):
 
 
 def test_volume_review_share_and_usage_per_period_and_model(store):
-    log = prediction_log(store, ADMIN)
+    log = prediction_log(store)
     assert len(log) == 6 and str(log["time"].dt.tz) == "UTC"
     volume = volume_over_time(log, "D")
     assert volume.to_dict("records") == [
@@ -69,7 +67,7 @@ def test_volume_review_share_and_usage_per_period_and_model(store):
 
 
 def test_agreement_overall_per_model_and_over_time(store):
-    verdicts = feedback_log(store, ADMIN)
+    verdicts = feedback_log(store)
     assert overall_agreement(verdicts) == 0.75
     per_run = feedback_agreement(verdicts).set_index("run_id")
     assert per_run.loc["run-a"].tolist() == [2, 0.5] and per_run.loc["run-b"].tolist() == [2, 1.0]
@@ -79,7 +77,7 @@ def test_agreement_overall_per_model_and_over_time(store):
 
 
 def test_label_drift_is_the_total_variation_distance(store):
-    log = prediction_log(store, ADMIN)
+    log = prediction_log(store)
     # scored labels: billing 2, delivery 3 -> 0.4 / 0.6; training: billing 1, delivery 1, refund 2 -> .25/.25/.5
     drift, distance = label_drift(log, {"billing": 10, "delivery": 10, "refund": 20})
     assert drift["label"].tolist() == ["billing", "delivery", "refund"]
@@ -89,7 +87,7 @@ def test_label_drift_is_the_total_variation_distance(store):
 
 
 def test_the_monitoring_charts_carry_the_figures(store):
-    log, verdicts = prediction_log(store, ADMIN), feedback_log(store, ADMIN)
+    log, verdicts = prediction_log(store), feedback_log(store)
     usage = model_usage(log).merge(feedback_agreement(verdicts), on="run_id", how="left")
     figure = charts.model_usage(usage)
     assert list(figure.data[0].y) == [4, 2] and list(figure.data[0].text) == ["50% agree", "100% agree"]
@@ -98,12 +96,15 @@ def test_the_monitoring_charts_carry_the_figures(store):
 
 
 @pytest.mark.parametrize("actor", [None, USER, ANALYST])
-def test_only_admins_read_logs_and_everyones_feedback(store, actor):
-    reads = [lambda: prediction_log(store, actor), lambda: feedback_log(store, actor),
-             lambda: query_events(store, actor), lambda: session_timeline(store, actor, "s1"),
-             lambda: list_feedback(store, actor), lambda: accepted_examples(store, actor),
-             lambda: accepted_jsonl(store, actor)]
+def test_only_admins_read_logs_and_everyones_feedback(store, config, actor):
+    from core.services import Caller, Studio
+    from core.services.feedback import accepted, accepted_file, pending
+    from core.services.logs import served_predictions, session_events, session_log, verdicts
+
+    studio, caller = Studio(config, store=store), Caller(actor, "s9")
+    reads = [served_predictions, verdicts, session_log, lambda *who: session_events(*who, "s1"), pending, accepted,
+             accepted_file]
     for read in reads:
         with pytest.raises(PermissionDenied):
-            read()
-    assert len(list_feedback(store, ADMIN)) == 4
+            read(studio, caller)
+    assert len(pending(studio, Caller(ADMIN))) == 4 and len(served_predictions(studio, Caller(ADMIN))) == 6

@@ -14,7 +14,7 @@ from core.dataset_versions import list_dataset_versions
 from core.feedback import list_feedback, record_feedback
 from core.publishing import publish
 from core.store import events
-from tests.conftest import ADMIN, ANALYST, USER, make_account, save_demo_version, train_runs, workspace_store
+from tests.conftest import ANALYST, USER, make_account, save_demo_version, train_runs, workspace_store
 from tests.test_pages import open_page, texts
 
 
@@ -146,7 +146,7 @@ def test_monitoring_and_feedback_review_feed_a_new_dataset_version(isolated_work
     review = json.loads(next(f for f in figures if "Share needing review" in f))
     assert "markers" in review["data"][0]["mode"]
     assert "1 correction(s) waiting for review" in texts(app)
-    (pending,) = list_feedback(store, ADMIN, "pending")
+    (pending,) = list_feedback(store, "pending")
     app.multiselect(key="feedback_pick").set_value([pending.id]).run()
     app.button(key="review:True").click().run()
     assert any("1 correction(s) accepted" in s.value for s in app.success)

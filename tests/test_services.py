@@ -18,17 +18,18 @@ from core.services.classification import NothingPublished, classify, give_feedba
 from core.services.datasets import save_dataset
 from core.services.publishing import publish_run
 from core.services.runs import start_runs
-from core.runs import RunRequest
+from core.runs import RunRequest, list_runs
 from core.split import SplitPlan
 from core.store import events
-from tests.conftest import ADMIN, ANALYST, PASSWORD, PROJECT_ROOT, USER, save_demo_version, train_runs
+from tests.conftest import ANALYST, PASSWORD, PROJECT_ROOT, USER, save_demo_version, train_runs
 
 UI_FILES = [PROJECT_ROOT / "Home.py", *sorted((PROJECT_ROOT / "pages").glob("*.py"))]
 #: What only a use case may call: writing the audit trail, or changing data, runs, publications and accounts.
 USE_CASE_INTERNALS = {
     "record_event", "record_predictions", "record_feedback", "review_feedback", "record_run_outcome",
     "save_preparation", "save_dataset_version", "delete_dataset_version", "publish", "restore_previous",
-    "JobRunner", "execute_run", "Sessions",
+    "JobRunner", "execute_run", "Sessions", "delete_run", "query_events", "session_timeline", "prediction_log",
+    "feedback_log", "own_predictions", "list_feedback", "accepted_examples", "accepted_jsonl", "Tokens",
 }
 
 
@@ -78,7 +79,7 @@ def test_the_command_line_leaves_the_same_trail_as_the_app(config, write_file, c
     assert trail == [("dataset_saved", "command line"), ("training_started", "command line"),
                      ("training_finished", None), ("published", "command line"),
                      ("classified_file", "command line")]
-    served = prediction_log(studio.store, ADMIN)
+    served = prediction_log(studio.store)
     assert len(served) == 2 and set(served["run_id"]) == {run_id} and set(served["source"]) == {"batch"}
     assert model_usage(served).iloc[0]["predictions"] == 2  # what Admin › Monitoring shows per model
     summary = json.loads(capsys.readouterr().out.splitlines()[-1])
@@ -86,18 +87,39 @@ def test_the_command_line_leaves_the_same_trail_as_the_app(config, write_file, c
 
 
 def test_each_use_case_checks_the_role_before_it_acts(studio, config):
+    """The checks moved out of the persistence modules: each use case makes its own, once."""
+    from core.services.datasets import delete_dataset
+    from core.services.feedback import review
+    from core.services.logs import my_predictions, session_log
+    from core.services.publishing import restore_run
+    from core.services.runs import cancel_run, delete_run
+    from core.services.tokens import create_token
+
     version = save_demo_version(studio.workspace, config, max_rows=120)
     (run,) = train_runs(studio.workspace, config, version, kinds=("tfidf_nb",))
-    user, analyst = Caller(USER, "s-user"), Caller(ANALYST, "s-ana")
-    with pytest.raises(PermissionDenied, match=r"uma \(user\) may not"):
-        start_runs(studio, user, [RunRequest(version.ref, "tfidf_nb", "quick", config.training.hyperparameters("quick"))])
-    with pytest.raises(PermissionDenied, match=r"uma \(user\) may not"):
-        publish_run(studio, user, run.run_id)
-    with pytest.raises(PermissionDenied, match=r"ana \(analyst\) may not manage users"):
-        create_account(studio, analyst, "eve", "Eve", "", PASSWORD, Role.ADMIN)
-    with pytest.raises(PermissionDenied, match="sign in to classify"):
-        classify(studio, Caller(None), ["hello"])
+    user, analyst, nobody = Caller(USER, "s-user"), Caller(ANALYST, "s-ana"), Caller(None)
+    refused = [
+        (user, "train models", lambda c: start_runs(studio, c, [RunRequest(
+            version.ref, "tfidf_nb", "quick", config.training.hyperparameters("quick"))])),
+        (user, "train models", lambda c: cancel_run(studio, c, run.run_id)),
+        (user, "train models", lambda c: delete_run(studio, c, run.run_id)),
+        (user, "publish models", lambda c: publish_run(studio, c, run.run_id)),
+        (user, "publish models", lambda c: restore_run(studio, c)),
+        (user, "manage data", lambda c: save_dataset(studio, c, "x", None, None)),
+        (user, "manage data", lambda c: delete_dataset(studio, c, version.ref)),
+        (analyst, "manage users", lambda c: create_account(studio, c, "eve", "Eve", "", PASSWORD, Role.ADMIN)),
+        (analyst, "manage users", lambda c: change_account(studio, c, "uma", role=Role.ADMIN)),
+        (analyst, "manage users", lambda c: create_token(studio, c, "ana", "x", Role.USER)),
+        (analyst, "review feedback", lambda c: review(studio, c, [1], True)),
+        (analyst, "view logs", lambda c: session_log(studio, c)),
+        (nobody, "sign in to classify", lambda c: classify(studio, c, ["hello"])),
+        (nobody, "sign in to classify", lambda c: my_predictions(studio, c)),
+    ]
+    for caller, words, use_case in refused:
+        with pytest.raises(PermissionDenied, match=words):
+            use_case(caller)
     assert logged(studio) == []  # nothing was done, so nothing is on record
+    assert [r.run_id for r in list_runs(studio.workspace)] == [run.run_id]  # and the run was not deleted
 
 
 def test_classifying_logs_one_event_and_a_row_per_text_with_the_suggested_threshold(studio, config):
@@ -114,7 +136,7 @@ def test_classifying_logs_one_event_and_a_row_per_text_with_the_suggested_thresh
     assert all(p.needs_review for p in many.predictions if p.status == "ok")  # 0.99: nothing is that sure here
     trail = [(row["event_type"], row["session_id"]) for row in logged(studio)]
     assert trail == [("published", "s0"), ("classified_text", "s1"), ("classified_file", "s1")]
-    assert len(prediction_log(studio.store, ADMIN)) == 4
+    assert len(prediction_log(studio.store)) == 4
     item = give_feedback(studio, Caller(USER, "s1"), one.record, "the app keeps crashing",
                          one.predictions[0].label, one.predictions[0].score, one.record.labels[0])
     assert logged(studio)[-1]["details"] == {"run": run.run_id, "feedback_id": item.id, "correct": item.is_correct}

@@ -210,8 +210,12 @@ def test_feedback_is_stored_with_text_run_user_and_time(isolated_workspace, base
     assert [f.id for f in feedback_of(store, "uma")] == [right.id, item.id]
     with pytest.raises(FeedbackError, match="not one of the model's labels"):
         record_feedback(store, USER, baseline_run.run_id, labels, "x", "billing", 0.9, "refunds")
-    with pytest.raises(PermissionDenied):
-        record_feedback(store, None, baseline_run.run_id, labels, "x", "billing", 0.9, "billing")
+    from core.config import load_config
+    from core.services import Caller, Studio
+    from core.services.classification import give_feedback
+
+    with pytest.raises(PermissionDenied, match="sign in to give feedback"):
+        give_feedback(Studio(load_config(), store=store), Caller(None), baseline_run, "x", "billing", 0.9, "billing")
 
 
 def test_precision_check_keeps_only_variants_within_the_tolerance():

@@ -12,7 +12,7 @@ from core.audit import EventType, query_events, record_event, record_predictions
 from core.logs import LOG_FILE, configure_logging
 from core.predict import Prediction
 from core.store import SCHEMA_VERSION, Store, events, predictions, utc_now
-from tests.conftest import ADMIN, ANALYST, USER, race_in_processes, workspace_store
+from tests.conftest import ANALYST, USER, race_in_processes, workspace_store
 
 
 def test_schema_is_created_in_wal_mode_and_reopened_without_change(isolated_workspace):
@@ -80,12 +80,12 @@ def test_events_are_filtered_by_user_type_time_and_text(store):
     record_event(store, EventType.DATASET_SAVED, ANALYST, "s1", dataset="demo/v1")
     record_event(store, EventType.SIGN_IN_FAILED, username="mallory", session_id="s2")
     record_event(store, EventType.CLASSIFIED_TEXT, USER, "s3", label="billing")
-    assert query_events(store, ADMIN, username="ana")["event_type"].tolist() == ["dataset_saved", "sign_in"]
-    assert query_events(store, ADMIN, event_types=["sign_in_failed"])["username"].tolist() == ["mallory"]
-    assert query_events(store, ADMIN, contains="DEMO/v1")["event_type"].tolist() == ["dataset_saved"]
-    assert len(query_events(store, ADMIN, since=utc_now() + timedelta(minutes=1))) == 0
-    assert len(query_events(store, ADMIN, until=utc_now())) == 4
-    assert session_timeline(store, ADMIN, "s1")["event_type"].tolist() == ["sign_in", "dataset_saved"]
+    assert query_events(store, username="ana")["event_type"].tolist() == ["dataset_saved", "sign_in"]
+    assert query_events(store, event_types=["sign_in_failed"])["username"].tolist() == ["mallory"]
+    assert query_events(store, contains="DEMO/v1")["event_type"].tolist() == ["dataset_saved"]
+    assert len(query_events(store, since=utc_now() + timedelta(minutes=1))) == 0
+    assert len(query_events(store, until=utc_now())) == 4
+    assert session_timeline(store, "s1")["event_type"].tolist() == ["sign_in", "dataset_saved"]
 
 
 def test_the_log_search_takes_percent_and_underscore_literally(store):
@@ -93,10 +93,10 @@ def test_the_log_search_takes_percent_and_underscore_literally(store):
     record_event(store, EventType.DATASET_SAVED, ANALYST, "s1", dataset="sale_100%")
     record_event(store, EventType.DATASET_SAVED, ANALYST, "s1", dataset="sale-1000")
     record_event(store, EventType.SIGN_IN, USER, "s2")
-    assert query_events(store, ADMIN, contains="100%")["details"].tolist() == ['{"dataset": "sale_100%"}']
-    assert len(query_events(store, ADMIN, contains="e_1")) == 1
-    assert len(query_events(store, ADMIN, contains="sale_")) == 1
-    assert len(query_events(store, ADMIN, contains="%")) == 1
+    assert query_events(store, contains="100%")["details"].tolist() == ['{"dataset": "sale_100%"}']
+    assert len(query_events(store, contains="e_1")) == 1
+    assert len(query_events(store, contains="sale_")) == 1
+    assert len(query_events(store, contains="%")) == 1
 
 
 def test_system_log_goes_to_a_rotating_file_in_the_workspace(isolated_workspace):
@@ -114,7 +114,7 @@ def test_the_text_filter_searches_before_the_row_limit(store):
     record_event(store, EventType.DATASET_SAVED, ANALYST, "s1", dataset="needle/v1")
     for i in range(5):
         record_event(store, EventType.SIGN_IN, ANALYST, f"s{i}")
-    found = query_events(store, ADMIN, contains="needle", limit=2)
+    found = query_events(store, contains="needle", limit=2)
     assert found["event_type"].tolist() == ["dataset_saved"]
 
 

@@ -57,10 +57,10 @@ def change_account(studio: Studio, caller: Caller, username: str, role: Role | N
     current = book.get(username)
     try:
         if role is not None and current is not None and role is not current.role:
-            book.change_role(actor, username, role)
+            book.change_role(username, role)
             change.done.append(f"role {role.value}")
         if password:
-            book.reset_password(actor, username, password)
+            book.reset_password(username, password)
             change.done.append("password reset")
         if disabled is not None and current is not None and disabled != current.disabled:
             book.set_disabled(actor, username, disabled)

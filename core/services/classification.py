@@ -89,7 +89,7 @@ def classify(studio: Studio, caller: Caller, texts: Sequence[Any], threshold: fl
 def give_feedback(studio: Studio, caller: Caller, record: RunRecord, text: str, predicted: str,
                   score: float | None, correct_label: str) -> FeedbackItem:
     """Store a user's verdict on one prediction of ``record`` ("right", or what it should have been)."""
-    caller.require(Permission.CLASSIFY)
+    caller.require(Permission.GIVE_FEEDBACK)
     item = record_feedback(studio.store, caller.actor, record.run_id, record.labels, text, predicted, score,
                            correct_label, caller.session_id)
     studio.audit(caller, EventType.FEEDBACK_GIVEN, run=record.run_id, feedback_id=item.id, correct=item.is_correct)

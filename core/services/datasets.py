@@ -29,6 +29,6 @@ def save_dataset(studio: Studio, caller: Caller, name: str, prepared: Preparatio
 
 def delete_dataset(studio: Studio, caller: Caller, ref: str) -> None:
     """Delete one version for good (the page warns first who uses it: core.usage)."""
-    actor = caller.require(Permission.MANAGE_DATA)
-    delete_dataset_version(studio.workspace, ref, actor)
+    caller.require(Permission.MANAGE_DATA)
+    delete_dataset_version(studio.workspace, ref)
     studio.audit(caller, EventType.DATASET_DELETED, dataset=ref)

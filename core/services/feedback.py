@@ -5,11 +5,29 @@ from __future__ import annotations
 from core.audit import EventType
 from core.auth import Permission
 from core.dataset_versions import DatasetVersion
-from core.feedback import review_feedback
+from core.feedback import FeedbackItem, accepted_examples, accepted_jsonl, list_feedback, review_feedback
 from core.preparation import Preparation
 from core.services.datasets import save_dataset
 from core.services.studio import Caller, Studio
 from core.split import SplitPlan
+
+
+def pending(studio: Studio, caller: Caller) -> list[FeedbackItem]:
+    """Corrections waiting for a verdict, newest first."""
+    caller.require(Permission.REVIEW_FEEDBACK)
+    return list_feedback(studio.store, "pending")
+
+
+def accepted(studio: Studio, caller: Caller) -> list[dict[str, str]]:
+    """Accepted corrections as labelled examples (the latest verdict per text)."""
+    caller.require(Permission.REVIEW_FEEDBACK)
+    return accepted_examples(studio.store)
+
+
+def accepted_file(studio: Studio, caller: Caller) -> str:
+    """Accepted corrections in the training format (JSONL), to download."""
+    caller.require(Permission.REVIEW_FEEDBACK)
+    return accepted_jsonl(studio.store)
 
 
 def review(studio: Studio, caller: Caller, ids: list[int], accept: bool) -> int:

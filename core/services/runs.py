@@ -33,9 +33,9 @@ def cancel_run(studio: Studio, caller: Caller, run_id: str) -> bool:
 
 def delete_run(studio: Studio, caller: Caller, run_id: str) -> None:
     """Delete a finished run and its files (never the published model or a run still training)."""
-    actor = caller.require(Permission.TRAIN)
+    caller.require(Permission.TRAIN)
     record = load_record(studio.workspace, run_id)
-    delete_run_files(studio.workspace, run_id, actor)
+    delete_run_files(studio.workspace, run_id)
     studio.audit(caller, EventType.RUN_DELETED, run=run_id, model=record.kind, dataset=record.dataset_ref)
 
 
