@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 API_PORT ?= 8502
 
-.PHONY: run test test-fast bench bench-app bench-quality install install-dev clean-venv
+.PHONY: run test test-fast bench bench-labels bench-app bench-quality install install-dev clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench-app: install-dev
 # needs ../shared/data or --data-dir). Pass options with ARGS, e.g. ARGS="--sets uci --repeat ''".
 bench-quality: install
 	$(BIN)/python -m bench.quality $(ARGS)
+
+# How many randomly flipped labels the suspicious-label check finds (demo, UCI, CLINC150; about a minute).
+bench-labels: install
+	$(BIN)/python -m bench.labels $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

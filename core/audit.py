@@ -46,6 +46,7 @@ class EventType(str, Enum):
     PAGE_ERROR = "page_error"
     TOKEN_CREATED = "token_created"
     TOKEN_REVOKED = "token_revoked"
+    LABELS_CHECKED = "labels_checked"
 
 
 def record_event(store: Store, event_type: EventType, actor: Actor | None = None, session_id: str | None = None,
@@ -120,6 +121,7 @@ EVENT_WORDS = {
     EventType.CLASSIFIED_FILE: "classified a file", EventType.FEEDBACK_GIVEN: "gave feedback",
     EventType.FEEDBACK_REVIEWED: "reviewed feedback", EventType.PAGE_ERROR: "a page failed",
     EventType.TOKEN_CREATED: "created an API token", EventType.TOKEN_REVOKED: "revoked an API token",
+    EventType.LABELS_CHECKED: "checked labels",
 }
 
 

@@ -16,12 +16,15 @@ import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 
 from core.config import AppConfig, Hyperparameters
 from core.workspace import write_json_atomic
+
+if TYPE_CHECKING:
+    from core.explain import Explanation
 
 #: The description every saved model folder carries beside its files.
 MODEL_CARD = "model.json"
@@ -165,6 +168,16 @@ class TextClassifier(ABC):
     def precision_check(self, texts: list[str], label_ids: list[int], max_accuracy_loss: float) -> Any:
         """Reduced-precision variants checked on validation texts (a PrecisionCheck); None when there are none."""
         return None
+
+    def explain(self, text: str) -> "Explanation":
+        """The words that pushed ``text`` towards its predicted label and away from the runner-up (occlusion
+        unless the kind can say exactly)."""
+        from core.explain import Explanation, occlusion, top_two
+
+        label, runner_up = top_two(self.predict_proba([text])[0])
+        return Explanation(self.label_names[label], None if runner_up is None else self.label_names[runner_up],
+                           "occlusion: how much the margin falls without the word",
+                           occlusion(self.predict_proba, text, label, runner_up))
 
     def use_precision(self, precision: str) -> None:
         """Serve at a reduced precision; models without reduced variants accept only fp32."""

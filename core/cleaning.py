@@ -33,6 +33,21 @@ class CleaningOptions:
     min_class_size: int = 3
     #: Name of the class rare classes are merged into.
     merged_class_name: str = "other"
+    #: What a person decided about suspicious labels (core.label_issues), applied last.
+    label_decisions: tuple["LabelDecision", ...] = ()
+
+
+@dataclass(frozen=True)
+class LabelDecision:
+    """A person's decision about one row's label, by its line in the source file: relabel it, or drop it."""
+
+    line: int
+    action: str  # "relabel" | "drop"
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.action not in ("relabel", "drop") or (self.action == "relabel" and not self.label):
+            raise ValueError(f"line {self.line}: a decision is 'drop', or 'relabel' with the new label")
 
 
 @dataclass
@@ -43,6 +58,8 @@ class CleaningStep:
     description: str
     rows_removed: int = 0
     labels_changed: int = 0
+    #: Row by row, where a step changes chosen rows: {"line", "label", "to"} ("to" is None for a dropped row).
+    changes: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -107,6 +124,22 @@ def _handle_rare(frame: pd.DataFrame, options: CleaningOptions) -> tuple[pd.Data
         labels_changed=int(mask.sum()))
 
 
+def _apply_label_decisions(frame: pd.DataFrame, decisions: tuple[LabelDecision, ...]) -> tuple[pd.DataFrame, CleaningStep]:
+    """Relabel or drop the rows a person chose after the suspicious-label check; every change is listed."""
+    by_line = {decision.line: decision for decision in decisions}
+    chosen = frame["line"].map(lambda line: by_line.get(int(line)) if pd.notna(line) else None)
+    changes = [{"line": int(line), "label": label_text(label), "to": decision.label if decision.action == "relabel" else None}
+               for line, label, decision in zip(frame["line"], frame["label"], chosen) if decision is not None]
+    relabel = {line: d.label for line, d in by_line.items() if d.action == "relabel"}
+    dropped = chosen.map(lambda d: d is not None and d.action == "drop")
+    kept = frame[~dropped]
+    kept = kept.assign(label=[relabel.get(int(line), label) for line, label in zip(kept["line"], kept["label"])])
+    relabelled = sum(1 for change in changes if change["to"] is not None)
+    return kept, CleaningStep(
+        "review_labels", f"Reviewed suspicious labels: relabelled {relabelled} row(s), dropped "
+        f"{int(dropped.sum())}", rows_removed=int(dropped.sum()), labels_changed=relabelled, changes=changes)
+
+
 def apply_cleaning(frame: pd.DataFrame, options: CleaningOptions) -> CleaningResult:
     """Apply the chosen steps in a fixed, sensible order to ``line``/``text``/``label`` rows."""
     result = CleaningResult(frame.copy())
@@ -116,6 +149,7 @@ def apply_cleaning(frame: pd.DataFrame, options: CleaningOptions) -> CleaningRes
         (options.drop_conflicts, _drop_conflicts),
         (options.drop_duplicates, _drop_duplicates),
         (options.rare_classes is not RareClassAction.KEEP, lambda f: _handle_rare(f, options)),
+        (bool(options.label_decisions), lambda f: _apply_label_decisions(f, options.label_decisions)),
     ]
     for enabled, step in steps:
         if enabled:

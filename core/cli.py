@@ -28,6 +28,7 @@ from core.cleaning import CleaningOptions, RareClassAction
 from core.config import PRESET_NAMES, WORKSPACE_ENV_VAR, AppConfig, ConfigError, load_config
 from core.dataset_versions import DatasetError, suggest_dataset_name
 from core.evaluation import EvaluationError
+from core.label_issues import LabelCheckError
 from core.ingest import IngestError, RawTable, guess_columns, read_feedback_file
 from core.preparation import Preparation, prepare
 from core.pretrained import token_counter
@@ -41,7 +42,7 @@ from core.logs import configure_logging
 from core.services import Caller, Studio
 from core.services.accounts import accounts, change_account, create_account, create_first_admin
 from core.services.classification import NothingPublished, classify
-from core.services.datasets import save_dataset
+from core.services.datasets import check_labels, save_dataset
 from core.services.publishing import publish_run
 from core.services.runs import train_here
 from core.workspace import Workspace
@@ -88,6 +89,18 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--name", metavar="NAME", help="dataset name to save under (default: the file name)")
     train.add_argument("--max-train-examples", type=int, metavar="N",
                        help="train on a stratified sample of at most N training examples")
+
+    labels = commands.add_parser(
+        "labels", parents=[common], help="list the rows of a labelled file whose label looks wrong",
+        description="Validate FILE as the Data page does, then check every label against a model trained on the "
+                    "other rows (cross-validated TF-IDF + logistic regression, cleanlab): one JSON object per "
+                    "suspicious row, most suspicious first (line, text, label, suggested label, both scores, "
+                    "similar rows with the suggested label), then a summary. Nothing is changed.")
+    labels.add_argument("--data", required=True, metavar="FILE", help="labelled JSONL or CSV file")
+    labels.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
+    labels.add_argument("--label-field", metavar="NAME", help="field holding the label (default: guessed)")
+    labels.add_argument("--fix", default="", metavar="LIST",
+                        help=f"comma-separated opt-in cleaning steps first: {', '.join(FIXES)}")
 
     predict = commands.add_parser(
         "predict", parents=[common], help="score a file with a trained run",
@@ -383,6 +396,20 @@ def command_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_labels(args: argparse.Namespace) -> int:
+    studio, caller = _studio(args), Caller.command_line()
+    table = _read(args.data, studio.config)
+    prepared = prepare(table, *_fields(table, args.text_field, args.label_field), _cleaning(args.fix), studio.config)
+    _refuse_if_blocked(prepared)
+    check = check_labels(studio, caller, prepared,
+                         progress=lambda done, folds: print(f"fold {done}/{folds}", file=sys.stderr))
+    for issue in check.issues:
+        print(json.dumps(asdict(issue), ensure_ascii=False), flush=True)
+    print(json.dumps({"rows": check.rows, "suspicious": len(check.issues), "folds": check.folds,
+                      "seconds": round(check.seconds, 1)}), flush=True)
+    return 0
+
+
 def command_api(args: argparse.Namespace) -> int:
     """Serve the HTTP API (uvicorn) until interrupted."""
     import uvicorn
@@ -397,7 +424,7 @@ def command_api(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": command_train, "predict": command_predict, "evaluate": command_evaluate,
-            "publish": command_publish, "users": command_users, "api": command_api}
+            "publish": command_publish, "users": command_users, "api": command_api, "labels": command_labels}
 
 
 #: Options that would put a password on the command line (and in the shell's history); never echoed back.
@@ -428,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parse(argv)
         return COMMANDS[args.command](args)
     except (CliError, ConfigError, IngestError, DatasetError, RunError, ModelFileError, EvaluationError,
-            PublishError, AuthError, NothingPublished) as error:
+            PublishError, AuthError, NothingPublished, LabelCheckError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

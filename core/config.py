@@ -189,6 +189,18 @@ class DataConfig:
 
 
 @dataclass
+class LabelCheckConfig:
+    """Finding suspicious labels before training (Data page, ``python -m core labels``)."""
+
+    #: Folds of the out-of-fold check (fewer when the smallest label has fewer rows).
+    folds: int = 5
+    #: Most suspicious rows listed.
+    max_issues: int = 500
+    #: Similar rows shown with each, carrying the suggested label.
+    similar_examples: int = 2
+
+
+@dataclass
 class ClassifyConfig:
     """How predictions are served to everyday users."""
 
@@ -275,6 +287,7 @@ class AppConfig:
     auth: AuthConfig = field(default_factory=AuthConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    labels: LabelCheckConfig = field(default_factory=LabelCheckConfig)
 
     @property
     def workspace_path(self) -> Path:
@@ -312,6 +325,8 @@ class AppConfig:
             raise ConfigError("inference.precision must be auto, fp32, int8 or bf16")
         if not 0.0 < self.classify.target_accuracy <= 1.0:
             raise ConfigError(f"classify.target_accuracy must be in (0, 1], got {self.classify.target_accuracy}")
+        if self.labels.folds < 2 or self.labels.max_issues < 1 or self.labels.similar_examples < 0:
+            raise ConfigError("labels: folds >= 2, max_issues >= 1 and similar_examples >= 0 are required")
         if self.api.max_texts < 1 or self.api.max_body_mb <= 0 or not 0 < self.api.port < 65536:
             raise ConfigError("api: max_texts >= 1, max_body_mb > 0 and a port between 1 and 65535 are required")
         if self.storage.file_access not in FILE_ACCESS_UMASKS:

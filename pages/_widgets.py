@@ -185,8 +185,8 @@ def show_report(report: ValidationReport) -> None:
 def show_fixes(prepared: "Preparation") -> None:
     """What each ticked fix changed, one line each, then the report of the data after the fixes."""
     for step in prepared.cleaning.steps:
-        changed = (f"{step.rows_removed:,} row(s) removed" if step.rows_removed
-                   else f"{step.labels_changed:,} label(s) changed")
+        changed = ", ".join([f"{step.labels_changed:,} label(s) changed"] * bool(step.labels_changed or not step.rows_removed)
+                            + [f"{step.rows_removed:,} row(s) removed"] * bool(step.rows_removed))
         st.markdown(f"- {step.description}: **{changed}**")
     st.markdown("**Report after the fixes**")
     show_report(prepared.report)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import streamlit as st
 
 from core import charts
 from core.config import AppConfig
-from core.cleaning import CleaningOptions, RareClassAction
-from core.services.datasets import delete_dataset, note_upload, save_dataset
+from core.cleaning import CleaningOptions, LabelDecision, RareClassAction
+from core.label_issues import LabelCheckError
+from core.services.datasets import check_labels, delete_dataset, note_upload, save_dataset
 from core.dataset_versions import DatasetError, list_dataset_versions, suggest_dataset_name
 from core.ingest import DEMO_DATASET, IngestError, RawTable, guess_columns
 from core.preparation import Preparation, prepare
@@ -39,6 +40,59 @@ class Source:
     @classmethod
     def of(cls, name: str, data: bytes) -> "Source":
         return cls(name, data, f"{name}:{hashlib.sha1(data).hexdigest()[:16]}")
+
+
+#: What a person may decide for a suspicious row, as the review table offers it.
+KEEP, RELABEL, DROP = "keep", "use the suggestion", "drop the row"
+
+
+def label_review(source: Source, prepared: Preparation, options: CleaningOptions) -> tuple[Preparation, CleaningOptions]:
+    """Rows whose label a model trained on the other rows disagrees with, and what to do with each; returns
+    the preparation with the decisions applied (or as it was, when nothing is decided)."""
+    check_key = f"label_check:{source.key}:{prepared.text_field}:{prepared.label_field}:{options!r}"
+    if st.button("Find suspicious labels", key="check_labels",
+                 help="Each row's label is compared with what a model trained on the other rows predicts for it "
+                      "(5-fold TF-IDF + logistic regression, cleanlab). Seconds for thousands of rows."):
+        bar = st.progress(0.0, text="Checking labels…")
+        try:
+            st.session_state[check_key] = check_labels(
+                studio, caller, prepared,
+                progress=lambda done, folds: bar.progress(done / folds, text=f"Checked {done} of {folds} folds"))
+        except LabelCheckError as exc:
+            st.warning(f"The labels cannot be checked: {exc}.")
+        bar.empty()
+    check = st.session_state.get(check_key)
+    if check is None:
+        return prepared, options
+    if not check.issues:
+        st.success(f"No label looks wrong: all {check.rows:,} rows agree with what the other rows say.")
+        return prepared, options
+    st.markdown(f"**{len(check.issues):,} of {check.rows:,} rows** carry a label the rest of the data disagrees "
+                f"with ({check.folds} folds, {check.seconds:.0f} s). Nothing changes unless you choose an action.")
+    every = st.selectbox("Set every listed row to", [KEEP, RELABEL, DROP], key=f"labels_all:{check_key}")
+    table = pd.DataFrame({"line": [i.line for i in check.issues], "text": [i.text for i in check.issues],
+                          "label": [i.label for i in check.issues], "suggested": [i.suggested for i in check.issues],
+                          "label score": [i.label_score for i in check.issues],
+                          "suggested score": [i.suggested_score for i in check.issues],
+                          "similar rows with the suggested label": [" · ".join(i.similar) for i in check.issues],
+                          "action": every})
+    edited = st.data_editor(
+        table, hide_index=True, width="stretch", height=320, key=f"labels_table:{check_key}:{every}",
+        disabled=[column for column in table.columns if column != "action"],
+        column_config={"action": st.column_config.SelectboxColumn(options=[KEEP, RELABEL, DROP], required=True),
+                       "label score": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1),
+                       "suggested score": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1)})
+    decisions = tuple(LabelDecision(int(row.line), "drop") if row.action == DROP
+                      else LabelDecision(int(row.line), "relabel", row.suggested)
+                      for row in edited.itertuples() if row.action != KEEP)
+    if not decisions:
+        return prepared, options
+    options = replace(options, label_decisions=decisions)
+    with st.spinner("Applying your decisions…"):
+        reviewed = cached_preparation(source.key, prepared.table, prepared.text_field, prepared.label_field, options,
+                                      config, repr(config))
+    show_fixes(reviewed)
+    return reviewed, options
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -125,6 +179,10 @@ else:
         with st.spinner("Applying the fixes…"):
             prepared = cached_preparation(source.key, table, text_field, label_field, options, config, repr(config))
         show_fixes(prepared)
+
+    if prepared.ready:
+        st.subheader(step("Suspicious labels (optional)"))
+        prepared, options = label_review(source, prepared, options)
 
     if prepared.report.label_counts:
         st.plotly_chart(charts.label_distribution(

@@ -104,6 +104,27 @@ def test_data_page_loads_the_demo_set_reports_and_saves_a_version(isolated_works
     assert "dataset_saved" in event_types(isolated_workspace)
 
 
+def test_the_data_page_finds_suspicious_labels_and_saves_only_what_was_decided(isolated_workspace):
+    app = open_page("pages/data.py")
+    app.button(key="load_demo").click().run()
+    app.button(key="check_labels").click().run()
+    assert not app.exception, app.exception
+    page = texts(app)
+    assert "carry a label the rest of the data disagrees with" in page and "Nothing changes unless" in page
+    (table,) = [frame.value for frame in app.dataframe if "suggested" in frame.value.columns]
+    listed = len(table)
+    assert listed and set(table["action"]) == {"keep"} and (table["suggested"] != table["label"]).all()
+    bulk = next(s for s in app.selectbox if s.label == "Set every listed row to")
+    bulk.set_value("drop the row").run()
+    assert f"Reviewed suspicious labels: relabelled 0 row(s), dropped {listed}" in texts(app)
+    app.text_input[0].set_value("reviewed")
+    app.button(key="save_version").click().run()
+    (version,) = list_dataset_versions(isolated_workspace)
+    step = version.meta["cleaning_steps"][-1]
+    assert step["name"] == "review_labels" and step["rows_removed"] == listed == len(step["changes"])
+    assert "labels_checked" in event_types(isolated_workspace)
+
+
 @pytest.mark.slow
 def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_workspace, config):
     save_demo_version(isolated_workspace, config, name="demo")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.audit import EventType
 from core.auth import Permission
 from core.dataset_versions import DatasetVersion, delete_dataset_version
+from core.label_issues import FoldProgress, LabelCheck, find_suspicious_labels
 from core.preparation import Preparation, save_preparation
 from core.services.studio import Caller, Studio
 from core.split import SplitPlan
@@ -14,6 +15,17 @@ def note_upload(studio: Studio, caller: Caller, file_name: str, size: int) -> No
     """Log that a file came in (before anything is saved from it)."""
     caller.require(Permission.MANAGE_DATA)
     studio.audit(caller, EventType.DATASET_UPLOADED, file=file_name, bytes=size)
+
+
+def check_labels(studio: Studio, caller: Caller, prepared: Preparation,
+                 progress: FoldProgress | None = None) -> LabelCheck:
+    """Rows of a prepared file whose label looks wrong (core.label_issues), for a person to decide on;
+    nothing changes until they do."""
+    caller.require(Permission.MANAGE_DATA)
+    check = find_suspicious_labels(prepared.training_frame(), studio.config, progress)
+    studio.audit(caller, EventType.LABELS_CHECKED, file=prepared.table.source, rows=check.rows,
+                 suspicious=len(check.issues))
+    return check
 
 
 def save_dataset(studio: Studio, caller: Caller, name: str, prepared: Preparation, plan: SplitPlan,

@@ -1,0 +1,103 @@
+"""How well the suspicious-label check finds wrong labels: labels flipped at random (seeded) in a real set,
+then the product's check (core.label_issues, as the Data page and ``python -m core labels`` run it).
+
+Prints, per set, precision and recall of the check's top k rows (k = the number of flips) against a random
+ranking of the same rows (the named baseline), the length and precision of the flagged list, and seconds;
+then the ``key: value`` summary and the targets (CLINC150: precision and recall at k >= 0.70, <= 120 s on
+this 2-core machine). Needs ../shared/data (or --data-dir).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.common import check_targets, summary
+from bench.quality import labelled_sets
+from core.config import PROJECT_ROOT, load_config
+from core.hardware import cpu_features, cpu_kind, usable_cores
+from core.ingest import read_feedback_file
+from core.label_issues import find_suspicious_labels
+
+TARGETS = {
+    "clinc150_precision_at_k": (">=", 0.70),
+    "clinc150_recall_at_k": (">=", 0.70),
+    "clinc150_seconds": ("<=", 120.0),
+}
+
+
+def flipped(frame: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFrame, set[int]]:
+    """The rows with ``share`` of their labels changed to another label at random; the changed lines."""
+    rng = np.random.default_rng(seed)
+    labels = sorted(frame["label"].unique())
+    rows = rng.choice(len(frame), size=max(1, int(round(share * len(frame)))), replace=False)
+    noisy = frame["label"].to_numpy(copy=True)
+    for row in rows:
+        noisy[row] = rng.choice([label for label in labels if label != noisy[row]])
+    return frame.assign(label=noisy), {int(frame["line"].iloc[row]) for row in rows}
+
+
+def measure(name: str, frame: pd.DataFrame, share: float, seed: int) -> dict[str, float]:
+    """Flip, check, and score the ranking against the flips."""
+    config = load_config()
+    noisy, flips = flipped(frame, share, seed)
+    started = time.monotonic()
+    check = find_suspicious_labels(noisy, config)
+    seconds = time.monotonic() - started
+    lines = noisy["line"].to_numpy()
+    k = len(flips)
+    ranked = {int(line) for line in lines[np.argsort(check.quality, kind="stable")[:k]]}
+    random_top = {int(line) for line in np.random.default_rng(seed + 1).permutation(lines)[:k]}
+    listed = {issue.line for issue in check.issues}
+    right_suggestion = np.mean([issue.suggested == label for issue in check.issues if issue.line in flips
+                                for label in frame.loc[frame["line"] == issue.line, "label"]]) if listed & flips else 0.0
+    figures = {
+        f"{name}_precision_at_k": len(ranked & flips) / k,
+        f"{name}_recall_at_k": len(ranked & flips) / k,  # top k of k flips: precision and recall coincide
+        f"{name}_random_precision_at_k": len(random_top & flips) / k,
+        f"{name}_listed": len(listed),
+        f"{name}_listed_precision": len(listed & flips) / max(len(listed), 1),
+        f"{name}_listed_recall": len(listed & flips) / k,
+        f"{name}_suggestion_right": float(right_suggestion),
+        f"{name}_seconds": seconds,
+    }
+    print(f"{name}: {len(frame):,} rows, {frame['label'].nunique()} labels, {k} flipped ({share:.0%}), "
+          f"{check.folds} folds, {seconds:.1f} s")
+    print(f"  top {k}: precision = recall = {figures[f'{name}_precision_at_k']:.3f} "
+          f"(random ranking {figures[f'{name}_random_precision_at_k']:.3f})")
+    print(f"  listed {len(listed)}: precision {figures[f'{name}_listed_precision']:.3f}, recall "
+          f"{figures[f'{name}_listed_recall']:.3f}; suggested label = the original on "
+          f"{figures[f'{name}_suggestion_right']:.1%} of the flips found", flush=True)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", default="demo,uci,clinc150")
+    parser.add_argument("--share", type=float, default=0.05, help="share of labels flipped (default 5 %%)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--data-dir", default=str(PROJECT_ROOT.parent / "shared" / "data"))
+    args = parser.parse_args(argv)
+    sets = labelled_sets(Path(args.data_dir))
+    features = cpu_features()
+    print(f"CPU: {cpu_kind()} ({', '.join(f for f, present in features.items() if present) or 'none of the listed'}); "
+          f"{usable_cores()} cores")
+    figures: dict[str, float | str] = {"cpu_kind": cpu_kind()}
+    for name in [n.strip() for n in args.sets.split(",") if n.strip()]:
+        labelled = sets[name]
+        table = read_feedback_file(labelled.train, 10**9)
+        frame = pd.DataFrame({"line": table.lines, "text": [r["text"] for r in table.records],
+                              "label": [str(r[labelled.label_field]) for r in table.records]})
+        figures.update(measure(name, frame, args.share, args.seed))
+        figures[f"{name}_vs_random"] = (figures[f"{name}_precision_at_k"]
+                                        / max(figures[f"{name}_random_precision_at_k"], 1.0 / len(frame)))
+    summary(figures)
+    check_targets(figures, TARGETS)
+
+
+if __name__ == "__main__":
+    main()

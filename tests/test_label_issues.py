@@ -1,0 +1,116 @@
+"""Suspicious labels: planted flips are found with the right suggestion, and a person's decisions become a
+new dataset version whose report lists every change."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.cleaning import CleaningOptions, LabelDecision
+from core.ingest import records_from_list
+from core.label_issues import LabelCheckError, find_suspicious_labels
+from core.preparation import prepare
+from core.services import Caller
+from tests.conftest import ANALYST, USER
+
+TOPICS = {
+    "billing": ["charged", "invoice", "refund", "payment", "price", "card", "bill", "fee"],
+    "delivery": ["parcel", "courier", "tracking", "package", "shipping", "box", "arrived", "address"],
+    "app": ["login", "crash", "screen", "button", "update", "password", "loading", "install"],
+}
+#: Rows whose label is planted wrong: (row number, the wrong label).
+FLIPS = {4: "delivery", 37: "app", 70: "billing"}
+
+
+def rows() -> list[dict]:
+    """90 rows, 30 per topic, each with two of its topic's words; three of them carry a wrong label."""
+    made = []
+    for topic, words in TOPICS.items():
+        for i in range(30):
+            made.append({"text": f"my {words[i % 8]} and the {words[(i * 3 + 1) % 8]} again, case {i}",
+                         "label": topic})
+    for row, wrong in FLIPS.items():
+        made[row] = {**made[row], "label": wrong, "true": made[row]["label"]}
+    return made
+
+
+@pytest.fixture
+def prepared(config):
+    table = records_from_list(rows(), source="planted.jsonl")
+    return prepare(table, "text", "label", CleaningOptions(), config)
+
+
+def test_planted_flips_are_found_first_with_the_right_suggestion(prepared, config):
+    check = find_suspicious_labels(prepared.training_frame(), config)
+    planted = {prepared.table.lines[row]: rows()[row]["true"] for row in FLIPS}
+    top = {issue.line: issue for issue in check.issues[:len(FLIPS)]}
+    assert set(top) == set(planted)
+    assert {line: issue.suggested for line, issue in top.items()} == planted
+    first = check.issues[0]
+    assert first.label_score < 0.5 < first.suggested_score and len(first.similar) == config.labels.similar_examples
+    assert all(any(word in similar for word in TOPICS[first.suggested]) for similar in first.similar)
+    assert check.rows == 90 and check.folds == 5 and len(check.quality) == 90
+
+
+def test_decisions_make_a_new_version_whose_report_lists_every_change(prepared, config, isolated_workspace):
+    from core.dataset_versions import load_dataset_version
+    from core.services import Studio
+    from core.services.datasets import save_dataset
+    from core.split import SplitPlan
+
+    studio, analyst = Studio(config), Caller(ANALYST, "s1")
+    plan = SplitPlan.from_config(config.split)
+    first = save_dataset(studio, analyst, "planted", prepared, plan)
+    lines = [prepared.table.lines[row] for row in FLIPS]
+    decisions = (LabelDecision(lines[0], "relabel", "billing"), LabelDecision(lines[1], "drop"))
+    reviewed = prepare(prepared.table, "text", "label", CleaningOptions(label_decisions=decisions), config)
+    second = save_dataset(studio, analyst, "planted", reviewed, plan)
+
+    assert (first.ref, second.ref) == ("planted/v1", "planted/v2")
+    assert load_dataset_version(isolated_workspace, "planted/v1").meta["rows"] == 90  # the old one intact
+    frame = second.frame().set_index("line")
+    assert frame.loc[lines[0], "label"] == "billing" and lines[1] not in frame.index
+    (step,) = second.meta["cleaning_steps"]
+    assert step["name"] == "review_labels" and (step["labels_changed"], step["rows_removed"]) == (1, 1)
+    assert step["changes"] == [{"line": lines[0], "label": "delivery", "to": "billing"},
+                               {"line": lines[1], "label": "app", "to": None}]
+    assert json.dumps(step)  # the report is stored as it is shown
+
+
+def test_checking_needs_two_labels_and_two_rows_each(config):
+    import pandas as pd
+
+    one_label = pd.DataFrame({"line": [1, 2, 3], "text": ["a", "b", "c"], "label": ["x", "x", "x"]})
+    with pytest.raises(LabelCheckError, match="there is one label"):
+        find_suspicious_labels(one_label, config)
+    lonely = pd.DataFrame({"line": [1, 2, 3], "text": ["a", "b", "c"], "label": ["x", "x", "y"]})
+    with pytest.raises(LabelCheckError, match="at least 2 rows"):
+        find_suspicious_labels(lonely, config)
+
+
+def test_a_decision_says_what_it_needs():
+    with pytest.raises(ValueError, match="line 3: a decision is 'drop', or 'relabel' with the new label"):
+        LabelDecision(3, "relabel")
+
+
+def test_only_people_who_manage_data_check_labels(prepared, config):
+    from core.auth import PermissionDenied
+    from core.services import Studio
+    from core.services.datasets import check_labels
+
+    with pytest.raises(PermissionDenied, match="may not manage data"):
+        check_labels(Studio(config), Caller(USER), prepared)
+
+
+def test_the_command_line_lists_the_same_rows_as_json_lines(write_file, capsys, config):
+    from core.cli import main
+
+    data = write_file("planted.jsonl", "".join(json.dumps({"review": r["text"], "topic": r["label"]}) + "\n"
+                                               for r in rows()))
+    assert main(["labels", "--data", str(data), "--text-field", "review", "--label-field", "topic"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    *issues, summary = printed
+    assert {i["line"] for i in issues[:3]} == {row + 1 for row in FLIPS}  # JSONL: row n is on line n + 1
+    assert issues[0]["suggested"] != issues[0]["label"] and issues[0]["similar"]
+    assert summary["rows"] == 90 and summary["suspicious"] == len(issues)
