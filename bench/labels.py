@@ -1,5 +1,7 @@
-"""How well the suspicious-label check finds wrong labels: labels flipped at random (seeded) in a real set,
-then the product's check (core.label_issues, as the Data page and ``python -m core labels`` run it).
+"""How well the suspicious-label check finds wrong labels, and whether "why this label" names the words that
+decide: labels flipped at random (seeded) in a real set, then the product's check (core.label_issues, as the
+Data page and ``python -m core labels`` run it); and, for explanations, how often leaving out a prediction's
+three strongest words changes it, against leaving out three words at random.
 
 Prints, per set, precision and recall of the check's top k rows (k = the number of flips) against a random
 ranking of the same rows (the named baseline), the length and precision of the flagged list, and seconds;
@@ -23,10 +25,13 @@ from core.hardware import cpu_features, cpu_kind, usable_cores
 from core.ingest import read_feedback_file
 from core.label_issues import find_suspicious_labels
 
+EXPLAINED_TEXTS = 300
+
 TARGETS = {
     "clinc150_precision_at_k": (">=", 0.70),
     "clinc150_recall_at_k": (">=", 0.70),
     "clinc150_seconds": ("<=", 120.0),
+    "clinc150_tfidf_logreg_top3_over_random3": (">=", 2.0),
 }
 
 
@@ -75,12 +80,59 @@ def measure(name: str, frame: pd.DataFrame, share: float, seed: int) -> dict[str
     return figures
 
 
+def without(text: str, words: list) -> str:
+    """The text with the given words (WordWeight spans) left out."""
+    for word in sorted(words, key=lambda w: -w.start):
+        text = text[:word.start] + text[word.end:]
+    return text
+
+
+def explanation_figures(name: str, frame: pd.DataFrame, kinds: list[str], seed: int) -> dict[str, float]:
+    """Per model kind: the share of held-out texts whose prediction changes when their 3 strongest words are
+    left out, against 3 random words (a model trained on 80 % of the rows, explaining the other 20 %)."""
+    import threading
+
+    from core.classifiers import TrainingData
+    from core.model_kinds import model_kinds
+
+    config, rng = load_config(), np.random.default_rng(seed)
+    names = sorted(frame["label"].unique())
+    order = rng.permutation(len(frame))
+    cut = int(0.8 * len(frame))
+    train, held_out = frame.iloc[order[:cut]], frame.iloc[order[cut:cut + EXPLAINED_TEXTS]]
+    figures = {}
+    for kind in kinds:
+        started = time.monotonic()
+        model = model_kinds()[kind](names, config.training.hyperparameters("quick"), config).fit(
+            TrainingData(names, train["text"].tolist(), [names.index(label) for label in train["label"]]),
+            lambda _: None, threading.Event())
+        top_changed = random_changed = counted = 0
+        for text in held_out["text"]:
+            explanation = model.explain(text)
+            if len(explanation.words) < 4:
+                continue
+            counted += 1
+            strongest = explanation.strongest(3)
+            picked = [explanation.words[i] for i in rng.choice(len(explanation.words), 3, replace=False)]
+            after = model.predict([text, without(text, strongest), without(text, picked)])
+            top_changed += after[1] != after[0]
+            random_changed += after[2] != after[0]
+        figures[f"{name}_{kind}_top3_changes"] = top_changed / max(counted, 1)
+        figures[f"{name}_{kind}_random3_changes"] = random_changed / max(counted, 1)
+        print(f"  why this label, {kind}: leaving out the 3 strongest words changes "
+              f"{figures[f'{name}_{kind}_top3_changes']:.1%} of {counted} predictions, 3 random words "
+              f"{figures[f'{name}_{kind}_random3_changes']:.1%} ({time.monotonic() - started:.0f} s)", flush=True)
+    return figures
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default="demo,uci,clinc150")
     parser.add_argument("--share", type=float, default=0.05, help="share of labels flipped (default 5 %%)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--data-dir", default=str(PROJECT_ROOT.parent / "shared" / "data"))
+    parser.add_argument("--explain-kinds", default="tfidf_logreg,embedding_logreg",
+                        help="model kinds whose explanations are checked ('' skips)")
     args = parser.parse_args(argv)
     sets = labelled_sets(Path(args.data_dir))
     features = cpu_features()
@@ -93,8 +145,13 @@ def main(argv: list[str] | None = None) -> None:
         frame = pd.DataFrame({"line": table.lines, "text": [r["text"] for r in table.records],
                               "label": [str(r[labelled.label_field]) for r in table.records]})
         figures.update(measure(name, frame, args.share, args.seed))
+        kinds = [k.strip() for k in args.explain_kinds.split(",") if k.strip()]
+        figures.update(explanation_figures(name, frame, kinds, args.seed))
         figures[f"{name}_vs_random"] = (figures[f"{name}_precision_at_k"]
                                         / max(figures[f"{name}_random_precision_at_k"], 1.0 / len(frame)))
+    for key in [k for k in figures if k.endswith("_top3_changes")]:
+        random_key = key.replace("_top3_", "_random3_")
+        figures[key.replace("_top3_changes", "_top3_over_random3")] = figures[key] / max(figures[random_key], 0.01)
     summary(figures)
     check_targets(figures, TARGETS)
 

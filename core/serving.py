@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.classifiers import TextClassifier
 from core.config import AppConfig, ClassifyConfig
 from core.evaluation import Evaluation
 from core.hardware import configure_cpu_threads
@@ -35,12 +36,18 @@ def serving_precision(record: RunRecord, config: AppConfig) -> str:
     return check.chosen if check is not None else "fp32"
 
 
-def predictor_for_run(workspace: Workspace, run: str | Path, config: AppConfig,
-                      threshold: float = 0.0) -> tuple[Predictor, RunRecord]:
-    """A predictor for any finished run: the fast path, at the reduced precision that passed its check."""
+def serving_model(workspace: Workspace, run: str | Path, config: AppConfig) -> tuple[TextClassifier, RunRecord]:
+    """Any finished run's model, at the reduced precision that passed its check."""
     configure_cpu_threads(config.training.cpu_threads)  # the same thread setting as training
     model, record = load_run_model(workspace, run, config)
     model.use_precision(serving_precision(record, config))
+    return model, record
+
+
+def predictor_for_run(workspace: Workspace, run: str | Path, config: AppConfig,
+                      threshold: float = 0.0) -> tuple[Predictor, RunRecord]:
+    """A predictor for any finished run: the fast path, at the reduced precision that passed its check."""
+    model, record = serving_model(workspace, run, config)
     return Predictor.for_model(model, threshold, config.classify.chunk_size), record
 
 
@@ -84,18 +91,27 @@ class PublishedModel:
     def __init__(self, workspace: Workspace, config: AppConfig) -> None:
         self.workspace, self.config = workspace, config
         self._lock = threading.Lock()
-        self._loaded: tuple[str, Predictor, RunRecord] | None = None
+        self._loaded: tuple[str, TextClassifier, Predictor, RunRecord] | None = None
         self.loads = 0  # how many times a model was (re)loaded; the tests read it
 
     def current(self) -> tuple[Predictor, RunRecord] | None:
         """The published run's predictor (threshold 0), loading it only when the publication changed."""
+        loaded = self._load()
+        return None if loaded is None else (loaded[2], loaded[3])
+
+    def current_model(self) -> tuple[TextClassifier, RunRecord] | None:
+        """The published run's model itself (to explain a prediction), loaded as for ``current``."""
+        loaded = self._load()
+        return None if loaded is None else (loaded[1], loaded[3])
+
+    def _load(self) -> tuple[str, TextClassifier, Predictor, RunRecord] | None:
         publication = current_publication(self.workspace)
         if publication is None:
             return None
         with self._lock:
             if self._loaded is None or self._loaded[0] != publication.run_id:
-                predictor, record = predictor_for_run(self.workspace, publication.run_id, self.config)
-                self._loaded = (publication.run_id, predictor, record)
+                model, record = serving_model(self.workspace, publication.run_id, self.config)
+                predictor = Predictor.for_model(model, 0.0, self.config.classify.chunk_size)
+                self._loaded = (publication.run_id, model, predictor, record)
                 self.loads += 1
-            _, predictor, record = self._loaded
-            return predictor, record
+            return self._loaded

@@ -14,13 +14,15 @@ from core.feedback import FeedbackError, feedback_of
 from core.ingest import guess_columns
 from core.predict import Prediction
 from core.runs import RunRecord
-from core.services.classification import classify, give_feedback, serving_run
+from core.explain import highlighted_html
+from core.services.classification import classify, explain_text, give_feedback, serving_run
 from pages._widgets import badge, field_choice, plain, run_threshold, start_page, uploaded_table
 
 HISTORY = "classify_history"
 LAST_TEXT = "classify_last"
 FILE_RESULTS = "classify_file_results"
 FEEDBACK_SENT = "classify_feedback_sent"
+WHY = "classify_why"
 FILE_TYPES = ["csv", "tsv", "jsonl", "json", "txt"]
 
 
@@ -78,6 +80,22 @@ def feedback_form(record: RunRecord, text: str, prediction: Prediction, key: str
     st.rerun()
 
 
+def why(text: str) -> None:
+    """On request: the words that pushed the prediction towards its label (green) or the runner-up (red)."""
+    with st.expander("Why this label?"):
+        if st.button("Show the words that decided it", key="explain_text"):
+            with st.spinner("Weighing each word…"):
+                st.session_state[WHY] = (text, explain_text(studio, caller, text))
+        shown = st.session_state.get(WHY)
+        if not shown or shown[0] != text:
+            return
+        explanation = shown[1]
+        st.html(highlighted_html(text, explanation))
+        over = f" over “{plain(explanation.runner_up)}”" if explanation.runner_up else ""
+        st.caption(f"Green words pushed towards “{plain(explanation.label)}”{over}, red ones the other way; the "
+                   f"darker, the stronger. Method: {explanation.method}.")
+
+
 def single_text(record: RunRecord, threshold: float) -> None:
     text = st.text_area("Customer feedback", key="single_text", height=120,
                         placeholder="e.g. My parcel arrived two weeks late and the box was crushed.")
@@ -91,6 +109,7 @@ def single_text(record: RunRecord, threshold: float) -> None:
     if last and last["run_id"] == record.run_id:
         show_prediction(last["prediction"], threshold)
         if last["prediction"].status == "ok":
+            why(last["text"])
             feedback_form(record, last["text"], last["prediction"], "single")
 
 

@@ -131,3 +131,21 @@ def test_a_users_home_is_about_classifying_not_the_analysts_workspace(isolated_w
     assert [link.proto.label for link in home.get("page_link")] == ["Classify feedback"]
     mine = home.dataframe[0].value
     assert len(mine) == 1 and mine["label"].iloc[0] == "billing"
+
+
+def test_why_this_label_shades_the_deciding_words_and_escapes_the_text(isolated_workspace, config):
+    version = save_demo_version(isolated_workspace, config)
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_logreg",))
+    publish(isolated_workspace, run.run_id, ANALYST)
+    app = open_page("pages/classify.py", as_user="uma", role="user")
+    text = 'Charged twice <script>alert("x")</script> refund **now**'
+    app.text_area(key="single_text").input(text)
+    app.button(key="classify_text").click().run()
+    app.button(key="explain_text").click().run()
+    assert not app.exception, app.exception
+    (shown,) = [element.proto.body for element in app.get("html")]
+    assert "<script" not in shown and "</script" not in shown and "alert(&quot;x&quot;)&lt;/" in shown
+    assert "**<span" in shown  # Markdown stays as typed: st.html renders no Markdown
+    assert 'class="fs-why-pos-3"' in shown  # the strongest word, darkest
+    assert re.search(r'<span class="fs-why-pos-\d" title="\+[0-9.]+">(Charged|refund)</span>', shown)
+    assert any("Green words pushed towards “billing”" in c.value for c in app.caption)

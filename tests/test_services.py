@@ -14,7 +14,7 @@ from core.cli import main
 from core.monitoring import model_usage, prediction_log
 from core.services import Caller, Studio
 from core.services.accounts import change_account, create_account, create_first_admin
-from core.services.classification import NothingPublished, classify, give_feedback
+from core.services.classification import NothingPublished, classify, explain_text, give_feedback
 from core.services.datasets import save_dataset
 from core.services.publishing import publish_run
 from core.services.runs import start_runs
@@ -114,6 +114,7 @@ def test_each_use_case_checks_the_role_before_it_acts(studio, config):
         (analyst, "view logs", lambda c: session_log(studio, c)),
         (nobody, "sign in to classify", lambda c: classify(studio, c, ["hello"])),
         (nobody, "sign in to classify", lambda c: my_predictions(studio, c)),
+        (nobody, "sign in to classify", lambda c: explain_text(studio, c, "hello")),
     ]
     for caller, words, use_case in refused:
         with pytest.raises(PermissionDenied, match=words):

@@ -8,6 +8,7 @@ from typing import Any, Callable, Sequence
 from core.audit import EventType, record_predictions
 from core.auth import Permission
 from core.evaluation import EvaluationError
+from core.explain import Explanation
 from core.feedback import FeedbackItem, record_feedback
 from core.predict import Prediction, Predictor
 from core.reports import run_evaluation
@@ -95,3 +96,12 @@ def give_feedback(studio: Studio, caller: Caller, record: RunRecord, text: str, 
     studio.audit(caller, EventType.FEEDBACK_GIVEN, run=record.run_id, feedback_id=item.id, correct=item.is_correct)
     return item
 
+
+def explain_text(studio: Studio, caller: Caller, text: str) -> Explanation:
+    """The words that pushed the published model's prediction for ``text`` towards its label and away from the
+    runner-up (computed on demand; nothing is logged or stored)."""
+    caller.require(Permission.CLASSIFY)
+    loaded = studio.published.current_model()
+    if loaded is None:
+        raise NothingPublished()
+    return loaded[0].explain(text)
