@@ -47,6 +47,7 @@ class EventType(str, Enum):
     TOKEN_CREATED = "token_created"
     TOKEN_REVOKED = "token_revoked"
     LABELS_CHECKED = "labels_checked"
+    QUEUE_LABELLED = "queue_labelled"
 
 
 def record_event(store: Store, event_type: EventType, actor: Actor | None = None, session_id: str | None = None,
@@ -121,7 +122,7 @@ EVENT_WORDS = {
     EventType.CLASSIFIED_FILE: "classified a file", EventType.FEEDBACK_GIVEN: "gave feedback",
     EventType.FEEDBACK_REVIEWED: "reviewed feedback", EventType.PAGE_ERROR: "a page failed",
     EventType.TOKEN_CREATED: "created an API token", EventType.TOKEN_REVOKED: "revoked an API token",
-    EventType.LABELS_CHECKED: "checked labels",
+    EventType.LABELS_CHECKED: "checked labels", EventType.QUEUE_LABELLED: "labelled a queued text",
 }
 
 

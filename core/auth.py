@@ -43,10 +43,12 @@ class Permission(str, Enum):
     MANAGE_USERS = "manage users"
     VIEW_LOGS = "view logs"
     REVIEW_FEEDBACK = "review feedback"
+    LABEL_QUEUE = "label the review queue"
 
 
 _USER = {Permission.CLASSIFY, Permission.GIVE_FEEDBACK}
-_ANALYST = _USER | {Permission.MANAGE_DATA, Permission.TRAIN, Permission.EVALUATE, Permission.PUBLISH}
+_ANALYST = _USER | {Permission.MANAGE_DATA, Permission.TRAIN, Permission.EVALUATE, Permission.PUBLISH,
+                    Permission.LABEL_QUEUE}
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.USER: frozenset(_USER),
     Role.ANALYST: frozenset(_ANALYST),

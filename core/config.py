@@ -201,6 +201,18 @@ class LabelCheckConfig:
 
 
 @dataclass
+class ReviewConfig:
+    """The review queue: predictions a person labels so the next model learns from them."""
+
+    #: Share of confident predictions queued too (to catch confident mistakes); 0 queues only uncertain ones.
+    confident_sample_rate: float = 0.02
+    #: Queued texts are kept this many days, then the item expires and its text is deleted.
+    keep_text_days: int = 30
+    #: Two queued texts this similar (TF-IDF cosine) are not shown one after the other.
+    near_duplicate_similarity: float = 0.8
+
+
+@dataclass
 class ClassifyConfig:
     """How predictions are served to everyday users."""
 
@@ -288,6 +300,7 @@ class AppConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     labels: LabelCheckConfig = field(default_factory=LabelCheckConfig)
+    review: ReviewConfig = field(default_factory=ReviewConfig)
 
     @property
     def workspace_path(self) -> Path:
@@ -325,6 +338,8 @@ class AppConfig:
             raise ConfigError("inference.precision must be auto, fp32, int8 or bf16")
         if not 0.0 < self.classify.target_accuracy <= 1.0:
             raise ConfigError(f"classify.target_accuracy must be in (0, 1], got {self.classify.target_accuracy}")
+        if not 0.0 <= self.review.confident_sample_rate <= 1.0 or self.review.keep_text_days < 1:
+            raise ConfigError("review: confident_sample_rate between 0 and 1 and keep_text_days >= 1 are required")
         if self.labels.folds < 2 or self.labels.max_issues < 1 or self.labels.similar_examples < 0:
             raise ConfigError("labels: folds >= 2, max_issues >= 1 and similar_examples >= 0 are required")
         if self.api.max_texts < 1 or self.api.max_body_mb <= 0 or not 0 < self.api.port < 65536:

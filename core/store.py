@@ -121,6 +121,26 @@ api_tokens = Table(
     Column("revoked_by", String(64), nullable=True),
 )
 
+#: Predictions queued for a person to label (below the review threshold, or a sample of confident ones).
+#: Their text is kept only here, and only for ``review.keep_text_days``.
+review_queue = Table(
+    "review_queue", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", DateTime(timezone=True), nullable=False, index=True),
+    Column("run_id", String(120), nullable=False, index=True),
+    Column("username", String(64), nullable=True),
+    Column("text", Text, nullable=True),
+    Column("predicted", String(200), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("margin", Float, nullable=False),
+    Column("reason", String(16), nullable=False),  # below_threshold | confident_sample
+    Column("status", String(16), nullable=False, default="open", index=True),  # open | labelled | expired
+    Column("label", String(200), nullable=True),
+    Column("labelled_by", String(64), nullable=True),
+    Column("labelled_at", DateTime(timezone=True), nullable=True),
+    Column("feedback_id", Integer, nullable=True),
+)
+
 #: Forward migrations: version -> statements that bring the schema from version-1 to version.
 MIGRATIONS: dict[int, list[str]] = {}
 

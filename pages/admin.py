@@ -31,6 +31,7 @@ from core.services.tokens import create_token, list_tokens, revoke_token
 from core.services.feedback import (
     accepted as accepted_corrections, accepted_file, pending as pending_corrections, review, save_merged,
 )
+from core.services.review import figures as queue_figures
 from core.services.logs import served_predictions, session_events, session_log, verdicts as given_verdicts
 from core.store import Store
 from core.workspace import Workspace
@@ -93,6 +94,14 @@ def monitoring(store: Store, actor: Actor, workspace: Workspace) -> None:
     cards[2].metric("Feedback received", f"{len(verdicts):,}")
     cards[3].metric("Feedback agreement", f"{agreeing:.0%}" if agreeing is not None else "—",
                     help="Share of feedback saying the prediction was right.")
+    queued = queue_figures(studio, caller)
+    st.caption(f"Review queue: {queued['open']:,} waiting, {queued['labelled']:,} labelled"
+               + (f", the labellers agreed with the model on {queued['agreement']:.0%}"
+                  if queued["agreement"] is not None else "")
+               + f", {queued['confident_mistakes']:,} confident mistake(s) found"
+               + (f"; the model in use gets {queued['next_model_accuracy']:.0%} of the "
+                  f"{queued['next_model_texts']:,} texts labelled under earlier models right"
+                  if queued["next_model_accuracy"] is not None else "") + ".")
     left, right = st.columns(2)
     left.plotly_chart(charts.prediction_volume(with_model_names(volume_over_time(log, freq), names), freq),
                       width="stretch", key="volume")

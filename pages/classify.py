@@ -16,6 +16,7 @@ from core.predict import Prediction
 from core.runs import RunRecord
 from core.explain import highlighted_html
 from core.services.classification import classify, explain_text, give_feedback, serving_run
+from core.services.review import label_item, queue
 from pages._widgets import badge, field_choice, plain, run_threshold, start_page, uploaded_table
 
 HISTORY = "classify_history"
@@ -23,6 +24,7 @@ LAST_TEXT = "classify_last"
 FILE_RESULTS = "classify_file_results"
 FEEDBACK_SENT = "classify_feedback_sent"
 WHY = "classify_why"
+SKIPPED, QUEUE_NOTICE = "queue_skipped", "queue_notice"
 FILE_TYPES = ["csv", "tsv", "jsonl", "json", "txt"]
 
 
@@ -159,6 +161,42 @@ def whole_file(record: RunRecord, threshold: float) -> None:
                           "application/json", key="download_results_jsonl")
 
 
+REASONS = {"below_threshold": "below the review threshold", "confident_sample": "a confident one, sampled to catch "
+                                                                               "confident mistakes"}
+
+
+def review_queue_tab(record: RunRecord) -> None:
+    """One queued text at a time, the most instructive first: its label, saved as a correction for review."""
+    skipped = st.session_state.setdefault(SKIPPED, set())
+    waiting = [item for item in queue(studio, caller) if item.id not in skipped]
+    if notice := st.session_state.pop(QUEUE_NOTICE, None):
+        st.success(notice)
+    if not waiting:
+        st.caption("Nothing to label: the queue is empty" + (" (apart from the texts you skipped)." if skipped else "."))
+        return
+    item = waiting[0]
+    st.markdown(f"**{len(waiting):,} text(s) waiting.** This one was queued as {REASONS[item.reason]}; the model "
+                f"said “{plain(item.predicted)}” with confidence {item.score:.0%}.")
+    with st.container(border=True):
+        st.markdown(plain(item.text))
+    labels = record.labels if item.run_id == record.run_id else sorted({item.predicted, *record.labels})
+    label = st.selectbox("The right label", labels, index=labels.index(item.predicted) if item.predicted in labels
+                         else 0, key=f"queue_label:{item.id}")
+    save, skip = st.columns(2)
+    if save.button("Save label", type="primary", key="queue_save"):
+        try:
+            stored = label_item(studio, caller, item.id, label)
+        except FeedbackError as exc:
+            st.error(f"Not saved: {exc}")
+            return
+        st.session_state[QUEUE_NOTICE] = ("Saved: it goes to the feedback review for the next training run."
+                                          if stored else "Someone labelled this text a moment ago; here is the next.")
+        st.rerun()
+    if skip.button("Skip", key="queue_skip"):
+        skipped.add(item.id)
+        st.rerun()
+
+
 def history(record: RunRecord, threshold: float) -> None:
     entries = st.session_state.get(HISTORY, [])
     if not entries:
@@ -206,10 +244,14 @@ suggested = run_threshold(workspace, record, config)
 threshold = st.slider("Review threshold", 0.0, 1.0, suggested.value, 0.01, key=f"threshold:{record.run_id}",
                       help="Predictions less confident than this are flagged 'needs review'. " + suggested.note)
 
-one, many, past = st.tabs(["One text", "A file", "History"])
+labelling = actor.can(Permission.LABEL_QUEUE)
+one, many, past, *queued = st.tabs(["One text", "A file", "History", *(["Review queue"] if labelling else [])])
 with one:
     single_text(record, threshold)
 with many:
     whole_file(record, threshold)
 with past:
     history(record, threshold)
+if queued:
+    with queued[0]:
+        review_queue_tab(record)

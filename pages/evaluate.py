@@ -20,6 +20,8 @@ from core.runs import RunError, RunRecord, list_runs, run_name, run_namer
 from core.serving import ReviewThreshold, serving_precision, suggested_threshold
 from core.workspace import Workspace
 from core.auth import Permission
+from core.explain import highlighted_html
+from core.services.classification import explain_with_run
 from core.services.publishing import publish_run, restore_run
 from core.services.runs import delete_run
 from pages._widgets import duration, field_choice, plain, run_threshold, start_page, test_evaluation, uploaded_table
@@ -46,7 +48,26 @@ def headline(evaluation: Evaluation) -> None:
                    + ", ".join(plain(label) for label in evaluation.undefined_precision) + ".")
 
 
-def error_browser(evaluation: Evaluation, key: str) -> None:
+def explain_mistake(shown, run_id: str, key: str) -> None:
+    """One misclassified text, explained on request: the words that pushed it to the wrong label."""
+    if shown.empty:
+        return
+    row = st.selectbox("Why was this one misclassified?", list(shown.index), key=f"why_pick:{key}", index=None,
+                       placeholder="Choose a text", format_func=lambda i: f"{shown.loc[i, 'predicted']} instead of "
+                                                                          f"{shown.loc[i, 'true label']} · "
+                                                                          f"{str(shown.loc[i, 'text'])[:70]}")
+    if row is None:
+        return
+    text = str(shown.loc[row, "text"])
+    with st.spinner("Weighing each word…"):
+        explanation = explain_with_run(studio, caller, run_id, text)
+    st.html(highlighted_html(text, explanation))
+    over = f" over “{plain(explanation.runner_up)}”" if explanation.runner_up else ""
+    st.caption(f"Green words pushed towards “{plain(explanation.label)}”{over}, red ones the other way. "
+               f"Method: {explanation.method}.")
+
+
+def error_browser(evaluation: Evaluation, key: str, run_id: str) -> None:
     """Misclassified texts, most confident first, narrowed to one true/predicted pair if wanted."""
     errors = evaluation.errors
     st.markdown(f"**{len(errors):,} of {evaluation.examples:,} test texts are misclassified.** "
@@ -58,6 +79,7 @@ def error_browser(evaluation: Evaluation, key: str) -> None:
     st.dataframe(shown, hide_index=True, width="stretch", height=320,
                  column_config={"confidence": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1),
                                 "score of true label": st.column_config.NumberColumn(format="%.2f")})
+    explain_mistake(shown, run_id, key)
 
 
 def threshold_section(evaluation: Evaluation, suggested: ReviewThreshold, key: str) -> None:
@@ -86,7 +108,7 @@ def precision_table(check: PrecisionCheck, served: str) -> None:
                + ("" if served == check.chosen else f" The configuration (`[inference] precision`) serves {served}."))
 
 
-def evaluation_details(evaluation: Evaluation, suggested: ReviewThreshold, key: str) -> None:
+def evaluation_details(evaluation: Evaluation, suggested: ReviewThreshold, key: str, run_id: str) -> None:
     """Headline metrics, per-label chart, confusion matrix, confidence and errors of one evaluation."""
     headline(evaluation)
     per_class, confusion = st.columns([2, 3])
@@ -100,7 +122,7 @@ def evaluation_details(evaluation: Evaluation, suggested: ReviewThreshold, key: 
     st.markdown("#### Confidence and the review threshold")
     threshold_section(evaluation, suggested, key)
     st.markdown("#### Misclassified texts")
-    error_browser(evaluation, key)
+    error_browser(evaluation, key, run_id)
 
 
 def training_details(record: RunRecord, config: AppConfig, key: str) -> None:
@@ -207,7 +229,8 @@ def other_file_section(workspace: Workspace, record: RunRecord, config: AppConfi
                          "labels must be ones this run knows.")
                 return
             st.caption(f"{evaluation.examples:,} labelled texts from {evaluation.source}.")
-            evaluation_details(evaluation, suggested_threshold(evaluation, config.classify), key="other")
+            evaluation_details(evaluation, suggested_threshold(evaluation, config.classify), key="other",
+                               run_id=record.run_id)
 
 
 actor, config, workspace, store, studio, caller = start_page(
@@ -272,7 +295,7 @@ record, evaluation = by_id[run_id]
 train_time = duration(record.durations.get("train_s"))
 st.caption(f"{record.name} · trained on {record.train_examples:,} examples in {train_time} · tested on "
            f"{evaluation.examples:,} texts ({evaluation.source}) · run `{record.run_id}`.")
-evaluation_details(evaluation, run_threshold(workspace, record, config), key=run_id)
+evaluation_details(evaluation, run_threshold(workspace, record, config), key=run_id, run_id=record.run_id)
 training_details(record, config, key=run_id)
 st.download_button("Download this run's report (Markdown)", markdown_report(record, evaluation),
                    f"report-{run_id}.md", "text/markdown", key="download_report")

@@ -369,3 +369,17 @@ def test_leftovers_of_killed_saves_and_runs_are_cleaned_when_the_app_starts(isol
     assert live_save.exists()  # a save under way right now is left alone
     assert runner.cleaned.bytes >= 1000 and len(runner.cleaned.paths) == 2
     assert (isolated_workspace.runs / run.run_id / "model").is_dir()  # the model itself stays
+
+
+def test_the_error_browser_explains_a_mistake_on_request(isolated_workspace, config):
+    version = save_demo_version(isolated_workspace, config)
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_logreg",))
+    app = open_page("pages/evaluate.py")
+    pick = app.selectbox(key=f"why_pick:{run.run_id}")
+    assert pick.value is None and pick.options  # nothing is computed until someone asks
+    assert not app.get("html")
+    pick.set_value(pick.options[0]).run()
+    assert not app.exception, app.exception
+    (shown,) = [element.proto.body for element in app.get("html")]
+    assert shown.startswith('<div class="fs-why">') and "fs-why-" in shown
+    assert any("exact: TF-IDF weight" in c.value for c in app.caption)

@@ -149,3 +149,30 @@ def test_why_this_label_shades_the_deciding_words_and_escapes_the_text(isolated_
     assert 'class="fs-why-pos-3"' in shown  # the strongest word, darkest
     assert re.search(r'<span class="fs-why-pos-\d" title="\+[0-9.]+">(Charged|refund)</span>', shown)
     assert any("Green words pushed towards “billing”" in c.value for c in app.caption)
+
+
+def test_analysts_label_the_review_queue_and_users_do_not_see_it(isolated_workspace, config_file):
+    from core.feedback import list_feedback
+    from core.services import Caller, Studio
+    from core.services.classification import classify
+
+    config = config_file("[review]\nconfident_sample_rate = 0.0\n")
+    version = save_demo_version(isolated_workspace, config)
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_nb",))
+    publish(isolated_workspace, run.run_id, ANALYST)
+    studio = Studio(config)
+    classify(studio, Caller(ANALYST), ["the parcel and the refund and the app", "where is my box <b>now</b>"],
+             threshold=0.99)
+    user = open_page("pages/classify.py", as_user="uma", role="user")
+    assert [t.label for t in user.tabs] == ["One text", "A file", "History"]
+    app = open_page("pages/classify.py", as_user="ana", role="analyst")
+    assert [t.label for t in app.tabs][-1] == "Review queue"
+    assert "2 text(s) waiting" in texts(app)
+    item_key = next(s.key for s in app.selectbox if s.key and s.key.startswith("queue_label:"))
+    other = next(label for label in run.labels if label != app.selectbox(key=item_key).value)
+    app.selectbox(key=item_key).set_value(other)
+    app.button(key="queue_save").click().run()
+    assert any("goes to the feedback review" in s.value for s in app.success)
+    assert "1 text(s) waiting" in texts(app)
+    (correction,) = list_feedback(studio.store, "pending")
+    assert correction.correct_label == other and correction.username == "ana"

@@ -14,7 +14,9 @@ from core.cli import main
 from core.monitoring import model_usage, prediction_log
 from core.services import Caller, Studio
 from core.services.accounts import change_account, create_account, create_first_admin
-from core.services.classification import NothingPublished, classify, explain_text, give_feedback
+from core.services.classification import (
+    NothingPublished, classify, explain_text, explain_with_run, give_feedback,
+)
 from core.services.datasets import save_dataset
 from core.services.publishing import publish_run
 from core.services.runs import start_runs
@@ -30,6 +32,7 @@ USE_CASE_INTERNALS = {
     "save_preparation", "save_dataset_version", "delete_dataset_version", "publish", "restore_previous",
     "JobRunner", "execute_run", "Sessions", "delete_run", "query_events", "session_timeline", "prediction_log",
     "feedback_log", "own_predictions", "list_feedback", "accepted_examples", "accepted_jsonl", "Tokens",
+    "enqueue", "claim", "ranked", "expire_old", "attach_correction",
 }
 
 
@@ -93,6 +96,7 @@ def test_each_use_case_checks_the_role_before_it_acts(studio, config):
     from core.services.logs import my_predictions, session_log
     from core.services.publishing import restore_run
     from core.services.runs import cancel_run, delete_run
+    from core.services.review import figures as queue_figures, queue
     from core.services.tokens import create_token
 
     version = save_demo_version(studio.workspace, config, max_rows=120)
@@ -115,6 +119,9 @@ def test_each_use_case_checks_the_role_before_it_acts(studio, config):
         (nobody, "sign in to classify", lambda c: classify(studio, c, ["hello"])),
         (nobody, "sign in to classify", lambda c: my_predictions(studio, c)),
         (nobody, "sign in to classify", lambda c: explain_text(studio, c, "hello")),
+        (user, "evaluate models", lambda c: explain_with_run(studio, c, run.run_id, "hello")),
+        (user, "label the review queue", lambda c: queue(studio, c)),
+        (analyst, "view logs", lambda c: queue_figures(studio, c)),
     ]
     for caller, words, use_case in refused:
         with pytest.raises(PermissionDenied, match=words):

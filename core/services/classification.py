@@ -10,10 +10,11 @@ from core.auth import Permission
 from core.evaluation import EvaluationError
 from core.explain import Explanation
 from core.feedback import FeedbackItem, record_feedback
+from core.review_queue import enqueue, to_queue
 from core.predict import Prediction, Predictor
 from core.reports import run_evaluation
 from core.runs import RunRecord
-from core.serving import ReviewThreshold, predictor_for_run, suggested_threshold
+from core.serving import ReviewThreshold, predictor_for_run, serving_model, suggested_threshold
 from core.services.studio import Caller, Studio
 
 
@@ -77,6 +78,8 @@ def classify(studio: Studio, caller: Caller, texts: Sequence[Any], threshold: fl
     single = file_name is None and len(judged) == 1
     record_predictions(studio.store, actor, caller.session_id, record.run_id, zip(texts, judged),
                        "single" if single else "batch", studio.config.storage.store_prediction_texts)
+    if run is None:  # what the published model classifies feeds the review queue
+        enqueue(studio.store, record.run_id, actor.username, to_queue(zip(texts, judged), studio.config.review))
     if single:
         studio.audit(caller, EventType.CLASSIFIED_TEXT, run=record.run_id, label=judged[0].label,
                      status=judged[0].status)
@@ -105,3 +108,10 @@ def explain_text(studio: Studio, caller: Caller, text: str) -> Explanation:
     if loaded is None:
         raise NothingPublished()
     return loaded[0].explain(text)
+
+
+def explain_with_run(studio: Studio, caller: Caller, run_id: str, text: str) -> Explanation:
+    """The same for any finished run (the Evaluate page's mistakes), for whoever may evaluate runs."""
+    caller.require(Permission.EVALUATE)
+    model, _ = serving_model(studio.workspace, run_id, studio.config)
+    return model.explain(text)

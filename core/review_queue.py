@@ -1,0 +1,150 @@
+"""The review queue: predictions a person should label, ranked to teach the next model the most.
+
+Classifying queues every prediction below the review threshold and a small random sample of confident ones
+(a confident mistake is found only by looking). The queue is shown low margin first (the model was torn
+between two labels), and a text much like one just shown waits until other texts have had their turn, so
+nobody labels ten near-copies in a row. A label given here becomes a correction in the feedback review, and
+from there a new dataset version. Queued texts are kept ``review.keep_text_days``, then deleted.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from sqlalchemy import insert, select, update
+
+from core.config import ReviewConfig
+from core.predict import Prediction
+from core.store import Store, as_utc, review_queue, utc_now
+
+BELOW_THRESHOLD, CONFIDENT_SAMPLE = "below_threshold", "confident_sample"
+
+
+@dataclass(frozen=True)
+class QueuedItem:
+    id: int
+    time: datetime
+    run_id: str
+    text: str
+    predicted: str
+    score: float
+    margin: float
+    reason: str
+
+    @classmethod
+    def from_row(cls, row: dict) -> "QueuedItem":
+        return cls(row["id"], as_utc(row["time"]), row["run_id"], row["text"], row["predicted"], row["score"],
+                   row["margin"], row["reason"])
+
+
+def margin(prediction: Prediction) -> float:
+    """The top score's lead over the second (1.0 with one label)."""
+    top = sorted(prediction.scores.values(), reverse=True)
+    return float(top[0] - top[1]) if len(top) > 1 else 1.0
+
+
+def to_queue(results: Iterable[tuple[Any, Prediction]], settings: ReviewConfig,
+             draw: random.Random | None = None) -> list[tuple[str, Prediction, str]]:
+    """Which scored texts go to the queue, and why: every one flagged for review, and a random share of the
+    confident ones."""
+    draw = draw or random.Random()
+    chosen = []
+    for text, prediction in results:
+        if prediction.status != "ok" or not isinstance(text, str):
+            continue
+        if prediction.needs_review:
+            chosen.append((text, prediction, BELOW_THRESHOLD))
+        elif draw.random() < settings.confident_sample_rate:
+            chosen.append((text, prediction, CONFIDENT_SAMPLE))
+    return chosen
+
+
+def enqueue(store: Store, run_id: str, username: str | None, chosen: list[tuple[str, Prediction, str]]) -> int:
+    """Add the chosen predictions (with their texts) to the queue; how many."""
+    now = utc_now()
+    rows = [{"time": now, "run_id": run_id, "username": username, "text": text, "predicted": p.label,
+             "score": p.score, "margin": margin(p), "reason": reason, "status": "open"} for text, p, reason in chosen]
+    if rows:
+        with store.writing() as connection:
+            connection.execute(insert(review_queue), rows)
+    return len(rows)
+
+
+def expire_old(store: Store, settings: ReviewConfig, now: datetime | None = None) -> int:
+    """Delete the text of items older than ``keep_text_days`` (labelled or not) and close the open ones."""
+    cutoff = (now or utc_now()) - timedelta(days=settings.keep_text_days)
+    with store.writing() as connection:
+        result = connection.execute(update(review_queue).where(review_queue.c.time < cutoff,
+                                                               review_queue.c.text.is_not(None))
+                                    .values(text=None, status="expired"))
+    return int(result.rowcount)
+
+
+def _spread(items: list[QueuedItem], similarity: float) -> list[QueuedItem]:
+    """Keep the order, but move a text much like the one chosen just before it behind the others."""
+    if len(items) < 3:
+        return items
+    from core.baselines import tfidf_vectoriser
+
+    vectors = tfidf_vectoriser().fit_transform([item.text for item in items])
+    waiting, ordered = list(range(len(items))), []
+    while waiting:
+        pick = waiting[0]
+        if ordered:
+            last = vectors[ordered[-1]]
+            pick = next((i for i in waiting if (vectors[i] @ last.T).toarray()[0, 0] < similarity), waiting[0])
+        waiting.remove(pick)
+        ordered.append(pick)
+    return [items[i] for i in ordered]
+
+
+def ranked(store: Store, settings: ReviewConfig, limit: int = 200) -> list[QueuedItem]:
+    """Open items, the most uncertain first (smallest margin), near-duplicates spread apart."""
+    rows = store.rows(select(review_queue).where(review_queue.c.status == "open", review_queue.c.text.is_not(None))
+                      .order_by(review_queue.c.margin, review_queue.c.id).limit(limit))
+    return _spread([QueuedItem.from_row(row) for row in rows], settings.near_duplicate_similarity)
+
+
+def item(store: Store, item_id: int) -> QueuedItem | None:
+    rows = store.rows(select(review_queue).where(review_queue.c.id == item_id))
+    return QueuedItem.from_row(rows[0]) if rows and rows[0]["text"] is not None else None
+
+
+def claim(store: Store, item_id: int, label: str, username: str) -> bool:
+    """Close an open item with its label, in one statement; False when someone labelled it first (or it
+    expired), so two people labelling at once make one correction."""
+    with store.writing() as connection:
+        done = connection.execute(update(review_queue).where(review_queue.c.id == item_id,
+                                                             review_queue.c.status == "open")
+                                  .values(status="labelled", label=label, labelled_by=username,
+                                          labelled_at=utc_now())).rowcount
+    return bool(done)
+
+
+def attach_correction(store: Store, item_id: int, feedback_id: int) -> None:
+    """Remember which correction a labelled item became."""
+    with store.writing() as connection:
+        connection.execute(update(review_queue).where(review_queue.c.id == item_id).values(feedback_id=feedback_id))
+
+
+def labelled_texts(store: Store, other_than: str) -> list[tuple[str, str]]:
+    """(text, label) of the labelled items whose prediction came from a run other than ``other_than`` (and whose
+    text has not expired)."""
+    rows = store.rows(select(review_queue.c.text, review_queue.c.label).where(
+        review_queue.c.status == "labelled", review_queue.c.run_id != other_than, review_queue.c.text.is_not(None)))
+    return [(row["text"], row["label"]) for row in rows]
+
+
+def queue_figures(store: Store) -> dict[str, Any]:
+    """Open and labelled items, and how often the labellers agreed with the model."""
+    rows = store.rows(select(review_queue.c.status, review_queue.c.predicted, review_queue.c.label,
+                             review_queue.c.reason))
+    labelled = [row for row in rows if row["status"] == "labelled"]
+    agreeing = sum(row["label"] == row["predicted"] for row in labelled)
+    return {"open": sum(row["status"] == "open" for row in rows), "labelled": len(labelled),
+            "agreement": agreeing / len(labelled) if labelled else None,
+            "confident_mistakes": sum(row["reason"] == CONFIDENT_SAMPLE and row["label"] != row["predicted"]
+                                      for row in labelled)}

@@ -1,0 +1,57 @@
+"""The review queue: people with the right role label what the model was unsure about (or a sample of what it
+was sure about); each label becomes a correction for the feedback review."""
+
+from __future__ import annotations
+
+from core.audit import EventType
+from core.auth import Permission
+from core.feedback import FeedbackError, record_feedback
+from core.review_queue import (
+    QueuedItem, attach_correction, claim, expire_old, item, labelled_texts, queue_figures, ranked,
+)
+from core.runs import RunError, load_record
+from core.services.studio import Caller, Studio
+
+
+def queue(studio: Studio, caller: Caller, limit: int = 200) -> list[QueuedItem]:
+    """The open items, most instructive first (expired texts are deleted on the way)."""
+    caller.require(Permission.LABEL_QUEUE)
+    expire_old(studio.store, studio.config.review)
+    return ranked(studio.store, studio.config.review, limit)
+
+
+def label_item(studio: Studio, caller: Caller, item_id: int, label: str) -> bool:
+    """Give a queued text its label: a correction for the feedback review (and the item closed). False when
+    it was labelled by someone else first or has expired."""
+    actor = caller.require(Permission.LABEL_QUEUE)
+    queued = item(studio.store, item_id)
+    if queued is None:
+        return False
+    try:
+        labels = load_record(studio.workspace, queued.run_id).labels
+    except (RunError, OSError) as error:
+        raise FeedbackError(f"the run that made this prediction is gone ({error})") from None
+    if label not in labels:
+        raise FeedbackError(f"{label!r} is not one of the model's labels ({', '.join(labels)})")
+    if not claim(studio.store, item_id, label, actor.username):
+        return False
+    correction = record_feedback(studio.store, actor, queued.run_id, labels, queued.text, queued.predicted,
+                                 queued.score, label, caller.session_id)
+    attach_correction(studio.store, item_id, correction.id)
+    studio.audit(caller, EventType.QUEUE_LABELLED, item=item_id, run=queued.run_id, feedback_id=correction.id,
+                 agreed=label == queued.predicted)
+    return True
+
+
+def figures(studio: Studio, caller: Caller) -> dict:
+    """How the queue is doing: open, labelled, agreement with the model, confident mistakes found, and how the
+    published model does on the texts labelled while an earlier model was serving (did it learn from them?)."""
+    caller.require(Permission.VIEW_LOGS)
+    shown = queue_figures(studio.store)
+    loaded = studio.published.current()
+    earlier = [] if loaded is None else labelled_texts(studio.store, other_than=loaded[1].run_id)
+    shown["next_model_accuracy"], shown["next_model_texts"] = None, len(earlier)
+    if earlier:
+        predicted = loaded[0].predict([text for text, _ in earlier])
+        shown["next_model_accuracy"] = sum(p.label == label for p, (_, label) in zip(predicted, earlier)) / len(earlier)
+    return shown
