@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from core.auth import Permission, PermissionDenied
 from core.feedback import FeedbackError
-from core.publishing import current_publication
+from core.publishing import current_publication, publication_history
 from core.runs import RunError, RunRecord, load_record
 from core.services import Caller, Studio
 from core.services.classification import NothingPublished, classify, give_feedback, review_threshold, serving_run
@@ -173,6 +173,9 @@ def create_app(studio: Studio) -> FastAPI:
             record = serving_run(studio, who)
             if record is None:
                 raise NothingPublished()
+        elif body.run_id not in {p.run_id for p in publication_history(studio.workspace)}:
+            raise ApiError(404, f"body.run_id: no published model {body.run_id!r} (feedback is for models that "
+                                "classified, the current one or an earlier one)")
         else:
             try:
                 record = load_record(studio.workspace, body.run_id)

@@ -204,6 +204,9 @@ class LabelCheckConfig:
 class ReviewConfig:
     """The review queue: predictions a person labels so the next model learns from them."""
 
+    #: Off: nothing is queued, and no classified text is kept anywhere.
+    enabled: bool = True
+
     #: Share of confident predictions queued too (to catch confident mistakes); 0 queues only uncertain ones.
     confident_sample_rate: float = 0.02
     #: Queued texts are kept this many days, then the item expires and its text is deleted.

@@ -52,11 +52,17 @@ def record_feedback(store: Store, actor: Actor, run_id: str, labels: list[str], 
         if label not in labels:
             raise FeedbackError(f"the {field} {label!r} is not one of the model's labels ({', '.join(labels)})")
     with store.writing() as connection:
-        new_id = connection.execute(insert(feedback).values(
-            time=utc_now(), username=actor.username, session_id=session_id, run_id=run_id, text=text,
-            predicted=predicted, score=score, is_correct=correct_label == predicted, correct_label=correct_label,
-            status="pending")).inserted_primary_key[0]
-    return feedback_item(store, int(new_id))
+        new_id = insert_feedback(connection, actor, run_id, text, predicted, score, correct_label, session_id)
+    return feedback_item(store, new_id)
+
+
+def insert_feedback(connection, actor: Actor, run_id: str, text: str, predicted: str, score: float | None,
+                    correct_label: str, session_id: str | None) -> int:
+    """The feedback row itself, inside the caller's transaction (checked by record_feedback or its caller)."""
+    return int(connection.execute(insert(feedback).values(
+        time=utc_now(), username=actor.username, session_id=session_id, run_id=run_id, text=text,
+        predicted=predicted, score=score, is_correct=correct_label == predicted, correct_label=correct_label,
+        status="pending")).inserted_primary_key[0])
 
 
 def feedback_item(store: Store, item_id: int) -> FeedbackItem:

@@ -16,7 +16,9 @@ from typing import Any, Iterable
 
 from sqlalchemy import insert, select, update
 
+from core.auth import Actor
 from core.config import ReviewConfig
+from core.feedback import insert_feedback
 from core.predict import Prediction
 from core.store import Store, as_utc, review_queue, utc_now
 
@@ -62,25 +64,38 @@ def to_queue(results: Iterable[tuple[Any, Prediction]], settings: ReviewConfig,
     return chosen
 
 
-def enqueue(store: Store, run_id: str, username: str | None, chosen: list[tuple[str, Prediction, str]]) -> int:
-    """Add the chosen predictions (with their texts) to the queue; how many."""
+def enqueue(store: Store, run_id: str, username: str | None, chosen: list[tuple[str, Prediction, str]],
+            settings: ReviewConfig) -> int:
+    """Add the chosen predictions (with their texts) to the queue, and let texts past their time expire in the
+    same transaction; how many were added."""
     now = utc_now()
     rows = [{"time": now, "run_id": run_id, "username": username, "text": text, "predicted": p.label,
              "score": p.score, "margin": margin(p), "reason": reason, "status": "open"} for text, p, reason in chosen]
     if rows:
         with store.writing() as connection:
+            _expire(connection, now - timedelta(days=settings.keep_text_days))
             connection.execute(insert(review_queue), rows)
     return len(rows)
 
 
+def _expire(connection, cutoff: datetime) -> int:
+    """Texts queued before ``cutoff`` are deleted; an open item closes as expired, a labelled one stays labelled."""
+    old = (review_queue.c.time < cutoff) & review_queue.c.text.is_not(None)
+    closed = connection.execute(update(review_queue).where(old, review_queue.c.status == "open")
+                                .values(text=None, status="expired")).rowcount
+    return int(closed) + int(connection.execute(update(review_queue).where(old).values(text=None)).rowcount)
+
+
 def expire_old(store: Store, settings: ReviewConfig, now: datetime | None = None) -> int:
-    """Delete the text of items older than ``keep_text_days`` (labelled or not) and close the open ones."""
+    """Delete the text of items older than ``keep_text_days``, closing the open ones; how many texts went.
+    A read decides first, so the write lock is taken only when something is due."""
     cutoff = (now or utc_now()) - timedelta(days=settings.keep_text_days)
+    due = store.rows(select(review_queue.c.id).where(review_queue.c.time < cutoff,
+                                                     review_queue.c.text.is_not(None)).limit(1))
+    if not due:
+        return 0
     with store.writing() as connection:
-        result = connection.execute(update(review_queue).where(review_queue.c.time < cutoff,
-                                                               review_queue.c.text.is_not(None))
-                                    .values(text=None, status="expired"))
-    return int(result.rowcount)
+        return _expire(connection, cutoff)
 
 
 def _spread(items: list[QueuedItem], similarity: float) -> list[QueuedItem]:
@@ -89,13 +104,16 @@ def _spread(items: list[QueuedItem], similarity: float) -> list[QueuedItem]:
         return items
     from core.baselines import tfidf_vectoriser
 
-    vectors = tfidf_vectoriser().fit_transform([item.text for item in items])
+    try:
+        vectors = tfidf_vectoriser().fit_transform([item.text for item in items])
+    except ValueError:  # no text has a word the vectoriser keeps ("??", emoji): nothing to compare
+        return items
+    close = (vectors @ vectors.T).toarray() >= similarity
     waiting, ordered = list(range(len(items))), []
     while waiting:
         pick = waiting[0]
         if ordered:
-            last = vectors[ordered[-1]]
-            pick = next((i for i in waiting if (vectors[i] @ last.T).toarray()[0, 0] < similarity), waiting[0])
+            pick = next((i for i in waiting if not close[i, ordered[-1]]), waiting[0])
         waiting.remove(pick)
         ordered.append(pick)
     return [items[i] for i in ordered]
@@ -113,21 +131,21 @@ def item(store: Store, item_id: int) -> QueuedItem | None:
     return QueuedItem.from_row(rows[0]) if rows and rows[0]["text"] is not None else None
 
 
-def claim(store: Store, item_id: int, label: str, username: str) -> bool:
-    """Close an open item with its label, in one statement; False when someone labelled it first (or it
-    expired), so two people labelling at once make one correction."""
+def label_as_correction(store: Store, queued: QueuedItem, label: str, actor: Actor, session_id: str | None) -> int | None:
+    """In one transaction: close the open item with its label and add the correction it becomes; the
+    correction's id, or None when someone labelled it first (or it expired) — so two people labelling at once
+    make one correction, and a failure leaves neither half."""
     with store.writing() as connection:
-        done = connection.execute(update(review_queue).where(review_queue.c.id == item_id,
-                                                             review_queue.c.status == "open")
-                                  .values(status="labelled", label=label, labelled_by=username,
-                                          labelled_at=utc_now())).rowcount
-    return bool(done)
-
-
-def attach_correction(store: Store, item_id: int, feedback_id: int) -> None:
-    """Remember which correction a labelled item became."""
-    with store.writing() as connection:
-        connection.execute(update(review_queue).where(review_queue.c.id == item_id).values(feedback_id=feedback_id))
+        claimed = connection.execute(update(review_queue).where(review_queue.c.id == queued.id,
+                                                                review_queue.c.status == "open")
+                                     .values(status="labelled", label=label, labelled_by=actor.username,
+                                             labelled_at=utc_now())).rowcount
+        if not claimed:
+            return None
+        correction = insert_feedback(connection, actor, queued.run_id, queued.text, queued.predicted, queued.score,
+                                     label, session_id)
+        connection.execute(update(review_queue).where(review_queue.c.id == queued.id).values(feedback_id=correction))
+    return correction
 
 
 def labelled_texts(store: Store, other_than: str) -> list[tuple[str, str]]:

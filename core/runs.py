@@ -298,7 +298,7 @@ class RunHandle:
         self.workspace = workspace
         self._record = record
         self._on_change = on_change
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a transition checks and writes under one hold of it
         self._last_write = 0.0
         #: Whether a field of run.json changed since it was last written (a throttled change of a result field
         #: goes out with the next write, not only with the next state change).
@@ -339,12 +339,12 @@ class RunHandle:
             self._on_change(changes)
 
     def _become(self, state: RunState, **changes: Any) -> None:
-        with self._lock:
-            check_transition(self._record, state)
         if state.finished:
             changes.setdefault("finished_at", now_iso())
             changes.setdefault("eta_s", None)
-        self._write({"state": state, **changes}, None, True)
+        with self._lock:  # two threads cannot both pass the check
+            check_transition(self._record, state)
+            self._write({"state": state, **changes}, None, True)
 
     def start(self, owner: str, message: str = "preparing data") -> None:
         """Queued → running, in the process named by ``owner``."""

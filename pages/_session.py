@@ -48,14 +48,12 @@ def _studio(workspace_root: str, database_url: str, _config: AppConfig) -> Studi
 
 
 def app_studio(config: AppConfig) -> Studio:
-    """The one studio of this server — database pool, training queue, loaded model — shared by every session."""
-    return _studio(str(config.workspace_path), config.storage.database_url or default_database_url(config.workspace_path),
-                   config)
-
-
-def app_store(config: AppConfig) -> Store:
-    """The one database connection pool of this server."""
-    return app_studio(config).store
+    """The one studio of this server — database pool, training queue, loaded model — shared by every session;
+    it acts on the configuration as loaded for this page run (an edited settings file takes effect at once)."""
+    studio = _studio(str(config.workspace_path),
+                     config.storage.database_url or default_database_url(config.workspace_path), config)
+    studio.config = config
+    return studio
 
 
 def caller() -> Caller:

@@ -232,7 +232,11 @@ def api_tokens_admin(studio: Studio, caller: Caller) -> None:
                               format_func=lambda i: f"{active[i].name} · {active[i].username}",
                               placeholder="Choose a token to revoke")
         if st.button("Revoke", key="token_revoke", disabled=chosen is None):
-            revoke_token(studio, caller, chosen)
+            try:
+                revoke_token(studio, caller, chosen)
+            except AuthError as exc:  # revoked in another tab meanwhile
+                st.error(f"Not revoked: {exc}.")
+                return
             rerun_fragment()
 
 

@@ -27,6 +27,7 @@ from core.services.runs import delete_run
 from pages._widgets import duration, field_choice, plain, run_threshold, start_page, test_evaluation, uploaded_table
 
 ANY = "(any)"
+EXPLAINED = "evaluate_explained"
 CONFIRM_KEY = "confirm_publish"
 PUBLISH_NOTICE = "publish_notice"
 DELETE_NOTICE = "delete_run_notice"
@@ -59,8 +60,11 @@ def explain_mistake(shown, run_id: str, key: str) -> None:
     if row is None:
         return
     text = str(shown.loc[row, "text"])
-    with st.spinner("Weighing each word…"):
-        explanation = explain_with_run(studio, caller, run_id, text)
+    explained = st.session_state.setdefault(EXPLAINED, {})
+    if (run_id, text) not in explained:  # the model is loaded and each word weighed once, not on every rerun
+        with st.spinner("Weighing each word…"):
+            explained[(run_id, text)] = explain_with_run(studio, caller, run_id, text)
+    explanation = explained[(run_id, text)]
     st.html(highlighted_html(text, explanation))
     over = f" over “{plain(explanation.runner_up)}”" if explanation.runner_up else ""
     st.caption(f"Green words pushed towards “{plain(explanation.label)}”{over}, red ones the other way. "

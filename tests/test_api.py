@@ -90,7 +90,10 @@ def test_feedback_is_stored_for_review(client, studio, user_token, published):
     assert refused.status_code == 422 and "'no-such-label' is not one of the model's labels" in refused.json()["error"]
     unknown_run = client.post("/v1/feedback", headers=bearer(user_token),
                               json={"text": "x", "predicted": label, "correct_label": label, "run_id": "nope"})
-    assert unknown_run.status_code == 404 and "no run 'nope'" in unknown_run.json()["error"]
+    assert unknown_run.status_code == 404 and "no published model 'nope'" in unknown_run.json()["error"]
+    named = client.post("/v1/feedback", headers=bearer(user_token),
+                        json={"text": "x", "predicted": label, "correct_label": label, "run_id": published.run_id})
+    assert named.status_code == 201 and named.json()["correct"] is True
 
 
 @pytest.mark.parametrize("headers, why", [

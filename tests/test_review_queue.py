@@ -47,19 +47,35 @@ def test_the_queue_shows_the_most_uncertain_first_and_spreads_near_copies(store)
         ("refund or parcel, which is it", scored("billing", 0.41, 0.40), BELOW_THRESHOLD),
         ("refund or parcel, which is it?", scored("billing", 0.42, 0.40), BELOW_THRESHOLD),
         ("the app logs me out at checkout", scored("app", 0.50, 0.35), BELOW_THRESHOLD),
-    ])
+    ], settings)
     order = [item.text for item in ranked(store, settings)]
     # smallest margin first; its near-copy waits behind a different text
     assert order == ["refund or parcel, which is it", "the app logs me out at checkout",
                      "refund or parcel, which is it?", "the parcel is late again"]
 
 
-def test_queued_texts_expire_and_are_deleted(store):
-    enqueue(store, "run-a", "uma", [("old text", scored("billing", 0.4, 0.3), BELOW_THRESHOLD)])
-    assert expire_old(store, ReviewConfig(keep_text_days=30)) == 0
-    assert expire_old(store, ReviewConfig(keep_text_days=30), now=utc_now() + timedelta(days=31)) == 1
-    (row,) = store.rows(select(review_queue))
-    assert row["text"] is None and row["status"] == "expired" and ranked(store, ReviewConfig()) == []
+def test_queued_texts_expire_and_are_deleted_but_labels_stay_counted(store):
+    settings = ReviewConfig(keep_text_days=30)
+    enqueue(store, "run-a", "uma", [("old text", scored("billing", 0.4, 0.3), BELOW_THRESHOLD),
+                                    ("labelled text", scored("billing", 0.4, 0.3), BELOW_THRESHOLD)], settings)
+    with store.writing() as connection:
+        connection.execute(review_queue.update().where(review_queue.c.text == "labelled text")
+                           .values(status="labelled", label="delivery"))
+    assert expire_old(store, settings) == 0
+    assert expire_old(store, settings, now=utc_now() + timedelta(days=31)) == 2
+    rows = {row["id"]: row for row in store.rows(select(review_queue))}
+    assert {row["text"] for row in rows.values()} == {None} and ranked(store, ReviewConfig()) == []
+    assert sorted(row["status"] for row in rows.values()) == ["expired", "labelled"]
+    from core.review_queue import queue_figures
+
+    assert queue_figures(store)["labelled"] == 1  # expiry deleted the text, not the label
+
+
+def test_texts_without_words_are_queued_and_ranked_without_a_crash(store):
+    settings = ReviewConfig()
+    enqueue(store, "run-a", "uma", [(text, scored("billing", 0.4, 0.3), BELOW_THRESHOLD)
+                                    for text in ("??", "😡", "a")], settings)
+    assert [item.text for item in ranked(store, settings)] == ["??", "😡", "a"]
 
 
 @pytest.fixture

@@ -42,12 +42,16 @@ def serving_run(studio: Studio, caller: Caller) -> RunRecord | None:
 
 
 def review_threshold(studio: Studio, record: RunRecord) -> ReviewThreshold:
-    """The run's suggested review threshold (from its stored test scores), or the configured one."""
-    try:
-        evaluation = run_evaluation(studio.workspace, record, studio.config)
-    except (EvaluationError, OSError):
-        evaluation = None
-    return suggested_threshold(evaluation, studio.config.classify)
+    """The run's suggested review threshold (from its stored test scores), or the configured one; worked out
+    once per run and settings (the API and the CLI ask on every request)."""
+    def work_out() -> ReviewThreshold:
+        try:
+            evaluation = run_evaluation(studio.workspace, record, studio.config)
+        except (EvaluationError, OSError):
+            evaluation = None
+        return suggested_threshold(evaluation, studio.config.classify)
+
+    return studio.remembered(("threshold", record.run_id, repr(studio.config.classify)), work_out)
 
 
 def _model(studio: Studio, caller: Caller, run: str | None) -> tuple[Predictor, RunRecord]:
@@ -78,8 +82,9 @@ def classify(studio: Studio, caller: Caller, texts: Sequence[Any], threshold: fl
     single = file_name is None and len(judged) == 1
     record_predictions(studio.store, actor, caller.session_id, record.run_id, zip(texts, judged),
                        "single" if single else "batch", studio.config.storage.store_prediction_texts)
-    if run is None:  # what the published model classifies feeds the review queue
-        enqueue(studio.store, record.run_id, actor.username, to_queue(zip(texts, judged), studio.config.review))
+    if run is None and studio.config.review.enabled:  # what the published model classifies feeds the queue
+        enqueue(studio.store, record.run_id, actor.username, to_queue(zip(texts, judged), studio.config.review),
+                studio.config.review)
     if single:
         studio.audit(caller, EventType.CLASSIFIED_TEXT, run=record.run_id, label=judged[0].label,
                      status=judged[0].status)

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from core.audit import EventType
 from core.auth import Permission
-from core.feedback import FeedbackError, record_feedback
+from core.feedback import FeedbackError
 from core.review_queue import (
-    QueuedItem, attach_correction, claim, expire_old, item, labelled_texts, queue_figures, ranked,
+    QueuedItem, expire_old, item, label_as_correction, labelled_texts, queue_figures, ranked,
 )
 from core.runs import RunError, load_record
 from core.services.studio import Caller, Studio
 
 
 def queue(studio: Studio, caller: Caller, limit: int = 200) -> list[QueuedItem]:
-    """The open items, most instructive first (expired texts are deleted on the way)."""
+    """The open items, most instructive first (texts past their time are deleted first)."""
     caller.require(Permission.LABEL_QUEUE)
     expire_old(studio.store, studio.config.review)
     return ranked(studio.store, studio.config.review, limit)
@@ -33,12 +33,10 @@ def label_item(studio: Studio, caller: Caller, item_id: int, label: str) -> bool
         raise FeedbackError(f"the run that made this prediction is gone ({error})") from None
     if label not in labels:
         raise FeedbackError(f"{label!r} is not one of the model's labels ({', '.join(labels)})")
-    if not claim(studio.store, item_id, label, actor.username):
+    correction = label_as_correction(studio.store, queued, label, actor, caller.session_id)
+    if correction is None:
         return False
-    correction = record_feedback(studio.store, actor, queued.run_id, labels, queued.text, queued.predicted,
-                                 queued.score, label, caller.session_id)
-    attach_correction(studio.store, item_id, correction.id)
-    studio.audit(caller, EventType.QUEUE_LABELLED, item=item_id, run=queued.run_id, feedback_id=correction.id,
+    studio.audit(caller, EventType.QUEUE_LABELLED, item=item_id, run=queued.run_id, feedback_id=correction,
                  agreed=label == queued.predicted)
     return True
 
@@ -50,8 +48,13 @@ def figures(studio: Studio, caller: Caller) -> dict:
     shown = queue_figures(studio.store)
     loaded = studio.published.current()
     earlier = [] if loaded is None else labelled_texts(studio.store, other_than=loaded[1].run_id)
-    shown["next_model_accuracy"], shown["next_model_texts"] = None, len(earlier)
-    if earlier:
+    shown["next_model_texts"] = len(earlier)
+
+    def accuracy() -> float:
         predicted = loaded[0].predict([text for text, _ in earlier])
-        shown["next_model_accuracy"] = sum(p.label == label for p, (_, label) in zip(predicted, earlier)) / len(earlier)
+        return sum(p.label == label for p, (_, label) in zip(predicted, earlier)) / len(earlier)
+
+    # one model pass per model and set of labelled texts, not per Admin page run
+    shown["next_model_accuracy"] = (studio.remembered(("next model", loaded[1].run_id, tuple(earlier)), accuracy)
+                                    if earlier else None)
     return shown

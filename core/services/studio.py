@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Literal
 
 from core.audit import EventType, record_event, record_run_outcome
 from core.auth import Actor, Permission, command_line_actor, require
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 #: Through which door a call came; kept with its audit event when it is not the app.
 Channel = Literal["app", "cli", "api"]
 CHANNEL_WORDS = {"app": "app", "cli": "command line", "api": "HTTP API"}
+#: Values a studio remembers at most (then it starts afresh).
+REMEMBERED_MAX = 256
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,26 @@ class Studio:
         self._jobs: JobRunner | None = None
         self._published: PublishedModel | None = None
         self._lock = threading.Lock()
+        self._remembered: dict[Hashable, Any] = {}
 
     def audit(self, caller: Caller, event: EventType, **details: Any) -> None:
         """Record what the caller did (the door too, when it was not the app)."""
         if caller.channel != "app":
             details.setdefault("via", CHANNEL_WORDS[caller.channel])
         record_event(self.store, event, caller.actor, caller.session_id, **details)
+
+    def remembered(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per ``key`` (a key names everything the value depends on, so it never goes
+        stale); for figures that cost a model pass, asked for on every request or page run."""
+        with self._lock:
+            if key in self._remembered:
+                return self._remembered[key]
+        value = compute()
+        with self._lock:
+            if len(self._remembered) >= REMEMBERED_MAX:
+                self._remembered.clear()
+            self._remembered[key] = value
+        return value
 
     @property
     def jobs(self) -> "JobRunner":
