@@ -390,7 +390,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
 
 def command_publish(args: argparse.Namespace) -> int:
     studio = _studio(args)
-    caller = Caller(Actor(args.by, Role.ADMIN), None, "cli") if args.by else Caller.command_line()
+    caller = Caller(Actor(args.by, Role.ADMIN), None, "cli")  # --by defaults to $USER
     publication = publish_run(studio, caller, args.model)
     print(json.dumps(asdict(publication)), flush=True)
     return 0

@@ -57,11 +57,6 @@ class LabelCheck:
     #: Per row (in the checked frame's order): cleanlab's label quality, 0 (surely wrong) … 1.
     quality: np.ndarray
 
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{"line": i.line, "text": i.text, "label": i.label, "suggested": i.suggested,
-                              "label_score": round(i.label_score, 3), "suggested_score": round(i.suggested_score, 3)}
-                             for i in self.issues])
-
 
 def _folds(label_ids: np.ndarray, wanted: int) -> int:
     """As many folds as asked, but no more than the smallest label has rows (each fold needs one of each)."""
