@@ -40,7 +40,7 @@ def overview() -> None:
     actor = current_actor()
     summary = summarise_workspace(app_workspace(app_config()))
     if actor is not None and not actor.can(Permission.MANAGE_DATA):
-        classifier_home(actor, summary)
+        classifier_home(summary)
         return
     page_intro("Feedback Studio",
                "Turn labelled customer feedback into a classifier: prepare data, train and compare models, "
@@ -82,7 +82,7 @@ def overview() -> None:
     recent_activity(summary)
 
 
-def classifier_home(actor: Actor, summary) -> None:
+def classifier_home(summary) -> None:
     """A user's Home: the model in use in plain words, a way to classify, their latest predictions."""
     page_intro("Feedback Studio", "Sort customer feedback by topic: paste one text or upload a file, and tell us "
                                   "when a label is wrong.")

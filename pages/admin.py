@@ -8,7 +8,7 @@ import streamlit as st
 
 from core import charts
 from core.audit import EventType, readable_events
-from core.auth import Accounts, Actor, AuthError, Permission, Role
+from core.auth import AuthError, Permission, Role
 from core.cleaning import CleaningOptions
 from core.config import AppConfig
 from core.display import when
@@ -33,18 +33,18 @@ from core.services.feedback import (
 )
 from core.services.review import figures as queue_figures
 from core.services.logs import served_predictions, session_events, session_log, verdicts as given_verdicts
-from core.store import Store
 from core.workspace import Workspace
-from pages._widgets import app_config, rerun_fragment, show_fixes, show_report, start_page
+from pages._widgets import rerun_fragment, show_fixes, show_report, start_page
 
 ANY = "(any)"
 
 
 @st.fragment  # its widgets rerun this tab only, not the other three
-def log_view(store: Store, actor: Actor, workspace: Workspace) -> None:
+def log_view(studio: Studio, caller: Caller) -> None:
     """Every recorded action, filterable, with one session's timeline and a CSV export."""
+    workspace = studio.workspace
     filters = st.columns(4)
-    users = [ANY] + sorted({a.username for a in Accounts(store, app_config().auth).all()})
+    users = [ANY] + sorted({a.username for a in accounts(studio).all()})
     username = filters[0].selectbox("User", users, key="log_user")
     kinds = filters[1].multiselect("Event types", [e.value for e in EventType], key="log_types")
     period = filters[2].date_input("Between", value=(), key="log_dates", help="Leave empty for all time.")
@@ -74,8 +74,9 @@ def log_view(store: Store, actor: Actor, workspace: Workspace) -> None:
 
 
 @st.fragment
-def monitoring(store: Store, actor: Actor, workspace: Workspace) -> None:
+def monitoring(studio: Studio, caller: Caller) -> None:
     """How the published model is used and how its answers compare with what it was trained on."""
+    workspace = studio.workspace
     log = served_predictions(studio, caller)
     if log.empty:
         st.info("No predictions yet — they appear here once people classify feedback on the Classify page.")
@@ -140,12 +141,12 @@ NEW_ACCOUNT_FIELDS = ("new_username", "new_name", "new_password")
 
 
 @st.fragment
-def accounts_admin(store: Store, actor: Actor, config: AppConfig) -> None:
+def accounts_admin(studio: Studio, caller: Caller) -> None:
     """List, create, change role, reset password, disable/enable; the last admin is protected.
 
     A change reruns this tab at once, so the table and the lists show it; a refused
     form keeps what was typed."""
-    accounts = Accounts(store, config.auth)
+    book = accounts(studio)
     if notice := st.session_state.pop(ACCOUNT_NOTICE, None):
         (st.error if notice.startswith("Not changed") else st.success)(notice)
     if cleared := st.session_state.pop(CLEAR_FIELDS, None):  # after a change: empty what it used
@@ -154,7 +155,7 @@ def accounts_admin(store: Store, actor: Actor, config: AppConfig) -> None:
     st.dataframe([{"username": a.username, "name": a.name, "role": a.role.value,
                    "state": "disabled" if a.disabled else ("locked" if a.locked() else "active"),
                    "created": when(a.created_at), "created by": a.created_by or "—"}
-                  for a in accounts.all()], hide_index=True, width="stretch")
+                  for a in book.all()], hide_index=True, width="stretch")
     create, change = st.columns(2)
     with create.form("create_account"):
         st.markdown("**New account**")
@@ -175,8 +176,8 @@ def accounts_admin(store: Store, actor: Actor, config: AppConfig) -> None:
                 rerun_fragment()
     with change.container(border=True):
         st.markdown("**Change an account**")
-        target = st.selectbox("Account", [a.username for a in accounts.all()], key="edit_username")
-        current = accounts.get(target)
+        target = st.selectbox("Account", [a.username for a in book.all()], key="edit_username")
+        current = book.get(target)
         new_role = st.selectbox("Role", [r.value for r in Role], index=[r.value for r in Role].index(current.role.value),
                                 key=f"edit_role:{target}")
         new_password = st.text_input("New password (leave empty to keep)", type="password", key=f"edit_pw:{target}")
@@ -262,8 +263,9 @@ def merge_preview(_base: DatasetVersion, base_key: tuple[str, str, str], example
 
 
 @st.fragment
-def feedback_review(store: Store, actor: Actor, workspace: Workspace, config: AppConfig) -> None:
+def feedback_review(studio: Studio, caller: Caller) -> None:
     """Accept or reject users' corrections; turn the accepted ones into a new dataset version."""
+    workspace, config = studio.workspace, studio.config
     waiting = pending_corrections(studio, caller)
     examples = accepted_corrections(studio, caller)
     st.markdown(f"**{len(waiting):,} correction(s) waiting for review** · {new_examples_line(workspace, examples)}")
@@ -329,12 +331,12 @@ actor, config, workspace, store, studio, caller = start_page(
     "turn users' corrections into training data for the next model.")
 logs, monitor, people, corrections = st.tabs(["Session log", "Monitoring", "Users", "Feedback review"])
 with logs:
-    log_view(store, actor, workspace)
+    log_view(studio, caller)
 with monitor:
-    monitoring(store, actor, workspace)
+    monitoring(studio, caller)
 with people:
-    accounts_admin(store, actor, config)
+    accounts_admin(studio, caller)
     st.divider()
     api_tokens_admin(studio, caller)
 with corrections:
-    feedback_review(store, actor, workspace, config)
+    feedback_review(studio, caller)
