@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 API_PORT ?= 8502
 
-.PHONY: run test test-fast bench bench-labels bench-app bench-quality install install-dev clean-venv
+.PHONY: run test test-fast bench bench-labels bench-app bench-scale bench-quality install install-dev clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,11 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# The app and, beside it, the HTTP API (docs at http://127.0.0.1:$(API_PORT)/docs); stopping one stops both.
+# The app, the training worker and the HTTP API (docs at http://127.0.0.1:$(API_PORT)/docs); stopping the app
+# (Ctrl-C) stops all three, and a run in training is queued again for the next start.
 run: install
-	$(BIN)/python -m core api --port $(API_PORT) & api=$$!; trap 'kill $$api 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python -m core worker & worker=$$!; $(BIN)/python -m core api --port $(API_PORT) & api=$$!; \
+	trap 'kill $$api $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/streamlit run Home.py --server.port $(PORT)
 
 test: install-dev
@@ -42,6 +44,11 @@ bench: install
 # A 10,000-line file on the Classify page in Chromium while another user browses (needs the test tools).
 bench-app: install-dev
 	$(BIN)/python -m bench.classify_load
+
+# Two app servers, two workers and PostgreSQL under 20 browser sessions while runs train and a worker is killed
+# (needs the test tools: Chromium, PostgreSQL; about 15 minutes). Options with ARGS, e.g. ARGS="--sessions 4".
+bench-scale: install-dev
+	$(BIN)/python -m bench.scale $(ARGS)
 
 # Test macro-F1 of every model kind on the demo set, the UCI sentences and CLINC150 (about an hour;
 # needs ../shared/data or --data-dir). Pass options with ARGS, e.g. ARGS="--sets uci --repeat ''".

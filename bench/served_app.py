@@ -54,11 +54,36 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM, as ``make run``'s Ctrl-C; killed if it has not stopped 20 s later."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 @contextlib.contextmanager
-def served_app(workspace: Path, config_file: Path | None = None) -> Iterator[dict]:
-    """``streamlit run Home.py`` on a free port with its own workspace; yields url, workspace and log path."""
+def worker_processes(workspace: Path, env: dict[str, str], count: int) -> Iterator[list[subprocess.Popen]]:
+    """``count`` training workers (``python -m core worker``) on the app's workspace and settings."""
+    processes = []
+    try:
+        for number in range(count):
+            log = open(workspace.parent / f"{workspace.name}-worker-{os.getpid()}-{number}.log", "ab")
+            processes.append(subprocess.Popen([sys.executable, "-m", "core", "worker"], cwd=PROJECT_ROOT, env=env,
+                                              stdout=log, stderr=subprocess.STDOUT))
+        yield processes
+    finally:
+        for process in processes:
+            _stop(process)
+
+
+@contextlib.contextmanager
+def served_app(workspace: Path, config_file: Path | None = None, workers: int = 1) -> Iterator[dict]:
+    """``streamlit run Home.py`` on a free port with its own workspace, and ``workers`` training workers beside
+    it as ``make run`` starts them; yields url, workspace, log path and the worker processes."""
     port = free_port()
-    log_path = workspace.parent / f"{workspace.name}-server.log"
+    log_path = workspace.parent / f"{workspace.name}-server-{port}.log"
     env = {**os.environ, "FEEDBACK_STUDIO_WORKSPACE": str(workspace)}
     if config_file is not None:
         env["FEEDBACK_STUDIO_CONFIG"] = str(config_file)
@@ -70,21 +95,18 @@ def served_app(workspace: Path, config_file: Path | None = None) -> Iterator[dic
             cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the app did not start; its log:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield {"url": url, "workspace": workspace, "log": log_path}
+        with worker_processes(workspace, env, workers) as started:
+            deadline = time.monotonic() + START_TIMEOUT
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                        if answer.status == 200:
+                            break
+                except OSError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the app did not start; its log:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+            yield {"url": url, "workspace": workspace, "log": log_path, "workers": started}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _stop(process)

@@ -136,6 +136,9 @@ class TextClassifier(ABC):
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
     #: Whether its batch size and epochs are planned from the data and the measured speed (core.recipe).
     plans_recipe: ClassVar[bool] = False
+    #: Whether several processes (torchrun) can train one run together; under torchrun any other kind is trained
+    #: by rank 0 alone while the others wait.
+    data_parallel: ClassVar[bool] = False
 
     def __init__(self, label_names: list[str], settings: Hyperparameters | None, config: AppConfig) -> None:
         """``settings`` are the hyper-parameters to train with (None for a model that is only loaded)."""

@@ -6,6 +6,11 @@
     python -m core publish --model RUN [--by NAME]
     python -m core users add --username NAME --role admin|analyst|user   (password from a prompt or stdin)
     python -m core users list
+    python -m core train-run RUN_ID        (a queued run, trained here; what a worker runs under torchrun)
+
+Under ``torchrun`` / ``accelerate launch`` (several processes), ``train`` and ``train-run`` are
+run by the main process (rank 0) alone; the others train its transformer runs with it, data
+parallel, and exit with its status (see core.distributed and core.training.follow_main).
 
 Results go to standard output as JSON; progress and errors go to standard
 error. A bad argument or file gives a one-line error and exit status 2.
@@ -18,10 +23,12 @@ import getpass
 import json
 import os
 import sys
+import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+from core import distributed
 from core.auth import Actor, AuthError, Role
 from core.classifiers import ModelFileError
 from core.cleaning import CleaningOptions, RareClassAction
@@ -35,7 +42,7 @@ from core.pretrained import token_counter
 from core.publishing import PublishError, published_run
 from core.recipe import Recipe
 from core.runs import (
-    RunError, RunRequest, RunState, load_record, resolve_run, run_folder,
+    RunError, RunHandle, RunRecord, RunRequest, RunState, load_record, resolve_run, run_folder,
 )
 from core.split import SplitPlan
 from core.logs import configure_logging
@@ -134,6 +141,19 @@ def _parser() -> argparse.ArgumentParser:
                               "(OpenAPI docs at /docs)")
     api.add_argument("--host", metavar="ADDRESS", help="address to listen on (default: [api] host, 127.0.0.1)")
     api.add_argument("--port", type=int, metavar="N", help="port (default: [api] port, 8502)")
+
+    commands.add_parser(
+        "worker", parents=[common], help="train queued runs until stopped (what make run starts beside the app)",
+        description="Take runs the app queued and train them, one at a time, until SIGTERM or Ctrl-C; a run in "
+                    "progress is then interrupted and queued again. Start several, here or on machines sharing "
+                    "the workspace and the PostgreSQL database, to train several runs at once.")
+
+    train_run = commands.add_parser(
+        "train-run", parents=[common], help="train a queued run by its id (what a worker runs under torchrun)",
+        description="Train a run that is queued (or that the worker launching this command has just claimed), "
+                    "test and save it like any run, and print one JSON object as 'train' does. Exit status 0 "
+                    "when it succeeded, 1 otherwise. Under torchrun every process trains it, rank 0 writing.")
+    train_run.add_argument("run_id", metavar="RUN_ID", help="the run's id")
 
     accounts_cmd = commands.add_parser("users", parents=[common], help="manage accounts without the browser")
     users_actions = accounts_cmd.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -321,19 +341,39 @@ def command_train(args: argparse.Namespace) -> int:
                              recipe.hyperparameters if recipe else config.training.hyperparameters(preset),
                              max_train_examples=args.max_train_examples, recipe=recipe)
         record = train_here(studio, caller, request, on_change=_progress_printer(kind))
-        print(json.dumps({
-            "model": kind, "run_id": record.run_id, "state": record.state.value,
-            "run_folder": str(run_folder(workspace, record.run_id)),
-            "test_metrics": record.test_metrics, "validation_metrics": record.validation_metrics,
-            "error": record.error, "train_seconds": record.durations.get("train_s"),
-            "recipe": record.recipe["summary"] if record.recipe else None,
-        }), flush=True)
+        _print_run(workspace, record)
         if record.state is not RunState.SUCCEEDED:
             return 1
         finished.append(record)
     if len(finished) > 1:
         _print_recommendation(workspace, finished, config)
     return 0
+
+
+def _print_run(workspace: Workspace, record: RunRecord) -> None:
+    """One JSON line per trained run: what ran, where it is, how it did."""
+    print(json.dumps({
+        "model": record.kind, "run_id": record.run_id, "state": record.state.value,
+        "run_folder": str(run_folder(workspace, record.run_id)),
+        "test_metrics": record.test_metrics, "validation_metrics": record.validation_metrics,
+        "error": record.error, "train_seconds": record.durations.get("train_s"),
+        "recipe": record.recipe["summary"] if record.recipe else None,
+    }), flush=True)
+
+
+def command_train_run(args: argparse.Namespace) -> int:
+    """Train one existing run; a running one is taken as claimed by the worker that launched this command."""
+    from core.training import execute_run
+
+    config = _config(args)
+    workspace = config.workspace()
+    record = load_record(workspace, args.run_id)
+    if record.state.finished:
+        raise CliError(f"run {record.run_id} is {record.state.value}; only a queued run can be trained")
+    handle = RunHandle(workspace, record, on_change=_progress_printer(record.kind))
+    final = execute_run(workspace, handle, config, threading.Event())
+    _print_run(workspace, final)
+    return 0 if final.state is RunState.SUCCEEDED else 1
 
 
 def command_predict(args: argparse.Namespace) -> int:
@@ -410,6 +450,15 @@ def command_labels(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_worker(args: argparse.Namespace) -> int:
+    """Train queued runs until stopped."""
+    from core.worker import Worker
+
+    config = _config(args)
+    Worker(config, config_path=args.config).serve()
+    return 0
+
+
 def command_api(args: argparse.Namespace) -> int:
     """Serve the HTTP API (uvicorn) until interrupted."""
     import uvicorn
@@ -424,7 +473,14 @@ def command_api(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": command_train, "predict": command_predict, "evaluate": command_evaluate,
-            "publish": command_publish, "users": command_users, "api": command_api, "labels": command_labels}
+            "publish": command_publish, "users": command_users, "api": command_api, "labels": command_labels,
+            "train-run": command_train_run, "worker": command_worker}
+#: The commands that train: under torchrun rank 0 runs them and the other processes train with it.
+RANKED_COMMANDS = frozenset({"train", "train-run"})
+#: Mistakes and refusals printed as one line with exit status 2.
+USER_ERRORS = (CliError, ConfigError, IngestError, DatasetError, RunError, ModelFileError, EvaluationError,
+               PublishError, AuthError, NothingPublished, LabelCheckError)
+Command = Callable[[Any], int]
 
 
 #: Options that would put a password on the command line (and in the shell's history); never echoed back.
@@ -448,16 +504,52 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         raise
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _run(command: Command, argument: Any) -> tuple[int, str]:
+    """The command's exit status and, when it stopped on a mistake or an interrupt, the line printed for it."""
     try:
-        argv = list(sys.argv[1:] if argv is None else argv)
-        _refuse_password_arguments(argv)
-        args = _parse(argv)
-        return COMMANDS[args.command](args)
-    except (CliError, ConfigError, IngestError, DatasetError, RunError, ModelFileError, EvaluationError,
-            PublishError, AuthError, NothingPublished, LabelCheckError) as error:
+        return command(argument), ""
+    except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 2, str(error)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return 130, "interrupted"
+
+
+def _follow() -> int:
+    """A process other than rank 0: train the runs rank 0 calls it to, then exit with rank 0's status."""
+    from core.training import follow_main
+
+    stop = follow_main()
+    if stop.exit_code:
+        print(f"error: rank {distributed.rank()}: the main process (rank 0) stopped with exit status "
+              f"{stop.exit_code}: {stop.message or 'see its output'}", file=sys.stderr)
+    return stop.exit_code
+
+
+def _lead(command: Command, args: argparse.Namespace) -> int:
+    """Rank 0: run the command alone (the others train its runs with it), then tell them how it ended."""
+    from core.training import stop_followers
+
+    try:
+        code, message = _run(command, args)
+    except BaseException as error:  # a traceback follows here; the others still learn why and exit
+        stop_followers(1, f"{type(error).__name__}: {error}")
+        raise
+    stop_followers(code, message)
+    return code
+
+
+def _dispatch(argv: list[str]) -> int:
+    """Parse and run one command; under torchrun, the training commands as rank 0 or as one of the others."""
+    _refuse_password_arguments(argv)
+    args = _parse(argv)
+    command = COMMANDS[args.command]
+    if args.command not in RANKED_COMMANDS or not distributed.is_distributed():
+        return command(args)
+    with distributed.process_group():
+        return _lead(command, args) if distributed.is_main() else _follow()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return _run(_dispatch, list(sys.argv[1:] if argv is None else argv))[0]

@@ -137,6 +137,9 @@ class TrainingConfig:
     cpu_threads: int = 0
     #: Transformer training precision: auto (bfloat16 where the hardware has it), bf16 or fp32.
     precision: str = "auto"
+    #: Processes one transformer run trains in (``torchrun``, data parallel): 1 trains in the worker itself;
+    #: 0 uses one per GPU (one when there is none).
+    processes: int = 1
     #: A first result within minutes.
     quick: PresetGoal = field(default_factory=lambda: PresetGoal(
         time_budget_minutes=6.0, views_per_label=100, min_epochs=1.0, max_epochs=3.0, min_steps=60,
@@ -247,6 +250,24 @@ class ApiConfig:
 
 
 @dataclass
+class WorkerConfig:
+    """The training worker (``python -m core worker``, started by ``make run``) and the queue it takes runs from."""
+
+    #: Where queued runs wait (a Huey storage): empty means SQLite in the workspace (``queue.db``) with the
+    #: SQLite database, and the PostgreSQL database itself when ``storage.database_url`` is PostgreSQL.
+    queue_url: str = ""
+    #: A running run writes its heartbeat this often (seconds) ...
+    heartbeat_s: float = 10.0
+    #: ... and one whose heartbeat is older than this lease is taken for dead (its worker killed) and
+    #: recorded as interrupted, on whichever machine it ran.
+    lease_s: float = 120.0
+    #: An interrupted run is queued again (as a new run that says which one it retries) this many times.
+    retries: int = 1
+    #: How often (seconds) a worker looks for a cancel request from the app and for dead runs.
+    poll_s: float = 1.0
+
+
+@dataclass
 class InferenceConfig:
     """How fine-tuned transformers classify on CPU."""
 
@@ -304,6 +325,7 @@ class AppConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     labels: LabelCheckConfig = field(default_factory=LabelCheckConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
 
     @property
     def workspace_path(self) -> Path:
@@ -355,6 +377,12 @@ class AppConfig:
         for name in ("review_threshold", "min_review_threshold", "target_accuracy"):
             if not 0.0 <= getattr(self.classify, name) <= 1.0:
                 raise ConfigError(f"classify.{name} must be between 0 and 1, got {getattr(self.classify, name)}")
+        if self.training.processes < 0:
+            raise ConfigError(f"training.processes must be 0 (one per GPU) or more, got {self.training.processes}")
+        worker = self.worker
+        if min(worker.heartbeat_s, worker.poll_s) <= 0 or worker.lease_s <= 2 * worker.heartbeat_s or worker.retries < 0:
+            raise ConfigError("worker: heartbeat_s and poll_s > 0, lease_s more than twice heartbeat_s and "
+                              "retries >= 0 are required")
         if self.classify.min_test_texts < 1:
             raise ConfigError(f"classify.min_test_texts must be at least 1, got {self.classify.min_test_texts}")
 

@@ -7,6 +7,8 @@ import platform
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from core.distributed import local_world_size
+
 
 @dataclass(frozen=True)
 class Hardware:
@@ -42,10 +44,11 @@ def usable_cores() -> int:
 
 
 def configure_cpu_threads(requested: int = 0) -> int:
-    """Use every core this process may run on unless told otherwise; returns the thread count in force."""
+    """Use every core this process may run on (its share when torchrun starts several here) unless told otherwise;
+    returns the thread count in force."""
     import torch
 
-    threads = requested if requested > 0 else usable_cores()
+    threads = requested if requested > 0 else max(1, usable_cores() // local_world_size())
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads

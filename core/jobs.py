@@ -1,180 +1,168 @@
-"""The background job runner: one training at a time, the rest queue in order.
+"""The training queue as the app sees it: put runs on it, watch them, ask to cancel them.
 
-The worker thread never touches the UI. It changes a run only through its
-:class:`~core.runs.RunHandle` (lock-protected, persisted to ``run.json``), so a
-page refresh, a second tab or another user sees the same job. Cancel sets the
-run's stop event; the model's ``fit`` (a ``TrainerCallback`` for the
-transformer) stops at the next step. A runner started after a restart marks
-runs whose process is gone as interrupted and removes what killed saves and runs left behind.
+The app never trains: it writes a queued run record and puts the run's id on the queue
+(:mod:`core.run_queue`); a worker process (:mod:`core.worker`, ``python -m core worker``)
+takes it and trains it, on this machine or another one sharing the workspace folder and the
+queue. Progress is read from the run's folder, which the worker writes. Cancelling writes a
+request into that folder: a queued run is cancelled on the spot (under the run's lock, so a
+worker starting it at that moment cannot also start it); a running one is stopped by its worker
+at the next step. Workers announce themselves in ``workspace/workers/`` so pages can say
+whether anyone is there to train.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import weakref
-from collections import deque
-from typing import Callable
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
+from core.audit import record_run_outcome
 from core.auth import Actor
 from core.config import AppConfig
-from core.housekeeping import clean_leftovers
+from core.run_queue import open_queue, queued_run_ids
 from core.runs import (
-    RunHandle, RunRecord, RunRequest, create_run, interrupt_record, list_runs, load_record, process_owner,
+    IllegalTransition, RunHandle, RunRecord, RunRequest, RunState, create_run, list_runs, load_record, now_iso,
+    run_folder, settle_if_dead,
 )
-from core.training import execute_run
-from core.workspace import Workspace
+from core.store import Store
+from core.workspace import Workspace, read_json, write_json_atomic
 
-log = logging.getLogger(__name__)
-_LIVE_RUNNERS: "weakref.WeakSet[JobRunner]" = weakref.WeakSet()
+CANCEL_FILE = "cancel.json"
+WORKERS_DIR = "workers"
+#: How often :meth:`RunQueue.wait` looks at a run's folder.
+WAIT_POLL_S = 0.1
 
 
-def _process_alive(owner: str) -> bool:
-    """Whether the process named by a run's owner still runs (on this host)."""
-    import os
-    import socket
+def request_cancel(workspace: Workspace, run_id: str, actor: Actor) -> None:
+    """Leave a request to cancel in the run's folder: whichever worker trains it reads it."""
+    write_json_atomic(run_folder(workspace, run_id) / CANCEL_FILE, {"by": actor.username, "at": now_iso()})
 
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
+
+def cancel_request(workspace: Workspace, run_id: str) -> dict[str, Any] | None:
+    """Who asked to cancel the run, and when (None when nobody did)."""
+    path = run_folder(workspace, run_id) / CANCEL_FILE
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return read_json(path)
+    except (OSError, ValueError):
+        return None
 
 
-def recover_interrupted(workspace: Workspace) -> list[str]:
-    """Mark queued or running runs whose job is gone as interrupted; returns their ids."""
-    live = {run_id for runner in list(_LIVE_RUNNERS) for run_id in runner.known_run_ids()}
-    recovered = []
-    for record in list_runs(workspace):
-        if record.state.finished or record.run_id in live:
+def _as_cancelling(workspace: Workspace, record: RunRecord) -> RunRecord:
+    """A running run someone asked to cancel reads "cancelling…" until its worker stops it."""
+    if record.state is RunState.RUNNING and not record.cancelled_by:
+        request = cancel_request(workspace, record.run_id)
+        if request:
+            record.cancelled_by, record.message, record.eta_s = request.get("by"), "cancelling…", None
+    return record
+
+
+@dataclass(frozen=True)
+class WorkerPresence:
+    """One worker process as it last announced itself."""
+
+    owner: str
+    host: str
+    pid: int
+    started_at: str
+    beat_at: str
+    running: str | None
+
+    def age_s(self, now: datetime | None = None) -> float:
+        return ((now or datetime.now(timezone.utc)) - datetime.fromisoformat(self.beat_at)).total_seconds()
+
+
+def workers_folder(workspace: Workspace) -> Path:
+    return workspace.root / WORKERS_DIR
+
+
+def presence_file(workspace: Workspace, owner: str) -> Path:
+    return workers_folder(workspace) / (re.sub(r"[^A-Za-z0-9_.-]", "-", owner) + ".json")
+
+
+def announce(workspace: Workspace, owner: str, started_at: str, running: str | None) -> None:
+    """A worker's sign of life (written every heartbeat)."""
+    folder = workers_folder(workspace)
+    folder.mkdir(exist_ok=True)
+    write_json_atomic(presence_file(workspace, owner), {
+        "owner": owner, "host": socket.gethostname(), "pid": os.getpid(), "started_at": started_at,
+        "beat_at": now_iso(), "running": running})
+
+
+def workers_online(workspace: Workspace, lease_s: float) -> list[WorkerPresence]:
+    """Workers that announced themselves within the lease (wherever they run), oldest first."""
+    folder = workers_folder(workspace)
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            presence = WorkerPresence(**read_json(path))
+        except (OSError, ValueError, TypeError):
             continue
-        if record.owner and record.owner != process_owner() and _process_alive(record.owner):
-            continue  # e.g. a command-line training still running in another process
-        interrupt_record(workspace, record, "interrupted: the app stopped while this run was queued or training")
-        recovered.append(record.run_id)
-    return recovered
+        if presence.age_s() <= lease_s:
+            found.append(presence)
+    return sorted(found, key=lambda p: p.started_at)
 
 
-class JobRunner:
-    """Queue and run training jobs in one background thread."""
+class RunQueue:
+    """Queue runs for the workers and follow them; what the app, the API and the tests use (``store``: where a
+    run cancelled before any worker took it is logged)."""
 
-    def __init__(self, workspace: Workspace, config: AppConfig,
-                 on_finish: Callable[[RunRecord], None] | None = None) -> None:
-        self.workspace, self.config, self.on_finish = workspace, config, on_finish
-        self._queue: deque[str] = deque()
-        self._handles: dict[str, RunHandle] = {}
-        self._stops: dict[str, threading.Event] = {}
-        self._done: dict[str, threading.Event] = {}
-        self._condition = threading.Condition()
-        self._worker: threading.Thread | None = None
-        self._closed = False
-        self.recovered = recover_interrupted(workspace)
-        self.cleaned = clean_leftovers(workspace)  # what killed saves and runs left behind
-        _LIVE_RUNNERS.add(self)
-
-    def known_run_ids(self) -> set[str]:
-        with self._condition:
-            return set(self._handles)
+    def __init__(self, workspace: Workspace, config: AppConfig, store: Store | None = None) -> None:
+        self.workspace, self.config, self.store = workspace, config, store
+        self.huey, self._task = open_queue(config, workspace)
 
     def submit(self, request: RunRequest, actor: Actor) -> RunRecord:
-        """Queue a run; it starts as soon as the runs before it are done."""
+        """Write a queued run and put it on the queue; the first free worker trains it."""
         record = create_run(self.workspace, request, self.config, actor)
-        with self._condition:
-            if self._closed:
-                raise RuntimeError("this job runner is closed")
-            self._forget_finished()
-            self._handles[record.run_id] = RunHandle(self.workspace, record)
-            self._stops[record.run_id] = threading.Event()
-            self._done[record.run_id] = threading.Event()
-            self._queue.append(record.run_id)
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._work, name="feedback-studio-jobs", daemon=True)
-                self._worker.start()
-            self._condition.notify()
+        self._task(record.run_id)
         return record
 
     def cancel(self, run_id: str, actor: Actor) -> bool:
-        """Stop a running job at its next step, or drop a queued one (``actor`` recorded as who cancelled it).
-        False if already finished."""
-        with self._condition:
-            handle = self._handles.get(run_id)
-            if handle is None or handle.snapshot().state.finished:
-                return False
-            self._stops[run_id].set()
-            handle.report(cancelled_by=actor.username, message="cancelling…", eta_s=None, persist=True)
-            queued = run_id in self._queue
-            if queued:
-                self._queue.remove(run_id)
-                handle.cancel("cancelled before it started")
-                self._done[run_id].set()
-        if queued and self.on_finish is not None:
-            self.on_finish(handle.snapshot())  # a running job reports its end from the worker
+        """Cancel a queued run now, or ask the worker to stop a running one at its next step (``actor``
+        recorded as who cancelled it). False if it had already finished."""
+        record = self.snapshot(run_id)
+        if record.state.finished:
+            return False
+        request_cancel(self.workspace, run_id, actor)
+        if record.state is RunState.QUEUED:
+            handle = RunHandle(self.workspace, record)
+            try:
+                handle.cancel("cancelled before it started", cancelled_by=actor.username)
+            except IllegalTransition:
+                return True  # a worker started it at this moment: it reads the request at its first step
+            if self.store is not None:  # a worker records how the runs it took ended; this one never reached one
+                record_run_outcome(self.store, handle.snapshot())
         return True
 
     def snapshot(self, run_id: str) -> RunRecord:
-        """The latest state of a run, from memory if this runner has it, else from disk."""
-        with self._condition:
-            handle = self._handles.get(run_id)
-        return handle.snapshot() if handle else load_record(self.workspace, run_id)
+        """The latest state of a run, as its worker last wrote it."""
+        return _as_cancelling(self.workspace, settle_if_dead(self.workspace, load_record(self.workspace, run_id)))
 
     def active(self) -> list[RunRecord]:
-        """Runs queued or running in this runner, in queue order (running first)."""
-        with self._condition:
-            handles = list(self._handles.values())
-        records = [h.snapshot() for h in handles]
-        return [r for r in records if not r.state.finished]
+        """Runs queued or training, on any worker: the running ones first, then the queue in its order."""
+        records = [_as_cancelling(self.workspace, r) for r in list_runs(self.workspace) if not r.state.finished]
+        waiting = queued_run_ids(self.huey)
+        place = {run_id: len(waiting) - position for position, run_id in enumerate(reversed(waiting))}
+        return sorted(records, key=lambda r: (r.state is not RunState.RUNNING, place.get(r.run_id, len(waiting)),
+                                              r.created_at))
 
     def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
-        """Block until the run finishes (for the command line and tests)."""
-        with self._condition:
-            done = self._done.get(run_id)
-        if done is not None:
-            done.wait(timeout)
-        return self.snapshot(run_id)
+        """Block until the run finishes or ``timeout`` passes (for the command line and tests)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        record = self.snapshot(run_id)
+        while not record.state.finished and (deadline is None or time.monotonic() < deadline):
+            time.sleep(WAIT_POLL_S)
+            record = self.snapshot(run_id)
+        return record
 
-    def _forget_finished(self) -> None:
-        """Drop the in-memory state of runs that have ended (their ``run.json`` keeps everything).
-
-        Called with the lock held, when a new run is submitted, so a long-lived server's
-        runner holds only the runs of the current batch instead of every run it ever made.
-        """
-        for run_id in [r for r, done in self._done.items() if done.is_set()]:
-            del self._handles[run_id], self._stops[run_id], self._done[run_id]
+    def workers(self) -> list[WorkerPresence]:
+        """The workers that are there to train (announced within the lease)."""
+        return workers_online(self.workspace, self.config.worker.lease_s)
 
     def close(self) -> None:
-        """Stop taking jobs: the running job is told to stop, the worker ends, the runner forgets its runs."""
-        with self._condition:
-            self._closed = True
-            for stop in self._stops.values():
-                stop.set()
-            self._queue.clear()
-            self._condition.notify_all()
-        if self._worker is not None:
-            self._worker.join(timeout=60)
-        _LIVE_RUNNERS.discard(self)
-
-    def _next(self) -> str | None:
-        with self._condition:
-            while not self._queue and not self._closed:
-                self._condition.wait()
-            return None if self._closed else self._queue.popleft()
-
-    def _work(self) -> None:
-        while True:
-            run_id = self._next()
-            if run_id is None:
-                return
-            handle, stop = self._handles[run_id], self._stops[run_id]
-            try:
-                final = execute_run(self.workspace, handle, self.config, stop)
-                if self.on_finish is not None:
-                    self.on_finish(final)
-            except Exception:  # execute_run records failures; this guards the worker itself
-                log.exception("job runner failed on %s", run_id)
-            finally:
-                self._done[run_id].set()
+        """Let go of the queue's database connection."""
+        self.huey.storage.close()

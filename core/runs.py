@@ -12,16 +12,18 @@ to ``model/``, which is renamed into place before the record says
 from __future__ import annotations
 
 import copy
+import fcntl
 import os
 import secrets
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from core.auth import Actor
 from core.config import AppConfig, Hyperparameters
@@ -134,8 +136,17 @@ class RunRecord:
     inference: dict[str, Any] | None = None
     cancelled_by: str | None = None
     error: str | None = None
-    #: Written every HEARTBEAT_S seconds while the run trains (whichever process trains it).
+    #: Written every ``worker.heartbeat_s`` seconds while the run trains (whichever process trains it) ...
     heartbeat_at: str | None = None
+    #: ... and the run is taken for dead when its heartbeat is older than this (the lease its worker took).
+    lease_s: float | None = None
+    #: Interrupted because its process died (not by a person): a worker may queue it again.
+    retryable: bool = False
+    #: The interrupted run this one trains again, and how many times its line was retried after a lost worker.
+    retry_of: str | None = None
+    retries_used: int = 0
+    #: The run that trains this interrupted one again.
+    retried_as: str | None = None
 
     @property
     def name(self) -> str:
@@ -183,6 +194,37 @@ def run_folder(workspace: Workspace, run_id: str) -> Path:
     if not run_id or "/" in run_id or run_id.startswith("."):
         raise RunError(f"not a run id: {run_id!r}")
     return workspace.runs / run_id
+
+
+LOCK_FILE = ".lock"
+_LOCKS_HELD: dict[Path, tuple[threading.RLock, list[int]]] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def run_lock(workspace: Workspace, run_id: str) -> Iterator[None]:
+    """Hold the run's lock across processes (and machines sharing the folder): a state change is read, checked
+    and written by one holder at a time. Re-entrant within a process."""
+    path = run_folder(workspace, run_id) / LOCK_FILE
+    with _LOCKS_GUARD:
+        lock, depth = _LOCKS_HELD.setdefault(path, (threading.RLock(), [0]))
+    with lock:
+        if depth[0] == 0:
+            handle = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            depth.append(handle)
+        depth[0] += 1
+        try:
+            yield
+        finally:
+            depth[0] -= 1
+            if depth[0] == 0:
+                os.close(depth.pop())  # closing releases the flock
+
+
+def stored_state(workspace: Workspace, run_id: str) -> RunState:
+    """The state on disk, which another process may have changed since this one read the record."""
+    return RunState(read_json(run_folder(workspace, run_id) / RECORD_FILE)["state"])
 
 
 def save_progress(workspace: Workspace, record: RunRecord) -> None:
@@ -250,22 +292,30 @@ def heartbeat_age(record: RunRecord, now: datetime | None = None) -> float | Non
     return ((now or datetime.now(timezone.utc)) - datetime.fromisoformat(beat)).total_seconds()
 
 
-def interrupt_record(workspace: Workspace, record: RunRecord, why: str) -> RunRecord:
-    """Record a queued or running run whose process is gone as interrupted (the transition checked)."""
-    check_transition(record, RunState.INTERRUPTED)
-    record.state, record.finished_at, record.eta_s, record.message = RunState.INTERRUPTED, now_iso(), None, why
-    save_record(workspace, record)
+def interrupt_record(workspace: Workspace, record: RunRecord, why: str, retryable: bool = False) -> RunRecord:
+    """Record a queued or running run whose process is gone as interrupted (the transition checked against the
+    state on disk, under the run's lock)."""
+    with run_lock(workspace, record.run_id):
+        record = load_record(workspace, record.run_id)
+        check_transition(record, RunState.INTERRUPTED)
+        record.state, record.finished_at, record.eta_s, record.message = RunState.INTERRUPTED, now_iso(), None, why
+        record.retryable = retryable
+        save_record(workspace, record)
     return record
 
 
 def settle_if_dead(workspace: Workspace, record: RunRecord) -> RunRecord:
-    """A running run whose heartbeat stopped (its process was killed, wherever it ran) is recorded as
-    interrupted, so no page shows a ghost as training."""
+    """A running run whose heartbeat is older than its lease (its worker was killed, wherever it ran) is
+    recorded as interrupted, so no page shows a ghost as training; a worker may queue it again."""
     age = heartbeat_age(record)
-    if age is None or age <= STALE_AFTER_S:
+    if age is None or age <= (record.lease_s or STALE_AFTER_S):
         return record
-    return interrupt_record(workspace, record,
-                            f"interrupted: no sign of life from its process for {age / 60:.0f} minutes")
+    silent = f"{age / 60:.0f} minutes" if age >= 60 else f"{age:.0f} seconds"
+    try:
+        return interrupt_record(workspace, record, f"interrupted: no sign of life from its process for {silent}",
+                                retryable=True)
+    except IllegalTransition:  # it ended meanwhile: the record on disk says how
+        return load_record(workspace, record.run_id)
 
 
 def list_runs(workspace: Workspace) -> list[RunRecord]:
@@ -280,7 +330,8 @@ def list_runs(workspace: Workspace) -> list[RunRecord]:
 #: changed after: the record's spec.
 SPEC_FIELDS = frozenset({
     "run_id", "kind", "title", "dataset_ref", "dataset_fingerprint", "split_fingerprint", "labels", "preset",
-    "hyperparameters", "settings", "created_at", "created_by", "max_train_examples", "recipe",
+    "hyperparameters", "settings", "created_at", "created_by", "max_train_examples", "recipe", "retry_of",
+    "retries_used",
 })
 
 
@@ -342,13 +393,17 @@ class RunHandle:
         if state.finished:
             changes.setdefault("finished_at", now_iso())
             changes.setdefault("eta_s", None)
-        with self._lock:  # two threads cannot both pass the check
+        with self._lock, run_lock(self.workspace, self.run_id):  # two threads or processes cannot both pass
+            on_disk = stored_state(self.workspace, self.run_id)
+            if on_disk is not self._record.state:
+                raise IllegalTransition(f"run {self.run_id} is {on_disk.value} (changed by another process); it "
+                                        f"cannot become {state.value}")
             check_transition(self._record, state)
             self._write({"state": state, **changes}, None, True)
 
-    def start(self, owner: str, message: str = "preparing data") -> None:
-        """Queued → running, in the process named by ``owner``."""
-        self._become(RunState.RUNNING, started_at=now_iso(), owner=owner, message=message)
+    def start(self, owner: str, message: str = "preparing data", lease_s: float | None = None) -> None:
+        """Queued → running, in the process named by ``owner``, which renews the heartbeat within ``lease_s``."""
+        self._become(RunState.RUNNING, started_at=now_iso(), owner=owner, message=message, lease_s=lease_s)
 
     def succeed(self, **results: Any) -> None:
         """Running → succeeded, with its metrics, durations and model (the model folder is in place first)."""
@@ -360,8 +415,9 @@ class RunHandle:
     def fail(self, error: str) -> None:
         self._become(RunState.FAILED, error=error, message="failed")
 
-    def cancel(self, message: str = "cancelled") -> None:
-        self._become(RunState.CANCELLED, message=message)
+    def cancel(self, message: str = "cancelled", cancelled_by: str | None = None) -> None:
+        self._become(RunState.CANCELLED, message=message,
+                     **({"cancelled_by": cancelled_by} if cancelled_by else {}))
 
     def interrupt(self, why: str) -> None:
         self._become(RunState.INTERRUPTED, message=why)
@@ -369,6 +425,23 @@ class RunHandle:
     def snapshot(self) -> RunRecord:
         with self._lock:
             return copy.deepcopy(self._record)
+
+
+def retry_run(workspace: Workspace, record: RunRecord, counts: bool) -> RunRecord:
+    """A new queued run with an interrupted run's spec, which then names it as its retry (once: a second
+    call raises IllegalTransition). ``counts``: a retry after a lost worker, which ``worker.retries`` limits."""
+    with run_lock(workspace, record.run_id):
+        old = load_record(workspace, record.run_id)
+        if old.state is not RunState.INTERRUPTED or old.retried_as:
+            raise IllegalTransition(f"run {old.run_id} is {old.state.value}"
+                                    + (f" and already retried as {old.retried_as}" if old.retried_as else ""))
+        spec = {name: copy.deepcopy(getattr(old, name)) for name in SPEC_FIELDS}
+        new = RunRecord(**{**spec, "run_id": new_run_id(old.kind), "created_at": now_iso(), "retry_of": old.run_id,
+                           "retries_used": old.retries_used + int(counts)})
+        save_record(workspace, new)
+        old.retried_as = new.run_id
+        save_record(workspace, old)
+    return new
 
 
 def create_run(workspace: Workspace, request: RunRequest, config: AppConfig, actor: Actor) -> RunRecord:

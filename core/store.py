@@ -3,8 +3,12 @@
 SQLAlchemy Core over SQLite in WAL mode by default (one file in the
 workspace); a PostgreSQL URL in the configuration replaces it for a
 multi-server deployment. Every statement is parameterised: no user text is
-ever concatenated into SQL. The schema is created, and migrated forward, on
-first use.
+ever concatenated into SQL. The schema is Alembic's: the revisions in
+core/migrations create it and bring it forward when a Store opens the
+database, under the write lock (servers starting together take turns). A
+database made before Alembic (its tables and a ``schema_info`` row, no
+``alembic_version``) keeps its tables and rows: the first revision creates
+only the tables it lacks, the second drops ``schema_info``.
 """
 
 from __future__ import annotations
@@ -17,24 +21,25 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
     JSON, Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text, create_engine, event, func,
-    insert, select,
+    select,
 )
 from sqlalchemy.engine import Connection, Engine
 
 from core.workspace import file_mode
 
-SCHEMA_VERSION = 1
 DATABASE_FILE = "studio.db"
+#: Alembic's scripts, found next to this file (the app runs from the repository, not an installed package).
+MIGRATIONS_FOLDER = Path(__file__).resolve().parent / "migrations"
 
+#: The tables as the code queries them; a change here needs a new revision in core/migrations/versions
+#: (tests/test_migrations.py checks that the migrated schema matches this).
 metadata = MetaData()
-
-schema_info = Table(
-    "schema_info", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("version", Integer, nullable=False),
-)
 
 users = Table(
     "users", metadata,
@@ -94,7 +99,7 @@ feedback = Table(
 )
 
 #: Signed-in browser sessions: the sign-in cookie names one (core.auth.sign_in_id); ending the row ends the
-#: session wherever the cookie is, and its expiry counts from the sign-in. (A new table: create_all adds it.)
+#: session wherever the cookie is, and its expiry counts from the sign-in.
 sessions = Table(
     "sessions", metadata,
     Column("id", String(64), primary_key=True),
@@ -140,10 +145,6 @@ review_queue = Table(
     Column("labelled_at", DateTime(timezone=True), nullable=True),
     Column("feedback_id", Integer, nullable=True),
 )
-
-#: Forward migrations: version -> statements that bring the schema from version-1 to version.
-MIGRATIONS: dict[int, list[str]] = {}
-
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
@@ -220,6 +221,27 @@ def _take_write_lock(connection: Connection) -> None:
     connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
 
 
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's settings built in code (no alembic.ini to ship): its scripts run on ``connection``, inside
+    the transaction the caller holds, which Alembic then leaves to the caller to commit."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_FOLDER).replace("%", "%%"))  # ini-style value
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The revision a fully migrated database is at: what ``Store.schema_version()`` says once it opened."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def migrate(connection: Connection) -> None:
+    """Bring the database to the newest revision on ``connection`` (a database from before Alembic starts
+    from none: the first revision only adds the tables it lacks, so its rows stay)."""
+    command.upgrade(alembic_config(connection), "head")
+
+
 class Store:
     """One database; safe to share between sessions and the training thread."""
 
@@ -253,20 +275,12 @@ class Store:
     def _migrate(self) -> None:
         """Create or bring forward the schema under the write lock (servers starting together take turns)."""
         with self.writing() as connection:
-            metadata.create_all(connection)
-            current = connection.execute(select(schema_info.c.version)).scalar()
-            if current is None:
-                connection.execute(insert(schema_info).values(id=1, version=SCHEMA_VERSION))
-                return
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS.get(version, []):
-                    connection.exec_driver_sql(statement)
-            if current < SCHEMA_VERSION:
-                connection.execute(schema_info.update().values(version=SCHEMA_VERSION))
+            migrate(connection)
 
-    def schema_version(self) -> int:
-        with self.engine.connect() as connection:
-            return int(connection.execute(select(schema_info.c.version)).scalar_one())
+    def schema_version(self) -> str | None:
+        """The Alembic revision the database is at (None before any), for checks and support."""
+        with self.reading() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:

@@ -11,11 +11,13 @@ import shutil
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from core import distributed
 from core.classifiers import (
-    Progress, TextClassifier, TrainingCancelled, TrainingData,
+    Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData,
 )
 from core.model_kinds import load_saved, model_kinds
 from core.config import AppConfig, Hyperparameters
@@ -174,24 +176,90 @@ def heartbeat(handle: RunHandle, every_s: float = HEARTBEAT_S) -> Iterator[None]
 
 
 def execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, stop: threading.Event) -> RunRecord:
-    """Train, test and save the run behind ``handle``; always ends in a finished state."""
-    with heartbeat(handle):
+    """Train, test and save the run behind ``handle``; always ends in a finished state. Under torchrun only rank 0
+    runs this (it alone writes the record, tests and saves); the others train with it through :func:`follow_main`."""
+    if not distributed.is_main():
+        raise RunError("only rank 0 executes a run; the other processes follow it (core.training.follow_main)")
+    with heartbeat(handle, config.worker.heartbeat_s):
         return _execute_run(workspace, handle, config, stop)
+
+
+def _prepared(workspace: Workspace, record: RunRecord,
+              config: AppConfig) -> tuple[DatasetVersion, TrainingData, TextClassifier]:
+    """The run's dataset version (refused if it changed since the run was queued), its training data and a fresh
+    model: what every process training the run starts from."""
+    version = load_dataset_version(workspace, record.dataset_ref)
+    if version.meta["fingerprint"] != record.dataset_fingerprint:
+        raise RunError(f"dataset {record.dataset_ref} changed since the run was queued")
+    data = training_data(version, record.max_train_examples, config.training.seed)
+    model = model_kinds()[record.kind](version.labels, Hyperparameters(**record.hyperparameters), config)
+    return version, data, model
+
+
+@dataclass(frozen=True)
+class JoinRun:
+    """Rank 0 to the other processes: train this run with me now (its record, workspace and configuration)."""
+
+    record: RunRecord
+    workspace: Workspace
+    config: AppConfig
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Rank 0 to the other processes: nothing more to train; exit with this status (and why, when not 0)."""
+
+    exit_code: int
+    message: str = ""
+
+
+def _trained_together(record: RunRecord) -> bool:
+    """Whether every process trains this run (under torchrun, a data-parallel kind), not rank 0 alone."""
+    return distributed.is_distributed() and model_kinds()[record.kind].data_parallel
+
+
+def _fit_together(model: TextClassifier, data: TrainingData, folder: Path, progress: ProgressCallback,
+                  stop: threading.Event) -> None:
+    """The fit every process of a data-parallel run runs (checkpoints in the run's folder), all finishing together."""
+    with distributed.all_ranks():
+        model.fit(data, progress, stop, workdir=folder)
+
+
+def _train_as_rank(order: JoinRun) -> None:
+    """A process other than rank 0: the same data and model, the fit's collectives, nothing written or tested."""
+    _, data, model = _prepared(order.workspace, order.record, order.config)
+    _fit_together(model, data, run_folder(order.workspace, order.record.run_id), lambda event: None,
+                  threading.Event())
+
+
+def follow_main() -> Stop:
+    """Processes other than rank 0: train each run rank 0 calls them to, until it says how the command ended."""
+    while isinstance(order := distributed.share_from_main(None), JoinRun):
+        _train_as_rank(order)
+    return order
+
+
+def stop_followers(exit_code: int, message: str = "") -> None:
+    """Rank 0, at the end: tell the others how it ended (not when they are stuck in a failed fit: the launcher
+    stops them once rank 0 exits non-zero)."""
+    if distributed.is_distributed() and distributed.others_listening():
+        distributed.share_from_main(Stop(exit_code, message))
 
 
 def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, stop: threading.Event) -> RunRecord:
     record = handle.snapshot()
     folder = run_folder(workspace, record.run_id)
     started = time.monotonic()
-    handle.start(process_owner())
+    if record.state is RunState.QUEUED:  # the command line's runs; a worker claims its own (queued → running) first
+        handle.start(process_owner(), lease_s=config.worker.lease_s)
     try:
-        version = load_dataset_version(workspace, record.dataset_ref)
-        if version.meta["fingerprint"] != record.dataset_fingerprint:
-            raise RunError(f"dataset {record.dataset_ref} changed since the run was queued")
-        data = training_data(version, record.max_train_examples, config.training.seed)
+        version, data, model = _prepared(workspace, record, config)
         handle.report(train_examples=len(data.train_texts))
-        model = model_kinds()[record.kind](version.labels, Hyperparameters(**record.hyperparameters), config)
-        model.fit(data, ProgressTracker(handle), stop, workdir=folder)
+        if _trained_together(record):
+            distributed.share_from_main(JoinRun(record, workspace, config))  # the others start the same fit now
+            _fit_together(model, data, folder, ProgressTracker(handle), stop)
+        else:
+            model.fit(data, ProgressTracker(handle), stop, workdir=folder)
         train_seconds = time.monotonic() - started
         if stop.is_set():
             raise TrainingCancelled()
@@ -204,10 +272,9 @@ def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, sto
             if check is not None:
                 handle.report(inference=check.to_dict())
         test, test_scores = split_evaluation(model, version, "test")
-        if model.fit_info.get("is_main_process", True):
-            save_scores(folder, test_scores)
-            handle.report(model=_save_model(model, folder / MODEL_DIR, record))
-            shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+        save_scores(folder, test_scores)
+        handle.report(model=_save_model(model, folder / MODEL_DIR, record))
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
         handle.succeed(
             validation_metrics=validation.metrics if validation else {},
             test_metrics=test.metrics if test else {}, test_per_class=test.per_class if test else [],
@@ -219,7 +286,8 @@ def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, sto
         )
     except TrainingCancelled:
         shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # a cancelled run keeps no half-trained weights
-        handle.cancel()
+        why = getattr(stop, "interrupted_because", None)
+        handle.interrupt(why) if why else handle.cancel()
     except Exception as error:  # a failed run is recorded, never lost
         log.exception("run %s failed", record.run_id)
         handle.fail(friendly_error(error))

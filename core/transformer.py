@@ -24,6 +24,7 @@ import numpy as np
 
 from core.classifiers import (
     Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, )
+from core.distributed import world_size
 from core.config import AppConfig
 from core.hardware import Hardware, detect_hardware
 from core.encoder_head import (
@@ -112,6 +113,12 @@ def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error).lower()
 
 
+def per_process_batch(batch_size: int) -> int:
+    """Each process's share of the planned batch: several processes (torchrun) keep the recipe's batch size and
+    steps instead of multiplying the batch by their number."""
+    return max(1, batch_size // world_size())
+
+
 #: Tokenised splits kept in memory, most recently used last (a few splits of a few MB each).
 TOKENISED_CACHE_SIZE = 8
 _TOKENISED: OrderedDict[str, Any] = OrderedDict()
@@ -133,6 +140,7 @@ class FineTunedTransformer(TextClassifier):
     family = "transformer"
     precisions = ("fp32", "int8", "bf16")
     plans_recipe = True
+    data_parallel = True
 
     def __init__(self, label_names, settings, config: AppConfig) -> None:
         super().__init__(label_names, settings, config)
@@ -214,10 +222,11 @@ class FineTunedTransformer(TextClassifier):
 
         hp, training = self.settings, self.config.training
         assert self.checkpoint_dir is not None, "set checkpoint_dir before fit"
+        per_process = per_process_batch(batch_size)
         return TrainingArguments(
             output_dir=str(self.checkpoint_dir),
-            per_device_train_batch_size=batch_size,
-            per_device_eval_batch_size=batch_size * 2,
+            per_device_train_batch_size=per_process,
+            per_device_eval_batch_size=per_process * 2,
             gradient_accumulation_steps=accumulation,
             num_train_epochs=hp.epochs,
             learning_rate=hp.learning_rate,
@@ -305,6 +314,7 @@ class FineTunedTransformer(TextClassifier):
             "hardware": hardware.to_dict(), "hardware_notes": notes,
             "precision": "bf16" if hardware.bf16 else "fp32",
             "batch_size": batch_size, "gradient_accumulation_steps": accumulation,
+            "world_size": trainer.args.world_size, "batch_size_per_process": per_process_batch(batch_size),
             "steps": state.global_step, "epochs_run": state.epoch,
             "best_checkpoint": state.best_model_checkpoint, "best_validation_macro_f1": state.best_metric,
             "stopped_early": state.global_step < state.max_steps,

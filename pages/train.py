@@ -132,7 +132,7 @@ def show_run_progress(record: RunRecord) -> None:
             st.toast(f"Cancelling {record.name}…")
             record = runner.snapshot(record.run_id)
         if record.state.value == "queued":
-            st.progress(0.0, text="Waiting for the run before it to finish")
+            st.progress(0.0, text="Waiting for a free worker")
             return
         epoch = f" · epoch {record.epoch:.2f}" if record.epoch is not None else ""
         loss = f" · loss {record.loss:.4f}" if record.loss is not None else ""
@@ -244,6 +244,9 @@ def live_progress() -> None:
         st.rerun()  # the whole page, so the poll stops and the finished runs show everywhere
     if not active:
         st.caption("Nothing is training. Finished runs are listed below.")
+    elif not runner.workers():
+        st.warning("No training worker is running, so queued runs wait. Start one on this or another machine "
+                   "sharing the workspace with `python -m core worker` (`make run` starts one beside the app).")
     for notice in st.session_state.pop(FINISHED, []) if not active else []:
         st.success(f"Finished: {notice}")
     for record in active:

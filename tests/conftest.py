@@ -93,13 +93,45 @@ def save_demo_version(workspace: Workspace, config: AppConfig, name: str = "demo
     return save_preparation(workspace, name, prepared, SplitPlan.from_config(config.split), ANALYST)
 
 
+class QueueWithWorker:
+    """The app's run queue with a real worker taking runs off it in this process (threads), as ``make run`` has
+    one beside the app; ``close`` stops the worker (a run in progress is interrupted and queued again)."""
+
+    def __init__(self, workspace: Workspace, config: AppConfig, store=None) -> None:
+        from core.jobs import RunQueue
+        from core.worker import Worker
+
+        self.queue = RunQueue(workspace, config, store)
+        self.worker = Worker(config, workspace, store).start()
+        _STARTED_WORKERS.append(self)
+
+    def __getattr__(self, name: str):
+        return getattr(self.queue, name)
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.queue.close()
+
+
+_STARTED_WORKERS: list[QueueWithWorker] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_workers_after_each_test() -> Iterator[None]:
+    """A worker a test started never outlives it (its threads would poll a deleted workspace)."""
+    import tests.conftest as imported  # pytest loads this file as ``conftest``; tests import ``tests.conftest``
+
+    yield
+    while imported._STARTED_WORKERS:
+        imported._STARTED_WORKERS.pop().close()
+
+
 def train_runs(workspace: Workspace, config: AppConfig, version, kinds=("tfidf_logreg", "tfidf_nb"),
                preset: str = "quick"):
-    """Train ``kinds`` on ``version`` through the real job runner and return their finished records."""
-    from core.jobs import JobRunner
+    """Train ``kinds`` on ``version`` through the real queue and a worker; return their finished records."""
     from core.runs import RunRequest
 
-    runner = JobRunner(workspace, config)
+    runner = QueueWithWorker(workspace, config)
     try:
         ids = [runner.submit(RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset)),
                              ANALYST).run_id for kind in kinds]

@@ -6,11 +6,9 @@ import time
 
 from sqlalchemy import select
 
-from core.audit import record_run_outcome
-from core.jobs import JobRunner
 from core.runs import RunRequest
 from core.store import events
-from tests.conftest import ADMIN, ANALYST, save_demo_version, workspace_store
+from tests.conftest import ADMIN, ANALYST, QueueWithWorker, save_demo_version, workspace_store
 from tests.test_pages import event_types, open_page
 from tests.test_training import tiny_config
 
@@ -19,7 +17,7 @@ def test_training_outcomes_are_recorded_by_the_job_runner(isolated_workspace, co
     store = workspace_store(isolated_workspace)
     config = tiny_config(config_file, tiny_bert, epochs=50, patience=100)
     version = save_demo_version(isolated_workspace, config)
-    runner = JobRunner(isolated_workspace, config, on_finish=lambda record: record_run_outcome(store, record))
+    runner = QueueWithWorker(isolated_workspace, config, store)
     hyper = config.training.hyperparameters("quick")
     first = runner.submit(RunRequest(version.ref, "tfidf_nb", "quick", hyper), ANALYST).run_id
     long = runner.submit(RunRequest(version.ref, "transformer", "quick", hyper), ANALYST).run_id
@@ -33,7 +31,7 @@ def test_training_outcomes_are_recorded_by_the_job_runner(isolated_workspace, co
     runner.close()
 
     broken = config_file(f'[model]\nname = "{tmp_path / "no-such-model"}"\n')
-    failing = JobRunner(isolated_workspace, broken, on_finish=lambda record: record_run_outcome(store, record))
+    failing = QueueWithWorker(isolated_workspace, broken, store)
     failing.wait(failing.submit(RunRequest(version.ref, "transformer", "quick", hyper), ANALYST).run_id, timeout=120)
     failing.close()
 

@@ -16,7 +16,7 @@ from core.config import AppConfig, load_config
 from core.publishing import current_publication
 from core.workspace import Workspace
 from core.runs import list_runs
-from tests.conftest import PROJECT_ROOT, make_account, save_demo_version, train_runs, workspace_store
+from tests.conftest import PROJECT_ROOT, QueueWithWorker, make_account, save_demo_version, train_runs, workspace_store
 from tests.test_training import tiny_config
 
 TIMEOUT = 120
@@ -139,6 +139,8 @@ def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_worksp
     # (queued last, seconds to fit) is certainly still unfinished.
     assert app.get("progress")
     assert "Sentence embeddings + logistic regression" in texts(app)
+    assert any("No training worker is running" in w.value for w in app.warning)  # queued, nobody to train them
+    QueueWithWorker(isolated_workspace, config)  # make run starts a worker beside the app
 
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
@@ -197,6 +199,7 @@ def test_train_page_shows_the_transformer_plan_and_hand_set_values_win(isolated_
     assert not app.exception, app.exception
     (record,) = list_runs(isolated_workspace)
     assert record.hyperparameters["epochs"] == chosen + 1.0 and record.recipe["overridden"] == ["epochs"]
+    QueueWithWorker(isolated_workspace, config)
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline and not list_runs(isolated_workspace)[0].state.finished:
         time.sleep(0.5)
@@ -346,11 +349,11 @@ def test_an_analyst_deletes_a_run_but_not_the_published_one(isolated_workspace, 
     assert "run_deleted" in event_types(isolated_workspace)
 
 
-def test_leftovers_of_killed_saves_and_runs_are_cleaned_when_the_app_starts(isolated_workspace, config):
+def test_leftovers_of_killed_saves_and_runs_are_cleaned_when_a_worker_starts(isolated_workspace, config):
     """.staging folders of a killed save and checkpoints of interrupted runs (522 MB) were never removed."""
     import os
 
-    from core.jobs import JobRunner
+    from core.worker import Worker
 
     version = save_demo_version(isolated_workspace, config)
     (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_nb",))
@@ -363,11 +366,11 @@ def test_leftovers_of_killed_saves_and_runs_are_cleaned_when_the_app_starts(isol
     os.utime(killed_save, (0, 0))  # a long time ago
     live_save = isolated_workspace.staging / "v3-in-progress"
     live_save.mkdir()
-    runner = JobRunner(isolated_workspace, config)  # as the app does when it starts
-    runner.close()
+    worker = Worker(config, isolated_workspace).start()  # as make run starts one beside the app
+    worker.stop()
     assert not checkpoints.parent.exists() and not killed_save.exists()
     assert live_save.exists()  # a save under way right now is left alone
-    assert runner.cleaned.bytes >= 1000 and len(runner.cleaned.paths) == 2
+    assert worker.cleaned.bytes >= 1000 and len(worker.cleaned.paths) == 2
     assert (isolated_workspace.runs / run.run_id / "model").is_dir()  # the model itself stays
 
 

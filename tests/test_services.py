@@ -101,6 +101,7 @@ def test_each_use_case_checks_the_role_before_it_acts(studio, config):
 
     version = save_demo_version(studio.workspace, config, max_rows=120)
     (run,) = train_runs(studio.workspace, config, version, kinds=("tfidf_nb",))
+    before = logged(studio)  # the worker's record of how the run ended
     user, analyst, nobody = Caller(USER, "s-user"), Caller(ANALYST, "s-ana"), Caller(None)
     refused = [
         (user, "train models", lambda c: start_runs(studio, c, [RunRequest(
@@ -126,7 +127,7 @@ def test_each_use_case_checks_the_role_before_it_acts(studio, config):
     for caller, words, use_case in refused:
         with pytest.raises(PermissionDenied, match=words):
             use_case(caller)
-    assert logged(studio) == []  # nothing was done, so nothing is on record
+    assert logged(studio) == before  # nothing was done, so nothing more is on record
     assert [r.run_id for r in list_runs(studio.workspace)] == [run.run_id]  # and the run was not deleted
 
 
@@ -143,7 +144,8 @@ def test_classifying_logs_one_event_and_a_row_per_text_with_the_suggested_thresh
     assert [p.status for p in many.predictions] == ["ok", "empty", "ok"]
     assert all(p.needs_review for p in many.predictions if p.status == "ok")  # 0.99: nothing is that sure here
     trail = [(row["event_type"], row["session_id"]) for row in logged(studio)]
-    assert trail == [("published", "s0"), ("classified_text", "s1"), ("classified_file", "s1")]
+    assert trail == [("training_finished", None), ("published", "s0"), ("classified_text", "s1"),
+                     ("classified_file", "s1")]  # the worker logs how the run ended
     assert len(prediction_log(studio.store)) == 4
     item = give_feedback(studio, Caller(USER, "s1"), one.record, "the app keeps crashing",
                          one.predictions[0].label, one.predictions[0].score, one.record.labels[0])

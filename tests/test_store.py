@@ -11,25 +11,25 @@ from sqlalchemy import text
 from core.audit import EventType, query_events, record_event, record_predictions, session_timeline
 from core.logs import LOG_FILE, configure_logging
 from core.predict import Prediction
-from core.store import SCHEMA_VERSION, Store, events, predictions, utc_now
+from core.store import Store, events, head_revision, predictions, utc_now
 from tests.conftest import ANALYST, USER, race_in_processes, workspace_store
 
 
 def test_schema_is_created_in_wal_mode_and_reopened_without_change(isolated_workspace):
     store = workspace_store(isolated_workspace)
-    assert store.schema_version() == SCHEMA_VERSION
+    assert store.schema_version() == head_revision()
     with store.reading() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     record_event(store, EventType.SIGN_IN, ANALYST, "s1")
     again = Store(store.url)
-    assert again.schema_version() == SCHEMA_VERSION and again.count(events) == 1
+    assert again.schema_version() == head_revision() and again.count(events) == 1
 
 
 def test_the_schema_opens_alike_on_each_database_and_reopens_without_change(store):
-    assert store.schema_version() == SCHEMA_VERSION
+    assert store.schema_version() == head_revision()
     record_event(store, EventType.SIGN_IN, ANALYST, "s1")
     again = Store(store.url)
-    assert again.schema_version() == SCHEMA_VERSION and again.count(events) == 1
+    assert again.schema_version() == head_revision() and again.count(events) == 1
     again.dispose()
 
 

@@ -9,14 +9,13 @@ import pytest
 
 from core.classifiers import ModelFileError, TrainingCancelled
 from core.model_kinds import model_kinds
-from core.jobs import JobRunner
 from core.runs import RunRequest, RunState, list_runs
 from core.training import load_run_model, training_data
-from tests.conftest import ANALYST, save_demo_version
+from tests.conftest import ANALYST, QueueWithWorker, save_demo_version
 
 
 def run_to_end(workspace, config, version, kind, preset="quick", **request):
-    runner = JobRunner(workspace, config)
+    runner = QueueWithWorker(workspace, config)
     record = runner.submit(RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset), **request),
                            ANALYST)
     return runner.wait(record.run_id, timeout=600)
@@ -143,7 +142,7 @@ def test_real_packaged_minilm_fine_tunes_well_above_chance(isolated_workspace, c
     version = save_demo_version(isolated_workspace, config)
     recipe = measured_plan(version, "quick", config)  # as the Train page and the CLI plan it
     assert recipe.speed and recipe.estimate_s < config.training.quick.time_budget_minutes * 60
-    runner = JobRunner(isolated_workspace, config)
+    runner = QueueWithWorker(isolated_workspace, config)
     submitted = runner.submit(RunRequest(version.ref, "transformer", "quick", recipe.hyperparameters, recipe=recipe),
                               ANALYST)
     record = runner.wait(submitted.run_id, timeout=600)

@@ -11,14 +11,14 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Literal
 
-from core.audit import EventType, record_event, record_run_outcome
+from core.audit import EventType, record_event
 from core.auth import Actor, Permission, command_line_actor, require
 from core.config import AppConfig
 from core.store import Store, default_database_url
 from core.workspace import Workspace
 
 if TYPE_CHECKING:
-    from core.jobs import JobRunner
+    from core.jobs import RunQueue
     from core.serving import PublishedModel
 
 #: Through which door a call came; kept with its audit event when it is not the app.
@@ -53,7 +53,7 @@ class Studio:
         self.config = config
         self.workspace = workspace or config.workspace()
         self.store = store or Store(config.storage.database_url or default_database_url(self.workspace.root))
-        self._jobs: JobRunner | None = None
+        self._jobs: RunQueue | None = None
         self._published: PublishedModel | None = None
         self._lock = threading.Lock()
         self._remembered: dict[Hashable, Any] = {}
@@ -78,14 +78,13 @@ class Studio:
         return value
 
     @property
-    def jobs(self) -> "JobRunner":
-        """This process's training queue (started on first use; it records how each run ended)."""
-        from core.jobs import JobRunner
+    def jobs(self) -> "RunQueue":
+        """The training queue the workers take runs from (opened on first use; workers record how runs end)."""
+        from core.jobs import RunQueue
 
         with self._lock:
             if self._jobs is None:
-                self._jobs = JobRunner(self.workspace, self.config,
-                                       on_finish=lambda record: record_run_outcome(self.store, record))
+                self._jobs = RunQueue(self.workspace, self.config, self.store)
             return self._jobs
 
     @property
@@ -99,7 +98,7 @@ class Studio:
             return self._published
 
     def close(self) -> None:
-        """Stop the queue (a run in progress is cancelled) and close the database."""
+        """Let go of the queue and the database (runs in progress go on in their workers)."""
         if self._jobs is not None:
             self._jobs.close()
         self.store.dispose()

@@ -1,0 +1,181 @@
+"""The training worker: a separate process takes queued runs; cancel, restart, a killed worker and two workers
+sharing one queue (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from core.audit import EventType
+from core.jobs import RunQueue
+from core.runs import RunRequest, RunState, create_run, list_runs, load_record, save_record
+from core.worker import WORKER_STOPPED, Worker
+from tests.conftest import ANALYST, PROJECT_ROOT, QueueWithWorker, save_demo_version, workspace_store
+from tests.test_jobs import wait_until
+from tests.test_training import tiny_config
+
+FAST_WATCH = """
+[worker]
+heartbeat_s = 0.5
+lease_s = 3.0
+poll_s = 0.2
+"""
+
+
+def request(config, version, kind):
+    return RunRequest(version.ref, kind, "quick", config.training.hyperparameters("quick"))
+
+
+def worker_process(tmp_path) -> subprocess.Popen:
+    """``python -m core worker`` as ``make run`` starts it (same workspace and settings, from the environment)."""
+    log = open(tmp_path / "worker.log", "ab")
+    return subprocess.Popen([sys.executable, "-m", "core", "worker"], cwd=PROJECT_ROOT, stdout=log, stderr=log,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_queued_runs_wait_for_a_worker_and_survive_a_restart(isolated_workspace, config):
+    version = save_demo_version(isolated_workspace, config)
+    queue = RunQueue(isolated_workspace, config)  # the app, with no worker yet
+    ids = [queue.submit(request(config, version, "tfidf_nb"), ANALYST).run_id for _ in range(2)]
+    time.sleep(1.0)
+    assert [r.state for r in queue.active()] == [RunState.QUEUED] * 2 and queue.workers() == []
+    queue.close()  # the app restarts: the queue is on disk, not in its memory
+    assert [r.run_id for r in RunQueue(isolated_workspace, config).active()] == ids  # in queue order
+    jobs = QueueWithWorker(isolated_workspace, config)
+    finished = [jobs.wait(run_id, timeout=120) for run_id in ids]
+    assert [r.state for r in finished] == [RunState.SUCCEEDED] * 2
+    assert {r.owner for r in finished} == {jobs.worker.owner}
+    assert [w.owner for w in jobs.workers()] == [jobs.worker.owner]
+    jobs.close()
+    assert jobs.workers() == []  # a stopped worker is no longer announced
+
+
+@pytest.mark.slow
+def test_a_worker_process_trains_what_the_app_queues_and_stops_when_cancelled(isolated_workspace, config_file,
+                                                                              tiny_bert, tmp_path):
+    config = tiny_config(config_file, tiny_bert, epochs=50, patience=100, extra=FAST_WATCH)
+    version = save_demo_version(isolated_workspace, config)
+    worker = worker_process(tmp_path)
+    try:
+        queue = RunQueue(isolated_workspace, config)
+        run_id = queue.submit(request(config, version, "transformer"), ANALYST).run_id
+        assert wait_until(lambda: queue.snapshot(run_id).step >= 2), (tmp_path / "worker.log").read_text()
+        assert queue.cancel(run_id, ANALYST)
+        seen = queue.snapshot(run_id)
+        assert seen.state.finished or (seen.message, seen.cancelled_by) == ("cancelling…", "ana")  # at once
+        record = queue.wait(run_id, timeout=60)
+        assert record.state is RunState.CANCELLED and record.cancelled_by == "ana"
+        assert record.step < record.total_steps and record.owner.split(":")[1] == str(worker.pid)
+        assert not (isolated_workspace.runs / run_id / "checkpoints").exists()
+        assert not queue.cancel(run_id, ANALYST)
+        events = workspace_store(isolated_workspace).rows(
+            __import__("core.store", fromlist=["events"]).events.select())
+        assert [(e["event_type"], e["details"]["cancelled_by"]) for e in events
+                if e["event_type"] == EventType.TRAINING_CANCELLED.value] == [("training_cancelled", "ana")]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0, (tmp_path / "worker.log").read_text()
+
+
+@pytest.mark.slow
+def test_a_killed_worker_s_run_is_interrupted_when_its_lease_runs_out_and_retried(isolated_workspace, config_file,
+                                                                                  tiny_bert, tmp_path):
+    config = tiny_config(config_file, tiny_bert, epochs=50, patience=100, extra=FAST_WATCH)
+    version = save_demo_version(isolated_workspace, config)
+    worker = worker_process(tmp_path)
+    queue = RunQueue(isolated_workspace, config)
+    run_id = queue.submit(request(config, version, "transformer"), ANALYST).run_id
+    assert wait_until(lambda: queue.snapshot(run_id).step >= 2), (tmp_path / "worker.log").read_text()
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    assert queue.snapshot(run_id).state is RunState.RUNNING  # within its lease: nobody can tell yet
+    jobs = QueueWithWorker(isolated_workspace, config)  # another worker (here, in this process) keeps watch
+    assert wait_until(lambda: load_record(isolated_workspace, run_id).retried_as is not None, timeout=60)
+    old = load_record(isolated_workspace, run_id)
+    assert old.state is RunState.INTERRUPTED and "no sign of life" in old.message and old.retryable
+    retry = load_record(isolated_workspace, old.retried_as)
+    assert (retry.retry_of, retry.retries_used, retry.dataset_ref, retry.hyperparameters) == (
+        run_id, 1, old.dataset_ref, old.hyperparameters)
+    assert wait_until(lambda: queue.snapshot(retry.run_id).state is RunState.RUNNING, timeout=60)
+    assert queue.snapshot(retry.run_id).owner == jobs.worker.owner
+    assert jobs.worker.sweep().retried == {}  # retried once, by one worker
+    assert queue.cancel(retry.run_id, ANALYST)
+    assert queue.wait(retry.run_id, timeout=60).state is RunState.CANCELLED
+
+
+@pytest.mark.slow
+def test_stopping_a_worker_interrupts_its_run_and_the_next_worker_trains_it_again(isolated_workspace, config_file,
+                                                                                  tiny_bert):
+    config = tiny_config(config_file, tiny_bert, epochs=50, patience=100, extra=FAST_WATCH)
+    version = save_demo_version(isolated_workspace, config)
+    jobs = QueueWithWorker(isolated_workspace, config)
+    run_id = jobs.submit(request(config, version, "transformer"), ANALYST).run_id
+    assert wait_until(lambda: jobs.snapshot(run_id).step >= 2)
+    jobs.close()  # make run stopped with Ctrl-C
+    stopped = load_record(isolated_workspace, run_id)
+    assert stopped.state is RunState.INTERRUPTED and stopped.message == WORKER_STOPPED
+    again = load_record(isolated_workspace, stopped.retried_as)
+    assert again.state is RunState.QUEUED and again.retry_of == run_id and again.retries_used == 0
+    later = QueueWithWorker(isolated_workspace, config)  # make run again
+    assert wait_until(lambda: later.snapshot(again.run_id).state is RunState.RUNNING, timeout=60)
+    assert later.cancel(again.run_id, ANALYST)
+    assert later.wait(again.run_id, timeout=60).state is RunState.CANCELLED
+
+
+def test_a_queued_run_the_queue_lost_is_queued_again(isolated_workspace, config):
+    """A worker killed between taking a run off the queue and starting it took the only copy with it."""
+    version = save_demo_version(isolated_workspace, config)
+    lost = create_run(isolated_workspace, request(config, version, "tfidf_nb"), config, ANALYST)  # never queued
+    lost.created_at = (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat(timespec="seconds")
+    save_record(isolated_workspace, lost)
+    worker = Worker(config, isolated_workspace)
+    assert worker.sweep().requeued == [lost.run_id]
+    assert worker.sweep().requeued == []  # now it is on the queue
+    jobs = QueueWithWorker(isolated_workspace, config)
+    assert jobs.wait(lost.run_id, timeout=120).state is RunState.SUCCEEDED
+    worker.huey.storage.close()
+
+
+def two_workers_train(isolated_workspace, config, store=None) -> list:
+    """Four runs queued from one app, trained by two workers on one queue; the finished records."""
+    version = save_demo_version(isolated_workspace, config)
+    queue = RunQueue(isolated_workspace, config)
+    ids = [queue.submit(request(config, version, "tfidf_nb"), ANALYST).run_id for _ in range(4)]
+    first, second = QueueWithWorker(isolated_workspace, config, store), QueueWithWorker(isolated_workspace, config, store)
+    records = [queue.wait(run_id, timeout=180) for run_id in ids]
+    assert {w.owner for w in queue.workers()} == {first.worker.owner, second.worker.owner}
+    assert sum(first.worker.finished.values()) + sum(second.worker.finished.values()) == 4  # each run once
+    return records
+
+
+def test_two_workers_share_one_queue_and_each_run_trains_once(isolated_workspace, config):
+    records = two_workers_train(isolated_workspace, config)
+    assert [r.state for r in records] == [RunState.SUCCEEDED] * 4
+    assert len(list_runs(isolated_workspace)) == 4
+
+
+def test_on_postgresql_the_queue_is_in_the_database(isolated_workspace, config, postgres_admin_url):
+    """Workers on several machines share the PostgreSQL queue (nothing on the workspace's disk)."""
+    from sqlalchemy import create_engine, text
+
+    from bench.postgres_server import fresh_database
+    from core.store import Store
+
+    config.storage.database_url = fresh_database(postgres_admin_url)
+    store = Store(config.storage.database_url)
+    records = two_workers_train(isolated_workspace, config, store)
+    assert [r.state for r in records] == [RunState.SUCCEEDED] * 4
+    assert not (isolated_workspace.root / "queue.db").exists()
+    engine = create_engine(config.storage.database_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("select count(*) from huey_task")).scalar_one() == 0  # all taken
+    engine.dispose()
+    finished = [e for e in store.rows(__import__("core.store", fromlist=["events"]).events.select())
+                if e["event_type"] == EventType.TRAINING_FINISHED.value]
+    assert sorted(e["details"]["run"] for e in finished) == sorted(r.run_id for r in records)
