@@ -7,6 +7,7 @@ Shared by the browser tests (``tests/e2e``) and the browser benchmark
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import socket
@@ -63,13 +64,17 @@ def _stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
+#: Numbers the worker logs of this process (apps started one after another on one workspace get their own).
+_WORKER_NUMBERS = itertools.count(1)
+
+
 @contextlib.contextmanager
 def worker_processes(workspace: Path, env: dict[str, str], count: int) -> Iterator[list[subprocess.Popen]]:
     """``count`` training workers (``python -m core worker``) on the app's workspace and settings."""
     processes = []
     try:
-        for number in range(count):
-            log = open(workspace.parent / f"{workspace.name}-worker-{os.getpid()}-{number}.log", "ab")
+        for _ in range(count):
+            log = open(workspace.parent / f"{workspace.name}-worker-{next(_WORKER_NUMBERS)}.log", "ab")
             processes.append(subprocess.Popen([sys.executable, "-m", "core", "worker"], cwd=PROJECT_ROOT, env=env,
                                               stdout=log, stderr=subprocess.STDOUT))
         yield processes

@@ -1,7 +1,7 @@
 """Executing one run: data from the dataset version, fit, test, save atomically.
 
-The background job runner, the command line and the tests all call
-:func:`execute_run`; nothing here knows about threads or pages.
+The training worker, the command line (also under torchrun) and the tests all call
+:func:`execute_run`; nothing here knows about queues or pages.
 """
 
 from __future__ import annotations

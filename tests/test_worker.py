@@ -15,6 +15,7 @@ import pytest
 from core.audit import EventType
 from core.jobs import RunQueue
 from core.runs import RunRequest, RunState, create_run, list_runs, load_record, save_record
+from core.store import events
 from core.worker import WORKER_STOPPED, Worker
 from tests.conftest import ANALYST, PROJECT_ROOT, QueueWithWorker, save_demo_version, workspace_store
 from tests.test_jobs import wait_until
@@ -74,10 +75,14 @@ def test_a_worker_process_trains_what_the_app_queues_and_stops_when_cancelled(is
         assert record.step < record.total_steps and record.owner.split(":")[1] == str(worker.pid)
         assert not (isolated_workspace.runs / run_id / "checkpoints").exists()
         assert not queue.cancel(run_id, ANALYST)
-        events = workspace_store(isolated_workspace).rows(
-            __import__("core.store", fromlist=["events"]).events.select())
-        assert [(e["event_type"], e["details"]["cancelled_by"]) for e in events
-                if e["event_type"] == EventType.TRAINING_CANCELLED.value] == [("training_cancelled", "ana")]
+        store = workspace_store(isolated_workspace)
+
+        def cancellations() -> list:
+            return [(e["event_type"], e["details"]["cancelled_by"]) for e in store.rows(events.select())
+                    if e["event_type"] == EventType.TRAINING_CANCELLED.value]
+
+        assert wait_until(cancellations, timeout=30)  # the worker logs how the run ended just after recording it
+        assert cancellations() == [("training_cancelled", "ana")]
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0, (tmp_path / "worker.log").read_text()
@@ -176,6 +181,6 @@ def test_on_postgresql_the_queue_is_in_the_database(isolated_workspace, config, 
     with engine.connect() as connection:
         assert connection.execute(text("select count(*) from huey_task")).scalar_one() == 0  # all taken
     engine.dispose()
-    finished = [e for e in store.rows(__import__("core.store", fromlist=["events"]).events.select())
+    finished = [e for e in store.rows(events.select())
                 if e["event_type"] == EventType.TRAINING_FINISHED.value]
     assert sorted(e["details"]["run"] for e in finished) == sorted(r.run_id for r in records)
