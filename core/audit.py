@@ -53,7 +53,7 @@ class EventType(str, Enum):
 def record_event(store: Store, event_type: EventType, actor: Actor | None = None, session_id: str | None = None,
                  username: str | None = None, **details: Any) -> None:
     """Append one event; ``username`` names the subject when there is no actor (e.g. a failed sign-in)."""
-    with store.writing() as connection:
+    with store.appending() as connection:
         connection.execute(insert(events).values(
             time=utc_now(), username=actor.username if actor else username, role=actor.role.value if actor else None,
             session_id=session_id, event_type=EventType(event_type).value, details=details))
@@ -67,7 +67,7 @@ def record_predictions(store: Store, actor: Actor, session_id: str | None, run_i
              "label": p.label, "score": p.score, "needs_review": p.needs_review, "status": p.status, "source": source,
              "text": text if keep_text and isinstance(text, str) else None} for text, p in results]
     if rows:
-        with store.writing() as connection:
+        with store.appending() as connection:
             connection.execute(insert(predictions), rows)
     return len(rows)
 

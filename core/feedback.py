@@ -51,7 +51,7 @@ def record_feedback(store: Store, actor: Actor, run_id: str, labels: list[str], 
     for field, label in (("predicted", predicted), ("correct label", correct_label)):
         if label not in labels:
             raise FeedbackError(f"the {field} {label!r} is not one of the model's labels ({', '.join(labels)})")
-    with store.writing() as connection:
+    with store.appending() as connection:
         new_id = insert_feedback(connection, actor, run_id, text, predicted, score, correct_label, session_id)
     return feedback_item(store, new_id)
 

@@ -294,6 +294,18 @@ class Store:
         with self._write_lock or nullcontext(), self._write_engine.begin() as connection:
             yield connection
 
+    @contextmanager
+    def appending(self) -> Iterator[Connection]:
+        """A transaction for inserts that check nothing first (events, served predictions, feedback): on
+        PostgreSQL it does not queue behind the write lock, so every server's logging does not wait in one
+        line; on SQLite it is :meth:`writing` (one writer at a time is SQLite's own rule)."""
+        if self._write_lock is not None or self._write_engine is self.engine:
+            with self.writing() as connection:
+                yield connection
+            return
+        with self.engine.begin() as connection:
+            yield connection
+
     def reading(self):
         return self.engine.connect()
 

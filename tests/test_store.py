@@ -151,3 +151,31 @@ def test_ending_an_accounts_sessions_holds_on_each_database(store):
     assert sessions.refusal("a", "uma") is None and sessions.refusal("a", "eve") == "Please sign in again."
     assert sessions.end_all("uma", "password reset") == 2
     assert sessions.refusal("b", "uma") == "This session was ended (password reset); please sign in again."
+
+
+def test_on_postgresql_logging_does_not_wait_behind_a_check_then_write(postgres_admin_url):
+    """Every server's events and served predictions queued on the one write lock that guards check-then-write
+    changes (the first admin, a taken name); a plain insert needs no lock."""
+    from bench.postgres_server import fresh_database
+
+    store = Store(fresh_database(postgres_admin_url))
+    holding, release = threading.Event(), threading.Event()
+
+    def long_check_then_write() -> None:
+        with store.writing():
+            holding.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=long_check_then_write)
+    holder.start()
+    assert holding.wait(10)
+    logged = threading.Thread(target=lambda: record_event(store, EventType.SIGN_IN, ANALYST, "s1"))
+    logged.start()
+    logged.join(10)
+    try:
+        assert not logged.is_alive() and store.count(events) == 1  # written while the lock is held
+    finally:
+        release.set()
+        holder.join()
+        logged.join()
+        store.dispose()
