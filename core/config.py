@@ -265,6 +265,9 @@ class WorkerConfig:
     retries: int = 1
     #: How often (seconds) a worker looks for a cancel request from the app and for dead runs.
     poll_s: float = 1.0
+    #: How much the worker process lowers its CPU priority (Unix nice, 0–19): on a machine shared with app
+    #: servers, pages are served first and training takes the rest; 0 competes as an equal.
+    nice: int = 10
 
 
 @dataclass
@@ -383,6 +386,8 @@ class AppConfig:
         if min(worker.heartbeat_s, worker.poll_s) <= 0 or worker.lease_s <= 2 * worker.heartbeat_s or worker.retries < 0:
             raise ConfigError("worker: heartbeat_s and poll_s > 0, lease_s more than twice heartbeat_s and "
                               "retries >= 0 are required")
+        if not 0 <= worker.nice <= 19:
+            raise ConfigError(f"worker.nice must be between 0 and 19, got {worker.nice}")
         if self.classify.min_test_texts < 1:
             raise ConfigError(f"classify.min_test_texts must be at least 1, got {self.classify.min_test_texts}")
 

@@ -33,7 +33,7 @@ from core.audit import record_run_outcome
 from core.distributed import launch_command, resolved_processes
 from core.model_kinds import model_kinds
 from core.config import CONFIG_ENV_VAR, WORKSPACE_ENV_VAR, AppConfig
-from core.housekeeping import clean_leftovers
+from core.housekeeping import Cleaned, clean_leftovers
 from core.jobs import announce, cancel_request, presence_file
 from core.run_queue import open_queue, queued_run_ids
 from core.runs import (
@@ -96,6 +96,8 @@ class Worker:
         self._consumer: _Consumer | None = None
         #: How many runs this worker trained to an end, by final state (for the command line and the benchmark).
         self.finished: dict[str, int] = {}
+        #: What the start's clean-up removed.
+        self.cleaned: Cleaned | None = None
 
     def start(self) -> "Worker":
         """Tidy what killed runs left behind, then take runs off the queue (threads; returns at once)."""
@@ -110,7 +112,10 @@ class Worker:
         return self
 
     def serve(self) -> None:
-        """Run until SIGTERM or SIGINT (the command line); then stop as :meth:`stop` says."""
+        """Run until SIGTERM or SIGINT (the command line); then stop as :meth:`stop` says. The process first
+        lowers its CPU priority (``worker.nice``; its threads and torchrun's processes inherit it)."""
+        if self.config.worker.nice:
+            os.nice(self.config.worker.nice)
         asked = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: asked.set())
@@ -123,8 +128,8 @@ class Worker:
         """Take no more runs; a run in progress is interrupted at its next step and queued again."""
         if self._stopping.is_set():
             return
-        self._stopping.set()
-        with self._lock:
+        with self._lock:  # a run being claimed now is either in the loop below or sees the flag when it registers
+            self._stopping.set()
             for _, stop in self._running.values():
                 stop.interrupted_because = WORKER_STOPPED
                 stop.set()
@@ -155,6 +160,9 @@ class Worker:
         processes = self._processes(handle.snapshot())
         with self._lock:
             self._running[run_id] = (handle if processes == 1 else None, stop)
+            if self._stopping.is_set():  # claimed just as the worker began to stop
+                stop.interrupted_because = WORKER_STOPPED
+                stop.set()
         try:
             if processes > 1:
                 final = self._execute_distributed(handle.run_id, stop, processes)

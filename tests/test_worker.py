@@ -67,6 +67,8 @@ def test_a_worker_process_trains_what_the_app_queues_and_stops_when_cancelled(is
         queue = RunQueue(isolated_workspace, config)
         run_id = queue.submit(request(config, version, "transformer"), ANALYST).run_id
         assert wait_until(lambda: queue.snapshot(run_id).step >= 2), (tmp_path / "worker.log").read_text()
+        own = os.getpriority(os.PRIO_PROCESS, 0)  # training yields the CPU to page serving
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == min(19, own + config.worker.nice) > own
         assert queue.cancel(run_id, ANALYST)
         seen = queue.snapshot(run_id)
         assert seen.state.finished or (seen.message, seen.cancelled_by) == ("cancelling…", "ana")  # at once
