@@ -142,9 +142,11 @@ class RunQueue:
         """The latest state of a run, as its worker last wrote it."""
         return _as_cancelling(self.workspace, settle_if_dead(self.workspace, load_record(self.workspace, run_id)))
 
-    def active(self) -> list[RunRecord]:
-        """Runs queued or training, on any worker: the running ones first, then the queue in its order."""
-        records = [_as_cancelling(self.workspace, r) for r in list_runs(self.workspace) if not r.state.finished]
+    def active(self, listed: list[RunRecord] | None = None) -> list[RunRecord]:
+        """Runs queued or training, on any worker: the running ones first, then the queue in its order
+        (``listed``: the runs a page already read with ``list_runs``, so a poll reads the folders once)."""
+        listed = list_runs(self.workspace) if listed is None else listed
+        records = [_as_cancelling(self.workspace, r) for r in listed if not r.state.finished]
         waiting = queued_run_ids(self.huey)
         place = {run_id: len(waiting) - position for position, run_id in enumerate(reversed(waiting))}
         return sorted(records, key=lambda r: (r.state is not RunState.RUNNING, place.get(r.run_id, len(waiting)),

@@ -235,7 +235,8 @@ else:
 # 3. Live progress (polled only while something is queued or training) ------------------------
 def live_progress() -> None:
     st.subheader("Training now")
-    active = runner.active()
+    records = list_runs(workspace)  # read once per poll: the live section and the table below share it
+    active = runner.active(records)
     for notice in finished_notices(active):
         st.toast(notice)
         st.session_state.setdefault(FINISHED, []).append(notice)
@@ -253,7 +254,6 @@ def live_progress() -> None:
         show_run_progress(record)
 
     st.subheader("All runs")
-    records = list_runs(workspace)
     if not records:
         st.caption("No runs yet.")
         return
