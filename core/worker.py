@@ -32,7 +32,7 @@ from huey.consumer import Consumer
 from core.audit import record_run_outcome
 from core.distributed import launch_command, resolved_processes
 from core.model_kinds import model_kinds
-from core.config import CONFIG_ENV_VAR, WORKSPACE_ENV_VAR, AppConfig
+from core.config import WORKSPACE_ENV_VAR, AppConfig
 from core.housekeeping import Cleaned, clean_leftovers
 from core.jobs import announce, cancel_request, presence_file
 from core.run_queue import open_queue, queued_run_ids
@@ -196,7 +196,7 @@ class Worker:
     def _execute_distributed(self, run_id: str, stop: StopFlag, processes: int) -> RunRecord:
         """Hand the running run to torchrun's processes (their main process writes the record from here on);
         a cancel or a stop ends the process group, and the run is recorded as cancelled or interrupted."""
-        command = launch_command(run_id, processes, self.config_path or os.environ.get(CONFIG_ENV_VAR))
+        command = launch_command(run_id, processes, self.config_path)  # None: they inherit the environment's
         process = subprocess.Popen(command, start_new_session=True,
                                    env={**os.environ, WORKSPACE_ENV_VAR: str(self.workspace.root)})
         while process.poll() is None:
