@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 from core import distributed
 from core.auth import Actor, AuthError, Role
 from core.classifiers import ModelFileError
-from core.cleaning import CleaningOptions, RareClassAction
+from core.cleaning import CleaningOptions, LabelDecision, RareClassAction
 from core.config import PRESET_NAMES, WORKSPACE_ENV_VAR, AppConfig, ConfigError, load_config
 from core.dataset_versions import DatasetError, suggest_dataset_name
 from core.evaluation import EvaluationError
@@ -49,7 +49,7 @@ from core.logs import configure_logging
 from core.services import Caller, Studio
 from core.services.accounts import accounts, change_account, create_account, create_first_admin
 from core.services.classification import NothingPublished, classify
-from core.services.datasets import check_labels, save_dataset
+from core.services.datasets import check_labels, check_version_labels, revise_labels, save_dataset
 from core.services.publishing import publish_run
 from core.services.runs import train_here
 from core.workspace import Workspace
@@ -98,12 +98,24 @@ def _parser() -> argparse.ArgumentParser:
                        help="train on a stratified sample of at most N training examples")
 
     labels = commands.add_parser(
-        "labels", parents=[common], help="list the rows of a labelled file whose label looks wrong",
-        description="Validate FILE as the Data page does, then check every label against a model trained on the "
-                    "other rows (cross-validated TF-IDF + logistic regression, cleanlab): one JSON object per "
-                    "suspicious row, most suspicious first (line, text, label, suggested label, both scores, "
-                    "similar rows with the suggested label), then a summary. Nothing is changed.")
-    labels.add_argument("--data", required=True, metavar="FILE", help="labelled JSONL or CSV file")
+        "labels", parents=[common], help="list the rows of a labelled file or saved version whose label looks wrong",
+        description="Validate FILE as the Data page does (or take a saved version), then check every label against "
+                    "a model trained on the other rows (cross-validated TF-IDF + logistic regression, cleanlab): one "
+                    "JSON object per suspicious row, most suspicious first (line, text, label, suggested label, both "
+                    "scores, similar rows with the suggested label, and the split of a saved version's row), then a "
+                    "summary. Nothing is changed, except with --apply.")
+    checked = labels.add_mutually_exclusive_group(required=True)
+    checked.add_argument("--data", metavar="FILE", help="labelled JSONL or CSV file")
+    checked.add_argument("--dataset", metavar="NAME/vN",
+                         help="a saved version; its rows are named by their line in the version's data.jsonl")
+    labels.add_argument("--apply", metavar="DECISIONS.jsonl",
+                        help="with --dataset: save these decisions as the version's next version instead of "
+                             "checking; one object per line: line, action (relabel, drop or keep; default relabel) and "
+                             "to, the new label (default: the line's 'suggested', so lines of this command's "
+                             "output can be passed back as they are)")
+    labels.add_argument("--edit-test-split", action="store_true",
+                        help="with --apply: let decisions change rows of the test split (recorded in the new "
+                             "version and shown on the Evaluate page); without it such decisions are refused")
     labels.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
     labels.add_argument("--label-field", metavar="NAME", help="field holding the label (default: guessed)")
     labels.add_argument("--fix", default="", metavar="LIST",
@@ -436,13 +448,48 @@ def command_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decisions(path: str) -> tuple[LabelDecision, ...]:
+    """Read --apply's JSON lines; 'keep' lines are skipped, a relabel without 'to' takes 'suggested' (so the
+    check's own output lines, whose 'label' is the label as it is, can be passed back as they are)."""
+    decisions = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if row.get("action", "relabel") == "keep":
+                continue
+            decisions.append(LabelDecision(int(row["line"]), row.get("action", "relabel"),
+                                           row.get("to", row.get("suggested"))))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise CliError(f"{path}, line {number}: not a decision ({error}); expected e.g. "
+                           '{"line": 12, "action": "relabel", "to": "billing"}') from error
+    return tuple(decisions)
+
+
+def _apply_label_decisions(args: argparse.Namespace, studio: Studio, caller: Caller) -> int:
+    saved = revise_labels(studio, caller, args.dataset, _decisions(args.apply), edit_test_split=args.edit_test_split)
+    step = saved.meta["cleaning_steps"][-1]
+    print(json.dumps({"saved": saved.ref, "relabelled": step["labels_changed"], "dropped": step["rows_removed"],
+                      "test_split_edits": len(saved.test_split_edits)}), flush=True)
+    return 0
+
+
 def command_labels(args: argparse.Namespace) -> int:
     studio, caller = _studio(args), Caller.command_line()
-    table = _read(args.data, studio.config)
-    prepared = prepare(table, *_fields(table, args.text_field, args.label_field), _cleaning(args.fix), studio.config)
-    _refuse_if_blocked(prepared)
-    check = check_labels(studio, caller, prepared,
-                         progress=lambda done, folds: print(f"fold {done}/{folds}", file=sys.stderr))
+    if (args.apply or args.edit_test_split) and not args.dataset:
+        raise CliError("--apply and --edit-test-split work on a saved version: pass --dataset NAME/vN")
+    if args.apply:
+        return _apply_label_decisions(args, studio, caller)
+    progress = lambda done, folds: print(f"fold {done}/{folds}", file=sys.stderr)  # noqa: E731
+    if args.dataset:
+        check = check_version_labels(studio, caller, args.dataset, progress)
+    else:
+        table = _read(args.data, studio.config)
+        prepared = prepare(table, *_fields(table, args.text_field, args.label_field), _cleaning(args.fix),
+                           studio.config)
+        _refuse_if_blocked(prepared)
+        check = check_labels(studio, caller, prepared, progress=progress)
     for issue in check.issues:
         print(json.dumps(asdict(issue), ensure_ascii=False), flush=True)
     print(json.dumps({"rows": check.rows, "suspicious": len(check.issues), "folds": check.folds,

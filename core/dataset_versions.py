@@ -78,6 +78,12 @@ class DatasetVersion:
     def meta(self) -> dict[str, Any]:
         return read_json(self.path / "meta.json")
 
+    @property
+    def test_split_edits(self) -> list[dict[str, Any]]:
+        """Test-split rows a person relabelled or dropped by hand, here or in the versions this one was revised
+        from (core.label_revision): scores on this test split are not comparable with the earlier versions'."""
+        return self.meta.get("test_split_edits", [])
+
     @cached_property
     def labels(self) -> list[str]:
         return read_json(self.path / "labels.json")
@@ -155,6 +161,13 @@ def load_dataset_version(workspace: Workspace, ref: str) -> DatasetVersion:
     return match[0]
 
 
+def _refuse_unsaveable(name: str, report: ValidationReport) -> None:
+    _check_name(name)
+    if report.blocks_training:
+        raise DatasetError("the data still has blocking problems: "
+                           + "; ".join(f.title for f in report.errors))
+
+
 def save_dataset_version(workspace: Workspace, name: str, frame: pd.DataFrame, report: ValidationReport,
                          plan: SplitPlan, *, source: str, cleaning_steps: list[dict[str, Any]] | None = None,
                          created_by: str | None = None, test_frame: pd.DataFrame | None = None) -> DatasetVersion:
@@ -163,10 +176,7 @@ def save_dataset_version(workspace: Workspace, name: str, frame: pd.DataFrame, r
     With ``test_frame`` (rows from a separate test file), those rows are the
     test split and ``frame`` is split into train and validation only.
     """
-    _check_name(name)
-    if report.blocks_training:
-        raise DatasetError("the data still has blocking problems: "
-                           + "; ".join(f.title for f in report.errors))
+    _refuse_unsaveable(name, report)
     texts = frame["text"].astype(str).tolist()
     labels = frame["label"].astype(str).tolist()
     lines = frame["line"].astype(int).tolist()
@@ -182,19 +192,30 @@ def save_dataset_version(workspace: Workspace, name: str, frame: pd.DataFrame, r
         labels += test_frame["label"].astype(str).tolist()
         lines += test_frame["line"].astype(int).tolist()
         assignment += ["test"] * len(test_frame)
+    rows = pd.DataFrame({"text": texts, "label": labels, "split": assignment, "line": lines})
+    return save_split_rows(workspace, name, rows, report, created_by=created_by, source=source,
+                           split_plan=asdict(plan), cleaning_steps=cleaning_steps or [])
+
+
+def save_split_rows(workspace: Workspace, name: str, rows: pd.DataFrame, report: ValidationReport, *,
+                    created_by: str | None, source: str, **described: Any) -> DatasetVersion:
+    """Save ``text``/``label``/``split``/``line`` rows, each already in its split, as the next version of
+    ``name``; ``described`` (split plan, cleaning steps, …) goes into meta.json as it is."""
+    _refuse_unsaveable(name, report)
+    texts, labels, assignment = rows["text"].tolist(), rows["label"].tolist(), rows["split"].tolist()
     label_map = build_label_map(labels)
     ids = {label: i for i, label in enumerate(label_map)}
     rows = pd.DataFrame({"text": texts, "label": labels, "label_id": [ids[l] for l in labels],
-                         "split": assignment, "line": lines})
+                         "split": assignment, "line": rows["line"].astype(int).tolist()})
     described = {
         "created_by": created_by, "source": source,
         "text_field": report.text_field, "label_field": report.label_field,
         "rows": len(rows), "labels": label_map,
         "label_counts": dict(sorted(pd.Series(labels).value_counts().items())),
-        "split_plan": asdict(plan), "split_counts": split_counts(labels, assignment),
+        "split_counts": split_counts(labels, assignment),
         "fingerprint": fingerprint_rows(texts, labels),
         "split_fingerprint": fingerprint_split(texts, labels, assignment),
-        "cleaning_steps": cleaning_steps or [],
+        **described,
     }
     for _ in range(SAVE_ATTEMPTS):  # another save of the same name may take a version number first
         existing = _versions_of(workspace, name)

@@ -44,6 +44,8 @@ class LabelIssue:
     suggested_score: float
     #: The rows most like this one that carry the suggested label (why the model suggests it).
     similar: tuple[str, ...]
+    #: The split the row sits in, when a saved version is checked (None for a file not yet split).
+    split: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def _similar(vectors, texts: list[str], label_ids: np.ndarray, row: int, label: 
 
 
 def find_suspicious_labels(frame: pd.DataFrame, config: AppConfig, progress: FoldProgress | None = None) -> LabelCheck:
-    """Check ``line``/``text``/``label`` rows; the issues are cleanlab's, ranked by how unlikely the given
+    """Check ``line``/``text``/``label`` rows (and ``split``, for a saved version); the issues are cleanlab's, ranked by how unlikely the given
     label is (self-confidence), at most ``labels.max_issues``."""
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
@@ -115,11 +117,13 @@ def find_suspicious_labels(frame: pd.DataFrame, config: AppConfig, progress: Fol
     quality = get_label_quality_scores(label_ids, scores, method="self_confidence")
     flagged = find_label_issues(label_ids, scores, return_indices_ranked_by="self_confidence")
     lines = frame["line"].tolist()
+    splits = frame["split"].tolist() if "split" in frame else [None] * len(frame)
     vectors = tfidf_vectoriser().fit_transform(texts) if settings.similar_examples else None
     issues = []
     for row in flagged[:settings.max_issues]:
         suggested = int(np.argmax(scores[row]))
         issues.append(LabelIssue(int(lines[row]), texts[row], names[label_ids[row]], names[suggested],
                                  float(scores[row, label_ids[row]]), float(scores[row, suggested]),
-                                 _similar(vectors, texts, label_ids, row, suggested, settings.similar_examples)))
+                                 _similar(vectors, texts, label_ids, row, suggested, settings.similar_examples),
+                                 splits[row]))
     return LabelCheck(issues, len(texts), folds, time.monotonic() - started, quality)

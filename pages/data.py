@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import pandas as pd
 import streamlit as st
@@ -11,9 +12,11 @@ import streamlit as st
 from core import charts
 from core.config import AppConfig
 from core.cleaning import CleaningOptions, LabelDecision, RareClassAction
-from core.label_issues import LabelCheckError
-from core.services.datasets import check_labels, delete_dataset, note_upload, save_dataset
-from core.dataset_versions import DatasetError, list_dataset_versions, suggest_dataset_name
+from core.label_issues import FoldProgress, LabelCheck, LabelCheckError
+from core.services.datasets import (
+    check_labels, check_version_labels, delete_dataset, note_upload, revise_labels, save_dataset,
+)
+from core.dataset_versions import DatasetError, DatasetVersion, list_dataset_versions, suggest_dataset_name
 from core.ingest import DEMO_DATASET, IngestError, RawTable, guess_columns
 from core.preparation import Preparation, prepare
 from core.pretrained import token_counter
@@ -24,7 +27,7 @@ from core.auth import Permission
 from pages._widgets import field_choice, numbered_steps, read_upload, show_fixes, show_report, start_page
 
 UPLOAD_TYPES = ["jsonl", "ndjson", "json", "csv", "tsv"]
-DELETE_NOTICE = "delete_notice"
+DELETE_NOTICE, REVIEW_NOTICE = "delete_notice", "label_review_notice"
 #: Session keys: how many files were refused (the uploader's key, so a refused file is cleared), and why.
 UPLOADS, REFUSAL = "uploads_refused", "upload_refusal"
 
@@ -46,22 +49,28 @@ class Source:
 KEEP, RELABEL, DROP = "keep", "use the suggestion", "drop the row"
 
 
-def label_review(source: Source, prepared: Preparation, options: CleaningOptions) -> tuple[Preparation, CleaningOptions]:
-    """Rows whose label a model trained on the other rows disagrees with, and what to do with each; returns
-    the preparation with the decisions applied (or as it was, when nothing is decided)."""
-    check_key = f"label_check:{source.key}:{prepared.text_field}:{prepared.label_field}:{options!r}"
-    if st.button("Find suspicious labels", key="check_labels",
+def checked_labels(check_key: str, button: str, button_key: str,
+                   check: Callable[[FoldProgress], LabelCheck]) -> LabelCheck | None:
+    """The check kept under ``check_key``, run (with a progress bar) when its button is clicked."""
+    if st.button(button, key=button_key,
                  help="Each row's label is compared with what a model trained on the other rows predicts for it "
                       "(5-fold TF-IDF + logistic regression, cleanlab). Seconds for thousands of rows."):
         bar = st.progress(0.0, text="Checking labels…")
         try:
-            st.session_state[check_key] = check_labels(
-                studio, caller, prepared,
-                progress=lambda done, folds: bar.progress(done / folds, text=f"Checked {done} of {folds} folds"))
+            st.session_state[check_key] = check(
+                lambda done, folds: bar.progress(done / folds, text=f"Checked {done} of {folds} folds"))
         except LabelCheckError as exc:
             st.warning(f"The labels cannot be checked: {exc}.")
         bar.empty()
-    check = st.session_state.get(check_key)
+    return st.session_state.get(check_key)
+
+
+def label_review(source: Source, prepared: Preparation, options: CleaningOptions) -> tuple[Preparation, CleaningOptions]:
+    """Rows whose label a model trained on the other rows disagrees with, and what to do with each; returns
+    the preparation with the decisions applied (or as it was, when nothing is decided)."""
+    check_key = f"label_check:{source.key}:{prepared.text_field}:{prepared.label_field}:{options!r}"
+    check = checked_labels(check_key, "Find suspicious labels", "check_labels",
+                           lambda progress: check_labels(studio, caller, prepared, progress=progress))
     if check is None:
         return prepared, options
     if not check.issues:
@@ -69,22 +78,7 @@ def label_review(source: Source, prepared: Preparation, options: CleaningOptions
         return prepared, options
     st.markdown(f"**{len(check.issues):,} of {check.rows:,} rows** carry a label the rest of the data disagrees "
                 f"with ({check.folds} folds, {check.seconds:.0f} s). Nothing changes unless you choose an action.")
-    every = st.selectbox("Set every listed row to", [KEEP, RELABEL, DROP], key=f"labels_all:{check_key}")
-    table = pd.DataFrame({"line": [i.line for i in check.issues], "text": [i.text for i in check.issues],
-                          "label": [i.label for i in check.issues], "suggested": [i.suggested for i in check.issues],
-                          "label score": [i.label_score for i in check.issues],
-                          "suggested score": [i.suggested_score for i in check.issues],
-                          "similar rows with the suggested label": [" · ".join(i.similar) for i in check.issues],
-                          "action": every})
-    edited = st.data_editor(
-        table, hide_index=True, width="stretch", height=320, key=f"labels_table:{check_key}:{every}",
-        disabled=[column for column in table.columns if column != "action"],
-        column_config={"action": st.column_config.SelectboxColumn(options=[KEEP, RELABEL, DROP], required=True),
-                       "label score": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1),
-                       "suggested score": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1)})
-    decisions = tuple(LabelDecision(int(row.line), "drop") if row.action == DROP
-                      else LabelDecision(int(row.line), "relabel", row.suggested)
-                      for row in edited.itertuples() if row.action != KEEP)
+    decisions = decisions_table(check, check_key)
     if not decisions:
         return prepared, options
     options = replace(options, label_decisions=decisions)
@@ -93,6 +87,66 @@ def label_review(source: Source, prepared: Preparation, options: CleaningOptions
                                       config, repr(config))
     show_fixes(reviewed)
     return reviewed, options
+
+
+def decisions_table(check: LabelCheck, key: str, by_split: bool = False) -> tuple[LabelDecision, ...]:
+    """The suspicious rows with an action each (set one by one or all at once); with ``by_split`` (a saved
+    version) the rows' splits are shown and "all at once" leaves test-split rows alone."""
+    every = st.selectbox("Set every listed training/validation row to" if by_split else "Set every listed row to",
+                         [KEEP, RELABEL, DROP], key=f"labels_all:{key}")
+    issues = check.issues
+    table = pd.DataFrame({"line": [i.line for i in issues], **({"split": [i.split for i in issues]} if by_split else {}),
+                          "text": [i.text for i in issues], "label": [i.label for i in issues],
+                          "suggested": [i.suggested for i in issues], "label score": [i.label_score for i in issues],
+                          "suggested score": [i.suggested_score for i in issues],
+                          "similar rows with the suggested label": [" · ".join(i.similar) for i in issues],
+                          "action": [KEEP if by_split and i.split == "test" else every for i in issues]})
+    edited = st.data_editor(
+        table, hide_index=True, width="stretch", height=320, key=f"labels_table:{key}:{every}",
+        disabled=[column for column in table.columns if column != "action"],
+        column_config={"action": st.column_config.SelectboxColumn(options=[KEEP, RELABEL, DROP], required=True),
+                       "label score": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1),
+                       "suggested score": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1)})
+    return tuple(LabelDecision(int(row.line), "drop") if row.action == DROP
+                 else LabelDecision(int(row.line), "relabel", row.suggested)
+                 for row in edited.itertuples() if row.action != KEEP)
+
+
+def version_label_review(versions: list[DatasetVersion]) -> None:
+    """Check a saved version's labels and save the decisions as its next version, rows staying in their
+    splits; test-split rows change only with the explicit tick."""
+    ref = st.selectbox("Version to check", [v.ref for v in reversed(versions)], key="review_ref")
+    check_key = f"version_label_check:{ref}"
+    check = checked_labels(check_key, f"Find suspicious labels in {ref}", "check_version_labels",
+                           lambda progress: check_version_labels(studio, caller, ref, progress))
+    if check is None:
+        return
+    if not check.issues:
+        st.success(f"No label of {ref} looks wrong: all {check.rows:,} rows agree with what the other rows say.")
+        return
+    st.markdown(f"**{len(check.issues):,} of {check.rows:,} rows** of {ref} carry a label the rest of the data "
+                "disagrees with. Lines are lines of the version's data.jsonl. Decisions are saved as the next "
+                "version, every row in the split it had; test-split rows stay as they are unless you choose an "
+                "action for them and tick the box below.")
+    decisions = decisions_table(check, check_key, by_split=True)
+    test_lines = sorted(i.line for i in check.issues if i.split == "test")
+    edit_test = bool(test_lines) and st.checkbox(
+        "Also change the test-split rows I chose (every model on this data is scored against them; the edit is "
+        "recorded in the new version and the Evaluate page says so)", key=f"edit_test:{ref}")
+    if st.button(f"Save {len(decisions)} decision(s) as the next version of {ref.split('/')[0]}",
+                 disabled=not decisions, key="save_label_review"):
+        try:
+            saved = revise_labels(studio, caller, ref, decisions, edit_test_split=edit_test)
+        except DatasetError as exc:
+            st.error(f"Not saved: {exc}.")
+        else:
+            del st.session_state[check_key]
+            step = saved.meta["cleaning_steps"][-1]
+            st.session_state[REVIEW_NOTICE] = (
+                f"Saved {saved.ref}: relabelled {step['labels_changed']}, dropped {step['rows_removed']}"
+                + (f", {len(saved.test_split_edits)} test-split edit(s) recorded" if saved.test_split_edits else "")
+                + f"; {ref} is unchanged.")
+            st.rerun()
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -235,8 +289,13 @@ else:
     st.dataframe(pd.DataFrame([{
         "version": v.ref, "examples": v.meta["rows"], "labels": len(v.labels),
         "source": v.meta["source"], "saved": v.meta["created_at"],
+        "test split edited": f"{len(v.test_split_edits)} row(s)" if v.test_split_edits else "",
         "fingerprint": v.meta["fingerprint"][:12],
     } for v in versions]), hide_index=True, width="stretch")
+    if notice := st.session_state.pop(REVIEW_NOTICE, None):
+        st.success(notice)
+    with st.expander("Check a saved version's labels"):
+        version_label_review(versions)
     if notice := st.session_state.pop(DELETE_NOTICE, None):
         st.success(notice)
     with st.expander("Delete a version"):

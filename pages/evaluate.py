@@ -11,6 +11,7 @@ from core.display import when
 from core.evaluation import Evaluation, EvaluationError, filter_errors
 from core.precision import PrecisionCheck
 from core.ingest import guess_columns
+from core.label_revision import edited_test_split_note_of
 from core.publishing import (
     PublishError, compare_with_published, current_publication, publication_history,
 )
@@ -257,6 +258,8 @@ chosen = st.selectbox("Runs trained on", group_keys, key="eval_group",
                       format_func=lambda k: f"{k[0]} · {len(groups[k])} run(s) · split {k[1][:8]}")
 records = sorted(groups[chosen], key=lambda r: r.created_at)
 st.caption("Only runs tested on the same split are compared; a different split or dataset version is a separate group.")
+if edited := edited_test_split_note_of(workspace, chosen[0]):
+    st.warning(edited)
 
 # 2. Side by side ------------------------------------------------------------------------------
 st.subheader("2 · Comparison")

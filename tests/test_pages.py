@@ -125,6 +125,49 @@ def test_the_data_page_finds_suspicious_labels_and_saves_only_what_was_decided(i
     assert "labels_checked" in event_types(isolated_workspace)
 
 
+def test_a_saved_versions_labels_are_reviewed_into_its_next_version_test_rows_left_alone(isolated_workspace, config):
+    version = save_demo_version(isolated_workspace, config)
+    app = open_page("pages/data.py")
+    app.button(key="check_version_labels").click().run()
+    assert not app.exception, app.exception
+    (table,) = [frame.value for frame in app.dataframe if "split" in frame.value.columns]
+    assert "Lines are lines of the version's data.jsonl" in texts(app)
+    bulk = next(s for s in app.selectbox if s.label == "Set every listed training/validation row to")
+    bulk.set_value("use the suggestion").run()
+    (table,) = [frame.value for frame in app.dataframe if "split" in frame.value.columns]
+    outside_test = table[table["split"] != "test"]
+    assert set(table.loc[table["split"] == "test", "action"]) <= {"keep"} and len(outside_test)
+    app.button(key="save_label_review").click().run()
+    assert not app.exception, app.exception
+    assert f"Saved {version.name}/v2: relabelled {len(outside_test)}, dropped 0; {version.ref} is unchanged." \
+        in texts(app)
+    second = list_dataset_versions(isolated_workspace)[-1]
+    assert second.test_split_edits == [] and second.frame()["split"].tolist() == version.frame()["split"].tolist()
+    relabelled = second.frame()["label"].iloc[[line - 1 for line in outside_test["line"]]]
+    assert relabelled.tolist() == outside_test["suggested"].tolist()
+
+
+def test_evaluate_says_when_the_test_split_was_edited_by_hand(isolated_workspace, config):
+    from core.cleaning import LabelDecision
+    from core.services import Caller, Studio
+    from core.services.datasets import revise_labels
+    from tests.conftest import ANALYST
+
+    version = save_demo_version(isolated_workspace, config)
+    test_line = version.frame()["split"].tolist().index("test") + 1
+    edited = revise_labels(Studio(config), Caller(ANALYST, "s1"), version.ref, (LabelDecision(test_line, "drop"),),
+                           edit_test_split=True)
+    train_runs(isolated_workspace, config, version, kinds=("tfidf_nb",))
+    train_runs(isolated_workspace, config, edited, kinds=("tfidf_nb",))
+    app = open_page("pages/evaluate.py")
+    note = f"The test split of {edited.ref} was edited by hand (0 label(s) changed, 1 row(s) dropped"
+    shown = {}
+    for index, option in enumerate(app.selectbox(key="eval_group").options):
+        app.selectbox(key="eval_group").select_index(index).run()
+        shown[option.split(" · ")[0]] = [w.value for w in app.warning if "edited by hand" in w.value]
+    assert len(shown[edited.ref]) == 1 and note in shown[edited.ref][0] and shown[version.ref] == []
+
+
 @pytest.mark.slow
 def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_workspace, config):
     save_demo_version(isolated_workspace, config, name="demo")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from core.audit import EventType
 from core.auth import Permission
-from core.dataset_versions import DatasetVersion, delete_dataset_version
+from core.cleaning import LabelDecision
+from core.dataset_versions import DatasetVersion, delete_dataset_version, load_dataset_version
 from core.label_issues import FoldProgress, LabelCheck, find_suspicious_labels
+from core.label_revision import checkable_frame, revise_version
 from core.preparation import Preparation, save_preparation
 from core.services.studio import Caller, Studio
 from core.split import SplitPlan
@@ -26,6 +28,33 @@ def check_labels(studio: Studio, caller: Caller, prepared: Preparation,
     studio.audit(caller, EventType.LABELS_CHECKED, file=prepared.table.source, rows=check.rows,
                  suspicious=len(check.issues))
     return check
+
+
+def check_version_labels(studio: Studio, caller: Caller, ref: str,
+                         progress: FoldProgress | None = None) -> LabelCheck:
+    """Rows of a saved version whose label looks wrong, each with its split and its line in the version's
+    data.jsonl (what :func:`revise_labels` takes)."""
+    caller.require(Permission.MANAGE_DATA)
+    version = load_dataset_version(studio.workspace, ref)
+    check = find_suspicious_labels(checkable_frame(version), studio.config, progress)
+    studio.audit(caller, EventType.LABELS_CHECKED, dataset=version.ref, rows=check.rows,
+                 suspicious=len(check.issues))
+    return check
+
+
+def revise_labels(studio: Studio, caller: Caller, ref: str, decisions: tuple[LabelDecision, ...],
+                  edit_test_split: bool = False) -> DatasetVersion:
+    """Save a person's relabel/drop decisions on a saved version as its next version (core.label_revision);
+    test-split rows only with ``edit_test_split``."""
+    actor = caller.require(Permission.MANAGE_DATA)
+    version = load_dataset_version(studio.workspace, ref)
+    saved = revise_version(studio.workspace, version, decisions, studio.config, created_by=actor.username,
+                           edit_test_split=edit_test_split)
+    step = saved.meta["cleaning_steps"][-1]
+    studio.audit(caller, EventType.DATASET_SAVED, dataset=saved.ref, rows=saved.meta["rows"], source=version.ref,
+                 relabelled=step["labels_changed"], dropped=step["rows_removed"],
+                 test_split_edits=sum(1 for change in step["changes"] if change["split"] == "test"))
+    return saved
 
 
 def save_dataset(studio: Studio, caller: Caller, name: str, prepared: Preparation, plan: SplitPlan,
