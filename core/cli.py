@@ -49,7 +49,9 @@ from core.logs import configure_logging
 from core.services import Caller, Studio
 from core.services.accounts import accounts, change_account, create_account, create_first_admin
 from core.services.classification import NothingPublished, classify
-from core.services.datasets import check_labels, check_version_labels, revise_labels, save_dataset
+from core.services.datasets import (
+    check_labels, check_version_labels, find_copies, find_version_copies, revise_labels, save_dataset,
+)
 from core.services.publishing import publish_run
 from core.services.runs import train_here
 from core.workspace import Workspace
@@ -113,6 +115,9 @@ def _parser() -> argparse.ArgumentParser:
                              "checking; one object per line: line, action (relabel, drop or keep; default relabel) and "
                              "to, the new label (default: the line's 'suggested', so lines of this command's "
                              "output can be passed back as they are)")
+    labels.add_argument("--near-copies", action="store_true",
+                        help="list near-copies (rows saying the same in other words, different labels first) and "
+                             "outliers instead, found by cleanlab's Datalab on the model's sentence embeddings")
     labels.add_argument("--edit-test-split", action="store_true",
                         help="with --apply: let decisions change rows of the test split (recorded in the new "
                              "version and shown on the Evaluate page); without it such decisions are refused")
@@ -481,19 +486,40 @@ def command_labels(args: argparse.Namespace) -> int:
         raise CliError("--apply and --edit-test-split work on a saved version: pass --dataset NAME/vN")
     if args.apply:
         return _apply_label_decisions(args, studio, caller)
+    if args.near_copies:
+        return _print_near_copies(args, studio, caller)
     progress = lambda done, folds: print(f"fold {done}/{folds}", file=sys.stderr)  # noqa: E731
     if args.dataset:
         check = check_version_labels(studio, caller, args.dataset, progress)
     else:
-        table = _read(args.data, studio.config)
-        prepared = prepare(table, *_fields(table, args.text_field, args.label_field), _cleaning(args.fix),
-                           studio.config)
-        _refuse_if_blocked(prepared)
-        check = check_labels(studio, caller, prepared, progress=progress)
+        check = check_labels(studio, caller, _prepared_for_check(args, studio), progress=progress)
     for issue in check.issues:
         print(json.dumps(asdict(issue), ensure_ascii=False), flush=True)
     print(json.dumps({"rows": check.rows, "suspicious": len(check.issues), "folds": check.folds,
                       "seconds": round(check.seconds, 1)}), flush=True)
+    return 0
+
+
+def _prepared_for_check(args: argparse.Namespace, studio: Studio) -> Preparation:
+    table = _read(args.data, studio.config)
+    prepared = prepare(table, *_fields(table, args.text_field, args.label_field), _cleaning(args.fix), studio.config)
+    _refuse_if_blocked(prepared)
+    return prepared
+
+
+def _print_near_copies(args: argparse.Namespace, studio: Studio, caller: Caller) -> int:
+    """One JSON line per near-copy group ("near_copies") and per outlier ("outlier"), then a summary."""
+    progress = lambda done, total: print(f"embedded {done}/{total}", file=sys.stderr)  # noqa: E731
+    found = (find_version_copies(studio, caller, args.dataset, progress) if args.dataset
+             else find_copies(studio, caller, _prepared_for_check(args, studio), progress))
+    for group in found.near_copies:
+        print(json.dumps({"near_copies": [{"line": line, "text": text, "label": label} for line, text, label
+                                          in zip(group.lines, group.texts, group.labels)],
+                          "labels_differ": group.conflicting}, ensure_ascii=False), flush=True)
+    for outlier in found.outliers:
+        print(json.dumps({"outlier": asdict(outlier)}, ensure_ascii=False), flush=True)
+    print(json.dumps({"rows": found.rows, "near_copy_groups": len(found.near_copies), "outliers": len(found.outliers),
+                      "seconds": round(found.seconds, 1)}), flush=True)
     return 0
 
 

@@ -201,6 +201,9 @@ class LabelCheckConfig:
     max_issues: int = 500
     #: Similar rows shown with each, carrying the suggested label.
     similar_examples: int = 2
+    #: Near-copies (Datalab on sentence embeddings): two rows are near-copies when their cosine distance is below
+    #: this share of the median distance from a row to its nearest neighbour (cleanlab's own default).
+    near_copy_threshold: float = 0.13
 
 
 @dataclass
@@ -214,8 +217,12 @@ class ReviewConfig:
     confident_sample_rate: float = 0.02
     #: Queued texts are kept this many days, then the item expires and its text is deleted.
     keep_text_days: int = 30
-    #: Two queued texts this similar (TF-IDF cosine) are not shown one after the other.
-    near_duplicate_similarity: float = 0.8
+    #: How the queue tells near-copies apart: "embeddings" (the configured model's mean-pooled sentence
+    #: embeddings, so "app crashes when I open it" and "app keeps crashing on start" count as close) or
+    #: "words" (TF-IDF: shared words only; no model needed).
+    spread_by: str = "embeddings"
+    #: Two queued texts at least this similar (cosine) are not shown one after the other.
+    near_duplicate_similarity: float = 0.85
 
 
 @dataclass
@@ -368,8 +375,12 @@ class AppConfig:
             raise ConfigError(f"classify.target_accuracy must be in (0, 1], got {self.classify.target_accuracy}")
         if not 0.0 <= self.review.confident_sample_rate <= 1.0 or self.review.keep_text_days < 1:
             raise ConfigError("review: confident_sample_rate between 0 and 1 and keep_text_days >= 1 are required")
-        if self.labels.folds < 2 or self.labels.max_issues < 1 or self.labels.similar_examples < 0:
-            raise ConfigError("labels: folds >= 2, max_issues >= 1 and similar_examples >= 0 are required")
+        if self.review.spread_by not in ("embeddings", "words"):
+            raise ConfigError(f"review.spread_by must be embeddings or words, got {self.review.spread_by!r}")
+        if self.labels.folds < 2 or self.labels.max_issues < 1 or self.labels.similar_examples < 0 \
+                or not 0 < self.labels.near_copy_threshold < 1:
+            raise ConfigError("labels: folds >= 2, max_issues >= 1, similar_examples >= 0 and a near_copy_threshold "
+                              "between 0 and 1 are required")
         if self.api.max_texts < 1 or self.api.max_body_mb <= 0 or not 0 < self.api.port < 65536:
             raise ConfigError("api: max_texts >= 1, max_body_mb > 0 and a port between 1 and 65535 are required")
         if self.storage.file_access not in FILE_ACCESS_UMASKS:

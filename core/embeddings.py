@@ -7,7 +7,9 @@ run; the encoder is named by its source and reloaded from there.
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -66,6 +68,43 @@ class SentenceEncoder:
             if on_batch is not None:
                 on_batch(done)
         return out
+
+
+@functools.lru_cache(maxsize=2)
+def shared_encoder(model_name: str, max_length: int) -> SentenceEncoder:
+    """One encoder per model for the whole process (loading takes seconds; pages ask on every run)."""
+    return SentenceEncoder(model_name, max_length)
+
+
+class EmbeddingCache:
+    """Sentence embeddings of texts, each encoded once (the review queue shows the same texts on every page
+    run); the oldest are forgotten past ``capacity``."""
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self.capacity = capacity
+        self._vectors: OrderedDict[tuple[str, int, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, texts: list[str], model_name: str, max_length: int) -> np.ndarray:
+        """One unit-length row per text, in order."""
+        keys = [(model_name, max_length, text) for text in texts]
+        with self._lock:
+            missing = sorted({key[2] for key in keys if key not in self._vectors})
+        if missing:
+            fresh = shared_encoder(model_name, max_length).encode(missing)
+            with self._lock:
+                for text, vector in zip(missing, fresh):
+                    self._vectors[(model_name, max_length, text)] = vector
+                while len(self._vectors) > self.capacity:
+                    self._vectors.popitem(last=False)
+        with self._lock:
+            for key in keys:
+                self._vectors.move_to_end(key)
+            return np.stack([self._vectors[key] for key in keys]) if keys else np.zeros((0, 0), np.float32)
+
+
+#: The process's cache (the Streamlit server's sessions share it).
+EMBEDDINGS = EmbeddingCache()
 
 
 class EmbeddingLogisticRegression(TextClassifier):

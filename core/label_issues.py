@@ -127,3 +127,96 @@ def find_suspicious_labels(frame: pd.DataFrame, config: AppConfig, progress: Fol
                                  _similar(vectors, texts, label_ids, row, suggested, settings.similar_examples),
                                  splits[row]))
     return LabelCheck(issues, len(texts), folds, time.monotonic() - started, quality)
+
+
+@dataclass(frozen=True)
+class NearCopies:
+    """Rows that say the same thing in other words (close in the sentence-embedding space): harmless when
+    their labels agree, a labelling question when they do not, and a leak when they straddle splits."""
+
+    lines: tuple[int, ...]
+    texts: tuple[str, ...]
+    labels: tuple[str, ...]
+
+    @property
+    def conflicting(self) -> bool:
+        return len(set(self.labels)) > 1
+
+
+@dataclass(frozen=True)
+class Outlier:
+    """A row unlike the rest of the data (far from its nearest neighbours): off-topic, garbled or another
+    language, worth a look before a model learns from it."""
+
+    line: int
+    text: str
+    label: str
+    #: cleanlab's outlier score: near 0 for the most unusual rows.
+    score: float
+
+
+@dataclass(frozen=True)
+class EmbeddingCheck:
+    """What cleanlab's Datalab found on the rows' sentence embeddings."""
+
+    near_copies: list[NearCopies]
+    outliers: list[Outlier]
+    rows: int
+    seconds: float
+
+
+#: Progress: (rows embedded, rows in all).
+RowProgress = Callable[[int, int], None]
+
+
+def _groups(flagged: np.ndarray, sets: list) -> list[list[int]]:
+    """Flagged rows joined with their near-duplicate sets into groups (connected components), each sorted."""
+    parent: dict[int, int] = {}
+
+    def root(row: int) -> int:
+        while parent.setdefault(row, row) != row:
+            row = parent[row]
+        return row
+
+    for row in flagged:
+        for other in sets[row]:
+            parent[root(int(other))] = root(int(row))
+    members: dict[int, list[int]] = {}
+    for row in parent:
+        members.setdefault(root(row), []).append(row)
+    return [sorted(group) for group in members.values() if len(group) > 1]
+
+
+def find_near_copies_and_outliers(frame: pd.DataFrame, config: AppConfig,
+                                  progress: RowProgress | None = None) -> EmbeddingCheck:
+    """Near-copies (conflicting labels first, then the largest groups) and outliers (most unusual first) among
+    ``line``/``text``/``label`` rows, found by cleanlab's Datalab on the configured model's mean-pooled sentence
+    embeddings; at most ``labels.max_issues`` of each."""
+    from cleanlab import Datalab
+
+    from core.embeddings import shared_encoder
+
+    started = time.monotonic()
+    texts, labels, lines = frame["text"].tolist(), frame["label"].tolist(), frame["line"].tolist()
+    if len(texts) < 10:
+        raise LabelCheckError("near-copies and outliers are judged against the rest of the data: at least 10 rows "
+                              "are needed")
+    encoder = shared_encoder(config.model.name, config.model.max_length)
+    vectors = encoder.encode(texts, None if progress is None else lambda done: progress(done, len(texts)))
+    names = sorted(set(labels))
+    lab = Datalab(data={"label": [names.index(label) for label in labels]}, label_name="label", verbosity=0)
+    lab.find_issues(features=vectors, issue_types={
+        "near_duplicate": {"threshold": config.labels.near_copy_threshold}, "outlier": {}})
+    copies = lab.get_issues("near_duplicate")
+    groups = _groups(np.flatnonzero(copies["is_near_duplicate_issue"].to_numpy()),
+                     copies["near_duplicate_sets"].tolist())
+    near = [NearCopies(tuple(int(lines[i]) for i in group), tuple(texts[i] for i in group),
+                       tuple(labels[i] for i in group)) for group in groups]
+    near.sort(key=lambda group: (not group.conflicting, -len(group.lines), group.lines[0]))
+    unusual = lab.get_issues("outlier")
+    flagged = np.flatnonzero(unusual["is_outlier_issue"].to_numpy())
+    scores = unusual["outlier_score"].to_numpy()
+    outliers = [Outlier(int(lines[i]), texts[i], labels[i], float(scores[i]))
+                for i in flagged[np.argsort(scores[flagged], kind="stable")]]
+    limit = config.labels.max_issues
+    return EmbeddingCheck(near[:limit], outliers[:limit], len(texts), time.monotonic() - started)

@@ -2,27 +2,31 @@
 
 Classifying queues every prediction below the review threshold and a small random sample of confident ones
 (a confident mistake is found only by looking). The queue is shown low margin first (the model was torn
-between two labels), and a text much like one just shown waits until other texts have had their turn, so
-nobody labels ten near-copies in a row. A label given here becomes a correction in the feedback review, and
-from there a new dataset version. Queued texts are kept ``review.keep_text_days``, then deleted.
+between two labels), and a text close to the one just shown in the embedding space (the configured model's
+sentence embeddings) waits until other texts have had their turn, so nobody labels ten near-copies in a row.
+A label given here becomes a correction in the feedback review, and from there a new dataset version.
+Queued texts are kept ``review.keep_text_days``, then deleted.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
+import numpy as np
 from sqlalchemy import insert, select, update
 
 from core.auth import Actor
-from core.config import ReviewConfig
+from core.config import ModelConfig, ReviewConfig
 from core.feedback import insert_feedback
 from core.predict import Prediction
 from core.store import Store, as_utc, review_queue, utc_now
 
 BELOW_THRESHOLD, CONFIDENT_SAMPLE = "below_threshold", "confident_sample"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -98,17 +102,34 @@ def expire_old(store: Store, settings: ReviewConfig, now: datetime | None = None
         return _expire(connection, cutoff)
 
 
-def _spread(items: list[QueuedItem], similarity: float) -> list[QueuedItem]:
-    """Keep the order, but move a text much like the one chosen just before it behind the others."""
-    if len(items) < 3:
-        return items
+def word_similarity(texts: list[str]) -> np.ndarray:
+    """Cosine similarity of the texts' TF-IDF vectors (zero for texts without a word the vectoriser keeps)."""
     from core.baselines import tfidf_vectoriser
 
     try:
-        vectors = tfidf_vectoriser().fit_transform([item.text for item in items])
+        vectors = tfidf_vectoriser().fit_transform(texts)
     except ValueError:  # no text has a word the vectoriser keeps ("??", emoji): nothing to compare
-        return items
-    close = (vectors @ vectors.T).toarray() >= similarity
+        return np.eye(len(texts))
+    return (vectors @ vectors.T).toarray()
+
+
+def embedding_similarity(texts: list[str], model: ModelConfig) -> np.ndarray:
+    """Cosine similarity of the texts' sentence embeddings (the configured model, mean pooled); by words when
+    that model cannot be loaded here, so the queue is still shown."""
+    from core.embeddings import EMBEDDINGS
+
+    try:
+        vectors = EMBEDDINGS.embed(texts, model.name, model.max_length)
+    except (OSError, ValueError) as error:
+        logger.warning("review queue: spreading near-copies by their words, %s cannot be loaded (%s)",
+                       model.name, error)
+        return word_similarity(texts)
+    return vectors @ vectors.T
+
+
+def spread(items: list[QueuedItem], close: np.ndarray) -> list[QueuedItem]:
+    """Keep the order, but move a text close (``close[i, j]``) to the one chosen just before it behind the
+    others."""
     waiting, ordered = list(range(len(items))), []
     while waiting:
         pick = waiting[0]
@@ -119,11 +140,17 @@ def _spread(items: list[QueuedItem], similarity: float) -> list[QueuedItem]:
     return [items[i] for i in ordered]
 
 
-def ranked(store: Store, settings: ReviewConfig, limit: int = 200) -> list[QueuedItem]:
-    """Open items, the most uncertain first (smallest margin), near-duplicates spread apart."""
+def ranked(store: Store, settings: ReviewConfig, model: ModelConfig, limit: int = 200) -> list[QueuedItem]:
+    """Open items, the most uncertain first (smallest margin), near-copies (by ``settings.spread_by``) spread
+    apart."""
     rows = store.rows(select(review_queue).where(review_queue.c.status == "open", review_queue.c.text.is_not(None))
                       .order_by(review_queue.c.margin, review_queue.c.id).limit(limit))
-    return _spread([QueuedItem.from_row(row) for row in rows], settings.near_duplicate_similarity)
+    items = [QueuedItem.from_row(row) for row in rows]
+    if len(items) < 3:
+        return items
+    texts = [item.text for item in items]
+    similarity = embedding_similarity(texts, model) if settings.spread_by == "embeddings" else word_similarity(texts)
+    return spread(items, similarity >= settings.near_duplicate_similarity)
 
 
 def item(store: Store, item_id: int) -> QueuedItem | None:

@@ -114,3 +114,35 @@ def test_the_command_line_lists_the_same_rows_as_json_lines(write_file, capsys, 
     assert {i["line"] for i in issues[:3]} == {row + 1 for row in FLIPS}  # JSONL: row n is on line n + 1
     assert issues[0]["suggested"] != issues[0]["label"] and issues[0]["similar"]
     assert summary["rows"] == 90 and summary["suspicious"] == len(issues)
+
+
+def demo_with_planted_copies_and_outlier() -> list[dict]:
+    """The demo set (no near-copies, no outliers of its own) plus a reworded copy of its line 3 under another
+    label, and a sentence about something else in another language."""
+    from core.ingest import DEMO_DATASET
+
+    rows = [json.loads(line) for line in DEMO_DATASET.read_text(encoding="utf-8").splitlines()]
+    assert rows[2] == {"text": "Received an empty box.", "label": "delivery"}
+    return rows + [{"text": "I received an empty box.", "label": "billing"},
+                   {"text": "Der Kühlschrank summt nachts sehr laut und ich kann nicht schlafen", "label": "product_quality"}]
+
+
+def test_near_copies_with_different_labels_and_outliers_are_found_on_sentence_embeddings(config):
+    import pandas as pd
+
+    from core.label_issues import find_near_copies_and_outliers
+
+    rows = demo_with_planted_copies_and_outlier()
+    frame = pd.DataFrame({"line": range(1, len(rows) + 1), "text": [r["text"] for r in rows],
+                          "label": [r["label"] for r in rows]})
+    seen = []
+    found = find_near_copies_and_outliers(frame, config, lambda done, total: seen.append((done, total)))
+    copy_line, outlier_line = len(rows) - 1, len(rows)
+    first = found.near_copies[0]
+    assert first.lines == (3, copy_line) and first.labels == ("delivery", "billing") and first.conflicting
+    assert [o.line for o in found.outliers][:1] == [outlier_line] and 0 <= found.outliers[0].score < 0.5
+    assert seen[-1] == (len(rows), len(rows)) and found.rows == len(rows)
+    unplanted = find_near_copies_and_outliers(frame.iloc[:-2], config)
+    assert unplanted.near_copies == [] and unplanted.outliers == []  # the plants, not the data, were found
+    with pytest.raises(LabelCheckError, match="at least 10 rows"):
+        find_near_copies_and_outliers(frame.iloc[:5], config)

@@ -154,3 +154,44 @@ def test_the_command_line_checks_a_version_and_applies_edited_output(studio, pla
     assert main(["labels", "--dataset", "planted/v1", "--apply", str(broken)]) == 2
     assert "broken.jsonl, line 2: not a decision" in capsys.readouterr().err
     assert main(["labels", "--data", "x.jsonl", "--apply", str(kept)]) == 2
+
+
+def test_near_copies_and_outliers_of_a_saved_version_are_named_by_line_and_can_be_dropped(studio, config):
+    from core.auth import PermissionDenied
+    from core.services.datasets import find_version_copies
+    from tests.test_label_issues import demo_with_planted_copies_and_outlier
+
+    rows = demo_with_planted_copies_and_outlier()
+    prepared = prepare(records_from_list(rows, source="planted.jsonl"), "text", "label", CleaningOptions(), config)
+    version = save_dataset(studio, Caller(ANALYST, "s1"), "planted", prepared, SplitPlan(0.8, 0.1, 0.1, 7))
+    found = find_version_copies(studio, Caller(ANALYST, "s1"), version.ref)
+    frame = version.frame()
+    (group,) = found.near_copies
+    assert [frame["text"].iloc[line - 1] for line in group.lines] == list(group.texts)
+    assert set(group.texts) == {"Received an empty box.", "I received an empty box."}
+    (outlier,) = found.outliers
+    assert frame["text"].iloc[outlier.line - 1] == rows[-1]["text"]
+    copy_line = group.lines[list(group.texts).index("I received an empty box.")]
+    drops = tuple(LabelDecision(line, "drop") for line in (copy_line, outlier.line))
+    split_of = {line: frame["split"].iloc[line - 1] for line in (copy_line, outlier.line)}
+    second = revise_labels(studio, Caller(ANALYST, "s1"), version.ref, drops,
+                           edit_test_split="test" in split_of.values())
+    assert second.meta["rows"] == len(rows) - 2
+    assert not {"I received an empty box.", rows[-1]["text"]} & set(second.frame()["text"])
+    with pytest.raises(PermissionDenied):
+        find_version_copies(studio, Caller(USER), version.ref)
+
+
+def test_the_command_line_lists_near_copies_and_outliers_as_json_lines(write_file, capsys):
+    import json
+
+    from core.cli import main
+    from tests.test_label_issues import demo_with_planted_copies_and_outlier
+
+    rows = demo_with_planted_copies_and_outlier()
+    data = write_file("planted.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
+    assert main(["labels", "--data", str(data), "--near-copies"]) == 0
+    group, outlier, summary = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(c["line"], c["label"]) for c in group["near_copies"]] == [(3, "delivery"), (len(rows) - 1, "billing")]
+    assert group["labels_differ"] and outlier["outlier"]["line"] == len(rows)
+    assert summary["rows"] == len(rows) and (summary["near_copy_groups"], summary["outliers"]) == (1, 1)

@@ -131,7 +131,7 @@ def test_a_saved_versions_labels_are_reviewed_into_its_next_version_test_rows_le
     app.button(key="check_version_labels").click().run()
     assert not app.exception, app.exception
     (table,) = [frame.value for frame in app.dataframe if "split" in frame.value.columns]
-    assert "Lines are lines of the version's data.jsonl" in texts(app)
+    assert f"Lines are lines of {version.ref}'s data.jsonl" in texts(app)
     bulk = next(s for s in app.selectbox if s.label == "Set every listed training/validation row to")
     bulk.set_value("use the suggestion").run()
     (table,) = [frame.value for frame in app.dataframe if "split" in frame.value.columns]
@@ -145,6 +145,29 @@ def test_a_saved_versions_labels_are_reviewed_into_its_next_version_test_rows_le
     assert second.test_split_edits == [] and second.frame()["split"].tolist() == version.frame()["split"].tolist()
     relabelled = second.frame()["label"].iloc[[line - 1 for line in outside_test["line"]]]
     assert relabelled.tolist() == outside_test["suggested"].tolist()
+
+
+def test_the_data_page_lists_near_copies_and_outliers_of_a_saved_version(isolated_workspace, config):
+    from core.cleaning import CleaningOptions
+    from core.ingest import records_from_list
+    from core.preparation import prepare
+    from core.services import Caller, Studio
+    from core.services.datasets import save_dataset
+    from core.split import SplitPlan
+    from tests.conftest import ANALYST
+    from tests.test_label_issues import demo_with_planted_copies_and_outlier
+
+    rows = demo_with_planted_copies_and_outlier()
+    prepared = prepare(records_from_list(rows, source="planted.jsonl"), "text", "label", CleaningOptions(), config)
+    save_dataset(Studio(config), Caller(ANALYST, "s1"), "planted", prepared, SplitPlan(0.8, 0.1, 0.1, 7))
+    app = open_page("pages/data.py")
+    app.button(key="find_version_copies").click().run()
+    assert not app.exception, app.exception
+    assert "1 group(s) of near-copies** (1 with different labels) and **1 outlier(s)** among 400 rows" in texts(app)
+    copies, outliers = [frame.value for frame in app.dataframe if "drop" in frame.value.columns]
+    assert set(copies["text"]) == {"Received an empty box.", "I received an empty box."} and copies["labels differ"].all()
+    assert outliers["text"].tolist() == [rows[-1]["text"]] and not outliers["drop"].any()
+    assert app.button(key="save_label_review").disabled  # nothing ticked: nothing to save
 
 
 def test_evaluate_says_when_the_test_split_was_edited_by_hand(isolated_workspace, config):

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from core.auth import PermissionDenied
-from core.config import ReviewConfig
+from core.config import ModelConfig, ReviewConfig
 from core.feedback import list_feedback
 from core.predict import Prediction
 from core.review_queue import BELOW_THRESHOLD, CONFIDENT_SAMPLE, enqueue, expire_old, ranked, to_queue
@@ -41,17 +41,33 @@ def test_uncertain_predictions_are_queued_and_a_sample_of_confident_ones():
 
 
 def test_the_queue_shows_the_most_uncertain_first_and_spreads_near_copies(store):
-    settings = ReviewConfig()
+    settings = ReviewConfig(spread_by="words")
     enqueue(store, "run-a", "uma", [
         ("the parcel is late again", scored("delivery", 0.90, 0.05), CONFIDENT_SAMPLE),
         ("refund or parcel, which is it", scored("billing", 0.41, 0.40), BELOW_THRESHOLD),
         ("refund or parcel, which is it?", scored("billing", 0.42, 0.40), BELOW_THRESHOLD),
         ("the app logs me out at checkout", scored("app", 0.50, 0.35), BELOW_THRESHOLD),
     ], settings)
-    order = [item.text for item in ranked(store, settings)]
+    order = [item.text for item in ranked(store, settings, ModelConfig())]
     # smallest margin first; its near-copy waits behind a different text
     assert order == ["refund or parcel, which is it", "the app logs me out at checkout",
                      "refund or parcel, which is it?", "the parcel is late again"]
+
+
+def test_near_copies_are_told_apart_by_meaning_in_the_embedding_space(store, tmp_path):
+    """Two wordings of one complaint share almost no words: only the sentence embeddings (the packaged MiniLM)
+    see them as near-copies and put another text between them."""
+    enqueue(store, "run-a", "uma", [
+        ("the app crashes when I open it", scored("app", 0.41, 0.40), BELOW_THRESHOLD),
+        ("app keeps crashing on start", scored("app", 0.42, 0.40), BELOW_THRESHOLD),
+        ("where is my refund", scored("billing", 0.45, 0.40), BELOW_THRESHOLD),
+    ], ReviewConfig())
+    by_words = [item.text for item in ranked(store, ReviewConfig(spread_by="words"), ModelConfig())]
+    by_meaning = [item.text for item in ranked(store, ReviewConfig(), ModelConfig())]
+    assert by_words == ["the app crashes when I open it", "app keeps crashing on start", "where is my refund"]
+    assert by_meaning == ["the app crashes when I open it", "where is my refund", "app keeps crashing on start"]
+    missing = ModelConfig(name=str(tmp_path / "no-such-model"))
+    assert [item.text for item in ranked(store, ReviewConfig(), missing)] == by_words  # still shown, by words
 
 
 def test_queued_texts_expire_and_are_deleted_but_labels_stay_counted(store):
@@ -64,7 +80,7 @@ def test_queued_texts_expire_and_are_deleted_but_labels_stay_counted(store):
     assert expire_old(store, settings) == 0
     assert expire_old(store, settings, now=utc_now() + timedelta(days=31)) == 2
     rows = {row["id"]: row for row in store.rows(select(review_queue))}
-    assert {row["text"] for row in rows.values()} == {None} and ranked(store, ReviewConfig()) == []
+    assert {row["text"] for row in rows.values()} == {None} and ranked(store, ReviewConfig(), ModelConfig()) == []
     assert sorted(row["status"] for row in rows.values()) == ["expired", "labelled"]
     from core.review_queue import queue_figures
 
@@ -75,7 +91,7 @@ def test_texts_without_words_are_queued_and_ranked_without_a_crash(store):
     settings = ReviewConfig()
     enqueue(store, "run-a", "uma", [(text, scored("billing", 0.4, 0.3), BELOW_THRESHOLD)
                                     for text in ("??", "😡", "a")], settings)
-    assert [item.text for item in ranked(store, settings)] == ["??", "😡", "a"]
+    assert [item.text for item in ranked(store, settings, ModelConfig())] == ["??", "😡", "a"]
 
 
 @pytest.fixture
@@ -123,3 +139,17 @@ def test_monitoring_says_how_the_next_model_does_on_the_labelled_texts(published
     shown = figures(studio, Caller(ADMIN))
     assert shown["next_model_texts"] == 3 and 0.0 <= shown["next_model_accuracy"] <= 1.0
     assert shown["agreement"] == 1.0
+
+
+def test_the_embedding_cache_returns_each_texts_own_vector_in_order_and_forgets_the_oldest():
+    import numpy as np
+
+    from core.embeddings import EmbeddingCache, shared_encoder
+
+    model = ModelConfig()
+    cache = EmbeddingCache(capacity=2)
+    texts = ["where is my refund", "the app crashes", "where is my refund"]
+    direct = shared_encoder(model.name, model.max_length).encode(texts)
+    assert np.allclose(cache.embed(texts, model.name, model.max_length), direct, atol=1e-5)
+    cache.embed(["a third text"], model.name, model.max_length)
+    assert [key[2] for key in cache._vectors] == ["where is my refund", "a third text"]

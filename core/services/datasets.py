@@ -6,7 +6,9 @@ from core.audit import EventType
 from core.auth import Permission
 from core.cleaning import LabelDecision
 from core.dataset_versions import DatasetVersion, delete_dataset_version, load_dataset_version
-from core.label_issues import FoldProgress, LabelCheck, find_suspicious_labels
+from core.label_issues import (
+    EmbeddingCheck, FoldProgress, LabelCheck, RowProgress, find_near_copies_and_outliers, find_suspicious_labels,
+)
 from core.label_revision import checkable_frame, revise_version
 from core.preparation import Preparation, save_preparation
 from core.services.studio import Caller, Studio
@@ -40,6 +42,27 @@ def check_version_labels(studio: Studio, caller: Caller, ref: str,
     studio.audit(caller, EventType.LABELS_CHECKED, dataset=version.ref, rows=check.rows,
                  suspicious=len(check.issues))
     return check
+
+
+def find_copies(studio: Studio, caller: Caller, prepared: Preparation,
+                progress: RowProgress | None = None) -> EmbeddingCheck:
+    """Near-copies and outliers among a prepared file's rows (core.label_issues), for a person to decide on."""
+    caller.require(Permission.MANAGE_DATA)
+    found = find_near_copies_and_outliers(prepared.training_frame(), studio.config, progress)
+    studio.audit(caller, EventType.LABELS_CHECKED, file=prepared.table.source, rows=found.rows,
+                 near_copies=len(found.near_copies), outliers=len(found.outliers))
+    return found
+
+
+def find_version_copies(studio: Studio, caller: Caller, ref: str,
+                        progress: RowProgress | None = None) -> EmbeddingCheck:
+    """Near-copies and outliers among a saved version's rows, named by their line in its data.jsonl."""
+    caller.require(Permission.MANAGE_DATA)
+    version = load_dataset_version(studio.workspace, ref)
+    found = find_near_copies_and_outliers(checkable_frame(version), studio.config, progress)
+    studio.audit(caller, EventType.LABELS_CHECKED, dataset=version.ref, rows=found.rows,
+                 near_copies=len(found.near_copies), outliers=len(found.outliers))
+    return found
 
 
 def revise_labels(studio: Studio, caller: Caller, ref: str, decisions: tuple[LabelDecision, ...],

@@ -17,7 +17,7 @@ def queue(studio: Studio, caller: Caller, limit: int = 200) -> list[QueuedItem]:
     """The open items, most instructive first (texts past their time are deleted first)."""
     caller.require(Permission.LABEL_QUEUE)
     expire_old(studio.store, studio.config.review)
-    return ranked(studio.store, studio.config.review, limit)
+    return ranked(studio.store, studio.config.review, studio.config.model, limit)
 
 
 def label_item(studio: Studio, caller: Caller, item_id: int, label: str) -> bool:
