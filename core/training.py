@@ -274,7 +274,6 @@ def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, sto
         test, test_scores = split_evaluation(model, version, "test")
         save_scores(folder, test_scores)
         handle.report(model=_save_model(model, folder / MODEL_DIR, record))
-        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
         handle.succeed(
             validation_metrics=validation.metrics if validation else {},
             test_metrics=test.metrics if test else {}, test_per_class=test.per_class if test else [],
@@ -285,12 +284,13 @@ def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, sto
             eta_s=0.0,
         )
     except TrainingCancelled:
-        shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # a cancelled run keeps no half-trained weights
         why = getattr(stop, "interrupted_because", None)
         handle.interrupt(why) if why else handle.cancel()
     except Exception as error:  # a failed run is recorded, never lost
         log.exception("run %s failed", record.run_id)
         handle.fail(friendly_error(error))
+    finally:  # however it ended, nothing resumes from checkpoints (a retry is a new run): hundreds of MB freed
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
     return handle.snapshot()
 
 

@@ -95,6 +95,27 @@ def test_a_failing_job_records_a_readable_error(isolated_workspace, config_file,
     assert load_record(isolated_workspace, record.run_id).error == record.error
 
 
+def test_a_run_that_fails_after_training_keeps_no_checkpoints(isolated_workspace, config_file, tiny_bert):
+    """Checkpoints (hundreds of MB for a real model) of a failed run were kept until the next worker started;
+    nothing can resume from them."""
+    from core.jobs import RunQueue
+    from core.worker import Worker
+
+    config = tiny_config(config_file, tiny_bert, epochs=1)
+    version = save_demo_version(isolated_workspace, config)
+    queue = RunQueue(isolated_workspace, config)
+    run_id = queue.submit(request(config, version, "transformer"), ANALYST).run_id
+    (isolated_workspace.runs / run_id / "model").write_text("in the way")  # saving the trained model fails
+    worker = Worker(config, isolated_workspace).start()
+    try:
+        record = queue.wait(run_id, timeout=180)
+    finally:
+        worker.stop()
+        queue.close()
+    assert record.state is RunState.FAILED and record.step > 0, record.error  # it failed after training
+    assert not (isolated_workspace.runs / run_id / "checkpoints").exists()
+
+
 @pytest.mark.slow
 def test_a_second_job_queues_behind_the_first(isolated_workspace, config_file, tiny_bert):
     config = tiny_config(config_file, tiny_bert, epochs=2)
