@@ -40,7 +40,7 @@ from core.recipe import DataProfile, estimate_seconds
 
 BASELINES = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
 #: The command line's progress lines, which share the recipe's "[transformer]" prefix.
-PROGRESS_LINE = re.compile(r"^\[transformer\]\s+\d+% step")
+PROGRESS_LINE = re.compile(r"^\[transformer\]\s+\d+% (step|[\d,]+ of [\d,]+ texts)")
 #: Targets on the 2-core CPU, either kind (AVX2 without bfloat16, or AVX-512 with it).
 TARGETS = {
     "balanced_minus_best_baseline_min": (">=", 0.01),

@@ -53,6 +53,8 @@ class Progress:
     #: Set when an evaluation on the validation split just finished.
     eval_metrics: dict[str, float] | None = None
     message: str = ""
+    #: What ``step`` counts: "step" (optimiser steps) or "text" (texts read, e.g. for a linear probe).
+    unit: str = "step"
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -34,6 +34,7 @@ from core.classifiers import ModelFileError
 from core.cleaning import CleaningOptions, LabelDecision, RareClassAction
 from core.config import PRESET_NAMES, WORKSPACE_ENV_VAR, AppConfig, ConfigError, load_config
 from core.dataset_versions import DatasetError, suggest_dataset_name
+from core.display import progress_count
 from core.evaluation import EvaluationError
 from core.label_issues import LabelCheckError
 from core.ingest import IngestError, RawTable, guess_columns, read_feedback_file
@@ -298,7 +299,8 @@ def _progress_printer(kind: str):
         if percent != last["percent"] or "loss" in changes:
             last["percent"] = percent
             loss = f" loss {changes['loss']:.4f}" if "loss" in changes else ""
-            print(f"[{kind}] {percent:3d}% step {changes['step']}/{changes['total_steps']}{loss}", file=sys.stderr)
+            count = progress_count(changes["step"], changes["total_steps"], changes.get("unit", "step"))
+            print(f"[{kind}] {percent:3d}% {count}{loss}", file=sys.stderr)
 
     return on_change
 

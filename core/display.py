@@ -1,4 +1,4 @@
-"""How times read wherever a person sees them: one format, in UTC."""
+"""How times and counts read wherever a person sees them: one format, in UTC."""
 
 from __future__ import annotations
 
@@ -16,3 +16,9 @@ def when(value: str | datetime | None) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).strftime(TIME_FORMAT)
+
+
+def progress_count(done: int, total: int, unit: str) -> str:
+    """A run's count in the phase under way: "step 12/1,500", or "3,000 of 9,000 texts" while texts are read
+    (each phase counts its own, so the numbers start again when the next phase does)."""
+    return f"{done:,} of {total:,} texts" if unit == "text" else f"step {done:,}/{total:,}"

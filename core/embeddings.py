@@ -129,17 +129,18 @@ class EmbeddingLogisticRegression(TextClassifier):
             workdir: Path | None = None) -> "EmbeddingLogisticRegression":
         if stop.is_set():
             raise TrainingCancelled()
-        total = len(data.train_texts) + 1
+        total = len(data.train_texts)
 
         def on_batch(done: int) -> None:
             if stop.is_set():
                 raise TrainingCancelled()
-            progress(Progress(done, total, message="embedding texts"))
+            progress(Progress(done, total, message="embedding texts", unit="text"))
 
         features = self.encoder.encode(data.train_texts, on_batch)
+        progress(Progress(0, 1, message="fitting the classifier"))
         self.head = LogisticRegression(max_iter=3000, C=10.0)
         self.head.fit(features, data.train_labels, sample_weight=compute_sample_weight("balanced", data.train_labels))
-        progress(Progress(total, total, epoch=1.0, message="fitted"))
+        progress(Progress(1, 1, epoch=1.0, message="fitted"))
         return self
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:

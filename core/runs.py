@@ -33,7 +33,7 @@ from core.workspace import Workspace, read_json, write_json_atomic
 RECORD_FILE = "run.json"
 PROGRESS_FILE = "progress.json"
 #: What a training run reports often: kept in PROGRESS_FILE, apart from the spec and the result.
-PROGRESS_FIELDS = ("step", "total_steps", "epoch", "loss", "elapsed_s", "eta_s", "message", "history",
+PROGRESS_FIELDS = ("step", "total_steps", "unit", "epoch", "loss", "elapsed_s", "eta_s", "message", "history",
                    "heartbeat_at")
 MODEL_DIR = "model"
 #: Progress is written to disk at most this often (state changes are written at once).
@@ -119,6 +119,8 @@ class RunRecord:
     finished_at: str | None = None
     step: int = 0
     total_steps: int = 0
+    #: What ``step`` counts in the phase under way: "step" or "text" (core.classifiers.Progress).
+    unit: str = "step"
     epoch: float | None = None
     loss: float | None = None
     elapsed_s: float = 0.0

@@ -131,7 +131,7 @@ class ProgressTracker:
         now = self.clock()
         elapsed = now - self.started
         eta = self._eta(event, now)
-        changes = dict(step=event.step, total_steps=event.total_steps, elapsed_s=round(elapsed, 1),
+        changes = dict(step=event.step, total_steps=event.total_steps, unit=event.unit, elapsed_s=round(elapsed, 1),
                        eta_s=None if eta is None else round(eta, 1))
         if event.epoch is not None:
             changes["epoch"] = round(event.epoch, 3)

@@ -181,7 +181,8 @@ class FineTunedTransformer(TextClassifier):
         if hardware.device == "cuda":
             self.model.to("cuda")
         def reading(what: str) -> Callable[[int, int], None]:
-            return lambda done, total: progress(Progress(done, total, message=f"linear probe: reading the {what}"))
+            return lambda done, total: progress(Progress(done, total, message=f"linear probe: reading the {what}",
+                                                         unit="text"))
 
         reading("training texts")(0, len(data.train_texts))
         features = head_features(self.model, self.tokenizer, data.train_texts, self.max_length, hardware.bf16,

@@ -9,7 +9,7 @@ from core import charts
 from core.model_kinds import model_kinds
 from core.config import POOLINGS, PRESET_NAMES, AppConfig, Hyperparameters
 from core.dataset_versions import DatasetVersion, list_dataset_versions
-from core.display import when
+from core.display import progress_count, when
 from core.services.runs import cancel_run, start_runs
 from core.runs import RunError, RunRecord, RunRequest, list_runs
 from core.recipe import DataProfile, Recipe
@@ -137,9 +137,9 @@ def show_run_progress(record: RunRecord) -> None:
         epoch = f" · epoch {record.epoch:.2f}" if record.epoch is not None else ""
         loss = f" · loss {record.loss:.4f}" if record.loss is not None else ""
         message = "cancelling…" if record.cancelled_by else (record.message or "starting")
-        st.progress(record.fraction_done, text=f"{message} · step {record.step}/"
-                                               f"{record.total_steps}{epoch}{loss} · elapsed "
-                                               f"{duration(record.elapsed_now)} · ETA {duration(record.eta_s)}")
+        st.progress(record.fraction_done, text=f"{message} · {progress_count(record.step, record.total_steps, record.unit)}"
+                                               f"{epoch}{loss} · elapsed {duration(record.elapsed_now)} · ETA "
+                                               f"{duration(record.eta_s)}")
         if record.history:
             st.plotly_chart(charts.training_curve(record.history), width="stretch", key=f"curve:{record.run_id}")
 

@@ -44,6 +44,27 @@ def wait_until(condition, timeout=120.0, interval=0.02):
     return False
 
 
+def test_progress_reads_as_texts_while_texts_are_read_and_as_steps_in_training(isolated_workspace, config):
+    from core.classifiers import Progress
+    from core.display import progress_count
+    from core.runs import RunHandle, create_run
+    from core.training import ProgressTracker
+
+    version = save_demo_version(isolated_workspace, config)
+    handle = RunHandle(isolated_workspace, create_run(isolated_workspace, request(config, version, "transformer"),
+                                                      config, ANALYST))
+    handle.start("host:1")
+    track = ProgressTracker(handle)
+    track(Progress(3000, 9000, message="linear probe: reading the training texts", unit="text"))
+    handle.report(persist=True)
+    reading = load_record(isolated_workspace, handle.run_id)
+    assert progress_count(reading.step, reading.total_steps, reading.unit) == "3,000 of 9,000 texts"
+    track(Progress(12, 1500, epoch=0.1))
+    handle.report(persist=True)
+    training = load_record(isolated_workspace, handle.run_id)
+    assert progress_count(training.step, training.total_steps, training.unit) == "step 12/1,500"
+
+
 @pytest.mark.slow
 def test_progress_is_monotonic_and_reaches_the_total(isolated_workspace, config_file, tiny_bert):
     """As the app sees it, from the run's folder (the worker writes progress there about once a second)."""

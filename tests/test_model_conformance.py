@@ -50,6 +50,8 @@ def test_every_model_kind_keeps_the_interface(kind, tiny_settings, tmp_path):
     reports: list[Progress] = []
     model = cls(LABELS, settings, config).fit(training_data(LABELS), reports.append, threading.Event())
     assert reports and all(0 <= r.step <= max(r.total_steps, r.step) for r in reports)
+    # texts read (probe, embeddings) are counted as texts, never as training steps
+    assert all(r.unit == ("text" if "reading" in r.message or "embedding" in r.message else "step") for r in reports)
 
     scores = model.predict_proba(PROBES)
     assert scores.shape == (len(PROBES), len(LABELS)) and scores.dtype.kind == "f"
