@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 API_PORT ?= 8502
 
-.PHONY: run test test-fast bench bench-labels bench-app bench-scale bench-quality install install-dev clean-venv
+.PHONY: run test test-fast bench bench-labels bench-baselines bench-app bench-scale bench-quality install install-dev clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ bench-quality: install
 # How many randomly flipped labels the suspicious-label check finds (demo, UCI, CLINC150; about a minute).
 bench-labels: install
 	$(BIN)/python -m bench.labels $(ARGS)
+
+# The TF-IDF + LR baseline on clean and noisy labels against its earlier iteration cap (about 3 minutes).
+bench-baselines: install
+	$(BIN)/python -m bench.baselines $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
