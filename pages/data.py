@@ -11,6 +11,7 @@ import streamlit as st
 
 from core import charts
 from core.config import AppConfig
+from core.display import when
 from core.cleaning import CleaningOptions, LabelDecision, RareClassAction
 from core.label_issues import EmbeddingCheck, LabelCheck, LabelCheckError
 from core.services.datasets import (
@@ -104,7 +105,7 @@ def copies_and_outliers(found: EmbeddingCheck | None, key: str) -> tuple[LabelDe
     for title, table in (("Near-copies (one group after another)", copies), ("Outliers (most unusual first)", outliers)):
         if len(table):
             st.caption(title)
-            edited = st.data_editor(table, hide_index=True, width="stretch", height=240, key=f"{key}:{title}",
+            edited = st.data_editor(table, hide_index=True, width="stretch", key=f"{key}:{title}",
                                     disabled=[column for column in table.columns if column != "drop"])
             ticked += [int(line) for line in edited.loc[edited["drop"], "line"]]
     return tuple(LabelDecision(line, "drop") for line in dict.fromkeys(ticked))
@@ -337,7 +338,7 @@ if not versions:
 else:
     st.dataframe(pd.DataFrame([{
         "version": v.ref, "examples": v.meta["rows"], "labels": len(v.labels),
-        "source": v.meta["source"], "saved": v.meta["created_at"],
+        "source": v.meta["source"], "saved": when(v.meta["created_at"]),
         "test split edited": f"{len(v.test_split_edits)} row(s)" if v.test_split_edits else "",
         "fingerprint": v.meta["fingerprint"][:12],
     } for v in versions]), hide_index=True, width="stretch")
