@@ -128,6 +128,8 @@ def test_the_data_page_finds_suspicious_labels_and_saves_only_what_was_decided(i
 def test_a_saved_versions_labels_are_reviewed_into_its_next_version_test_rows_left_alone(isolated_workspace, config):
     version = save_demo_version(isolated_workspace, config)
     app = open_page("pages/data.py")
+    (saved,) = [frame.value for frame in app.dataframe if "fingerprint" in frame.value.columns]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", saved["saved"].iloc[0])  # as people read times
     app.button(key="check_version_labels").click().run()
     assert not app.exception, app.exception
     (table,) = [frame.value for frame in app.dataframe if "split" in frame.value.columns]
