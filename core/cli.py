@@ -464,8 +464,8 @@ def _decisions(path: str) -> tuple[LabelDecision, ...]:
             continue
         try:
             row = json.loads(line)
-            if row.get("action", "relabel") == "keep":
-                continue
+            if row.get("action", "relabel") == "keep" or ("line" not in row and "rows" in row):
+                continue  # kept, or the check's own summary line
             decisions.append(LabelDecision(int(row["line"]), row.get("action", "relabel"),
                                            row.get("to", row.get("suggested"))))
         except (ValueError, KeyError, TypeError, AttributeError) as error:

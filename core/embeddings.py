@@ -89,18 +89,18 @@ class EmbeddingCache:
         """One unit-length row per text, in order."""
         keys = [(model_name, max_length, text) for text in texts]
         with self._lock:
-            missing = sorted({key[2] for key in keys if key not in self._vectors})
-        if missing:
-            fresh = shared_encoder(model_name, max_length).encode(missing)
+            found = {key: self._vectors[key] for key in keys if key in self._vectors}
+            for key in found:
+                self._vectors.move_to_end(key)
+        missing = sorted({key for key in keys if key not in found})
+        if missing:  # encoded outside the lock; the answer never depends on what another thread evicts meanwhile
+            fresh = shared_encoder(model_name, max_length).encode([key[2] for key in missing])
+            found.update(zip(missing, fresh))
             with self._lock:
-                for text, vector in zip(missing, fresh):
-                    self._vectors[(model_name, max_length, text)] = vector
+                self._vectors.update(zip(missing, fresh))
                 while len(self._vectors) > self.capacity:
                     self._vectors.popitem(last=False)
-        with self._lock:
-            for key in keys:
-                self._vectors.move_to_end(key)
-            return np.stack([self._vectors[key] for key in keys]) if keys else np.zeros((0, 0), np.float32)
+        return np.stack([found[key] for key in keys]) if keys else np.zeros((0, 0), np.float32)
 
 
 #: The process's cache (the Streamlit server's sessions share it).

@@ -166,6 +166,8 @@ class EmbeddingCheck:
     seconds: float
 
 
+#: Datalab compares each row with this many nearest neighbours (it needs more rows than that).
+NEIGHBOURS = 10
 #: Progress: (rows embedded, rows in all).
 RowProgress = Callable[[int, int], None]
 
@@ -199,9 +201,9 @@ def find_near_copies_and_outliers(frame: pd.DataFrame, config: AppConfig,
 
     started = time.monotonic()
     texts, labels, lines = frame["text"].tolist(), frame["label"].tolist(), frame["line"].tolist()
-    if len(texts) < 10:
-        raise LabelCheckError("near-copies and outliers are judged against the rest of the data: at least 10 rows "
-                              "are needed")
+    if len(texts) <= NEIGHBOURS:
+        raise LabelCheckError(f"near-copies and outliers are judged against each row's {NEIGHBOURS} nearest "
+                              f"neighbours: at least {NEIGHBOURS + 1} rows are needed")
     encoder = shared_encoder(config.model.name, config.model.max_length)
     vectors = encoder.encode(texts, None if progress is None else lambda done: progress(done, len(texts)))
     names = sorted(set(labels))

@@ -144,5 +144,6 @@ def test_near_copies_with_different_labels_and_outliers_are_found_on_sentence_em
     assert seen[-1] == (len(rows), len(rows)) and found.rows == len(rows)
     unplanted = find_near_copies_and_outliers(frame.iloc[:-2], config)
     assert unplanted.near_copies == [] and unplanted.outliers == []  # the plants, not the data, were found
-    with pytest.raises(LabelCheckError, match="at least 10 rows"):
-        find_near_copies_and_outliers(frame.iloc[:5], config)
+    with pytest.raises(LabelCheckError, match="at least 11 rows"):
+        find_near_copies_and_outliers(frame.iloc[:10], config)
+    assert find_near_copies_and_outliers(frame.iloc[:11], config).rows == 11

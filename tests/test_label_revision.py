@@ -143,7 +143,7 @@ def test_the_command_line_checks_a_version_and_applies_edited_output(studio, pla
     assert main(["labels", "--dataset", "planted/v1", "--apply", str(decisions)]) == 2  # a test row, not allowed
     assert "are in its test split" in capsys.readouterr().err
     kept = write_file("kept.jsonl", "".join(json.dumps(i) + "\n" for i in chosen)
-                      + json.dumps({**test_row, "action": "keep"}) + "\n")
+                      + json.dumps({**test_row, "action": "keep"}) + "\n" + json.dumps(summary) + "\n")
     assert main(["labels", "--dataset", "planted/v1", "--apply", str(kept)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result == {"saved": "planted/v2", "relabelled": len(chosen), "dropped": 0, "test_split_edits": 0}
