@@ -16,8 +16,8 @@ from core.overview import summarise_workspace
 from core.runs import run_namer
 from core.services.accounts import accounts, report_page_error
 from pages._session import (
-    account_sidebar, app_studio, authenticator, caller, current_actor, first_admin_setup, issue_pending_cookie,
-    sign_in_form, signed_in_actor, signed_out_here, welcome_notice,
+    account_sidebar, app_studio, apply_decisions, authenticator, caller, current_actor, first_admin_setup,
+    sign_in_form, signed_in_actor, signed_out_here, sync_cookie, welcome_notice,
 )
 from pages._widgets import app_config, app_workspace, load_css, mark_entrypoint, page_intro, pending_page, plain
 
@@ -152,15 +152,16 @@ configure_logging(workspace)
 studio = app_studio(config)
 store = studio.store
 
+apply_decisions()  # a sign-in or sign-out decided in a run that was cut short
 if not accounts(studio).any_accounts():
     navigation = only_view(lambda: first_admin_setup(studio), "Set up")
     actor = None
 else:
     auth = authenticator(studio)
-    issue_pending_cookie(auth, studio)
-    actor = signed_in_actor(auth, studio)
-    if actor is not None and account_sidebar(auth, actor, studio):
+    actor = signed_in_actor(studio)
+    if actor is not None and account_sidebar(actor, studio):
         actor = None  # signed out just now
+    sync_cookie(auth)  # after every sign-in and sign-out this run may have decided
     if actor is None:
         navigation = only_view(lambda: sign_in_form(auth, studio), "Sign in",
                                at_every_address=not signed_out_here())

@@ -211,22 +211,6 @@ class Accounts:
         rows = self.store.rows(select(users.c.password_hash).where(users.c.username == username))
         return rows[0]["password_hash"] if rows else None
 
-    def credentials(self) -> dict[str, Any]:
-        """The accounts in streamlit-authenticator's format; disabled accounts are left out.
-
-        The lockout is not the authenticator's: every password it checks goes through
-        :meth:`attempt_sign_in` (see ``pages/_session.py``), which counts and locks in the database.
-        """
-        rows = self.store.rows(select(users).where(users.c.disabled.is_(False)))
-        entries = {}
-        for row in rows:
-            account = Account.from_row(row)
-            entries[account.username] = {"name": account.name, "email": account.email or "",
-                                         "password": row["password_hash"], "roles": [account.role.value],
-                                         "failed_login_attempts": 0, "logged_in": False}
-        return {"usernames": entries}
-
-    # -- checks ------------------------------------------------------------------------------------
     def _check_new_password(self, password: str, *personal: str) -> None:
         """Length, bcrypt's limit, no edge spaces, and not easy to guess (``personal``: the username, name)."""
         if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:

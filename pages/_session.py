@@ -1,25 +1,37 @@
 """Sign-in views: the first-admin form, the sign-in form, the session's account and sign-out.
 
-streamlit-authenticator draws the sign-in form and keeps the signed cookie;
-the accounts, lockout and roles live in ``core.auth`` and the database. Every
-run re-reads the account, so a disabled account or a changed role takes effect
-at once, and a session older than ``auth.session_hours`` ends.
+The accounts, lockout, roles and sessions live in ``core`` (``core.services.accounts`` decides whether a
+sign-in counts and starts its session row); streamlit-authenticator signs and reads the sign-in cookie, and its
+cookie component carries the cookie to and from the browser. Every run re-reads the account, so a disabled
+account or a changed role takes effect at once, and a session older than ``auth.session_hours`` ends.
+
+Nothing here may depend on when the cookie component reports. Each report reruns the page, and Streamlit cuts
+the run in progress short at its next *yield point*, which is not only drawing an element but also every read or
+write of ``st.session_state``. So a sign-in, a failed password and a sign-out are first *decided* (the password
+checked, the session row started or ended) and kept on the server for this browser session; then applied to the
+session state. A run cut short in between leaves the decision waiting, and the next run applies it before
+anything else (:func:`apply_decisions`). The password is checked in the form's callback, which runs before the
+page does, and the cookie to set or delete stays pending until the browser confirms it.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import streamlit as st
 import streamlit_authenticator as stauth
-from streamlit_authenticator.utilities.exceptions import LoginError, LogoutError
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core.auth import Accounts, Actor, AuthError, Role, cookie_key, sign_in_id
+from core.auth import Actor, AuthError, Role, cookie_key
 from core.config import AppConfig
 from core.services.accounts import (
-    accounts, begin_session, create_first_admin, record_failed_sign_in, session_refusal, sign_out, signed_in,
+    SignedIn, accounts, create_first_admin, resume_from_cookie, session_refusal, sign_in_with_password, sign_out,
+    signed_in, start_session,
 )
 from core.store import Store, default_database_url
 from core.services import Caller, Studio
@@ -31,15 +43,18 @@ SESSION_ID = "fs_session_id"
 NOTICE = "fs_sign_in_notice"
 #: Set when someone signs out of this browser tab: the sign-in view then sits at Home's address only.
 SIGNED_OUT_HERE = "fs_signed_out_here"
-#: Set when the first admin was signed in without the form: the next run issues the sign-in cookie.
-ISSUE_COOKIE = "fs_issue_cookie"
 WELCOME = "fs_welcome"
-#: Set when a cookie that cannot sign in was refused: the next run tells the browser to drop it.
+#: The sign-in cookie's expiry (seconds since the epoch) while the browser has not confirmed it holds it.
+PENDING_COOKIE = "fs_pending_cookie"
+#: An id of the deletion of the sign-in cookie while the browser has not confirmed it.
 EXPIRE_COOKIE = "fs_expire_cookie"
-#: How the last password sign-in went (core.auth.SignInAttempt), for the form's message and the log.
-LAST_ATTEMPT = "fs_last_attempt"
+#: The form's answer to the last password tried in this tab, shown until the next one.
+SIGN_IN_ERROR = "fs_sign_in_error"
 #: Wrong passwords typed in this browser tab (for the warning before a lockout).
 FAILED_HERE = "fs_failed_here"
+USERNAME_FIELD, PASSWORD_FIELD = "fs_sign_in_username", "fs_sign_in_password"
+#: streamlit-authenticator's session keys of a sign-in (its cookie reader and this module share them).
+AUTHENTICATOR_KEYS = ("authentication_status", "username", "name", "email", "roles")
 
 
 @st.cache_resource(show_spinner=False)
@@ -88,7 +103,8 @@ def authenticator(studio: Studio) -> stauth.Authenticate:
         st.error(f"Feedback Studio refuses to start: {exc}.")
         st.stop()
     rules = studio.config.auth
-    auth = stauth.Authenticate(accounts(studio).credentials(), rules.cookie_name, key,
+    # No credentials: passwords are checked by core (sign_in_with_password), never by the authenticator.
+    auth = stauth.Authenticate({"usernames": {}}, rules.cookie_name, key,
                                cookie_expiry_days=rules.session_hours / 24, auto_hash=False)
     _only_well_formed_cookies(auth)
     return auth
@@ -114,6 +130,57 @@ def _only_well_formed_cookies(auth: stauth.Authenticate) -> None:
     model.get_cookie = checked
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What a sign-in, a wrong password or an ending decided for one browser session, not yet applied to its
+    session state: a new sign-in (``signed_in``), a wrong password (``error``, with this tab's count), or an
+    ended sign-in (``notice``)."""
+
+    signed_in: SignedIn | None = None
+    send_cookie: bool = False
+    error: str | None = None
+    failed_here: int = 0
+    notice: str | None = None
+    signed_out_here: bool = False
+
+
+#: Decisions not yet applied, by Streamlit session id (one server process holds its sessions).
+_DECISIONS: dict[str, Decision] = {}
+_DECISIONS_LOCK = threading.Lock()
+
+
+def _browser_session() -> str:
+    return get_script_run_ctx().session_id
+
+
+def _decide(decision: Decision) -> None:
+    """Keep the decision for this browser session (no yield point: a cut cannot lose it), then apply it."""
+    with _DECISIONS_LOCK:
+        _DECISIONS[_browser_session()] = decision
+    apply_decisions()
+
+
+def apply_decisions() -> None:
+    """Apply this browser session's waiting decision, if any; first thing in every run. Applying is
+    idempotent and the decision is dropped only once applied whole, so a run cut short halfway is completed
+    by the next one."""
+    key = _browser_session()
+    with _DECISIONS_LOCK:
+        decision = _DECISIONS.get(key)
+    if decision is None:
+        return
+    if decision.signed_in is not None:
+        _adopt(decision.signed_in, decision.send_cookie)
+    elif decision.error is not None:
+        st.session_state[FAILED_HERE] = decision.failed_here
+        st.session_state[SIGN_IN_ERROR] = decision.error
+    else:
+        _end_session(decision.notice, decision.signed_out_here)
+    with _DECISIONS_LOCK:
+        if _DECISIONS.get(key) is decision:
+            del _DECISIONS[key]
+
+
 def first_admin_setup(studio: Studio) -> None:
     """Shown only while no account exists: create the first admin (no default password anywhere)."""
     st.title("Welcome to Feedback Studio")
@@ -136,77 +203,83 @@ def first_admin_setup(studio: Studio) -> None:
             st.error(f"The account cannot be created: {exc}.")
             return
         # Signed in at once, as the sign-in form would: they just proved the password twice.
-        st.session_state.update({"authentication_status": True, "username": account.username,
-                                 "name": account.name, ISSUE_COOKIE: True})
+        _decide(Decision(signed_in=start_session(studio, account), send_cookie=True))
         st.session_state[WELCOME] = f"Admin account {account.username} created; you are signed in."
         st.rerun()
 
 
-def _start_session(studio: Studio, auth: stauth.Authenticate) -> None:
-    """A new sign-in: its id (from the cookie just issued) and a session row that ends with the cookie."""
-    expires = auth.cookie_controller.cookie_model.exp_date
-    st.session_state[SESSION_ID] = sign_in_id(st.session_state["username"], expires)
-    begin_session(studio, session_id(), st.session_state["username"], expires)
+def _adopt(signed: SignedIn, send_cookie: bool) -> None:
+    """Make this browser session the sign-in decided; ``authentication_status`` is written last, so a run cut
+    short halfway never shows a sign-in whose session id is another's. A password sign-in also owes the
+    browser its cookie."""
+    account = signed.account
+    for key in (ACTOR_KEY, SIGN_IN_ERROR, EXPIRE_COOKIE):  # ACTOR_KEY gone: the next run is this sign-in's first
+        st.session_state.pop(key, None)
+    if send_cookie:
+        st.session_state[PENDING_COOKIE] = signed.expires
+    else:
+        st.session_state.pop(PENDING_COOKIE, None)
+    st.session_state.update({SESSION_ID: signed.session_id, SIGNED_IN_AT: time.time(), "username": account.username,
+                             "name": account.name, "email": account.email, "roles": [account.role.value]})
+    st.session_state["authentication_status"] = True
 
 
-def _passwords_checked_in_the_database(auth: stauth.Authenticate, book: Accounts) -> None:
-    """Every password the form checks goes through ``Accounts.attempt_sign_in``: counted and lock-checked in
-    the database before bcrypt runs, so parallel guesses cannot outrun the lockout (the authenticator's own
-    counter lives in one page run's memory). The outcome is kept for :func:`sign_in_form`."""
-    model = auth.authentication_controller.authentication_model
+def _check_password(studio: Studio) -> None:
+    """The sign-in form's submit. A callback, so it runs before the page does; the password is checked and the
+    outcome decided before the session state is touched again (see the module's docstring)."""
+    username = st.session_state.get(USERNAME_FIELD) or ""
+    password = st.session_state.get(PASSWORD_FIELD) or ""
+    failed_here = st.session_state.get(FAILED_HERE, 0)
+    result = sign_in_with_password(studio, caller(), username, password)
+    if result.signed_in is not None:
+        _decide(Decision(signed_in=result.signed_in, send_cookie=True))
+    else:
+        _decide(Decision(error=_wrong_password_message(studio, failed_here + 1), failed_here=failed_here + 1))
+    st.session_state[PASSWORD_FIELD] = ""
 
-    def check(username: str, password: str) -> bool:
-        attempt = book.attempt_sign_in(username, password)
-        st.session_state[LAST_ATTEMPT] = attempt
-        return attempt.outcome == "signed_in"
 
-    model.check_credentials = check
+def _wrong_password_message(studio: Studio, tries: int) -> str:
+    """The same words whether the name exists, is locked, or the password is wrong: they tell nobody which
+    accounts exist. ``tries`` counts this browser tab's wrong passwords."""
+    rules = studio.config.auth
+    left = rules.max_failed_sign_ins - tries
+    warning = (f" {left} more wrong password(s) in a row and the account is locked for "
+               f"{rules.lockout_minutes} minutes." if left > 0 else
+               f" An account is locked for {rules.lockout_minutes} minutes after "
+               f"{rules.max_failed_sign_ins} wrong passwords in a row; an admin can lift it.")
+    return "Wrong username or password." + warning
+
+
+def _resumed_from_cookie(auth: stauth.Authenticate, studio: Studio) -> bool:
+    """Sign in with the cookie the browser brought when this tab connected, if it names a session that still
+    counts; a cookie that does not (signed out, ended, disabled account) is dropped with the reason. Never after
+    a sign-out in this tab: the cookie the tab connected with is then out of date (the authenticator's reader
+    answers False)."""
+    token = auth.cookie_controller.get_cookie()
+    if not token:
+        return False
+    outcome = resume_from_cookie(studio, token["username"], token["exp_date"])
+    _decide(Decision(notice=outcome) if isinstance(outcome, str) else Decision(signed_in=outcome))
+    return True
 
 
 def sign_in_form(auth: stauth.Authenticate, studio: Studio) -> None:
     """The sign-in form; every password is counted and lock-checked in the database first."""
     st.title("Feedback Studio")
     if notice := st.session_state.get(NOTICE):
-        st.info(notice)  # kept until the next sign-in: the cookie component may rerun the page once
-    if st.session_state.pop(EXPIRE_COOKIE, False):
-        auth.cookie_controller.delete_cookie()
-    cookie = auth.cookie_controller.get_cookie()  # {username, exp_date} of an earlier sign-in, if any
-    from_cookie = bool(cookie)
-    if from_cookie:  # set before login(), which reruns the page itself once the cookie signs in: the visit goes on
-        st.session_state[SESSION_ID] = sign_in_id(cookie["username"], cookie["exp_date"])
-    book = accounts(studio)
-    _passwords_checked_in_the_database(auth, book)
-    st.session_state.pop(LAST_ATTEMPT, None)
-    try:
-        auth.login(location="main", key="sign_in", max_login_attempts=None,
-                   fields={"Form name": "Sign in", "Login": "Sign in"})
-    except LoginError:  # only a cookie gets here now: it names an account that is disabled or gone
-        _end_session(auth)
-        st.session_state[NOTICE] = "That account can no longer sign in here. Sign in with another account."
-        st.rerun()
-    status = st.session_state.get("authentication_status")
-    if status is False:
-        record_failed_sign_in(studio, session_id(), st.session_state.pop(LAST_ATTEMPT, None))
-        tries = st.session_state[FAILED_HERE] = st.session_state.get(FAILED_HERE, 0) + 1
-        # The same words whether the name exists, is locked, or the password is wrong: they tell nobody
-        # which accounts exist. The count is this browser tab's.
-        rules = studio.config.auth
-        left = rules.max_failed_sign_ins - tries
-        warning = (f" {left} more wrong password(s) in a row and the account is locked for "
-                   f"{rules.lockout_minutes} minutes." if left > 0 else
-                   f" An account is locked for {rules.lockout_minutes} minutes after "
-                   f"{rules.max_failed_sign_ins} wrong passwords in a row; an admin can lift it.")
-        st.error("Wrong username or password." + warning)
-    elif status and from_cookie:
-        st.rerun()  # signed in by an existing cookie: nothing to send, open the studio now
-    elif status:
-        _start_session(studio, auth)
-        # Signed in by password: no st.rerun() here, this run must finish so the new cookie reaches the
-        # browser; the cookie component then reports back, and that rerun opens the studio.
-        st.success("Signed in — opening the studio…")
+        st.info(notice)  # kept until the next sign-in
+    if _resumed_from_cookie(auth, studio):
+        st.rerun()  # signed in by the cookie, or it was refused: the next run opens the studio or drops it
+    with st.form("sign_in"):
+        st.subheader("Sign in")
+        st.text_input("Username", key=USERNAME_FIELD, autocomplete="username")
+        st.text_input("Password", type="password", key=PASSWORD_FIELD, autocomplete="current-password")
+        st.form_submit_button("Sign in", on_click=_check_password, args=(studio,))
+    if error := st.session_state.get(SIGN_IN_ERROR):
+        st.error(error)
 
 
-def signed_in_actor(auth: stauth.Authenticate, studio: Studio) -> Actor | None:
+def signed_in_actor(studio: Studio) -> Actor | None:
     """The signed-in account of this session after checking it still may sign in, or None."""
     username = st.session_state.get("username") if st.session_state.get("authentication_status") else None
     if not username:
@@ -216,8 +289,7 @@ def signed_in_actor(auth: stauth.Authenticate, studio: Studio) -> Actor | None:
     expired = time.time() - started > studio.config.auth.session_hours * 3600
     # disabled, expired, signed out elsewhere, password reset, …
     if refusal := session_refusal(studio, session_id(), username, expired):
-        _end_session(auth)
-        st.session_state[NOTICE] = refusal
+        _decide(Decision(notice=refusal))
         return None
     account = accounts(studio).get(username)
     if st.session_state.get(ACTOR_KEY) is None:  # first run of this sign-in (password or cookie)
@@ -229,43 +301,53 @@ def signed_in_actor(auth: stauth.Authenticate, studio: Studio) -> Actor | None:
     return account.actor
 
 
-def _end_session(auth: stauth.Authenticate) -> None:
-    """Forget the sign-in: the cookie and this session's state (also when the cookie never signed in, e.g. it
-    names a disabled account: streamlit-authenticator's logout then raises LogoutError)."""
-    try:
-        auth.logout(location="unrendered")
-    except LogoutError:
-        for key in ("authentication_status", "username", "name", "email", "roles"):
-            st.session_state[key] = None
-        st.session_state["logout"] = True  # as after a sign-out: streamlit-authenticator ignores the cookie now
-        st.session_state[EXPIRE_COOKIE] = True  # deleted by the next run, which reaches the browser
-    for key in (ACTOR_KEY, SIGNED_IN_AT):
+def _end_session(notice: str | None, signed_out_here: bool) -> None:
+    """Forget the sign-in in this tab, say why, and have the browser drop its cookie (sent by
+    :func:`sync_cookie`); ``authentication_status`` is cleared first."""
+    st.session_state["authentication_status"] = None
+    st.session_state["logout"] = True  # the authenticator's flag: its reader ignores the tab's cookie from now on
+    for key in AUTHENTICATOR_KEYS:
+        st.session_state[key] = None
+    st.session_state.setdefault(EXPIRE_COOKIE, secrets.token_hex(4))  # this deletion's id (see sync_cookie)
+    for key in (ACTOR_KEY, SIGNED_IN_AT, PENDING_COOKIE):
         st.session_state.pop(key, None)
+    st.session_state[NOTICE] = notice
+    if signed_out_here:
+        st.session_state[SIGNED_OUT_HERE] = True  # whoever signs in next starts from Home, not this page
 
 
-def account_sidebar(auth: stauth.Authenticate, actor: Actor, studio: Studio) -> bool:
+def account_sidebar(actor: Actor, studio: Studio) -> bool:
     """Who is signed in, and the sign-out button, on every page; True when the person just signed out.
 
-    The caller then shows the sign-in view in the same run, so the cookie deletion reaches the browser.
+    The caller then shows the sign-in view in the same run.
     """
     with st.sidebar:
         who = st.empty()
         if st.button("Sign out", key="sign_out", width="stretch"):
             sign_out(studio, Caller(actor, session_id()))  # a copy of the cookie no longer signs in either
-            _end_session(auth)
-            st.session_state[NOTICE] = "You are signed out."
-            st.session_state[SIGNED_OUT_HERE] = True  # whoever signs in next starts from Home, not this page
+            _decide(Decision(notice="You are signed out.", signed_out_here=True))
             return True
         who.caption(f"Signed in as **{actor.username}** · {actor.role.value}")
     return False
 
 
-def issue_pending_cookie(auth: stauth.Authenticate, studio: Studio) -> None:
-    """Give the browser the sign-in cookie of a sign-in that did not go through the form (the first admin),
-    so a reload keeps them signed in."""
-    if st.session_state.pop(ISSUE_COOKIE, False):
-        auth.cookie_controller.set_cookie()
-        _start_session(studio, auth)
+def sync_cookie(auth: stauth.Authenticate) -> None:
+    """Send the browser the sign-in cookie it is owed, or tell it to drop it, in every run until it confirms
+    (the component answers True once done): a run cut short before the browser got it sends it again. Each
+    cookie and each deletion is a component of its own (keyed by the session, or the deletion's id), so the
+    answer of an earlier one never stands for it."""
+    model = auth.cookie_controller.cookie_model
+    component = model.cookie_manager.cookie_manager  # extra-streamlit-components' cookie manager, called directly
+    expires = st.session_state.get(PENDING_COOKIE)
+    if expires is not None and st.session_state.get("authentication_status"):
+        model.exp_date = expires  # the session's own end: the cookie then names this session (core.auth.sign_in_id)
+        options = {"path": "/", "expires": datetime.fromtimestamp(expires).isoformat(), "sameSite": "strict"}
+        if component(method="set", cookie=model.cookie_name, value=model._token_encode(), options=options,
+                     key=f"fs_set_cookie_{session_id()}", default=False):
+            st.session_state.pop(PENDING_COOKIE, None)
+    elif deletion := st.session_state.get(EXPIRE_COOKIE):
+        if component(method="delete", cookie=model.cookie_name, key=f"fs_delete_cookie_{deletion}", default=False):
+            st.session_state.pop(EXPIRE_COOKIE, None)
 
 
 def welcome_notice() -> None:

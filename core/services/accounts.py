@@ -1,15 +1,16 @@
 """Accounts and sign-in sessions: the first admin, creating and changing accounts, signing in and out.
 
-The password form itself belongs to the page (streamlit-authenticator draws it and keeps the cookie);
-what is decided and recorded lives here.
+The page draws the password form and streamlit-authenticator keeps the sign-in cookie; whether a sign-in
+counts, which session it starts and what is recorded are decided here.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from core.audit import EventType, has_event, record_event
-from core.auth import Account, Accounts, Permission, Role, SignInAttempt
+from core.auth import Account, Accounts, Permission, Role, SignInAttempt, sign_in_id
 from core.services.studio import Caller, Studio
 from core.sessions import Sessions, expiry as session_expiry
 
@@ -72,20 +73,65 @@ def change_account(studio: Studio, caller: Caller, username: str, role: Role | N
     return change
 
 
-def record_failed_sign_in(studio: Studio, session_id: str | None, attempt: SignInAttempt | None) -> None:
+@dataclass(frozen=True)
+class SignedIn:
+    """A sign-in that counts: the account, its new session's id and when that session (and its cookie) ends."""
+
+    account: Account
+    session_id: str
+    expires: float  # seconds since the epoch, as the sign-in cookie carries it
+
+
+@dataclass(frozen=True)
+class PasswordSignIn:
+    """How one password sign-in went: ``signed_in`` holds the new session when the password was right."""
+
+    attempt: SignInAttempt
+    signed_in: SignedIn | None = None
+
+
+def sign_in_with_password(studio: Studio, caller: Caller, username: str, password: str,
+                          now: float | None = None) -> PasswordSignIn:
+    """One password sign-in, decided by the password alone: when it is right, a new session row of *this*
+    account starts before anything else happens, whatever session the browser held before (another
+    account's, a stale cookie's); when it is wrong, the attempt is counted and recorded once."""
+    attempt = accounts(studio).attempt_sign_in(username, password)
+    if attempt.outcome != "signed_in":
+        _record_failed_sign_in(studio, caller.session_id, attempt)
+        return PasswordSignIn(attempt)
+    return PasswordSignIn(attempt, start_session(studio, attempt.account, now))
+
+
+def start_session(studio: Studio, account: Account, now: float | None = None) -> SignedIn:
+    """A new sign-in's session row, lasting ``auth.session_hours``; its id is the one the sign-in cookie
+    gives every reload of this visit (core.auth.sign_in_id)."""
+    expires = (time.time() if now is None else now) + studio.config.auth.session_hours * 3600
+    session_id = sign_in_id(account.username, expires)
+    Sessions(studio.store).start(session_id, account.username, session_expiry(expires))
+    return SignedIn(account, session_id, expires)
+
+
+def resume_from_cookie(studio: Studio, username: str, cookie_expires: float) -> SignedIn | str:
+    """A sign-in cookie brought back by a browser: the session it names when that session still counts,
+    else why not (the account disabled or gone, the session signed out or ended): such a cookie is
+    dropped, never adopted."""
+    account = accounts(studio).get(username)
+    if account is None or account.disabled:
+        return "That account can no longer sign in here. Sign in with another account."
+    session_id = sign_in_id(account.username, cookie_expires)
+    refusal = Sessions(studio.store).refusal(session_id, account.username)
+    return refusal if refusal is not None else SignedIn(account, session_id, cookie_expires)
+
+
+def _record_failed_sign_in(studio: Studio, session_id: str | None, attempt: SignInAttempt) -> None:
     """A wrong password on record (and the lock it set); the name only when it is an account's."""
-    if attempt is None or attempt.account is None:
+    if attempt.account is None:
         studio.audit(Caller(None, session_id), EventType.SIGN_IN_FAILED, refused=True)
         return
     record_event(studio.store, EventType.SIGN_IN_FAILED, username=attempt.username, session_id=session_id)
     if attempt.locked_now:
         record_event(studio.store, EventType.LOCKOUT, username=attempt.username, session_id=session_id,
                      until=attempt.account.locked_until.isoformat())
-
-
-def begin_session(studio: Studio, session_id: str, username: str, cookie_expires: float) -> None:
-    """A new sign-in's session row: it ends with its cookie, or earlier when someone ends it."""
-    Sessions(studio.store).start(session_id, username, session_expiry(cookie_expires))
 
 
 def session_refusal(studio: Studio, session_id: str | None, username: str, expired: bool) -> str | None:
