@@ -54,6 +54,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ANALYST: frozenset(_ANALYST),
     Role.ADMIN: frozenset(Permission),
 }
+#: What each role may do, in words (account forms and confirmations); the least privileged first.
+ROLE_MEANINGS: dict[Role, str] = {
+    Role.USER: "classifies feedback and corrects predictions, nothing else",
+    Role.ANALYST: "also prepares data, trains, evaluates and publishes models",
+    Role.ADMIN: "may do everything, including accounts and logs",
+}
+#: Where every form that grants a role starts: the least privilege.
+DEFAULT_ROLE = Role.USER
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.@-]{1,63}$")
 #: Keys published in examples and documentation: signing cookies with them would let anyone forge a session.
 PLACEHOLDER_KEYS = frozenset({"", "some_key", "some_signature_key", "random_signature_key", "abcdef", "changeme",

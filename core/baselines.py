@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import skops.io as sio
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import Pipeline
@@ -63,7 +64,8 @@ class SklearnTextClassifier(TextClassifier):
         return self
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        assert self.pipeline is not None, "fit or load the model first"
+        if self.pipeline is None:
+            raise NotFittedError("fit or load the model first")
         scores = np.zeros((len(texts), len(self.label_names)))
         if texts:
             scores[:, self.pipeline.classes_] = self.pipeline.predict_proba(texts)

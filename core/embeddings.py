@@ -15,6 +15,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import skops.io as sio
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_sample_weight
 
@@ -144,7 +145,8 @@ class EmbeddingLogisticRegression(TextClassifier):
         return self
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        assert self.head is not None, "fit or load the model first"
+        if self.head is None:
+            raise NotFittedError("fit or load the model first")
         scores = np.zeros((len(texts), len(self.label_names)))
         if texts:
             scores[:, self.head.classes_] = self.head.predict_proba(self.encoder.encode(texts))

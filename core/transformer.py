@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
 
 from core.classifiers import (
     Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, )
@@ -222,7 +223,8 @@ class FineTunedTransformer(TextClassifier):
         from transformers import TrainingArguments
 
         hp, training = self.settings, self.config.training
-        assert self.checkpoint_dir is not None, "set checkpoint_dir before fit"
+        if self.checkpoint_dir is None:
+            raise ValueError("set checkpoint_dir before fit")
         per_process = per_process_batch(batch_size)
         return TrainingArguments(
             output_dir=str(self.checkpoint_dir),
@@ -337,7 +339,8 @@ class FineTunedTransformer(TextClassifier):
         """
         import torch
 
-        assert self.model is not None, "fit or load the model first"
+        if self.model is None:
+            raise NotFittedError("fit or load the model first")
         self.model.eval()
         scores = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
         if not texts:

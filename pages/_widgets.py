@@ -20,7 +20,6 @@ from core.evaluation import SCORES_FILE, Evaluation, EvaluationError
 from core.ingest import IngestError, RawTable, read_feedback_bytes
 from core.reports import run_evaluation
 from core.runs import RunRecord, run_folder
-from core.serving import ReviewThreshold, suggested_threshold
 from core.services import Caller, Studio
 from core.store import Store
 from core.validate import Finding, Severity, ValidationReport
@@ -212,15 +211,6 @@ def test_evaluation(workspace: Workspace, record: RunRecord, config: AppConfig) 
     if isinstance(evaluation, str):
         raise EvaluationError(evaluation)
     return evaluation
-
-
-def run_threshold(workspace: Workspace, record: RunRecord, config: AppConfig) -> ReviewThreshold:
-    """The run's suggested review threshold: the same value on the Evaluate and the Classify page."""
-    try:
-        evaluation = test_evaluation(workspace, record, config)
-    except (EvaluationError, OSError):
-        evaluation = None  # no stored test scores: the configured threshold applies
-    return suggested_threshold(evaluation, config.classify)
 
 
 def duration(seconds: float | None) -> str:

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core import charts
 from core.audit import EventType, readable_events
-from core.auth import AuthError, Permission, Role
+from core.auth import DEFAULT_ROLE, ROLE_MEANINGS, AuthError, Permission, Role
 from core.cleaning import CleaningOptions
 from core.config import AppConfig
 from core.display import when
@@ -137,7 +137,10 @@ def monitoring(studio: Studio, caller: Caller) -> None:
 
 #: Session keys: the message of the last account change, and the fields it asks to empty on the next run.
 ACCOUNT_NOTICE, CLEAR_FIELDS = "account_notice", "account_clear_fields"
-NEW_ACCOUNT_FIELDS = ("new_username", "new_name", "new_password")
+#: What the new-account form returns to after each creation: empty fields, and the least privileged role.
+NEW_ACCOUNT_FIELDS = {"new_username": "", "new_name": "", "new_password": "", "new_role": DEFAULT_ROLE.value}
+#: The role lists start at the least privileged role, which is also every form's first choice.
+ROLE_HELP = " · ".join(f"{role.value}: {meaning}" for role, meaning in ROLE_MEANINGS.items())
 
 
 @st.fragment
@@ -149,9 +152,8 @@ def accounts_admin(studio: Studio, caller: Caller) -> None:
     book = accounts(studio)
     if notice := st.session_state.pop(ACCOUNT_NOTICE, None):
         (st.error if notice.startswith("Not changed") else st.success)(notice)
-    if cleared := st.session_state.pop(CLEAR_FIELDS, None):  # after a change: empty what it used
-        for key in cleared:
-            st.session_state[key] = ""
+    if cleared := st.session_state.pop(CLEAR_FIELDS, None):  # after a change: reset what it used
+        st.session_state.update(cleared)
     st.dataframe([{"username": a.username, "name": a.name, "role": a.role.value,
                    "state": "disabled" if a.disabled else ("locked" if a.locked() else "active"),
                    "created": when(a.created_at), "created by": a.created_by or "—"}
@@ -161,9 +163,7 @@ def accounts_admin(studio: Studio, caller: Caller) -> None:
         st.markdown("**New account**")
         username = st.text_input("Username", key="new_username")
         name = st.text_input("Full name", key="new_name")
-        role = st.selectbox("Role", [r.value for r in Role], index=2, key="new_role",
-                            help="user: classify only · analyst: data, training, evaluation, publishing · "
-                                 "admin: everything, including accounts and logs")
+        role = st.selectbox("Role", [r.value for r in ROLE_MEANINGS], key="new_role", help=ROLE_HELP)
         password = st.text_input("Initial password", type="password", key="new_password")
         if st.form_submit_button("Create account"):
             try:
@@ -171,7 +171,8 @@ def accounts_admin(studio: Studio, caller: Caller) -> None:
             except AuthError as exc:
                 st.error(f"Not created: {exc}.")
             else:
-                st.session_state[ACCOUNT_NOTICE] = f"Created {account.username} ({account.role.value})."
+                st.session_state[ACCOUNT_NOTICE] = (f"Created {account.username} ({account.role.value}): "
+                                                    f"{ROLE_MEANINGS[account.role]}.")
                 st.session_state[CLEAR_FIELDS] = NEW_ACCOUNT_FIELDS
                 rerun_fragment()
     with change.container(border=True):
@@ -191,11 +192,13 @@ def accounts_admin(studio: Studio, caller: Caller) -> None:
                 (st.error if refusal else st.info)(refusal or "Nothing to change.")  # what was typed stays
                 return
             st.session_state[ACCOUNT_NOTICE] = refusal or f"{target}: {', '.join(changes)}."
-            st.session_state[CLEAR_FIELDS] = (f"edit_pw:{target}",)
+            st.session_state[CLEAR_FIELDS] = {f"edit_pw:{target}": ""}
             rerun_fragment()  # the table and the list show the change at once
 
 
 TOKEN_SECRET = "token_secret_once"
+#: Set after a token was created: the form returns to an empty name and the least privileged role.
+TOKEN_FIELDS = "token_clear_fields"
 
 
 @st.fragment
@@ -203,6 +206,8 @@ def api_tokens_admin(studio: Studio, caller: Caller) -> None:
     """Personal tokens for the HTTP API: create one for an account (its secret shown once), list, revoke."""
     st.markdown("**API tokens** — for systems that classify through the HTTP API "
                 f"(`POST /v1/classify`, docs at `http://<server>:{studio.config.api.port}/docs`).")
+    if st.session_state.pop(TOKEN_FIELDS, False):
+        st.session_state.update({"token_name": "", "token_role": DEFAULT_ROLE.value})
     if secret := st.session_state.pop(TOKEN_SECRET, None):
         st.success("Token created. Copy it now: it is shown only this once (only its hash is stored).")
         st.code(secret, language=None)
@@ -217,7 +222,7 @@ def api_tokens_admin(studio: Studio, caller: Caller) -> None:
         account = st.selectbox("Account", [a.username for a in accounts(studio).all() if not a.disabled],
                                key="token_account")
         name = st.text_input("What will use it", key="token_name", placeholder="e.g. CRM nightly sync")
-        role = st.selectbox("Role", [r.value for r in Role], index=2, key="token_role",
+        role = st.selectbox("Role", [r.value for r in ROLE_MEANINGS], key="token_role",
                             help="Never more than the account's own role; a user token can classify and give "
                                  "feedback, which is all the API does today.")
         if st.form_submit_button("Create token"):
@@ -226,6 +231,7 @@ def api_tokens_admin(studio: Studio, caller: Caller) -> None:
             except AuthError as exc:
                 st.error(f"Not created: {exc}.")
             else:
+                st.session_state[TOKEN_FIELDS] = True
                 rerun_fragment()
     active = {t.id: t for t in tokens if t.active}
     with revoke.container(border=True):

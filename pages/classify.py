@@ -15,9 +15,9 @@ from core.ingest import guess_columns
 from core.predict import Prediction
 from core.runs import RunRecord
 from core.explain import highlighted_html
-from core.services.classification import classify, explain_text, give_feedback, serving_run
+from core.services.classification import classify, explain_text, give_feedback, review_threshold, serving_run
 from core.services.review import label_item, queue
-from pages._widgets import badge, field_choice, plain, run_threshold, start_page, uploaded_table
+from pages._widgets import badge, field_choice, plain, start_page, uploaded_table
 
 HISTORY = "classify_history"
 LAST_TEXT = "classify_last"
@@ -240,7 +240,7 @@ if record is None:
     st.stop()
 st.caption(f"Model: {plain(record.name)} · labels: "
            + ", ".join(plain(label) for label in record.labels))
-suggested = run_threshold(workspace, record, config)
+suggested = review_threshold(studio, record)
 threshold = st.slider("Review threshold", 0.0, 1.0, suggested.value, 0.01, key=f"threshold:{record.run_id}",
                       help="Predictions less confident than this are flagged 'needs review'. " + suggested.note)
 

@@ -22,10 +22,10 @@ from core.serving import ReviewThreshold, serving_precision, suggested_threshold
 from core.workspace import Workspace
 from core.auth import Permission
 from core.explain import highlighted_html
-from core.services.classification import explain_with_run
+from core.services.classification import explain_with_run, review_threshold
 from core.services.publishing import publish_run, restore_run
 from core.services.runs import delete_run
-from pages._widgets import duration, field_choice, plain, run_threshold, start_page, test_evaluation, uploaded_table
+from pages._widgets import duration, field_choice, plain, start_page, test_evaluation, uploaded_table
 
 ANY = "(any)"
 EXPLAINED = "evaluate_explained"
@@ -302,7 +302,7 @@ record, evaluation = by_id[run_id]
 train_time = duration(record.durations.get("train_s"))
 st.caption(f"{record.name} · trained on {record.train_examples:,} examples in {train_time} · tested on "
            f"{evaluation.examples:,} texts ({evaluation.source}) · run `{record.run_id}`.")
-evaluation_details(evaluation, run_threshold(workspace, record, config), key=run_id, run_id=record.run_id)
+evaluation_details(evaluation, review_threshold(studio, record), key=run_id, run_id=record.run_id)
 training_details(record, config, key=run_id)
 st.download_button("Download this run's report (Markdown)", markdown_report(record, evaluation),
                    f"report-{run_id}.md", "text/markdown", key="download_report")

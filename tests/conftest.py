@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -212,3 +213,13 @@ def race_in_processes(target, argument_lists: list[tuple], timeout: float = 120)
     for worker in workers:
         worker.join(timeout)
     return sorted(results.get(timeout=10) for _ in workers)
+
+
+def wait_until(condition, timeout: float = 120.0, interval: float = 0.02) -> bool:
+    """Whether ``condition()`` came true before the deadline (every poll in the tests has one)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return False

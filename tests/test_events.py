@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from core.runs import RunRequest
 from core.store import events
-from tests.conftest import ADMIN, ANALYST, QueueWithWorker, save_demo_version, workspace_store
+from tests.conftest import ADMIN, ANALYST, QueueWithWorker, save_demo_version, wait_until, workspace_store
 from tests.test_pages import event_types, open_page
 from tests.test_training import tiny_config
 
@@ -24,8 +24,7 @@ def test_training_outcomes_are_recorded_by_the_job_runner(isolated_workspace, co
     queued = runner.submit(RunRequest(version.ref, "tfidf_logreg", "quick", hyper), ANALYST).run_id
     runner.wait(first, timeout=120)
     assert runner.cancel(queued, ADMIN)  # cancelled before it started
-    while runner.snapshot(long).step < 2:
-        time.sleep(0.05)
+    assert wait_until(lambda: runner.snapshot(long).step >= 2), "the transformer run did not start training"
     assert runner.cancel(long, ADMIN)
     runner.wait(long, timeout=120)
     runner.close()

@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 
 from core.classifiers import MODEL_CARD, ModelFileError, Progress, TrainingCancelled, TrainingData
 from core.model_kinds import load_model_folder, model_kinds
@@ -40,6 +41,14 @@ def tiny_settings(config_file, tiny_bert):
     """A configuration whose transformer is the tiny random BERT (seconds), and quick hyper-parameters."""
     config = config_file(f'[model]\nname = "{tiny_bert}"\nmax_length = 32\n')
     return config, Hyperparameters(batch_size=16, epochs=2, learning_rate=1e-3, early_stopping_patience=2)
+
+
+@pytest.mark.parametrize("kind", list(model_kinds()))
+def test_an_unfitted_model_says_so_with_a_named_error(kind, tiny_settings):
+    """(It was an assert, which ``python -O`` removes: the model then failed later with an unrelated error.)"""
+    config, settings = tiny_settings
+    with pytest.raises(NotFittedError, match="fit or load the model first"):
+        model_kinds()[kind](LABELS, settings, config).predict_proba(PROBES)
 
 
 @pytest.mark.parametrize("kind", list(model_kinds()))

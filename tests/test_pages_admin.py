@@ -98,6 +98,14 @@ def test_admin_creates_and_changes_accounts(isolated_workspace):
     assert app.text_input(key="new_username").value == "" and app.text_input(key="new_password").value == ""
     accounts = Accounts(workspace_store(isolated_workspace), AppConfig().auth)
     assert accounts.get("ana").role.value == "analyst"
+    # The next account starts at the least privilege again: it was created as an analyst by accident before.
+    assert app.selectbox(key="new_role").value == "user"
+    app.text_input(key="new_username").input("uma")
+    app.text_input(key="new_password").input("user password phrase")
+    next(b for b in app.button if b.label == "Create account").click().run()
+    assert any("Created uma (user): classifies feedback and corrects predictions, nothing else" in s.value
+               for s in app.success)
+    assert accounts.get("uma").role.value == "user"
 
     app.selectbox(key="edit_username").set_value("ana").run()
     app.selectbox(key="edit_role:ana").set_value("user")
@@ -112,7 +120,7 @@ def test_admin_creates_and_changes_accounts(isolated_workspace):
     app.button(key="edit_save").click().run()
     assert any("last active admin" in e.value for e in app.error)
     kinds = [r["event_type"] for r in workspace_store(isolated_workspace).rows(select(events))]
-    assert kinds.count("account_created") == 1 and kinds.count("account_changed") == 1
+    assert kinds.count("account_created") == 2 and kinds.count("account_changed") == 1
 
     app.selectbox(key="edit_username").set_value("ana").run()  # enable again, with a new password
     app.text_input(key="edit_pw:ana").input("a fresh password 42")

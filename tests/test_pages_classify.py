@@ -10,6 +10,9 @@ from core.cleaning import CleaningOptions
 from core.ingest import records_from_list
 from core.preparation import prepare, save_preparation
 from core.publishing import publish
+from core.runs import load_record
+from core.services import Studio
+from core.services.classification import review_threshold
 from core.split import SplitPlan
 from core.store import events, feedback, predictions
 from tests.conftest import ANALYST, save_demo_version, train_runs, workspace_store
@@ -25,8 +28,9 @@ def test_a_user_classifies_a_text_and_a_file_and_leaves_feedback(isolated_worksp
 
     app.run()
     assert run.name in texts(app) and run.run_id not in texts(app)  # the model by name
+    # The review threshold is the run's suggestion, worked out in one place for the page, the CLI and the API.
     threshold = app.slider(key=f"threshold:{run.run_id}").value
-    assert 0.0 <= threshold <= 1.0
+    assert threshold == review_threshold(Studio(config), load_record(isolated_workspace, run.run_id)).value
 
     # One text: label, a confidence bar per label, a review badge, then a correction.
     app.text_area(key="single_text").input("I was charged twice for the same order and want my money back")

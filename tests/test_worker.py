@@ -18,7 +18,7 @@ from core.runs import RunRequest, RunState, create_run, list_runs, load_record, 
 from core.store import events
 from core.worker import WORKER_STOPPED, Worker
 from tests.conftest import ANALYST, PROJECT_ROOT, QueueWithWorker, save_demo_version, workspace_store
-from tests.test_jobs import wait_until
+from tests.conftest import wait_until
 from tests.test_training import tiny_config
 
 FAST_WATCH = """

@@ -86,6 +86,11 @@ class Studio:
         self.page.get_by_role("option", name=option, exact=True).first.click()
         self.settle()
 
+    def chosen(self, label: str) -> str:
+        """What the first selectbox labelled ``label`` shows as chosen."""
+        box = self.page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+        return box.inner_text().replace(label, "", 1).replace("expand_more", "").strip()
+
     def tab(self, name: str) -> None:
         self.page.get_by_role("tab", name=name).first.click()
         self.settle()
@@ -179,6 +184,7 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     s.nav("Admin")
     s.tab("Users")
     for username, role, password in (("ana", "analyst", ANALYST_PASSWORD), ("uma", "user", USER_PASSWORD)):
+        assert s.chosen("Role") == "user"  # every new account starts at the least privilege
         s.fill("Username", username)
         s.fill("Initial password", password)
         s.choose("Role", role)
