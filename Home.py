@@ -19,7 +19,9 @@ from pages._session import (
     account_sidebar, app_studio, apply_decisions, authenticator, caller, current_actor, first_admin_setup,
     sign_in_form, signed_in_actor, signed_out_here, sync_cookie, welcome_notice,
 )
-from pages._widgets import app_config, app_workspace, load_css, mark_entrypoint, page_intro, pending_page, plain
+from pages._widgets import (
+    app_config, app_workspace, load_css, mark_entrypoint, model_card, page_intro, pending_page, plain,
+)
 
 st.set_page_config(page_title="Feedback Studio", page_icon="💬", layout="wide")
 log = logging.getLogger("Home")
@@ -59,6 +61,7 @@ def overview() -> None:
         score = f", test macro-F1 {macro_f1:.3f}" if macro_f1 is not None else ""
         st.markdown(f"**Published model:** {plain(published.name)}{score} (published by "
                     f"{plain(summary.published.published_by)}).")
+        model_card(studio, caller())
 
     st.subheader("How it works")
     steps = [

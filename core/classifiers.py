@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 #: The description every saved model folder carries beside its files.
 MODEL_CARD = "model.json"
+#: The human-readable card written beside a trained model (core.model_card): documentation, never loaded.
+MODEL_README = "README.md"
 CARD_VERSION = 1
 
 
@@ -108,7 +110,7 @@ def folder_checksums(folder: Path) -> dict[str, str]:
 
 def verify_folder(folder: Path, expected: dict[str, str]) -> None:
     """Refuse a model folder with a file changed, missing or added since the app saved it (naming the file)."""
-    found = {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()} - {MODEL_CARD}
+    found = {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()} - {MODEL_CARD, MODEL_README}
     for extra in sorted(found - set(expected)):
         raise ModelFileError(f"model file {folder / extra} was not saved with the model; it is not loaded "
                              "(remove it, or retrain)")

@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 from contextlib import contextmanager
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -19,6 +20,7 @@ from core import distributed
 from core.classifiers import (
     Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData,
 )
+from core.model_card import write_model_card
 from core.model_kinds import load_saved, model_kinds
 from core.config import AppConfig, Hyperparameters
 from core.dataset_versions import DatasetVersion, load_dataset_version
@@ -274,15 +276,16 @@ def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, sto
         test, test_scores = split_evaluation(model, version, "test")
         save_scores(folder, test_scores)
         handle.report(model=_save_model(model, folder / MODEL_DIR, record))
-        handle.succeed(
+        results = dict(
             validation_metrics=validation.metrics if validation else {},
             test_metrics=test.metrics if test else {}, test_per_class=test.per_class if test else [],
             fit_info={k: v for k, v in model.fit_info.items() if k != "log_history"},
             durations={"train_s": round(train_seconds, 2), "total_s": round(time.monotonic() - started, 2),
                        "test_texts_per_s": round(test_scores.texts_per_second or 0.0, 1)},
-            step=max(handle.snapshot().total_steps, 1), total_steps=max(handle.snapshot().total_steps, 1),
-            eta_s=0.0,
         )
+        write_model_card(folder / MODEL_DIR, dataclasses.replace(handle.snapshot(), **results, finished_at=now_iso()))
+        handle.succeed(**results, step=max(handle.snapshot().total_steps, 1),
+                       total_steps=max(handle.snapshot().total_steps, 1), eta_s=0.0)
     except TrainingCancelled:
         why = getattr(stop, "interrupted_because", None)
         handle.interrupt(why) if why else handle.cancel()

@@ -21,6 +21,7 @@ from core.ingest import IngestError, RawTable, read_feedback_bytes
 from core.reports import run_evaluation
 from core.runs import RunRecord, run_folder
 from core.services import Caller, Studio
+from core.services.publishing import published_model_card
 from core.store import Store
 from core.validate import Finding, Severity, ValidationReport
 from core.workspace import Workspace
@@ -142,6 +143,15 @@ def page_intro(title: str, purpose: str) -> None:
     """Every page opens with its title and one sentence on what it is for."""
     st.title(title)
     st.markdown(f'<p class="fs-intro">{html.escape(purpose)}</p>', unsafe_allow_html=True)
+
+
+def model_card(studio: Studio, caller: Caller) -> None:
+    """The published model's card, folded: what it is, its data, its test figures and its limits (its text
+    escapes every label and name, so it is shown as Markdown)."""
+    card = published_model_card(studio, caller)
+    if card is not None:
+        with st.expander("Model card of the published model"):
+            st.markdown(card.text)
 
 
 def plain(text: str) -> str:

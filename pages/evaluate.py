@@ -25,7 +25,7 @@ from core.explain import highlighted_html
 from core.services.classification import explain_with_run, review_threshold
 from core.services.publishing import publish_run, restore_run
 from core.services.runs import delete_run
-from pages._widgets import duration, field_choice, plain, start_page, test_evaluation, uploaded_table
+from pages._widgets import duration, field_choice, model_card, plain, start_page, test_evaluation, uploaded_table
 
 ANY = "(any)"
 EXPLAINED = "evaluate_explained"
@@ -157,6 +157,7 @@ def publish_section(workspace: Workspace, record: RunRecord) -> None:
     else:
         st.caption(f"Published now: **{run_name(workspace, current.run_id)}**, by {current.published_by} at "
                    f"{when(current.published_at)} (run `{current.run_id}`).")
+        model_card(studio, caller)
     is_current = current is not None and current.run_id == record.run_id
     publish_col, restore_col = st.columns(2)
     if publish_col.button("Publish this run…", disabled=is_current, key="publish", type="primary"):
