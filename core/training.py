@@ -22,7 +22,7 @@ from core.classifiers import (
 )
 from core.model_card import write_model_card
 from core.model_kinds import load_saved, model_kinds
-from core.config import AppConfig, Hyperparameters
+from core.config import AppConfig, Hyperparameters, ModelConfig
 from core.dataset_versions import DatasetVersion, load_dataset_version
 from core.evaluation import Evaluation, ScoredSet, evaluate, save_scores, score_split
 from core.pretrained import token_counter
@@ -186,6 +186,22 @@ def execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, stop
         return _execute_run(workspace, handle, config, stop)
 
 
+#: The training settings a run freezes when it is queued (with the whole ``[model]`` section); the others (threads,
+#: processes, checkpoint and logging cadence) belong to the machine that trains it.
+FROZEN_TRAINING_SETTINGS = ("preset", "seed", "precision")
+
+
+def run_config(record: RunRecord, config: AppConfig) -> AppConfig:
+    """The configuration ``record`` trains under: the worker's machine settings, with everything that decides
+    *what* is trained (model, max length, seed, precision) taken from the run's own record as it was queued,
+    whatever configuration the worker was started with."""
+    frozen = record.settings or {}
+    model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    model = ModelConfig(**{k: v for k, v in frozen.get("model", {}).items() if k in model_fields})
+    training = {k: v for k, v in frozen.get("training", {}).items() if k in FROZEN_TRAINING_SETTINGS}
+    return dataclasses.replace(config, model=model, training=dataclasses.replace(config.training, **training))
+
+
 def _prepared(workspace: Workspace, record: RunRecord,
               config: AppConfig) -> tuple[DatasetVersion, TrainingData, TextClassifier]:
     """The run's dataset version (refused if it changed since the run was queued), its training data and a fresh
@@ -252,6 +268,12 @@ def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, sto
     record = handle.snapshot()
     folder = run_folder(workspace, record.run_id)
     started = time.monotonic()
+    worker_config, config = config, run_config(record, config)
+    if (config.model, config.training.seed) != (worker_config.model, worker_config.training.seed):
+        log.info("run %s trains with its own settings (model %s, max length %d, seed %d), not this worker's "
+                 "(model %s, max length %d, seed %d)", record.run_id, config.model.name, config.model.max_length,
+                 config.training.seed, worker_config.model.name, worker_config.model.max_length,
+                 worker_config.training.seed)
     if record.state is RunState.QUEUED:  # the command line's runs; a worker claims its own (queued → running) first
         handle.start(process_owner(), lease_s=config.worker.lease_s)
     try:

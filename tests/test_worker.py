@@ -186,3 +186,34 @@ def test_on_postgresql_the_queue_is_in_the_database(isolated_workspace, config, 
     finished = [e for e in store.rows(events.select())
                 if e["event_type"] == EventType.TRAINING_FINISHED.value]
     assert sorted(e["details"]["run"] for e in finished) == sorted(r.run_id for r in records)
+
+
+@pytest.mark.slow
+def test_a_run_trains_with_the_settings_it_was_queued_with_not_the_workers(isolated_workspace, config_file,
+                                                                           tiny_bert, caplog):
+    """Configuration A queues the run; the worker starts under B (another model, max length and seed). The run
+    trains A's model, and says so; a worker that used B would fail (B's model does not exist)."""
+    from huggingface_hub import ModelCard
+
+    from core.training import finished_run, run_config
+
+    a = tiny_config(config_file, tiny_bert, epochs=1, extra="[training]\nseed = 7\n")
+    version = save_demo_version(isolated_workspace, a)
+    queue = RunQueue(isolated_workspace, a)  # the app, under A
+    run_id = queue.submit(request(a, version, "transformer"), ANALYST).run_id
+    b = config_file('[model]\nname = "/no/such/model"\nmax_length = 16\n[training]\nseed = 99\n')
+    assert (b.model.name, b.model.max_length, b.training.seed) == ("/no/such/model", 16, 99)
+    caplog.set_level("INFO", logger="core.training")
+    worker = Worker(b, isolated_workspace).start()
+    try:
+        record = queue.wait(run_id, timeout=300)
+    finally:
+        worker.stop()
+        queue.close()
+    assert record.state is RunState.SUCCEEDED, record.error
+    trained = run_config(record, b)
+    assert (trained.model.name, trained.model.max_length, trained.training.seed) == (str(tiny_bert), 64, 7)
+    assert record.model["base_model"] == str(tiny_bert) and record.model["max_length"] == 64
+    _, folder = finished_run(isolated_workspace, run_id)
+    assert ModelCard.load(folder / "README.md").data.base_model == str(tiny_bert)
+    assert f"run {run_id} trains with its own settings (model {tiny_bert}, max length 64, seed 7)" in caplog.text

@@ -88,8 +88,7 @@ class Studio:
 
     def chosen(self, label: str) -> str:
         """What the first selectbox labelled ``label`` shows as chosen."""
-        box = self.page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
-        return box.inner_text().replace(label, "", 1).replace("expand_more", "").strip()
+        return self.page.get_by_role("combobox", name=label, exact=True).first.input_value()
 
     def tab(self, name: str) -> None:
         self.page.get_by_role("tab", name=name).first.click()
