@@ -126,18 +126,36 @@ EVENT_WORDS = {
 }
 
 
+#: Details that hold a run id: shown by the run's name.
+RUN_DETAILS = frozenset({"run", "replaced", "retry_of", "retried_as"})
+#: What an empty detail means where "none" would not say it.
+NO_VALUE_WORDS = {"replaced": "nothing (the first model published)", "test_macro_f1": "no test split",
+                  "cancelled_by": "nobody"}
+
+
 def _describe(details: str, run_name: Callable[[str], str]) -> str:
-    """Stored details (JSON text) as "key: value · …", a run named as people read it."""
+    """Stored details (JSON text) as "key: value · …" in words: runs by name, yes/no, figures rounded."""
     if not details:
         return ""
-    parts = []
-    for key, value in json.loads(details).items():
-        if key in ("run", "replaced") and isinstance(value, str):
-            value = run_name(value)
-        elif isinstance(value, list):
-            value = ", ".join(map(str, value))
-        parts.append(f"{key.replace('_', ' ')}: {value}")
-    return " · ".join(parts)
+    return " · ".join(f"{key.replace('_', ' ')}: {_value_in_words(key, value, run_name)}"
+                      for key, value in json.loads(details).items())
+
+
+def _value_in_words(key: str, value: Any, run_name: Callable[[str], str]) -> str:
+    """One detail as people read it (never "None", "True" or a 17-digit float)."""
+    if key in RUN_DETAILS and isinstance(value, str):
+        return run_name(value)
+    if value is None:
+        return NO_VALUE_WORDS.get(key, "none")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{k.replace('_', ' ')} {_value_in_words(k, v, run_name)}" for k, v in value.items())
+    return str(value)
 
 
 def readable_events(frame: pd.DataFrame, run_name: Callable[[str], str] = str) -> pd.DataFrame:

@@ -242,6 +242,9 @@ class ClassifyConfig:
     min_test_texts: int = 100
     #: Texts scored per chunk of a file, between two progress updates.
     chunk_size: int = 256
+    #: A rate on the monitoring page (share needing review, feedback agreement) is shown as a percentage only from
+    #: this many cases; below it, the counts alone ("0 of 1", not "0%").
+    min_cases_for_rate: int = 20
 
 
 @dataclass

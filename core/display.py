@@ -22,3 +22,12 @@ def progress_count(done: int, total: int, unit: str) -> str:
     """A run's count in the phase under way: "step 12/1,500", or "3,000 of 9,000 texts" while texts are read
     (each phase counts its own, so the numbers start again when the next phase does)."""
     return f"{done:,} of {total:,} texts" if unit == "text" else f"step {done:,}/{total:,}"
+
+
+def rate(part: int, whole: int, minimum: int) -> str:
+    """A share with the counts it comes from, "80% (16 of 20)"; the counts alone below ``minimum`` cases, where
+    a percentage would say more than the data ("0 of 1", not "0%"); an em dash with no case at all."""
+    if whole == 0:
+        return "—"
+    counts = f"{part:,} of {whole:,}"
+    return counts if whole < minimum else f"{part / whole:.0%} ({counts})"

@@ -116,11 +116,6 @@ def feedback_agreement(verdicts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"feedback": grouped.size(), "agreement": grouped.mean().astype(float)}).reset_index()
 
 
-def overall_agreement(verdicts: pd.DataFrame) -> float | None:
-    """The share of all feedback saying the prediction was right (None without feedback)."""
-    return float(verdicts["is_correct"].mean()) if len(verdicts) else None
-
-
 def agreement_over_time(verdicts: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
     """Per period: feedback received and the share agreeing with the model."""
     if verdicts.empty:

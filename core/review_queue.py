@@ -189,7 +189,7 @@ def queue_figures(store: Store) -> dict[str, Any]:
                              review_queue.c.reason))
     labelled = [row for row in rows if row["status"] == "labelled"]
     agreeing = sum(row["label"] == row["predicted"] for row in labelled)
-    return {"open": sum(row["status"] == "open" for row in rows), "labelled": len(labelled),
+    return {"open": sum(row["status"] == "open" for row in rows), "labelled": len(labelled), "agreeing": agreeing,
             "agreement": agreeing / len(labelled) if labelled else None,
             "confident_mistakes": sum(row["reason"] == CONFIDENT_SAMPLE and row["label"] != row["predicted"]
                                       for row in labelled)}

@@ -11,7 +11,7 @@ from core.audit import EventType, readable_events
 from core.auth import DEFAULT_ROLE, ROLE_MEANINGS, AuthError, Permission, Role
 from core.cleaning import CleaningOptions
 from core.config import AppConfig
-from core.display import when
+from core.display import rate, when
 from core.dataset_versions import DatasetError, DatasetVersion, list_dataset_versions, load_dataset_version
 from core.exports import to_safe_csv
 from core.feedback import (
@@ -19,8 +19,8 @@ from core.feedback import (
     merged_table,
 )
 from core.monitoring import (
-    agreement_over_time, default_period, feedback_agreement, label_drift, model_usage,
-    overall_agreement, review_share_over_time, volume_over_time, with_model_names,
+    agreement_over_time, default_period, feedback_agreement, label_drift, model_usage, review_share_over_time,
+    volume_over_time, with_model_names,
 )
 from core.preparation import prepare
 from core.publishing import published_run
@@ -87,18 +87,21 @@ def monitoring(studio: Studio, caller: Caller) -> None:
     named = run_namer(list_runs(workspace))
     names = {run_id: named(run_id) for run_id in log["run_id"].unique()}
     scored = log[log["status"] == "ok"]
+    minimum = studio.config.classify.min_cases_for_rate
+    enough = f"A percentage is shown from {minimum} cases; below that, the counts alone."
     cards = st.columns(4)
     cards[0].metric("Predictions", f"{len(log):,}")
-    cards[1].metric("Needing review", f"{scored['needs_review'].mean():.0%}" if len(scored) else "—")
+    cards[1].metric("Needing review", rate(int(scored["needs_review"].sum()), len(scored), minimum),
+                    help="Predictions less confident than the review threshold. " + enough)
     verdicts = given_verdicts(studio, caller)
-    agreeing = overall_agreement(verdicts)
     cards[2].metric("Feedback received", f"{len(verdicts):,}")
-    cards[3].metric("Feedback agreement", f"{agreeing:.0%}" if agreeing is not None else "—",
-                    help="Share of feedback saying the prediction was right.")
+    cards[3].metric("Feedback agreement", rate(int(verdicts["is_correct"].sum()) if len(verdicts) else 0,
+                                               len(verdicts), minimum),
+                    help="Feedback saying the prediction was right. " + enough)
     queued = queue_figures(studio, caller)
     st.caption(f"Review queue: {queued['open']:,} waiting, {queued['labelled']:,} labelled"
-               + (f", the labellers agreed with the model on {queued['agreement']:.0%}"
-                  if queued["agreement"] is not None else "")
+               + (f", the labellers agreed with the model on {rate(queued['agreeing'], queued['labelled'], minimum)}"
+                  if queued["labelled"] else "")
                + f", {queued['confident_mistakes']:,} confident mistake(s) found"
                + (f"; the model in use gets {queued['next_model_accuracy']:.0%} of the "
                   f"{queued['next_model_texts']:,} texts labelled under earlier models right"

@@ -164,9 +164,11 @@ def publish_section(workspace: Workspace, record: RunRecord) -> None:
         st.session_state[CONFIRM_KEY] = record.run_id
     if st.session_state.get(CONFIRM_KEY) == record.run_id:
         check = compare_with_published(workspace, record)
+        afterwards = ("the current model can be restored in one click." if current is not None else
+                      "nothing is published yet, so this becomes the first model in use.")
         (st.error if check.worse else st.warning)(
-            f"Publish **{record.name}**? {check.message} Everyone classifying feedback will use it from their next "
-            "prediction; the current model can be restored.")
+            f"Publish **{record.name}**? {check.message} Everyone classifying feedback will use it from their "
+            f"next prediction; {afterwards}")
         yes, no = st.columns(2)
         if yes.button("Yes, publish the lower-scoring model" if check.worse else "Yes, publish",
                       key="confirm_publish_yes", type="secondary" if check.worse else "primary"):

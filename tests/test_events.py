@@ -67,3 +67,24 @@ def test_an_old_session_expires(isolated_workspace):
     assert any("Your session expired" in i.value for i in app.info)
     assert any(b.label == "Sign in" for b in app.button)
     assert event_types(isolated_workspace)[-1] == "session_expired"
+
+
+def test_the_session_log_reads_every_detail_as_words(isolated_workspace):
+    """It showed raw values: "replaced: None", "correct: False", "test macro f1: 0.9123456789"."""
+    import pandas as pd
+
+    from core.audit import readable_events
+
+    frame = pd.DataFrame({
+        "time": ["2026-12-07T10:00:00+00:00"] * 3, "username": ["ana", "uma", None], "role": ["analyst", "user", None],
+        "session_id": ["s1", "s2", None], "event_type": ["published", "feedback_given", "training_finished"],
+        "details": ['{"run": "r1", "replaced": null}', '{"correct": false, "labels": ["billing", "delivery"]}',
+                    '{"run": "r2", "test_macro_f1": 0.9123456789, "train_seconds": 12.0, "cancelled_by": null}'],
+    })
+    shown = readable_events(frame, run_name={"r1": "TF-IDF, 07 Dec 10:00, demo/v1", "r2": "Transformer"}.get)
+    assert shown["details"].tolist() == [
+        "run: TF-IDF, 07 Dec 10:00, demo/v1 · replaced: nothing (the first model published)",
+        "correct: no · labels: billing, delivery",
+        "run: Transformer · test macro f1: 0.912 · train seconds: 12 · cancelled by: nobody",
+    ]
+    assert not any(word in " ".join(shown["details"]) for word in ("None", "True", "False", "null"))

@@ -9,8 +9,9 @@ from sqlalchemy import insert
 
 from core import charts
 from core.auth import PermissionDenied
+from core.display import rate
 from core.monitoring import (
-    agreement_over_time, feedback_agreement, feedback_log, label_drift, model_usage, overall_agreement,
+    agreement_over_time, feedback_agreement, feedback_log, label_drift, model_usage,
     prediction_log, review_share_over_time, volume_over_time,
 )
 from core.store import feedback, predictions
@@ -68,12 +69,18 @@ def test_volume_review_share_and_usage_per_period_and_model(store):
 
 def test_agreement_overall_per_model_and_over_time(store):
     verdicts = feedback_log(store)
-    assert overall_agreement(verdicts) == 0.75
     per_run = feedback_agreement(verdicts).set_index("run_id")
     assert per_run.loc["run-a"].tolist() == [2, 0.5] and per_run.loc["run-b"].tolist() == [2, 1.0]
     over_time = agreement_over_time(verdicts, "D")
     assert over_time["agreement"].tolist() == [0.5, 1.0] and over_time["feedback"].tolist() == [2, 2]
-    assert overall_agreement(verdicts.iloc[0:0]) is None
+
+
+def test_a_rate_shows_its_counts_and_needs_enough_cases_for_a_percentage():
+    assert rate(0, 1, minimum=20) == "0 of 1"  # one correction is no "0%"
+    assert rate(19, 19, minimum=20) == "19 of 19"
+    assert rate(15, 20, minimum=20) == "75% (15 of 20)"
+    assert rate(1234, 2000, minimum=20) == "62% (1,234 of 2,000)"
+    assert rate(0, 0, minimum=20) == "—"
 
 
 def test_label_drift_is_the_total_variation_distance(store):

@@ -310,7 +310,9 @@ def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(is
     assert "misclassified" in texts(app)
 
     app.button(key="publish").click().run()
-    assert any("Publish" in w.value for w in app.warning)  # the confirmation step
+    first = next(w.value for w in app.warning if "Publish" in w.value)  # the confirmation step
+    # Nothing to restore before the first publication (it promised "the current model can be restored").
+    assert "nothing is published yet" in first and "can be restored" not in first
     assert current_publication(isolated_workspace) is None
     app.button(key="confirm_publish_yes").click().run()
     assert not app.exception, app.exception
@@ -325,7 +327,7 @@ def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(is
     app.selectbox(key="eval_run").set_value(other.run_id).run()
     app.button(key="publish").click().run()
     warning = next(e.value for e in app.error if "Publish" in e.value)
-    assert "On the same test split" in warning and "LOWER" in warning
+    assert "On the same test split" in warning and "LOWER" in warning and "can be restored in one click" in warning
     assert other.name in warning and best_record.name in warning and f"{best['macro_f1']:.3f}" in warning
     assert app.button(key="confirm_publish_yes").label == "Yes, publish the lower-scoring model"
     app.button(key="confirm_publish_yes").click().run()

@@ -146,6 +146,10 @@ def test_monitoring_and_feedback_review_feed_a_new_dataset_version(isolated_work
     app = open_page("pages/admin.py", as_user="root", role="admin")
     figures = {c.proto.spec for c in app.get("plotly_chart")}
     assert any("Predictions over time" in f for f in figures) and any("Label mix" in f for f in figures)
+    # One correction that disagrees: its count, not "0%" (a percentage needs classify.min_cases_for_rate cases).
+    cards = {m.label: m.value for m in app.metric}
+    assert cards["Feedback agreement"] == "0 of 1" and cards["Feedback received"] == "1"
+    assert cards["Needing review"] in ("0 of 1", "1 of 1")
     # Minutes of data: hour bins, hour ticks (not "23:59:59.999"), a marker on the single point, names in legends.
     assert app.radio(key="monitor_freq").value == "h"
     volume = json.loads(next(f for f in figures if "Predictions over time" in f))
