@@ -19,6 +19,9 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d"
 #: Columns appended to a classified file, after every column of the upload.
 LABEL, SCORE, REVIEW, STATUS, MESSAGE, TRUNCATED, LINE = (
     "predicted_label", "confidence", "needs_review", "status", "message", "truncated", "line")
+#: How those columns read on the page; the downloads keep the stable machine names above (README: Classify).
+COLUMN_WORDS = {LABEL: "Predicted label", SCORE: "Confidence", REVIEW: "Needs review", STATUS: "Status",
+                MESSAGE: "Why it was not classified", TRUNCATED: "Cut at the length limit", LINE: "Line in the file"}
 
 
 def _free_name(name: str, taken: set[str]) -> str:
@@ -32,7 +35,8 @@ def results_frame(rows: Sequence[dict[str, Any]], predictions: Sequence[Predicti
                   lines: Sequence[int] | None = None) -> pd.DataFrame:
     """Every column of the upload as it was, then the prediction: label, confidence, review flag, status,
     the file line number, and every label's score; an appended name that clashes with an upload column
-    gets a ``model_`` prefix, so nothing the user sent is overwritten."""
+    gets a ``model_`` prefix, so nothing the user sent is overwritten. ``attrs["words"]`` maps each appended
+    column to the words a page shows as its header."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
     taken = set(columns)
     names = {name: _free_name(name, taken) for name in (LABEL, SCORE, REVIEW, STATUS, MESSAGE, TRUNCATED, LINE)}
@@ -45,7 +49,9 @@ def results_frame(rows: Sequence[dict[str, Any]], predictions: Sequence[Predicti
                        names[LINE]: lines[i] if lines is not None else i + 1})
         record.update({score_names[label]: p.scores.get(label) for label in label_names})
         records.append(record)
-    return pd.DataFrame(records, columns=[*columns, *names.values(), *score_names.values()])
+    frame = pd.DataFrame(records, columns=[*columns, *names.values(), *score_names.values()])
+    frame.attrs["words"] = {names[name]: words for name, words in COLUMN_WORDS.items()}  # for the page's headers
+    return frame
 
 
 def summarise_results(predictions: Sequence[Prediction]) -> dict[str, Any]:

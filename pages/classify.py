@@ -9,7 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from core.auth import Permission
-from core.exports import SCORE as CONFIDENCE, results_frame, summarise_results, to_jsonl, to_safe_csv
+from core.exports import (
+    COLUMN_WORDS, SCORE as CONFIDENCE, results_frame, summarise_results, to_jsonl, to_safe_csv,
+)
 from core.feedback import FeedbackError, feedback_of
 from core.ingest import guess_columns
 from core.predict import Prediction
@@ -151,14 +153,22 @@ def whole_file(record: RunRecord, threshold: float) -> None:
     cards[2].metric("Not classified", f"{summary['not_scored']:,}", help="Empty or non-text rows")
     only_review = st.toggle("Show only rows that need review", key="only_review")
     shown = frame[[p.needs_review for p in judged]] if only_review else frame
-    st.dataframe(shown, hide_index=True, width="stretch", height=360,
-                 column_config={CONFIDENCE: st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1)})
+    st.dataframe(shown, hide_index=True, width="stretch", height=360, column_config=result_headers(frame))
     stem = results["name"].rsplit(".", 1)[0]
     left, right = st.columns(2)
     left.download_button("Download results (CSV)", to_safe_csv(frame), f"{stem}-classified.csv", "text/csv",
                          key="download_results_csv")
     right.download_button("Download results (JSONL)", to_jsonl(frame), f"{stem}-classified.jsonl",
                           "application/json", key="download_results_jsonl")
+
+
+def result_headers(frame: pd.DataFrame) -> dict:
+    """Words over the appended columns (the downloads keep the machine names), confidence as a bar."""
+    config = {}
+    for column, words in frame.attrs.get("words", {}).items():
+        config[column] = (st.column_config.ProgressColumn(words, format="%.2f", min_value=0, max_value=1)
+                          if words == COLUMN_WORDS[CONFIDENCE] else st.column_config.Column(words))
+    return config
 
 
 REASONS = {"below_threshold": "below the review threshold", "confident_sample": "a confident one, sampled to catch "

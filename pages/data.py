@@ -284,14 +284,15 @@ else:
             prepared = cached_preparation(source.key, table, text_field, label_field, options, config, repr(config))
         show_fixes(prepared)
 
-    if prepared.ready:
-        st.subheader(step("Suspicious labels (optional)"))
-        prepared, options = label_review(source, prepared, options)
-
     if prepared.report.label_counts:
+        st.subheader(step("Examples per label"))
         st.plotly_chart(charts.label_distribution(
             raw.raw_report.label_counts, prepared.report.label_counts if prepared is not raw else None),
             width="stretch")
+
+    if prepared.ready:
+        st.subheader(step("Suspicious labels (optional)"))
+        prepared, options = label_review(source, prepared, options)
 
     # 5. Split and save ----------------------------------------------------------------------
     st.subheader(step("Split and save"))

@@ -68,6 +68,15 @@ def event_types(workspace) -> list[str]:
     return [row["event_type"] for row in workspace_store(workspace).rows(select(events).order_by(events.c.id))]
 
 
+def in_page_order(block):
+    """The elements under ``block``, depth first, in the order the page shows them."""
+    for child in block.children.values():
+        if hasattr(child, "children") and child.type not in ("subheader", "plotly_chart"):
+            yield from in_page_order(child)
+        else:
+            yield child
+
+
 def texts(app: AppTest) -> str:
     """Everything a person would read on the page, as one string."""
     parts = [e.value for kind in ("title", "markdown", "caption", "info", "success", "warning", "error")
@@ -380,6 +389,11 @@ def test_data_page_numbers_its_steps_shows_split_counts_and_clears_a_refused_fil
     steps = [h.value for h in app.subheader if " · " in h.value]
     assert [s.split(" · ")[0] for s in steps] == [str(i) for i in range(1, len(steps) + 1)]
     assert steps[-1].endswith("Split and save") and not any("Fixes" in s for s in steps)
+    # Every chart sits under its own heading: the label chart came under "Suspicious labels".
+    shown = [(node.type, getattr(node, "value", None)) for node in in_page_order(app.main)
+             if node.type in ("subheader", "plotly_chart")]
+    chart = next(i for i, (kind, _) in enumerate(shown) if kind == "plotly_chart")
+    assert shown[chart - 1][1].endswith("· Examples per label")
     assert any(c.value.startswith("Examples per split: train ") for c in app.caption)
     counts = app.dataframe[-1].value
     assert counts.loc["(all labels)"].sum() == 60 and set(counts.columns) == {"train", "validation", "test"}

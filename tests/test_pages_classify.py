@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from sqlalchemy import select
@@ -63,6 +64,10 @@ def test_a_user_classifies_a_text_and_a_file_and_leaves_feedback(isolated_worksp
     table = app.dataframe[0].value
     assert table["status"].tolist() == ["ok", "empty", "ok"]
     assert table["predicted_label"].iloc[0] == "delivery"
+    # Words over the columns on the page (the code names predicted_label, needs_review… are for the downloads).
+    headers = {name: settings.get("label") for name, settings in json.loads(app.dataframe[0].proto.columns).items()}
+    assert headers["predicted_label"] == "Predicted label" and headers["needs_review"] == "Needs review"
+    assert headers["confidence"] == "Confidence" and headers["line"] == "Line in the file"
     # The upload's own columns come back as they were (its ids join back), the file line in its own column.
     assert table.columns[:2].tolist() == ["id", "comment"] and table["id"].tolist() == ["1", "2", "3"]
     assert table["comment"].iloc[0] == "my parcel was left in the rain" and table["line"].tolist() == [2, 3, 4]
