@@ -7,7 +7,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.audit import recent_milestones
+# The first paint comes before the studio's modules load (seconds on a cold server): the title and a line saying
+# it is starting, instead of a blank page.
+st.set_page_config(page_title="Feedback Studio", page_icon="💬", layout="wide")
+starting = st.empty()
+starting.caption("Feedback Studio is starting…")
+
+from core.audit import recent_milestones  # noqa: E402 (after the first paint, above)
 from core.auth import Actor, Permission
 from core.display import when
 from core.logs import LOG_FILE, configure_logging
@@ -15,15 +21,16 @@ from core.services.logs import my_predictions
 from core.overview import summarise_workspace
 from core.runs import run_namer
 from core.services.accounts import accounts, report_page_error
-from pages._session import (
+from pages.common.session import (
     account_sidebar, app_studio, apply_decisions, authenticator, caller, current_actor, first_admin_setup,
     sign_in_form, signed_in_actor, signed_out_here, sync_cookie, welcome_notice,
 )
-from pages._widgets import (
+from pages.common.widgets import (
     app_config, app_workspace, load_css, mark_entrypoint, model_card, page_intro, pending_page, plain,
 )
 
-st.set_page_config(page_title="Feedback Studio", page_icon="💬", layout="wide")
+starting.empty()
+
 log = logging.getLogger("Home")
 
 #: The pages, in the order of the journey, with the permission each needs (checked again by the page itself).

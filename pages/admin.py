@@ -34,7 +34,7 @@ from core.services.feedback import (
 from core.services.review import figures as queue_figures
 from core.services.logs import served_predictions, session_events, session_log, verdicts as given_verdicts
 from core.workspace import Workspace
-from pages._widgets import rerun_fragment, show_fixes, show_report, start_page
+from pages.common.widgets import rerun_fragment, show_fixes, show_report, start_page
 
 ANY = "(any)"
 

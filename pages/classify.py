@@ -19,7 +19,7 @@ from core.runs import RunRecord
 from core.explain import highlighted_html
 from core.services.classification import classify, explain_text, give_feedback, review_threshold, serving_run
 from core.services.review import label_item, queue
-from pages._widgets import badge, field_choice, plain, start_page, uploaded_table
+from pages.common.widgets import badge, field_choice, plain, start_page, uploaded_table
 
 HISTORY = "classify_history"
 LAST_TEXT = "classify_last"

@@ -26,7 +26,7 @@ from core.split import SplitPlan, split_table
 from core.usage import dataset_version_users
 from core.validate import Fix
 from core.auth import Permission
-from pages._widgets import field_choice, numbered_steps, read_upload, show_fixes, show_report, start_page
+from pages.common.widgets import field_choice, numbered_steps, read_upload, show_fixes, show_report, start_page
 
 UPLOAD_TYPES = ["jsonl", "ndjson", "json", "csv", "tsv"]
 DELETE_NOTICE, REVIEW_NOTICE = "delete_notice", "label_review_notice"

@@ -25,7 +25,7 @@ from core.explain import highlighted_html
 from core.services.classification import explain_with_run, review_threshold
 from core.services.publishing import publish_run, restore_run
 from core.services.runs import delete_run
-from pages._widgets import duration, field_choice, model_card, plain, start_page, test_evaluation, uploaded_table
+from pages.common.widgets import duration, field_choice, model_card, plain, start_page, test_evaluation, uploaded_table
 
 ANY = "(any)"
 EXPLAINED = "evaluate_explained"

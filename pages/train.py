@@ -17,7 +17,7 @@ from core.training import timed_plan, version_profile
 from core.speed import SpeedProbes
 from core.transformer import measure_training_throughput, typical_batch
 from core.auth import Permission
-from pages._widgets import duration, plain, start_page
+from pages.common.widgets import duration, plain, start_page
 
 DEFAULT_KINDS = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
 PRESET_HELP = {

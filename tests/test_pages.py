@@ -7,6 +7,7 @@ import pytest
 import json
 import re
 import time
+from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
@@ -469,3 +470,15 @@ def test_the_error_browser_explains_a_mistake_on_request(isolated_workspace, con
     (shown,) = [element.proto.body for element in app.get("html")]
     assert shown.startswith('<div class="fs-why">') and "fs-why-" in shown
     assert any("exact: TF-IDF weight" in c.value for c in app.caption)
+
+
+def test_streamlit_finds_only_pages_where_it_looks_for_them():
+    """On a cold first load the menu listed "admin, classify, data, evaluate, session, train, widgets": the
+    helpers lived in pages/, where Streamlit discovers pages (they now live in pages/common/)."""
+    import ast
+
+    home = ast.parse((PROJECT_ROOT / "Home.py").read_text(encoding="utf-8"))
+    listed = next(node.value for node in home.body if isinstance(node, ast.Assign)
+                  and getattr(node.targets[0], "id", None) == "PAGES")
+    paths = {Path(entry.elts[0].value).name for entry in listed.elts}  # ("pages/data.py", "Data", icon, permission)
+    assert {path.name for path in (PROJECT_ROOT / "pages").glob("*.py")} == paths

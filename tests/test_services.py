@@ -25,7 +25,7 @@ from core.split import SplitPlan
 from core.store import events
 from tests.conftest import ANALYST, PASSWORD, PROJECT_ROOT, USER, save_demo_version, train_runs
 
-UI_FILES = [PROJECT_ROOT / "Home.py", *sorted((PROJECT_ROOT / "pages").glob("*.py"))]
+UI_FILES = [PROJECT_ROOT / "Home.py", *sorted((PROJECT_ROOT / "pages").rglob("*.py"))]
 #: What only a use case may call: writing the audit trail, or changing data, runs, publications and accounts.
 USE_CASE_INTERNALS = {
     "record_event", "record_predictions", "record_feedback", "review_feedback", "record_run_outcome",

@@ -26,7 +26,7 @@ from core.store import Store
 from core.validate import Finding, Severity, ValidationReport
 from core.workspace import Workspace
 
-from pages._session import app_studio, caller, current_actor
+from pages.common.session import app_studio, caller, current_actor
 
 if TYPE_CHECKING:
     from core.preparation import Preparation
