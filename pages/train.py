@@ -200,15 +200,21 @@ else:
 
     # 2. How long and how hard ---------------------------------------------------------------
     st.subheader("2 · Preset")
-    preset = st.radio("Preset", PRESET_NAMES, index=PRESET_NAMES.index(config.training.preset),
-                      format_func=str.capitalize, horizontal=True, key="train_preset",
-                      help="A preset promises a time budget; the transformer's settings are chosen from your data "
-                           "and this machine's speed. The baselines need none.")
-    st.caption(PRESET_HELP[preset].format(budget=config.training.goal(preset).time_budget_minutes))
+    planned = any(kinds[kind].plans_recipe for kind in chosen)
+    if planned:
+        preset = st.radio("Preset", PRESET_NAMES, index=PRESET_NAMES.index(config.training.preset),
+                          format_func=str.capitalize, horizontal=True, key="train_preset",
+                          help="A preset promises a time budget; the transformer's settings are chosen from your "
+                               "data and this machine's speed. The baselines need none.")
+        st.caption(PRESET_HELP[preset].format(budget=config.training.goal(preset).time_budget_minutes))
+    else:  # a preset is the transformer's time budget: promising "about 20 minutes" for these misled people
+        preset = config.training.preset
+        st.caption("The models ticked are baselines: they train in seconds to a minute and need no preset. "
+                   "Presets set the fine-tuned transformer's time budget; tick it to choose one.")
     limit = st.number_input("Train on at most this many examples (0 = all)", 0, 10**7, 0, 100, key="train_limit",
                             help="A stratified sample of the training split, for a fast first try.") or None
     recipe = None
-    if any(model_kinds()[kind].plans_recipe for kind in chosen):
+    if planned:
         try:
             recipe = transformer_plan(config, version, preset, limit)
         except (OSError, ValueError) as exc:

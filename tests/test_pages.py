@@ -210,6 +210,8 @@ def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_worksp
     assert app.selectbox(key="train_dataset").value == "demo/v1"
     assert app.checkbox(key="kind:tfidf_logreg").value and app.checkbox(key="kind:tfidf_nb").value
     assert not app.checkbox(key="kind:transformer").value  # opt-in: it takes minutes
+    # Baselines only: no preset promising "the best model within about 20 minutes" for a 20-second job.
+    assert not app.get("radio") and "within about" not in texts(app) and "need no preset" in texts(app)
     app.button(key="start_training").click().run()
     assert not app.exception, app.exception
     assert any("Started 3 run(s)" in s.value for s in app.success)
@@ -257,6 +259,7 @@ def test_train_page_shows_the_transformer_plan_and_hand_set_values_win(isolated_
     for kind in ("tfidf_logreg", "tfidf_nb", "embedding_logreg"):
         app.checkbox(key=f"kind:{kind}").uncheck()
     app.checkbox(key="kind:transformer").check().run()
+    assert "within about" in texts(app)  # the preset's time budget, now that a model that uses it is ticked
     # The page answers at once (it froze 72 s while measuring): the speed is measured in the background.
     assert any("Measuring how fast" in i.value for i in app.info)
     app.radio(key="train_preset").set_value("balanced").run()
