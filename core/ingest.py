@@ -126,8 +126,35 @@ def detect_format(name: str, head: bytes) -> str:
     raise IngestError(f"{name}: cannot tell whether this is JSONL or CSV; use a .jsonl or .csv name")
 
 
+#: Files people try that the studio does not read, by name ending or first bytes: what to call them.
+OTHER_FORMATS_BY_SUFFIX = {
+    ".xlsx": "an Excel workbook", ".xlsm": "an Excel workbook", ".xls": "an Excel workbook (the older kind)",
+    ".ods": "a spreadsheet (OpenDocument)", ".numbers": "a Numbers spreadsheet", ".pdf": "a PDF document",
+    ".docx": "a Word document", ".doc": "a Word document", ".zip": "a zip archive", ".gz": "a compressed file",
+    ".parquet": "a Parquet file", ".xml": "an XML file", ".html": "a web page",
+}
+OTHER_FORMATS_BY_SIGNATURE = {b"PK\x03\x04": "a zip archive (an Excel or Word file is one)",
+                              b"\xd0\xcf\x11\xe0": "an Office file of the older kind", b"%PDF": "a PDF document",
+                              b"\x1f\x8b": "a compressed file", b"PAR1": "a Parquet file"}
+
+
+def readable_types() -> str:
+    """The file endings the studio reads, as a person reads a list."""
+    return ", ".join((*JSONL_SUFFIXES, *CSV_SUFFIXES, *TEXT_SUFFIXES))
+
+
+def _other_format(name: str, head: bytes) -> str | None:
+    """What a file the studio cannot read is, in words (from its name, else its first bytes), or None."""
+    if what := OTHER_FORMATS_BY_SUFFIX.get(Path(name).suffix.lower()):
+        return what
+    return next((what for signature, what in OTHER_FORMATS_BY_SIGNATURE.items() if head.startswith(signature)), None)
+
+
 def _check_head(name: str, head: bytes) -> None:
-    """Refuse files that are empty, binary or in an encoding we do not read."""
+    """Refuse files that are empty, binary, of a kind we do not read, or in an encoding we do not read."""
+    if what := _other_format(name, head):
+        raise IngestError(f"{name}: this is {what}, which the studio cannot read. Save it as CSV (in a spreadsheet: "
+                          f"Save as › CSV UTF-8) or JSONL and upload that; files that work: {readable_types()}")
     if not head.strip():
         raise IngestError(f"{name}: the file is empty; export the data again and upload the saved file")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):

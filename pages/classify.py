@@ -27,7 +27,6 @@ FILE_RESULTS = "classify_file_results"
 FEEDBACK_SENT = "classify_feedback_sent"
 WHY = "classify_why"
 SKIPPED, QUEUE_NOTICE = "queue_skipped", "queue_notice"
-FILE_TYPES = ["csv", "tsv", "jsonl", "json", "txt"]
 
 
 def remember(text: str, prediction: Prediction, source: str, run_id: str) -> None:
@@ -118,7 +117,7 @@ def single_text(record: RunRecord, threshold: float) -> None:
 
 
 def whole_file(record: RunRecord, threshold: float) -> None:
-    upload = uploaded_table("CSV, JSONL, or plain text with one feedback per line", FILE_TYPES, "classify_file",
+    upload = uploaded_table("CSV, JSONL, or plain text with one feedback per line", "classify_file",
                             config)
     if upload is None:
         return

@@ -28,7 +28,6 @@ from core.validate import Fix
 from core.auth import Permission
 from pages.common.widgets import field_choice, numbered_steps, read_upload, show_fixes, show_report, start_page
 
-UPLOAD_TYPES = ["jsonl", "ndjson", "json", "csv", "tsv"]
 DELETE_NOTICE, REVIEW_NOTICE = "delete_notice", "label_review_notice"
 #: Session keys: how many files were refused (the uploader's key, so a refused file is cleared), and why.
 UPLOADS, REFUSAL = "uploads_refused", "upload_refusal"
@@ -218,9 +217,11 @@ actor, config, workspace, store, studio, caller = start_page(
 step = numbered_steps()
 st.subheader(step("Choose a file"))
 upload_col, demo_col = st.columns([3, 1], vertical_alignment="center")
+# Every kind of file is taken, so one the studio cannot read gets a message in words here (the uploader's own
+# type filter refused it in the browser, with a reason only on hover, and left the old report standing).
 uploaded = upload_col.file_uploader(
     f"JSONL (one JSON object per line) or CSV with a header row, up to {config.data.max_upload_mb} MB",
-    type=UPLOAD_TYPES, key=f"upload:{st.session_state.get(UPLOADS, 0)}")
+    key=f"upload:{st.session_state.get(UPLOADS, 0)}")
 if demo_col.button("Load the demo dataset", key="load_demo", width="stretch"):
     st.session_state["source"] = Source.of(DEMO_DATASET.name, DEMO_DATASET.read_bytes())
 if uploaded is not None and st.session_state.get("upload_id") != uploaded.file_id:

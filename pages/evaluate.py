@@ -219,7 +219,7 @@ def delete_section(workspace: Workspace, record: RunRecord) -> None:
 def other_file_section(workspace: Workspace, record: RunRecord, config: AppConfig) -> None:
     """Evaluate the chosen run on a labelled file that is not part of its dataset."""
     with st.expander("Evaluate this run on another labelled file"):
-        upload = uploaded_table("JSONL or CSV with a text and a label field", ["jsonl", "json", "csv", "tsv"],
+        upload = uploaded_table("JSONL or CSV with a text and a label field",
                                 "other_file", config)
         if upload is None:
             return

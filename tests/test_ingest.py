@@ -61,6 +61,10 @@ def test_utf8_bom_is_ignored():
     ("text,label\n".encode("utf-16"), "wide.csv", "UTF-16"),
     (b"text,label\n", "header.csv", "no data rows"),
     (b"{oops\n{also bad\n", "bad.jsonl", "none of the 2 non-empty lines could be read; line 1"),
+    # Other kinds of file are named in words, with what to do and the endings that work.
+    (b"PK\x03\x04\x14\x00\x06\x00", "tickets.xlsx", r"this is an Excel workbook.*Save it as CSV.*\.jsonl, .*\.csv"),
+    (b"PK\x03\x04\x14\x00\x06\x00", "export", "a zip archive \\(an Excel or Word file is one\\)"),
+    (b"%PDF-1.7\n", "report.csv", "this is a PDF document"),
 ])
 def test_files_that_cannot_be_used_raise_a_clear_error(data, name, message):
     with pytest.raises(IngestError, match=message) as info:

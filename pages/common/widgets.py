@@ -241,9 +241,10 @@ def read_upload(name: str, data: bytes, max_bytes: int) -> RawTable:
     return read_feedback_bytes(data, name, max_bytes)
 
 
-def uploaded_table(label: str, types: list[str], key: str, config: AppConfig) -> tuple[RawTable, str] | None:
-    """A file uploader whose file is read as a table; None (with the reason shown) when there is none."""
-    uploaded = st.file_uploader(label, type=types, key=key)
+def uploaded_table(label: str, key: str, config: AppConfig) -> tuple[RawTable, str] | None:
+    """A file uploader whose file is read as a table; None (with the reason shown) when there is none. Any file
+    is taken, so one the studio cannot read is refused in words on the page, not by the browser."""
+    uploaded = st.file_uploader(label, key=key)
     if uploaded is None:
         return None
     try:

@@ -204,6 +204,15 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     s.see("This file cannot be used")
     s.click("Load the demo dataset")
     s.see("records read as JSONL")
+    # A file of a kind the studio does not read: said on the page in words (the browser used to refuse it with a
+    # reason on hover only, leaving the demo's report standing as if the upload had worked).
+    workbook = tmp_path / "tickets.xlsx"
+    workbook.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 64)
+    s.page.locator('input[type="file"]').first.set_input_files(str(workbook))
+    s.see("this is an Excel workbook")
+    assert "records read as" not in s.main_text()  # the earlier report is gone
+    s.click("Load the demo dataset")
+    s.see("records read as JSONL")
     s.see("rows read")
     s.page.locator('[data-testid="stPlotlyChart"]').first.wait_for(state="attached")  # the label distribution
     s.shot("03-data-report")
