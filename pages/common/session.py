@@ -43,7 +43,11 @@ SESSION_ID = "fs_session_id"
 NOTICE = "fs_sign_in_notice"
 #: Set when someone signs out of this browser tab: the sign-in view then sits at Home's address only.
 SIGNED_OUT_HERE = "fs_signed_out_here"
+#: A message for whoever was signed in without the form, and when it was set.
 WELCOME = "fs_welcome"
+#: How long the welcome stays: the cookie component's report reruns the page right after such a sign-in, and a
+#: message shown in one run only may never be seen.
+WELCOME_SECONDS = 30.0
 #: The sign-in cookie's expiry (seconds since the epoch) while the browser has not confirmed it holds it.
 PENDING_COOKIE = "fs_pending_cookie"
 #: An id of the deletion of the sign-in cookie while the browser has not confirmed it.
@@ -204,7 +208,7 @@ def first_admin_setup(studio: Studio) -> None:
             return
         # Signed in at once, as the sign-in form would: they just proved the password twice.
         _decide(Decision(signed_in=start_session(studio, account), send_cookie=True))
-        st.session_state[WELCOME] = f"Admin account {account.username} created; you are signed in."
+        st.session_state[WELCOME] = (f"Admin account {account.username} created; you are signed in.", time.time())
         st.rerun()
 
 
@@ -351,9 +355,14 @@ def sync_cookie(auth: stauth.Authenticate) -> None:
 
 
 def welcome_notice() -> None:
-    """A one-time message for whoever just signed in without the form."""
-    if notice := st.session_state.pop(WELCOME, None):
-        st.success(notice)
+    """The message for whoever just signed in without the form, on every run of its first WELCOME_SECONDS."""
+    notice, since = st.session_state.get(WELCOME) or (None, 0.0)
+    if notice is None:
+        return
+    if time.time() - since > WELCOME_SECONDS:
+        st.session_state.pop(WELCOME, None)
+        return
+    st.success(notice)
 
 
 def signed_out_here() -> bool:
