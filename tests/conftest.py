@@ -223,3 +223,16 @@ def wait_until(condition, timeout: float = 120.0, interval: float = 0.02) -> boo
             return True
         time.sleep(interval)
     return False
+
+
+def wait_with_worker(queue, run_id: str, config: AppConfig, workspace: Workspace, timeout: float = 300):
+    """Start a worker under ``config`` for a run already on ``queue``; its finished record (worker and queue
+    closed whatever happens)."""
+    from core.worker import Worker
+
+    worker = Worker(config, workspace).start()
+    try:
+        return queue.wait(run_id, timeout=timeout)
+    finally:
+        worker.stop()
+        queue.close()

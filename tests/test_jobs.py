@@ -7,7 +7,7 @@ import time
 import pytest
 
 from core.runs import RunRequest, RunState, load_record, save_record
-from tests.conftest import ANALYST, QueueWithWorker, save_demo_version, wait_until
+from tests.conftest import ANALYST, QueueWithWorker, save_demo_version, wait_until, wait_with_worker
 from tests.test_training import tiny_config
 
 
@@ -113,19 +113,13 @@ def test_a_run_that_fails_after_training_keeps_no_checkpoints(isolated_workspace
     """Checkpoints (hundreds of MB for a real model) of a failed run were kept until the next worker started;
     nothing can resume from them."""
     from core.jobs import RunQueue
-    from core.worker import Worker
 
     config = tiny_config(config_file, tiny_bert, epochs=1)
     version = save_demo_version(isolated_workspace, config)
     queue = RunQueue(isolated_workspace, config)
     run_id = queue.submit(request(config, version, "transformer"), ANALYST).run_id
     (isolated_workspace.runs / run_id / "model").write_text("in the way")  # saving the trained model fails
-    worker = Worker(config, isolated_workspace).start()
-    try:
-        record = queue.wait(run_id, timeout=180)
-    finally:
-        worker.stop()
-        queue.close()
+    record = wait_with_worker(queue, run_id, config, isolated_workspace, timeout=180)
     assert record.state is RunState.FAILED and record.step > 0, record.error  # it failed after training
     assert not (isolated_workspace.runs / run_id / "checkpoints").exists()
 

@@ -18,7 +18,7 @@ from core.runs import RunRequest, RunState, create_run, list_runs, load_record, 
 from core.store import events
 from core.worker import WORKER_STOPPED, Worker
 from tests.conftest import ANALYST, PROJECT_ROOT, QueueWithWorker, save_demo_version, workspace_store
-from tests.conftest import wait_until
+from tests.conftest import wait_until, wait_with_worker
 from tests.test_training import tiny_config
 
 FAST_WATCH = """
@@ -204,12 +204,7 @@ def test_a_run_trains_with_the_settings_it_was_queued_with_not_the_workers(isola
     b = config_file('[model]\nname = "/no/such/model"\nmax_length = 16\n[training]\nseed = 99\n')
     assert (b.model.name, b.model.max_length, b.training.seed) == ("/no/such/model", 16, 99)
     caplog.set_level("INFO", logger="core.training")
-    worker = Worker(b, isolated_workspace).start()
-    try:
-        record = queue.wait(run_id, timeout=300)
-    finally:
-        worker.stop()
-        queue.close()
+    record = wait_with_worker(queue, run_id, b, isolated_workspace, timeout=300)
     assert record.state is RunState.SUCCEEDED, record.error
     trained = run_config(record, b)
     assert (trained.model.name, trained.model.max_length, trained.training.seed) == (str(tiny_bert), 64, 7)
