@@ -13,20 +13,18 @@ st.set_page_config(page_title="Feedback Studio", page_icon="💬", layout="wide"
 starting = st.empty()
 starting.caption("Feedback Studio is starting…")
 
-from core.audit import recent_milestones  # noqa: E402 (after the first paint, above)
-from core.auth import Actor, Permission
-from core.display import when
-from core.logs import LOG_FILE, configure_logging
-from core.services.logs import my_predictions
-from core.overview import summarise_workspace
-from core.runs import run_namer
-from core.services.accounts import accounts, report_page_error
+from core.presentation.display import when  # noqa: E402 (after the first paint, above)
+from core.services.accounts import Actor, Permission, accounts, report_page_error
+from core.services.logs import my_predictions, recent_activity as recent_milestones
+from core.services.overview import workspace_summary
+from core.services.runs import run_namer
+from core.services.studio import LOG_FILE, start_logging
 from pages.common.session import (
     account_sidebar, app_studio, apply_decisions, authenticator, caller, current_actor, first_admin_setup,
     sign_in_form, signed_in_actor, signed_out_here, sync_cookie, welcome_notice,
 )
 from pages.common.widgets import (
-    app_config, app_workspace, load_css, mark_entrypoint, model_card, page_intro, pending_page, plain,
+    app_config, load_css, mark_entrypoint, model_card, page_intro, pending_page, plain,
 )
 
 starting.empty()
@@ -47,7 +45,7 @@ def overview() -> None:
     """The Home page: for people who classify, the model they use and their own work; for the others, the
     workspace and where the journey continues."""
     actor = current_actor()
-    summary = summarise_workspace(app_workspace(app_config()))
+    summary = workspace_summary(studio, caller())
     if actor is not None and not actor.can(Permission.MANAGE_DATA):
         classifier_home(summary)
         return
@@ -130,7 +128,7 @@ def next_step(summary) -> None:
 def recent_activity(summary) -> None:
     """The latest milestones in the workspace: datasets, finished runs, publications (runs named from the
     summary's reading of the run folders)."""
-    milestones = recent_milestones(store, run_name=run_namer(summary.runs))
+    milestones = recent_milestones(studio, caller(), run_name=run_namer(summary.runs))
     if not milestones:
         return
     st.subheader("Recent activity")
@@ -157,10 +155,8 @@ def only_view(view, title: str, at_every_address: bool = True):
 
 load_css()
 config = app_config()
-workspace = app_workspace(config)
-configure_logging(workspace)
 studio = app_studio(config)
-store = studio.store
+start_logging(config)
 
 apply_decisions()  # a sign-in or sign-out decided in a run that was cut short
 if not accounts(studio).any_accounts():

@@ -23,11 +23,11 @@ from sklearn.model_selection import train_test_split
 from bench.common import check_targets, summary
 from bench.labels import flipped
 from bench.quality import labelled_sets
-from core.baselines import SAGA_MAX_ITER, TfidfLogisticRegression
-from core.classifiers import TrainingData
-from core.config import PROJECT_ROOT, load_config
-from core.hardware import cpu_features, cpu_kind, usable_cores
-from core.ingest import read_feedback_file
+from core.models.baselines import SAGA_MAX_ITER, TfidfLogisticRegression
+from core.models.classifiers import TrainingData
+from core.platform.config import PROJECT_ROOT, load_config
+from core.platform.hardware import cpu_features, cpu_kind, usable_cores
+from core.data.ingest import read_feedback_file
 
 EARLIER_MAX_ITER = 300
 TARGETS = {"clinc150_noisy_speedup": (">=", 2.0), "max_macro_f1_loss": ("<=", 0.01)}

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from bench.common import check_targets, demo_texts, fine_tuned_run, summary
 from bench.served_app import CHROMIUM_FLAGS, ensure_chromium, served_app
-from core.auth import Accounts, Role, command_line_actor
-from core.config import load_config
-from core.publishing import publish
-from core.store import Store, default_database_url
+from core.accounts.auth import Accounts, Role, command_line_actor
+from core.platform.config import load_config
+from core.serving.publishing import publish
+from core.platform.store import Store, default_database_url
 
 PASSWORD = "bench pass phrase 1"
 WAIT_MS = 600_000

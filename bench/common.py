@@ -9,15 +9,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from core.auth import command_line_actor
-from core.cleaning import CleaningOptions
-from core.config import AppConfig, load_config
-from core.ingest import DEMO_DATASET, read_feedback_file
-from core.preparation import prepare, save_preparation
-from core.runs import RunHandle, RunRequest, create_run
-from core.split import SplitPlan
-from core.training import execute_run, plan_for_version
-from core.workspace import Workspace
+from core.accounts.auth import command_line_actor
+from core.data.cleaning import CleaningOptions
+from core.platform.config import AppConfig, load_config
+from core.data.ingest import DEMO_DATASET, read_feedback_file
+from core.data.preparation import prepare, save_preparation
+from core.training.runs import RunHandle, RunRequest, create_run
+from core.data.split import SplitPlan
+from core.training.execution import execute_run, plan_for_version
+from core.platform.workspace import Workspace
 
 SEED = 13
 

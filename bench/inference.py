@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import check_targets, demo_texts, fine_tuned_run, mixed_texts, summary, texts_per_second
-from core.config import load_config
-from core.hardware import configure_cpu_threads, detect_hardware
-from core.precision import PrecisionCheck, available_precisions
-from core.predict import Predictor
-from core.serving import serving_precision
-from core.training import load_run_model
-from core.workspace import Workspace
+from core.platform.config import load_config
+from core.platform.hardware import configure_cpu_threads, detect_hardware
+from core.models.precision import PrecisionCheck, available_precisions
+from core.models.predict import Predictor
+from core.serving.runtime import serving_precision
+from core.training.finished import load_run_model
+from core.platform.workspace import Workspace
 
 
 #: The issue's targets: (comparison, bound) per summary key.

@@ -1,5 +1,5 @@
 """How well the suspicious-label check finds wrong labels, and whether "why this label" names the words that
-decide: labels flipped at random (seeded) in a real set, then the product's check (core.label_issues, as the
+decide: labels flipped at random (seeded) in a real set, then the product's check (core.data.label_issues, as the
 Data page and ``python -m core labels`` run it); and, for explanations, how often leaving out a prediction's
 three strongest words changes it, against leaving out three words at random (for the baselines trained on
 80 % of the rows; for the transformer fine-tuned as the product does it, Quick preset, on its own test split).
@@ -22,10 +22,10 @@ import pandas as pd
 
 from bench.common import check_targets, summary
 from bench.quality import LabelledSet, labelled_sets, train
-from core.config import PROJECT_ROOT, load_config
-from core.hardware import cpu_features, cpu_kind, usable_cores
-from core.ingest import read_feedback_file
-from core.label_issues import find_suspicious_labels
+from core.platform.config import PROJECT_ROOT, load_config
+from core.platform.hardware import cpu_features, cpu_kind, usable_cores
+from core.data.ingest import read_feedback_file
+from core.data.label_issues import find_suspicious_labels
 
 EXPLAINED_TEXTS = 300
 
@@ -89,7 +89,7 @@ def measure(name: str, frame: pd.DataFrame, share: float, seed: int) -> dict[str
 def near_copy_figures(name: str, frame: pd.DataFrame) -> dict[str, float]:
     """How long the near-copy and outlier check (Datalab on sentence embeddings) takes on the set as it is,
     and what it lists."""
-    from core.label_issues import find_near_copies_and_outliers
+    from core.data.label_issues import find_near_copies_and_outliers
 
     found = find_near_copies_and_outliers(frame, load_config())
     rows_in_groups = sum(len(group.lines) for group in found.near_copies)
@@ -141,8 +141,8 @@ def explanation_figures(name: str, frame: pd.DataFrame, kinds: list[str], seed: 
     other 20 % (at most EXPLAINED_TEXTS)."""
     import threading
 
-    from core.classifiers import TrainingData
-    from core.model_kinds import model_kinds
+    from core.models.classifiers import TrainingData
+    from core.models.model_kinds import model_kinds
 
     config, rng = load_config(), np.random.default_rng(seed)
     names = sorted(frame["label"].unique())
@@ -162,9 +162,9 @@ def explanation_figures(name: str, frame: pd.DataFrame, kinds: list[str], seed: 
 def transformer_explanation_figures(labelled: LabelledSet, seed: int, scratch: Path) -> dict[str, float]:
     """:func:`deletion_figures` for the fine-tuned transformer as the product trains it (``python -m core
     train``, Quick preset, its recipe), explaining texts of that run's test split (at most EXPLAINED_TEXTS)."""
-    from core.dataset_versions import load_dataset_version
-    from core.model_kinds import load_model_folder
-    from core.workspace import Workspace
+    from core.data.dataset_versions import load_dataset_version
+    from core.models.model_kinds import load_model_folder
+    from core.platform.workspace import Workspace
 
     started = time.monotonic()
     workspace = scratch / labelled.name

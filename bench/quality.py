@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import check_targets, summary
-from core.config import PROJECT_ROOT, load_config
-from core.hardware import cpu_features, cpu_kind, detect_hardware, usable_cores
-from core.ingest import DEMO_DATASET
-from core.recipe import DataProfile, estimate_seconds
+from core.platform.config import PROJECT_ROOT, load_config
+from core.platform.hardware import cpu_features, cpu_kind, detect_hardware, usable_cores
+from core.data.ingest import DEMO_DATASET
+from core.training.recipe import DataProfile, estimate_seconds
 
 BASELINES = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
 #: The command line's progress lines, which share the recipe's "[transformer]" prefix.

@@ -38,20 +38,20 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout, async_playwr
 from bench.common import check_targets, demo_texts, summary
 from bench.postgres_server import fresh_database, postgres_server
 from bench.served_app import CHROMIUM_FLAGS, ensure_chromium, served_app, worker_processes
-from core.auth import Accounts, Role, command_line_actor
-from core.cleaning import CleaningOptions
-from core.config import CONFIG_ENV_VAR, WORKSPACE_ENV_VAR, AppConfig, load_config
-from core.dataset_versions import DatasetVersion
-from core.hardware import cpu_features, cpu_kind
-from core.ingest import DEMO_DATASET, read_feedback_file
-from core.jobs import RunQueue
-from core.preparation import prepare, save_preparation
-from core.publishing import publish
-from core.runs import RunHandle, RunRecord, RunRequest, RunState, create_run, list_runs
-from core.split import SplitPlan
-from core.store import Store, feedback, predictions
-from core.training import execute_run, plan_for_version
-from core.workspace import Workspace
+from core.accounts.auth import Accounts, Role, command_line_actor
+from core.data.cleaning import CleaningOptions
+from core.platform.config import CONFIG_ENV_VAR, WORKSPACE_ENV_VAR, AppConfig, load_config
+from core.data.dataset_versions import DatasetVersion
+from core.platform.hardware import cpu_features, cpu_kind
+from core.data.ingest import DEMO_DATASET, read_feedback_file
+from core.training.jobs import RunQueue
+from core.data.preparation import prepare, save_preparation
+from core.serving.publishing import publish
+from core.training.runs import RunHandle, RunRecord, RunRequest, RunState, create_run, list_runs
+from core.data.split import SplitPlan
+from core.platform.store import Store, feedback, predictions
+from core.training.execution import execute_run, plan_for_version
+from core.platform.workspace import Workspace
 
 PASSWORD = "bench pass phrase 1"
 WAIT_MS = 300_000  # one browser step on a loaded 2-core machine may take long; a frozen one fails

@@ -20,18 +20,18 @@ import time
 import numpy as np
 
 from bench.common import check_targets, summary
-from core.cleaning import CleaningOptions
-from core.config import Hyperparameters, load_config
-from core.dataset_versions import DatasetVersion
-from core.hardware import configure_cpu_threads, detect_hardware
-from core.ingest import DEMO_DATASET, guess_columns, read_feedback_file
-from core.preparation import prepare, save_preparation
-from core.auth import command_line_actor
-from core.pretrained import resolve_model_source
-from core.split import SplitPlan
-from core.training import training_data
-from core.transformer import FineTunedTransformer
-from core.workspace import Workspace
+from core.data.cleaning import CleaningOptions
+from core.platform.config import Hyperparameters, load_config
+from core.data.dataset_versions import DatasetVersion
+from core.platform.hardware import configure_cpu_threads, detect_hardware
+from core.data.ingest import DEMO_DATASET, guess_columns, read_feedback_file
+from core.data.preparation import prepare, save_preparation
+from core.accounts.auth import command_line_actor
+from core.models.pretrained import resolve_model_source
+from core.data.split import SplitPlan
+from core.training.execution import training_data
+from core.models.transformer import FineTunedTransformer
+from core.platform.workspace import Workspace
 from pathlib import Path
 
 #: Four epochs on the demo data, not one: its training split has ~320 texts, and after one epoch (20

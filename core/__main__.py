@@ -1,7 +1,7 @@
-"""``python -m core``: see :mod:`core.cli`."""
+"""``python -m core``: see :mod:`core.entrypoints.cli`."""
 
 import sys
 
-from core.cli import main
+from core.entrypoints.cli import main
 
 sys.exit(main())

@@ -6,34 +6,27 @@ from datetime import datetime, time, timezone
 
 import streamlit as st
 
-from core import charts
-from core.audit import EventType, readable_events
-from core.auth import DEFAULT_ROLE, ROLE_MEANINGS, AuthError, Permission, Role
-from core.cleaning import CleaningOptions
-from core.config import AppConfig
-from core.display import rate, when
-from core.dataset_versions import DatasetError, DatasetVersion, list_dataset_versions, load_dataset_version
-from core.exports import to_safe_csv
-from core.feedback import (
-    default_merge_base, examples_new_to, merge_target_warning,
-    merged_table,
+from core.presentation import charts
+from core.presentation.display import rate, when
+from core.presentation.exports import to_safe_csv
+from core.services import Caller, Studio
+from core.services.accounts import (
+    DEFAULT_ROLE, ROLE_MEANINGS, AuthError, Permission, Role, accounts, change_account, create_account,
 )
-from core.monitoring import (
-    agreement_over_time, default_period, feedback_agreement, label_drift, model_usage, review_share_over_time,
+from core.services.datasets import CleaningOptions, DatasetError, dataset_version
+from core.services.feedback import (
+    accepted as accepted_corrections, accepted_file, merge_bases, merge_preview, merge_warning, new_examples_note,
+    pending as pending_corrections, review, save_merged,
+)
+from core.services.logs import (
+    EventType, agreement_over_time, default_period, feedback_agreement, label_drift, model_usage, readable_events,
+    review_share_over_time, served_predictions, session_events, session_log, verdicts as given_verdicts,
     volume_over_time, with_model_names,
 )
-from core.preparation import prepare
-from core.publishing import published_run
-from core.runs import list_runs, run_namer
-from core.services import Caller, Studio
-from core.services.accounts import accounts, change_account, create_account
-from core.services.tokens import create_token, list_tokens, revoke_token
-from core.services.feedback import (
-    accepted as accepted_corrections, accepted_file, pending as pending_corrections, review, save_merged,
-)
+from core.services.publishing import published_run
 from core.services.review import figures as queue_figures
-from core.services.logs import served_predictions, session_events, session_log, verdicts as given_verdicts
-from core.workspace import Workspace
+from core.services.runs import run_namer, runs
+from core.services.tokens import create_token, list_tokens, revoke_token
 from pages.common.widgets import rerun_fragment, show_fixes, show_report, start_page
 
 ANY = "(any)"
@@ -42,7 +35,6 @@ ANY = "(any)"
 @st.fragment  # its widgets rerun this tab only, not the other three
 def log_view(studio: Studio, caller: Caller) -> None:
     """Every recorded action, filterable, with one session's timeline and a CSV export."""
-    workspace = studio.workspace
     filters = st.columns(4)
     users = [ANY] + sorted({a.username for a in accounts(studio).all()})
     username = filters[0].selectbox("User", users, key="log_user")
@@ -56,7 +48,7 @@ def log_view(studio: Studio, caller: Caller) -> None:
     frame = session_log(studio, caller, username=None if username == ANY else username, event_types=kinds or None,
                         since=since, until=until, contains=contains or None)
     st.caption(f"{len(frame):,} event(s), newest first.")
-    named = run_namer(list_runs(workspace))  # runs by name, as people read them
+    named = run_namer(runs(studio, caller))  # runs by name, as people read them
     st.dataframe(readable_events(frame, named), hide_index=True, width="stretch", height=360)
     st.download_button("Download these events (CSV)", to_safe_csv(frame), "session-log.csv", "text/csv",
                        key="download_log")
@@ -76,7 +68,6 @@ def log_view(studio: Studio, caller: Caller) -> None:
 @st.fragment
 def monitoring(studio: Studio, caller: Caller) -> None:
     """How the published model is used and how its answers compare with what it was trained on."""
-    workspace = studio.workspace
     log = served_predictions(studio, caller)
     if log.empty:
         st.info("No predictions yet — they appear here once people classify feedback on the Classify page.")
@@ -84,7 +75,7 @@ def monitoring(studio: Studio, caller: Caller) -> None:
     periods = ["h", "D"]
     freq = st.radio("Per", periods, index=periods.index(default_period(log)), horizontal=True, key="monitor_freq",
                     format_func={"h": "hour", "D": "day"}.get, help="Chosen from how long the log spans.")
-    named = run_namer(list_runs(workspace))
+    named = run_namer(runs(studio, caller))
     names = {run_id: named(run_id) for run_id in log["run_id"].unique()}
     scored = log[log["status"] == "ok"]
     minimum = studio.config.classify.min_cases_for_rate
@@ -118,9 +109,9 @@ def monitoring(studio: Studio, caller: Caller) -> None:
                            key="agreement")
     else:
         right.info("No feedback yet — the agreement rate appears once users mark predictions right or wrong.")
-    record = published_run(workspace)
+    record = published_run(studio, caller)
     try:
-        version = load_dataset_version(workspace, record.dataset_ref) if record is not None else None
+        version = dataset_version(studio, caller, record.dataset_ref) if record is not None else None
     except DatasetError:
         version = None
         st.caption(f"The published run's dataset {record.dataset_ref} was deleted, so the label mix cannot be "
@@ -250,34 +241,12 @@ def api_tokens_admin(studio: Studio, caller: Caller) -> None:
             rerun_fragment()
 
 
-def new_examples_line(workspace: Workspace, examples: list[dict[str, str]]) -> str:
-    """How many accepted examples the published model has not learned from, in words."""
-    record = published_run(workspace)
-    if record is None:
-        return f"{len(examples):,} accepted labelled example(s); no model is published yet."
-    try:
-        fresh = examples_new_to(load_dataset_version(workspace, record.dataset_ref), examples)
-    except DatasetError:
-        return (f"{len(examples):,} accepted labelled example(s); the published model's dataset "
-                f"{record.dataset_ref} was deleted, so which of them it learned cannot be told.")
-    return f"{len(fresh):,} accepted labelled example(s) are new to the published model ({record.name})."
-
-
-@st.cache_data(max_entries=4, show_spinner="Validating the merged data…")
-def merge_preview(_base: DatasetVersion, base_key: tuple[str, str, str], examples: list[dict[str, str]],
-                  options: CleaningOptions, _config: AppConfig):
-    """The merged table, validated; cached (per workspace, version and save time) so that other
-    widgets on this page do not re-validate it on every rerun."""
-    return prepare(merged_table(_base, examples), "text", "label", options, _config)
-
-
 @st.fragment
 def feedback_review(studio: Studio, caller: Caller) -> None:
     """Accept or reject users' corrections; turn the accepted ones into a new dataset version."""
-    workspace, config = studio.workspace, studio.config
     waiting = pending_corrections(studio, caller)
     examples = accepted_corrections(studio, caller)
-    st.markdown(f"**{len(waiting):,} correction(s) waiting for review** · {new_examples_line(workspace, examples)}")
+    st.markdown(f"**{len(waiting):,} correction(s) waiting for review** · {new_examples_note(studio, caller)}")
     if waiting:
         st.dataframe([{"id": f.id, "time": when(f.time), "user": f.username, "text": f.text,
                        "predicted": f.predicted, "should be": f.correct_label,
@@ -299,26 +268,25 @@ def feedback_review(studio: Studio, caller: Caller) -> None:
         return
     st.download_button("Download accepted examples (JSONL)", accepted_file(studio, caller), "accepted-feedback.jsonl",
                        "application/json", key="download_accepted")
-    versions = list_dataset_versions(workspace)
-    if not versions:
+    bases = merge_bases(studio, caller)
+    if not bases.refs:
         return
     st.markdown("**Merge into a new dataset version**")
-    refs = [v.ref for v in versions]
-    published = published_run(workspace)
-    base_ref = st.selectbox("Add the accepted examples to", refs, index=refs.index(default_merge_base(workspace)),
+    base_ref = st.selectbox("Add the accepted examples to", bases.refs, index=bases.refs.index(bases.default),
                             key="merge_base", format_func=lambda ref: f"{ref} (the published model's data)"
-                            if published is not None and ref == published.dataset_ref else ref)
-    base = load_dataset_version(workspace, base_ref)
+                            if ref == bases.published else ref)
     options = CleaningOptions(drop_duplicates=st.checkbox("Drop duplicates (keep the first copy)", value=True,
                                                           key="merge_dedupe"),
                               drop_conflicts=st.checkbox("Drop texts with conflicting labels", key="merge_conflicts"))
-    prepared = merge_preview(base, (str(workspace.root), base.ref, base.meta["created_at"]), examples, options, config)
+    with st.spinner("Validating the merged data…"):
+        preview = merge_preview(studio, caller, base_ref, options)
+    prepared, base = preview.prepared, preview.base
     show_report(prepared.raw_report)  # what the merged data holds: duplicates, conflicts, …
     if prepared.cleaning.steps:
         show_fixes(prepared)
     name = st.text_input("New dataset name", value=base.name, key=f"merge_name:{base.ref}",  # follows the base
                          help="The same name as the base creates its next version.").strip()
-    warning = merge_target_warning(workspace, name, base, sorted(set(prepared.training_frame()["label"])))
+    warning = merge_warning(studio, caller, name, preview)
     confirmed = True
     if warning:
         st.warning(warning)
@@ -326,7 +294,7 @@ def feedback_review(studio: Studio, caller: Caller) -> None:
     if st.button("Save merged version", type="primary", disabled=not (prepared.ready and confirmed),
                  key="merge_save"):
         try:
-            saved = save_merged(studio, caller, name, prepared, base, len(examples))
+            saved = save_merged(studio, caller, name, preview)
         except DatasetError as exc:
             st.error(f"Not saved: {exc}")
         else:
@@ -334,7 +302,7 @@ def feedback_review(studio: Studio, caller: Caller) -> None:
                        "Train page.")
 
 
-actor, config, workspace, store, studio, caller = start_page(
+actor, config, studio, caller = start_page(
     "pages/admin.py", Permission.VIEW_LOGS, "Admin",
     "See who did what and when, how the published model behaves in use, manage accounts, and "
     "turn users' corrections into training data for the next model.")

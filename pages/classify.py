@@ -8,17 +8,17 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from core.auth import Permission
-from core.exports import (
+from core.presentation.exports import (
     COLUMN_WORDS, SCORE as CONFIDENCE, results_frame, summarise_results, to_jsonl, to_safe_csv,
 )
-from core.feedback import FeedbackError, feedback_of
-from core.ingest import guess_columns
-from core.predict import Prediction
-from core.runs import RunRecord
-from core.explain import highlighted_html
-from core.services.classification import classify, explain_text, give_feedback, review_threshold, serving_run
+from core.presentation.highlight import highlighted_html
+from core.services.accounts import Permission
+from core.services.classification import (
+    FeedbackError, Prediction, classify, explain_text, give_feedback, my_feedback, review_threshold, serving_run,
+)
+from core.services.datasets import guess_columns
 from core.services.review import label_item, queue
+from core.services.runs import RunRecord
 from pages.common.widgets import badge, field_choice, plain, start_page, uploaded_table
 
 HISTORY = "classify_history"
@@ -227,7 +227,7 @@ def history(record: RunRecord, threshold: float) -> None:
                                      format_func=lambda i: f"{entries[i]['time']} · {entries[i]['label']} · "
                                                            f"{entries[i]['text'][:60]}")
                 feedback_form(record, entries[index]["text"], entries[index]["prediction"], "history")
-    mine = feedback_of(store, actor.username)
+    mine = my_feedback(studio, caller)
     if mine:
         st.markdown(f"**Your feedback so far** ({len(mine)})")
         st.dataframe(pd.DataFrame([{"time": f.time.strftime("%Y-%m-%d %H:%M"), "text": f.text,
@@ -235,7 +235,7 @@ def history(record: RunRecord, threshold: float) -> None:
                                    for f in mine]), hide_index=True, width="stretch", height=200)
 
 
-actor, config, workspace, store, studio, caller = start_page(
+actor, config, studio, caller = start_page(
     "pages/classify.py", Permission.CLASSIFY, "Classify",
     "Sort new customer feedback with the published model: one text or a whole file. "
     "Uncertain predictions are flagged for a person to check; tell us when one is wrong.")

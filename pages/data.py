@@ -9,23 +9,17 @@ from typing import Callable, TypeVar
 import pandas as pd
 import streamlit as st
 
-from core import charts
-from core.config import AppConfig
-from core.display import when
-from core.cleaning import CleaningOptions, LabelDecision, RareClassAction
-from core.label_issues import EmbeddingCheck, LabelCheck, LabelCheckError
+from core.presentation import charts
+from core.presentation.display import when
+from core.services.accounts import Permission
 from core.services.datasets import (
-    check_labels, check_version_labels, delete_dataset, find_copies, find_version_copies, note_upload,
-    revise_labels, save_dataset,
+    DEMO_DATASET, CleaningOptions, DatasetError, DatasetVersion, EmbeddingCheck, Fix, IngestError, LabelCheck,
+    LabelCheckError, LabelDecision, Preparation, RareClassAction, RawTable, SplitPlan, check_labels,
+    check_version_labels, dataset_versions, delete_dataset, find_copies, find_version_copies, guess_columns,
+    note_upload, prepare, revise_labels, save_dataset, split_table, suggest_dataset_name, token_counter,
+    version_users,
 )
-from core.dataset_versions import DatasetError, DatasetVersion, list_dataset_versions, suggest_dataset_name
-from core.ingest import DEMO_DATASET, IngestError, RawTable, guess_columns
-from core.preparation import Preparation, prepare
-from core.pretrained import token_counter
-from core.split import SplitPlan, split_table
-from core.usage import dataset_version_users
-from core.validate import Fix
-from core.auth import Permission
+from core.services.studio import AppConfig
 from pages.common.widgets import field_choice, numbered_steps, read_upload, show_fixes, show_report, start_page
 
 DELETE_NOTICE, REVIEW_NOTICE = "delete_notice", "label_review_notice"
@@ -208,7 +202,7 @@ def cached_preparation(source_key: str, _table: RawTable, text_field: str, label
     return prepare(_table, text_field, label_field, options, _config, count_tokens)
 
 
-actor, config, workspace, store, studio, caller = start_page(
+actor, config, studio, caller = start_page(
     "pages/data.py", Permission.MANAGE_DATA, "Data",
     "Upload labelled feedback, read what is wrong with it, choose fixes, and save a clean, "
     "split version that the Train page can use.")
@@ -334,7 +328,7 @@ else:
 # 6. Saved versions ------------------------------------------------------------------------------
 st.divider()
 st.subheader("Saved dataset versions")
-versions = list_dataset_versions(workspace)
+versions = dataset_versions(studio, caller)
 if not versions:
     st.info("No dataset saved yet — prepare a file above and click 'Save dataset version'.")
 else:
@@ -352,7 +346,7 @@ else:
         st.success(notice)
     with st.expander("Delete a version"):
         doomed = st.selectbox("Version to delete", [v.ref for v in versions], key="delete_ref")
-        users = dataset_version_users(workspace, doomed)
+        users = version_users(studio, caller, doomed)
         if users:
             st.warning(f"{doomed} is in use: " + "; ".join(users) + ".")
         sure = st.checkbox(f"Yes, delete {doomed} for good", key=f"delete_confirm:{doomed}")

@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import charts
-from core.comparison import RANKING_METRICS, comparable_groups, comparison_table, recommend, transformer_verdict
-from core.config import AppConfig
-from core.display import when
-from core.evaluation import Evaluation, EvaluationError, filter_errors
-from core.precision import PrecisionCheck
-from core.ingest import guess_columns
-from core.label_revision import edited_test_split_note_of
-from core.publishing import (
-    PublishError, compare_with_published, current_publication, publication_history,
-)
-from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report
-from core.housekeeping import run_deletion_warning
-from core.runs import RunError, RunRecord, list_runs, run_name, run_namer
-from core.serving import ReviewThreshold, serving_precision, suggested_threshold
-from core.workspace import Workspace
-from core.auth import Permission
-from core.explain import highlighted_html
+from core.presentation import charts
+from core.presentation.display import when
+from core.presentation.highlight import highlighted_html
+from core.services.accounts import Permission
 from core.services.classification import explain_with_run, review_threshold
-from core.services.publishing import publish_run, restore_run
-from core.services.runs import delete_run
-from pages.common.widgets import duration, field_choice, model_card, plain, start_page, test_evaluation, uploaded_table
+from core.services.datasets import edited_test_split_note, guess_columns
+from core.services.evaluation import (
+    RANKING_METRICS, Evaluation, EvaluationError, PrecisionCheck, ReviewThreshold, comparable_groups,
+    comparison_table, evaluate_file, experiments_csv, experiments_json, filter_errors, markdown_report, recommend,
+    serving_precision, suggested_threshold, test_evaluation, transformer_verdict,
+)
+from core.services.publishing import (
+    PublishError, deletion_warning, publication, publish_check, publish_run, publishing_history, restore_run,
+)
+from core.services.runs import RunError, RunRecord, delete_run, name_of_run, run_namer, runs
+from core.services.studio import AppConfig
+from pages.common.widgets import duration, field_choice, model_card, plain, start_page, uploaded_table
 
 ANY = "(any)"
 EXPLAINED = "evaluate_explained"
@@ -146,16 +141,16 @@ def training_details(record: RunRecord, config: AppConfig, key: str) -> None:
         st.plotly_chart(charts.training_curve(record.history), width="stretch", key=f"curve:{key}")
 
 
-def publish_section(workspace: Workspace, record: RunRecord) -> None:
+def publish_section(record: RunRecord) -> None:
     """Publish with a confirmation step; restore the previous model in one click."""
     st.subheader("4 · Publish")
     if notice := st.session_state.pop(PUBLISH_NOTICE, None):
         st.success(notice)
-    current = current_publication(workspace)
+    current = publication(studio, caller)
     if current is None:
         st.caption("No model is published yet: the Classify page has nothing to use until you publish one.")
     else:
-        st.caption(f"Published now: **{run_name(workspace, current.run_id)}**, by {current.published_by} at "
+        st.caption(f"Published now: **{name_of_run(studio, caller, current.run_id)}**, by {current.published_by} at "
                    f"{when(current.published_at)} (run `{current.run_id}`).")
         model_card(studio, caller)
     is_current = current is not None and current.run_id == record.run_id
@@ -163,7 +158,7 @@ def publish_section(workspace: Workspace, record: RunRecord) -> None:
     if publish_col.button("Publish this run…", disabled=is_current, key="publish", type="primary"):
         st.session_state[CONFIRM_KEY] = record.run_id
     if st.session_state.get(CONFIRM_KEY) == record.run_id:
-        check = compare_with_published(workspace, record)
+        check = publish_check(studio, caller, record)
         afterwards = ("the current model can be restored in one click." if current is not None else
                       "nothing is published yet, so this becomes the first model in use.")
         (st.error if check.worse else st.warning)(
@@ -184,26 +179,26 @@ def publish_section(workspace: Workspace, record: RunRecord) -> None:
             st.session_state.pop(CONFIRM_KEY)
             st.rerun()
     if current is not None and current.replaced and restore_col.button(
-            f"Restore the previous model ({run_name(workspace, current.replaced)})", key="restore_previous"):
+            f"Restore the previous model ({name_of_run(studio, caller, current.replaced)})", key="restore_previous"):
         try:
             restored = restore_run(studio, caller)
-            st.session_state[PUBLISH_NOTICE] = f"Restored {run_name(workspace, restored.run_id)} as the published model."
+            st.session_state[PUBLISH_NOTICE] = f"Restored {name_of_run(studio, caller, restored.run_id)} as the published model."
             st.rerun()
         except PublishError as exc:
             st.error(f"Not restored: {exc}. Publish a run from the table above instead.")
-    history = publication_history(workspace)
+    history = publishing_history(studio, caller)
     if history:
         with st.expander(f"Publishing history ({len(history)})"):
-            named = run_namer(list_runs(workspace))
+            named = run_namer(runs(studio, caller))
             st.dataframe([{"when": when(p.published_at), "action": p.action, "model": named(p.run_id),
                            "by": p.published_by, "replaced": named(p.replaced), "run id": p.run_id}
                           for p in reversed(history)], hide_index=True, width="stretch")
 
 
-def delete_section(workspace: Workspace, record: RunRecord) -> None:
+def delete_section(record: RunRecord) -> None:
     """Delete this run and its files (not the published model, nothing still training), with a confirmation."""
     with st.expander("Delete this run"):
-        if warning := run_deletion_warning(workspace, record.run_id):
+        if warning := deletion_warning(studio, caller, record.run_id):
             st.warning(warning)
         sure = st.checkbox(f"Yes, delete {record.name} and its files for good", key=f"delete_run:{record.run_id}")
         if st.button("Delete run", disabled=not sure, key="delete_run"):
@@ -216,7 +211,7 @@ def delete_section(workspace: Workspace, record: RunRecord) -> None:
             st.rerun()
 
 
-def other_file_section(workspace: Workspace, record: RunRecord, config: AppConfig) -> None:
+def other_file_section(record: RunRecord, config: AppConfig) -> None:
     """Evaluate the chosen run on a labelled file that is not part of its dataset."""
     with st.expander("Evaluate this run on another labelled file"):
         upload = uploaded_table("JSONL or CSV with a text and a label field",
@@ -231,7 +226,7 @@ def other_file_section(workspace: Workspace, record: RunRecord, config: AppConfi
         if st.button("Evaluate", key="evaluate_other"):
             try:
                 with st.spinner(f"Scoring {table.source} with {record.title}…"):
-                    evaluation, _ = file_evaluation(workspace, record.run_id, table, text_field, label_field, config)
+                    evaluation, _ = evaluate_file(studio, caller, record.run_id, table, text_field, label_field)
             except (EvaluationError, OSError) as exc:
                 st.error(f"This file cannot be evaluated: {exc}. Check the chosen text and label fields; the "
                          "labels must be ones this run knows.")
@@ -241,14 +236,14 @@ def other_file_section(workspace: Workspace, record: RunRecord, config: AppConfi
                                run_id=record.run_id)
 
 
-actor, config, workspace, store, studio, caller = start_page(
+actor, config, studio, caller = start_page(
     "pages/evaluate.py", Permission.EVALUATE, "Evaluate",
     "Compare the runs trained on one dataset version on the same test split, see where each "
     "one fails, and publish the best for classification.")
 
 if notice := st.session_state.pop(DELETE_NOTICE, None):
     st.success(notice)
-groups = comparable_groups(list_runs(workspace))
+groups = comparable_groups(runs(studio, caller))
 if not groups:
     st.info("No finished runs yet — train some models on the Train page first.")
     st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
@@ -261,13 +256,13 @@ chosen = st.selectbox("Runs trained on", group_keys, key="eval_group",
                       format_func=lambda k: f"{k[0]} · {len(groups[k])} run(s) · split {k[1][:8]}")
 records = sorted(groups[chosen], key=lambda r: r.created_at)
 st.caption("Only runs tested on the same split are compared; a different split or dataset version is a separate group.")
-if edited := edited_test_split_note_of(workspace, chosen[0]):
+if edited := edited_test_split_note(studio, caller, chosen[0]):
     st.warning(edited)
 
 # 2. Side by side ------------------------------------------------------------------------------
 st.subheader("2 · Comparison")
 with st.spinner("Evaluating runs…"):
-    pairs = [(record, test_evaluation(workspace, record, config)) for record in records]
+    pairs = [(record, test_evaluation(studio, caller, record)) for record in records]
 metric = st.selectbox("Rank by", list(RANKING_METRICS), format_func=RANKING_METRICS.get, key="rank_metric")
 table = comparison_table(pairs)
 best = recommend(table, metric)
@@ -309,7 +304,7 @@ evaluation_details(evaluation, review_threshold(studio, record), key=run_id, run
 training_details(record, config, key=run_id)
 st.download_button("Download this run's report (Markdown)", markdown_report(record, evaluation),
                    f"report-{run_id}.md", "text/markdown", key="download_report")
-other_file_section(workspace, record, config)
+other_file_section(record, config)
 
-publish_section(workspace, record)
-delete_section(workspace, record)
+publish_section(record)
+delete_section(record)

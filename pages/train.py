@@ -5,18 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import charts
-from core.model_kinds import model_kinds
-from core.config import POOLINGS, PRESET_NAMES, AppConfig, Hyperparameters
-from core.dataset_versions import DatasetVersion, list_dataset_versions
-from core.display import progress_count, when
-from core.services.runs import cancel_run, start_runs
-from core.runs import RunError, RunRecord, RunRequest, list_runs
-from core.recipe import DataProfile, Recipe
-from core.training import timed_plan, version_profile
-from core.speed import SpeedProbes
-from core.transformer import measure_training_throughput, typical_batch
-from core.auth import Permission
+from core.presentation import charts
+from core.presentation.display import progress_count, when
+from core.services.accounts import Permission
+from core.services.datasets import DatasetVersion, dataset_versions
+from core.services.runs import (
+    POOLINGS, PRESET_NAMES, Hyperparameters, Recipe, RunError, RunRecord, RunRequest, cancel_run, model_kinds, runs,
+    start_runs, transformer_plan,
+)
+from core.services.studio import AppConfig
 from pages.common.widgets import duration, plain, start_page
 
 DEFAULT_KINDS = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
@@ -29,25 +26,6 @@ POOLING_NAMES = {"mean": "Mean of the token vectors", "cls": "The model's own [C
 POLL_SECONDS = 1.0
 #: Session keys: runs being watched, finished-run notices to show, whether the page is polling.
 WATCHED, FINISHED, POLLING = "train_watched", "train_finished", "train_polling"
-
-
-@st.cache_resource(show_spinner=False)
-def speed_probes() -> SpeedProbes:
-    """This server's training-speed measurements, run in the background and kept."""
-    return SpeedProbes()
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def data_profile(ref: str, fingerprint: str, limit: int | None, _version: DatasetVersion,
-                 _config: AppConfig) -> tuple[DataProfile, list[str]]:
-    return version_profile(_version, _config, limit)
-
-
-def probed_speed(config: AppConfig, texts: list[str], batch_size: int) -> float | None:
-    """The training speed, measured once per model and batch in the background; None until it is known."""
-    sample = typical_batch(texts, batch_size)
-    key = (config.model.name, config.model.max_length, batch_size, tuple(sample))
-    return speed_probes().result(key, lambda: measure_training_throughput(config, sample, batch_size))
 
 
 def advanced_settings(chosen: Hyperparameters) -> Hyperparameters:
@@ -79,12 +57,6 @@ def advanced_settings(chosen: Hyperparameters) -> Hyperparameters:
         )
 
 
-def transformer_plan(config: AppConfig, version: DatasetVersion, preset: str, limit: int | None) -> Recipe:
-    """The recipe for this data and preset, with this machine's speed."""
-    profile, texts = data_profile(version.ref, version.meta["fingerprint"], limit, version, config)
-    return timed_plan(profile, texts, preset, config, measure=probed_speed)
-
-
 def show_recipe(config: AppConfig, recipe: Recipe) -> None:
     """The plan in words: what will be trained, why, and how long it should take."""
     estimate = f"about {duration(recipe.estimate_s)}" if recipe.estimate_s is not None else "an unknown time"
@@ -105,7 +77,7 @@ def show_recipe(config: AppConfig, recipe: Recipe) -> None:
 def wait_for_speed(config: AppConfig, version: DatasetVersion, preset: str, limit: int | None) -> None:
     """Polls the background measurement; the page reruns once it is done, to show the estimate."""
     try:
-        measured = transformer_plan(config, version, preset, limit).speed is not None
+        measured = transformer_plan(studio, caller, version, preset, limit).speed is not None
     except (OSError, ValueError):
         measured = True  # failed: the rerun shows why
     if measured:
@@ -174,13 +146,13 @@ def finished_notices(active: list[RunRecord]) -> list[str]:
     return notices
 
 
-actor, config, workspace, store, studio, caller = start_page(
+actor, config, studio, caller = start_page(
     "pages/train.py", Permission.TRAIN, "Train",
     "Pick a saved dataset version and the models to train; they train in the background while "
     "you keep working, and finished runs appear below and on the Evaluate page.")
 runner = studio.jobs
 
-versions = list_dataset_versions(workspace)
+versions = dataset_versions(studio, caller)
 if not versions:
     st.info("No dataset yet — upload one on the Data page and save a version, then come back here.")
     st.page_link("pages/data.py", label="Go to the Data page", icon=":material/dataset:")
@@ -216,7 +188,7 @@ else:
     recipe = None
     if planned:
         try:
-            recipe = transformer_plan(config, version, preset, limit)
+            recipe = transformer_plan(studio, caller, version, preset, limit)
         except (OSError, ValueError) as exc:
             st.warning(f"The model {config.model.name!r} could not be loaded to plan its training: {exc}")
         if recipe is not None:
@@ -241,7 +213,7 @@ else:
 # 3. Live progress (polled only while something is queued or training) ------------------------
 def live_progress() -> None:
     st.subheader("Training now")
-    records = list_runs(workspace)  # read once per poll: the live section and the table below share it
+    records = runs(studio, caller)  # read once per poll: the live section and the table below share it
     active = runner.active(records)
     for notice in finished_notices(active):
         st.toast(notice)

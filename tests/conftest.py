@@ -8,9 +8,9 @@ from typing import Iterator
 
 import pytest
 
-from core.auth import Actor, Role
-from core.config import CONFIG_ENV_VAR, WORKSPACE_ENV_VAR, AppConfig, load_config
-from core.workspace import Workspace
+from core.accounts.auth import Actor, Role
+from core.platform.config import CONFIG_ENV_VAR, WORKSPACE_ENV_VAR, AppConfig, load_config
+from core.platform.workspace import Workspace
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: The acting users of tests that are not about roles.
@@ -55,7 +55,7 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from transformers import BertConfig, BertModel
 
-    from core.pretrained import load_tokenizer, packaged_model_path
+    from core.models.pretrained import load_tokenizer, packaged_model_path
 
     folder = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = load_tokenizer(str(packaged_model_path()))
@@ -82,10 +82,10 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def save_demo_version(workspace: Workspace, config: AppConfig, name: str = "demo", max_rows: int | None = None):
     """Save the shipped demo dataset (optionally its first rows) as a dataset version."""
-    from core.cleaning import CleaningOptions
-    from core.ingest import DEMO_DATASET, read_feedback_file, records_from_list
-    from core.preparation import prepare, save_preparation
-    from core.split import SplitPlan
+    from core.data.cleaning import CleaningOptions
+    from core.data.ingest import DEMO_DATASET, read_feedback_file, records_from_list
+    from core.data.preparation import prepare, save_preparation
+    from core.data.split import SplitPlan
 
     table = read_feedback_file(DEMO_DATASET, 10_000_000)
     if max_rows:
@@ -99,8 +99,8 @@ class QueueWithWorker:
     one beside the app; ``close`` stops the worker (a run in progress is interrupted and queued again)."""
 
     def __init__(self, workspace: Workspace, config: AppConfig, store=None) -> None:
-        from core.jobs import RunQueue
-        from core.worker import Worker
+        from core.training.jobs import RunQueue
+        from core.training.worker import Worker
 
         self.queue = RunQueue(workspace, config, store)
         self.worker = Worker(config, workspace, store).start()
@@ -130,7 +130,7 @@ def _stop_workers_after_each_test() -> Iterator[None]:
 def train_runs(workspace: Workspace, config: AppConfig, version, kinds=("tfidf_logreg", "tfidf_nb"),
                preset: str = "quick"):
     """Train ``kinds`` on ``version`` through the real queue and a worker; return their finished records."""
-    from core.runs import RunRequest
+    from core.training.runs import RunRequest
 
     runner = QueueWithWorker(workspace, config)
     try:
@@ -146,7 +146,7 @@ PASSWORD = "correct horse battery"
 
 def workspace_store(workspace: Workspace):
     """The app's database in a test workspace (the same URL the app derives)."""
-    from core.store import Store, default_database_url
+    from core.platform.store import Store, default_database_url
 
     return Store(default_database_url(workspace.root))
 
@@ -171,7 +171,7 @@ def postgres_admin_url() -> Iterator[str]:
 def database_url(request: pytest.FixtureRequest, isolated_workspace: Workspace) -> str:
     """The workspace's SQLite file, or a fresh database of its own on the test PostgreSQL server."""
     from bench.postgres_server import fresh_database
-    from core.store import default_database_url
+    from core.platform.store import default_database_url
 
     if request.param == "sqlite":
         return default_database_url(isolated_workspace.root)
@@ -181,7 +181,7 @@ def database_url(request: pytest.FixtureRequest, isolated_workspace: Workspace) 
 @pytest.fixture
 def store(database_url: str):
     """The app's database on each kind of server the product supports."""
-    from core.store import Store
+    from core.platform.store import Store
 
     store = Store(database_url)
     yield store
@@ -190,7 +190,7 @@ def store(database_url: str):
 
 def make_account(workspace: Workspace, username: str, role: str, password: str = PASSWORD):
     """Create an account as the app would (the first one becomes the first admin)."""
-    from core.auth import Accounts, Role
+    from core.accounts.auth import Accounts, Role
 
     accounts = Accounts(workspace_store(workspace), AppConfig().auth)
     if not accounts.any_accounts():
@@ -228,7 +228,7 @@ def wait_until(condition, timeout: float = 120.0, interval: float = 0.02) -> boo
 def wait_with_worker(queue, run_id: str, config: AppConfig, workspace: Workspace, timeout: float = 300):
     """Start a worker under ``config`` for a run already on ``queue``; its finished record (worker and queue
     closed whatever happens)."""
-    from core.worker import Worker
+    from core.training.worker import Worker
 
     worker = Worker(config, workspace).start()
     try:

@@ -8,14 +8,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from core.api import create_app
-from core.auth import Role
-from core.monitoring import prediction_log
+from core.entrypoints.api import create_app
+from core.accounts.auth import Role
+from core.serving.monitoring import prediction_log
 from core.services import Caller, Studio
 from core.services.accounts import change_account, create_account, create_first_admin
 from core.services.publishing import publish_run
 from core.services.tokens import create_token, list_tokens, revoke_token
-from core.store import events
+from core.platform.store import events
 from tests.conftest import ANALYST, PASSWORD, save_demo_version, train_runs
 
 

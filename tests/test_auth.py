@@ -11,12 +11,12 @@ from typing import Iterator
 import pytest
 from streamlit_authenticator.utilities.hasher import Hasher
 
-from core.auth import (
+from core.accounts.auth import (
     Accounts, Actor, AuthError, Permission, PermissionDenied, Role, cookie_key, hash_password, require,
     verify_password,
 )
-from core.config import AuthConfig
-from core.store import Store
+from core.platform.config import AuthConfig
+from core.platform.store import Store
 from tests.conftest import ADMIN, PASSWORD, USER, race_in_processes, workspace_store
 
 
@@ -161,7 +161,7 @@ def test_parallel_guesses_count_each_and_cannot_outrun_the_lockout(accounts):
 
 
 def _guess_in_a_process(start, results, url: str) -> None:
-    from core.store import Store
+    from core.platform.store import Store
 
     accounts = Accounts(Store(url), AuthConfig(max_failed_sign_ins=3, lockout_minutes=15))
     start.wait()
@@ -193,7 +193,7 @@ def test_an_unknown_name_costs_the_same_bcrypt_work_as_a_real_one(accounts):
 
 
 def _create_in_a_process(start, results, url: str, username: str, first: bool) -> None:
-    from core.store import Store
+    from core.platform.store import Store
 
     accounts = Accounts(Store(url), AuthConfig())
     start.wait()
@@ -219,7 +219,7 @@ ROUNDS = 4  # a race shows on some rounds only: each round is a fresh database
 def fresh_database_urls(database_url: str, tmp_path, request) -> Iterator[str]:
     """One empty database per round, of the kind the test runs on."""
     from bench.postgres_server import fresh_database
-    from core.store import default_database_url
+    from core.platform.store import default_database_url
 
     for round_ in range(ROUNDS):
         if database_url.startswith("sqlite"):

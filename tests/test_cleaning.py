@@ -1,9 +1,9 @@
 import pandas as pd
 
-from core.cleaning import CleaningOptions, RareClassAction, apply_cleaning
-from core.config import load_config
-from core.ingest import records_from_list
-from core.preparation import prepare
+from core.data.cleaning import CleaningOptions, RareClassAction, apply_cleaning
+from core.platform.config import load_config
+from core.data.ingest import records_from_list
+from core.data.preparation import prepare
 
 
 def frame(rows):

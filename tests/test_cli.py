@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from core.cli import main
-from core.runs import RunState, load_record
-from core.workspace import Workspace
+from core.entrypoints.cli import main
+from core.training.runs import RunState, load_record
+from core.platform.workspace import Workspace
 from tests.conftest import PROJECT_ROOT
 
 WORDS = {
@@ -72,7 +72,7 @@ def test_separate_test_file_becomes_the_test_split(capsys, write_file, isolated_
     code, results, err = run_cli(capsys, "train", "--data", train, "--test-data", test, "--models", "tfidf_nb",
                                  "--workspace", isolated_workspace.root, "--name", "withtest")
     assert code == 0, err
-    from core.dataset_versions import load_dataset_version
+    from core.data.dataset_versions import load_dataset_version
 
     version = load_dataset_version(Workspace(isolated_workspace.root), "withtest")
     assert sum(version.meta["split_counts"]["test"].values()) == len(rows[1::2])
@@ -152,8 +152,8 @@ def test_evaluate_prints_metrics_and_report_then_publish_makes_it_the_default(ca
 def test_accounts_from_the_command_line_read_the_password_from_stdin(isolated_workspace, monkeypatch, capsys):
     import io
 
-    from core.auth import Accounts
-    from core.config import AppConfig
+    from core.accounts.auth import Accounts
+    from core.platform.config import AppConfig
     from tests.conftest import workspace_store
 
     ws = ["--workspace", str(isolated_workspace.root)]

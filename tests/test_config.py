@@ -1,6 +1,6 @@
 import pytest
 
-from core.config import AppConfig, ConfigError, load_config
+from core.platform.config import AppConfig, ConfigError, load_config
 
 
 def test_defaults_are_documented_values():

@@ -3,15 +3,15 @@ import json
 import pandas as pd
 import pytest
 
-from core.cleaning import CleaningOptions
-from core.config import load_config
-from core.dataset_versions import (
+from core.data.cleaning import CleaningOptions
+from core.platform.config import load_config
+from core.data.dataset_versions import (
     NAME_PATTERN, DatasetError, delete_dataset_version, list_dataset_versions, load_dataset_version,
     suggest_dataset_name,
 )
-from core.ingest import records_from_list
-from core.preparation import prepare, save_preparation
-from core.split import SplitPlan
+from core.data.ingest import records_from_list
+from core.data.preparation import prepare, save_preparation
+from core.data.split import SplitPlan
 from tests.conftest import ANALYST, race_in_processes
 
 PLAN = SplitPlan(0.6, 0.2, 0.2, seed=1)
@@ -116,7 +116,7 @@ def _save_demo_after(barrier, results, root: str) -> None:
     """One process: wait for the others, then save the demo set as 'race' (the next version, whichever)."""
     from pathlib import Path
 
-    from core.workspace import Workspace
+    from core.platform.workspace import Workspace
     from tests.conftest import save_demo_version
 
     config = load_config()

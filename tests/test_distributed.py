@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from core import distributed
-from core.config import CONFIG_ENV_VAR, WORKSPACE_ENV_VAR, AppConfig, load_config
-from core.dataset_versions import list_dataset_versions
-from core.runs import RunRecord, RunRequest, RunState, create_run, list_runs, run_folder
-from core.workspace import Workspace
+from core.platform import distributed
+from core.platform.config import CONFIG_ENV_VAR, WORKSPACE_ENV_VAR, AppConfig, load_config
+from core.data.dataset_versions import list_dataset_versions
+from core.training.runs import RunRecord, RunRequest, RunState, create_run, list_runs, run_folder
+from core.platform.workspace import Workspace
 from tests.conftest import ANALYST, PROJECT_ROOT, save_demo_version
 from tests.test_cli import labelled_rows
 
@@ -115,8 +115,8 @@ def test_without_a_launcher_this_process_is_the_only_one(monkeypatch):
 
 
 def test_a_rank_other_than_0_never_executes_a_run(monkeypatch, isolated_workspace):
-    from core.runs import RunError
-    from core.training import execute_run
+    from core.training.runs import RunError
+    from core.training.execution import execute_run
 
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")

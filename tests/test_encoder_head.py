@@ -7,12 +7,12 @@ import threading
 import numpy as np
 import pytest
 
-from core.classifiers import TrainingData
-from core.config import Hyperparameters
-from core.encoder_head import (
+from core.models.classifiers import TrainingData
+from core.platform.config import Hyperparameters
+from core.models.encoder_head import (
     append_mean_pooling_layer, classification_layer, fit_probe, head_features, load_probe_into,
 )
-from core.transformer import FineTunedTransformer, label_weights
+from core.models.transformer import FineTunedTransformer, label_weights
 from tests.conftest import save_demo_version
 from tests.test_training import tiny_config
 

@@ -10,17 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.comparison import ComparisonError, comparable_groups, comparison_table, recommend, transformer_verdict
-from core.evaluation import (
+from core.experiments.comparison import ComparisonError, comparable_groups, comparison_table, recommend, transformer_verdict
+from core.evaluation.scoring import (
     EvaluationError, ScoredSet, evaluate, expected_calibration_error, filter_errors, labelled_rows, load_scores,
 )
-from core.ingest import records_from_list
-from core.preparation import prepare, save_preparation
-from core.cleaning import CleaningOptions
-from core.ingest import DEMO_DATASET, read_feedback_file
-from core.reports import experiments_csv, experiments_json, file_evaluation, markdown_report, run_evaluation
-from core.runs import RunState, run_folder
-from core.split import SplitPlan
+from core.data.ingest import records_from_list
+from core.data.preparation import prepare, save_preparation
+from core.data.cleaning import CleaningOptions
+from core.data.ingest import DEMO_DATASET, read_feedback_file
+from core.experiments.reports import experiments_csv, experiments_json, file_evaluation, markdown_report, run_evaluation
+from core.training.runs import RunState, run_folder
+from core.data.split import SplitPlan
 from tests.conftest import ANALYST, save_demo_version, train_runs
 
 LABELS = ["billing", "delivery", "app"]

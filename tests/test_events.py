@@ -6,8 +6,8 @@ import time
 
 from sqlalchemy import select
 
-from core.runs import RunRequest
-from core.store import events
+from core.training.runs import RunRequest
+from core.platform.store import events
 from tests.conftest import ADMIN, ANALYST, QueueWithWorker, save_demo_version, wait_until, workspace_store
 from tests.test_pages import event_types, open_page
 from tests.test_training import tiny_config
@@ -73,7 +73,7 @@ def test_the_session_log_reads_every_detail_as_words(isolated_workspace):
     """It showed raw values: "replaced: None", "correct: False", "test macro f1: 0.9123456789"."""
     import pandas as pd
 
-    from core.audit import readable_events
+    from core.accounts.audit import readable_events
 
     frame = pd.DataFrame({
         "time": ["2026-12-07T10:00:00+00:00"] * 3, "username": ["ana", "uma", None], "role": ["analyst", "user", None],

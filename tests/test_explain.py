@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from core.baselines import TfidfLogisticRegression
-from core.classifiers import TrainingData
-from core.model_kinds import model_kinds
+from core.models.baselines import TfidfLogisticRegression
+from core.models.classifiers import TrainingData
+from core.models.model_kinds import model_kinds
 from tests.test_model_conformance import LABELS, training_data
 
 
@@ -55,7 +55,7 @@ def test_a_two_label_model_explains_with_its_single_coefficient_row(config):
 
 @pytest.mark.parametrize("kind", [k for k in model_kinds() if k != "tfidf_logreg"])
 def test_other_kinds_explain_by_occlusion_with_words_where_they_are(kind, config_file, tiny_bert):
-    from core.config import Hyperparameters
+    from core.platform.config import Hyperparameters
 
     config = config_file(f'[model]\nname = "{tiny_bert}"\nmax_length = 32\n')
     settings = Hyperparameters(batch_size=16, epochs=2, learning_rate=1e-3, early_stopping_patience=2)

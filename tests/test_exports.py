@@ -7,8 +7,8 @@ import io
 import pandas as pd
 import pytest
 
-from core.exports import escape_formula, results_frame, summarise_results, to_jsonl, to_safe_csv
-from core.predict import Prediction
+from core.presentation.exports import escape_formula, results_frame, summarise_results, to_jsonl, to_safe_csv
+from core.models.predict import Prediction
 
 
 def prediction(label: str, score: float, review: bool = False, status: str = "ok") -> Prediction:

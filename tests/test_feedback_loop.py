@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from core.auth import PermissionDenied
+from core.accounts.auth import PermissionDenied
 from core.services import Caller, Studio
 from core.services.feedback import review
-from core.cleaning import CleaningOptions
-from core.feedback import accepted_examples, accepted_jsonl, list_feedback, merged_table, record_feedback, review_feedback
-from core.preparation import prepare, save_preparation
-from core.runs import RunState
-from core.split import SplitPlan
+from core.data.cleaning import CleaningOptions
+from core.serving.feedback import accepted_examples, accepted_jsonl, list_feedback, merged_table, record_feedback, review_feedback
+from core.data.preparation import prepare, save_preparation
+from core.training.runs import RunState
+from core.data.split import SplitPlan
 from tests.conftest import ADMIN, ANALYST, USER, save_demo_version, train_runs, workspace_store
 
 CORRECTIONS = [  # text, predicted, what the user says it should be

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from core.audit import EventType, record_event
-from core.auth import cookie_key
-from core.config import ConfigError
-from core.housekeeping import clean_leftovers
-from core.logs import configure_logging
-from core.store import Store, default_database_url
-from core.workspace import Workspace
+from core.accounts.audit import EventType, record_event
+from core.accounts.auth import cookie_key
+from core.platform.config import ConfigError
+from core.training.housekeeping import clean_leftovers
+from core.platform.logs import configure_logging
+from core.platform.store import Store, default_database_url
+from core.platform.workspace import Workspace
 from tests.conftest import ANALYST, save_demo_version, train_runs
 
 

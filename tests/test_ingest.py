@@ -3,7 +3,7 @@ import io
 import pandas as pd
 import pytest
 
-from core.ingest import (
+from core.data.ingest import (
     IngestError, guess_columns, read_feedback_bytes, read_feedback_file, read_feedback_stream,
     records_from_dataframe, records_from_list,
 )

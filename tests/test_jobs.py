@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from core.runs import RunRequest, RunState, load_record, save_record
+from core.training.runs import RunRequest, RunState, load_record, save_record
 from tests.conftest import ANALYST, QueueWithWorker, save_demo_version, wait_until, wait_with_worker
 from tests.test_training import tiny_config
 
@@ -23,7 +23,7 @@ def minutes_ago(minutes: float) -> str:
 
 def running_elsewhere(workspace, config, version, *beats: str) -> list:
     """Runs whose records say a worker on another host trains them, one per last heartbeat time."""
-    from core.runs import create_run
+    from core.training.runs import create_run
 
     records = []
     for beat in beats:
@@ -36,10 +36,10 @@ def running_elsewhere(workspace, config, version, *beats: str) -> list:
 
 
 def test_progress_reads_as_texts_while_texts_are_read_and_as_steps_in_training(isolated_workspace, config):
-    from core.classifiers import Progress
-    from core.display import progress_count
-    from core.runs import RunHandle, create_run
-    from core.training import ProgressTracker
+    from core.models.classifiers import Progress
+    from core.presentation.display import progress_count
+    from core.training.runs import RunHandle, create_run
+    from core.training.execution import ProgressTracker
 
     version = save_demo_version(isolated_workspace, config)
     handle = RunHandle(isolated_workspace, create_run(isolated_workspace, request(config, version, "transformer"),
@@ -112,7 +112,7 @@ def test_a_failing_job_records_a_readable_error(isolated_workspace, config_file,
 def test_a_run_that_fails_after_training_keeps_no_checkpoints(isolated_workspace, config_file, tiny_bert):
     """Checkpoints (hundreds of MB for a real model) of a failed run were kept until the next worker started;
     nothing can resume from them."""
-    from core.jobs import RunQueue
+    from core.training.jobs import RunQueue
 
     config = tiny_config(config_file, tiny_bert, epochs=1)
     version = save_demo_version(isolated_workspace, config)
@@ -158,7 +158,7 @@ def test_a_restart_leaves_runs_of_live_workers_and_queued_runs_alone_and_cleans_
     """Liveness is the heartbeat lease, never a host name: a running run that beat a moment ago on another host
     keeps running, a queued one stays queued for the next worker, a silent one is interrupted (and its
     checkpoints removed by the next worker to start)."""
-    from core.runs import list_runs
+    from core.training.runs import list_runs
 
     version = save_demo_version(isolated_workspace, config)
     live, dead = running_elsewhere(isolated_workspace, config, version, minutes_ago(0), minutes_ago(10))
@@ -176,9 +176,9 @@ def test_a_restart_leaves_runs_of_live_workers_and_queued_runs_alone_and_cleans_
 
 def test_the_eta_is_paced_by_the_phase_under_way_not_the_time_before_it(isolated_workspace, config):
     """Minutes of preparation made the first ETA hours long (3 h 13 min → 1 h 58 min → 13 min)."""
-    from core.classifiers import Progress
-    from core.runs import RunHandle, create_run
-    from core.training import ProgressTracker
+    from core.models.classifiers import Progress
+    from core.training.runs import RunHandle, create_run
+    from core.training.execution import ProgressTracker
 
     version = save_demo_version(isolated_workspace, config)
     record = create_run(isolated_workspace, request(config, version, "tfidf_nb"), config, ANALYST)
@@ -201,8 +201,8 @@ def test_the_eta_is_paced_by_the_phase_under_way_not_the_time_before_it(isolated
 
 def test_a_run_whose_process_died_is_shown_interrupted_wherever_runs_are_listed(isolated_workspace, config):
     """A command-line run killed while the app was up stayed "running"; Home showed such ghosts as training."""
-    from core.overview import summarise_workspace
-    from core.runs import list_runs
+    from core.serving.overview import summarise_workspace
+    from core.training.runs import list_runs
 
     version = save_demo_version(isolated_workspace, config)
     finished = QueueWithWorker(isolated_workspace, config)
@@ -218,7 +218,7 @@ def test_a_run_whose_process_died_is_shown_interrupted_wherever_runs_are_listed(
 
 def test_a_run_record_changes_state_only_along_its_life_and_refuses_unknown_fields(isolated_workspace, config):
     """The record was a mutable bag: any module could set any state, and a misspelt key vanished on save."""
-    from core.runs import IllegalTransition, RunError, RunHandle, create_run, interrupt_record
+    from core.training.runs import IllegalTransition, RunError, RunHandle, create_run, interrupt_record
 
     version = save_demo_version(isolated_workspace, config)
     handle = RunHandle(isolated_workspace, create_run(isolated_workspace, request(config, version, "tfidf_nb"),
@@ -247,7 +247,7 @@ def test_progress_is_written_apart_from_the_spec_and_result(isolated_workspace, 
     state, result) changes only when the state or a result does."""
     import json
 
-    from core.runs import PROGRESS_FILE, RECORD_FILE, RunHandle, create_run, run_folder
+    from core.training.runs import PROGRESS_FILE, RECORD_FILE, RunHandle, create_run, run_folder
 
     version = save_demo_version(isolated_workspace, config)
     handle = RunHandle(isolated_workspace, create_run(isolated_workspace, request(config, version, "tfidf_nb"),

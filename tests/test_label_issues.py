@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from core.cleaning import CleaningOptions, LabelDecision
-from core.ingest import records_from_list
-from core.label_issues import LabelCheckError, find_suspicious_labels
-from core.preparation import prepare
+from core.data.cleaning import CleaningOptions, LabelDecision
+from core.data.ingest import records_from_list
+from core.data.label_issues import LabelCheckError, find_suspicious_labels
+from core.data.preparation import prepare
 from core.services import Caller
 from tests.conftest import ANALYST, USER
 
@@ -54,10 +54,10 @@ def test_planted_flips_are_found_first_with_the_right_suggestion(prepared, confi
 
 
 def test_decisions_make_a_new_version_whose_report_lists_every_change(prepared, config, isolated_workspace):
-    from core.dataset_versions import load_dataset_version
+    from core.data.dataset_versions import load_dataset_version
     from core.services import Studio
     from core.services.datasets import save_dataset
-    from core.split import SplitPlan
+    from core.data.split import SplitPlan
 
     studio, analyst = Studio(config), Caller(ANALYST, "s1")
     plan = SplitPlan.from_config(config.split)
@@ -95,7 +95,7 @@ def test_a_decision_says_what_it_needs():
 
 
 def test_only_people_who_manage_data_check_labels(prepared, config):
-    from core.auth import PermissionDenied
+    from core.accounts.auth import PermissionDenied
     from core.services import Studio
     from core.services.datasets import check_labels
 
@@ -104,7 +104,7 @@ def test_only_people_who_manage_data_check_labels(prepared, config):
 
 
 def test_the_command_line_lists_the_same_rows_as_json_lines(write_file, capsys, config):
-    from core.cli import main
+    from core.entrypoints.cli import main
 
     data = write_file("planted.jsonl", "".join(json.dumps({"review": r["text"], "topic": r["label"]}) + "\n"
                                                for r in rows()))
@@ -119,7 +119,7 @@ def test_the_command_line_lists_the_same_rows_as_json_lines(write_file, capsys, 
 def demo_with_planted_copies_and_outlier() -> list[dict]:
     """The demo set (no near-copies, no outliers of its own) plus a reworded copy of its line 3 under another
     label, and a sentence about something else in another language."""
-    from core.ingest import DEMO_DATASET
+    from core.data.ingest import DEMO_DATASET
 
     rows = [json.loads(line) for line in DEMO_DATASET.read_text(encoding="utf-8").splitlines()]
     assert rows[2] == {"text": "Received an empty box.", "label": "delivery"}
@@ -130,7 +130,7 @@ def demo_with_planted_copies_and_outlier() -> list[dict]:
 def test_near_copies_with_different_labels_and_outliers_are_found_on_sentence_embeddings(config):
     import pandas as pd
 
-    from core.label_issues import find_near_copies_and_outliers
+    from core.data.label_issues import find_near_copies_and_outliers
 
     rows = demo_with_planted_copies_and_outlier()
     frame = pd.DataFrame({"line": range(1, len(rows) + 1), "text": [r["text"] for r in rows],

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from core.cleaning import CleaningOptions, LabelDecision
-from core.dataset_versions import DatasetError, list_dataset_versions, load_dataset_version
-from core.ingest import records_from_list
-from core.label_revision import edited_test_split_note
-from core.preparation import prepare
+from core.data.cleaning import CleaningOptions, LabelDecision
+from core.data.dataset_versions import DatasetError, list_dataset_versions, load_dataset_version
+from core.data.ingest import records_from_list
+from core.data.label_revision import edited_test_split_note
+from core.data.preparation import prepare
 from core.services import Caller, Studio
 from core.services.datasets import check_version_labels, revise_labels, save_dataset
-from core.split import SplitPlan
+from core.data.split import SplitPlan
 from tests.conftest import ANALYST, USER
 from tests.test_label_issues import FLIPS, rows
 
@@ -118,7 +118,7 @@ def test_bad_decisions_are_refused_with_what_is_wrong(studio, planted, isolated_
 
 
 def test_only_people_who_manage_data_check_or_revise_a_version(studio, planted):
-    from core.auth import PermissionDenied
+    from core.accounts.auth import PermissionDenied
 
     with pytest.raises(PermissionDenied, match="may not manage data"):
         check_version_labels(studio, Caller(USER), planted.ref)
@@ -130,7 +130,7 @@ def test_only_people_who_manage_data_check_or_revise_a_version(studio, planted):
 def test_the_command_line_checks_a_version_and_applies_edited_output(studio, planted, write_file, capsys):
     import json
 
-    from core.cli import main
+    from core.entrypoints.cli import main
 
     assert main(["labels", "--dataset", "planted/v1"]) == 0
     *issues, summary = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -157,7 +157,7 @@ def test_the_command_line_checks_a_version_and_applies_edited_output(studio, pla
 
 
 def test_near_copies_and_outliers_of_a_saved_version_are_named_by_line_and_can_be_dropped(studio, config):
-    from core.auth import PermissionDenied
+    from core.accounts.auth import PermissionDenied
     from core.services.datasets import find_version_copies
     from tests.test_label_issues import demo_with_planted_copies_and_outlier
 
@@ -185,7 +185,7 @@ def test_near_copies_and_outliers_of_a_saved_version_are_named_by_line_and_can_b
 def test_the_command_line_lists_near_copies_and_outliers_as_json_lines(write_file, capsys):
     import json
 
-    from core.cli import main
+    from core.entrypoints.cli import main
     from tests.test_label_issues import demo_with_planted_copies_and_outlier
 
     rows = demo_with_planted_copies_and_outlier()

@@ -11,8 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, func, insert, inspect, select
 
-from core.audit import EventType, record_event
-from core.store import (
+from core.accounts.audit import EventType, record_event
+from core.platform.store import (
     Store, alembic_config, events, feedback, head_revision, metadata, migrate, predictions,
     users, utc_now,
 )
@@ -55,7 +55,7 @@ def test_reopening_a_database_at_head_changes_nothing(store):
 
 
 def test_the_migrations_are_found_from_any_working_folder(database_url, tmp_path, monkeypatch):
-    """The app runs from the repository, not an installed package: the scripts are found next to core/store.py."""
+    """The app runs from the repository, not an installed package: the scripts are found next to core/platform/store.py."""
     monkeypatch.chdir(tmp_path)
     opened = Store(database_url)
     assert opened.schema_version() == head_revision()

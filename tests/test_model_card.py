@@ -7,9 +7,9 @@ from dataclasses import replace
 
 from huggingface_hub import ModelCard
 
-from core.model_card import read_model_card, write_model_card
-from core.publishing import publish
-from core.training import finished_run, load_run_model
+from core.training.model_card import read_model_card, write_model_card
+from core.serving.publishing import publish
+from core.training.finished import finished_run, load_run_model
 from tests.conftest import ANALYST, save_demo_version, train_runs
 from tests.test_pages import open_page
 from tests.test_training import tiny_config

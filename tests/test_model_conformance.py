@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from core.classifiers import MODEL_CARD, ModelFileError, Progress, TrainingCancelled, TrainingData
-from core.model_kinds import load_model_folder, model_kinds
-from core.config import Hyperparameters
+from core.models.classifiers import MODEL_CARD, ModelFileError, Progress, TrainingCancelled, TrainingData
+from core.models.model_kinds import load_model_folder, model_kinds
+from core.platform.config import Hyperparameters
 
 LABELS = ["billing", "delivery", "app"]
 PHRASES = {

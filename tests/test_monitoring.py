@@ -7,14 +7,14 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import insert
 
-from core import charts
-from core.auth import PermissionDenied
-from core.display import rate
-from core.monitoring import (
+from core.presentation import charts
+from core.accounts.auth import PermissionDenied
+from core.presentation.display import rate
+from core.serving.monitoring import (
     agreement_over_time, feedback_agreement, feedback_log, label_drift, model_usage,
     prediction_log, review_share_over_time, volume_over_time,
 )
-from core.store import feedback, predictions
+from core.platform.store import feedback, predictions
 from tests.conftest import ADMIN, ANALYST, USER
 
 DAY1 = datetime(2026, 11, 1, 9, 30, tzinfo=timezone.utc)

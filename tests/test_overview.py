@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.overview import summarise_workspace
-from core.publishing import publish
+from core.serving.overview import summarise_workspace
+from core.serving.publishing import publish
 from tests.conftest import ADMIN, ANALYST, USER, save_demo_version, train_runs
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.dataset_versions import list_dataset_versions
-from core.auth import Accounts
-from core.config import AppConfig, load_config
-from core.publishing import current_publication
-from core.workspace import Workspace
-from core.runs import list_runs
+from core.data.dataset_versions import list_dataset_versions
+from core.accounts.auth import Accounts
+from core.platform.config import AppConfig, load_config
+from core.serving.publishing import current_publication
+from core.platform.workspace import Workspace
+from core.training.runs import list_runs
 from tests.conftest import PROJECT_ROOT, QueueWithWorker, make_account, save_demo_version, train_runs, workspace_store
 from tests.test_training import tiny_config
 
@@ -53,8 +53,8 @@ def start_test_session(workspace, username: str) -> str:
     import secrets
     from datetime import timedelta
 
-    from core.sessions import Sessions
-    from core.store import utc_now
+    from core.accounts.sessions import Sessions
+    from core.platform.store import utc_now
 
     session = f"test-{username}-{secrets.token_hex(4)}"
     Sessions(workspace_store(workspace)).start(session, username, utc_now() + timedelta(hours=1))
@@ -64,7 +64,7 @@ def start_test_session(workspace, username: str) -> str:
 def event_types(workspace) -> list[str]:
     from sqlalchemy import select
 
-    from core.store import events
+    from core.platform.store import events
 
     return [row["event_type"] for row in workspace_store(workspace).rows(select(events).order_by(events.c.id))]
 
@@ -160,12 +160,12 @@ def test_a_saved_versions_labels_are_reviewed_into_its_next_version_test_rows_le
 
 
 def test_the_data_page_lists_near_copies_and_outliers_of_a_saved_version(isolated_workspace, config):
-    from core.cleaning import CleaningOptions
-    from core.ingest import records_from_list
-    from core.preparation import prepare
+    from core.data.cleaning import CleaningOptions
+    from core.data.ingest import records_from_list
+    from core.data.preparation import prepare
     from core.services import Caller, Studio
     from core.services.datasets import save_dataset
-    from core.split import SplitPlan
+    from core.data.split import SplitPlan
     from tests.conftest import ANALYST
     from tests.test_label_issues import demo_with_planted_copies_and_outlier
 
@@ -183,7 +183,7 @@ def test_the_data_page_lists_near_copies_and_outliers_of_a_saved_version(isolate
 
 
 def test_evaluate_says_when_the_test_split_was_edited_by_hand(isolated_workspace, config):
-    from core.cleaning import LabelDecision
+    from core.data.cleaning import LabelDecision
     from core.services import Caller, Studio
     from core.services.datasets import revise_labels
     from tests.conftest import ANALYST
@@ -238,7 +238,7 @@ def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_worksp
     assert len(finished) == 3 and all("succeeded, test macro-F1" in f for f in finished)
     assert set(table["run"]) == {r.name for r in list_runs(isolated_workspace)}  # names; ids only in details
 
-    from core.runs import RunState, save_record
+    from core.training.runs import RunState, save_record
     cancelled = list_runs(isolated_workspace)[0]
     cancelled.run_id, cancelled.state, cancelled.test_metrics, cancelled.durations = (
         "20991231-000000-tfidf_nb-cancel", RunState.CANCELLED, None, {})
@@ -365,7 +365,7 @@ def test_deleting_the_published_models_dataset_warns_confirms_once_and_says_it_i
     version = save_demo_version(isolated_workspace, config)
     save_demo_version(isolated_workspace, config)  # demo/v2
     (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_nb",))
-    from core.publishing import publish
+    from core.serving.publishing import publish
     from tests.conftest import ANALYST
 
     publish(isolated_workspace, run.run_id, ANALYST)
@@ -412,7 +412,7 @@ def test_data_page_numbers_its_steps_shows_split_counts_and_clears_a_refused_fil
 @pytest.mark.slow
 def test_an_analyst_deletes_a_run_but_not_the_published_one(isolated_workspace, config):
     """Runs (and their hundreds of MB) could not be deleted from the app."""
-    from core.publishing import publish
+    from core.serving.publishing import publish
     from tests.conftest import ANALYST
 
     version = save_demo_version(isolated_workspace, config)
@@ -440,7 +440,7 @@ def test_leftovers_of_killed_saves_and_runs_are_cleaned_when_a_worker_starts(iso
     """.staging folders of a killed save and checkpoints of interrupted runs (522 MB) were never removed."""
     import os
 
-    from core.worker import Worker
+    from core.training.worker import Worker
 
     version = save_demo_version(isolated_workspace, config)
     (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_nb",))
@@ -484,4 +484,5 @@ def test_streamlit_finds_only_pages_where_it_looks_for_them():
     listed = next(node.value for node in home.body if isinstance(node, ast.Assign)
                   and getattr(node.targets[0], "id", None) == "PAGES")
     paths = {Path(entry.elts[0].value).name for entry in listed.elts}  # ("pages/data.py", "Data", icon, permission)
-    assert {path.name for path in (PROJECT_ROOT / "pages").glob("*.py")} == paths
+    # Streamlit skips __init__.py (pages/ is a package so the import contracts can read it)
+    assert {path.name for path in (PROJECT_ROOT / "pages").glob("*.py") if path.name != "__init__.py"} == paths

@@ -7,13 +7,13 @@ import json
 import pytest
 from sqlalchemy import select
 
-from core.audit import EventType, record_event
-from core.auth import Accounts
-from core.config import AppConfig
-from core.dataset_versions import list_dataset_versions
-from core.feedback import list_feedback, record_feedback
-from core.publishing import publish
-from core.store import events
+from core.accounts.audit import EventType, record_event
+from core.accounts.auth import Accounts
+from core.platform.config import AppConfig
+from core.data.dataset_versions import list_dataset_versions
+from core.serving.feedback import list_feedback, record_feedback
+from core.serving.publishing import publish
+from core.platform.store import events
 from tests.conftest import ANALYST, USER, make_account, save_demo_version, train_runs, workspace_store
 from tests.test_pages import open_page, texts
 
@@ -52,8 +52,8 @@ def test_session_log_lists_actions_with_user_and_time_and_filters_them(isolated_
 
 def test_one_sign_in_is_logged_once_however_often_the_page_is_reloaded(isolated_workspace):
     """Every reload logged a new sign-in under a new session id, so one visit split into fragments."""
-    from core.audit import has_event
-    from core.auth import sign_in_id
+    from core.accounts.audit import has_event
+    from core.accounts.auth import sign_in_id
 
     store = workspace_store(isolated_workspace)
     visit = sign_in_id("ana", 1_790_000_000.5)  # the id the sign-in cookie gives this visit
@@ -61,8 +61,8 @@ def test_one_sign_in_is_logged_once_however_often_the_page_is_reloaded(isolated_
     assert visit != sign_in_id("ben", 1_790_000_000.5)
     from datetime import timedelta
 
-    from core.sessions import Sessions
-    from core.store import utc_now
+    from core.accounts.sessions import Sessions
+    from core.platform.store import utc_now
 
     make_account(isolated_workspace, "ana", "analyst")
     Sessions(store).start(visit, "ana", utc_now() + timedelta(hours=1))  # the password sign-in's row
@@ -204,10 +204,10 @@ def test_merging_reports_duplicates_and_counts_only_examples_new_to_the_publishe
 
 def save_two_label_version(workspace, config, name: str = "reviews"):
     """A small unrelated dataset (two labels), saved after the demo set."""
-    from core.cleaning import CleaningOptions
-    from core.ingest import records_from_list
-    from core.preparation import prepare, save_preparation
-    from core.split import SplitPlan
+    from core.data.cleaning import CleaningOptions
+    from core.data.ingest import records_from_list
+    from core.data.preparation import prepare, save_preparation
+    from core.data.split import SplitPlan
 
     rows = [{"text": f"{word} review number {i} about the blender", "label": label}
             for i in range(40) for word, label in (("great", "positive"), ("awful", "negative"))]
@@ -252,7 +252,7 @@ def test_feedback_merges_into_the_published_models_dataset_and_asks_before_mixin
 def test_admin_creates_an_api_token_shown_once_and_revokes_it(isolated_workspace, config):
     from core.services import Studio
     from core.services.tokens import api_caller
-    from core.tokens import TokenRefused
+    from core.accounts.tokens import TokenRefused
 
     make_account(isolated_workspace, "uma", "user")
     app = open_page("pages/admin.py", as_user="root", role="admin")

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from core.auth import Accounts, Actor, Role
-from core.config import AppConfig
-from core.store import events
+from core.accounts.auth import Accounts, Actor, Role
+from core.platform.config import AppConfig
+from core.platform.store import events
 from tests.conftest import ADMIN, PASSWORD, PROJECT_ROOT, make_account, workspace_store
 from tests.test_pages import TIMEOUT, event_types, open_page, texts
 
@@ -164,8 +164,8 @@ def test_a_session_ends_everywhere_when_it_is_ended_in_the_database(isolated_wor
 
     from sqlalchemy import update
 
-    from core.sessions import Sessions
-    from core.store import sessions, utc_now
+    from core.accounts.sessions import Sessions
+    from core.platform.store import sessions, utc_now
 
     make_account(isolated_workspace, "ana", "analyst")
     app = open_page(as_user="ana")  # a tab restored from the sign-in cookie: the same session row

@@ -7,15 +7,15 @@ import re
 
 from sqlalchemy import select
 
-from core.cleaning import CleaningOptions
-from core.ingest import records_from_list
-from core.preparation import prepare, save_preparation
-from core.publishing import publish
-from core.runs import load_record
+from core.data.cleaning import CleaningOptions
+from core.data.ingest import records_from_list
+from core.data.preparation import prepare, save_preparation
+from core.serving.publishing import publish
+from core.training.runs import load_record
 from core.services import Studio
 from core.services.classification import review_threshold
-from core.split import SplitPlan
-from core.store import events, feedback, predictions
+from core.data.split import SplitPlan
+from core.platform.store import events, feedback, predictions
 from tests.conftest import ANALYST, save_demo_version, train_runs, workspace_store
 from tests.test_pages import open_page, texts
 
@@ -161,7 +161,7 @@ def test_why_this_label_shades_the_deciding_words_and_escapes_the_text(isolated_
 
 
 def test_analysts_label_the_review_queue_and_users_do_not_see_it(isolated_workspace, config_file):
-    from core.feedback import list_feedback
+    from core.serving.feedback import list_feedback
     from core.services import Caller, Studio
     from core.services.classification import classify
 

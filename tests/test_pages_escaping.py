@@ -6,12 +6,12 @@ import pytest
 
 import re
 
-from core.cleaning import CleaningOptions
-from core.feedback import record_feedback
-from core.ingest import records_from_list
-from core.preparation import prepare, save_preparation
-from core.publishing import publish
-from core.split import SplitPlan
+from core.data.cleaning import CleaningOptions
+from core.serving.feedback import record_feedback
+from core.data.ingest import records_from_list
+from core.data.preparation import prepare, save_preparation
+from core.serving.publishing import publish
+from core.data.split import SplitPlan
 from tests.conftest import ANALYST, USER, train_runs, workspace_store
 from tests.test_pages import open_page
 

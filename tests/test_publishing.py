@@ -7,12 +7,12 @@ import threading
 
 import pytest
 
-from core.auth import Actor, Role
+from core.accounts.auth import Actor, Role
 
-from core.publishing import (
+from core.serving.publishing import (
     STATE_FILE, PublishError, compare_with_published, current_publication, publication_history, publish, published_run, restore_previous,
 )
-from core.runs import RunState, save_record
+from core.training.runs import RunState, save_record
 from tests.conftest import save_demo_version, train_runs
 
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from core.config import ConfigError, Hyperparameters, PresetGoal, load_config
-from core.recipe import DataProfile, plan_recipe, speed_band
-from core.runs import RunRequest, create_run, run_folder
-from core.training import plan_for_version
+from core.platform.config import ConfigError, Hyperparameters, PresetGoal, load_config
+from core.training.recipe import DataProfile, plan_recipe, speed_band
+from core.training.runs import RunRequest, create_run, run_folder
+from core.training.execution import plan_for_version
 from tests.conftest import ANALYST, save_demo_version
 
 BALANCED = PresetGoal()
@@ -97,7 +97,7 @@ def test_bad_hyperparameters_are_refused_with_their_name():
     with pytest.raises(ConfigError, match="pooling"):
         Hyperparameters(pooling="max")
     with pytest.raises(ConfigError, match="training.quick"):
-        from core.config import AppConfig
+        from core.platform.config import AppConfig
 
         config = AppConfig()
         config.training.quick.max_epochs = 0.5
@@ -118,7 +118,7 @@ def test_the_run_record_keeps_the_recipe_with_its_reasons(isolated_workspace, co
 
 
 def test_the_speed_is_timed_on_a_batch_of_typical_lengths():
-    from core.transformer import typical_batch
+    from core.models.transformer import typical_batch
 
     texts = ["word " * n for n in range(1, 401)]  # 1 to 400 words
     batch = typical_batch(texts, 16)
@@ -130,7 +130,7 @@ def test_the_speed_is_timed_on_a_batch_of_typical_lengths():
 def test_speed_probes_measure_in_the_background_once_per_key():
     import threading
 
-    from core.speed import SpeedProbes
+    from core.training.speed import SpeedProbes
 
     release, calls = threading.Event(), []
 

@@ -8,16 +8,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from core.auth import PermissionDenied
-from core.config import ModelConfig, ReviewConfig
-from core.feedback import list_feedback
-from core.predict import Prediction
-from core.review_queue import BELOW_THRESHOLD, CONFIDENT_SAMPLE, enqueue, expire_old, ranked, to_queue
+from core.accounts.auth import PermissionDenied
+from core.platform.config import ModelConfig, ReviewConfig
+from core.serving.feedback import list_feedback
+from core.models.predict import Prediction
+from core.serving.review_queue import BELOW_THRESHOLD, CONFIDENT_SAMPLE, enqueue, expire_old, ranked, to_queue
 from core.services import Caller, Studio
 from core.services.classification import classify
 from core.services.publishing import publish_run
 from core.services.review import figures, label_item, queue
-from core.store import predictions, review_queue, utc_now
+from core.platform.store import predictions, review_queue, utc_now
 from tests.conftest import ADMIN, ANALYST, USER, save_demo_version, train_runs
 
 
@@ -82,7 +82,7 @@ def test_queued_texts_expire_and_are_deleted_but_labels_stay_counted(store):
     rows = {row["id"]: row for row in store.rows(select(review_queue))}
     assert {row["text"] for row in rows.values()} == {None} and ranked(store, ReviewConfig(), ModelConfig()) == []
     assert sorted(row["status"] for row in rows.values()) == ["expired", "labelled"]
-    from core.review_queue import queue_figures
+    from core.serving.review_queue import queue_figures
 
     assert queue_figures(store)["labelled"] == 1  # expiry deleted the text, not the label
 
@@ -144,7 +144,7 @@ def test_monitoring_says_how_the_next_model_does_on_the_labelled_texts(published
 def test_the_embedding_cache_returns_each_texts_own_vector_in_order_and_forgets_the_oldest():
     import numpy as np
 
-    from core.embeddings import EmbeddingCache, shared_encoder
+    from core.models.embeddings import EmbeddingCache, shared_encoder
 
     model = ModelConfig()
     cache = EmbeddingCache(capacity=2)

@@ -9,9 +9,9 @@ import json
 import pytest
 from sqlalchemy import select
 
-from core.auth import PermissionDenied, Role
-from core.cli import main
-from core.monitoring import model_usage, prediction_log
+from core.accounts.auth import PermissionDenied, Role
+from core.entrypoints.cli import main
+from core.serving.monitoring import model_usage, prediction_log
 from core.services import Caller, Studio
 from core.services.accounts import change_account, create_account, create_first_admin
 from core.services.classification import (
@@ -20,9 +20,9 @@ from core.services.classification import (
 from core.services.datasets import save_dataset
 from core.services.publishing import publish_run
 from core.services.runs import start_runs
-from core.runs import RunRequest, list_runs
-from core.split import SplitPlan
-from core.store import events
+from core.training.runs import RunRequest, list_runs
+from core.data.split import SplitPlan
+from core.platform.store import events
 from tests.conftest import ANALYST, PASSWORD, PROJECT_ROOT, USER, save_demo_version, train_runs
 
 UI_FILES = [PROJECT_ROOT / "Home.py", *sorted((PROJECT_ROOT / "pages").rglob("*.py"))]
@@ -167,9 +167,9 @@ def test_an_account_change_stops_at_a_refusal_and_says_what_was_done_before_it(s
 
 
 def test_saving_a_dataset_records_where_it_came_from(studio, config):
-    from core.cleaning import CleaningOptions
-    from core.ingest import DEMO_DATASET, read_feedback_file
-    from core.preparation import prepare
+    from core.data.cleaning import CleaningOptions
+    from core.data.ingest import DEMO_DATASET, read_feedback_file
+    from core.data.preparation import prepare
 
     prepared = prepare(read_feedback_file(DEMO_DATASET, 10_000_000), "text", "label", CleaningOptions(), config)
     saved = save_dataset(studio, Caller(ANALYST, "s1", "api"), "demo", prepared, SplitPlan.from_config(config.split))

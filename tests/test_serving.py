@@ -12,17 +12,17 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from core.audit import record_predictions
-from core.auth import PermissionDenied
-from core.config import ClassifyConfig
-from core.evaluation import ScoredSet, evaluate
-from core.exports import escape_formula, results_frame, summarise_results, to_jsonl, to_safe_csv
-from core.feedback import FeedbackError, feedback_of, record_feedback
-from core.predict import Predictor
-from core.publishing import publish
-from core.serving import PublishedModel, predictor_for_run, serving_precision, suggested_threshold
-from core.store import predictions as prediction_rows
-from core.training import load_run_model
+from core.serving.monitoring import record_predictions
+from core.accounts.auth import PermissionDenied
+from core.platform.config import ClassifyConfig
+from core.evaluation.scoring import ScoredSet, evaluate
+from core.presentation.exports import escape_formula, results_frame, summarise_results, to_jsonl, to_safe_csv
+from core.serving.feedback import FeedbackError, feedback_of, record_feedback
+from core.models.predict import Predictor
+from core.serving.publishing import publish
+from core.serving.runtime import PublishedModel, predictor_for_run, serving_precision, suggested_threshold
+from core.platform.store import predictions as prediction_rows
+from core.training.finished import load_run_model
 from tests.conftest import ANALYST, USER, save_demo_version, train_runs, workspace_store
 from tests.test_training import tiny_config
 
@@ -210,7 +210,7 @@ def test_feedback_is_stored_with_text_run_user_and_time(isolated_workspace, base
     assert [f.id for f in feedback_of(store, "uma")] == [right.id, item.id]
     with pytest.raises(FeedbackError, match="not one of the model's labels"):
         record_feedback(store, USER, baseline_run.run_id, labels, "x", "billing", 0.9, "refunds")
-    from core.config import load_config
+    from core.platform.config import load_config
     from core.services import Caller, Studio
     from core.services.classification import give_feedback
 
@@ -220,7 +220,7 @@ def test_feedback_is_stored_with_text_run_user_and_time(isolated_workspace, base
 
 def test_precision_check_keeps_only_variants_within_the_tolerance():
     """A fake scorer per precision: int8 flips one label of 100 (1 point), bf16 none."""
-    from core.precision import check_precisions
+    from core.models.precision import check_precisions
 
     truth = [i % 3 for i in range(100)]
     right = np.eye(3)[truth]

@@ -7,12 +7,12 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from core.auth import sign_in_id
-from core.config import AppConfig
+from core.accounts.auth import sign_in_id
+from core.platform.config import AppConfig
 from core.services import Caller, Studio
 from core.services.accounts import resume_from_cookie, sign_in_with_password, sign_out, start_session
-from core.sessions import Sessions
-from core.store import sessions
+from core.accounts.sessions import Sessions
+from core.platform.store import sessions
 from tests.conftest import PASSWORD, PROJECT_ROOT, make_account, workspace_store
 from tests.test_pages import TIMEOUT, event_types
 from tests.test_pages_auth import field, sign_in

@@ -3,8 +3,8 @@ from collections import Counter
 
 import pytest
 
-from core.split import SplitPlan, split_counts, stratified_split
-from core.validate import normalise_text
+from core.data.split import SplitPlan, split_counts, stratified_split
+from core.data.validate import normalise_text
 
 PLAN = SplitPlan(0.8, 0.1, 0.1, seed=7)
 

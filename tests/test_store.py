@@ -8,10 +8,11 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from core.audit import EventType, query_events, record_event, record_predictions, session_timeline
-from core.logs import LOG_FILE, configure_logging
-from core.predict import Prediction
-from core.store import Store, events, head_revision, predictions, utc_now
+from core.accounts.audit import EventType, query_events, record_event, session_timeline
+from core.serving.monitoring import record_predictions
+from core.platform.logs import LOG_FILE, configure_logging
+from core.models.predict import Prediction
+from core.platform.store import Store, events, head_revision, predictions, utc_now
 from tests.conftest import ANALYST, USER, race_in_processes, workspace_store
 
 
@@ -123,7 +124,7 @@ def test_the_database_is_readable_by_its_owner_only(tmp_path):
     import os
     import stat
 
-    from core.store import Store, default_database_url
+    from core.platform.store import Store, default_database_url
 
     old_umask = os.umask(0o022)
     try:
@@ -141,7 +142,7 @@ def test_the_database_is_readable_by_its_owner_only(tmp_path):
 
 def test_ending_an_accounts_sessions_holds_on_each_database(store):
     """Sign-out and resets end sessions in the database, so a copied cookie stops on every server."""
-    from core.sessions import Sessions
+    from core.accounts.sessions import Sessions
 
     sessions = Sessions(store)
     later = utc_now() + timedelta(hours=1)

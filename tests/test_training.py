@@ -7,10 +7,11 @@ import threading
 import numpy as np
 import pytest
 
-from core.classifiers import ModelFileError, TrainingCancelled
-from core.model_kinds import model_kinds
-from core.runs import RunRequest, RunState, list_runs
-from core.training import load_run_model, training_data
+from core.models.classifiers import ModelFileError, TrainingCancelled
+from core.models.model_kinds import model_kinds
+from core.training.runs import RunRequest, RunState, list_runs
+from core.training.execution import training_data
+from core.training.finished import load_run_model
 from tests.conftest import ANALYST, QueueWithWorker, save_demo_version
 
 
@@ -137,7 +138,7 @@ def test_a_cancel_stops_at_once_without_a_validation_pass_or_checkpoint(config, 
 
 @pytest.mark.slow
 def test_real_packaged_minilm_fine_tunes_well_above_chance(isolated_workspace, config):
-    from core.training import measured_plan
+    from core.training.execution import measured_plan
 
     version = save_demo_version(isolated_workspace, config)
     recipe = measured_plan(version, "quick", config)  # as the Train page and the CLI plan it
@@ -156,15 +157,15 @@ def test_real_packaged_minilm_fine_tunes_well_above_chance(isolated_workspace, c
 
 
 def test_cheaper_kinds_are_offered_and_queued_first():
-    import core.transformer  # noqa: F401  (importing the slow kind first must not change the order)
+    import core.models.transformer  # noqa: F401  (importing the slow kind first must not change the order)
 
     assert list(model_kinds()) == ["tfidf_logreg", "tfidf_nb", "embedding_logreg", "transformer"]
 
 
 @pytest.mark.slow
 def test_a_split_is_tokenised_once_per_tokenizer_and_length(config_file, tiny_bert):
-    from core.pretrained import load_tokenizer
-    from core.transformer import FineTunedTransformer
+    from core.models.pretrained import load_tokenizer
+    from core.models.transformer import FineTunedTransformer
 
     config = tiny_config(config_file, tiny_bert)
     model = FineTunedTransformer(["a", "b"], config.training.hyperparameters("quick"), config)
@@ -204,7 +205,7 @@ def test_an_untrusted_skops_file_is_refused_in_one_line(isolated_workspace, conf
 
     import skops.io as sio
 
-    from core.classifiers import sha256_file
+    from core.models.classifiers import sha256_file
 
     version = save_demo_version(isolated_workspace, config)
     record = run_to_end(isolated_workspace, config, version, "tfidf_nb")

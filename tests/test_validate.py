@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from core.config import load_config
-from core.ingest import read_feedback_bytes, records_from_list
-from core.pretrained import token_counter
-from core.validate import Fix, Severity, describe_lines, validate_table
+from core.platform.config import load_config
+from core.data.ingest import read_feedback_bytes, records_from_list
+from core.models.pretrained import token_counter
+from core.data.validate import Fix, Severity, describe_lines, validate_table
 
 
 def jsonl(*rows) -> bytes:
@@ -130,7 +130,7 @@ def test_encoding_problems_are_reported_with_lines():
 
 def test_report_round_trips_through_json():
     report = report_for(jsonl(*balanced(), {"text": "x"}))
-    from core.validate import ValidationReport
+    from core.data.validate import ValidationReport
     again = ValidationReport.from_dict(json.loads(json.dumps(report.to_dict())))
     assert again == report
 

@@ -12,11 +12,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core.audit import EventType
-from core.jobs import RunQueue
-from core.runs import RunRequest, RunState, create_run, list_runs, load_record, save_record
-from core.store import events
-from core.worker import WORKER_STOPPED, Worker
+from core.accounts.audit import EventType
+from core.training.jobs import RunQueue
+from core.training.runs import RunRequest, RunState, create_run, list_runs, load_record, save_record
+from core.platform.store import events
+from core.training.worker import WORKER_STOPPED, Worker
 from tests.conftest import ANALYST, PROJECT_ROOT, QueueWithWorker, save_demo_version, workspace_store
 from tests.conftest import wait_until, wait_with_worker
 from tests.test_training import tiny_config
@@ -172,7 +172,7 @@ def test_on_postgresql_the_queue_is_in_the_database(isolated_workspace, config, 
     from sqlalchemy import create_engine, text
 
     from bench.postgres_server import fresh_database
-    from core.store import Store
+    from core.platform.store import Store
 
     config.storage.database_url = fresh_database(postgres_admin_url)
     store = Store(config.storage.database_url)
@@ -195,7 +195,8 @@ def test_a_run_trains_with_the_settings_it_was_queued_with_not_the_workers(isola
     trains A's model, and says so; a worker that used B would fail (B's model does not exist)."""
     from huggingface_hub import ModelCard
 
-    from core.training import finished_run, run_config
+    from core.training.execution import run_config
+    from core.training.finished import finished_run
 
     a = tiny_config(config_file, tiny_bert, epochs=1, extra="[training]\nseed = 7\n")
     version = save_demo_version(isolated_workspace, a)
@@ -203,7 +204,7 @@ def test_a_run_trains_with_the_settings_it_was_queued_with_not_the_workers(isola
     run_id = queue.submit(request(a, version, "transformer"), ANALYST).run_id
     b = config_file('[model]\nname = "/no/such/model"\nmax_length = 16\n[training]\nseed = 99\n')
     assert (b.model.name, b.model.max_length, b.training.seed) == ("/no/such/model", 16, 99)
-    caplog.set_level("INFO", logger="core.training")
+    caplog.set_level("INFO", logger="core.training.execution")
     record = wait_with_worker(queue, run_id, b, isolated_workspace, timeout=300)
     assert record.state is RunState.SUCCEEDED, record.error
     trained = run_config(record, b)

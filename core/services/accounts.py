@@ -9,15 +9,24 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from core.audit import EventType, has_event, record_event
-from core.auth import Account, Accounts, Permission, Role, SignInAttempt, sign_in_id
+from core.accounts.audit import EventType, has_event, record_event
+from core.accounts.auth import (
+    DEFAULT_ROLE, ROLE_MEANINGS, ROLE_PERMISSIONS, Account, Accounts, Actor, AuthError, Permission, PermissionDenied,
+    Role, SignInAttempt, cookie_key, sign_in_id,
+)
 from core.services.studio import Caller, Studio
-from core.sessions import Sessions, expiry as session_expiry
+from core.accounts.sessions import Sessions, expiry as session_expiry
 
 
 def accounts(studio: Studio) -> Accounts:
     """The accounts of the studio's database (reads need no role: the sign-in form reads them)."""
     return Accounts(studio.store, studio.config.auth)
+
+
+def cookie_signing_key(studio: Studio, configured: str | None) -> str:
+    """The key that signs sign-in cookies: the configured one, else this workspace's own (made once);
+    AuthError for a placeholder or short key."""
+    return cookie_key(studio.workspace.root, configured)
 
 
 def create_first_admin(studio: Studio, caller: Caller, username: str, name: str, email: str,
@@ -51,8 +60,6 @@ def change_account(studio: Studio, caller: Caller, username: str, role: Role | N
                    password: str | None = None, disabled: bool | None = None) -> AccountChange:
     """Change the role, the password and/or the disabled flag, in that order; each of them ends the account's
     sessions. A refusal (the last admin, a weak password) stops there and says what was done before it."""
-    from core.auth import AuthError
-
     actor = caller.require(Permission.MANAGE_USERS)
     book, change = accounts(studio), AccountChange()
     current = book.get(username)
@@ -104,7 +111,7 @@ def sign_in_with_password(studio: Studio, caller: Caller, username: str, passwor
 
 def start_session(studio: Studio, account: Account, now: float | None = None) -> SignedIn:
     """A new sign-in's session row, lasting ``auth.session_hours``; its id is the one the sign-in cookie
-    gives every reload of this visit (core.auth.sign_in_id)."""
+    gives every reload of this visit (core.accounts.auth.sign_in_id)."""
     expires = (time.time() if now is None else now) + studio.config.auth.session_hours * 3600
     session_id = sign_in_id(account.username, expires)
     Sessions(studio.store).start(session_id, account.username, session_expiry(expires))
@@ -161,3 +168,10 @@ def sign_out(studio: Studio, caller: Caller) -> None:
 def report_page_error(studio: Studio, caller: Caller, page: str, error: BaseException) -> None:
     """A page crashed: its name and the error's kind go to the log (the traceback to the system log)."""
     studio.audit(caller, EventType.PAGE_ERROR, page=page, error=type(error).__name__)
+
+
+#: The words of accounts and roles that pages and the command line use with these use cases.
+__all__ = ["DEFAULT_ROLE", "ROLE_MEANINGS", "ROLE_PERMISSIONS", "Account", "AccountChange", "Actor", "AuthError",
+           "PasswordSignIn", "Permission", "PermissionDenied", "Role", "SignedIn", "accounts", "change_account", "cookie_signing_key",
+           "create_account", "create_first_admin", "report_page_error", "resume_from_cookie", "session_refusal",
+           "sign_in_with_password", "sign_out", "signed_in", "start_session"]

@@ -5,16 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from core.audit import EventType, record_predictions
-from core.auth import Permission
-from core.evaluation import EvaluationError
-from core.explain import Explanation
-from core.feedback import FeedbackItem, record_feedback
-from core.review_queue import enqueue, to_queue
-from core.predict import Prediction, Predictor
-from core.reports import run_evaluation
-from core.runs import RunRecord
-from core.serving import ReviewThreshold, predictor_for_run, serving_model, suggested_threshold
+from core.accounts.audit import EventType
+from core.serving.monitoring import record_predictions
+from core.accounts.auth import Permission
+from core.evaluation.scoring import EvaluationError
+from core.models.explain import Explanation
+from core.serving.feedback import FeedbackError, FeedbackItem, feedback_of, record_feedback
+from core.serving.review_queue import enqueue, to_queue
+from core.models.predict import Prediction, Predictor
+from core.experiments.reports import run_evaluation
+from core.serving.publishing import publication_history
+from core.training.runs import RunError, RunRecord, load_record
+from core.serving.runtime import ReviewThreshold, predictor_for_run, serving_model, suggested_threshold
 from core.services.studio import Caller, Studio
 
 
@@ -105,6 +107,34 @@ def give_feedback(studio: Studio, caller: Caller, record: RunRecord, text: str, 
     return item
 
 
+class UnknownModel(LookupError):
+    """Feedback named a run that never classified (not the published model nor an earlier one)."""
+
+
+def model_that_classified(studio: Studio, caller: Caller, run_id: str | None) -> RunRecord:
+    """The run a verdict is about: the published one (``run_id`` None) or one published before (feedback can
+    come late); NothingPublished or UnknownModel, in words, otherwise."""
+    caller.require(Permission.GIVE_FEEDBACK)
+    if run_id is None:
+        record = serving_run(studio, caller)
+        if record is None:
+            raise NothingPublished()
+        return record
+    if run_id not in {p.run_id for p in publication_history(studio.workspace)}:
+        raise UnknownModel(f"no published model {run_id!r} (feedback is for models that classified, the current "
+                           "one or an earlier one)")
+    try:
+        return load_record(studio.workspace, run_id)
+    except (RunError, OSError):
+        raise UnknownModel(f"no run {run_id!r}") from None
+
+
+def my_feedback(studio: Studio, caller: Caller) -> list[FeedbackItem]:
+    """The verdicts the caller gave, newest first, with how each was reviewed."""
+    actor = caller.require(Permission.GIVE_FEEDBACK)
+    return feedback_of(studio.store, actor.username)
+
+
 def explain_text(studio: Studio, caller: Caller, text: str) -> Explanation:
     """The words that pushed the published model's prediction for ``text`` towards its label and away from the
     runner-up (computed on demand; nothing is logged or stored)."""
@@ -120,3 +150,8 @@ def explain_with_run(studio: Studio, caller: Caller, run_id: str, text: str) -> 
     caller.require(Permission.EVALUATE)
     model, _ = serving_model(studio.workspace, run_id, studio.config)
     return model.explain(text)
+
+
+__all__ = ["Classified", "FeedbackError", "FeedbackItem", "NothingPublished", "Prediction", "UnknownModel", "classify",
+           "explain_text", "explain_with_run", "give_feedback", "model_that_classified", "my_feedback",
+           "review_threshold", "serving_run"]

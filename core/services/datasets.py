@@ -1,18 +1,36 @@
-"""Dataset versions: noting an upload, saving a prepared file as a version, deleting one."""
+"""Dataset versions: noting an upload, listing and reading versions, checking labels, saving a prepared file
+as a version, deleting one.
+
+Besides the use cases, this module names what callers work with on their own upload before anything is
+saved: reading and guessing its columns, preparing (validating, cleaning) and planning its split. Those read
+nothing from the workspace or the database, so they need no role."""
 
 from __future__ import annotations
 
-from core.audit import EventType
-from core.auth import Permission
-from core.cleaning import LabelDecision
-from core.dataset_versions import DatasetVersion, delete_dataset_version, load_dataset_version
-from core.label_issues import (
+from core.accounts.audit import EventType
+from core.accounts.auth import Permission
+from core.data.cleaning import CleaningOptions, LabelDecision, RareClassAction
+from core.data.dataset_versions import (
+    DatasetError, DatasetVersion, delete_dataset_version, list_dataset_versions, load_dataset_version,
+    suggest_dataset_name,
+)
+from core.data.ingest import (
+    DEMO_DATASET, IngestError, RawTable, guess_columns, read_feedback_bytes, read_feedback_file,
+)
+from core.data.label_issues import (
     EmbeddingCheck, FoldProgress, LabelCheck, RowProgress, find_near_copies_and_outliers, find_suspicious_labels,
 )
-from core.label_revision import checkable_frame, revise_version
-from core.preparation import Preparation, save_preparation
+from core.data.label_issues import LabelCheckError
+from core.data.label_revision import checkable_frame, edited_test_split_note_of, revise_version
+from core.data.preparation import Preparation, prepare, save_preparation
+from core.data.split import SplitPlan, split_table
+from core.data.validate import Finding, Fix, Severity, ValidationReport
+from core.models.pretrained import token_counter
+from core.serving.usage import dataset_version_users
 from core.services.studio import Caller, Studio
-from core.split import SplitPlan
+
+#: Who may read saved versions: those who prepare data, train on it, or merge feedback into it.
+READ_VERSIONS = (Permission.MANAGE_DATA, Permission.TRAIN, Permission.REVIEW_FEEDBACK)
 
 
 def note_upload(studio: Studio, caller: Caller, file_name: str, size: int) -> None:
@@ -21,9 +39,33 @@ def note_upload(studio: Studio, caller: Caller, file_name: str, size: int) -> No
     studio.audit(caller, EventType.DATASET_UPLOADED, file=file_name, bytes=size)
 
 
+def dataset_versions(studio: Studio, caller: Caller) -> list[DatasetVersion]:
+    """Every saved version, by name then version."""
+    caller.require_any(*READ_VERSIONS)
+    return list_dataset_versions(studio.workspace)
+
+
+def dataset_version(studio: Studio, caller: Caller, ref: str) -> DatasetVersion:
+    """One saved version (``name/vN``, or ``name`` for its latest); DatasetError when there is none."""
+    caller.require_any(*READ_VERSIONS)
+    return load_dataset_version(studio.workspace, ref)
+
+
+def version_users(studio: Studio, caller: Caller, ref: str) -> list[str]:
+    """In words, what deleting ``ref`` would affect (the published model, runs on it); empty when nothing."""
+    caller.require(Permission.MANAGE_DATA)
+    return dataset_version_users(studio.workspace, ref)
+
+
+def edited_test_split_note(studio: Studio, caller: Caller, ref: str) -> str | None:
+    """Whether the version's test split was edited by hand, in words (runs on it are compared with care)."""
+    caller.require_any(Permission.EVALUATE, *READ_VERSIONS)
+    return edited_test_split_note_of(studio.workspace, ref)
+
+
 def check_labels(studio: Studio, caller: Caller, prepared: Preparation,
                  progress: FoldProgress | None = None) -> LabelCheck:
-    """Rows of a prepared file whose label looks wrong (core.label_issues), for a person to decide on;
+    """Rows of a prepared file whose label looks wrong (core.data.label_issues), for a person to decide on;
     nothing changes until they do."""
     caller.require(Permission.MANAGE_DATA)
     check = find_suspicious_labels(prepared.training_frame(), studio.config, progress)
@@ -46,7 +88,7 @@ def check_version_labels(studio: Studio, caller: Caller, ref: str,
 
 def find_copies(studio: Studio, caller: Caller, prepared: Preparation,
                 progress: RowProgress | None = None) -> EmbeddingCheck:
-    """Near-copies and outliers among a prepared file's rows (core.label_issues), for a person to decide on."""
+    """Near-copies and outliers among a prepared file's rows (core.data.label_issues), for a person to decide on."""
     caller.require(Permission.MANAGE_DATA)
     found = find_near_copies_and_outliers(prepared.training_frame(), studio.config, progress)
     studio.audit(caller, EventType.LABELS_CHECKED, file=prepared.table.source, rows=found.rows,
@@ -67,7 +109,7 @@ def find_version_copies(studio: Studio, caller: Caller, ref: str,
 
 def revise_labels(studio: Studio, caller: Caller, ref: str, decisions: tuple[LabelDecision, ...],
                   edit_test_split: bool = False) -> DatasetVersion:
-    """Save a person's relabel/drop decisions on a saved version as its next version (core.label_revision);
+    """Save a person's relabel/drop decisions on a saved version as its next version (core.data.label_revision);
     test-split rows only with ``edit_test_split``."""
     actor = caller.require(Permission.MANAGE_DATA)
     version = load_dataset_version(studio.workspace, ref)
@@ -92,7 +134,18 @@ def save_dataset(studio: Studio, caller: Caller, name: str, prepared: Preparatio
 
 
 def delete_dataset(studio: Studio, caller: Caller, ref: str) -> None:
-    """Delete one version for good (the page warns first who uses it: core.usage)."""
+    """Delete one version for good (the page warns first who uses it: core.serving.usage)."""
     caller.require(Permission.MANAGE_DATA)
     delete_dataset_version(studio.workspace, ref)
     studio.audit(caller, EventType.DATASET_DELETED, dataset=ref)
+
+
+__all__ = [
+    "DEMO_DATASET", "READ_VERSIONS", "CleaningOptions", "DatasetError", "DatasetVersion", "EmbeddingCheck",
+    "Finding", "Fix", "IngestError", "LabelCheck", "LabelCheckError", "LabelDecision", "Preparation",
+    "RareClassAction", "RawTable", "Severity", "SplitPlan", "ValidationReport", "check_labels",
+    "check_version_labels", "dataset_version", "dataset_versions", "delete_dataset", "edited_test_split_note",
+    "find_copies", "find_version_copies", "guess_columns", "note_upload", "prepare", "read_feedback_bytes",
+    "read_feedback_file", "revise_labels", "save_dataset", "split_table", "suggest_dataset_name", "token_counter",
+    "version_users",
+]

@@ -1,15 +1,23 @@
-"""Reviewing users' corrections and turning the accepted ones into training data."""
+"""Reviewing users' corrections and turning the accepted ones into training data: the verdicts, and merging
+the accepted examples into a dataset version (preview, warning, save)."""
 
 from __future__ import annotations
 
-from core.audit import EventType
-from core.auth import Permission
-from core.dataset_versions import DatasetVersion
-from core.feedback import FeedbackItem, accepted_examples, accepted_jsonl, list_feedback, review_feedback
-from core.preparation import Preparation
+from dataclasses import dataclass
+
+from core.accounts.audit import EventType
+from core.accounts.auth import Permission
+from core.data.cleaning import CleaningOptions
+from core.data.dataset_versions import DatasetError, DatasetVersion, list_dataset_versions, load_dataset_version
+from core.data.preparation import Preparation, prepare
+from core.data.split import SplitPlan
+from core.serving.feedback import (
+    FeedbackError, FeedbackItem, accepted_examples, accepted_jsonl, default_merge_base, examples_new_to,
+    list_feedback, merge_target_warning, merged_table, review_feedback,
+)
+from core.serving.publishing import published_run
 from core.services.datasets import save_dataset
 from core.services.studio import Caller, Studio
-from core.split import SplitPlan
 
 
 def pending(studio: Studio, caller: Caller) -> list[FeedbackItem]:
@@ -37,9 +45,76 @@ def review(studio: Studio, caller: Caller, ids: list[int], accept: bool) -> int:
     return changed
 
 
-def save_merged(studio: Studio, caller: Caller, name: str, merged: Preparation, base: DatasetVersion,
-                examples: int) -> DatasetVersion:
+def new_examples_note(studio: Studio, caller: Caller) -> str:
+    """How many accepted examples the published model has not learned from, in words."""
+    examples = accepted(studio, caller)
+    record = published_run(studio.workspace)
+    if record is None:
+        return f"{len(examples):,} accepted labelled example(s); no model is published yet."
+    try:
+        fresh = examples_new_to(load_dataset_version(studio.workspace, record.dataset_ref), examples)
+    except DatasetError:
+        return (f"{len(examples):,} accepted labelled example(s); the published model's dataset "
+                f"{record.dataset_ref} was deleted, so which of them it learned cannot be told.")
+    return f"{len(fresh):,} accepted labelled example(s) are new to the published model ({record.name})."
+
+
+@dataclass(frozen=True)
+class MergeBases:
+    """The versions accepted examples can be merged into, the one chosen by default (the published model's
+    own data, else the newest) and the published model's version (None when nothing is published)."""
+
+    refs: list[str]
+    default: str | None
+    published: str | None
+
+
+def merge_bases(studio: Studio, caller: Caller) -> MergeBases:
+    """Where the accepted examples may go."""
+    caller.require(Permission.REVIEW_FEEDBACK)
+    record = published_run(studio.workspace)
+    return MergeBases([v.ref for v in list_dataset_versions(studio.workspace)], default_merge_base(studio.workspace),
+                      record.dataset_ref if record is not None else None)
+
+
+@dataclass(frozen=True)
+class MergePreview:
+    """A base version plus every accepted example, validated and cleaned as chosen, not saved yet."""
+
+    base: DatasetVersion
+    examples: int
+    prepared: Preparation
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted(set(self.prepared.training_frame()["label"]))
+
+
+def merge_preview(studio: Studio, caller: Caller, base_ref: str, options: CleaningOptions) -> MergePreview:
+    """The merged data's report and fixes before saving; worked out once per base version, examples and fixes
+    (the page asks on every rerun)."""
+    examples = accepted(studio, caller)
+    base = load_dataset_version(studio.workspace, base_ref)
+    key = ("merge", str(studio.workspace.root), base.ref, base.meta["created_at"],
+           tuple((e["text"], e["label"]) for e in examples), repr(options))
+    prepared = studio.remembered(key, lambda: prepare(merged_table(base, examples), "text", "label", options,
+                                                      studio.config))
+    return MergePreview(base, len(examples), prepared)
+
+
+def merge_warning(studio: Studio, caller: Caller, name: str, preview: MergePreview) -> str | None:
+    """Why saving the merge as the next version of ``name`` needs a second look (another dataset, other
+    labels), or None."""
+    caller.require(Permission.REVIEW_FEEDBACK)
+    return merge_target_warning(studio.workspace, name, preview.base, preview.labels)
+
+
+def save_merged(studio: Studio, caller: Caller, name: str, preview: MergePreview) -> DatasetVersion:
     """Save a base version plus the accepted examples as a new version, split as the base was."""
     caller.require(Permission.REVIEW_FEEDBACK)
-    return save_dataset(studio, caller, name, merged, SplitPlan(**base.meta["split_plan"]),
-                        source="feedback merge", feedback_examples=examples)
+    return save_dataset(studio, caller, name, preview.prepared, SplitPlan(**preview.base.meta["split_plan"]),
+                        source="feedback merge", feedback_examples=preview.examples)
+
+
+__all__ = ["FeedbackError", "FeedbackItem", "MergeBases", "MergePreview", "accepted", "accepted_file",
+           "merge_bases", "merge_preview", "merge_warning", "new_examples_note", "pending", "review", "save_merged"]

@@ -1,5 +1,6 @@
-"""Reading what happened: the session log, served predictions and users' verdicts (admins), and a person's
-own latest predictions."""
+"""Reading what happened: the session log, served predictions and users' verdicts (admins), a person's own
+latest predictions, and the workspace's recent milestones. Also names the pure figures monitoring draws from
+those tables (volume, review share, label drift, agreement) and the log in words."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from typing import Any
 
 import pandas as pd
 
-from core.audit import query_events, session_timeline
-from core.auth import Permission
-from core.monitoring import feedback_log, own_predictions, prediction_log
+from typing import Callable
+
+from core.accounts.audit import EventType, Milestone, query_events, readable_events, recent_milestones, session_timeline
+from core.accounts.auth import Permission
+from core.serving.monitoring import (
+    agreement_over_time, default_period, feedback_agreement, feedback_log, label_drift, model_usage, own_predictions,
+    prediction_log, review_share_over_time, volume_over_time, with_model_names,
+)
 from core.services.studio import Caller, Studio
 
 
@@ -43,3 +49,17 @@ def my_predictions(studio: Studio, caller: Caller, limit: int = 10) -> pd.DataFr
     """The caller's own latest predictions (Home of people who classify)."""
     actor = caller.require(Permission.CLASSIFY)
     return own_predictions(studio.store, actor.username, limit)
+
+
+def recent_activity(studio: Studio, caller: Caller, run_name: Callable[[str], str] = str) -> list[Milestone]:
+    """The latest datasets saved, runs finished and models published (no personal details: every signed-in
+    person sees them on Home); ``run_name`` turns a run id into its name."""
+    caller.require_signed_in()
+    return recent_milestones(studio.store, run_name=run_name)
+
+
+__all__ = [
+    "EventType", "Milestone", "agreement_over_time", "default_period", "feedback_agreement", "label_drift",
+    "model_usage", "my_predictions", "readable_events", "recent_activity", "review_share_over_time",
+    "served_predictions", "session_events", "session_log", "verdicts", "volume_over_time", "with_model_names",
+]

@@ -1,16 +1,50 @@
-"""Choosing the model everyone classifies with: publishing a run, restoring the one before."""
+"""Choosing the model everyone classifies with: what is published and was before, how a candidate compares,
+publishing a run, restoring the one before, the published model's card."""
 
 from __future__ import annotations
 
 from huggingface_hub import ModelCard
 
-from core.audit import EventType
-from core.auth import Permission
-from core.model_card import read_model_card
-from core.publishing import Publication, current_publication, publish, restore_previous
-from core.runs import RunError
+from core.accounts.audit import EventType
+from core.accounts.auth import Permission
+from core.training.model_card import read_model_card
+from core.serving.publishing import (
+    Publication, PublishCheck, PublishError, compare_with_published, current_publication, publication_history,
+    publish, published_run as published_record, restore_previous, run_deletion_warning,
+)
+from core.training.runs import RunError, RunRecord
 from core.services.studio import Caller, Studio
-from core.training import finished_run
+from core.training.finished import finished_run
+
+
+def publication(studio: Studio, caller: Caller) -> Publication | None:
+    """What is published now (run, by whom, when, what it replaced), or None."""
+    caller.require_any(Permission.EVALUATE, Permission.VIEW_LOGS, Permission.CLASSIFY)
+    return current_publication(studio.workspace)
+
+
+def publishing_history(studio: Studio, caller: Caller) -> list[Publication]:
+    """Every publication and restore, oldest first."""
+    caller.require_any(Permission.EVALUATE, Permission.VIEW_LOGS)
+    return publication_history(studio.workspace)
+
+
+def published_run(studio: Studio, caller: Caller) -> RunRecord | None:
+    """The published run's record (its data, labels, test figures), or None."""
+    caller.require_any(Permission.EVALUATE, Permission.VIEW_LOGS, Permission.REVIEW_FEEDBACK)
+    return published_record(studio.workspace)
+
+
+def publish_check(studio: Studio, caller: Caller, candidate: RunRecord) -> PublishCheck:
+    """How a candidate compares with the published model, in words, and whether it scores worse."""
+    caller.require(Permission.PUBLISH)
+    return compare_with_published(studio.workspace, candidate)
+
+
+def deletion_warning(studio: Studio, caller: Caller, run_id: str) -> str | None:
+    """What deleting a run would change for publishing, in words (the model a restore goes back to), or None."""
+    caller.require(Permission.TRAIN)
+    return run_deletion_warning(studio.workspace, run_id)
 
 
 def publish_run(studio: Studio, caller: Caller, run_id: str) -> Publication:
@@ -39,3 +73,7 @@ def published_model_card(studio: Studio, caller: Caller) -> ModelCard | None:
     except RunError:  # its run was deleted since
         return None
     return read_model_card(folder)
+
+
+__all__ = ["Publication", "PublishCheck", "PublishError", "deletion_warning", "publication", "publish_check",
+           "publish_run", "published_model_card", "published_run", "publishing_history", "restore_run"]

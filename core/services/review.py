@@ -3,13 +3,13 @@ was sure about); each label becomes a correction for the feedback review."""
 
 from __future__ import annotations
 
-from core.audit import EventType
-from core.auth import Permission
-from core.feedback import FeedbackError
-from core.review_queue import (
+from core.accounts.audit import EventType
+from core.accounts.auth import Permission
+from core.serving.feedback import FeedbackError
+from core.serving.review_queue import (
     QueuedItem, expire_old, item, label_as_correction, labelled_texts, queue_figures, ranked,
 )
-from core.runs import RunError, load_record
+from core.training.runs import RunError, load_record
 from core.services.studio import Caller, Studio
 
 

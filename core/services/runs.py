@@ -1,16 +1,74 @@
-"""Training runs: starting them on the queue, cancelling, deleting a finished one."""
+"""Training runs: planning the transformer's recipe, starting runs on the queue, following, cancelling and
+deleting them. Also names the words of runs callers use (requests, records, states, recipes)."""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Callable
 
-from core.audit import EventType, record_run_outcome
-from core.auth import Permission
-from core.housekeeping import delete_run as delete_run_files
-from core.runs import RunHandle, RunRecord, RunRequest, create_run, load_record
-from core.training import execute_run
+from core.accounts.audit import EventType
+from core.training.outcomes import record_run_outcome
+from core.accounts.auth import Permission
+from core.serving.publishing import delete_run as delete_run_files
+from core.models.model_kinds import model_kinds
+from core.models.transformer import measure_training_throughput, typical_batch
+from core.platform.config import POOLINGS, PRESET_NAMES, AppConfig, Hyperparameters
+from core.data.dataset_versions import DatasetVersion
+from core.training.recipe import DataProfile, Recipe
+from core.models.classifiers import ModelFileError
+from core.training.runs import (
+    RunError, RunHandle, RunRecord, RunRequest, RunState, create_run, list_runs, load_record, run_folder, run_name,
+    run_namer,
+)
+from core.training.execution import execute_run, measured_plan, timed_plan, version_profile
 from core.services.studio import Caller, Studio
+
+#: Who may see the runs: those who train and evaluate them, and admins reading the logs.
+SEE_RUNS = (Permission.TRAIN, Permission.EVALUATE, Permission.VIEW_LOGS)
+
+
+def runs(studio: Studio, caller: Caller) -> list[RunRecord]:
+    """Every run, newest first, as its worker last wrote it."""
+    caller.require_any(*SEE_RUNS)
+    return list_runs(studio.workspace)
+
+
+def run(studio: Studio, caller: Caller, run_id: str) -> RunRecord:
+    """One run's record; RunError when there is none of that id."""
+    caller.require_any(*SEE_RUNS, Permission.CLASSIFY)
+    return load_record(studio.workspace, run_id)
+
+
+def name_of_run(studio: Studio, caller: Caller, run_id: str | None) -> str:
+    """A run's readable name by id ("Fine-tuned transformer, 25 Nov 14:02, feedback/v1")."""
+    caller.require_any(*SEE_RUNS)
+    return run_name(studio.workspace, run_id)
+
+
+def data_profile(studio: Studio, version: DatasetVersion, limit: int | None) -> tuple[DataProfile, list[str]]:
+    """The training split's shape as the recipe reads it, and its texts; worked out once per version."""
+    config = studio.config
+    key = ("data_profile", version.ref, version.meta["fingerprint"], limit, config.model.name, config.model.max_length,
+           config.training.seed)
+    return studio.remembered(key, lambda: version_profile(version, config, limit))
+
+
+def _probed_speed(studio: Studio, config: AppConfig, texts: list[str], batch_size: int) -> float | None:
+    """The training speed, measured once per model and batch in the background; None until it is known."""
+    sample = typical_batch(texts, batch_size)
+    key = (config.model.name, config.model.max_length, batch_size, tuple(sample))
+    return studio.speed_probes.result(key, lambda: measure_training_throughput(config, sample, batch_size))
+
+
+def transformer_plan(studio: Studio, caller: Caller, version: DatasetVersion, preset: str,
+                     limit: int | None) -> Recipe:
+    """The fine-tuning recipe for this data and preset with this machine's speed; its ``speed`` is None while
+    the speed is being measured in the background (ask again: the page polls)."""
+    caller.require(Permission.TRAIN)
+    profile, texts = data_profile(studio, version, limit)
+    return timed_plan(profile, texts, preset, studio.config,
+                      measure=lambda config, sample, batch: _probed_speed(studio, config, sample, batch))
 
 
 def start_runs(studio: Studio, caller: Caller, requests: list[RunRequest]) -> list[RunRecord]:
@@ -39,6 +97,38 @@ def delete_run(studio: Studio, caller: Caller, run_id: str) -> None:
     studio.audit(caller, EventType.RUN_DELETED, run=run_id, model=record.kind, dataset=record.dataset_ref)
 
 
+def measured_transformer_plan(studio: Studio, caller: Caller, version: DatasetVersion, preset: str,
+                              limit: int | None) -> Recipe:
+    """The fine-tuning recipe with the speed measured here and now (a few seconds): the command line's plan."""
+    caller.require(Permission.TRAIN)
+    return measured_plan(version, preset, studio.config, limit)
+
+
+def run_location(studio: Studio, caller: Caller, run_id: str) -> Path:
+    """The run's folder (its record, model, card and scores), for people with a shell on the server."""
+    caller.require_any(*SEE_RUNS)
+    return run_folder(studio.workspace, run_id)
+
+
+def train_queued_run(studio: Studio, caller: Caller, run_id: str,
+                     on_change: Callable[[dict], None] | None = None) -> RunRecord:
+    """Train a queued run here (a running one is taken as claimed by the worker that launched this process);
+    the worker that queued or claimed it records how it ends. RunError for a finished run."""
+    caller.require(Permission.TRAIN)
+    record = load_record(studio.workspace, run_id)
+    if record.state.finished:
+        raise RunError(f"run {record.run_id} is {record.state.value}; only a queued run can be trained")
+    handle = RunHandle(studio.workspace, record, on_change=on_change)
+    return execute_run(studio.workspace, handle, studio.config, threading.Event())
+
+
+def serve_as_worker(config: AppConfig, config_path: str | None) -> None:
+    """Train queued runs, one at a time, until SIGTERM or Ctrl-C (``python -m core worker``)."""
+    from core.training.worker import Worker
+
+    Worker(config, config_path=config_path).serve()
+
+
 def train_here(studio: Studio, caller: Caller, request: RunRequest,
                on_change: Callable[[RunRecord], None] | None = None) -> RunRecord:
     """Train one run in this process and wait for it (the command line): logged like a queued run — its start
@@ -52,3 +142,11 @@ def train_here(studio: Studio, caller: Caller, request: RunRequest,
     finished = execute_run(studio.workspace, handle, studio.config, threading.Event())
     record_run_outcome(studio.store, finished)
     return finished
+
+
+__all__ = [
+    "POOLINGS", "PRESET_NAMES", "SEE_RUNS", "DataProfile", "Hyperparameters", "ModelFileError", "Recipe", "RunError",
+    "RunRecord", "RunRequest", "RunState", "cancel_run", "data_profile", "delete_run", "measured_transformer_plan",
+    "model_kinds", "name_of_run", "run", "run_location", "run_namer", "runs", "serve_as_worker", "start_runs",
+    "train_here", "train_queued_run", "transformer_plan",
+]

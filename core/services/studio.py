@@ -11,15 +11,18 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Hashable, Literal
 
-from core.audit import EventType, record_event
-from core.auth import Actor, Permission, command_line_actor, require
-from core.config import AppConfig
-from core.store import Store, default_database_url
-from core.workspace import Workspace
+from core.accounts.audit import EventType, record_event
+from core.accounts.auth import Actor, Permission, PermissionDenied, command_line_actor, require
+from core.platform.config import PROJECT_ROOT, WORKSPACE_ENV_VAR, AppConfig, ConfigError, load_config
+from core.platform.logs import LOG_FILE, configure_logging
+from core.platform.store import Store, default_database_url
+from core.platform.workspace import Workspace
 
 if TYPE_CHECKING:
-    from core.jobs import RunQueue
-    from core.serving import PublishedModel
+    from core.training.jobs import RunQueue
+    from core.training.speed import SpeedProbes
+    from core.training.speed import SpeedProbes
+    from core.serving.runtime import PublishedModel
 
 #: Through which door a call came; kept with its audit event when it is not the app.
 Channel = Literal["app", "cli", "api"]
@@ -45,6 +48,19 @@ class Caller:
         """The actor, if allowed to do ``permission`` (else PermissionDenied, in words)."""
         return require(self.actor, permission)
 
+    def require_signed_in(self) -> Actor:
+        """The actor, whatever their role (else PermissionDenied): for what every account may see."""
+        if self.actor is None:
+            raise PermissionDenied("sign in first")
+        return self.actor
+
+    def require_any(self, *permissions: Permission) -> Actor:
+        """The actor, if allowed to do one of ``permissions`` (else PermissionDenied naming the first)."""
+        for permission in permissions:
+            if self.actor is not None and self.actor.can(permission):
+                return self.actor
+        return require(self.actor, permissions[0])
+
 
 class Studio:
     """The shared parts the use cases work with; the job queue and the published model load on first use."""
@@ -55,6 +71,7 @@ class Studio:
         self.store = store or Store(config.storage.database_url or default_database_url(self.workspace.root))
         self._jobs: RunQueue | None = None
         self._published: PublishedModel | None = None
+        self._speed_probes: SpeedProbes | None = None
         self._lock = threading.Lock()
         self._remembered: dict[Hashable, Any] = {}
 
@@ -80,7 +97,7 @@ class Studio:
     @property
     def jobs(self) -> "RunQueue":
         """The training queue the workers take runs from (opened on first use; workers record how runs end)."""
-        from core.jobs import RunQueue
+        from core.training.jobs import RunQueue
 
         with self._lock:
             if self._jobs is None:
@@ -90,15 +107,34 @@ class Studio:
     @property
     def published(self) -> "PublishedModel":
         """The published model, loaded once and reloaded when another run is published."""
-        from core.serving import PublishedModel
+        from core.serving.runtime import PublishedModel
 
         with self._lock:
             if self._published is None:
                 self._published = PublishedModel(self.workspace, self.config)
             return self._published
 
+    @property
+    def speed_probes(self) -> "SpeedProbes":
+        """This process's training-speed measurements, run one at a time in the background and kept."""
+        from core.training.speed import SpeedProbes
+
+        with self._lock:
+            if self._speed_probes is None:
+                self._speed_probes = SpeedProbes()
+            return self._speed_probes
+
     def close(self) -> None:
         """Let go of the queue and the database (runs in progress go on in their workers)."""
         if self._jobs is not None:
             self._jobs.close()
         self.store.dispose()
+
+
+def start_logging(config: AppConfig) -> None:
+    """The rotating system log in the configured workspace's logs folder (``LOG_FILE``), for this process."""
+    configure_logging(config.workspace())
+
+
+__all__ = ["CHANNEL_WORDS", "LOG_FILE", "PROJECT_ROOT", "WORKSPACE_ENV_VAR", "AppConfig", "Caller", "Channel",
+           "ConfigError", "Studio", "load_config", "start_logging"]

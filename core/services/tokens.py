@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from core.audit import EventType
-from core.auth import Permission, Role
+from core.accounts.audit import EventType
+from core.accounts.auth import Permission, Role
 from core.services.accounts import accounts
 from core.services.studio import Caller, Studio
-from core.tokens import ApiToken, Tokens
+from core.accounts.tokens import ApiToken, TokenRefused, Tokens
 
 
 def tokens(studio: Studio) -> Tokens:
@@ -36,3 +36,6 @@ def api_caller(studio: Studio, presented: str | None) -> Caller:
     log under the token's id."""
     token, actor = tokens(studio).authenticate(presented)
     return Caller(actor, f"token:{token.id}", "api")
+
+
+__all__ = ["ApiToken", "TokenRefused", "api_caller", "create_token", "list_tokens", "revoke_token", "tokens"]

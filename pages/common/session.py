@@ -21,21 +21,17 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import streamlit as st
 import streamlit_authenticator as stauth
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core.auth import Actor, AuthError, Role, cookie_key
-from core.config import AppConfig
-from core.services.accounts import (
-    SignedIn, accounts, create_first_admin, resume_from_cookie, session_refusal, sign_in_with_password, sign_out,
-    signed_in, start_session,
-)
-from core.store import Store, default_database_url
 from core.services import Caller, Studio
-from core.workspace import Workspace
+from core.services.accounts import (
+    Actor, AuthError, Role, SignedIn, accounts, cookie_signing_key, create_first_admin, resume_from_cookie,
+    session_refusal, sign_in_with_password, sign_out, signed_in, start_session,
+)
+from core.services.studio import AppConfig
 
 ACTOR_KEY = "fs_actor"
 SIGNED_IN_AT = "fs_signed_in_at"
@@ -63,14 +59,13 @@ AUTHENTICATOR_KEYS = ("authentication_status", "username", "name", "email", "rol
 
 @st.cache_resource(show_spinner=False)
 def _studio(workspace_root: str, database_url: str, _config: AppConfig) -> Studio:
-    return Studio(_config, Workspace(Path(workspace_root), _config.storage.file_access).ensure(), Store(database_url))
+    return Studio(_config)
 
 
 def app_studio(config: AppConfig) -> Studio:
     """The one studio of this server — database pool, training queue, loaded model — shared by every session;
     it acts on the configuration as loaded for this page run (an edited settings file takes effect at once)."""
-    studio = _studio(str(config.workspace_path),
-                     config.storage.database_url or default_database_url(config.workspace_path), config)
+    studio = _studio(str(config.workspace_path), config.storage.database_url or "", config)
     studio.config = config
     return studio
 
@@ -102,7 +97,7 @@ def configured_cookie_key() -> str | None:
 def authenticator(studio: Studio) -> stauth.Authenticate:
     """The sign-in widget's engine; the app stops with a clear message on a placeholder cookie key."""
     try:
-        key = cookie_key(studio.workspace.root, configured_cookie_key())
+        key = cookie_signing_key(studio, configured_cookie_key())
     except AuthError as exc:
         st.error(f"Feedback Studio refuses to start: {exc}.")
         st.stop()
@@ -344,7 +339,7 @@ def sync_cookie(auth: stauth.Authenticate) -> None:
     component = model.cookie_manager.cookie_manager  # extra-streamlit-components' cookie manager, called directly
     expires = st.session_state.get(PENDING_COOKIE)
     if expires is not None and st.session_state.get("authentication_status"):
-        model.exp_date = expires  # the session's own end: the cookie then names this session (core.auth.sign_in_id)
+        model.exp_date = expires  # the session's own end: the cookie then names this session (core.accounts.auth.sign_in_id)
         options = {"path": "/", "expires": datetime.fromtimestamp(expires).isoformat(), "sameSite": "strict"}
         if component(method="set", cookie=model.cookie_name, value=model._token_encode(), options=options,
                      key=f"fs_set_cookie_{session_id()}", default=False):

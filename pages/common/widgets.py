@@ -8,28 +8,21 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core.auth import ROLE_PERMISSIONS, Actor, Permission
-from core.config import PROJECT_ROOT, AppConfig, ConfigError, load_config
-from core.evaluation import SCORES_FILE, Evaluation, EvaluationError
-from core.ingest import IngestError, RawTable, read_feedback_bytes
-from core.reports import run_evaluation
-from core.runs import RunRecord, run_folder
 from core.services import Caller, Studio
+from core.services.accounts import ROLE_PERMISSIONS, Actor, Permission
+from core.services.datasets import (
+    Finding, IngestError, Preparation, RawTable, Severity, ValidationReport, read_feedback_bytes,
+)
 from core.services.publishing import published_model_card
-from core.store import Store
-from core.validate import Finding, Severity, ValidationReport
-from core.workspace import Workspace
+from core.services.studio import PROJECT_ROOT, AppConfig, ConfigError, load_config
 
 from pages.common.session import app_studio, caller, current_actor
-
-if TYPE_CHECKING:
-    from core.preparation import Preparation
 
 CSS_FILE = PROJECT_ROOT / "assets" / "css" / "app.css"
 LOGO = PROJECT_ROOT / "assets" / "img" / "logo.svg"
@@ -86,13 +79,11 @@ def enter_page(page_path: str, permission: Permission) -> Actor:
 
 
 class PageContext(NamedTuple):
-    """What every page works with: who is signed in, the settings, the workspace, the database, and the studio
-    whose use cases (core.services) the page calls as ``caller``."""
+    """What every page works with: who is signed in, the settings, and the studio whose use cases
+    (core.services) the page calls as ``caller``."""
 
     actor: Actor
     config: AppConfig
-    workspace: Workspace
-    store: Store
     studio: Studio
     caller: Caller
 
@@ -102,14 +93,9 @@ def start_page(page_path: str, permission: Permission, title: str, purpose: str)
     actor = enter_page(page_path, permission)
     config = app_config()
     studio = app_studio(config)
-    context = PageContext(actor, config, studio.workspace, studio.store, studio, caller())
+    context = PageContext(actor, config, studio, caller())
     page_intro(title, purpose)
     return context
-
-
-def app_workspace(config: AppConfig) -> Workspace:
-    """The workspace folder, created on first use."""
-    return config.workspace()
 
 
 @st.cache_data(show_spinner=False)
@@ -191,7 +177,7 @@ def show_report(report: ValidationReport) -> None:
         show_finding(finding)
 
 
-def show_fixes(prepared: "Preparation") -> None:
+def show_fixes(prepared: Preparation) -> None:
     """What each ticked fix changed, one line each, then the report of the data after the fixes."""
     for step in prepared.cleaning.steps:
         changed = ", ".join([f"{step.labels_changed:,} label(s) changed"] * bool(step.labels_changed or not step.rows_removed)
@@ -199,28 +185,6 @@ def show_fixes(prepared: "Preparation") -> None:
         st.markdown(f"- {step.description}: **{changed}**")
     st.markdown("**Report after the fixes**")
     show_report(prepared.report)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _cached_test_evaluation(_workspace: Workspace, _record: RunRecord, _config: AppConfig, workspace_root: str,
-                            run_id: str, scores_mtime: float) -> Evaluation | str:
-    """The evaluation, or why there is none (a failure is cached too, so it is not retried on every rerun)."""
-    try:
-        return run_evaluation(_workspace, _record, _config)
-    except (EvaluationError, OSError) as error:
-        return str(error)
-
-
-def test_evaluation(workspace: Workspace, record: RunRecord, config: AppConfig) -> Evaluation:
-    """A run's evaluation on its test split (Evaluate, Classify), recomputed only when its stored scores change.
-
-    Raises EvaluationError when the run has none."""
-    scores = run_folder(workspace, record.run_id) / SCORES_FILE
-    evaluation = _cached_test_evaluation(workspace, record, config, str(workspace.root), record.run_id,
-                                         scores.stat().st_mtime if scores.exists() else 0.0)
-    if isinstance(evaluation, str):
-        raise EvaluationError(evaluation)
-    return evaluation
 
 
 def duration(seconds: float | None) -> str:

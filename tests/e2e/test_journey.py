@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import AuthConfig
+from core.platform.config import AuthConfig
 
 pytestmark = pytest.mark.e2e  # the served app in Chromium: `-m 'not e2e'` leaves these out
 
@@ -326,7 +326,7 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     # One visit is one session in the log: the reload after set-up did not log a second sign-in.
     from sqlalchemy import select
 
-    from core.store import Store, default_database_url, events
+    from core.platform.store import Store, default_database_url, events
 
     rows = Store(default_database_url(server["workspace"])).rows(
         select(events).where(events.c.username == "root", events.c.event_type == "sign_in"))
@@ -357,9 +357,9 @@ def test_a_cookie_of_a_disabled_account_or_a_forged_one_shows_the_sign_in_form(b
     """Such a cookie broke the browser for hours ("Something went wrong", the sign-in form unreachable)."""
     import jwt
 
-    from core.auth import Accounts, Actor, Role, cookie_key
-    from core.config import AppConfig
-    from core.store import Store, default_database_url
+    from core.accounts.auth import Accounts, Actor, Role, cookie_key
+    from core.platform.config import AppConfig
+    from core.platform.store import Store, default_database_url
 
     config = AppConfig()
     accounts = Accounts(Store(default_database_url(server["workspace"])), config.auth)

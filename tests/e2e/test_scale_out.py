@@ -13,11 +13,11 @@ import pytest
 
 from bench.postgres_server import fresh_database
 from bench.served_app import served_app
-from core.audit import EventType
-from core.config import CONFIG_ENV_VAR, WORKSPACE_ENV_VAR, load_config
-from core.runs import RunState, list_runs
-from core.store import Store, events
-from core.workspace import Workspace
+from core.accounts.audit import EventType
+from core.platform.config import CONFIG_ENV_VAR, WORKSPACE_ENV_VAR, load_config
+from core.training.runs import RunState, list_runs
+from core.platform.store import Store, events
+from core.platform.workspace import Workspace
 from tests.conftest import PROJECT_ROOT, save_demo_version
 from tests.e2e.test_journey import WAIT, Studio
 

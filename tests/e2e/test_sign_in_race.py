@@ -17,9 +17,9 @@ import jwt
 import pytest
 
 from bench.served_app import served_app
-from core.auth import Accounts, Actor, Role
-from core.config import AppConfig
-from core.store import Store, default_database_url, events
+from core.accounts.auth import Accounts, Actor, Role
+from core.platform.config import AppConfig
+from core.platform.store import Store, default_database_url, events
 from tests.e2e.test_journey import ADMIN_PASSWORD, ANALYST_PASSWORD, WAIT, Studio
 
 pytestmark = pytest.mark.e2e

@@ -1,0 +1,253 @@
+"""Saved dataset versions: immutable, fingerprinted folders under ``workspace/datasets``.
+
+A version folder ``datasets/<name>/v<N>/`` holds
+
+- ``data.jsonl``: one row per example: ``text``, ``label``, ``label_id``, ``split``, ``line``;
+- ``labels.json``: the label names in id order (the id↔label map);
+- ``report.json``: the validation report of the saved data;
+- ``meta.json``: source, fields, cleaning steps, split plan, counts and fingerprints.
+
+The folder is assembled in the workspace's staging area and renamed into
+place in one step, so a failed save leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from core.data.split import SPLITS, SplitPlan, split_counts, stratified_split
+from core.data.validate import ValidationReport
+from core.platform.workspace import Workspace, read_json, remove_folder_atomic, staged_folder, write_json_atomic
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+VERSION_PATTERN = re.compile(r"^v(\d+)$")
+#: Saves of one name racing for its next version number: how many numbers one save tries.
+SAVE_ATTEMPTS = 20
+
+
+class DatasetError(ValueError):
+    """A dataset version that cannot be saved, found or deleted, and why."""
+
+
+def build_label_map(labels: list[str]) -> list[str]:
+    """Label names in id order; sorted, so the same classes always get the same ids."""
+    return sorted(set(labels))
+
+
+def _hash_rows(rows: list[list[str]]) -> str:
+    """A SHA-256 over rows written as JSON and sorted, so row order does not matter."""
+    digest = hashlib.sha256()
+    for line in sorted(json.dumps(row, ensure_ascii=False) for row in rows):
+        digest.update(line.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def fingerprint_rows(texts: list[str], labels: list[str]) -> str:
+    """A content hash of the examples, independent of file format and row order."""
+    return _hash_rows([list(pair) for pair in zip(texts, labels)])
+
+
+def fingerprint_split(texts: list[str], labels: list[str], assignment: list[str]) -> str:
+    """A hash of which example sits in which split: runs are comparable only if equal."""
+    return _hash_rows([list(triple) for triple in zip(texts, labels, assignment)])
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """A saved version; its files are read lazily."""
+
+    name: str
+    version: int
+    path: Path
+
+    @property
+    def ref(self) -> str:
+        """How runs and the command line name this version: ``name/vN``."""
+        return f"{self.name}/v{self.version}"
+
+    @cached_property
+    def meta(self) -> dict[str, Any]:
+        return read_json(self.path / "meta.json")
+
+    @property
+    def test_split_edits(self) -> list[dict[str, Any]]:
+        """Test-split rows a person relabelled or dropped by hand, here or in the versions this one was revised
+        from (core.data.label_revision): scores on this test split are not comparable with the earlier versions'."""
+        return self.meta.get("test_split_edits", [])
+
+    @cached_property
+    def labels(self) -> list[str]:
+        return read_json(self.path / "labels.json")
+
+    @cached_property
+    def report(self) -> ValidationReport:
+        return ValidationReport.from_dict(read_json(self.path / "report.json"))
+
+    def frame(self) -> pd.DataFrame:
+        """All rows with their split, as saved."""
+        return pd.read_json(self.path / "data.jsonl", lines=True, dtype={"text": str, "label": str})
+
+    def split_frame(self, split: str) -> pd.DataFrame:
+        frame = self.frame()
+        return frame[frame["split"] == split].reset_index(drop=True)
+
+    def to_dataset_dict(self):  # -> datasets.DatasetDict
+        """The splits as a Hugging Face ``DatasetDict`` with a ``ClassLabel`` label column."""
+        from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+        features = Features({"text": Value("string"), "label": ClassLabel(names=self.labels)})
+        frame = self.frame()
+        return DatasetDict({
+            split: Dataset.from_dict(
+                {"text": part["text"].tolist(), "label": part["label_id"].tolist()}, features=features)
+            for split, part in frame.groupby("split") if split in SPLITS
+        })
+
+
+def suggest_dataset_name(file_name: str) -> str:
+    """A valid dataset name from an uploaded file's name ("Shop reviews (May).csv" -> "Shop-reviews-May")."""
+    stem = Path(file_name).stem if "." in file_name else file_name
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-._")[:64].rstrip("-._")
+    return name or "dataset"
+
+
+def _check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name or ""):
+        raise DatasetError(
+            f"dataset name {name!r} is not allowed: use 1 to 64 letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit")
+    return name
+
+
+def _versions_of(workspace: Workspace, name: str) -> list[DatasetVersion]:
+    folder = workspace.datasets / name
+    found = []
+    for child in folder.iterdir() if folder.is_dir() else []:
+        match = VERSION_PATTERN.match(child.name)
+        if match and (child / "meta.json").exists():
+            found.append(DatasetVersion(name, int(match.group(1)), child))
+    return sorted(found, key=lambda v: v.version)
+
+
+def list_dataset_versions(workspace: Workspace) -> list[DatasetVersion]:
+    """Every saved version, by name then version."""
+    if not workspace.datasets.is_dir():
+        return []
+    return [v for folder in sorted(workspace.datasets.iterdir()) if folder.is_dir()
+            for v in _versions_of(workspace, folder.name)]
+
+
+def load_dataset_version(workspace: Workspace, ref: str) -> DatasetVersion:
+    """Find ``name/vN`` (or ``name`` for its latest version)."""
+    name, _, version = ref.partition("/")
+    versions = _versions_of(workspace, _check_name(name))
+    if not versions:
+        raise DatasetError(f"no saved dataset called {name!r}")
+    if not version:
+        return versions[-1]
+    match = [v for v in versions if f"v{v.version}" == version]
+    if not match:
+        raise DatasetError(f"dataset {name!r} has no version {version!r} "
+                           f"(saved: {', '.join('v%d' % v.version for v in versions)})")
+    return match[0]
+
+
+def _refuse_unsaveable(name: str, report: ValidationReport) -> None:
+    _check_name(name)
+    if report.blocks_training:
+        raise DatasetError("the data still has blocking problems: "
+                           + "; ".join(f.title for f in report.errors))
+
+
+def save_dataset_version(workspace: Workspace, name: str, frame: pd.DataFrame, report: ValidationReport,
+                         plan: SplitPlan, *, source: str, cleaning_steps: list[dict[str, Any]] | None = None,
+                         created_by: str | None = None, test_frame: pd.DataFrame | None = None) -> DatasetVersion:
+    """Split and save clean ``line``/``text``/``label`` rows as the next version of ``name``.
+
+    With ``test_frame`` (rows from a separate test file), those rows are the
+    test split and ``frame`` is split into train and validation only.
+    """
+    _refuse_unsaveable(name, report)
+    texts = frame["text"].astype(str).tolist()
+    labels = frame["label"].astype(str).tolist()
+    lines = frame["line"].astype(int).tolist()
+    if test_frame is not None:
+        kept = plan.train + plan.validation
+        plan = SplitPlan(plan.train / kept, plan.validation / kept, 0.0, plan.seed)
+    assignment = stratified_split(texts, labels, plan)
+    if test_frame is not None:
+        unknown = set(test_frame["label"].astype(str)) - set(labels)
+        if unknown:
+            raise DatasetError(f"the test file has labels the training data lacks: {', '.join(sorted(unknown))}")
+        texts += test_frame["text"].astype(str).tolist()
+        labels += test_frame["label"].astype(str).tolist()
+        lines += test_frame["line"].astype(int).tolist()
+        assignment += ["test"] * len(test_frame)
+    rows = pd.DataFrame({"text": texts, "label": labels, "split": assignment, "line": lines})
+    return save_split_rows(workspace, name, rows, report, created_by=created_by, source=source,
+                           split_plan=asdict(plan), cleaning_steps=cleaning_steps or [])
+
+
+def save_split_rows(workspace: Workspace, name: str, rows: pd.DataFrame, report: ValidationReport, *,
+                    created_by: str | None, source: str, **described: Any) -> DatasetVersion:
+    """Save ``text``/``label``/``split``/``line`` rows, each already in its split, as the next version of
+    ``name``; ``described`` (split plan, cleaning steps, …) goes into meta.json as it is."""
+    _refuse_unsaveable(name, report)
+    texts, labels, assignment = rows["text"].tolist(), rows["label"].tolist(), rows["split"].tolist()
+    label_map = build_label_map(labels)
+    ids = {label: i for i, label in enumerate(label_map)}
+    rows = pd.DataFrame({"text": texts, "label": labels, "label_id": [ids[l] for l in labels],
+                         "split": assignment, "line": rows["line"].astype(int).tolist()})
+    described = {
+        "created_by": created_by, "source": source,
+        "text_field": report.text_field, "label_field": report.label_field,
+        "rows": len(rows), "labels": label_map,
+        "label_counts": dict(sorted(pd.Series(labels).value_counts().items())),
+        "split_counts": split_counts(labels, assignment),
+        "fingerprint": fingerprint_rows(texts, labels),
+        "split_fingerprint": fingerprint_split(texts, labels, assignment),
+        **described,
+    }
+    for _ in range(SAVE_ATTEMPTS):  # another save of the same name may take a version number first
+        existing = _versions_of(workspace, name)
+        try:
+            return _write_version(workspace, name, (existing[-1].version + 1) if existing else 1, rows, label_map,
+                                  report, described)
+        except FileExistsError:
+            continue
+    raise DatasetError(f"{name} could not be saved: other saves of the same name kept taking the next version; "
+                       "try again")
+
+
+def _write_version(workspace: Workspace, name: str, version: int, rows: pd.DataFrame, label_map: list[str],
+                   report: ValidationReport, described: dict[str, Any]) -> DatasetVersion:
+    """Write ``name/v<version>`` through the staging area; FileExistsError when that version appeared meanwhile."""
+    destination = workspace.datasets / name / f"v{version}"
+    meta = {"name": name, "version": version, "ref": f"{name}/v{version}",
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **described}
+    with staged_folder(workspace, destination) as staging:
+        rows.to_json(staging / "data.jsonl", orient="records", lines=True, force_ascii=False)
+        write_json_atomic(staging / "labels.json", label_map)
+        write_json_atomic(staging / "report.json", report.to_dict())
+        write_json_atomic(staging / "meta.json", meta)
+    return DatasetVersion(name, version, destination)
+
+
+def delete_dataset_version(workspace: Workspace, ref: str) -> None:
+    """Remove one version in a single step; the name's folder goes when it is empty."""
+    version = load_dataset_version(workspace, ref)
+    if "/" not in ref:
+        raise DatasetError(f"say which version of {ref!r} to delete, e.g. {version.ref}")
+    remove_folder_atomic(workspace, version.path)
+    parent = version.path.parent
+    if parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()

@@ -1,0 +1,370 @@
+"""Reading labelled feedback from JSONL, CSV, a list or a DataFrame.
+
+Files are read as a stream of lines, so a large upload is never held twice in
+memory. A broken line never stops the read: it is recorded as a
+:class:`LineProblem` with its line number and the rest of the file loads.
+Only problems with the file as a whole (empty, binary, too large, unknown
+format) raise :class:`IngestError`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+import pandas as pd
+
+from core.platform.config import PROJECT_ROOT
+
+DEMO_DATASET = PROJECT_ROOT / "assets" / "demo" / "feedback.jsonl"
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+CSV_SUFFIXES = (".csv", ".tsv")
+#: Plain text: one feedback per line, read into a ``text`` field.
+TEXT_SUFFIXES = (".txt",)
+SNIFF_BYTES = 64 * 1024
+EXCERPT_CHARS = 120
+
+TEXT_FIELD_GUESSES = (
+    "text", "review", "review_text", "feedback", "comment", "comments", "message",
+    "body", "content", "sentence", "description", "utterance", "tweet",
+)
+LABEL_FIELD_GUESSES = (
+    "label", "labels", "sentiment", "category", "class", "target", "topic",
+    "intent", "tag", "department", "type",
+)
+
+
+class IngestError(ValueError):
+    """The file as a whole cannot be read; the message says which file and why."""
+
+
+@dataclass
+class LineProblem:
+    """One line (or CSV row) that was skipped or read with a defect."""
+
+    line: int
+    kind: str  # malformed_json | not_an_object | csv_row | encoding
+    message: str
+    excerpt: str = ""
+    skipped: bool = True
+
+
+@dataclass
+class RawTable:
+    """The records of one source before any column is chosen."""
+
+    source: str
+    format: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    #: The 1-based line (or row) number of each record in the source.
+    lines: list[int] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    problems: list[LineProblem] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        """How many lines could not be read at all."""
+        return sum(1 for p in self.problems if p.skipped)
+
+    def preview(self, rows: int = 20) -> pd.DataFrame:
+        """The first rows as a table, with the source line number first."""
+        head = [{"line": n, **rec} for n, rec in zip(self.lines[:rows], self.records[:rows])]
+        return pd.DataFrame(head, columns=["line", *self.columns])
+
+    def _add(self, line: int, record: dict[str, Any]) -> None:
+        for key in record:
+            if key not in self._seen_columns:
+                self._seen_columns.add(key)
+                self.columns.append(key)
+        self.records.append(record)
+        self.lines.append(line)
+
+    def __post_init__(self) -> None:
+        self._seen_columns: set[str] = set(self.columns)
+
+
+def _excerpt(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+
+
+def _decode_line(raw: bytes, line_no: int, table: RawTable) -> str:
+    """Decode one line as UTF-8; invalid bytes are replaced and reported, never fatal."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = raw.decode("utf-8", errors="replace")
+        table.problems.append(LineProblem(
+            line_no, "encoding",
+            f"byte 0x{raw[exc.start]:02x} at position {exc.start} is not valid UTF-8; "
+            "it was replaced by '\ufffd' (save the file as UTF-8 to keep these characters)",
+            _excerpt(text), skipped=False,
+        ))
+        return text
+
+
+def detect_format(name: str, head: bytes) -> str:
+    """``jsonl``, ``csv`` or ``text``, from the file name or else from the first character."""
+    suffix = Path(name).suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        return "text"
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    first = head.lstrip(codecs.BOM_UTF8).lstrip()[:1]
+    if first in (b"{", b"["):
+        return "jsonl"
+    if first:
+        return "csv"
+    raise IngestError(f"{name}: cannot tell whether this is JSONL or CSV; use a .jsonl or .csv name")
+
+
+#: Files people try that the studio does not read, by name ending or first bytes: what to call them.
+OTHER_FORMATS_BY_SUFFIX = {
+    ".xlsx": "an Excel workbook", ".xlsm": "an Excel workbook", ".xls": "an Excel workbook (the older kind)",
+    ".ods": "a spreadsheet (OpenDocument)", ".numbers": "a Numbers spreadsheet", ".pdf": "a PDF document",
+    ".docx": "a Word document", ".doc": "a Word document", ".zip": "a zip archive", ".gz": "a compressed file",
+    ".parquet": "a Parquet file", ".xml": "an XML file", ".html": "a web page",
+}
+OTHER_FORMATS_BY_SIGNATURE = {b"PK\x03\x04": "a zip archive (an Excel or Word file is one)",
+                              b"\xd0\xcf\x11\xe0": "an Office file of the older kind", b"%PDF": "a PDF document",
+                              b"\x1f\x8b": "a compressed file", b"PAR1": "a Parquet file"}
+
+
+def readable_types() -> str:
+    """The file endings the studio reads, as a person reads a list."""
+    return ", ".join((*JSONL_SUFFIXES, *CSV_SUFFIXES, *TEXT_SUFFIXES))
+
+
+def _other_format(name: str, head: bytes) -> str | None:
+    """What a file the studio cannot read is, in words (from its name, else its first bytes), or None."""
+    if what := OTHER_FORMATS_BY_SUFFIX.get(Path(name).suffix.lower()):
+        return what
+    return next((what for signature, what in OTHER_FORMATS_BY_SIGNATURE.items() if head.startswith(signature)), None)
+
+
+def _check_head(name: str, head: bytes) -> None:
+    """Refuse files that are empty, binary, of a kind we do not read, or in an encoding we do not read."""
+    if what := _other_format(name, head):
+        raise IngestError(f"{name}: this is {what}, which the studio cannot read. Save it as CSV (in a spreadsheet: "
+                          f"Save as › CSV UTF-8) or JSONL and upload that; files that work: {readable_types()}")
+    if not head.strip():
+        raise IngestError(f"{name}: the file is empty; export the data again and upload the saved file")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise IngestError(f"{name}: the file is UTF-16 encoded; save it as UTF-8 and upload again")
+    if b"\x00" in head:
+        raise IngestError(
+            f"{name}: this looks like a binary file (it contains NUL bytes), not JSONL or CSV text"
+        )
+
+
+class _SizeLimitedReader(io.RawIOBase):
+    """Wraps a binary stream and fails once more than ``limit`` bytes are read."""
+
+    def __init__(self, stream: IO[bytes], limit: int, name: str) -> None:
+        self._stream, self._limit, self._name, self._read = stream, limit, name, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._stream.read(len(buffer))
+        self._read += len(chunk)
+        if self._read > self._limit:
+            raise IngestError(
+                f"{self._name}: the file is larger than the upload limit of "
+                f"{self._limit / 1_000_000:g} MB (setting data.max_upload_mb)"
+            )
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def _read_jsonl(lines: Iterable[bytes], table: RawTable) -> None:
+    for line_no, raw in enumerate(lines, start=1):
+        if line_no == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8)
+        if not raw.strip():
+            continue
+        text = _decode_line(raw, line_no, table)
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            table.problems.append(LineProblem(
+                line_no, "malformed_json", f"not valid JSON ({exc.msg} at column {exc.colno})",
+                _excerpt(text),
+            ))
+            continue
+        if not isinstance(value, dict):
+            table.problems.append(LineProblem(
+                line_no, "not_an_object",
+                f"expected a JSON object like {{\"text\": ..., \"label\": ...}}, got a {type(value).__name__}",
+                _excerpt(text),
+            ))
+            continue
+        table._add(line_no, value)
+
+
+def _read_text_lines(lines: Iterable[bytes], table: RawTable) -> None:
+    for line_no, text in enumerate(_numbered_text_lines(lines, table), start=1):
+        if text.strip():
+            table._add(line_no, {"text": text.rstrip("\r\n")})
+
+
+def _numbered_text_lines(lines: Iterable[bytes], table: RawTable) -> Iterator[str]:
+    """Decode lines one by one for the csv module, reporting encoding defects."""
+    for line_no, raw in enumerate(lines, start=1):
+        if line_no == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8)
+        yield _decode_line(raw, line_no, table)
+
+
+def _sniff_dialect(name: str, head: bytes) -> type[csv.Dialect] | csv.Dialect:
+    if Path(name).suffix.lower() == ".tsv":
+        return csv.excel_tab
+    sample = head.decode("utf-8", errors="replace")
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        return csv.excel
+
+
+def _read_csv(lines: Iterable[bytes], head: bytes, table: RawTable) -> None:
+    csv.field_size_limit(16 * 1024 * 1024)
+    reader = csv.reader(_numbered_text_lines(lines, table), dialect=_sniff_dialect(table.source, head))
+    header: list[str] | None = None
+    last_line = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            table.problems.append(LineProblem(reader.line_num, "csv_row", f"cannot parse this row ({exc})"))
+            last_line = reader.line_num
+            continue
+        start_line, last_line = last_line + 1, reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = [cell.strip() or f"column_{i + 1}" for i, cell in enumerate(row)]
+            if len(set(header)) != len(header):
+                raise IngestError(f"{table.source}: the header row repeats a column name: {header}; give every "
+                                  "column its own name and upload again")
+            table.columns = list(header)
+            table._seen_columns = set(header)
+            continue
+        if len(row) != len(header):
+            table.problems.append(LineProblem(
+                start_line, "csv_row",
+                f"row has {len(row)} fields but the header has {len(header)} (check quotes and delimiters)",
+                _excerpt(",".join(row)),
+            ))
+            continue
+        table._add(start_line, dict(zip(header, row)))
+    if header is None:
+        raise IngestError(f"{table.source}: no header row found; the first line of a CSV file must name "
+                          "the columns (for example text,label)")
+
+
+def read_feedback_stream(stream: IO[bytes], name: str, max_bytes: int) -> RawTable:
+    """Read JSONL or CSV from a binary stream, line by line, within a size limit."""
+    limited = io.BufferedReader(_SizeLimitedReader(stream, max_bytes, name), buffer_size=SNIFF_BYTES)
+    head = limited.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+    _check_head(name, head)
+    fmt = detect_format(name, head)
+    table = RawTable(source=name, format=fmt)
+    if fmt == "jsonl":
+        _read_jsonl(limited, table)
+    elif fmt == "text":
+        _read_text_lines(limited, table)
+    else:
+        _read_csv(limited, head, table)
+    if not table.records:
+        raise _no_records_error(table)
+    return table
+
+
+def _no_records_error(table: RawTable) -> IngestError:
+    skipped = [p for p in table.problems if p.skipped]
+    if not skipped:
+        return IngestError(f"{table.source}: the file has a header but no data rows")
+    first = skipped[0]
+    return IngestError(
+        f"{table.source}: none of the {len(skipped)} non-empty lines could be read; "
+        f"line {first.line}: {first.message}"
+    )
+
+
+def read_feedback_file(path: str | Path, max_bytes: int) -> RawTable:
+    """Read a file from disk (see :func:`read_feedback_stream`)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            return read_feedback_stream(handle, path.name, max_bytes)
+    except FileNotFoundError as exc:
+        raise IngestError(f"{path}: no such file; check the path") from exc
+    except IsADirectoryError as exc:
+        raise IngestError(f"{path}: is a folder, not a file") from exc
+
+
+def read_feedback_bytes(data: bytes, name: str, max_bytes: int) -> RawTable:
+    """Read an upload already in memory (see :func:`read_feedback_stream`)."""
+    return read_feedback_stream(io.BytesIO(data), name, max_bytes)
+
+
+def records_from_list(rows: Iterable[dict[str, Any]], source: str = "list") -> RawTable:
+    """Build a table from Python dicts; numbering starts at 1 like lines of a file."""
+    table = RawTable(source=source, format="records")
+    for index, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            table.problems.append(LineProblem(index, "not_an_object", f"expected a dict, got {type(row).__name__}"))
+            continue
+        table._add(index, dict(row))
+    return table
+
+
+def records_from_dataframe(frame: pd.DataFrame, source: str = "dataframe") -> RawTable:
+    """Build a table from a DataFrame; missing cells (NaN/None) become absent fields."""
+    rows = ({k: v for k, v in rec.items() if not _is_missing(v)} for rec in frame.to_dict("records"))
+    table = records_from_list(rows, source=source)
+    table.columns = [str(c) for c in frame.columns]
+    return table
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+@dataclass(frozen=True)
+class ColumnGuess:
+    """The fields most likely to hold the text and the label (either may be None)."""
+
+    text: str | None
+    label: str | None
+
+
+def guess_columns(table: RawTable, sample: int = 500) -> ColumnGuess:
+    """Offer the text and label fields: known names first, then the data's shape."""
+    by_lower = {c.lower().strip(): c for c in table.columns}
+    text = next((by_lower[n] for n in TEXT_FIELD_GUESSES if n in by_lower), None)
+    label = next((by_lower[n] for n in LABEL_FIELD_GUESSES if n in by_lower and by_lower[n] != text), None)
+    rows = table.records[:sample]
+    stats = {}
+    for column in table.columns:
+        values = [str(r[column]) for r in rows if column in r and not _is_missing(r[column])]
+        if values:
+            stats[column] = (sum(map(len, values)) / len(values), len(set(values)))
+    if text is None and stats:
+        text = max(stats, key=lambda c: stats[c][0])
+    if label is None:
+        candidates = [c for c in stats if c != text]
+        if candidates:
+            label = min(candidates, key=lambda c: (stats[c][1], stats[c][0]))
+    return ColumnGuess(text, label)

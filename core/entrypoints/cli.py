@@ -1,0 +1,594 @@
+"""The command line: the app's training and prediction without a browser.
+
+    python -m core train --data FILE --text-field NAME --label-field NAME [...]
+    python -m core predict --model RUN --input FILE --output FILE.jsonl
+    python -m core evaluate --model RUN [--data FILE --text-field NAME --label-field NAME]
+    python -m core publish --model RUN [--by NAME]
+    python -m core users add --username NAME --role admin|analyst|user   (password from a prompt or stdin)
+    python -m core users list
+    python -m core train-run RUN_ID        (a queued run, trained here; what a worker runs under torchrun)
+
+Under ``torchrun`` / ``accelerate launch`` (several processes), ``train`` and ``train-run`` are
+run by the main process (rank 0) alone; the others train its transformer runs with it, data
+parallel, and exit with its status (see core.platform.distributed and core.training.execution.follow_main).
+
+Results go to standard output as JSON; progress and errors go to standard
+error. A bad argument or file gives a one-line error and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from core.presentation.display import progress_count
+from core.services import Caller, Studio, processes
+from core.services.accounts import Actor, AuthError, Role, accounts, change_account, create_account, create_first_admin
+from core.services.classification import NothingPublished, classify
+from core.services.datasets import (
+    CleaningOptions, DatasetError, IngestError, LabelCheckError, LabelDecision, Preparation, RareClassAction,
+    RawTable, SplitPlan, check_labels, check_version_labels, find_copies, find_version_copies, guess_columns, prepare,
+    read_feedback_file, revise_labels, save_dataset, suggest_dataset_name, token_counter,
+)
+from core.services.evaluation import EvaluationError, evaluate_file, evaluate_run, recommendation
+from core.services.publishing import PublishError, publish_run, published_run
+from core.services.runs import (
+    PRESET_NAMES, ModelFileError, Recipe, RunError, RunRecord, RunRequest, RunState, measured_transformer_plan,
+    model_kinds, run, run_location, serve_as_worker, train_here, train_queued_run,
+)
+from core.services.studio import WORKSPACE_ENV_VAR, AppConfig, ConfigError, load_config, start_logging
+
+DEFAULT_MODELS = "tfidf_logreg,tfidf_nb,embedding_logreg"
+#: The command line is used by whoever has a shell on the server, who owns the workspace anyway.
+PUBLISHED = "published"
+RUN_HELP = f"run id or run folder, or '{PUBLISHED}' for the published model"
+FIXES = ("drop_invalid_rows", "normalise_labels", "drop_conflicts", "drop_duplicates", "drop_rare", "merge_rare")
+
+
+class CliError(Exception):
+    """A user mistake: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        raise CliError(f"{message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m core", description="Feedback Studio without the browser.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    common = _Parser(add_help=False)
+    common.add_argument("--config", metavar="FILE", help="TOML or YAML settings file (see README: Configuration)")
+    common.add_argument("--workspace", metavar="DIR", help="workspace folder (default: from config, or ./workspace)")
+
+    train = commands.add_parser(
+        "train", parents=[common], help="validate, split and train models on a labelled file",
+        description="Ingest and validate FILE as the Data page does, save it as a dataset version, split it "
+                    "(or use --test-data as the test split), train the chosen models and print one JSON object "
+                    "per model with its run id, folder and test metrics.")
+    train.add_argument("--data", required=True, metavar="FILE", help="labelled JSONL or CSV file")
+    train.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
+    train.add_argument("--label-field", metavar="NAME", help="field holding the label (default: guessed)")
+    train.add_argument("--test-data", metavar="FILE", help="a separate labelled file used as the test split")
+    train.add_argument("--models", default=DEFAULT_MODELS, metavar="LIST",
+                       help="comma-separated model kinds: tfidf_logreg, tfidf_nb, embedding_logreg, transformer "
+                            f"(default: {DEFAULT_MODELS})")
+    train.add_argument("--preset", choices=PRESET_NAMES, help="training preset for the transformer (default: config)")
+    train.add_argument("--fix", default="", metavar="LIST",
+                       help=f"comma-separated opt-in cleaning steps: {', '.join(FIXES)}")
+    train.add_argument("--name", metavar="NAME", help="dataset name to save under (default: the file name)")
+    train.add_argument("--max-train-examples", type=int, metavar="N",
+                       help="train on a stratified sample of at most N training examples")
+
+    labels = commands.add_parser(
+        "labels", parents=[common], help="list the rows of a labelled file or saved version whose label looks wrong",
+        description="Validate FILE as the Data page does (or take a saved version), then check every label against "
+                    "a model trained on the other rows (cross-validated TF-IDF + logistic regression, cleanlab): one "
+                    "JSON object per suspicious row, most suspicious first (line, text, label, suggested label, both "
+                    "scores, similar rows with the suggested label, and the split of a saved version's row), then a "
+                    "summary. Nothing is changed, except with --apply.")
+    checked = labels.add_mutually_exclusive_group(required=True)
+    checked.add_argument("--data", metavar="FILE", help="labelled JSONL or CSV file")
+    checked.add_argument("--dataset", metavar="NAME/vN",
+                         help="a saved version; its rows are named by their line in the version's data.jsonl")
+    labels.add_argument("--apply", metavar="DECISIONS.jsonl",
+                        help="with --dataset: save these decisions as the version's next version instead of "
+                             "checking; one object per line: line, action (relabel, drop or keep; default relabel) and "
+                             "to, the new label (default: the line's 'suggested', so lines of this command's "
+                             "output can be passed back as they are)")
+    labels.add_argument("--near-copies", action="store_true",
+                        help="list near-copies (rows saying the same in other words, different labels first) and "
+                             "outliers instead, found by cleanlab's Datalab on the model's sentence embeddings")
+    labels.add_argument("--edit-test-split", action="store_true",
+                        help="with --apply: let decisions change rows of the test split (recorded in the new "
+                             "version and shown on the Evaluate page); without it such decisions are refused")
+    labels.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
+    labels.add_argument("--label-field", metavar="NAME", help="field holding the label (default: guessed)")
+    labels.add_argument("--fix", default="", metavar="LIST",
+                        help=f"comma-separated opt-in cleaning steps first: {', '.join(FIXES)}")
+
+    predict = commands.add_parser(
+        "predict", parents=[common], help="score a file with a trained run",
+        description="Write one JSON object per input row: its id (or line number), the predicted label, its "
+                    "score and the scores of all labels.")
+    predict.add_argument("--model", required=True, metavar="RUN", help=RUN_HELP)
+    predict.add_argument("--input", required=True, metavar="FILE", help="JSONL, CSV or plain text (one per line)")
+    predict.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
+    predict.add_argument("--id-field", metavar="NAME", help="field holding each row's id (default: id, if present)")
+    predict.add_argument("--output", required=True, metavar="FILE.jsonl", help="where to write the predictions")
+    predict.add_argument("--threshold", type=float, metavar="0..1",
+                         help="flag predictions less confident than this for review (default: the run's suggested one)")
+
+    evaluate = commands.add_parser(
+        "evaluate", parents=[common], help="metrics of a trained run on its test split or a labelled file",
+        description="Print the metrics as one JSON object on standard output, then the classification report "
+                    "as text. Without --data, the run's own test split is used.")
+    evaluate.add_argument("--model", required=True, metavar="RUN", help=RUN_HELP)
+    evaluate.add_argument("--data", metavar="FILE", help="labelled JSONL or CSV file (default: the run's test split)")
+    evaluate.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
+    evaluate.add_argument("--label-field", metavar="NAME", help="field holding the label (default: guessed)")
+
+    publish_cmd = commands.add_parser(
+        "publish", parents=[common], help="make a run the model used for classification",
+        description="Publish a finished run; the previously published run is remembered (restore it in the app).")
+    publish_cmd.add_argument("--model", required=True, metavar="RUN", help="run id")
+    publish_cmd.add_argument("--by", default=os.environ.get("USER", "command line"), metavar="NAME",
+                             help="who publishes (recorded; default: $USER)")
+
+    api = commands.add_parser("api", parents=[common], help="serve the HTTP API for classifying from other systems "
+                              "(OpenAPI docs at /docs)")
+    api.add_argument("--host", metavar="ADDRESS", help="address to listen on (default: [api] host, 127.0.0.1)")
+    api.add_argument("--port", type=int, metavar="N", help="port (default: [api] port, 8502)")
+
+    commands.add_parser(
+        "worker", parents=[common], help="train queued runs until stopped (what make run starts beside the app)",
+        description="Take runs the app queued and train them, one at a time, until SIGTERM or Ctrl-C; a run in "
+                    "progress is then interrupted and queued again. Start several, here or on machines sharing "
+                    "the workspace and the PostgreSQL database, to train several runs at once.")
+
+    train_run = commands.add_parser(
+        "train-run", parents=[common], help="train a queued run by its id (what a worker runs under torchrun)",
+        description="Train a run that is queued (or that the worker launching this command has just claimed), "
+                    "test and save it like any run, and print one JSON object as 'train' does. Exit status 0 "
+                    "when it succeeded, 1 otherwise. Under torchrun every process trains it, rank 0 writing.")
+    train_run.add_argument("run_id", metavar="RUN_ID", help="the run's id")
+
+    accounts_cmd = commands.add_parser("users", parents=[common], help="manage accounts without the browser")
+    users_actions = accounts_cmd.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    add = users_actions.add_parser(
+        "add", parents=[common], help="create an account",
+        description="Create an account. The password is read from a prompt (twice), or from the first line of "
+                    "standard input when it is not a terminal; never from the command line.")
+    add.add_argument("--username", required=True, metavar="NAME", help="sign-in name")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role], help="what the account may do")
+    add.add_argument("--name", default="", metavar="TEXT", help="full name (default: the username)")
+    add.add_argument("--email", default="", metavar="ADDRESS", help="email address (optional)")
+    users_actions.add_parser("list", parents=[common], help="list the accounts (no passwords)")
+    reset = users_actions.add_parser(
+        "reset-password", parents=[common], help="set a new password (also lifts a lockout)",
+        description="Set a new password for an account, read like 'add' reads it. Whoever has a shell on the "
+                    "server owns the workspace, so this also recovers a lost admin password.")
+    reset.add_argument("--username", required=True, metavar="NAME", help="the account")
+    return parser
+
+
+def _read_password() -> str:
+    """From a prompt (asked twice) on a terminal; else the first line of standard input."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat the password: ") != password:
+            raise CliError("the two passwords differ")
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def command_users(args: argparse.Namespace) -> int:
+    studio, caller = _studio(args), Caller.command_line()
+    book = accounts(studio)
+    if args.action == "list":
+        for account in book.all():
+            print(json.dumps({"username": account.username, "name": account.name, "role": account.role.value,
+                              "disabled": account.disabled, "locked": account.locked(),
+                              "created_at": account.created_at.isoformat()}), flush=True)
+        return 0
+    password = _read_password()
+    if args.action == "reset-password":
+        username = args.username.strip().lower()
+        change = change_account(studio, caller, username, password=password)
+        if change.refusal:
+            raise AuthError(change.refusal)
+        print(json.dumps({"username": username, "password": "reset"}), flush=True)
+        return 0
+    if book.any_accounts():
+        account = create_account(studio, caller, args.username, args.name, args.email, password, Role(args.role))
+    elif args.role != Role.ADMIN.value:
+        raise CliError("the first account must be an admin (--role admin)")
+    else:
+        account = create_first_admin(studio, caller, args.username, args.name, args.email, password)
+    print(json.dumps({"username": account.username, "role": account.role.value}), flush=True)
+    return 0
+
+
+def _run_id(studio: Studio, model: str) -> str:
+    """A run id or folder as given, or the published run's id for the word 'published'."""
+    if model != PUBLISHED:
+        return model
+    record = published_run(studio, Caller.command_line())
+    if record is None:
+        raise CliError("no model is published yet; publish a run first (python -m core publish --model RUN)")
+    return record.run_id
+
+
+def _studio(args: argparse.Namespace) -> Studio:
+    """The studio the command acts on: the configured workspace and database."""
+    return Studio(_config(args))
+
+
+def _config(args: argparse.Namespace) -> AppConfig:
+    """The configuration (``--workspace`` wins over the file), this process logging to its workspace."""
+    if args.workspace:
+        os.environ[WORKSPACE_ENV_VAR] = str(Path(args.workspace).resolve())
+    config = load_config(args.config)
+    start_logging(config)
+    return config
+
+
+def _read(path: str, config: AppConfig) -> RawTable:
+    return read_feedback_file(path, config.data.max_upload_mb * 1_000_000)
+
+
+def _fields(table: RawTable, text_field: str | None, label_field: str | None) -> tuple[str, str]:
+    guess = guess_columns(table)
+    text, label = text_field or guess.text, label_field or guess.label
+    for role, name in (("text", text), ("label", label)):
+        if name is None or name not in table.columns:
+            raise CliError(f"{table.source}: no {role} field {name!r}; fields found: {', '.join(table.columns)}")
+    return text, label
+
+
+def _cleaning(fixes: str) -> CleaningOptions:
+    chosen = {f.strip() for f in fixes.split(",") if f.strip()}
+    unknown = chosen - set(FIXES)
+    if unknown:
+        raise CliError(f"unknown --fix {', '.join(sorted(unknown))}; choose from {', '.join(FIXES)}")
+    rare = RareClassAction.DROP if "drop_rare" in chosen else (
+        RareClassAction.MERGE if "merge_rare" in chosen else RareClassAction.KEEP)
+    return CleaningOptions(drop_invalid_rows="drop_invalid_rows" in chosen, normalise_labels="normalise_labels" in chosen,
+                           drop_conflicts="drop_conflicts" in chosen, drop_duplicates="drop_duplicates" in chosen,
+                           rare_classes=rare)
+
+
+def _refuse_if_blocked(prepared: Preparation) -> None:
+    for finding in prepared.report.findings:
+        print(f"{finding.severity.value}: {finding.title}: {finding.message}", file=sys.stderr)
+    if not prepared.ready:
+        raise CliError(f"{prepared.table.source} has blocking problems ("
+                       + "; ".join(f.title for f in prepared.report.errors)
+                       + "); fix the file or pass --fix (see --help)")
+
+
+def _progress_printer(kind: str):
+    """Echo a run's progress to standard error, once per percent and at each evaluation."""
+    last = {"percent": -1}
+
+    def on_change(changes: dict[str, Any]) -> None:
+        if "total_steps" not in changes or not changes["total_steps"]:
+            if changes.get("state"):
+                print(f"[{kind}] {changes['state'].value}", file=sys.stderr)
+            return
+        percent = int(100 * changes["step"] / changes["total_steps"])
+        if percent != last["percent"] or "loss" in changes:
+            last["percent"] = percent
+            loss = f" loss {changes['loss']:.4f}" if "loss" in changes else ""
+            count = progress_count(changes["step"], changes["total_steps"], changes.get("unit", "step"))
+            print(f"[{kind}] {percent:3d}% {count}{loss}", file=sys.stderr)
+
+    return on_change
+
+
+def _print_recipe(recipe: Recipe) -> None:
+    print(f"[transformer] {recipe.preset} recipe: {recipe.summary}", file=sys.stderr)
+    for reason in recipe.reasons:
+        print(f"[transformer]   {reason}", file=sys.stderr)
+
+
+def _print_recommendation(studio: Studio, caller: Caller, records: list[RunRecord]) -> None:
+    """After several models: which one to use, chosen on validation, and whether fine-tuning paid off."""
+    verdict = recommendation(studio, caller, records)
+    print(json.dumps({"recommended": verdict.run_id, "reason": verdict.reason, "verdict": verdict.transformer}),
+          flush=True)
+
+
+def command_train(args: argparse.Namespace) -> int:
+    studio, caller = _studio(args), Caller.command_line()
+    config = studio.config
+    kinds = [k.strip() for k in args.models.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in model_kinds()]
+    if unknown or not kinds:
+        raise CliError(f"unknown model(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(model_kinds())}")
+    if args.max_train_examples is not None and args.max_train_examples < 1:
+        raise CliError("--max-train-examples must be at least 1")
+    options = _cleaning(args.fix)
+    count_tokens = token_counter(config.model.name)
+    table = _read(args.data, config)
+    text_field, label_field = _fields(table, args.text_field, args.label_field)
+    prepared = prepare(table, text_field, label_field, options, config, count_tokens)
+    _refuse_if_blocked(prepared)
+    test = None
+    if args.test_data:
+        test_table = _read(args.test_data, config)
+        test = prepare(test_table, text_field, label_field, options, config, count_tokens)
+        _refuse_if_blocked(test)
+    name = args.name or suggest_dataset_name(Path(args.data).name)
+    version = save_dataset(studio, caller, name, prepared, SplitPlan.from_config(config.split), test=test)
+    print(f"saved dataset {version.ref} ({version.meta['rows']} examples)", file=sys.stderr)
+
+    preset = args.preset or config.training.preset
+    finished = []
+    for kind in kinds:
+        recipe = None
+        if model_kinds()[kind].plans_recipe:
+            recipe = measured_transformer_plan(studio, caller, version, preset, args.max_train_examples)
+            _print_recipe(recipe)
+        request = RunRequest(version.ref, kind, preset,
+                             recipe.hyperparameters if recipe else config.training.hyperparameters(preset),
+                             max_train_examples=args.max_train_examples, recipe=recipe)
+        record = train_here(studio, caller, request, on_change=_progress_printer(kind))
+        _print_run(studio, record)
+        if record.state is not RunState.SUCCEEDED:
+            return 1
+        finished.append(record)
+    if len(finished) > 1:
+        _print_recommendation(studio, caller, finished)
+    return 0
+
+
+def _print_run(studio: Studio, record: RunRecord) -> None:
+    """One JSON line per trained run: what ran, where it is, how it did."""
+    print(json.dumps({
+        "model": record.kind, "run_id": record.run_id, "state": record.state.value,
+        "run_folder": str(run_location(studio, Caller.command_line(), record.run_id)),
+        "test_metrics": record.test_metrics, "validation_metrics": record.validation_metrics,
+        "error": record.error, "train_seconds": record.durations.get("train_s"),
+        "recipe": record.recipe["summary"] if record.recipe else None,
+    }), flush=True)
+
+
+def command_train_run(args: argparse.Namespace) -> int:
+    """Train one existing run; a running one is taken as claimed by the worker that launched this command."""
+    studio, caller = _studio(args), Caller.command_line()
+    kind = run(studio, caller, args.run_id).kind
+    final = train_queued_run(studio, caller, args.run_id, on_change=_progress_printer(kind))
+    _print_run(studio, final)
+    return 0 if final.state is RunState.SUCCEEDED else 1
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    studio, caller = _studio(args), Caller.command_line()
+    output = Path(args.output)
+    if output.suffix.lower() != ".jsonl":
+        raise CliError(f"--output must be a .jsonl file, got {output.name}")
+    table = _read(args.input, studio.config)
+    text_field = args.text_field or guess_columns(table).text
+    if text_field not in table.columns:
+        raise CliError(f"{table.source}: no text field {text_field!r}; fields found: {', '.join(table.columns)}")
+    id_field = args.id_field or ("id" if "id" in table.columns else None)
+    texts = [r.get(text_field) for r in table.records]
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise CliError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    _run_id(studio, args.model)  # says how to publish when nothing is
+    classified = classify(studio, caller, texts, args.threshold, file_name=table.source,
+                          progress=lambda done, total: print(f"{done}/{total}", file=sys.stderr),
+                          run=None if args.model == PUBLISHED else args.model)
+    record, results = classified.record, classified.predictions
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.partial")
+    with temporary.open("w", encoding="utf-8") as handle:
+        for record_row, line, result in zip(table.records, table.lines, results):
+            row_id = record_row.get(id_field) if id_field else line
+            handle.write(json.dumps({"id": row_id, "line": line, **result.to_dict()}, ensure_ascii=False) + "\n")
+    temporary.replace(output)
+    print(json.dumps({"run_id": record.run_id, "rows": len(results), "output": str(output),
+                      "skipped_lines": table.skipped, "review_threshold": classified.threshold,
+                      "needs_review": sum(r.needs_review for r in results)}), flush=True)
+    return 0
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    studio, caller = _studio(args), Caller.command_line()
+    run = _run_id(studio, args.model)
+    if args.data:
+        table = _read(args.data, studio.config)
+        evaluation, record = evaluate_file(studio, caller, run, table,
+                                           *_fields(table, args.text_field, args.label_field))
+    else:
+        if args.text_field or args.label_field:
+            raise CliError("--text-field and --label-field need --data")
+        evaluation, record = evaluate_run(studio, caller, run)
+    print(json.dumps({"run_id": record.run_id, **evaluation.summary()}), flush=True)
+    print(evaluation.report_text, flush=True)
+    return 0
+
+
+def command_publish(args: argparse.Namespace) -> int:
+    studio = _studio(args)
+    caller = Caller(Actor(args.by, Role.ADMIN), None, "cli")  # --by defaults to $USER
+    publication = publish_run(studio, caller, args.model)
+    print(json.dumps(asdict(publication)), flush=True)
+    return 0
+
+
+def _decisions(path: str) -> tuple[LabelDecision, ...]:
+    """Read --apply's JSON lines; 'keep' lines are skipped, a relabel without 'to' takes 'suggested' (so the
+    check's own output lines, whose 'label' is the label as it is, can be passed back as they are)."""
+    decisions = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if row.get("action", "relabel") == "keep" or ("line" not in row and "rows" in row):
+                continue  # kept, or the check's own summary line
+            decisions.append(LabelDecision(int(row["line"]), row.get("action", "relabel"),
+                                           row.get("to", row.get("suggested"))))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise CliError(f"{path}, line {number}: not a decision ({error}); expected e.g. "
+                           '{"line": 12, "action": "relabel", "to": "billing"}') from error
+    return tuple(decisions)
+
+
+def _apply_label_decisions(args: argparse.Namespace, studio: Studio, caller: Caller) -> int:
+    saved = revise_labels(studio, caller, args.dataset, _decisions(args.apply), edit_test_split=args.edit_test_split)
+    step = saved.meta["cleaning_steps"][-1]
+    print(json.dumps({"saved": saved.ref, "relabelled": step["labels_changed"], "dropped": step["rows_removed"],
+                      "test_split_edits": len(saved.test_split_edits)}), flush=True)
+    return 0
+
+
+def command_labels(args: argparse.Namespace) -> int:
+    studio, caller = _studio(args), Caller.command_line()
+    if (args.apply or args.edit_test_split) and not args.dataset:
+        raise CliError("--apply and --edit-test-split work on a saved version: pass --dataset NAME/vN")
+    if args.apply:
+        return _apply_label_decisions(args, studio, caller)
+    if args.near_copies:
+        return _print_near_copies(args, studio, caller)
+    progress = lambda done, folds: print(f"fold {done}/{folds}", file=sys.stderr)  # noqa: E731
+    if args.dataset:
+        check = check_version_labels(studio, caller, args.dataset, progress)
+    else:
+        check = check_labels(studio, caller, _prepared_for_check(args, studio), progress=progress)
+    for issue in check.issues:
+        print(json.dumps(asdict(issue), ensure_ascii=False), flush=True)
+    print(json.dumps({"rows": check.rows, "suspicious": len(check.issues), "folds": check.folds,
+                      "seconds": round(check.seconds, 1)}), flush=True)
+    return 0
+
+
+def _prepared_for_check(args: argparse.Namespace, studio: Studio) -> Preparation:
+    table = _read(args.data, studio.config)
+    prepared = prepare(table, *_fields(table, args.text_field, args.label_field), _cleaning(args.fix), studio.config)
+    _refuse_if_blocked(prepared)
+    return prepared
+
+
+def _print_near_copies(args: argparse.Namespace, studio: Studio, caller: Caller) -> int:
+    """One JSON line per near-copy group ("near_copies") and per outlier ("outlier"), then a summary."""
+    progress = lambda done, total: print(f"embedded {done}/{total}", file=sys.stderr)  # noqa: E731
+    found = (find_version_copies(studio, caller, args.dataset, progress) if args.dataset
+             else find_copies(studio, caller, _prepared_for_check(args, studio), progress))
+    for group in found.near_copies:
+        print(json.dumps({"near_copies": [{"line": line, "text": text, "label": label} for line, text, label
+                                          in zip(group.lines, group.texts, group.labels)],
+                          "labels_differ": group.conflicting}, ensure_ascii=False), flush=True)
+    for outlier in found.outliers:
+        print(json.dumps({"outlier": asdict(outlier)}, ensure_ascii=False), flush=True)
+    print(json.dumps({"rows": found.rows, "near_copy_groups": len(found.near_copies), "outliers": len(found.outliers),
+                      "seconds": round(found.seconds, 1)}), flush=True)
+    return 0
+
+
+def command_worker(args: argparse.Namespace) -> int:
+    """Train queued runs until stopped."""
+    serve_as_worker(_config(args), args.config)
+    return 0
+
+
+def command_api(args: argparse.Namespace) -> int:
+    """Serve the HTTP API (uvicorn) until interrupted."""
+    import uvicorn
+
+    from core.entrypoints.api import create_app
+
+    studio = _studio(args)
+    settings = studio.config.api
+    uvicorn.run(create_app(studio), host=args.host or settings.host, port=args.port or settings.port,
+                log_level="warning")
+    return 0
+
+
+COMMANDS = {"train": command_train, "predict": command_predict, "evaluate": command_evaluate,
+            "publish": command_publish, "users": command_users, "api": command_api, "labels": command_labels,
+            "train-run": command_train_run, "worker": command_worker}
+#: The commands that train: under torchrun rank 0 runs them and the other processes train with it.
+RANKED_COMMANDS = frozenset({"train", "train-run"})
+#: Mistakes and refusals printed as one line with exit status 2.
+USER_ERRORS = (CliError, ConfigError, IngestError, DatasetError, RunError, ModelFileError, EvaluationError,
+               PublishError, AuthError, NothingPublished, LabelCheckError)
+Command = Callable[[Any], int]
+
+
+#: Options that would put a password on the command line (and in the shell's history); never echoed back.
+PASSWORD_OPTIONS = ("--password", "--pass", "--pw", "-p")
+
+
+def _refuse_password_arguments(argv: Sequence[str]) -> None:
+    """Passwords come from a prompt or stdin only; an error message must not repeat one."""
+    if any(arg.split("=", 1)[0] in PASSWORD_OPTIONS for arg in argv):
+        raise CliError("passwords are not taken as options (they would stay in the shell history and the process "
+                       "list): type it at the prompt, or pipe it on standard input")
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """The arguments; for ``users``, a stray argument is not echoed in the error (it may be a password)."""
+    try:
+        return _parser().parse_args(argv)
+    except CliError as error:
+        if argv[:1] == ["users"] and str(error).startswith("unrecognized arguments"):
+            raise CliError("unrecognized arguments, not repeated here as one may be a password (see --help)") from None
+        raise
+
+
+def _run(command: Command, argument: Any) -> tuple[int, str]:
+    """The command's exit status and, when it stopped on a mistake or an interrupt, the line printed for it."""
+    try:
+        return command(argument), ""
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2, str(error)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130, "interrupted"
+
+
+def _follow() -> int:
+    """A process other than rank 0: train the runs rank 0 calls it to, then exit with rank 0's status."""
+    stop = processes.follow_main()
+    if stop.exit_code:
+        print(f"error: rank {processes.rank()}: the main process (rank 0) stopped with exit status "
+              f"{stop.exit_code}: {stop.message or 'see its output'}", file=sys.stderr)
+    return stop.exit_code
+
+
+def _lead(command: Command, args: argparse.Namespace) -> int:
+    """Rank 0: run the command alone (the others train its runs with it), then tell them how it ended."""
+    stop_followers = processes.stop_followers
+    try:
+        code, message = _run(command, args)
+    except BaseException as error:  # a traceback follows here; the others still learn why and exit
+        stop_followers(1, f"{type(error).__name__}: {error}")
+        raise
+    stop_followers(code, message)
+    return code
+
+
+def _dispatch(argv: list[str]) -> int:
+    """Parse and run one command; under torchrun, the training commands as rank 0 or as one of the others."""
+    _refuse_password_arguments(argv)
+    args = _parse(argv)
+    command = COMMANDS[args.command]
+    if args.command not in RANKED_COMMANDS or not processes.is_distributed():
+        return command(args)
+    with processes.process_group():
+        return _lead(command, args) if processes.is_main() else _follow()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return _run(_dispatch, list(sys.argv[1:] if argv is None else argv))[0]

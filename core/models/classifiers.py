@@ -1,0 +1,210 @@
+"""The one small interface every model kind implements, and the registry of kinds.
+
+Like a scikit-learn estimator: built from its label names and its own typed hyper-parameters, ``fit`` on
+training data (reporting progress through a callback, honouring a stop signal, keeping scratch files in the
+``workdir`` it is given), ``predict_proba`` and ``predict`` on texts. Like SetFit, ``save`` writes a
+self-describing folder: the kind's files and ``model.json`` (kind, labels, checksums, what loading needs), so
+``core.models.model_kinds.load_model_folder`` loads any saved model on its own, without the run that trained it. What a kind can do
+is said by class attributes (``family``, ``precisions``, ``plans_recipe``), never by checking its name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+import numpy as np
+
+from core.platform.config import AppConfig, Hyperparameters
+from core.platform.workspace import write_json_atomic
+
+if TYPE_CHECKING:
+    from core.models.explain import Explanation
+
+#: The description every saved model folder carries beside its files.
+MODEL_CARD = "model.json"
+#: The human-readable card written beside a trained model (core.training.model_card): documentation, never loaded.
+MODEL_README = "README.md"
+CARD_VERSION = 1
+
+
+@dataclass
+class TrainingData:
+    """Texts and label ids of the splits a model may learn from or select on (never test)."""
+
+    label_names: list[str]
+    train_texts: list[str]
+    train_labels: list[int]
+    validation_texts: list[str] = field(default_factory=list)
+    validation_labels: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Progress:
+    """One progress report from a model's ``fit``."""
+
+    step: int
+    total_steps: int
+    epoch: float | None = None
+    loss: float | None = None
+    #: Set when an evaluation on the validation split just finished.
+    eval_metrics: dict[str, float] | None = None
+    message: str = ""
+    #: What ``step`` counts: "step" (optimiser steps) or "text" (texts read, e.g. for a linear probe).
+    unit: str = "step"
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class TrainingCancelled(Exception):
+    """Raised by ``fit`` when the stop signal was set before training finished."""
+
+
+class ModelFileError(ValueError):
+    """A saved model that is missing, altered or of an unknown kind."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_checksum(path: Path, expected: str | None) -> None:
+    """Refuse a model file whose content changed since the app saved it."""
+    if not path.exists():
+        raise ModelFileError(f"model file {path} is missing")
+    if expected is None or sha256_file(path) != expected:
+        raise ModelFileError(f"model file {path} does not match the checksum recorded when it was saved; "
+                             "it was altered or comes from elsewhere, so it is not loaded")
+
+
+def load_skops(path: Path) -> Any:
+    """A scikit-learn object saved with skops, with its default trust list only: a file holding other types
+    (or not a skops file at all) is refused with one line naming it, never a traceback."""
+    import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    try:
+        return sio.load(path)
+    except UntrustedTypesFoundException as error:
+        raise ModelFileError(f"model file {path} holds types that are not trusted to load ({error}); "
+                             "it is not loaded") from error
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as error:
+        raise ModelFileError(f"model file {path} cannot be read as a saved model ({type(error).__name__}); "
+                             "it is not loaded") from error
+
+
+def folder_checksums(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file below ``folder``, by path relative to it."""
+    return {str(path.relative_to(folder)): sha256_file(path) for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def verify_folder(folder: Path, expected: dict[str, str]) -> None:
+    """Refuse a model folder with a file changed, missing or added since the app saved it (naming the file)."""
+    found = {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()} - {MODEL_CARD, MODEL_README}
+    for extra in sorted(found - set(expected)):
+        raise ModelFileError(f"model file {folder / extra} was not saved with the model; it is not loaded "
+                             "(remove it, or retrain)")
+    for name, digest in sorted(expected.items()):
+        verify_checksum(folder / name, digest)
+
+
+def truncated_flags(truncation: tuple[Any, int] | None, texts: list[str]) -> list[bool]:
+    """Whether each text is longer than ``truncation``'s token limit (all False without one)."""
+    if truncation is None:
+        return [False] * len(texts)
+    tokenizer, max_length = truncation
+    ids = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+    return [len(i) > max_length for i in ids]
+
+
+class TextClassifier(ABC):
+    """Base of every model kind."""
+
+    kind: ClassVar[str]
+    title: ClassVar[str]
+    #: Rough training cost rank: the app offers and queues cheaper kinds first, so results arrive early.
+    cost_rank: ClassVar[int] = 0
+    #: "baseline" or "transformer": the comparison asks whether fine-tuning beat the baselines.
+    family: ClassVar[str] = "baseline"
+    #: The precisions it can be served at (fp32 always; reduced ones pass a validation check first).
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    #: Whether its batch size and epochs are planned from the data and the measured speed (core.training.recipe).
+    plans_recipe: ClassVar[bool] = False
+    #: Whether several processes (torchrun) can train one run together; under torchrun any other kind is trained
+    #: by rank 0 alone while the others wait.
+    data_parallel: ClassVar[bool] = False
+
+    def __init__(self, label_names: list[str], settings: Hyperparameters | None, config: AppConfig) -> None:
+        """``settings`` are the hyper-parameters to train with (None for a model that is only loaded)."""
+        self.label_names = list(label_names)
+        self.settings = settings
+        self.config = config
+        self.fit_info: dict[str, Any] = {}
+
+    @abstractmethod
+    def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event,
+            workdir: Path | None = None) -> "TextClassifier":
+        """Train on ``data``; report through ``progress``; raise TrainingCancelled if ``stop`` is set (before
+        or during training); scratch files (checkpoints) go under ``workdir``, or a temporary folder."""
+
+    @abstractmethod
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """Scores per label (rows sum to 1), columns in ``label_names`` order."""
+
+    def predict(self, texts: list[str]) -> list[str]:
+        return [self.label_names[i] for i in self.predict_proba(texts).argmax(axis=1)]
+
+    def truncation(self) -> tuple[Any, int] | None:
+        """The tokenizer and token count beyond which this model ignores text; None if it reads everything."""
+        return None
+
+    def score(self, texts: list[str]) -> tuple[np.ndarray, list[bool]]:
+        """Scores per label and, per text, whether the model read only its beginning (cut at its limit)."""
+        return self.predict_proba(texts), truncated_flags(self.truncation(), texts)
+
+    def precision_check(self, texts: list[str], label_ids: list[int], max_accuracy_loss: float) -> Any:
+        """Reduced-precision variants checked on validation texts (a PrecisionCheck); None when there are none."""
+        return None
+
+    def explain(self, text: str) -> "Explanation":
+        """The words that pushed ``text`` towards its predicted label and away from the runner-up (occlusion
+        unless the kind can say exactly)."""
+        from core.models.explain import Explanation, occlusion, top_two
+
+        label, runner_up = top_two(self.predict_proba([text])[0])
+        return Explanation(self.label_names[label], None if runner_up is None else self.label_names[runner_up],
+                           "occlusion: how much the margin falls without the word",
+                           occlusion(self.predict_proba, text, label, runner_up))
+
+    def use_precision(self, precision: str) -> None:
+        """Serve at a reduced precision; models without reduced variants accept only fp32."""
+        if precision != "fp32":
+            raise ValueError(f"{self.title} has no {precision} variant")
+
+    def save(self, folder: Path) -> dict[str, Any]:
+        """Write a self-describing folder: the kind's files, then ``model.json`` describing them; returns it."""
+        folder.mkdir(parents=True, exist_ok=True)
+        details = self.write_files(folder)
+        card = {"card_version": CARD_VERSION, "kind": self.kind, "title": self.title,
+                "label_names": self.label_names, **details, "files": folder_checksums(folder)}
+        write_json_atomic(folder / MODEL_CARD, card)
+        return card
+
+    @abstractmethod
+    def write_files(self, folder: Path) -> dict[str, Any]:
+        """Write the kind's files into ``folder``; return what ``load`` needs besides the labels."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, folder: Path, saved: dict[str, Any], config: AppConfig) -> "TextClassifier":
+        """Read a model written by ``save``; ``saved`` is its card (``model.json``, or a run's copy of it)."""

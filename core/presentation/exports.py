@@ -1,0 +1,86 @@
+"""Prediction results as tables and files people can open safely."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Sequence
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from core.models.predict import Prediction
+
+#: A spreadsheet treats a cell starting with one of these as a formula (CSV/formula injection), also after
+#: leading spaces, and in their full-width forms (＝ ＋ － ＠), which some spreadsheets read as the ASCII ones.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+#: Columns appended to a classified file, after every column of the upload.
+LABEL, SCORE, REVIEW, STATUS, MESSAGE, TRUNCATED, LINE = (
+    "predicted_label", "confidence", "needs_review", "status", "message", "truncated", "line")
+#: How those columns read on the page; the downloads keep the stable machine names above (README: Classify).
+COLUMN_WORDS = {LABEL: "Predicted label", SCORE: "Confidence", REVIEW: "Needs review", STATUS: "Status",
+                MESSAGE: "Why it was not classified", TRUNCATED: "Cut at the length limit", LINE: "Line in the file"}
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``model_<name>`` (…) when the upload already has a column of that name."""
+    while name in taken:
+        name = f"model_{name}"
+    return name
+
+
+def results_frame(rows: Sequence[dict[str, Any]], predictions: Sequence[Prediction], label_names: list[str],
+                  lines: Sequence[int] | None = None) -> pd.DataFrame:
+    """Every column of the upload as it was, then the prediction: label, confidence, review flag, status,
+    the file line number, and every label's score; an appended name that clashes with an upload column
+    gets a ``model_`` prefix, so nothing the user sent is overwritten. ``attrs["words"]`` maps each appended
+    column to the words a page shows as its header."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    taken = set(columns)
+    names = {name: _free_name(name, taken) for name in (LABEL, SCORE, REVIEW, STATUS, MESSAGE, TRUNCATED, LINE)}
+    score_names = {label: _free_name(f"score: {label}", taken) for label in label_names}
+    records = []
+    for i, (row, p) in enumerate(zip(rows, predictions)):
+        record = {column: row.get(column) for column in columns}
+        record.update({names[LABEL]: p.label, names[SCORE]: p.score, names[REVIEW]: p.needs_review,
+                       names[STATUS]: p.status, names[MESSAGE]: p.message, names[TRUNCATED]: p.truncated,
+                       names[LINE]: lines[i] if lines is not None else i + 1})
+        record.update({score_names[label]: p.scores.get(label) for label in label_names})
+        records.append(record)
+    frame = pd.DataFrame(records, columns=[*columns, *names.values(), *score_names.values()])
+    frame.attrs["words"] = {names[name]: words for name, words in COLUMN_WORDS.items()}  # for the page's headers
+    return frame
+
+
+def summarise_results(predictions: Sequence[Prediction]) -> dict[str, Any]:
+    """Counts per label, how many need review, how many rows could not be scored."""
+    scored = [p for p in predictions if p.status == "ok"]
+    review = sum(p.needs_review for p in scored)
+    return {
+        "rows": len(predictions), "scored": len(scored), "not_scored": len(predictions) - len(scored),
+        "needs_review": review, "review_share": review / len(scored) if scored else 0.0,
+        "per_label": dict(Counter(p.label for p in scored).most_common()),
+    }
+
+
+def escape_formula(value: Any) -> Any:
+    """Prefix a text cell that a spreadsheet would run as a formula with a quote, so it shows as text."""
+    if isinstance(value, str) and value.lstrip(" \u3000").startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def to_safe_csv(frame: pd.DataFrame) -> str:
+    """CSV text with every formula-like text cell escaped (numbers stay numbers)."""
+    buffer = io.StringIO()
+    frame.map(escape_formula).to_csv(buffer, index=False)
+    return buffer.getvalue()
+
+
+def to_jsonl(frame: pd.DataFrame) -> str:
+    """One JSON object per row, values as they are (JSON is not interpreted by spreadsheets)."""
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    return "".join(json.dumps(record, ensure_ascii=False, default=str) + "\n" for record in records)

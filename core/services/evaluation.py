@@ -1,0 +1,89 @@
+"""Evaluating runs: a run on its test split, a run on another labelled file (logged), comparing runs.
+
+Also names what callers need to read and present evaluations: the evaluation and its errors, the comparison
+table and recommendation, the reports, the precision check and the suggested review threshold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.accounts.audit import EventType
+from core.accounts.auth import Permission
+from core.data.ingest import RawTable
+from core.evaluation.scoring import SCORES_FILE, Evaluation, EvaluationError, filter_errors
+from core.experiments.comparison import (
+    RANKING_METRICS, comparable_groups, comparison_table, recommend, transformer_verdict,
+)
+from core.experiments.reports import experiments_csv, experiments_json, file_evaluation, markdown_report, run_evaluation
+from core.models.precision import PrecisionCheck
+from core.serving.runtime import ReviewThreshold, serving_precision, suggested_threshold
+from core.services.studio import Caller, Studio
+from core.training.runs import RunRecord, load_record, resolve_run, run_folder
+
+
+def test_evaluation(studio: Studio, caller: Caller, record: RunRecord) -> Evaluation:
+    """A finished run's evaluation on its test split, worked out again only when its stored scores change;
+    EvaluationError when it has none."""
+    caller.require(Permission.EVALUATE)
+    return _stored_evaluation(studio, record)
+
+
+def _stored_evaluation(studio: Studio, record: RunRecord) -> Evaluation:
+    """The test evaluation from the run's stored scores, remembered per scores file (a failure too: it is not
+    retried on every page run)."""
+    scores = run_folder(studio.workspace, record.run_id) / SCORES_FILE
+    stamp = scores.stat().st_mtime if scores.exists() else 0.0
+
+    def work_out() -> Evaluation | EvaluationError:
+        try:
+            return run_evaluation(studio.workspace, record, studio.config)
+        except (EvaluationError, OSError) as error:
+            return EvaluationError(str(error))
+
+    found = studio.remembered(("test_evaluation", str(studio.workspace.root), record.run_id, stamp), work_out)
+    if isinstance(found, EvaluationError):
+        raise found
+    return found
+
+
+def evaluate_run(studio: Studio, caller: Caller, run: str | Path) -> tuple[Evaluation, RunRecord]:
+    """A finished run's test evaluation, the run named by id or by its folder (the command line)."""
+    caller.require(Permission.EVALUATE)
+    workspace, run_id = resolve_run(studio.workspace, run)
+    record = load_record(workspace, run_id)
+    return run_evaluation(workspace, record, studio.config), record
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Which of several runs on one split to use, why, and whether fine-tuning paid off (None: no transformer)."""
+
+    run_id: str
+    reason: str
+    transformer: str | None
+
+
+def recommendation(studio: Studio, caller: Caller, records: list[RunRecord]) -> Verdict:
+    """After several runs on one split: the one to use, chosen on validation, and the transformer's verdict."""
+    table = comparison_table([(record, test_evaluation(studio, caller, record)) for record in records])
+    best = recommend(table)
+    return Verdict(best.run_id, best.reason, transformer_verdict(table))
+
+
+def evaluate_file(studio: Studio, caller: Caller, run: str | Path, table: RawTable, text_field: str,
+                  label_field: str) -> tuple[Evaluation, RunRecord]:
+    """A finished run (by id, or by folder from the command line) scored on another labelled file, labels
+    matched to the run's ignoring case; logged with the file, how many rows were scored and the result."""
+    caller.require(Permission.EVALUATE)
+    evaluation, record = file_evaluation(studio.workspace, run, table, text_field, label_field, studio.config)
+    studio.audit(caller, EventType.FILE_EVALUATED, run=record.run_id, file=table.source, rows=evaluation.examples,
+                 macro_f1=evaluation.metrics.get("macro_f1"))
+    return evaluation, record
+
+
+__all__ = [
+    "RANKING_METRICS", "Evaluation", "EvaluationError", "PrecisionCheck", "ReviewThreshold", "comparable_groups",
+    "Verdict", "comparison_table", "evaluate_file", "evaluate_run", "recommendation", "experiments_csv", "experiments_json", "filter_errors", "markdown_report",
+    "recommend", "serving_precision", "suggested_threshold", "test_evaluation", "transformer_verdict",
+]

@@ -1,0 +1,117 @@
+"""Serving the published model: one shared predictor, reloaded when another run is published.
+
+Every run is served through its model's ``score``: for transformers the fast
+path (whole-list tokenisation, length-grouped batches, ``inference_mode``) at the
+reduced precision that passed its accuracy check. The tests compare it with the
+plain Hugging Face ``pipeline``; the benchmarks measure the difference.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.models.classifiers import TextClassifier
+from core.platform.config import AppConfig, ClassifyConfig
+from core.evaluation.scoring import Evaluation
+from core.platform.hardware import configure_cpu_threads
+from core.models.predict import Predictor
+from core.serving.publishing import current_publication
+from core.training.runs import RunRecord
+from core.models.precision import PrecisionCheck
+from core.training.finished import load_run_model
+from core.platform.workspace import Workspace
+
+def serving_precision(record: RunRecord, config: AppConfig) -> str:
+    """The precision a run is served at: the configured one, or for ``auto`` the check's choice."""
+    from core.models.model_kinds import model_kinds
+
+    kind = model_kinds().get(record.kind)
+    if kind is None or kind.precisions == ("fp32",):
+        return "fp32"
+    if config.inference.precision != "auto":
+        return config.inference.precision
+    check = PrecisionCheck.from_dict(record.inference)
+    return check.chosen if check is not None else "fp32"
+
+
+def serving_model(workspace: Workspace, run: str | Path, config: AppConfig) -> tuple[TextClassifier, RunRecord]:
+    """Any finished run's model, at the reduced precision that passed its check."""
+    configure_cpu_threads(config.training.cpu_threads)  # the same thread setting as training
+    model, record = load_run_model(workspace, run, config)
+    model.use_precision(serving_precision(record, config))
+    return model, record
+
+
+def predictor_for_run(workspace: Workspace, run: str | Path, config: AppConfig,
+                      threshold: float = 0.0) -> tuple[Predictor, RunRecord]:
+    """A predictor for any finished run: the fast path, at the reduced precision that passed its check."""
+    model, record = serving_model(workspace, run, config)
+    return Predictor.for_model(model, threshold, config.classify.chunk_size), record
+
+
+@dataclass(frozen=True)
+class ReviewThreshold:
+    """The review threshold suggested for a run, and in words where it comes from."""
+
+    value: float
+    note: str
+
+
+def suggested_threshold(evaluation: Evaluation | None, settings: ClassifyConfig) -> ReviewThreshold:
+    """The lowest threshold (not below the floor) at which the kept test texts reach the target accuracy.
+
+    One rule for the Evaluate and the Classify page: a test split too small to
+    judge, or a target never reached, falls back to the configured threshold.
+    """
+    fallback = settings.review_threshold
+    if evaluation is None:
+        return ReviewThreshold(fallback, f"This run has no test scores, so the default threshold {fallback:.2f} "
+                                         "applies.")
+    if evaluation.examples < settings.min_test_texts:
+        return ReviewThreshold(fallback, f"The test split has only {evaluation.examples:,} texts, too few to set a "
+                                         f"threshold from (at least {settings.min_test_texts:,} are needed); the "
+                                         f"default {fallback:.2f} applies.")
+    for point in evaluation.threshold_curve:
+        if point["threshold"] < settings.min_review_threshold - 1e-9 or not point["share_kept"]:
+            continue
+        if point["accuracy_kept"] is not None and point["accuracy_kept"] >= settings.target_accuracy:
+            return ReviewThreshold(float(point["threshold"]), (
+                f"Suggested from the test split: at {point['threshold']:.2f} the model decides alone on "
+                f"{point['share_kept']:.0%} of {evaluation.examples:,} test texts with accuracy "
+                f"{point['accuracy_kept']:.1%} (target {settings.target_accuracy:.0%})."))
+    return ReviewThreshold(fallback, f"No threshold gets the test texts the model keeps to "
+                                     f"{settings.target_accuracy:.0%} accuracy; the default {fallback:.2f} applies.")
+
+
+class PublishedModel:
+    """The predictor of the currently published run, shared by every session, reloaded on publish."""
+
+    def __init__(self, workspace: Workspace, config: AppConfig) -> None:
+        self.workspace, self.config = workspace, config
+        self._lock = threading.Lock()
+        self._loaded: tuple[str, TextClassifier, Predictor, RunRecord] | None = None
+        self.loads = 0  # how many times a model was (re)loaded; the tests read it
+
+    def current(self) -> tuple[Predictor, RunRecord] | None:
+        """The published run's predictor (threshold 0), loading it only when the publication changed."""
+        loaded = self._load()
+        return None if loaded is None else (loaded[2], loaded[3])
+
+    def current_model(self) -> tuple[TextClassifier, RunRecord] | None:
+        """The published run's model itself (to explain a prediction), loaded as for ``current``."""
+        loaded = self._load()
+        return None if loaded is None else (loaded[1], loaded[3])
+
+    def _load(self) -> tuple[str, TextClassifier, Predictor, RunRecord] | None:
+        publication = current_publication(self.workspace)
+        if publication is None:
+            return None
+        with self._lock:
+            if self._loaded is None or self._loaded[0] != publication.run_id:
+                model, record = serving_model(self.workspace, publication.run_id, self.config)
+                predictor = Predictor.for_model(model, 0.0, self.config.classify.chunk_size)
+                self._loaded = (publication.run_id, model, predictor, record)
+                self.loads += 1
+            return self._loaded

@@ -1,0 +1,120 @@
+"""The model card every trained model folder carries: ``README.md`` in the Hugging Face convention (YAML metadata,
+then Markdown), so a folder copied out of the workspace still says what it is, what data made it, how well it did
+and what it is for.
+
+The metadata follows ``huggingface_hub``'s ``ModelCardData`` (base model, dataset, test results as
+``eval_results``); what only Feedback Studio knows (data and split fingerprints, labels, recipe, precision, the CPU
+it trained on) sits under one ``feedback_studio`` key. The card is documentation: loading a model never reads
+it, and the folder's checksums (``model.json``) leave it out.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from core.models.classifiers import MODEL_README as README
+from core.platform.hardware import cpu_features, cpu_kind
+from core.models.model_kinds import model_kinds
+from core.training.runs import RunRecord
+
+#: The test metrics a card reports, with the words people read them by.
+CARD_METRICS = {"accuracy": "Accuracy", "macro_f1": "Macro-F1 (every label counts the same)",
+                "weighted_f1": "Weighted F1 (labels count by how often they occur)"}
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+
+
+def write_model_card(folder: Path, record: RunRecord) -> Path:
+    """Write ``folder/README.md`` for the finished run ``record`` (its test metrics set); the path written."""
+    metadata = ModelCardData(
+        model_name=record.name, base_model=_base_model(record), datasets=[record.dataset_ref],
+        pipeline_tag="text-classification", tags=["feedback-studio", record.kind, "text-classification"],
+        library_name="transformers" if (record.model or {}).get("format") == "transformers" else "sklearn",
+        eval_results=_eval_results(record) or None,
+        feedback_studio=_studio_metadata(record),
+    )
+    card = ModelCard(f"---\n{metadata.to_yaml()}\n---\n\n{_body(record)}")
+    path = folder / README
+    card.save(path)
+    return path
+
+
+def read_model_card(folder: Path) -> ModelCard | None:
+    """The card in a model folder, or None when it has none (models trained before cards existed)."""
+    path = folder / README
+    return ModelCard.load(path) if path.is_file() else None
+
+
+def _base_model(record: RunRecord) -> str | None:
+    saved = record.model or {}
+    return saved.get("base_model") or saved.get("encoder")
+
+
+def _eval_results(record: RunRecord) -> list[EvalResult]:
+    metrics = record.test_metrics or {}
+    return [EvalResult(task_type="text-classification", dataset_type="feedback-studio-dataset",
+                       dataset_name=record.dataset_ref, dataset_split="test", metric_type=name,
+                       metric_name=words, metric_value=round(float(metrics[name]), 4))
+            for name, words in CARD_METRICS.items() if metrics.get(name) is not None]
+
+
+def _studio_metadata(record: RunRecord) -> dict[str, Any]:
+    features = cpu_features()
+    return {
+        "run_id": record.run_id, "kind": record.kind, "trained_at": record.finished_at or record.started_at,
+        "trained_by": record.created_by, "dataset": record.dataset_ref,
+        "data_fingerprint": record.dataset_fingerprint, "split_fingerprint": record.split_fingerprint,
+        "labels": list(record.labels), "train_examples": record.train_examples,
+        "test_metrics": {k: round(float(v), 4) for k, v in (record.test_metrics or {}).items()},
+        "hyperparameters": record.hyperparameters, "recipe": record.recipe,
+        "precision": (record.inference or {}).get("chosen", "fp32"),
+        "train_seconds": record.durations.get("train_s"),
+        "cpu": {"kind": cpu_kind(), "flags": sorted(name for name, present in features.items() if present)},
+    }
+
+
+def _escaped(text: str) -> str:
+    """User text (labels, names) as literal Markdown: no links, images or headings out of a label."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def _body(record: RunRecord) -> str:
+    labels = ", ".join(_escaped(label) for label in record.labels)
+    metrics = record.test_metrics or {}
+    lines = [f"# {_escaped(record.name)}", "",
+             f"A model of the kind *{_escaped(record.title)}* that sorts customer feedback into "
+             f"{len(record.labels)} labels: {labels}.", "",
+             "## Training", "",
+             f"- Data: {_escaped(record.dataset_ref)} (fingerprint `{record.dataset_fingerprint}`, split "
+             f"`{record.split_fingerprint}`), {record.train_examples:,} training examples.",
+             f"- Base model: {_escaped(_base_model(record) or 'none (trained from the words of the data)')}."]
+    if model_kinds()[record.kind].family == "transformer":  # the baselines take none of these settings
+        lines.append(f"- Preset: {record.preset}; settings: " + ", ".join(
+            f"{key} {value}" for key, value in sorted(record.hyperparameters.items()) if value is not None) + ".")
+    for reason in (record.recipe or {}).get("reasons", []):
+        lines.append(f"- Recipe: {_escaped(str(reason))}")
+    train_s = record.durations.get("train_s")
+    trained = f"in {train_s:,.1f} s " if train_s is not None else ""
+    lines += [f"- Trained {trained}on a CPU of kind {cpu_kind()}; served at "
+              f"{(record.inference or {}).get('chosen', 'fp32')} precision.", "", "## Results on the test split", ""]
+    if metrics:
+        lines += ["| Measure | Value |", "| --- | --- |"]
+        lines += [f"| {words} | {metrics[name]:.3f} |" for name, words in CARD_METRICS.items()
+                  if metrics.get(name) is not None]
+        weakest = sorted((row for row in record.test_per_class or [] if row.get("f1") is not None),
+                         key=lambda row: row["f1"])[:3]
+        if weakest:
+            lines += ["", "Weakest labels (F1): " + ", ".join(
+                f"{_escaped(str(row['label']))} {row['f1']:.2f}" for row in weakest) + "."]
+    else:
+        lines.append("No test figures (the version has no test split).")
+    lines += ["", "## Intended use and limits", "",
+              "- Sorting customer feedback like the training data (its language, channels and wording) into the "
+              "labels above; it knows no others, so a text about something else still gets one of them.",
+              "- Predictions below the review threshold are meant for a person to check; the test figures come "
+              "from one split of one dataset version and carry sampling noise.",
+              "- Made with Feedback Studio; loaded by it from this folder, whose files `model.json` checksums."]
+    return "\n".join(lines) + "\n"

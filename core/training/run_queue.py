@@ -1,0 +1,72 @@
+"""Where queued training runs wait: a Huey queue on SQLite (embedded) or on the PostgreSQL database.
+
+Huey (a maintained task queue) was chosen because it is the one that keeps its queue in both of the
+databases the studio runs on, with no broker to deploy: SQLite in the workspace for ``make run``, and
+the same PostgreSQL the servers share (its PostgreSQL storage, on psycopg 3, which the store already
+uses), where ``FOR UPDATE SKIP LOCKED`` hands each queued run to exactly one worker and LISTEN/NOTIFY
+wakes an idle one at once. (procrastinate needs PostgreSQL even on a laptop; Dramatiq and RQ need Redis
+or RabbitMQ.)
+
+The queue carries only run ids. Everything about a run — its spec, state, progress, heartbeat and
+the request to cancel it — lives in its folder in the shared workspace (``core.training.runs``), so the queue
+losing a task never loses a run: a worker sweeping the workspace queues such an orphan again.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from huey import Huey, PostgresHuey, SqliteHuey
+
+from core.platform.config import AppConfig, ConfigError
+from core.platform.workspace import Workspace
+
+QUEUE_NAME = "feedback-studio-training"
+QUEUE_FILE = "queue.db"
+TASK_NAME = "train_run"
+
+TrainTask = Callable[[str], None]
+
+
+def _not_here(run_id: str) -> None:
+    """The app and the command line only put runs on the queue; training them is a worker's job."""
+    raise RuntimeError(f"run {run_id} was handed to a process that is not a worker")
+
+
+def libpq_url(database_url: str) -> str:
+    """Huey's PostgreSQL storage takes a libpq URL: the same database, without SQLAlchemy's driver suffix."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=False)
+
+
+def queue_url(config: AppConfig) -> str:
+    """The configured queue, else the PostgreSQL database when the studio runs on one ('' = SQLite file)."""
+    if config.worker.queue_url:
+        return config.worker.queue_url
+    database = config.storage.database_url
+    return database if database.startswith("postgresql") else ""
+
+
+def open_queue(config: AppConfig, workspace: Workspace, train: TrainTask | None = None) -> tuple[Huey, Callable]:
+    """The queue and its one task (``task(run_id)`` queues a run); ``train`` runs it, in a worker only."""
+    url = queue_url(config)
+    if url.startswith("sqlite:///"):
+        huey: Huey = SqliteHuey(QUEUE_NAME, filename=url.removeprefix("sqlite:///"), results=False, utc=True)
+    elif url.startswith("postgresql"):
+        huey = PostgresHuey(QUEUE_NAME, dsn=libpq_url(url), results=False, utc=True)
+    elif url:
+        raise ConfigError(f"worker.queue_url must be a sqlite:/// or postgresql:// URL, got {url!r}")
+    else:
+        huey = SqliteHuey(QUEUE_NAME, filename=str(workspace.root / QUEUE_FILE), results=False, utc=True)
+    def train_run(run_id: str) -> None:
+        """The one task (Huey names a task after its function's module: this one's, in every process)."""
+        (train or _not_here)(run_id)
+
+    return huey, huey.task(name=TASK_NAME)(train_run)
+
+
+def queued_run_ids(huey: Huey) -> list[str]:
+    """The runs waiting on the queue, oldest first (a run queued twice shows twice)."""
+    return [str(task.args[0]) for task in huey.pending() if task.name == TASK_NAME and task.args]
