@@ -202,33 +202,29 @@ def cached_preparation(source_key: str, _table: RawTable, text_field: str, label
     return prepare(_table, text_field, label_field, options, _config, count_tokens)
 
 
-actor, config, studio, caller = start_page(
-    "pages/data.py", Permission.MANAGE_DATA, "Data",
-    "Upload labelled feedback, read what is wrong with it, choose fixes, and save a clean, "
-    "split version that the Train page can use.")
+def choose_file(step) -> Source | None:
+    """Step 1: an upload or the demo set; the file being worked on stays in the session until another comes."""
+    st.subheader(step("Choose a file"))
+    upload_col, demo_col = st.columns([3, 1], vertical_alignment="center")
+    # Every kind of file is taken, so one the studio cannot read gets a message in words here (the uploader's own
+    # type filter refused it in the browser, with a reason only on hover, and left the old report standing).
+    uploaded = upload_col.file_uploader(
+        f"JSONL (one JSON object per line) or CSV with a header row, up to {config.data.max_upload_mb} MB",
+        key=f"upload:{st.session_state.get(UPLOADS, 0)}")
+    if demo_col.button("Load the demo dataset", key="load_demo", width="stretch"):
+        st.session_state["source"] = Source.of(DEMO_DATASET.name, DEMO_DATASET.read_bytes())
+    if uploaded is not None and st.session_state.get("upload_id") != uploaded.file_id:
+        st.session_state["upload_id"] = uploaded.file_id
+        st.session_state["source"] = Source.of(uploaded.name, uploaded.getvalue())
+        note_upload(studio, caller, uploaded.name, uploaded.size)
+    if refusal := st.session_state.pop(REFUSAL, None):
+        st.error(refusal)
+    return st.session_state.get("source")
 
-# 1. Choose a file ---------------------------------------------------------------------------
-step = numbered_steps()
-st.subheader(step("Choose a file"))
-upload_col, demo_col = st.columns([3, 1], vertical_alignment="center")
-# Every kind of file is taken, so one the studio cannot read gets a message in words here (the uploader's own
-# type filter refused it in the browser, with a reason only on hover, and left the old report standing).
-uploaded = upload_col.file_uploader(
-    f"JSONL (one JSON object per line) or CSV with a header row, up to {config.data.max_upload_mb} MB",
-    key=f"upload:{st.session_state.get(UPLOADS, 0)}")
-if demo_col.button("Load the demo dataset", key="load_demo", width="stretch"):
-    st.session_state["source"] = Source.of(DEMO_DATASET.name, DEMO_DATASET.read_bytes())
-if uploaded is not None and st.session_state.get("upload_id") != uploaded.file_id:
-    st.session_state["upload_id"] = uploaded.file_id
-    st.session_state["source"] = Source.of(uploaded.name, uploaded.getvalue())
-    note_upload(studio, caller, uploaded.name, uploaded.size)
 
-source: Source | None = st.session_state.get("source")
-if refusal := st.session_state.pop(REFUSAL, None):
-    st.error(refusal)
-if source is None:
-    st.info("No file yet — upload one above, or click 'Load the demo dataset' to try the studio.")
-else:
+def read_file(source: Source) -> RawTable:
+    """The file as a table and a preview of it; a file that cannot be read is forgotten (the uploader cleared)
+    and the page says why."""
     try:
         with st.spinner(f"Reading {source.name}…"):
             table = read_upload(source.name, source.data, config.data.max_upload_mb * 1_000_000)
@@ -240,98 +236,130 @@ else:
     skipped = f", {table.skipped:,} line(s) skipped" if table.skipped else ""
     st.caption(f"{source.name}: {len(table.records):,} records read as {table.format.upper()}{skipped}.")
     st.dataframe(table.preview(), hide_index=True, width="stretch", height=240)
+    return table
 
-    # 2. Map the fields ----------------------------------------------------------------------
+
+def map_fields(step, source: Source, table: RawTable) -> tuple[str, str]:
+    """Step 2: which field holds the text and which the label (guessed first)."""
     st.subheader(step("Which field holds the text, which the label?"))
     guess = guess_columns(table)
     text_col, label_col = st.columns(2)
     text_field = field_choice(text_col, "Text field", table, guess.text, f"text_field:{source.key}")
     label_field = field_choice(label_col, "Label field", table, guess.label, f"label_field:{source.key}")
+    return text_field, label_field
 
-    # 3. The report and the fixes ------------------------------------------------------------
+
+def choose_fixes(step, raw: Preparation) -> CleaningOptions:
+    """The fixes the report offers, each off until ticked."""
+    fixable = {f.fix for f in raw.raw_report.findings if f.fix is not None}
+    if not fixable:
+        return CleaningOptions()
+    st.subheader(step("Fixes (nothing changes unless you tick it)"))
+    return CleaningOptions(
+        drop_invalid_rows=st.checkbox("Drop rows with missing or invalid text or label",
+                                      disabled=Fix.DROP_INVALID_ROWS not in fixable, key="fix_invalid"),
+        normalise_labels=st.checkbox("Trim and merge label spellings (e.g. 'Billing ' → 'billing')",
+                                     disabled=Fix.NORMALISE_LABELS not in fixable, key="fix_labels"),
+        drop_conflicts=st.checkbox("Drop texts with conflicting labels",
+                                   disabled=Fix.DROP_CONFLICTS not in fixable, key="fix_conflicts"),
+        drop_duplicates=st.checkbox("Drop duplicates (keep the first copy)",
+                                    disabled=Fix.DROP_DUPLICATES not in fixable, key="fix_duplicates"),
+        rare_classes=RareClassAction(st.radio(
+            "Classes too small to split", [a.value for a in RareClassAction], horizontal=True,
+            format_func={"keep": "keep (blocks saving)", "drop": "drop them", "merge": "merge into 'other'"}.get,
+            disabled=Fix.HANDLE_RARE_CLASSES not in fixable, key="fix_rare")),
+    )
+
+
+def check_and_fix(step, source: Source, table: RawTable, text_field: str,
+                  label_field: str) -> tuple[Preparation, Preparation, CleaningOptions]:
+    """Step 3: the validation report, the fixes chosen and what they changed; the label mix before and after."""
     with st.spinner("Checking the data…"):
         raw = cached_preparation(source.key, table, text_field, label_field, CleaningOptions(), config, repr(config))
     st.subheader(step("Validation report"))
     show_report(raw.raw_report)
-
-    fixable = {f.fix for f in raw.raw_report.findings if f.fix is not None}
-    options = CleaningOptions()
-    if fixable:
-        st.subheader(step("Fixes (nothing changes unless you tick it)"))
-        options = CleaningOptions(
-            drop_invalid_rows=st.checkbox("Drop rows with missing or invalid text or label",
-                                          disabled=Fix.DROP_INVALID_ROWS not in fixable, key="fix_invalid"),
-            normalise_labels=st.checkbox("Trim and merge label spellings (e.g. 'Billing ' → 'billing')",
-                                         disabled=Fix.NORMALISE_LABELS not in fixable, key="fix_labels"),
-            drop_conflicts=st.checkbox("Drop texts with conflicting labels",
-                                       disabled=Fix.DROP_CONFLICTS not in fixable, key="fix_conflicts"),
-            drop_duplicates=st.checkbox("Drop duplicates (keep the first copy)",
-                                        disabled=Fix.DROP_DUPLICATES not in fixable, key="fix_duplicates"),
-            rare_classes=RareClassAction(st.radio(
-                "Classes too small to split", [a.value for a in RareClassAction], horizontal=True,
-                format_func={"keep": "keep (blocks saving)", "drop": "drop them",
-                             "merge": "merge into 'other'"}.get,
-                disabled=Fix.HANDLE_RARE_CLASSES not in fixable, key="fix_rare")),
-        )
+    options = choose_fixes(step, raw)
     prepared = raw
     if options != CleaningOptions():
         with st.spinner("Applying the fixes…"):
             prepared = cached_preparation(source.key, table, text_field, label_field, options, config, repr(config))
         show_fixes(prepared)
-
     if prepared.report.label_counts:
         st.subheader(step("Examples per label"))
         st.plotly_chart(charts.label_distribution(
             raw.raw_report.label_counts, prepared.report.label_counts if prepared is not raw else None),
             width="stretch")
+    return raw, prepared, options
 
-    if prepared.ready:
-        st.subheader(step("Suspicious labels (optional)"))
-        prepared, options = label_review(source, prepared, options)
 
-    # 5. Split and save ----------------------------------------------------------------------
+def split_plan() -> SplitPlan:
+    """The shares and the seed of the split (the configured ones unless changed here)."""
+    with st.expander("Split settings"):
+        val_col, test_col, seed_col = st.columns(3)
+        validation = val_col.slider("Validation share", 0.05, 0.3, config.split.validation, 0.05)
+        test = test_col.slider("Test share", 0.05, 0.3, config.split.test, 0.05)
+        seed = seed_col.number_input("Seed", value=config.split.seed, step=1,
+                                     help="Which examples land in which split is drawn at random; the same "
+                                          "seed always draws the same split, so runs can be compared and "
+                                          "repeated. Change it only to try another split.")
+    return SplitPlan(round(1 - validation - test, 4), validation, test, int(seed))
+
+
+def split_and_save(step, source: Source, prepared: Preparation) -> None:
+    """The last step: the split previewed per label, a name, and saving it as the next version."""
     st.subheader(step("Split and save"))
     if not prepared.ready:
         st.warning("Saving is blocked until the errors above are fixed: "
                    + "; ".join(f.title for f in prepared.report.errors) + ".")
-    else:
-        with st.expander("Split settings"):
-            val_col, test_col, seed_col = st.columns(3)
-            validation = val_col.slider("Validation share", 0.05, 0.3, config.split.validation, 0.05)
-            test = test_col.slider("Test share", 0.05, 0.3, config.split.test, 0.05)
-            seed = seed_col.number_input("Seed", value=config.split.seed, step=1,
-                                         help="Which examples land in which split is drawn at random; the same "
-                                              "seed always draws the same split, so runs can be compared and "
-                                              "repeated. Change it only to try another split.")
-        plan = SplitPlan(round(1 - validation - test, 4), validation, test, int(seed))
-        preview = prepared.split_preview(plan)
-        st.caption("Examples per split: " + " · ".join(f"{split} {sum(per_label.values()):,}"
-                                                       for split, per_label in preview.items()))
-        st.plotly_chart(charts.split_distribution(preview), width="stretch")
-        with st.expander("Examples per label and split"):
-            st.dataframe(split_table(preview), width="stretch")
-        name = st.text_input("Dataset name", value=suggest_dataset_name(source.name), key=f"name:{source.key}",
-                             help="Saving the same name again creates its next version.")
-        if st.button("Save dataset version", type="primary", key="save_version"):
-            try:
-                with st.spinner("Saving…"):
-                    saved = save_dataset(studio, caller, name, prepared, plan, source=source.name)
-            except DatasetError as exc:
-                st.error(f"Not saved: {exc}")
-            else:
-                counts = saved.meta["split_counts"]
-                st.success(f"Saved {saved.ref}: {saved.meta['rows']:,} examples "
-                           f"({sum(counts['train'].values()):,} train, "
-                           f"{sum(counts['validation'].values()):,} validation, "
-                           f"{sum(counts['test'].values()):,} test). Next: train models on the Train page.")
+        return
+    plan = split_plan()
+    preview = prepared.split_preview(plan)
+    st.caption("Examples per split: " + " · ".join(f"{split} {sum(per_label.values()):,}"
+                                                   for split, per_label in preview.items()))
+    st.plotly_chart(charts.split_distribution(preview), width="stretch")
+    with st.expander("Examples per label and split"):
+        st.dataframe(split_table(preview), width="stretch")
+    name = st.text_input("Dataset name", value=suggest_dataset_name(source.name), key=f"name:{source.key}",
+                         help="Saving the same name again creates its next version.")
+    if st.button("Save dataset version", type="primary", key="save_version"):
+        try:
+            with st.spinner("Saving…"):
+                saved = save_dataset(studio, caller, name, prepared, plan, source=source.name)
+        except DatasetError as exc:
+            st.error(f"Not saved: {exc}")
+        else:
+            counts = saved.meta["split_counts"]
+            st.success(f"Saved {saved.ref}: {saved.meta['rows']:,} examples "
+                       f"({sum(counts['train'].values()):,} train, "
+                       f"{sum(counts['validation'].values()):,} validation, "
+                       f"{sum(counts['test'].values()):,} test). Next: train models on the Train page.")
 
-# 6. Saved versions ------------------------------------------------------------------------------
-st.divider()
-st.subheader("Saved dataset versions")
-versions = dataset_versions(studio, caller)
-if not versions:
-    st.info("No dataset saved yet — prepare a file above and click 'Save dataset version'.")
-else:
+
+def delete_version(versions: list[DatasetVersion]) -> None:
+    """Delete one version for good, after saying what still uses it."""
+    doomed = st.selectbox("Version to delete", [v.ref for v in versions], key="delete_ref")
+    users = version_users(studio, caller, doomed)
+    if users:
+        st.warning(f"{doomed} is in use: " + "; ".join(users) + ".")
+    sure = st.checkbox(f"Yes, delete {doomed} for good", key=f"delete_confirm:{doomed}")
+    if st.button("Delete", disabled=not sure, key="delete_version"):
+        try:
+            delete_dataset(studio, caller, doomed)
+        except DatasetError as exc:
+            st.error(f"Not deleted: {exc}")
+        else:
+            st.session_state[DELETE_NOTICE] = f"Deleted {doomed}."
+            st.rerun()
+
+
+def saved_versions() -> None:
+    """The versions saved so far, a label check of one, and deleting one."""
+    st.divider()
+    st.subheader("Saved dataset versions")
+    versions = dataset_versions(studio, caller)
+    if not versions:
+        st.info("No dataset saved yet — prepare a file above and click 'Save dataset version'.")
+        return
     st.dataframe(pd.DataFrame([{
         "version": v.ref, "examples": v.meta["rows"], "labels": len(v.labels),
         "source": v.meta["source"], "saved": when(v.meta["created_at"]),
@@ -345,16 +373,23 @@ else:
     if notice := st.session_state.pop(DELETE_NOTICE, None):
         st.success(notice)
     with st.expander("Delete a version"):
-        doomed = st.selectbox("Version to delete", [v.ref for v in versions], key="delete_ref")
-        users = version_users(studio, caller, doomed)
-        if users:
-            st.warning(f"{doomed} is in use: " + "; ".join(users) + ".")
-        sure = st.checkbox(f"Yes, delete {doomed} for good", key=f"delete_confirm:{doomed}")
-        if st.button("Delete", disabled=not sure, key="delete_version"):
-            try:
-                delete_dataset(studio, caller, doomed)
-            except DatasetError as exc:
-                st.error(f"Not deleted: {exc}")
-            else:
-                st.session_state[DELETE_NOTICE] = f"Deleted {doomed}."
-                st.rerun()
+        delete_version(versions)
+
+
+actor, config, studio, caller = start_page(
+    "pages/data.py", Permission.MANAGE_DATA, "Data",
+    "Upload labelled feedback, read what is wrong with it, choose fixes, and save a clean, "
+    "split version that the Train page can use.")
+step = numbered_steps()
+source = choose_file(step)
+if source is None:
+    st.info("No file yet — upload one above, or click 'Load the demo dataset' to try the studio.")
+else:
+    table = read_file(source)
+    text_field, label_field = map_fields(step, source, table)
+    raw, prepared, options = check_and_fix(step, source, table, text_field, label_field)
+    if prepared.ready:
+        st.subheader(step("Suspicious labels (optional)"))
+        prepared, options = label_review(source, prepared, options)
+    split_and_save(step, source, prepared)
+saved_versions()

@@ -236,11 +236,78 @@ def other_file_section(record: RunRecord, config: AppConfig) -> None:
                                run_id=record.run_id)
 
 
+def choose_group(groups: dict) -> tuple[tuple[str, str], list[RunRecord]]:
+    """Step 1: the dataset version (and test split) whose runs are compared."""
+    st.subheader("1 · Dataset version")
+    group_keys = sorted(groups, key=lambda k: max(r.created_at for r in groups[k]), reverse=True)
+    chosen = st.selectbox("Runs trained on", group_keys, key="eval_group",
+                          format_func=lambda k: f"{k[0]} · {len(groups[k])} run(s) · split {k[1][:8]}")
+    st.caption("Only runs tested on the same split are compared; a different split or dataset version is a "
+               "separate group.")
+    if edited := edited_test_split_note(studio, caller, chosen[0]):
+        st.warning(edited)
+    return chosen, sorted(groups[chosen], key=lambda r: r.created_at)
+
+
+def comparison(chosen: tuple[str, str], records: list[RunRecord]) -> tuple[list, str]:
+    """Step 2: the runs side by side on the chosen metric, the recommended one, and the experiment record;
+    returns each run with its evaluation and the recommended run's id."""
+    st.subheader("2 · Comparison")
+    with st.spinner("Evaluating runs…"):
+        pairs = [(record, test_evaluation(studio, caller, record)) for record in records]
+    metric = st.selectbox("Rank by", list(RANKING_METRICS), format_func=RANKING_METRICS.get, key="rank_metric")
+    table = comparison_table(pairs)
+    best = recommend(table, metric)
+    by_run = table.set_index("run")
+    st.success(f"Recommended: **{by_run.loc[best.run_id, 'name']}** — {best.reason}")
+    verdict = transformer_verdict(table, metric)
+    if verdict:
+        st.caption(verdict)
+    st.plotly_chart(charts.comparison_bars(table, metric, RANKING_METRICS[metric]), width="stretch", key="comparison")
+    # The columns people compare, best first by the chosen metric; every other figure is in the downloads.
+    shown = ["name", "family", metric, f"validation {metric}",
+             *[m for m in ("accuracy", "macro_f1", "weighted_f1") if m != metric], "calibration error", "texts/s",
+             "train time (s)"]
+    st.dataframe(table.sort_values([metric, "name"], ascending=[False, True])[shown], hide_index=True,
+                 width="stretch",
+                 column_config={"name": st.column_config.TextColumn("run", width="large")}
+                 | {name: st.column_config.NumberColumn(RANKING_METRICS.get(name, name), format="%.3f")
+                    for name in ["accuracy", "macro_f1", "weighted_f1", "calibration error"]}
+                 | {f"validation {metric}": st.column_config.NumberColumn(f"validation {RANKING_METRICS[metric]}",
+                                                                        format="%.3f"),
+                    "texts/s": st.column_config.NumberColumn(format="%.0f"),
+                    "train time (s)": st.column_config.NumberColumn(format="%.1f")})
+    downloads = st.columns(2)
+    downloads[0].download_button("Experiment record (CSV)", experiments_csv(pairs), f"experiments-{chosen[0]}.csv",
+                                 "text/csv", key="download_csv")
+    downloads[1].download_button("Experiment record (JSON)", experiments_json(pairs),
+                                 f"experiments-{chosen[0]}.json", "application/json", key="download_json")
+    return pairs, best.run_id
+
+
+def one_run(pairs: list, best_run_id: str) -> RunRecord:
+    """Step 3: one run in detail (the recommended one first): its figures, mistakes, training and report."""
+    st.subheader("3 · One run in detail")
+    by_id = {r.run_id: (r, e) for r, e in pairs}
+    run_ids = list(by_id)
+    run_id = st.selectbox("Run", run_ids, index=run_ids.index(best_run_id), key="eval_run",
+                          format_func=lambda i: by_id[i][0].name)
+    record, evaluation = by_id[run_id]
+    train_time = duration(record.durations.get("train_s"))
+    st.caption(f"{record.name} · trained on {record.train_examples:,} examples in {train_time} · tested on "
+               f"{evaluation.examples:,} texts ({evaluation.source}) · run `{record.run_id}`.")
+    evaluation_details(evaluation, review_threshold(studio, record), key=run_id, run_id=record.run_id)
+    training_details(record, config, key=run_id)
+    st.download_button("Download this run's report (Markdown)", markdown_report(record, evaluation),
+                       f"report-{run_id}.md", "text/markdown", key="download_report")
+    other_file_section(record, config)
+    return record
+
+
 actor, config, studio, caller = start_page(
     "pages/evaluate.py", Permission.EVALUATE, "Evaluate",
     "Compare the runs trained on one dataset version on the same test split, see where each "
     "one fails, and publish the best for classification.")
-
 if notice := st.session_state.pop(DELETE_NOTICE, None):
     st.success(notice)
 groups = comparable_groups(runs(studio, caller))
@@ -248,63 +315,8 @@ if not groups:
     st.info("No finished runs yet — train some models on the Train page first.")
     st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
     st.stop()
-
-# 1. Which dataset version ---------------------------------------------------------------------
-st.subheader("1 · Dataset version")
-group_keys = sorted(groups, key=lambda k: max(r.created_at for r in groups[k]), reverse=True)
-chosen = st.selectbox("Runs trained on", group_keys, key="eval_group",
-                      format_func=lambda k: f"{k[0]} · {len(groups[k])} run(s) · split {k[1][:8]}")
-records = sorted(groups[chosen], key=lambda r: r.created_at)
-st.caption("Only runs tested on the same split are compared; a different split or dataset version is a separate group.")
-if edited := edited_test_split_note(studio, caller, chosen[0]):
-    st.warning(edited)
-
-# 2. Side by side ------------------------------------------------------------------------------
-st.subheader("2 · Comparison")
-with st.spinner("Evaluating runs…"):
-    pairs = [(record, test_evaluation(studio, caller, record)) for record in records]
-metric = st.selectbox("Rank by", list(RANKING_METRICS), format_func=RANKING_METRICS.get, key="rank_metric")
-table = comparison_table(pairs)
-best = recommend(table, metric)
-by_run = table.set_index("run")
-st.success(f"Recommended: **{by_run.loc[best.run_id, 'name']}** — {best.reason}")
-verdict = transformer_verdict(table, metric)
-if verdict:
-    st.caption(verdict)
-st.plotly_chart(charts.comparison_bars(table, metric, RANKING_METRICS[metric]), width="stretch", key="comparison")
-# The columns people compare, best first by the chosen metric; every other figure is in the downloads.
-shown = ["name", "family", metric, f"validation {metric}",
-         *[m for m in ("accuracy", "macro_f1", "weighted_f1") if m != metric], "calibration error", "texts/s",
-         "train time (s)"]
-st.dataframe(table.sort_values([metric, "name"], ascending=[False, True])[shown], hide_index=True, width="stretch",
-             column_config={"name": st.column_config.TextColumn("run", width="large")}
-             | {name: st.column_config.NumberColumn(RANKING_METRICS.get(name, name), format="%.3f")
-                for name in ["accuracy", "macro_f1", "weighted_f1", "calibration error"]}
-             | {f"validation {metric}": st.column_config.NumberColumn(f"validation {RANKING_METRICS[metric]}",
-                                                                    format="%.3f"),
-                "texts/s": st.column_config.NumberColumn(format="%.0f"),
-                "train time (s)": st.column_config.NumberColumn(format="%.1f")})
-downloads = st.columns(2)
-downloads[0].download_button("Experiment record (CSV)", experiments_csv(pairs), f"experiments-{chosen[0]}.csv",
-                             "text/csv", key="download_csv")
-downloads[1].download_button("Experiment record (JSON)", experiments_json(pairs), f"experiments-{chosen[0]}.json",
-                             "application/json", key="download_json")
-
-# 3. One run in detail -------------------------------------------------------------------------
-st.subheader("3 · One run in detail")
-run_ids = [r.run_id for r in records]
-by_id = {r.run_id: (r, e) for r, e in pairs}
-run_id = st.selectbox("Run", run_ids, index=run_ids.index(best.run_id), key="eval_run",
-                      format_func=lambda i: by_id[i][0].name)
-record, evaluation = by_id[run_id]
-train_time = duration(record.durations.get("train_s"))
-st.caption(f"{record.name} · trained on {record.train_examples:,} examples in {train_time} · tested on "
-           f"{evaluation.examples:,} texts ({evaluation.source}) · run `{record.run_id}`.")
-evaluation_details(evaluation, review_threshold(studio, record), key=run_id, run_id=record.run_id)
-training_details(record, config, key=run_id)
-st.download_button("Download this run's report (Markdown)", markdown_report(record, evaluation),
-                   f"report-{run_id}.md", "text/markdown", key="download_report")
-other_file_section(record, config)
-
+chosen, records = choose_group(groups)
+pairs, best_run_id = comparison(chosen, records)
+record = one_run(pairs, best_run_id)
 publish_section(record)
 delete_section(record)

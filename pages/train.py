@@ -10,8 +10,8 @@ from core.presentation.display import progress_count, when
 from core.services.accounts import Permission
 from core.services.datasets import DatasetVersion, dataset_versions
 from core.services.runs import (
-    POOLINGS, PRESET_NAMES, Hyperparameters, Recipe, RunError, RunRecord, RunRequest, cancel_run, model_kinds, runs,
-    start_runs, transformer_plan,
+    POOLINGS, PRESET_NAMES, Hyperparameters, Recipe, RunError, RunRecord, RunRequest, active_runs, cancel_run,
+    follow_run, model_kinds, runs, start_runs, transformer_plan, workers_online,
 )
 from core.services.studio import AppConfig
 from pages.common.widgets import duration, plain, start_page
@@ -75,7 +75,7 @@ def show_recipe(config: AppConfig, recipe: Recipe) -> None:
 
 @st.fragment(run_every=POLL_SECONDS)
 def wait_for_speed(config: AppConfig, version: DatasetVersion, preset: str, limit: int | None) -> None:
-    """Polls the background measurement; the page reruns once it is done, to show the estimate."""
+    """Polls for the worker's measurement; the page reruns once it is there, to show the estimate."""
     try:
         measured = transformer_plan(studio, caller, version, preset, limit).speed is not None
     except (OSError, ValueError):
@@ -89,7 +89,7 @@ def request_for(kind: str, version: DatasetVersion, preset: str, limit: int | No
     """The transformer trains with its recipe; the baselines need no hyper-parameters beyond the preset's."""
     if model_kinds()[kind].plans_recipe and recipe is not None:
         return RunRequest(version.ref, kind, preset, recipe.hyperparameters, max_train_examples=limit, recipe=recipe)
-    return RunRequest(version.ref, kind, preset, config.training.hyperparameters(preset), max_train_examples=limit)
+    return RunRequest(version.ref, kind, preset, model_kinds()[kind].Settings(), max_train_examples=limit)
 
 
 def show_run_progress(record: RunRecord) -> None:
@@ -102,7 +102,7 @@ def show_run_progress(record: RunRecord) -> None:
         if button.button("Cancelling…" if cancelling else "Cancel", key=f"cancel:{record.run_id}",
                          disabled=cancelling) and cancel_run(studio, caller, record.run_id):
             st.toast(f"Cancelling {record.name}…")
-            record = runner.snapshot(record.run_id)
+            record = follow_run(studio, caller, record.run_id)
         if record.state.value == "queued":
             st.progress(0.0, text="Waiting for a free worker")
             return
@@ -137,7 +137,7 @@ def finished_notices(active: list[RunRecord]) -> list[str]:
     notices = []
     for run_id in ended:
         try:
-            record = runner.snapshot(run_id)
+            record = follow_run(studio, caller, run_id)
         except (RunError, OSError):
             continue
         macro_f1 = (record.test_metrics or {}).get("macro_f1")
@@ -146,18 +146,8 @@ def finished_notices(active: list[RunRecord]) -> list[str]:
     return notices
 
 
-actor, config, studio, caller = start_page(
-    "pages/train.py", Permission.TRAIN, "Train",
-    "Pick a saved dataset version and the models to train; they train in the background while "
-    "you keep working, and finished runs appear below and on the Evaluate page.")
-runner = studio.jobs
-
-versions = dataset_versions(studio, caller)
-if not versions:
-    st.info("No dataset yet — upload one on the Data page and save a version, then come back here.")
-    st.page_link("pages/data.py", label="Go to the Data page", icon=":material/dataset:")
-else:
-    # 1. What to train -----------------------------------------------------------------------
+def choose_version(versions: list[DatasetVersion]) -> DatasetVersion:
+    """Step 1: the dataset version to train on (the newest by default), with its size."""
     st.subheader("1 · Dataset and models")
     refs = [v.ref for v in versions]
     ref = st.selectbox("Dataset version", refs, index=len(refs) - 1, key="train_dataset")
@@ -166,14 +156,19 @@ else:
     st.caption(f"{version.meta['rows']:,} examples · {len(version.labels)} labels · "
                f"{sum(counts['train'].values()):,} train / {sum(counts['validation'].values()):,} validation / "
                f"{sum(counts['test'].values()):,} test")
-    kinds = model_kinds()
-    chosen = [kind for kind, cls in kinds.items()
-              if st.checkbox(cls.title, value=kind in DEFAULT_KINDS, key=f"kind:{kind}")]
+    return version
 
-    # 2. How long and how hard ---------------------------------------------------------------
+
+def choose_models() -> list[str]:
+    """The model kinds to train, the fast ones ticked by default."""
+    return [kind for kind, cls in model_kinds().items()
+            if st.checkbox(cls.title, value=kind in DEFAULT_KINDS, key=f"kind:{kind}")]
+
+
+def choose_preset(chosen: list[str]) -> tuple[str, int | None]:
+    """Step 2: the preset (only when the transformer is ticked: it is its time budget) and a sample size."""
     st.subheader("2 · Preset")
-    planned = any(kinds[kind].plans_recipe for kind in chosen)
-    if planned:
+    if any(model_kinds()[kind].plans_recipe for kind in chosen):
         preset = st.radio("Preset", PRESET_NAMES, index=PRESET_NAMES.index(config.training.preset),
                           format_func=str.capitalize, horizontal=True, key="train_preset",
                           help="A preset promises a time budget; the transformer's settings are chosen from your "
@@ -185,21 +180,33 @@ else:
                    "Presets set the fine-tuned transformer's time budget; tick it to choose one.")
     limit = st.number_input("Train on at most this many examples (0 = all)", 0, 10**7, 0, 100, key="train_limit",
                             help="A stratified sample of the training split, for a fast first try.") or None
-    recipe = None
-    if planned:
-        try:
-            recipe = transformer_plan(studio, caller, version, preset, limit)
-        except (OSError, ValueError) as exc:
-            st.warning(f"The model {config.model.name!r} could not be loaded to plan its training: {exc}")
-        if recipe is not None:
-            recipe = recipe.with_overrides(advanced_settings(recipe.hyperparameters))
-            if recipe.speed is None:  # measuring in the background: the page stays usable meanwhile
-                st.info(f"Measuring how fast {config.model.name} trains on this machine (a few seconds); the "
-                        f"estimate appears here. Plan meanwhile: {recipe.summary}.")
-                wait_for_speed(config, version, preset, limit)
-            else:
-                show_recipe(config, recipe)
+    return preset, limit
 
+
+def plan_transformer(version: DatasetVersion, preset: str, limit: int | None) -> Recipe | None:
+    """The transformer's recipe with this machine's speed and the Advanced overrides; None when its model cannot
+    be loaded (said in words)."""
+    try:
+        recipe = transformer_plan(studio, caller, version, preset, limit)
+    except (OSError, ValueError) as exc:
+        st.warning(f"The model {config.model.name!r} could not be loaded to plan its training: {exc}")
+        return None
+    recipe = recipe.with_overrides(advanced_settings(recipe.hyperparameters))
+    if recipe.speed is None:  # a worker measures it: the page stays usable meanwhile
+        measuring = (f"A training worker is measuring how fast {config.model.name} trains (a few seconds); the "
+                     "estimate appears here." if workers_online(studio, caller) else
+                     f"No training worker is running to measure how fast {config.model.name} trains; the estimate "
+                     "appears here once one runs (training needs one too).")
+        st.info(f"{measuring} Plan meanwhile: {recipe.summary}.")
+        wait_for_speed(config, version, preset, limit)
+    else:
+        show_recipe(config, recipe)
+    return recipe
+
+
+def start_button(chosen: list[str], version: DatasetVersion, preset: str, limit: int | None,
+                 recipe: Recipe | None) -> None:
+    """Queue one run per model ticked; they train one after another in the background."""
     if st.button("Start training", type="primary", disabled=not chosen, key="start_training"):
         try:
             started = start_runs(studio, caller, [request_for(kind, version, preset, limit, recipe, config)
@@ -210,11 +217,12 @@ else:
             st.success(f"Started {len(started)} run(s): {', '.join(r.title for r in started)}. "
                        "Progress shows below; you can leave this page meanwhile.")
 
-# 3. Live progress (polled only while something is queued or training) ------------------------
+
 def live_progress() -> None:
+    """Step 3: the runs training now (polled only while something is queued or training), then every run."""
     st.subheader("Training now")
     records = runs(studio, caller)  # read once per poll: the live section and the table below share it
-    active = runner.active(records)
+    active = active_runs(studio, caller, records)
     for notice in finished_notices(active):
         st.toast(notice)
         st.session_state.setdefault(FINISHED, []).append(notice)
@@ -223,7 +231,7 @@ def live_progress() -> None:
         st.rerun()  # the whole page, so the poll stops and the finished runs show everywhere
     if not active:
         st.caption("Nothing is training. Finished runs are listed below.")
-    elif not runner.workers():
+    elif not workers_online(studio, caller):
         st.warning("No training worker is running, so queued runs wait. Start one on this or another machine "
                    "sharing the workspace with `python -m core worker` (`make run` starts one beside the app).")
     for notice in st.session_state.pop(FINISHED, []) if not active else []:
@@ -240,5 +248,20 @@ def live_progress() -> None:
     st.dataframe(runs_table(records), hide_index=True, width="stretch")
 
 
-st.session_state[POLLING] = bool(runner.active())
+actor, config, studio, caller = start_page(
+    "pages/train.py", Permission.TRAIN, "Train",
+    "Pick a saved dataset version and the models to train; they train in the background while "
+    "you keep working, and finished runs appear below and on the Evaluate page.")
+versions = dataset_versions(studio, caller)
+if not versions:
+    st.info("No dataset yet — upload one on the Data page and save a version, then come back here.")
+    st.page_link("pages/data.py", label="Go to the Data page", icon=":material/dataset:")
+else:
+    version = choose_version(versions)
+    chosen = choose_models()
+    preset, limit = choose_preset(chosen)
+    planned = any(model_kinds()[kind].plans_recipe for kind in chosen)
+    recipe = plan_transformer(version, preset, limit) if planned else None
+    start_button(chosen, version, preset, limit, recipe)
+st.session_state[POLLING] = bool(active_runs(studio, caller))
 st.fragment(run_every=POLL_SECONDS if st.session_state[POLLING] else None)(live_progress)()

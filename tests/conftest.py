@@ -19,12 +19,19 @@ ADMIN = Actor("root", Role.ADMIN)
 USER = Actor("uma", Role.USER)
 
 
+#: What every test's configuration changes from the defaults: bcrypt's lowest work factor, as the suite hashes
+#: hundreds of passwords (a quarter second each at the default 12). The browser tests keep the default.
+TEST_SETTINGS = "[auth]\npassword_hash_rounds = 4\n"
+
+
 @pytest.fixture(autouse=True)
 def isolated_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    """Point the app at a temporary workspace for the duration of each test."""
+    """Point the app at a temporary workspace (and the test settings) for the duration of each test."""
     root = tmp_path / "workspace"
     monkeypatch.setenv(WORKSPACE_ENV_VAR, str(root))
-    monkeypatch.delenv(CONFIG_ENV_VAR, raising=False)
+    settings = tmp_path / "test-settings.toml"
+    settings.write_text(TEST_SETTINGS, encoding="utf-8")
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(settings))
     return Workspace(root).ensure()
 
 
@@ -69,11 +76,12 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Write a TOML settings file, point FEEDBACK_STUDIO_CONFIG at it, return the loaded config."""
+    """Write a TOML settings file (with the test settings unless it has an [auth] section of its own), point
+    FEEDBACK_STUDIO_CONFIG at it, return the loaded config."""
 
     def write(content: str) -> AppConfig:
         path = tmp_path / "settings.toml"
-        path.write_text(content, encoding="utf-8")
+        path.write_text(content if "[auth]" in content else TEST_SETTINGS + content, encoding="utf-8")
         monkeypatch.setenv(CONFIG_ENV_VAR, str(path))
         return load_config()
 

@@ -184,11 +184,13 @@ def test_reports_and_exports_carry_settings_fingerprints_and_metrics(isolated_wo
     report = markdown_report(record, evaluation)
     assert record.run_id in report and f"{evaluation.metrics['accuracy']:.3f}" in report
     assert "| label | precision | recall | f1 | support |" in report
-    assert record.name in report and "Hyper-parameters" not in report  # a baseline has none worth listing
+    assert record.name in report  # a baseline lists its own hyper-parameters (it used to have none of its own)
+    assert "- Hyper-parameters: ngram_max=2, min_df=1, class_weighted=True, c=10.0" in report
     rows = pd.read_csv(io.StringIO(experiments_csv([(record, evaluation)])))
     assert rows.loc[0, "dataset_fingerprint"] == version.meta["fingerprint"]
-    # the transformer's learning rate, epochs and preset mean nothing for a baseline: left empty
-    assert rows[["preset", "hp_learning_rate", "hp_epochs"]].isna().all(axis=None)
+    # the transformer's learning rate, epochs and preset mean nothing for a baseline: not there; its own are
+    assert "hp_learning_rate" not in rows and "hp_epochs" not in rows and rows["preset"].isna().all()
+    assert rows.loc[0, "hp_c"] == 10.0 and rows.loc[0, "hp_ngram_max"] == 2
     assert rows.loc[0, "test_macro_f1"] == pytest.approx(evaluation.metrics["macro_f1"])
     exported = json.loads(experiments_json([(record, evaluation)]))
     assert exported[0]["run"]["hyperparameters"] == record.hyperparameters

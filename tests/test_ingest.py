@@ -1,11 +1,10 @@
 import io
 
-import pandas as pd
 import pytest
 
 from core.data.ingest import (
     IngestError, guess_columns, read_feedback_bytes, read_feedback_file, read_feedback_stream,
-    records_from_dataframe, records_from_list,
+    records_from_list,
 )
 
 LIMIT = 10_000_000
@@ -95,13 +94,9 @@ def test_plain_text_is_one_feedback_per_line():
     assert table.lines == [1, 3]
 
 
-def test_list_and_dataframe_sources():
+def test_list_sources():
     table = records_from_list([{"text": "a", "label": "x"}, "not a dict", {"text": "b"}])
     assert table.lines == [1, 3] and table.problems[0].line == 2
-    frame = pd.DataFrame({"review": ["good", None], "stars": ["5", "1"]})
-    table = records_from_dataframe(frame)
-    assert table.records == [{"review": "good", "stars": "5"}, {"stars": "1"}]
-    assert table.columns == ["review", "stars"]
 
 
 @pytest.mark.parametrize("columns, expected", [

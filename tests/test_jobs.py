@@ -200,20 +200,27 @@ def test_the_eta_is_paced_by_the_phase_under_way_not_the_time_before_it(isolated
 
 
 def test_a_run_whose_process_died_is_shown_interrupted_wherever_runs_are_listed(isolated_workspace, config):
-    """A command-line run killed while the app was up stayed "running"; Home showed such ghosts as training."""
+    """A command-line run killed while the app was up stayed "running"; Home showed such ghosts as training.
+    Reading shows it interrupted without writing (listing used to settle it on disk); a worker's sweep records it."""
     from core.serving.overview import summarise_workspace
-    from core.training.runs import list_runs
+    from core.training.runs import RECORD_FILE, list_runs, run_folder, settle_dead_runs
 
     version = save_demo_version(isolated_workspace, config)
     finished = QueueWithWorker(isolated_workspace, config)
     done = finished.wait(finished.submit(request(config, version, "tfidf_nb"), ANALYST).run_id, timeout=120)
     assert done.heartbeat_at is not None  # a training run beats while it runs
     ghost, alive = running_elsewhere(isolated_workspace, config, version, minutes_ago(10), minutes_ago(0))
+    stored = (run_folder(isolated_workspace, ghost.run_id) / RECORD_FILE).read_bytes()
     states = {r.run_id: r for r in list_runs(isolated_workspace)}
     assert states[ghost.run_id].state is RunState.INTERRUPTED and "no sign of life" in states[ghost.run_id].message
     assert states[alive.run_id].state is RunState.RUNNING  # it beat a moment ago: still training elsewhere
-    assert load_record(isolated_workspace, ghost.run_id).state is RunState.INTERRUPTED  # settled on disk
     assert [r.run_id for r in summarise_workspace(isolated_workspace).active_runs] == [alive.run_id]  # Home
+    assert finished.snapshot(ghost.run_id).state is RunState.INTERRUPTED  # the Train page's follow
+    assert (run_folder(isolated_workspace, ghost.run_id) / RECORD_FILE).read_bytes() == stored  # nothing written
+    swept = {r.run_id: r for r in settle_dead_runs(isolated_workspace)}
+    on_disk = load_record(isolated_workspace, ghost.run_id)
+    assert on_disk.state is RunState.INTERRUPTED and on_disk.retryable and swept[ghost.run_id] == on_disk
+    assert load_record(isolated_workspace, alive.run_id).state is RunState.RUNNING
 
 
 def test_a_run_record_changes_state_only_along_its_life_and_refuses_unknown_fields(isolated_workspace, config):
@@ -244,10 +251,11 @@ def test_a_run_record_changes_state_only_along_its_life_and_refuses_unknown_fiel
 
 def test_progress_is_written_apart_from_the_spec_and_result(isolated_workspace, config):
     """Progress is written up to once a second for minutes: it goes to progress.json, and run.json (spec,
-    state, result) changes only when the state or a result does."""
+    state, result) changes only when the state or a result does. The history is appended, a line per point: it
+    was rewritten whole with every report (quadratic in the run's length)."""
     import json
 
-    from core.training.runs import PROGRESS_FILE, RECORD_FILE, RunHandle, create_run, run_folder
+    from core.training.runs import HISTORY_FILE, PROGRESS_FILE, RECORD_FILE, RunHandle, create_run, run_folder
 
     version = save_demo_version(isolated_workspace, config)
     handle = RunHandle(isolated_workspace, create_run(isolated_workspace, request(config, version, "tfidf_nb"),
@@ -259,10 +267,46 @@ def test_progress_is_written_apart_from_the_spec_and_result(isolated_workspace, 
         handle.report(step=step, total_steps=3, loss=1.0 / step, history={"step": step}, persist=True)
     assert ((folder / RECORD_FILE).stat().st_mtime_ns, (folder / RECORD_FILE).read_bytes()) == written
     progress = json.loads((folder / PROGRESS_FILE).read_text())
-    assert progress["step"] == 3 and len(progress["history"]) == 3 and "dataset_ref" not in progress
+    assert progress["step"] == 3 and "history" not in progress and "dataset_ref" not in progress
+    assert [json.loads(line) for line in (folder / HISTORY_FILE).read_text().splitlines()] == [
+        {"step": 1}, {"step": 2}, {"step": 3}]
+    with (folder / HISTORY_FILE).open("a") as half_written:  # a reader meeting a line being written skips it
+        half_written.write('{"step": 4, "lo')
+    assert load_record(isolated_workspace, handle.run_id).history == [{"step": 1}, {"step": 2}, {"step": 3}]
     assert "step" not in json.loads((folder / RECORD_FILE).read_text())
     on_disk = load_record(isolated_workspace, handle.run_id)
     assert (on_disk.state, on_disk.step, on_disk.loss) == (RunState.RUNNING, 3, 1.0 / 3)
     handle.report(train_examples=40)  # a result field, inside the throttle: not written yet …
     handle.report(step=3, persist=True)  # … but with the next write, though that one is progress only
     assert load_record(isolated_workspace, handle.run_id).train_examples == 40
+
+
+def test_a_run_saved_before_the_history_file_keeps_its_history_when_saved_again(isolated_workspace, config):
+    """Runs written before the history file held their history in progress.json; saving such a run again (a
+    sweep interrupting it, say) moves the history to the file instead of dropping it."""
+    import json
+
+    from core.training.runs import HISTORY_FILE, PROGRESS_FILE, create_run, interrupt_record, run_folder
+
+    version = save_demo_version(isolated_workspace, config)
+    record = create_run(isolated_workspace, request(config, version, "tfidf_nb"), config, ANALYST)
+    folder = run_folder(isolated_workspace, record.run_id)
+    legacy = json.loads((folder / PROGRESS_FILE).read_text())
+    (folder / PROGRESS_FILE).write_text(json.dumps({**legacy, "history": [{"epoch": 1.0, "loss": 0.5}]}))
+    assert load_record(isolated_workspace, record.run_id).history == [{"epoch": 1.0, "loss": 0.5}]
+    interrupt_record(isolated_workspace, load_record(isolated_workspace, record.run_id), "test")
+    assert (folder / HISTORY_FILE).exists() and "history" not in json.loads((folder / PROGRESS_FILE).read_text())
+    assert load_record(isolated_workspace, record.run_id).history == [{"epoch": 1.0, "loss": 0.5}]
+
+
+def test_a_run_lock_nobody_holds_is_forgotten(isolated_workspace, config):
+    """The process's table of run locks only ever grew (one entry per run ever locked)."""
+    from core.training import runs
+
+    version = save_demo_version(isolated_workspace, config)
+    record = runs.create_run(isolated_workspace, request(config, version, "tfidf_nb"), config, ANALYST)
+    with runs.run_lock(isolated_workspace, record.run_id):
+        with runs.run_lock(isolated_workspace, record.run_id):  # re-entrant
+            assert len(runs._LOCKS_HELD) == 1
+        assert len(runs._LOCKS_HELD) == 1
+    assert runs._LOCKS_HELD == {}

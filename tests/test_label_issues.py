@@ -127,6 +127,7 @@ def demo_with_planted_copies_and_outlier() -> list[dict]:
                    {"text": "Der Kühlschrank summt nachts sehr laut und ich kann nicht schlafen", "label": "product_quality"}]
 
 
+@pytest.mark.slow  # sentence embeddings of every row: seconds
 def test_near_copies_with_different_labels_and_outliers_are_found_on_sentence_embeddings(config):
     import pandas as pd
 

@@ -156,6 +156,7 @@ def test_the_command_line_checks_a_version_and_applies_edited_output(studio, pla
     assert main(["labels", "--data", "x.jsonl", "--apply", str(kept)]) == 2
 
 
+@pytest.mark.slow  # sentence embeddings of every row: seconds
 def test_near_copies_and_outliers_of_a_saved_version_are_named_by_line_and_can_be_dropped(studio, config):
     from core.accounts.auth import PermissionDenied
     from core.services.datasets import find_version_copies
@@ -182,6 +183,7 @@ def test_near_copies_and_outliers_of_a_saved_version_are_named_by_line_and_can_b
         find_version_copies(studio, Caller(USER), version.ref)
 
 
+@pytest.mark.slow  # sentence embeddings of every row: seconds
 def test_the_command_line_lists_near_copies_and_outliers_as_json_lines(write_file, capsys):
     import json
 

@@ -101,3 +101,18 @@ def test_a_stop_set_before_fit_cancels_it(kind, tiny_settings):
     stop.set()
     with pytest.raises(TrainingCancelled):
         model_kinds()[kind](LABELS, settings, config).fit(training_data(LABELS), lambda _: None, stop)
+
+
+@pytest.mark.parametrize("kind", list(model_kinds()))
+def test_every_kind_has_typed_settings_whose_defaults_survive_a_record(kind):
+    """Each kind names its own frozen hyper-parameter type; what a run record stores rebuilds it exactly, and a
+    record holding another kind's fields (written before kinds had their own) gets the defaults."""
+    import dataclasses
+
+    cls = model_kinds()[kind]
+    defaults = cls.Settings()
+    assert dataclasses.is_dataclass(defaults)
+    assert cls.settings_from_record(dataclasses.asdict(defaults)) == defaults
+    assert cls.settings_for(None) == defaults
+    foreign = {"some_other_kinds_field": 1, **dataclasses.asdict(defaults)}
+    assert cls.settings_from_record(foreign) == defaults and not cls.records_own_settings(foreign)

@@ -127,28 +127,30 @@ def test_the_speed_is_timed_on_a_batch_of_typical_lengths():
     assert len(typical_batch(["short", "texts"], 16)) == 16  # fewer texts than a batch: repeated
 
 
-def test_speed_probes_measure_in_the_background_once_per_key():
-    import threading
+def test_the_speed_is_measured_by_a_worker_once_per_question_never_by_the_asker(isolated_workspace, config):
+    """The Train page's estimate loaded the transformer and ran optimiser steps in the web server; now it asks
+    and a worker answers (one of several takes each question), once."""
+    from core.training.speed import SpeedError, SpeedQuestion, answer_questions, ask_speed
 
-    from core.training.speed import SpeedProbes
+    question = SpeedQuestion("some-model", 64, 16, ("a text", "another text"))
+    assert ask_speed(isolated_workspace, question) is None  # asked: no answer yet, and the asker measured nothing
+    assert ask_speed(isolated_workspace, question) is None
+    seen = []
 
-    release, calls = threading.Event(), []
-
-    def slow_measure() -> float:
-        calls.append(1)
-        release.wait(5)
+    def measure(run_config, texts, batch_size) -> float:
+        seen.append((run_config.model.name, run_config.model.max_length, texts, batch_size))
         return 42.0
 
-    probes = SpeedProbes()
-    assert probes.result("k", slow_measure) is None  # asked: answers at once, measuring meanwhile
-    assert probes.result("k", slow_measure) is None and len(calls) <= 1
-    release.set()
-    assert probes.wait("k", timeout=5) == 42.0
-    assert probes.result("k", slow_measure) == 42.0 and len(calls) == 1  # kept, not measured again
+    assert answer_questions(isolated_workspace, config, measure) == 1
+    assert seen == [("some-model", 64, ["a text", "another text"], 16)]  # the question's model, not the worker's
+    assert ask_speed(isolated_workspace, question) == 42.0
+    assert answer_questions(isolated_workspace, config, measure) == 0 and len(seen) == 1  # kept, not measured again
 
-    def broken() -> float:
+    def broken(run_config, texts, batch_size) -> float:
         raise OSError("no such model")
 
-    probes.result("bad", broken)
-    with pytest.raises(OSError, match="no such model"):
-        probes.wait("bad", timeout=5)
+    bad = SpeedQuestion("missing-model", 64, 16, ("a text",))
+    ask_speed(isolated_workspace, bad)
+    answer_questions(isolated_workspace, config, broken)
+    with pytest.raises(SpeedError, match="OSError: no such model"):
+        ask_speed(isolated_workspace, bad)

@@ -98,6 +98,13 @@ def test_each_use_case_checks_the_role_before_it_acts(studio, config):
     from core.services.runs import cancel_run, delete_run
     from core.services.review import figures as queue_figures, queue
     from core.services.tokens import create_token
+    from core.services.classification import my_feedback
+    from core.services.datasets import CleaningOptions, dataset_versions, version_users
+    from core.services.evaluation import evaluate_file, test_evaluation
+    from core.services.feedback import merge_preview
+    from core.services.overview import workspace_summary
+    from core.services.publishing import publishing_history
+    from core.services.runs import runs, transformer_plan
 
     version = save_demo_version(studio.workspace, config, max_rows=120)
     (run,) = train_runs(studio.workspace, config, version, kinds=("tfidf_nb",))
@@ -123,12 +130,43 @@ def test_each_use_case_checks_the_role_before_it_acts(studio, config):
         (user, "evaluate models", lambda c: explain_with_run(studio, c, run.run_id, "hello")),
         (user, "label the review queue", lambda c: queue(studio, c)),
         (analyst, "view logs", lambda c: queue_figures(studio, c)),
+        (user, "train models", lambda c: runs(studio, c)),
+        (user, "train models", lambda c: transformer_plan(studio, c, version, "quick", None)),
+        (user, "manage data", lambda c: dataset_versions(studio, c)),
+        (user, "manage data", lambda c: version_users(studio, c, version.ref)),
+        (user, "evaluate models", lambda c: test_evaluation(studio, c, run)),
+        (user, "evaluate models", lambda c: evaluate_file(studio, c, run.run_id, None, "text", "label")),
+        (user, "evaluate models", lambda c: publishing_history(studio, c)),
+        (analyst, "review feedback", lambda c: merge_preview(studio, c, version.ref, CleaningOptions())),
+        (nobody, "sign in to give feedback", lambda c: my_feedback(studio, c)),
+        (nobody, "sign in first", lambda c: workspace_summary(studio, c)),
     ]
     for caller, words, use_case in refused:
         with pytest.raises(PermissionDenied, match=words):
             use_case(caller)
     assert logged(studio) == before  # nothing was done, so nothing more is on record
     assert [r.run_id for r in list_runs(studio.workspace)] == [run.run_id]  # and the run was not deleted
+
+
+def test_evaluating_a_file_is_logged_with_the_run_the_file_and_the_result(studio, config, write_file, capsys):
+    """Evaluating an uploaded file had no role check of its own and left no trace; from the page and the command
+    line alike it is now one event saying which run, which file, how many rows and the macro-F1."""
+    from core.services.datasets import read_feedback_file
+    from core.services.evaluation import evaluate_file
+
+    version = save_demo_version(studio.workspace, config, max_rows=120)
+    (run,) = train_runs(studio.workspace, config, version, kinds=("tfidf_nb",))
+    rows = version.frame()[["text", "label"]].head(20).to_dict(orient="records")
+    path = write_file("other.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
+    evaluation, record = evaluate_file(studio, Caller(ANALYST, "s-ana"), run.run_id,
+                                       read_feedback_file(path, 10**6), "text", "label")
+    assert record.run_id == run.run_id and evaluation.examples == 20
+    assert main(["evaluate", "--model", run.run_id, "--data", str(path), "--workspace", str(config.workspace_path)]) == 0
+    trail = [row for row in logged(studio) if row["event_type"] == "file_evaluated"]
+    assert [(row["username"], row["details"]["run"], row["details"]["rows"], row["details"].get("via"))
+            for row in trail] == [("ana", run.run_id, 20, None), (trail[1]["username"], run.run_id, 20, "command line")]
+    assert trail[0]["details"]["file"] == "other.jsonl"
+    assert trail[0]["details"]["macro_f1"] == pytest.approx(evaluation.metrics["macro_f1"])
 
 
 def test_classifying_logs_one_event_and_a_row_per_text_with_the_suggested_threshold(studio, config):

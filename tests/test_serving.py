@@ -64,7 +64,7 @@ def test_a_mixed_batch_gets_structured_results_and_a_status_per_row(isolated_wor
     assert first.label == max(first.scores, key=first.scores.get) and first.score == max(first.scores.values())
     assert first.label == "billing" and results[5].label == "delivery"
     assert first.needs_review == (first.score < 0.5)
-    strict = predictor.with_threshold(1.01).predict(MIXED)
+    strict = Predictor(predictor.scorer, predictor.label_names, 1.01).predict(MIXED)
     assert all(r.needs_review for r in strict if r.status == "ok")
     assert not any(r.needs_review for r in strict if r.status != "ok")
     assert first.at_threshold(0.0).needs_review is False
@@ -138,7 +138,7 @@ def test_the_published_model_is_loaded_once_and_reloaded_after_publishing(isolat
     publish(isolated_workspace, second.run_id, ANALYST)
     predictor, record = served.current()
     assert record.run_id == second.run_id and served.loads == 2
-    assert predictor.predict_one("my card was charged twice").status == "ok"
+    assert predictor.predict(["my card was charged twice"])[0].status == "ok"
 
 
 def test_the_default_threshold_reaches_the_target_accuracy_on_the_test_split():

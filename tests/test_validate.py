@@ -5,11 +5,18 @@ import pytest
 from core.platform.config import load_config
 from core.data.ingest import read_feedback_bytes, records_from_list
 from core.models.pretrained import token_counter
-from core.data.validate import Fix, Severity, describe_lines, validate_table
+from core.data.validate import Fix, Severity, describe_lines, select_fields, validate_examples
 
 
 def jsonl(*rows) -> bytes:
     return "\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows).encode() + b"\n"
+
+
+def validate_table(table, text_field, label_field, config, count_tokens=None):
+    """A freshly read table validated with the chosen fields, as preparing an upload does."""
+    return validate_examples(select_fields(table, text_field, label_field), source=table.source,
+                             text_field=text_field, label_field=label_field, config=config,
+                             count_tokens=count_tokens, columns=table.columns, problems=table.problems)
 
 
 def report_for(data: bytes, name="f.jsonl", text="text", label="label", config=None, count_tokens=None):

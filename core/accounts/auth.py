@@ -109,14 +109,15 @@ MAX_PASSWORD_BYTES = 72
 
 
 @functools.cache
-def unusable_hash() -> str:
+def unusable_hash(rounds: int = 12) -> str:
     """A real bcrypt hash of a random secret nobody knows: checked against when there is no account to check,
     so an unknown, locked or disabled name costs the same bcrypt work as a real one."""
-    return hash_password(secrets.token_urlsafe(24))
+    return hash_password(secrets.token_urlsafe(24), rounds)
 
 
-def hash_password(password: str) -> str:
-    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt()).decode("ascii")
+def hash_password(password: str, rounds: int = 12) -> str:
+    """A bcrypt hash of ``rounds`` work factor (``auth.password_hash_rounds``)."""
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds)).decode("ascii")
 
 
 def verify_password(password: str, password_hash: str) -> bool:
@@ -259,7 +260,8 @@ class Accounts:
         """The very first account; refused once any account exists (no default password anywhere)."""
         username = self._check_username(username)
         self._check_new_password(password, username, name, email)
-        hashed = hash_password(password)  # slow: before the write transaction, not inside it
+        # slow: before the write transaction, not inside it
+        hashed = hash_password(password, self.config.password_hash_rounds)
         with self.store.writing() as connection:  # the check and the insert in one transaction
             if connection.execute(select(func.count()).select_from(users)).scalar_one():
                 raise AuthError("the first admin account already exists; sign in instead")
@@ -270,7 +272,7 @@ class Accounts:
         """A new account, ``actor`` recorded as its creator (who may create one: core.services.accounts)."""
         username = self._check_username(username)
         self._check_new_password(password, username, name, email)
-        hashed = hash_password(password)
+        hashed = hash_password(password, self.config.password_hash_rounds)
         with self.store.writing() as connection:
             if connection.execute(select(users.c.username).where(users.c.username == username)).first():
                 raise AuthError(f"an account called {username!r} already exists")
@@ -313,7 +315,8 @@ class Accounts:
         """Set a new password (it must pass the password rules); also lifts a lockout and ends the sessions."""
         account = self.get(username)
         self._check_new_password(password, username, account.name if account else "", account.email if account else "")
-        self._update(username, password_hash=hash_password(password), failed_sign_ins=0, locked_until=None)
+        self._update(username, password_hash=hash_password(password, self.config.password_hash_rounds),
+                     failed_sign_ins=0, locked_until=None)
         Sessions(self.store).end_all(username, "the password was changed")
         return self.get(username)
 
@@ -347,7 +350,8 @@ class Accounts:
         name = username.strip().lower()
         reserved = self._reserve_attempt(name)
         stored = self._password_hash(name) if reserved else None
-        right = verify_password(password, stored or unusable_hash()) and stored is not None
+        checked = stored or unusable_hash(self.config.password_hash_rounds)
+        right = verify_password(password, checked) and stored is not None
         if right:
             self._update(name, failed_sign_ins=0, locked_until=None)
             return SignInAttempt(name, "signed_in", self.get(name))

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.data.split import SPLITS, SplitPlan, split_counts, stratified_split
+from core.data.split import SplitPlan, split_counts, stratified_split
 from core.data.validate import ValidationReport
 from core.platform.workspace import Workspace, read_json, remove_folder_atomic, staged_folder, write_json_atomic
 
@@ -99,18 +99,6 @@ class DatasetVersion:
     def split_frame(self, split: str) -> pd.DataFrame:
         frame = self.frame()
         return frame[frame["split"] == split].reset_index(drop=True)
-
-    def to_dataset_dict(self):  # -> datasets.DatasetDict
-        """The splits as a Hugging Face ``DatasetDict`` with a ``ClassLabel`` label column."""
-        from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
-
-        features = Features({"text": Value("string"), "label": ClassLabel(names=self.labels)})
-        frame = self.frame()
-        return DatasetDict({
-            split: Dataset.from_dict(
-                {"text": part["text"].tolist(), "label": part["label_id"].tolist()}, features=features)
-            for split, part in frame.groupby("split") if split in SPLITS
-        })
 
 
 def suggest_dataset_name(file_name: str) -> str:

@@ -330,24 +330,16 @@ def records_from_list(rows: Iterable[dict[str, Any]], source: str = "list") -> R
     return table
 
 
-def records_from_dataframe(frame: pd.DataFrame, source: str = "dataframe") -> RawTable:
-    """Build a table from a DataFrame; missing cells (NaN/None) become absent fields."""
-    rows = ({k: v for k, v in rec.items() if not _is_missing(v)} for rec in frame.to_dict("records"))
-    table = records_from_list(rows, source=source)
-    table.columns = [str(c) for c in frame.columns]
-    return table
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
-
-
 @dataclass(frozen=True)
 class ColumnGuess:
     """The fields most likely to hold the text and the label (either may be None)."""
 
     text: str | None
     label: str | None
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def guess_columns(table: RawTable, sample: int = 500) -> ColumnGuess:

@@ -15,11 +15,10 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from core.models.baselines import SAGA_MAX_ITER, SAGA_TOLERANCE, tfidf_vectoriser
+from core.models.baselines import TfidfLogRegSettings, tfidf_logreg_pipeline, tfidf_vectoriser
 from core.platform.config import AppConfig
 
 #: Progress: (folds done, folds in all).
@@ -73,8 +72,7 @@ def _judge(seed: int) -> Pipeline:
     with errors in them the weighted fit does not converge (CLINC150 with 5 % flipped: it ran to the 300-pass cap
     of the time, 29 s a fold, against 31 passes and 3 s unweighted), and weighting serves macro-F1 in training,
     not this check."""
-    return Pipeline([("tfidf", tfidf_vectoriser()), ("clf", LogisticRegression(
-        C=10.0, solver="saga", tol=SAGA_TOLERANCE, max_iter=SAGA_MAX_ITER, random_state=seed))])
+    return tfidf_logreg_pipeline(TfidfLogRegSettings(), seed)
 
 
 def out_of_fold_scores(texts: list[str], label_ids: np.ndarray, n_labels: int, folds: int, seed: int,

@@ -427,12 +427,3 @@ def validate_examples(frame: pd.DataFrame, *, source: str, text_field: str, labe
         findings=builder.findings,
     )
 
-
-def validate_table(table: RawTable, text_field: str, label_field: str, config: AppConfig,
-                   count_tokens: TokenCounter | None = None) -> ValidationReport:
-    """Validate a freshly read table with the chosen fields."""
-    return validate_examples(
-        select_fields(table, text_field, label_field), source=table.source, text_field=text_field,
-        label_field=label_field, config=config, count_tokens=count_tokens, columns=table.columns,
-        problems=table.problems,
-    )

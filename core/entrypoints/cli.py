@@ -338,7 +338,7 @@ def command_train(args: argparse.Namespace) -> int:
             recipe = measured_transformer_plan(studio, caller, version, preset, args.max_train_examples)
             _print_recipe(recipe)
         request = RunRequest(version.ref, kind, preset,
-                             recipe.hyperparameters if recipe else config.training.hyperparameters(preset),
+                             recipe.hyperparameters if recipe else model_kinds()[kind].Settings(),
                              max_train_examples=args.max_train_examples, recipe=recipe)
         record = train_here(studio, caller, request, on_change=_progress_printer(kind))
         _print_run(studio, record)

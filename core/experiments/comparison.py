@@ -35,12 +35,21 @@ def check_same_split(records: list[RunRecord]) -> None:
 
 
 def is_tuned(record: RunRecord) -> bool:
-    """Whether the run's preset and hyper-parameters shaped it: the fine-tuned transformer's do, the
-    baselines ignore them (they are recorded only because every run request carries them)."""
+    """Whether the run's preset shaped it: the fine-tuned transformer's recipe is planned from it, the
+    baselines have no recipe."""
     from core.models.model_kinds import model_kinds
 
     kind = model_kinds().get(record.kind)
     return kind is not None and kind.family == "transformer"
+
+
+def own_hyperparameters(record: RunRecord) -> dict[str, Any]:
+    """The hyper-parameters the run trained with; empty for a run recorded before its kind had its own (its
+    record holds the transformer's, which it ignored)."""
+    from core.models.model_kinds import model_kinds
+
+    kind = model_kinds().get(record.kind)
+    return record.hyperparameters if kind is not None and kind.records_own_settings(record.hyperparameters) else {}
 
 
 def comparison_table(pairs: list[tuple[RunRecord, Evaluation]]) -> pd.DataFrame:
@@ -48,7 +57,7 @@ def comparison_table(pairs: list[tuple[RunRecord, Evaluation]]) -> pd.DataFrame:
     check_same_split([record for record, _ in pairs])
     rows = []
     for record, evaluation in pairs:
-        hyper = record.hyperparameters if is_tuned(record) else {}
+        hyper = own_hyperparameters(record)
         rows.append({
             "run": record.run_id, "model": record.title, "name": record.name, "kind": record.kind,
             "family": "transformer" if is_tuned(record) else "baseline",
@@ -143,7 +152,7 @@ def experiment_rows(pairs: list[tuple[RunRecord, Evaluation | None]]) -> list[di
             "split_fingerprint": record.split_fingerprint, "preset": record.preset if is_tuned(record) else "",
             "created_at": record.created_at, "created_by": record.created_by or "",
             "train_examples": record.train_examples,
-            **{f"hp_{k}": v if is_tuned(record) else "" for k, v in record.hyperparameters.items()},
+            **{f"hp_{k}": v for k, v in own_hyperparameters(record).items()},
             **{f"{k}": v for k, v in record.durations.items()},
         }
         if evaluation is not None:

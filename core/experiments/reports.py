@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.experiments.comparison import experiment_rows, is_tuned
+from core.experiments.comparison import experiment_rows, is_tuned, own_hyperparameters
 from core.presentation.display import when
 from core.presentation.exports import to_safe_csv
 from core.platform.config import AppConfig
@@ -72,8 +72,8 @@ def markdown_report(record: RunRecord, evaluation: Evaluation) -> str:
         f"- Trained on {record.train_examples:,} examples"
         + (f"; preset {record.preset}" if is_tuned(record) else "")
         + f"; started {when(record.started_at)} UTC, by {record.created_by or 'unknown'}",
-        *(["- Hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in record.hyperparameters.items())]
-          if is_tuned(record) else []),
+        *(["- Hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in own_hyperparameters(record).items())]
+          if own_hyperparameters(record) else []),
         *([f"- Recipe: {record.recipe['summary']}"] + [f"  - {reason}" for reason in record.recipe["reasons"]]
           if record.recipe else []),
         *([f"- Fine-tuning started from a linear probe at validation macro-F1 "

@@ -7,6 +7,7 @@ recorded at save time and checked before loading.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,67 @@ SAGA_TOLERANCE = 1e-3
 SAGA_MAX_ITER = 50
 
 
-def tfidf_vectoriser() -> TfidfVectorizer:
-    """Word unigrams and bigrams, sublinear counts: the classic strong text baseline."""
-    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, strip_accents="unicode")
+@dataclass(frozen=True)
+class TfidfSettings:
+    """The TF-IDF features and the weighting every TF-IDF baseline shares (today's values are the defaults)."""
+
+    #: Word n-grams from 1 to this many words (2: unigrams and bigrams).
+    ngram_max: int = 2
+    #: Leave out words seen in fewer training texts than this.
+    min_df: int = 1
+    #: Weigh each example by the inverse frequency of its label (balanced), for imbalanced data.
+    class_weighted: bool = True
+
+    def __post_init__(self) -> None:
+        if self.ngram_max < 1 or self.min_df < 1:
+            raise ValueError(f"ngram_max and min_df must be at least 1, got {self.ngram_max} and {self.min_df}")
+
+
+@dataclass(frozen=True)
+class TfidfLogRegSettings(TfidfSettings):
+    """TF-IDF + logistic regression."""
+
+    #: Inverse regularisation strength: larger fits the training data more closely.
+    c: float = 10.0
+    #: The saga solver's passes over the data and its tolerance (see SAGA_MAX_ITER, SAGA_TOLERANCE).
+    max_iter: int = SAGA_MAX_ITER
+    tolerance: float = SAGA_TOLERANCE
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.c <= 0 or self.max_iter < 1:
+            raise ValueError(f"C must be above 0 and max_iter at least 1, got {self.c} and {self.max_iter}")
+
+
+@dataclass(frozen=True)
+class TfidfNBSettings(TfidfSettings):
+    """TF-IDF + complement naive Bayes."""
+
+    #: Additive smoothing of the word counts.
+    alpha: float = 0.3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.alpha < 0:
+            raise ValueError(f"alpha must not be negative, got {self.alpha}")
+
+
+def tfidf_vectoriser(settings: TfidfSettings = TfidfSettings()) -> TfidfVectorizer:
+    """Word n-grams (unigrams and bigrams by default), sublinear counts: the classic strong text baseline."""
+    return TfidfVectorizer(ngram_range=(1, settings.ngram_max), sublinear_tf=True, min_df=settings.min_df,
+                           strip_accents="unicode")
+
+
+def tfidf_logreg_pipeline(settings: TfidfLogRegSettings, seed: int) -> Pipeline:
+    """TF-IDF then logistic regression with the saga solver (it visits examples in a random order: seeded)."""
+    return Pipeline([("tfidf", tfidf_vectoriser(settings)), ("clf", LogisticRegression(
+        C=settings.c, solver="saga", tol=settings.tolerance, max_iter=settings.max_iter, random_state=seed))])
 
 
 class SklearnTextClassifier(TextClassifier):
     """A scikit-learn pipeline over raw texts."""
+
+    Settings = TfidfSettings
 
     def __init__(self, label_names, settings, config: AppConfig) -> None:
         super().__init__(label_names, settings, config)
@@ -56,7 +111,7 @@ class SklearnTextClassifier(TextClassifier):
             raise TrainingCancelled()
         progress(Progress(0, 1, message="fitting"))
         self.pipeline = self.build()
-        weights = compute_sample_weight("balanced", data.train_labels)
+        weights = compute_sample_weight("balanced", data.train_labels) if self.settings.class_weighted else None
         self.pipeline.fit(data.train_texts, data.train_labels, clf__sample_weight=weights)
         if stop.is_set():
             raise TrainingCancelled()
@@ -88,11 +143,10 @@ class SklearnTextClassifier(TextClassifier):
 class TfidfLogisticRegression(SklearnTextClassifier):
     kind = "tfidf_logreg"
     title = "TF-IDF + logistic regression"
+    Settings = TfidfLogRegSettings
 
     def build(self) -> Pipeline:
-        return Pipeline([("tfidf", tfidf_vectoriser()), ("clf", LogisticRegression(
-            C=10.0, solver="saga", tol=SAGA_TOLERANCE, max_iter=SAGA_MAX_ITER,
-            random_state=self.config.training.seed))])  # saga visits examples in a random order: seeded
+        return tfidf_logreg_pipeline(self.settings, self.config.training.seed)
 
     def explain(self, text: str) -> Explanation:
         """Exact: each word's TF-IDF weight times the difference of the two labels' coefficients."""
@@ -114,6 +168,7 @@ class TfidfLogisticRegression(SklearnTextClassifier):
 class TfidfNaiveBayes(SklearnTextClassifier):
     kind = "tfidf_nb"
     title = "TF-IDF + naive Bayes"
+    Settings = TfidfNBSettings
 
     def build(self) -> Pipeline:
-        return Pipeline([("tfidf", tfidf_vectoriser()), ("clf", ComplementNB(alpha=0.3))])
+        return Pipeline([("tfidf", tfidf_vectoriser(self.settings)), ("clf", ComplementNB(alpha=self.settings.alpha))])

@@ -10,6 +10,8 @@ is said by class attributes (``family``, ``precisions``, ``plans_recipe``), neve
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import zipfile
 import threading
@@ -143,11 +145,35 @@ class TextClassifier(ABC):
     #: Whether several processes (torchrun) can train one run together; under torchrun any other kind is trained
     #: by rank 0 alone while the others wait.
     data_parallel: ClassVar[bool] = False
+    #: Whether it is built on the configured pre-trained model (whose fingerprint a run then records).
+    uses_pretrained: ClassVar[bool] = False
 
-    def __init__(self, label_names: list[str], settings: Hyperparameters | None, config: AppConfig) -> None:
-        """``settings`` are the hyper-parameters to train with (None for a model that is only loaded)."""
+    #: The kind's own typed hyper-parameters (a frozen dataclass; its defaults are today's values).
+    Settings: ClassVar[type] = Hyperparameters
+
+    @classmethod
+    def settings_for(cls, hyperparameters: Any = None) -> Any:
+        """``hyperparameters`` when they are this kind's, else the kind's defaults: a preset's transformer
+        settings say nothing about a baseline."""
+        return hyperparameters if isinstance(hyperparameters, cls.Settings) else cls.Settings()
+
+    @classmethod
+    def settings_from_record(cls, values: dict[str, Any]) -> Any:
+        """The typed hyper-parameters frozen in a run record. A record written before the kind had settings of
+        its own holds another kind's fields (which it ignored then): it gets the defaults it trained with."""
+        names = {f.name for f in dataclasses.fields(cls.Settings)}
+        return cls.Settings(**values) if set(values) <= names else cls.Settings()
+
+    @classmethod
+    def records_own_settings(cls, values: dict[str, Any]) -> bool:
+        """Whether a run record's hyper-parameters are this kind's own (not another kind's, from before)."""
+        return set(values) <= {f.name for f in dataclasses.fields(cls.Settings)}
+
+    def __init__(self, label_names: list[str], settings: Any, config: AppConfig) -> None:
+        """``settings`` are the kind's hyper-parameters to train with (``Settings``; None or another kind's: its
+        defaults)."""
         self.label_names = list(label_names)
-        self.settings = settings
+        self.settings = self.settings_for(settings)
         self.config = config
         self.fit_info: dict[str, Any] = {}
 

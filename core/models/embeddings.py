@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from dataclasses import dataclass
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator
@@ -108,10 +109,28 @@ class EmbeddingCache:
 EMBEDDINGS = EmbeddingCache()
 
 
+@dataclass(frozen=True)
+class EmbeddingLogRegSettings:
+    """Frozen sentence embeddings + logistic regression (today's values are the defaults)."""
+
+    #: Inverse regularisation strength: larger fits the training data more closely.
+    c: float = 10.0
+    #: The lbfgs solver's iteration cap (it converges well before on normalised embeddings).
+    max_iter: int = 3000
+    #: Weigh each example by the inverse frequency of its label (balanced), for imbalanced data.
+    class_weighted: bool = True
+
+    def __post_init__(self) -> None:
+        if self.c <= 0 or self.max_iter < 1:
+            raise ValueError(f"C must be above 0 and max_iter at least 1, got {self.c} and {self.max_iter}")
+
+
 class EmbeddingLogisticRegression(TextClassifier):
     kind = "embedding_logreg"
     title = "Sentence embeddings + logistic regression"
     cost_rank = 1
+    Settings = EmbeddingLogRegSettings
+    uses_pretrained = True
 
     def __init__(self, label_names, settings, config: AppConfig) -> None:
         super().__init__(label_names, settings, config)
@@ -139,8 +158,9 @@ class EmbeddingLogisticRegression(TextClassifier):
 
         features = self.encoder.encode(data.train_texts, on_batch)
         progress(Progress(0, 1, message="fitting the classifier"))
-        self.head = LogisticRegression(max_iter=3000, C=10.0)
-        self.head.fit(features, data.train_labels, sample_weight=compute_sample_weight("balanced", data.train_labels))
+        self.head = LogisticRegression(max_iter=self.settings.max_iter, C=self.settings.c)
+        weights = compute_sample_weight("balanced", data.train_labels) if self.settings.class_weighted else None
+        self.head.fit(features, data.train_labels, sample_weight=weights)
         progress(Progress(1, 1, epoch=1.0, message="fitted"))
         return self
 

@@ -63,10 +63,6 @@ class Predictor:
                   chunk_size: int = DEFAULT_CHUNK_SIZE) -> "Predictor":
         return cls(model.score, model.label_names, threshold, chunk_size)
 
-    def with_threshold(self, threshold: float) -> "Predictor":
-        """The same model with another review threshold (cheap: the model is shared)."""
-        return Predictor(self.scorer, self.label_names, threshold, self.chunk_size)
-
     def predict(self, inputs: Sequence[Any], on_progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
         """One :class:`Prediction` per input, in input order; ``on_progress(done, total)`` after each chunk."""
         results: list[Prediction | None] = [row_status(value) for value in inputs]
@@ -87,6 +83,3 @@ class Predictor:
             if on_progress is not None:
                 on_progress(min(start + self.chunk_size, len(valid)), len(valid))
         return results  # type: ignore[return-value]
-
-    def predict_one(self, text: Any) -> Prediction:
-        return self.predict([text])[0]

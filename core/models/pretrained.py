@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 from pathlib import Path
 from typing import Callable
@@ -35,6 +36,29 @@ def resolve_model_source(name: str) -> str:
         if packaged is not None:
             return str(packaged)
     return name
+
+
+def model_fingerprint(name: str) -> str | None:
+    """What identifies the pre-trained model a name resolves to: a SHA-256 over every file of its folder (names
+    and contents); None for a hub id with no local folder (the hub's revision is not known here)."""
+    source = Path(resolve_model_source(name))
+    if not source.is_dir():
+        return None
+    files = sorted(p for p in source.rglob("*") if p.is_file())
+    return _fingerprint(str(source), tuple((str(p.relative_to(source)), p.stat().st_size, p.stat().st_mtime_ns)
+                                           for p in files))
+
+
+@functools.lru_cache(maxsize=16)
+def _fingerprint(folder: str, listing: tuple[tuple[str, int, int], ...]) -> str:
+    """The folder's hash, worked out again only when a file's name, size or time changes (weights: seconds)."""
+    digest = hashlib.sha256()
+    for relative, _, _ in listing:
+        digest.update(relative.encode("utf-8") + b"\0")
+        with (Path(folder) / relative).open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=4)

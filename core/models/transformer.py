@@ -142,6 +142,7 @@ class FineTunedTransformer(TextClassifier):
     precisions = ("fp32", "int8", "bf16")
     plans_recipe = True
     data_parallel = True
+    uses_pretrained = True
 
     def __init__(self, label_names, settings, config: AppConfig) -> None:
         super().__init__(label_names, settings, config)

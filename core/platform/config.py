@@ -306,6 +306,9 @@ class AuthConfig:
     #: New passwords must score at least this on zxcvbn's 0–4 scale (0–1: a common password, a name, a
     #: keyboard pattern; 2: guessable only with effort), also counting the username and full name as guessable.
     min_password_score: int = 2
+    #: bcrypt's work factor (2^rounds hashing rounds; 12 takes about a quarter second here, each extra round
+    #: doubles it). Lower only for tests: a password hash is only as slow to crack as it was to make.
+    password_hash_rounds: int = 12
 
 
 @dataclass
@@ -372,6 +375,9 @@ class AppConfig:
             raise ConfigError("training.precision must be auto, bf16 or fp32")
         if self.data.max_upload_mb <= 0:
             raise ConfigError("data.max_upload_mb must be positive")
+        if not 4 <= self.auth.password_hash_rounds <= 31:
+            raise ConfigError(f"auth.password_hash_rounds must be between 4 and 31 (bcrypt's range), got "
+                              f"{self.auth.password_hash_rounds}")
         if self.inference.precision not in ("auto", "fp32", "int8", "bf16"):
             raise ConfigError("inference.precision must be auto, fp32, int8 or bf16")
         if not 0.0 < self.classify.target_accuracy <= 1.0:

@@ -12,10 +12,11 @@ from core.training.outcomes import record_run_outcome
 from core.accounts.auth import Permission
 from core.serving.publishing import delete_run as delete_run_files
 from core.models.model_kinds import model_kinds
-from core.models.transformer import measure_training_throughput, typical_batch
+from core.models.transformer import typical_batch
 from core.platform.config import POOLINGS, PRESET_NAMES, AppConfig, Hyperparameters
 from core.data.dataset_versions import DatasetVersion
 from core.training.recipe import DataProfile, Recipe
+from core.training.speed import SpeedError, SpeedQuestion, ask_speed
 from core.models.classifiers import ModelFileError
 from core.training.runs import (
     RunError, RunHandle, RunRecord, RunRequest, RunState, create_run, list_runs, load_record, run_folder, run_name,
@@ -40,6 +41,25 @@ def run(studio: Studio, caller: Caller, run_id: str) -> RunRecord:
     return load_record(studio.workspace, run_id)
 
 
+def follow_run(studio: Studio, caller: Caller, run_id: str) -> RunRecord:
+    """A run's latest state and progress as its worker last wrote it (a dead one shown as interrupted)."""
+    caller.require_any(*SEE_RUNS)
+    return studio.jobs.snapshot(run_id)
+
+
+def active_runs(studio: Studio, caller: Caller, listed: list[RunRecord] | None = None) -> list[RunRecord]:
+    """Runs queued or training on any worker, the running ones first, then the queue in its order (``listed``:
+    runs already read with :func:`runs`, so a poll reads the run folders once)."""
+    caller.require_any(*SEE_RUNS)
+    return studio.jobs.active(listed)
+
+
+def workers_online(studio: Studio, caller: Caller) -> int:
+    """How many training workers announced themselves lately (none: queued runs wait)."""
+    caller.require_any(*SEE_RUNS)
+    return len(studio.jobs.workers())
+
+
 def name_of_run(studio: Studio, caller: Caller, run_id: str | None) -> str:
     """A run's readable name by id ("Fine-tuned transformer, 25 Nov 14:02, feedback/v1")."""
     caller.require_any(*SEE_RUNS)
@@ -54,21 +74,21 @@ def data_profile(studio: Studio, version: DatasetVersion, limit: int | None) -> 
     return studio.remembered(key, lambda: version_profile(version, config, limit))
 
 
-def _probed_speed(studio: Studio, config: AppConfig, texts: list[str], batch_size: int) -> float | None:
-    """The training speed, measured once per model and batch in the background; None until it is known."""
-    sample = typical_batch(texts, batch_size)
-    key = (config.model.name, config.model.max_length, batch_size, tuple(sample))
-    return studio.speed_probes.result(key, lambda: measure_training_throughput(config, sample, batch_size))
+def _worker_speed(studio: Studio, config: AppConfig, texts: list[str], batch_size: int) -> float | None:
+    """The training speed as a worker measured it (asked once per model, length, batch and sample); None until
+    one has answered."""
+    return ask_speed(studio.workspace, SpeedQuestion(config.model.name, config.model.max_length, batch_size,
+                                                     tuple(typical_batch(texts, batch_size))))
 
 
 def transformer_plan(studio: Studio, caller: Caller, version: DatasetVersion, preset: str,
                      limit: int | None) -> Recipe:
-    """The fine-tuning recipe for this data and preset with this machine's speed; its ``speed`` is None while
-    the speed is being measured in the background (ask again: the page polls)."""
+    """The fine-tuning recipe for this data and preset with the training machine's speed; its ``speed`` is None
+    until a training worker has measured it (ask again: the page polls); SpeedError when it could not."""
     caller.require(Permission.TRAIN)
     profile, texts = data_profile(studio, version, limit)
     return timed_plan(profile, texts, preset, studio.config,
-                      measure=lambda config, sample, batch: _probed_speed(studio, config, sample, batch))
+                      measure=lambda config, sample, batch: _worker_speed(studio, config, sample, batch))
 
 
 def start_runs(studio: Studio, caller: Caller, requests: list[RunRequest]) -> list[RunRecord]:
@@ -146,7 +166,7 @@ def train_here(studio: Studio, caller: Caller, request: RunRequest,
 
 __all__ = [
     "POOLINGS", "PRESET_NAMES", "SEE_RUNS", "DataProfile", "Hyperparameters", "ModelFileError", "Recipe", "RunError",
-    "RunRecord", "RunRequest", "RunState", "cancel_run", "data_profile", "delete_run", "measured_transformer_plan",
-    "model_kinds", "name_of_run", "run", "run_location", "run_namer", "runs", "serve_as_worker", "start_runs",
-    "train_here", "train_queued_run", "transformer_plan",
+    "RunRecord", "RunRequest", "RunState", "active_runs", "cancel_run", "data_profile", "delete_run", "follow_run",
+    "measured_transformer_plan", "model_kinds", "name_of_run", "run", "run_location", "run_namer", "runs",
+    "serve_as_worker", "SpeedError", "start_runs", "train_here", "train_queued_run", "transformer_plan", "workers_online",
 ]

@@ -20,8 +20,6 @@ from core.platform.workspace import Workspace
 
 if TYPE_CHECKING:
     from core.training.jobs import RunQueue
-    from core.training.speed import SpeedProbes
-    from core.training.speed import SpeedProbes
     from core.serving.runtime import PublishedModel
 
 #: Through which door a call came; kept with its audit event when it is not the app.
@@ -71,7 +69,6 @@ class Studio:
         self.store = store or Store(config.storage.database_url or default_database_url(self.workspace.root))
         self._jobs: RunQueue | None = None
         self._published: PublishedModel | None = None
-        self._speed_probes: SpeedProbes | None = None
         self._lock = threading.Lock()
         self._remembered: dict[Hashable, Any] = {}
 
@@ -113,16 +110,6 @@ class Studio:
             if self._published is None:
                 self._published = PublishedModel(self.workspace, self.config)
             return self._published
-
-    @property
-    def speed_probes(self) -> "SpeedProbes":
-        """This process's training-speed measurements, run one at a time in the background and kept."""
-        from core.training.speed import SpeedProbes
-
-        with self._lock:
-            if self._speed_probes is None:
-                self._speed_probes = SpeedProbes()
-            return self._speed_probes
 
     def close(self) -> None:
         """Let go of the queue and the database (runs in progress go on in their workers)."""

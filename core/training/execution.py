@@ -22,10 +22,10 @@ from core.models.classifiers import (
 )
 from core.training.model_card import write_model_card
 from core.models.model_kinds import model_kinds
-from core.platform.config import AppConfig, Hyperparameters, ModelConfig
+from core.platform.config import AppConfig, ModelConfig
 from core.data.dataset_versions import DatasetVersion, load_dataset_version
 from core.evaluation.scoring import Evaluation, ScoredSet, evaluate, save_scores, score_split
-from core.models.pretrained import token_counter
+from core.models.pretrained import model_fingerprint, token_counter
 from core.training.recipe import DataProfile, Recipe, plan_recipe
 from core.training.runs import (
     HEARTBEAT_S, MODEL_DIR, RunError, RunHandle, RunRecord, RunState, now_iso, process_owner, run_folder,
@@ -203,13 +203,18 @@ def run_config(record: RunRecord, config: AppConfig) -> AppConfig:
 
 def _prepared(workspace: Workspace, record: RunRecord,
               config: AppConfig) -> tuple[DatasetVersion, TrainingData, TextClassifier]:
-    """The run's dataset version (refused if it changed since the run was queued), its training data and a fresh
-    model: what every process training the run starts from."""
+    """The run's dataset version and pre-trained model (each refused if it changed since the run was queued), its
+    training data and a fresh model: what every process training the run starts from."""
     version = load_dataset_version(workspace, record.dataset_ref)
     if version.meta["fingerprint"] != record.dataset_fingerprint:
         raise RunError(f"dataset {record.dataset_ref} changed since the run was queued")
+    kind = model_kinds()[record.kind]
+    queued_with = (record.settings or {}).get("model_fingerprint")
+    if kind.uses_pretrained and queued_with and model_fingerprint(config.model.name) != queued_with:
+        raise RunError(f"the pre-trained model {config.model.name} changed since the run was queued (its files "
+                       "differ from the ones recorded then): queue the run again to train on the model as it is now")
     data = training_data(version, record.max_train_examples, config.training.seed)
-    model = model_kinds()[record.kind](version.labels, Hyperparameters(**record.hyperparameters), config)
+    model = kind(version.labels, kind.settings_from_record(record.hyperparameters), config)
     return version, data, model
 
 

@@ -27,7 +27,7 @@ from core.platform.config import AppConfig
 from core.training.run_queue import open_queue, queued_run_ids
 from core.training.runs import (
     IllegalTransition, RunHandle, RunRecord, RunRequest, RunState, create_run, list_runs, load_record, now_iso,
-    run_folder, settle_if_dead,
+    as_seen, run_folder,
 )
 from core.platform.store import Store
 from core.platform.workspace import Workspace, read_json, write_json_atomic
@@ -140,7 +140,7 @@ class RunQueue:
 
     def snapshot(self, run_id: str) -> RunRecord:
         """The latest state of a run, as its worker last wrote it."""
-        return _as_cancelling(self.workspace, settle_if_dead(self.workspace, load_record(self.workspace, run_id)))
+        return _as_cancelling(self.workspace, as_seen(load_record(self.workspace, run_id)))
 
     def active(self, listed: list[RunRecord] | None = None) -> list[RunRecord]:
         """Runs queued or training, on any worker: the running ones first, then the queue in its order

@@ -67,6 +67,7 @@ def _studio_metadata(record: RunRecord) -> dict[str, Any]:
         "run_id": record.run_id, "kind": record.kind, "trained_at": record.finished_at or record.started_at,
         "trained_by": record.created_by, "dataset": record.dataset_ref,
         "data_fingerprint": record.dataset_fingerprint, "split_fingerprint": record.split_fingerprint,
+        "base_model_fingerprint": (record.settings or {}).get("model_fingerprint"),
         "labels": list(record.labels), "train_examples": record.train_examples,
         "test_metrics": {k: round(float(v), 4) for k, v in (record.test_metrics or {}).items()},
         "hyperparameters": record.hyperparameters, "recipe": record.recipe,

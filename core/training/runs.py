@@ -13,27 +13,30 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import json
 import os
 import secrets
 import socket
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from core.accounts.auth import Actor
-from core.platform.config import AppConfig, Hyperparameters
+from core.platform.config import AppConfig
 from core.training.recipe import Recipe
-from core.platform.workspace import Workspace, read_json, write_json_atomic
+from core.platform.workspace import Workspace, read_json, write_json_atomic, write_text_atomic
 
 RECORD_FILE = "run.json"
 PROGRESS_FILE = "progress.json"
-#: What a training run reports often: kept in PROGRESS_FILE, apart from the spec and the result.
-PROGRESS_FIELDS = ("step", "total_steps", "unit", "epoch", "loss", "elapsed_s", "eta_s", "message", "history",
+#: The metric history, one JSON line appended per report (never rewritten: a long run's writes stay small).
+HISTORY_FILE = "history.jsonl"
+#: What a training run reports often: the latest values kept in PROGRESS_FILE, apart from the spec and the result.
+PROGRESS_FIELDS = ("step", "total_steps", "unit", "epoch", "loss", "elapsed_s", "eta_s", "message",
                    "heartbeat_at")
 MODEL_DIR = "model"
 #: Progress is written to disk at most this often (state changes are written at once).
@@ -89,7 +92,9 @@ class RunRequest:
     dataset_ref: str
     kind: str
     preset: str
-    hyperparameters: Hyperparameters
+    #: The kind's own typed hyper-parameters (``model_kinds()[kind].Settings``); another type (a preset's
+    #: transformer settings for a baseline, say) stands for the kind's defaults.
+    hyperparameters: Any
     #: Train on at most this many training examples (a stratified sample); None uses all.
     max_train_examples: int | None = None
     #: The transformer's plan (core.training.recipe) the hyper-parameters came from; values that differ were set by hand.
@@ -199,29 +204,49 @@ def run_folder(workspace: Workspace, run_id: str) -> Path:
 
 
 LOCK_FILE = ".lock"
-_LOCKS_HELD: dict[Path, tuple[threading.RLock, list[int]]] = {}
+
+
+@dataclass
+class _HeldLock:
+    """One run lock in this process: the thread lock, how deep the holder is in, the open lock file, and how
+    many threads hold or wait for it (the entry goes when none does)."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    depth: int = 0
+    handle: int | None = None
+    users: int = 0
+
+
+_LOCKS_HELD: dict[Path, _HeldLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
 @contextmanager
 def run_lock(workspace: Workspace, run_id: str) -> Iterator[None]:
     """Hold the run's lock across processes (and machines sharing the folder): a state change is read, checked
-    and written by one holder at a time. Re-entrant within a process."""
+    and written by one holder at a time. Re-entrant within a process; a lock nobody holds is forgotten."""
     path = run_folder(workspace, run_id) / LOCK_FILE
     with _LOCKS_GUARD:
-        lock, depth = _LOCKS_HELD.setdefault(path, (threading.RLock(), [0]))
-    with lock:
-        if depth[0] == 0:
-            handle = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            depth.append(handle)
-        depth[0] += 1
-        try:
-            yield
-        finally:
-            depth[0] -= 1
-            if depth[0] == 0:
-                os.close(depth.pop())  # closing releases the flock
+        held = _LOCKS_HELD.setdefault(path, _HeldLock())
+        held.users += 1
+    try:
+        with held.lock:
+            if held.depth == 0:
+                held.handle = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+                fcntl.flock(held.handle, fcntl.LOCK_EX)
+            held.depth += 1
+            try:
+                yield
+            finally:
+                held.depth -= 1
+                if held.depth == 0:
+                    os.close(held.handle)  # closing releases the flock
+                    held.handle = None
+    finally:
+        with _LOCKS_GUARD:
+            held.users -= 1
+            if held.users == 0:
+                del _LOCKS_HELD[path]
 
 
 def stored_state(workspace: Workspace, run_id: str) -> RunState:
@@ -236,21 +261,48 @@ def save_progress(workspace: Workspace, record: RunRecord) -> None:
 
 
 def save_record(workspace: Workspace, record: RunRecord) -> None:
-    """Write the whole record: progress first, then spec, state and result (a reader between the two sees
-    newer progress beside the older state, never the reverse)."""
+    """Write the whole record but its history (appended as it grows): progress first, then spec, state and
+    result (a reader between the two sees newer progress beside the older state, never the reverse)."""
     data = record.to_dict()
+    history = data.pop("history")
     folder = run_folder(workspace, record.run_id)
+    if history and not (folder / HISTORY_FILE).exists():  # a run saved before the file: its history moves there
+        write_text_atomic(folder / HISTORY_FILE, "".join(json.dumps(point, default=str) + "\n" for point in history))
     write_json_atomic(folder / PROGRESS_FILE, {k: data.pop(k) for k in PROGRESS_FIELDS})
     write_json_atomic(folder / RECORD_FILE, data)
 
 
+def append_history(workspace: Workspace, run_id: str, point: dict[str, Any]) -> None:
+    """One more point of the run's metric history, as one line at the end of its history file."""
+    with (run_folder(workspace, run_id) / HISTORY_FILE).open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(point, default=str) + "\n")
+
+
+def read_history(folder: Path) -> list[dict[str, Any]] | None:
+    """The run's history from its history file (a line being written as it is read is left for the next read);
+    None when it has none (runs saved before the file kept it in their progress)."""
+    path = folder / HISTORY_FILE
+    if not path.exists():
+        return None
+    points = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            points.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # the last line, half written
+    return points
+
+
 def _read_record(folder: Path) -> RunRecord:
-    """The record of a run folder: run.json with progress.json laid over it (runs saved before the split
-    keep their progress in run.json)."""
+    """The record of a run folder: run.json with progress.json laid over it (runs saved before the split keep
+    their progress in run.json), and the history file's points."""
     data = read_json(folder / RECORD_FILE)
     progress = folder / PROGRESS_FILE
     if progress.exists():
         data.update(read_json(progress))
+    history = read_history(folder)
+    if history is not None:
+        data["history"] = history
     return RunRecord.from_dict(data)
 
 
@@ -306,26 +358,53 @@ def interrupt_record(workspace: Workspace, record: RunRecord, why: str, retryabl
     return record
 
 
-def settle_if_dead(workspace: Workspace, record: RunRecord) -> RunRecord:
-    """A running run whose heartbeat is older than its lease (its worker was killed, wherever it ran) is
-    recorded as interrupted, so no page shows a ghost as training; a worker may queue it again."""
+def silence(record: RunRecord) -> str | None:
+    """Why a running run is taken for dead, in words: its heartbeat is older than its lease (its process was
+    killed, wherever it ran); None while it shows life, or when it is not running."""
     age = heartbeat_age(record)
     if age is None or age <= (record.lease_s or STALE_AFTER_S):
-        return record
+        return None
     silent = f"{age / 60:.0f} minutes" if age >= 60 else f"{age:.0f} seconds"
+    return f"interrupted: no sign of life from its process for {silent}"
+
+
+def as_seen(record: RunRecord) -> RunRecord:
+    """The run as a reader should show it: a dead one as interrupted (a copy: reading never writes; a worker's
+    sweep records it, :func:`settle_if_dead`)."""
+    why = silence(record)
+    if why is None:
+        return record
+    return replace(record, state=RunState.INTERRUPTED, message=why, eta_s=None, retryable=True)
+
+
+def settle_if_dead(workspace: Workspace, record: RunRecord) -> RunRecord:
+    """Record a dead running run as interrupted, so a worker may queue it again (the worker's sweep; checked
+    against the state on disk under the run's lock)."""
+    why = silence(record)
+    if why is None:
+        return record
     try:
-        return interrupt_record(workspace, record, f"interrupted: no sign of life from its process for {silent}",
-                                retryable=True)
+        return interrupt_record(workspace, record, why, retryable=True)
     except IllegalTransition:  # it ended meanwhile: the record on disk says how
         return load_record(workspace, record.run_id)
 
 
-def list_runs(workspace: Workspace) -> list[RunRecord]:
-    """Every run, newest first (a running one whose heartbeat stopped is settled as interrupted)."""
+def _stored_runs(workspace: Workspace) -> list[RunRecord]:
+    """Every run as its folder holds it, newest first."""
     if not workspace.runs.is_dir():
         return []
-    records = [settle_if_dead(workspace, _read_record(p)) for p in workspace.runs.iterdir() if (p / RECORD_FILE).exists()]
+    records = [_read_record(p) for p in workspace.runs.iterdir() if (p / RECORD_FILE).exists()]
     return sorted(records, key=lambda r: r.created_at + r.run_id, reverse=True)
+
+
+def list_runs(workspace: Workspace) -> list[RunRecord]:
+    """Every run, newest first, a dead running one shown as interrupted (nothing is written)."""
+    return [as_seen(record) for record in _stored_runs(workspace)]
+
+
+def settle_dead_runs(workspace: Workspace) -> list[RunRecord]:
+    """Every run, newest first, after recording each dead running run as interrupted (the worker's sweep)."""
+    return [settle_if_dead(workspace, record) for record in _stored_runs(workspace)]
 
 
 #: Fixed when the run is created — what to train, on which data version, with which recipe — and never
@@ -379,6 +458,7 @@ class RunHandle:
                 setattr(self._record, key, value)
             if history is not None:
                 self._record.history.append(history)
+                append_history(self.workspace, self.run_id, history)
             self._record_changed |= not set(changes) <= set(PROGRESS_FIELDS)
             now = time.monotonic()
             if persist or (persist is None and ("state" in changes or now - self._last_write >= PERSIST_INTERVAL_S)):
@@ -449,6 +529,7 @@ def retry_run(workspace: Workspace, record: RunRecord, counts: bool) -> RunRecor
 def create_run(workspace: Workspace, request: RunRequest, config: AppConfig, actor: Actor) -> RunRecord:
     """Write a queued run record for ``request`` (checking the dataset and the kind; ``actor`` is recorded)."""
     from core.models.model_kinds import model_kinds
+    from core.models.pretrained import model_fingerprint
     from core.data.dataset_versions import DatasetError, load_dataset_version
 
     kinds = model_kinds()
@@ -462,9 +543,10 @@ def create_run(workspace: Workspace, request: RunRequest, config: AppConfig, act
         run_id=new_run_id(request.kind), kind=request.kind, title=kinds[request.kind].title,
         dataset_ref=version.ref, dataset_fingerprint=version.meta["fingerprint"],
         split_fingerprint=version.meta["split_fingerprint"], labels=version.labels,
-        preset=request.preset, hyperparameters=asdict(request.hyperparameters),
+        preset=request.preset, hyperparameters=asdict(kinds[request.kind].settings_for(request.hyperparameters)),
         settings={"model": asdict(config.model), "training": {
-            k: v for k, v in asdict(config.training).items() if not isinstance(v, dict)}},
+            k: v for k, v in asdict(config.training).items() if not isinstance(v, dict)},
+            "model_fingerprint": model_fingerprint(config.model.name) if kinds[request.kind].uses_pretrained else None},
         created_at=now_iso(), created_by=actor.username, max_train_examples=request.max_train_examples,
         recipe=request.recipe.with_overrides(request.hyperparameters).to_dict() if request.recipe else None,
     )

@@ -36,8 +36,9 @@ from core.platform.config import WORKSPACE_ENV_VAR, AppConfig
 from core.training.housekeeping import Cleaned, clean_leftovers
 from core.training.jobs import announce, cancel_request, presence_file
 from core.training.run_queue import open_queue, queued_run_ids
+from core.training.speed import answer_questions
 from core.training.runs import (
-    IllegalTransition, RunError, RunHandle, RunRecord, RunState, list_runs, load_record, now_iso, retry_run,
+    IllegalTransition, RunError, RunHandle, RunRecord, RunState, load_record, settle_dead_runs, now_iso, retry_run,
 )
 from core.platform.store import Store, default_database_url
 from core.training.execution import execute_run
@@ -93,6 +94,7 @@ class Worker:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._watch: threading.Thread | None = None
+        self._measure: threading.Thread | None = None
         self._consumer: _Consumer | None = None
         #: How many runs this worker trained to an end, by final state (for the command line and the benchmark).
         self.finished: dict[str, int] = {}
@@ -108,6 +110,8 @@ class Worker:
         self._consumer.start()
         self._watch = threading.Thread(target=self._keep_watch, name="worker-watch", daemon=True)
         self._watch.start()
+        self._measure = threading.Thread(target=self._answer_speed_questions, name="worker-speed", daemon=True)
+        self._measure.start()
         log.info("worker %s takes runs from the queue", self.owner)
         return self
 
@@ -136,8 +140,9 @@ class Worker:
         if self._consumer is not None:
             self._consumer.shutdown_timeout = timeout_s
             self._consumer.stop(graceful=True)
-        if self._watch is not None:
-            self._watch.join(timeout_s)
+        for thread in (self._watch, self._measure):
+            if thread is not None:
+                thread.join(timeout_s)
         presence_file(self.workspace, self.owner).unlink(missing_ok=True)
         self.huey.storage.close()
 
@@ -236,6 +241,17 @@ class Worker:
                 except Exception:  # a watch that dies would leave cancels unheard: log and go on
                     log.exception("worker %s: the watch failed; trying again", self.owner)
 
+    def _answer_speed_questions(self) -> None:
+        """While no run trains here, measure the training speeds the Train page asks about (its estimate), so the
+        web server never loads the model to time it."""
+        while not self._stopping.wait(self.config.worker.poll_s):
+            if self.running():
+                continue
+            try:
+                answer_questions(self.workspace, self.config)
+            except Exception:  # a thread that dies would leave the page waiting: log and go on
+                log.exception("worker %s: measuring training speeds failed; trying again", self.owner)
+
     def _pass_on_cancels(self) -> None:
         """Stop the runs someone asked to cancel (from any server), saying who asked."""
         with self._lock:
@@ -255,7 +271,7 @@ class Worker:
         waiting = set(queued_run_ids(self.huey))
         now = datetime.now(timezone.utc)
         grace = timedelta(seconds=2 * self.config.worker.heartbeat_s)
-        for record in list_runs(self.workspace):  # listing interrupts the runs whose lease ran out
+        for record in settle_dead_runs(self.workspace):  # records the runs whose lease ran out as interrupted
             if record.state is RunState.INTERRUPTED and record.retryable and not record.retried_as:
                 if record.retries_used < self.config.worker.retries:
                     new = self._queue_again(record, counts=True)

@@ -57,17 +57,20 @@ USERNAME_FIELD, PASSWORD_FIELD = "fs_sign_in_username", "fs_sign_in_password"
 AUTHENTICATOR_KEYS = ("authentication_status", "username", "name", "email", "roles")
 
 
-@st.cache_resource(show_spinner=False)
-def _studio(workspace_root: str, database_url: str, _config: AppConfig) -> Studio:
+def _release(studio: Studio) -> None:
+    studio.close()
+
+
+@st.cache_resource(show_spinner=False, max_entries=2, on_release=_release)
+def _studio(settings: str, _config: AppConfig) -> Studio:
     return Studio(_config)
 
 
 def app_studio(config: AppConfig) -> Studio:
-    """The one studio of this server — database pool, training queue, loaded model — shared by every session;
-    it acts on the configuration as loaded for this page run (an edited settings file takes effect at once)."""
-    studio = _studio(str(config.workspace_path), config.storage.database_url or "", config)
-    studio.config = config
-    return studio
+    """The one studio of this server — database pool, training queue, loaded model — shared by every session,
+    for one configuration: an edited settings file makes a new studio whose queue and published model see the
+    new settings too (the studio's configuration is never changed under them)."""
+    return _studio(repr(config), config)
 
 
 def caller() -> Caller:
