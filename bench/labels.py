@@ -22,6 +22,7 @@ import pandas as pd
 
 from bench.common import check_targets, summary
 from bench.quality import LabelledSet, labelled_sets, train
+from core.models.classifiers import ModelSpec
 from core.platform.config import PROJECT_ROOT, load_config
 from core.platform.hardware import cpu_features, cpu_kind, usable_cores
 from core.data.ingest import read_feedback_file
@@ -152,7 +153,7 @@ def explanation_figures(name: str, frame: pd.DataFrame, kinds: list[str], seed: 
     figures = {}
     for kind in kinds:
         started = time.monotonic()
-        model = model_kinds()[kind](names, config.training.hyperparameters("quick"), config).fit(
+        model = model_kinds()[kind](names, None, ModelSpec.of(config)).fit(
             TrainingData(names, train["text"].tolist(), [names.index(label) for label in train["label"]]),
             lambda _: None, threading.Event())
         figures.update(deletion_figures(name, kind, model, held_out["text"].tolist(), rng, started))
@@ -169,7 +170,7 @@ def transformer_explanation_figures(labelled: LabelledSet, seed: int, scratch: P
     started = time.monotonic()
     workspace = scratch / labelled.name
     (row,) = [r for r in train(labelled, ["transformer"], "quick", workspace) if r.get("model") == "transformer"]
-    model = load_model_folder(Path(row["run_folder"]) / "model", load_config())
+    model = load_model_folder(Path(row["run_folder"]) / "model", ModelSpec.of(load_config()))
     test = load_dataset_version(Workspace(workspace), labelled.name).split_frame("test")
     texts = test.sample(min(EXPLAINED_TEXTS, len(test)), random_state=seed)["text"].tolist()
     return deletion_figures(labelled.name, "transformer", model, texts, np.random.default_rng(seed), started)

@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from bench.common import check_targets, summary
+from core.models.classifiers import ModelSpec
 from core.data.cleaning import CleaningOptions
 from core.platform.config import Hyperparameters, load_config
 from core.data.dataset_versions import DatasetVersion
@@ -99,7 +100,7 @@ def project_path(version: DatasetVersion, config, hyper: Hyperparameters) -> tup
     """The project's training path, exactly as a run uses it (it keeps the checkpoint best on validation,
     so its test accuracy is the fairer comparison of the two)."""
     data = training_data(version)
-    model = FineTunedTransformer(version.labels, hyper, config)
+    model = FineTunedTransformer(version.labels, hyper, ModelSpec.of(config))
     model.checkpoint_dir = Path(tempfile.mkdtemp())
     started = time.perf_counter()
     model.fit(data, lambda event: None, threading.Event())

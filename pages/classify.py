@@ -159,6 +159,21 @@ def whole_file(record: RunRecord, threshold: float) -> None:
                          key="download_results_csv")
     right.download_button("Download results (JSONL)", to_jsonl(frame), f"{stem}-classified.jsonl",
                           "application/json", key="download_results_jsonl")
+    correct_a_row(record, results, judged, file_id)
+
+
+def correct_a_row(record: RunRecord, results: dict, judged: list[Prediction], file_id: str) -> None:
+    """Say a prediction of the file was wrong without going through History: pick its row, then the right label."""
+    text_field = st.session_state.get(f"file_field:{file_id}")
+    rows = [i for i, p in enumerate(judged) if p.status == "ok"]
+    if not rows or text_field is None:
+        return
+    with st.expander("A prediction is wrong? Correct it here"):
+        row = st.selectbox("Row", rows, index=None, key=f"correct_row:{file_id}", placeholder="Choose a row",
+                           format_func=lambda i: f"line {results['lines'][i]} · {judged[i].label} · "
+                                                 f"{str(results['rows'][i].get(text_field, ''))[:70]}")
+        if row is not None:
+            feedback_form(record, str(results["rows"][row][text_field]), judged[row], f"file:{file_id}:{row}")
 
 
 def result_headers(frame: pd.DataFrame) -> dict:

@@ -20,7 +20,9 @@ from core.services.datasets import (
     version_users,
 )
 from core.services.studio import AppConfig
-from pages.common.widgets import field_choice, numbered_steps, read_upload, show_fixes, show_report, start_page
+from pages.common.widgets import (
+    field_choice, numbered_steps, plain, read_upload, show_fixes, show_report, start_page,
+)
 
 DELETE_NOTICE, REVIEW_NOTICE = "delete_notice", "label_review_notice"
 #: Session keys: how many files were refused (the uploader's key, so a refused file is cleared), and why.
@@ -246,6 +248,10 @@ def map_fields(step, source: Source, table: RawTable) -> tuple[str, str]:
     text_col, label_col = st.columns(2)
     text_field = field_choice(text_col, "Text field", table, guess.text, f"text_field:{source.key}")
     label_field = field_choice(label_col, "Label field", table, guess.label, f"label_field:{source.key}")
+    guessed = [f"the text from '{text_field}' ({guess.text_reason})"] * (text_field == guess.text) + [
+        f"the label from '{label_field}' ({guess.label_reason})"] * (label_field == guess.label)
+    if guessed:
+        st.caption(plain("Guessed " + " and ".join(guessed) + ". A guess: change it above if it is wrong."))
     return text_field, label_field
 
 

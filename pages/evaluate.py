@@ -7,6 +7,7 @@ import streamlit as st
 from core.presentation import charts
 from core.presentation.display import when
 from core.presentation.highlight import highlighted_html
+from core.presentation.metrics_words import METRIC_MEANINGS, evaluation_in_words
 from core.services.accounts import Permission
 from core.services.classification import explain_with_run, review_threshold
 from core.services.datasets import edited_test_split_note, guess_columns
@@ -30,16 +31,18 @@ DELETE_NOTICE = "delete_run_notice"
 
 
 def headline(evaluation: Evaluation) -> None:
-    """The numbers a person looks at first, as metric cards."""
+    """The numbers a person looks at first, each with what it means, then what they mean for this model."""
     m = evaluation.metrics
     cards = st.columns(5)
-    cards[0].metric("Accuracy", f"{m['accuracy']:.3f}")
-    cards[1].metric("Macro-F1", f"{m['macro_f1']:.3f}", help="F1 averaged over labels: every label counts the same.")
-    cards[2].metric("Weighted F1", f"{m['weighted_f1']:.3f}", help="F1 averaged with each label weighted by its size.")
+    cards[0].metric("Accuracy", f"{m['accuracy']:.3f}", help=METRIC_MEANINGS["accuracy"])
+    cards[1].metric("Macro-F1", f"{m['macro_f1']:.3f}", help=METRIC_MEANINGS["macro_f1"])
+    cards[2].metric("Weighted F1", f"{m['weighted_f1']:.3f}", help=METRIC_MEANINGS["weighted_f1"])
     cards[3].metric("Calibration error", f"{evaluation.calibration_error:.3f}",
-                    help="Expected calibration error: the average gap between confidence and accuracy (lower is better).")
+                    help=METRIC_MEANINGS["calibration_error"])
     speed = evaluation.texts_per_second
-    cards[4].metric("Texts / second", f"{speed:,.0f}" if speed else "—", help="Measured scoring the test split here.")
+    cards[4].metric("Texts / second", f"{speed:,.0f}" if speed else "—", help=METRIC_MEANINGS["texts_per_second"])
+    if words := evaluation_in_words(evaluation):
+        st.markdown(plain(words))
     if evaluation.undefined_precision:
         st.warning("Never predicted, so their precision is undefined (shown as empty): "
                    + ", ".join(plain(label) for label in evaluation.undefined_precision) + ".")
@@ -117,7 +120,7 @@ def evaluation_details(evaluation: Evaluation, suggested: ReviewThreshold, key: 
     confusion.plotly_chart(charts.confusion_heatmap(evaluation.labels, evaluation.confusion,
                                                     evaluation.confusion_normalised, show_share),
                            width="stretch", key=f"cm:{key}")
-    with st.expander("Classification report (scikit-learn)"):
+    with st.expander("Every label's figures as text (precision, recall, F1, number of texts)"):
         st.code(evaluation.report_text, language=None)
     st.markdown("#### Confidence and the review threshold")
     threshold_section(evaluation, suggested, key)
@@ -241,9 +244,9 @@ def choose_group(groups: dict) -> tuple[tuple[str, str], list[RunRecord]]:
     st.subheader("1 · Dataset version")
     group_keys = sorted(groups, key=lambda k: max(r.created_at for r in groups[k]), reverse=True)
     chosen = st.selectbox("Runs trained on", group_keys, key="eval_group",
-                          format_func=lambda k: f"{k[0]} · {len(groups[k])} run(s) · split {k[1][:8]}")
+                          format_func=lambda k: f"{k[0]} · {len(groups[k])} run(s)")
     st.caption("Only runs tested on the same split are compared; a different split or dataset version is a "
-               "separate group.")
+               f"separate group (this split's fingerprint: {chosen[1][:12]}).")
     if edited := edited_test_split_note(studio, caller, chosen[0]):
         st.warning(edited)
     return chosen, sorted(groups[chosen], key=lambda r: r.created_at)

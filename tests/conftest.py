@@ -159,8 +159,9 @@ def workspace_store(workspace: Workspace):
     return Store(default_database_url(workspace.root))
 
 
-#: The databases the store's tests run on: the embedded default and the scale-out server.
-DATABASES = ["sqlite", "postgresql"]
+#: The databases the store's tests run on: the embedded default and the scale-out server (a PostgreSQL server
+#: takes seconds to start: its cases belong to the full run, not the fast set).
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)]
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core.models.baselines import TfidfLogisticRegression, TfidfLogRegSettings, TfidfNaiveBayes, TfidfNBSettings
-from core.models.classifiers import TrainingData
+from core.models.classifiers import ModelSpec, TrainingData
 from core.models.embeddings import EmbeddingLogRegSettings
 from core.models.model_kinds import load_model_folder
 from core.training.finished import finished_run
@@ -24,7 +24,7 @@ DATA = TrainingData(LABELS, TEXTS * 3, [0, 0, 0, 0, 1, 1, 1, 1] * 3, TEXTS, [0, 
 
 
 def fitted(cls, settings, config):
-    return cls(LABELS, settings, config).fit(DATA, lambda _: None, threading.Event())
+    return cls(LABELS, settings, ModelSpec.of(config)).fit(DATA, lambda _: None, threading.Event())
 
 
 def test_logistic_regression_takes_its_c_and_n_gram_range(config):
@@ -65,5 +65,5 @@ def test_a_run_record_freezes_the_baselines_settings_and_the_worker_trains_with_
     finally:
         runner.close()
     _, folder = finished_run(isolated_workspace, done.run_id)
-    pipeline = load_model_folder(folder, config).pipeline
+    pipeline = load_model_folder(folder, ModelSpec.of(config)).pipeline
     assert pipeline.named_steps["clf"].alpha == 1.7 and pipeline.named_steps["tfidf"].ngram_range == (1, 1)

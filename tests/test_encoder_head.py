@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from core.models.classifiers import TrainingData
+from core.models.classifiers import ModelSpec, TrainingData
 from core.platform.config import Hyperparameters
 from core.models.encoder_head import (
     append_mean_pooling_layer, classification_layer, fit_probe, head_features, load_probe_into,
@@ -112,7 +112,7 @@ def test_fit_records_mean_pooling_and_the_starting_score(tiny_bert, isolated_wor
     data = TrainingData(version.labels, frame["train"]["text"].tolist(), frame["train"]["label_id"].tolist(),
                         frame["validation"]["text"].tolist(), frame["validation"]["label_id"].tolist())
     hyper = Hyperparameters(batch_size=16, epochs=1.0, learning_rate=1e-3, class_weighted=True)
-    model = FineTunedTransformer(version.labels, hyper, config)
+    model = FineTunedTransformer(version.labels, hyper, ModelSpec.of(config))
     model.checkpoint_dir = isolated_workspace.root / "ckpt"
     model.fit(data, lambda event: None, threading.Event())
     assert model.fit_info["pooling"] == "mean"
@@ -120,7 +120,7 @@ def test_fit_records_mean_pooling_and_the_starting_score(tiny_bert, isolated_wor
     assert classification_layer(model.model) is model.model.classifier
 
     plain = FineTunedTransformer(version.labels, Hyperparameters(batch_size=16, epochs=1.0, pooling="cls",
-                                                                 warm_start=False), config)
+                                                                 warm_start=False), ModelSpec.of(config))
     plain.checkpoint_dir = isolated_workspace.root / "ckpt2"
     plain.fit(data, lambda event: None, threading.Event())
     assert plain.fit_info["pooling"] == "cls" and "starting_validation_macro_f1" not in plain.fit_info

@@ -208,3 +208,17 @@ def test_a_run_is_evaluated_on_another_labelled_file(isolated_workspace, config)
     assert evaluation.examples == 3 and evaluation.source == "extra.jsonl"
     assert sum(map(sum, evaluation.confusion)) == 3
     assert evaluation.labels == version.labels
+
+
+def test_an_evaluation_reads_as_one_sentence_with_its_weakest_label_and_what_it_is_taken_for():
+    from core.presentation.metrics_words import evaluation_in_words
+
+    labels = ["billing", "delivery", "payments"]
+    y_true = [0] * 10 + [1] * 10 + [2] * 10
+    predicted = [0] * 10 + [1] * 9 + [0] + [2] * 4 + [0] * 6  # payments mostly taken for billing
+    scores = np.full((30, 3), 0.1)
+    scores[np.arange(30), predicted] = 0.8
+    evaluation = evaluate(ScoredSet([f"t{i}" for i in range(30)], np.array(y_true), scores, labels, "test split"))
+    assert evaluation_in_words(evaluation) == ("On 30 texts it had not seen, it was right 77% of the time; weakest "
+                                               "on “payments” (F1 0.57), which it most often takes for “billing” "
+                                               "(6 of 10 texts).")

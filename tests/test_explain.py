@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from core.models.baselines import TfidfLogisticRegression
-from core.models.classifiers import TrainingData
+from core.models.classifiers import ModelSpec, TrainingData
 from core.models.model_kinds import model_kinds
 from tests.test_model_conformance import LABELS, training_data
 
 
 @pytest.fixture
 def fitted(config):
-    return TfidfLogisticRegression(LABELS, None, config).fit(training_data(LABELS), lambda _: None, threading.Event())
+    return TfidfLogisticRegression(LABELS, None, ModelSpec.of(config)).fit(training_data(LABELS), lambda _: None, threading.Event())
 
 
 def test_tfidf_weights_are_the_hand_computed_contributions(fitted):
@@ -47,7 +47,7 @@ def test_a_two_label_model_explains_with_its_single_coefficient_row(config):
     data = training_data(["billing", "delivery", "app"])
     keep = [i for i, y in enumerate(data.train_labels) if y < 2]
     two = TrainingData(labels, [data.train_texts[i] for i in keep], [data.train_labels[i] for i in keep])
-    model = TfidfLogisticRegression(labels, None, config).fit(two, lambda _: None, threading.Event())
+    model = TfidfLogisticRegression(labels, None, ModelSpec.of(config)).fit(two, lambda _: None, threading.Event())
     for text, label in (("the parcel arrived late", "delivery"), ("my invoice shows the wrong amount", "billing")):
         explanation = model.explain(text)
         assert explanation.label == label and explanation.strongest(1)[0].weight > 0
@@ -59,7 +59,7 @@ def test_other_kinds_explain_by_occlusion_with_words_where_they_are(kind, config
 
     config = config_file(f'[model]\nname = "{tiny_bert}"\nmax_length = 32\n')
     settings = Hyperparameters(batch_size=16, epochs=2, learning_rate=1e-3, early_stopping_patience=2)
-    model = model_kinds()[kind](LABELS, settings, config).fit(training_data(LABELS), lambda _: None,
+    model = model_kinds()[kind](LABELS, settings, ModelSpec.of(config)).fit(training_data(LABELS), lambda _: None,
                                                               threading.Event())
     text = "the courier lost my parcel, tracking stuck"
     explanation = model.explain(text)

@@ -106,7 +106,24 @@ def test_list_sources():
 ])
 def test_column_guesses_by_name(columns, expected):
     table = records_from_list([{c: f"{c} value {i}" for c in columns} for i in range(3)])
-    assert tuple(guess_columns(table).__dict__.values()) == expected
+    guess = guess_columns(table)
+    assert (guess.text, guess.label) == expected and guess.label_reason == "from its name"
+
+
+def test_a_ticket_export_gets_its_tags_not_its_channel_as_the_label():
+    """A ticket CSV (id, created, ticket, tags, channel) got 'channel' as its label: the fewest distinct values
+    won, as 'tags' was not a known name. Names come first, with the reason shown; ids and dates never win."""
+    rows = [{"id": str(1000 + i), "created": f"2026-11-{1 + i % 28:02d} 10:{i % 60:02d}",
+             "ticket": f"my parcel number {i} has not arrived and nobody answers the phone",
+             "tags": ["delivery", "billing", "account", "app"][i % 4], "channel": ["email", "chat", "phone"][i % 3]}
+            for i in range(40)]
+    guess = guess_columns(records_from_list(rows))
+    assert (guess.text, guess.label) == ("ticket", "tags")
+    assert guess.text_reason == guess.label_reason == "from its name"
+    unnamed = [{"ref": r["id"], "when": r["created"], "what": r["ticket"], "kind": r["channel"]} for r in rows]
+    guess = guess_columns(records_from_list(unnamed))
+    assert (guess.text, guess.label) == ("what", "kind")  # not the id nor the date, though both repeat less
+    assert "fewest different values (3 in the first 40 rows): check it" in guess.label_reason
 
 
 def test_column_guess_by_shape_when_names_are_unknown():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from core.models.classifiers import MODEL_CARD, ModelFileError, Progress, TrainingCancelled, TrainingData
+from core.models.classifiers import MODEL_CARD, ModelFileError, ModelSpec, Progress, TrainingCancelled, TrainingData
 from core.models.model_kinds import load_model_folder, model_kinds
 from core.platform.config import Hyperparameters
 
@@ -48,7 +48,7 @@ def test_an_unfitted_model_says_so_with_a_named_error(kind, tiny_settings):
     """(It was an assert, which ``python -O`` removes: the model then failed later with an unrelated error.)"""
     config, settings = tiny_settings
     with pytest.raises(NotFittedError, match="fit or load the model first"):
-        model_kinds()[kind](LABELS, settings, config).predict_proba(PROBES)
+        model_kinds()[kind](LABELS, settings, ModelSpec.of(config)).predict_proba(PROBES)
 
 
 @pytest.mark.parametrize("kind", list(model_kinds()))
@@ -57,7 +57,7 @@ def test_every_model_kind_keeps_the_interface(kind, tiny_settings, tmp_path):
     cls = model_kinds()[kind]
     assert cls.kind == kind and cls.title and isinstance(cls.cost_rank, int)
     reports: list[Progress] = []
-    model = cls(LABELS, settings, config).fit(training_data(LABELS), reports.append, threading.Event())
+    model = cls(LABELS, settings, ModelSpec.of(config)).fit(training_data(LABELS), reports.append, threading.Event())
     assert reports and all(0 <= r.step <= max(r.total_steps, r.step) for r in reports)
     # texts read (probe, embeddings) are counted as texts, never as training steps
     assert all(r.unit == ("text" if "reading" in r.message or "embedding" in r.message else "step") for r in reports)
@@ -71,13 +71,13 @@ def test_every_model_kind_keeps_the_interface(kind, tiny_settings, tmp_path):
 
     card = model.save(tmp_path / "model")
     assert (card["kind"], card["label_names"]) == (kind, LABELS) and MODEL_CARD not in card["files"]
-    again = load_model_folder(tmp_path / "model", config)  # the folder alone: no run record, no card passed
+    again = load_model_folder(tmp_path / "model", ModelSpec.of(config))  # the folder alone: no run record, no card passed
     assert type(again) is cls and again.label_names == LABELS
     assert np.allclose(again.predict_proba(PROBES), scores, atol=1e-5)
 
     (tmp_path / "model" / "notes.txt").write_text("added later")
     with pytest.raises(ModelFileError, match="notes.txt was not saved with the model"):
-        load_model_folder(tmp_path / "model", config)
+        load_model_folder(tmp_path / "model", ModelSpec.of(config))
 
 
 @pytest.mark.slow
@@ -88,7 +88,7 @@ def test_columns_follow_the_label_order_given(kind, tiny_settings):
     config, settings = tiny_settings
     for labels in (LABELS, ["app", "delivery", "billing"]):
         data = training_data(labels)
-        model = model_kinds()[kind](labels, settings, config).fit(data, lambda _: None, threading.Event())
+        model = model_kinds()[kind](labels, settings, ModelSpec.of(config)).fit(data, lambda _: None, threading.Event())
         named = model.predict(data.train_texts)
         right = np.mean([name == labels[i] for name, i in zip(named, data.train_labels)])
         assert right >= 0.8, (labels, right)
@@ -100,7 +100,7 @@ def test_a_stop_set_before_fit_cancels_it(kind, tiny_settings):
     stop = threading.Event()
     stop.set()
     with pytest.raises(TrainingCancelled):
-        model_kinds()[kind](LABELS, settings, config).fit(training_data(LABELS), lambda _: None, stop)
+        model_kinds()[kind](LABELS, settings, ModelSpec.of(config)).fit(training_data(LABELS), lambda _: None, stop)
 
 
 @pytest.mark.parametrize("kind", list(model_kinds()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import html
 import json
 import re
 import time
@@ -100,6 +101,11 @@ def test_data_page_loads_the_demo_set_reports_and_saves_a_version(isolated_works
     assert "records read as JSONL" in page
     assert "rows read" in page  # the report's summary line
     assert app.selectbox[0].value == "text" and app.selectbox[1].value == "label"
+    guessed = next(c.value for c in app.caption if c.value.startswith("Guessed"))  # a guess, said as one
+    assert "the label from 'label' \\(from its name\\)" in guessed and "change it above" in guessed
+    app.selectbox[1].set_value("text").run()  # another label field chosen: the guess is no longer claimed for it
+    assert not any("the label from" in c.value for c in app.caption)
+    app.selectbox[1].set_value("label").run()
 
     app.text_input[0].set_value("demo-feedback")
     app.button(key="save_version").click().run()
@@ -488,3 +494,40 @@ def test_streamlit_finds_only_pages_where_it_looks_for_them():
     paths = {Path(entry.elts[0].value).name for entry in listed.elts}  # ("pages/data.py", "Data", icon, permission)
     # Streamlit skips __init__.py (pages/ is a package so the import contracts can read it)
     assert {path.name for path in (PROJECT_ROOT / "pages").glob("*.py") if path.name != "__init__.py"} == paths
+
+
+def test_evaluate_says_what_the_figures_mean_and_names_splits_by_their_version(isolated_workspace, config):
+    """Evaluate showed "Macro-F1", "Calibration error", "Classification report (scikit-learn)" and "split
+    48fc5b1" with no way in: each figure now says what it measures, one sentence says what they mean for this
+    model, and runs are grouped by dataset version (the split's fingerprint only in the details)."""
+    from core.presentation.metrics_words import METRIC_MEANINGS
+
+    version = save_demo_version(isolated_workspace, config)
+    train_runs(isolated_workspace, config, version, kinds=("tfidf_nb",))
+    app = open_page("pages/evaluate.py")
+    assert not app.exception, app.exception
+    assert {m.label: m.help for m in app.metric}["Calibration error"] == METRIC_MEANINGS["calibration_error"]
+    assert all(m.help for m in app.metric)
+    page = texts(app)
+    assert "texts it had not seen, it was right" in page and "weakest on" in page
+    assert app.selectbox(key="eval_group").options == [f"{version.ref} · 1 run(s)"]  # no split hash
+    assert "scikit-learn" not in page
+
+
+def test_a_ticket_export_gets_its_label_guessed_by_name_and_a_wrong_label_field_is_named_not_blamed_on_the_file(
+        isolated_workspace):
+    """A ticket CSV (id, created, ticket, tags, channel) had 'channel' guessed as its label, and the report then
+    blamed the file: "Same text, different labels · … correct the labels in the file"."""
+    lines = ["id,created,ticket,tags,channel"] + [
+        f"{1000 + i},2026-11-{1 + i % 28:02d},parcel {i % 10} never arrived,"
+        f"{'delivery' if i % 10 < 5 else 'billing'},{['email', 'chat', 'phone'][i % 3]}" for i in range(60)]
+    app = open_page("pages/data.py")
+    app.file_uploader(key="upload:0").set_value(("tickets.csv", "\n".join(lines).encode(), "text/csv")).run()
+    assert not app.exception, app.exception
+    text_field, label_field = app.selectbox[0], app.selectbox[1]
+    assert (text_field.value, label_field.value) == ("ticket", "tags")
+    assert any("the label from 'tags' \\(from its name\\)" in c.value for c in app.caption)
+    assert "probably not the label" not in texts(app)
+    label_field.set_value("channel").run()
+    page = html.unescape(texts(app))  # finding titles are drawn as escaped HTML
+    assert "'channel' is probably not the label" in page and "Same text, different labels" not in page

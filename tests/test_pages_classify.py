@@ -73,14 +73,27 @@ def test_a_user_classifies_a_text_and_a_file_and_leaves_feedback(isolated_worksp
     assert table["comment"].iloc[0] == "my parcel was left in the rain" and table["line"].tolist() == [2, 3, 4]
     assert {d.label for d in app.get("download_button")} >= {"Download results (CSV)", "Download results (JSONL)"}
     assert any("3 prediction(s) this session" in m.value for m in app.markdown)  # 1 text + 2 scored rows
+    # A row of the file is corrected from the results (it could only be done through History): its text and
+    # prediction are the row's; the empty row is not offered.
+    row_key = next(s.key for s in app.selectbox if s.key and s.key.startswith("correct_row:"))
+    assert app.selectbox(key=row_key).value is None and len(app.selectbox(key=row_key).options) == 2
+    app.selectbox(key=row_key).set_value(0).run()
+    form = row_key.replace("correct_row:", "file:") + ":0"
+    app.radio(key=f"verdict:{form}").set_value("No, it should be…").run()
+    app.selectbox(key=f"correct:{form}").set_value("product_quality").run()
+    app.button(key=f"send_feedback:{form}").click().run()
+    assert not app.exception, app.exception
+    assert any("stored: you said it should be “product_quality”, not “delivery”" in s.value for s in app.success)
 
     store = workspace_store(isolated_workspace)
-    (item,) = store.rows(select(feedback))
-    assert (item["username"], item["run_id"], item["predicted"], item["correct_label"], item["is_correct"]) == (
+    first, from_file = store.rows(select(feedback).order_by(feedback.c.id))
+    assert (first["username"], first["run_id"], first["predicted"], first["correct_label"], first["is_correct"]) == (
         "uma", run.run_id, "billing", "delivery", False)
+    assert (from_file["text"], from_file["predicted"], from_file["correct_label"]) == (
+        "my parcel was left in the rain", "delivery", "product_quality")
     assert len(store.rows(select(predictions))) == 1 + 3
     kinds = [row["event_type"] for row in store.rows(select(events).order_by(events.c.id))]
-    assert kinds[-3:] == ["classified_text", "feedback_given", "classified_file"]
+    assert kinds[-4:] == ["classified_text", "feedback_given", "classified_file", "feedback_given"]
 
 
 def test_text_and_labels_from_users_are_shown_as_written_never_as_html(isolated_workspace, config):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+
+import pytest
 from datetime import timedelta
 
 from sqlalchemy import text
@@ -154,6 +156,7 @@ def test_ending_an_accounts_sessions_holds_on_each_database(store):
     assert sessions.refusal("b", "uma") == "This session was ended (password reset); please sign in again."
 
 
+@pytest.mark.slow  # a PostgreSQL server
 def test_on_postgresql_logging_does_not_wait_behind_a_check_then_write(postgres_admin_url):
     """Every server's events and served predictions queued on the one write lock that guards check-then-write
     changes (the first admin, a taken name); a plain insert needs no lock."""

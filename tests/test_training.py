@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from core.models.classifiers import ModelFileError, TrainingCancelled
+from core.models.classifiers import ModelFileError, ModelSpec, TrainingCancelled
 from core.models.model_kinds import model_kinds
 from core.training.runs import RunRequest, RunState, list_runs
 from core.training.execution import training_data
@@ -107,7 +107,7 @@ def test_cancelling_during_fit_raises(config, tiny_bert, isolated_workspace, con
     config = tiny_config(config_file, tiny_bert)
     version = save_demo_version(isolated_workspace, config)
     kind = model_kinds()["transformer"]
-    model = kind(version.labels, config.training.hyperparameters("quick"), config)
+    model = kind(version.labels, config.training.hyperparameters("quick"), ModelSpec.of(config))
     model.checkpoint_dir = isolated_workspace.root / "ckpt"
     stop = threading.Event()
     stop.set()
@@ -120,7 +120,7 @@ def test_a_cancel_stops_at_once_without_a_validation_pass_or_checkpoint(config, 
     """Stopping mid-epoch used to run the epoch's whole validation pass (and save) before it ended."""
     config = tiny_config(config_file, tiny_bert, epochs=3)
     version = save_demo_version(isolated_workspace, config)
-    model = model_kinds()["transformer"](version.labels, config.training.hyperparameters("quick"), config)
+    model = model_kinds()["transformer"](version.labels, config.training.hyperparameters("quick"), ModelSpec.of(config))
     model.checkpoint_dir = isolated_workspace.root / "ckpt"
     stop, events = threading.Event(), []
 
@@ -168,7 +168,7 @@ def test_a_split_is_tokenised_once_per_tokenizer_and_length(config_file, tiny_be
     from core.models.transformer import FineTunedTransformer
 
     config = tiny_config(config_file, tiny_bert)
-    model = FineTunedTransformer(["a", "b"], config.training.hyperparameters("quick"), config)
+    model = FineTunedTransformer(["a", "b"], config.training.hyperparameters("quick"), ModelSpec.of(config))
     model.tokenizer = load_tokenizer(str(tiny_bert))
     texts, labels = ["late parcel", "refund please", "a much longer text about a refund that never came"], [0, 1, 1]
     first = model._tokenised(texts, labels)

@@ -153,3 +153,23 @@ def test_report_from_python_records():
 ])
 def test_line_lists_read_naturally(lines, text):
     assert describe_lines(lines) == text
+
+
+def test_a_field_that_makes_most_repeated_texts_conflict_is_called_probably_not_the_label():
+    """With 'channel' taken as the label of a ticket export, the report said "Same text, different labels · 71 …
+    correct the labels in the file": the file was blamed for the wrong column."""
+    rows = [{"ticket": f"parcel {i % 10} never arrived", "tags": "delivery" if i % 10 < 5 else "billing",
+             "channel": ["email", "chat", "phone"][i % 3]} for i in range(60)]
+    table = records_from_list(rows, source="tickets.csv")
+    wrong = validate_table(table, "ticket", "channel", load_config())
+    codes = [f.code for f in wrong.findings]
+    assert "label_field_doubtful" in codes and "conflicting_labels" not in codes
+    doubtful = next(f for f in wrong.findings if f.code == "label_field_doubtful")
+    assert doubtful.title == "'channel' is probably not the label"
+    assert "10 of the 10 texts that appear more than once" in doubtful.message
+    right = validate_table(table, "ticket", "tags", load_config())
+    assert not {"label_field_doubtful", "conflicting_labels"} & {f.code for f in right.findings}
+    rows[0]["tags"], rows[10]["tags"] = "billing", "delivery"  # one text mislabelled twice: the file is blamed
+    few = validate_table(records_from_list(rows), "ticket", "tags", load_config())
+    assert "conflicting_labels" in {f.code for f in few.findings}
+    assert "label_field_doubtful" not in {f.code for f in few.findings}

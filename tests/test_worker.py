@@ -173,6 +173,7 @@ def test_two_workers_share_one_queue_and_each_run_trains_once(isolated_workspace
     assert len(list_runs(isolated_workspace)) == 4
 
 
+@pytest.mark.slow  # a PostgreSQL server
 def test_on_postgresql_the_queue_is_in_the_database(isolated_workspace, config, postgres_admin_url):
     """Workers on several machines share the PostgreSQL queue (nothing on the workspace's disk)."""
     from sqlalchemy import create_engine, text

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,14 +31,18 @@ TEXT_SUFFIXES = (".txt",)
 SNIFF_BYTES = 64 * 1024
 EXCERPT_CHARS = 120
 
+#: Names a text field goes by, most telling first (matched whole, then as a word of the name: "ticket_text").
 TEXT_FIELD_GUESSES = (
-    "text", "review", "review_text", "feedback", "comment", "comments", "message",
-    "body", "content", "sentence", "description", "utterance", "tweet",
+    "text", "review", "review_text", "feedback", "comment", "comments", "message", "body", "content", "sentence",
+    "description", "utterance", "tweet", "ticket", "complaint", "query", "question", "request", "summary",
 )
+#: Names a label field goes by, most telling first.
 LABEL_FIELD_GUESSES = (
-    "label", "labels", "sentiment", "category", "class", "target", "topic",
-    "intent", "tag", "department", "type",
+    "label", "labels", "sentiment", "category", "categories", "class", "target", "topic", "topics", "intent",
+    "tag", "tags", "department", "type", "reason",
 )
+#: A value that reads as a date or a time: such a field is never guessed as the label from its values.
+DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}.*)?$|^\d{1,2}/\d{1,2}/\d{2,4}")
 
 
 class IngestError(ValueError):
@@ -332,31 +337,56 @@ def records_from_list(rows: Iterable[dict[str, Any]], source: str = "list") -> R
 
 @dataclass(frozen=True)
 class ColumnGuess:
-    """The fields most likely to hold the text and the label (either may be None)."""
+    """The fields most likely to hold the text and the label (either may be None), and why each was guessed,
+    in words, so the page can show a guess as a guess."""
 
     text: str | None
     label: str | None
+    text_reason: str = ""
+    label_reason: str = ""
 
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
+def _named(columns: list[str], names: tuple[str, ...], taken: str | None = None) -> str | None:
+    """The column named like one of ``names`` (the whole name first, then a word of it), in their order."""
+    words = {c: [w for w in re.split(r"[^a-z0-9]+", c.lower()) if w] for c in columns if c != taken}
+    for name in names:
+        for column, parts in words.items():
+            if "_".join(parts) == name or column.lower().strip() == name:
+                return column
+    for name in names:
+        for column, parts in words.items():
+            if name in parts:
+                return column
+    return None
+
+
 def guess_columns(table: RawTable, sample: int = 500) -> ColumnGuess:
-    """Offer the text and label fields: known names first, then the data's shape."""
-    by_lower = {c.lower().strip(): c for c in table.columns}
-    text = next((by_lower[n] for n in TEXT_FIELD_GUESSES if n in by_lower), None)
-    label = next((by_lower[n] for n in LABEL_FIELD_GUESSES if n in by_lower and by_lower[n] != text), None)
+    """Offer the text and label fields: by their names first, then by their values (the longest values for the
+    text; for the label, the fewest distinct values among fields that are not an id or a date)."""
     rows = table.records[:sample]
     stats = {}
     for column in table.columns:
         values = [str(r[column]) for r in rows if column in r and not _is_missing(r[column])]
         if values:
-            stats[column] = (sum(map(len, values)) / len(values), len(set(values)))
+            stats[column] = (sum(map(len, values)) / len(values), len(set(values)), len(values),
+                             sum(bool(DATE_LIKE.match(v.strip())) for v in values) / len(values))
+    text = _named(table.columns, TEXT_FIELD_GUESSES)
+    text_reason = "from its name" if text else ""
     if text is None and stats:
         text = max(stats, key=lambda c: stats[c][0])
+        text_reason = f"the longest values, {stats[text][0]:.0f} characters on average"
+    label = _named(table.columns, LABEL_FIELD_GUESSES, taken=text)
+    label_reason = "from its name" if label else ""
     if label is None:
-        candidates = [c for c in stats if c != text]
+        # an id (a different value on every row) or a date is never the label
+        candidates = [c for c, (_, distinct, count, dates) in stats.items()
+                      if c != text and 2 <= distinct < count and dates < 0.5]
         if candidates:
             label = min(candidates, key=lambda c: (stats[c][1], stats[c][0]))
-    return ColumnGuess(text, label)
+            label_reason = (f"no field is named like a label; '{label}' has the fewest different values "
+                            f"({stats[label][1]} in the first {len(rows):,} rows): check it")
+    return ColumnGuess(text, label, text_reason, label_reason)

@@ -335,13 +335,30 @@ def _label_findings(usable: pd.DataFrame, config: AppConfig, builder: _ReportBui
         )
 
 
-def _duplicate_findings(usable: pd.DataFrame, builder: _ReportBuilder) -> None:
+#: When more than this share of the texts that repeat carry different labels (and at least DOUBTFUL_MIN_GROUPS
+#: do), the chosen label field is probably something else (a channel, a date, an agent): said so, not blamed on
+#: the file.
+DOUBTFUL_SHARE, DOUBTFUL_MIN_GROUPS = 0.5, 3
+
+
+def _duplicate_findings(usable: pd.DataFrame, builder: _ReportBuilder, label_field: str) -> None:
     norm = usable["text"].map(normalise_text)
     keyed = usable.assign(norm=norm, label_k=usable["label_text"].map(label_key))
     label_sets = keyed.groupby("norm")["label_k"].nunique()
     conflicting = keyed[keyed["norm"].map(label_sets) > 1]
-    if len(conflicting):
-        groups = conflicting["norm"].nunique()
+    repeated = int((keyed["norm"].value_counts() > 1).sum())
+    groups = conflicting["norm"].nunique()
+    if groups >= DOUBTFUL_MIN_GROUPS and groups > DOUBTFUL_SHARE * repeated:
+        builder.add(
+            "label_field_doubtful", Severity.WARNING, f"'{label_field}' is probably not the label",
+            f"{groups} of the {repeated} texts that appear more than once have different values in "
+            f"'{label_field}' — more than half of them. A label rarely does that; a channel, a date or an agent "
+            f"does. Check which field holds the topic under 'Which field holds the text, which the label?'. If "
+            f"'{label_field}' is the label after all, these rows disagree "
+            f"({describe_lines(conflicting['line'].tolist())}).",
+            conflicting.sort_values(["norm", "line"]), fix=Fix.DROP_CONFLICTS,
+        )
+    elif len(conflicting):
         builder.add(
             "conflicting_labels", Severity.WARNING, "Same text, different labels",
             f"{groups} text(s) appear with different labels ({len(conflicting)} rows, "
@@ -416,7 +433,7 @@ def validate_examples(frame: pd.DataFrame, *, source: str, text_field: str, labe
                     "No row has both a text and a label; check the column mapping.", count=0)
     if not usable.empty:
         _label_findings(usable, config, builder)
-        _duplicate_findings(usable, builder)
+        _duplicate_findings(usable, builder, label_field)
         if count_tokens is not None:
             _truncation_finding(usable, config, count_tokens, builder)
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.NOTE: 2}

@@ -21,10 +21,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.class_weight import compute_sample_weight
 
 from core.models.classifiers import (
-    ProgressCallback, Progress, TextClassifier, TrainingCancelled, TrainingData, load_skops, sha256_file,
-    verify_checksum,
+    ModelSpec, ProgressCallback, Progress, TextClassifier, TrainingCancelled, TrainingData, load_skops,
+    sha256_file, verify_checksum,
 )
-from core.platform.config import AppConfig
 from core.models.explain import Explanation, linear_contributions, top_two
 
 MODEL_FILE = "model.skops"
@@ -98,8 +97,8 @@ class SklearnTextClassifier(TextClassifier):
 
     Settings = TfidfSettings
 
-    def __init__(self, label_names, settings, config: AppConfig) -> None:
-        super().__init__(label_names, settings, config)
+    def __init__(self, label_names, settings, spec: ModelSpec) -> None:
+        super().__init__(label_names, settings, spec)
         self.pipeline: Pipeline | None = None
 
     def build(self) -> Pipeline:
@@ -132,10 +131,10 @@ class SklearnTextClassifier(TextClassifier):
         return {"file": MODEL_FILE, "sha256": sha256_file(path)}
 
     @classmethod
-    def load(cls, folder: Path, saved: dict[str, Any], config: AppConfig) -> "SklearnTextClassifier":
+    def load(cls, folder: Path, saved: dict[str, Any], spec: ModelSpec) -> "SklearnTextClassifier":
         path = folder / saved.get("file", MODEL_FILE)
         verify_checksum(path, saved.get("sha256"))
-        model = cls(saved["label_names"], None, config)
+        model = cls(saved["label_names"], None, spec)
         model.pipeline = load_skops(path)
         return model
 
@@ -146,7 +145,7 @@ class TfidfLogisticRegression(SklearnTextClassifier):
     Settings = TfidfLogRegSettings
 
     def build(self) -> Pipeline:
-        return tfidf_logreg_pipeline(self.settings, self.config.training.seed)
+        return tfidf_logreg_pipeline(self.settings, self.spec.seed)
 
     def explain(self, text: str) -> Explanation:
         """Exact: each word's TF-IDF weight times the difference of the two labels' coefficients."""

@@ -129,6 +129,28 @@ def truncated_flags(truncation: tuple[Any, int] | None, texts: list[str]) -> lis
     return [len(i) > max_length for i in ids]
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model is built on besides its own hyper-parameters: the pre-trained model and the length it reads,
+    the seed, and how to use this machine (threads, precision, logging and checkpoints). A run freezes the
+    first four in its record (:func:`core.training.execution.run_config`)."""
+
+    model_name: str
+    max_length: int
+    seed: int = 42
+    cpu_threads: int = 0
+    precision: str = "auto"
+    logging_steps: int = 10
+    save_total_limit: int = 2
+
+    @classmethod
+    def of(cls, config: AppConfig) -> "ModelSpec":
+        """The spec a configuration describes."""
+        training = config.training
+        return cls(config.model.name, config.model.max_length, training.seed, training.cpu_threads,
+                   training.precision, training.logging_steps, training.save_total_limit)
+
+
 class TextClassifier(ABC):
     """Base of every model kind."""
 
@@ -169,12 +191,12 @@ class TextClassifier(ABC):
         """Whether a run record's hyper-parameters are this kind's own (not another kind's, from before)."""
         return set(values) <= {f.name for f in dataclasses.fields(cls.Settings)}
 
-    def __init__(self, label_names: list[str], settings: Any, config: AppConfig) -> None:
+    def __init__(self, label_names: list[str], settings: Any, spec: ModelSpec) -> None:
         """``settings`` are the kind's hyper-parameters to train with (``Settings``; None or another kind's: its
-        defaults)."""
+        defaults); ``spec`` what it is built on (the pre-trained model, the seed, the machine's use)."""
         self.label_names = list(label_names)
         self.settings = self.settings_for(settings)
-        self.config = config
+        self.spec = spec
         self.fit_info: dict[str, Any] = {}
 
     @abstractmethod
@@ -232,5 +254,5 @@ class TextClassifier(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, folder: Path, saved: dict[str, Any], config: AppConfig) -> "TextClassifier":
+    def load(cls, folder: Path, saved: dict[str, Any], spec: ModelSpec) -> "TextClassifier":
         """Read a model written by ``save``; ``saved`` is its card (``model.json``, or a run's copy of it)."""

@@ -21,10 +21,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_sample_weight
 
 from core.models.classifiers import (
-    Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, load_skops, sha256_file,
-    verify_checksum,
+    ModelSpec, Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, load_skops,
+    sha256_file, verify_checksum,
 )
-from core.platform.config import AppConfig
 from core.models.pretrained import load_tokenizer, resolve_model_source
 
 HEAD_FILE = "head.skops"
@@ -132,10 +131,10 @@ class EmbeddingLogisticRegression(TextClassifier):
     Settings = EmbeddingLogRegSettings
     uses_pretrained = True
 
-    def __init__(self, label_names, settings, config: AppConfig) -> None:
-        super().__init__(label_names, settings, config)
-        self.encoder_name = config.model.name
-        self.max_length = config.model.max_length
+    def __init__(self, label_names, settings, spec: ModelSpec) -> None:
+        super().__init__(label_names, settings, spec)
+        self.encoder_name = spec.model_name
+        self.max_length = spec.max_length
         self._encoder: SentenceEncoder | None = None
         self.head: LogisticRegression | None = None
 
@@ -182,10 +181,10 @@ class EmbeddingLogisticRegression(TextClassifier):
                 "max_length": self.max_length}
 
     @classmethod
-    def load(cls, folder: Path, saved: dict[str, Any], config: AppConfig) -> "EmbeddingLogisticRegression":
+    def load(cls, folder: Path, saved: dict[str, Any], spec: ModelSpec) -> "EmbeddingLogisticRegression":
         path = folder / saved.get("file", HEAD_FILE)
         verify_checksum(path, saved.get("sha256"))
-        model = cls(saved["label_names"], None, config)
+        model = cls(saved["label_names"], None, spec)
         model.encoder_name, model.max_length = saved["encoder"], saved["max_length"]
         model.head = load_skops(path)
         return model

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.models.baselines import TfidfLogisticRegression, TfidfNaiveBayes
-from core.models.classifiers import MODEL_CARD, ModelFileError, TextClassifier, verify_folder
-from core.platform.config import AppConfig
+from core.models.classifiers import MODEL_CARD, ModelFileError, ModelSpec, TextClassifier, verify_folder
 from core.models.embeddings import EmbeddingLogisticRegression
 from core.models.transformer import FineTunedTransformer
 from core.platform.workspace import read_json
@@ -27,7 +26,7 @@ def model_kinds() -> dict[str, type[TextClassifier]]:
     return {kind.kind: kind for kind in KINDS}
 
 
-def load_saved(folder: Path, card: dict[str, Any], config: AppConfig, where: str) -> TextClassifier:
+def load_saved(folder: Path, card: dict[str, Any], spec: ModelSpec, where: str) -> TextClassifier:
     """A saved model from its card: the kind it names, every file checked against the checksums recorded at
     save (a changed, missing or added file is refused by name; models saved before checksums covered every
     file check what they recorded). ``where`` names the card in errors."""
@@ -36,12 +35,12 @@ def load_saved(folder: Path, card: dict[str, Any], config: AppConfig, where: str
         raise ModelFileError(f"{where} names an unknown model kind {card.get('kind')!r} (known: {', '.join(kinds)})")
     if "files" in card:
         verify_folder(folder, card["files"])
-    return kinds[card["kind"]].load(folder, card, config)
+    return kinds[card["kind"]].load(folder, card, spec)
 
 
-def load_model_folder(folder: Path, config: AppConfig) -> TextClassifier:
+def load_model_folder(folder: Path, spec: ModelSpec) -> TextClassifier:
     """Any saved model folder, on its own: its ``model.json`` says what it is (no run record needed)."""
     card_path = folder / MODEL_CARD
     if not card_path.exists():
         raise ModelFileError(f"{folder} has no {MODEL_CARD}: it is not a saved Feedback Studio model")
-    return load_saved(folder, read_json(card_path), config, str(card_path))
+    return load_saved(folder, read_json(card_path), spec, str(card_path))

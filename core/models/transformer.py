@@ -11,7 +11,6 @@ The saved folder is plain ``save_pretrained`` output, so
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import tempfile
@@ -24,7 +23,8 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 
 from core.models.classifiers import (
-    Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, )
+    ModelSpec, Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData,
+)
 from core.platform.distributed import world_size
 from core.platform.config import AppConfig
 from core.platform.hardware import Hardware, detect_hardware
@@ -144,11 +144,11 @@ class FineTunedTransformer(TextClassifier):
     data_parallel = True
     uses_pretrained = True
 
-    def __init__(self, label_names, settings, config: AppConfig) -> None:
-        super().__init__(label_names, settings, config)
+    def __init__(self, label_names, settings, spec: ModelSpec) -> None:
+        super().__init__(label_names, settings, spec)
         self.model = None
         self.tokenizer = None
-        self.max_length = config.model.max_length
+        self.max_length = spec.max_length
         #: Where checkpoints go during training (under fit's workdir, or a temporary folder).
         self.checkpoint_dir: Path | None = None
 
@@ -156,9 +156,9 @@ class FineTunedTransformer(TextClassifier):
     def _load_pretrained(self) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
-        source = resolve_model_source(self.config.model.name)
+        source = resolve_model_source(self.spec.model_name)
         self.tokenizer = AutoTokenizer.from_pretrained(source)
-        set_seed(self.config.training.seed)  # the fresh classification head starts the same on every run
+        set_seed(self.spec.seed)  # the fresh classification head starts the same on every run
         self.model = AutoModelForSequenceClassification.from_pretrained(
             source, num_labels=len(self.label_names),
             id2label=dict(enumerate(self.label_names)),
@@ -223,7 +223,7 @@ class FineTunedTransformer(TextClassifier):
     def _arguments(self, hardware: Hardware, batch_size: int, accumulation: int):
         from transformers import TrainingArguments
 
-        hp, training = self.settings, self.config.training
+        hp, spec = self.settings, self.spec
         if self.checkpoint_dir is None:
             raise ValueError("set checkpoint_dir before fit")
         per_process = per_process_batch(batch_size)
@@ -241,9 +241,9 @@ class FineTunedTransformer(TextClassifier):
             load_best_model_at_end=True,
             metric_for_best_model="macro_f1",
             greater_is_better=True,
-            save_total_limit=training.save_total_limit,
-            logging_steps=training.logging_steps,
-            seed=training.seed,
+            save_total_limit=spec.save_total_limit,
+            logging_steps=spec.logging_steps,
+            seed=spec.seed,
             use_cpu=hardware.device == "cpu",
             bf16=hardware.bf16,
             train_sampling_strategy="group_by_length",
@@ -287,7 +287,7 @@ class FineTunedTransformer(TextClassifier):
             with tempfile.TemporaryDirectory(prefix="fs-fit-") as scratch:
                 return self.fit(data, progress, stop, Path(scratch))
         self.checkpoint_dir = workdir / "checkpoints"
-        hardware = detect_hardware(self.config.training.cpu_threads, self.config.training.precision)
+        hardware = detect_hardware(self.spec.cpu_threads, self.spec.precision)
         batch_size, accumulation, notes = self.settings.batch_size, 1, [hardware.describe()]
         while True:
             try:
@@ -304,7 +304,7 @@ class FineTunedTransformer(TextClassifier):
                     notes.append(f"GPU out of memory: retrying with batch size {batch_size} "
                                  f"× {accumulation} accumulation steps (same effective batch).")
                 else:
-                    hardware = detect_hardware(self.config.training.cpu_threads, self.config.training.precision,
+                    hardware = detect_hardware(self.spec.cpu_threads, self.spec.precision,
                                                force_cpu=True)
                     batch_size, accumulation = self.settings.batch_size, 1
                     notes.append("GPU out of memory even at batch size 1: training on the CPU instead.")
@@ -385,15 +385,15 @@ class FineTunedTransformer(TextClassifier):
     def write_files(self, folder: Path) -> dict[str, Any]:
         self.model.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
-        return {"format": "transformers", "max_length": self.max_length, "base_model": self.config.model.name}
+        return {"format": "transformers", "max_length": self.max_length, "base_model": self.spec.model_name}
 
     @classmethod
-    def load(cls, folder: Path, saved: dict[str, Any], config: AppConfig) -> "FineTunedTransformer":
+    def load(cls, folder: Path, saved: dict[str, Any], spec: ModelSpec) -> "FineTunedTransformer":
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         quiet_libraries()
-        model = cls(saved["label_names"], None, dataclasses.replace(config))
-        model.max_length = saved.get("max_length", config.model.max_length)
+        model = cls(saved["label_names"], None, spec)
+        model.max_length = saved.get("max_length", spec.max_length)
         model.tokenizer = AutoTokenizer.from_pretrained(folder)
         model.model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
         return model

@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 
 from core.platform import distributed
 from core.models.classifiers import (
+    ModelSpec,
     Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData,
 )
 from core.training.model_card import write_model_card
@@ -214,7 +215,7 @@ def _prepared(workspace: Workspace, record: RunRecord,
         raise RunError(f"the pre-trained model {config.model.name} changed since the run was queued (its files "
                        "differ from the ones recorded then): queue the run again to train on the model as it is now")
     data = training_data(version, record.max_train_examples, config.training.seed)
-    model = kind(version.labels, kind.settings_from_record(record.hyperparameters), config)
+    model = kind(version.labels, kind.settings_from_record(record.hyperparameters), ModelSpec.of(config))
     return version, data, model
 
 

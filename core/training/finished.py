@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.models.classifiers import TextClassifier
+from core.models.classifiers import ModelSpec, TextClassifier
 from core.models.model_kinds import load_saved
 from core.platform.config import AppConfig
 from core.platform.workspace import Workspace
@@ -22,4 +22,4 @@ def finished_run(workspace: Workspace, run: str | Path) -> tuple[RunRecord, Path
 def load_run_model(workspace: Workspace, run: str | Path, config: AppConfig) -> tuple[TextClassifier, RunRecord]:
     """The trained model of a finished run, by run id or run folder."""
     record, folder = finished_run(workspace, run)
-    return load_saved(folder, record.model, config, f"run {record.run_id}"), record
+    return load_saved(folder, record.model, ModelSpec.of(config), f"run {record.run_id}"), record
