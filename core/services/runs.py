@@ -66,7 +66,7 @@ def name_of_run(studio: Studio, caller: Caller, run_id: str | None) -> str:
     return run_name(studio.workspace, run_id)
 
 
-def data_profile(studio: Studio, version: DatasetVersion, limit: int | None) -> tuple[DataProfile, list[str]]:
+def _data_profile(studio: Studio, version: DatasetVersion, limit: int | None) -> tuple[DataProfile, list[str]]:
     """The training split's shape as the recipe reads it, and its texts; worked out once per version."""
     config = studio.config
     key = ("data_profile", version.ref, version.meta["fingerprint"], limit, config.model.name, config.model.max_length,
@@ -86,7 +86,7 @@ def transformer_plan(studio: Studio, caller: Caller, version: DatasetVersion, pr
     """The fine-tuning recipe for this data and preset with the training machine's speed; its ``speed`` is None
     until a training worker has measured it (ask again: the page polls); SpeedError when it could not."""
     caller.require(Permission.TRAIN)
-    profile, texts = data_profile(studio, version, limit)
+    profile, texts = _data_profile(studio, version, limit)
     return timed_plan(profile, texts, preset, studio.config,
                       measure=lambda config, sample, batch: _worker_speed(studio, config, sample, batch))
 
@@ -166,7 +166,7 @@ def train_here(studio: Studio, caller: Caller, request: RunRequest,
 
 __all__ = [
     "POOLINGS", "PRESET_NAMES", "SEE_RUNS", "DataProfile", "Hyperparameters", "ModelFileError", "Recipe", "RunError",
-    "RunRecord", "RunRequest", "RunState", "active_runs", "cancel_run", "data_profile", "delete_run", "follow_run",
+    "RunRecord", "RunRequest", "RunState", "active_runs", "cancel_run", "delete_run", "follow_run",
     "measured_transformer_plan", "model_kinds", "name_of_run", "run", "run_location", "run_namer", "runs",
     "serve_as_worker", "SpeedError", "start_runs", "train_here", "train_queued_run", "transformer_plan", "workers_online",
 ]

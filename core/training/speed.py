@@ -83,7 +83,8 @@ def answer_questions(workspace: Workspace, config: AppConfig, measure: Measure |
             asked.rename(taken)  # one worker wins each question
         except FileNotFoundError:
             continue
-        question = SpeedQuestion(**{**read_json(taken), "texts": tuple(read_json(taken)["texts"])})
+        asked_for = read_json(taken)
+        question = SpeedQuestion(**{**asked_for, "texts": tuple(asked_for["texts"])})
         model = dataclasses.replace(config.model, name=question.model, max_length=question.max_length)
         try:
             speed = measure(dataclasses.replace(config, model=model), list(question.texts), question.batch_size)
