@@ -33,11 +33,11 @@ log = logging.getLogger("Home")
 
 #: The pages, in the order of the journey, with the permission each needs (checked again by the page itself).
 PAGES = [
-    ("pages/data.py", "Data", ":material/dataset:", Permission.MANAGE_DATA),
-    ("pages/train.py", "Train", ":material/model_training:", Permission.TRAIN),
-    ("pages/evaluate.py", "Evaluate", ":material/analytics:", Permission.EVALUATE),
-    ("pages/classify.py", "Classify", ":material/label:", Permission.CLASSIFY),
-    ("pages/admin.py", "Admin", ":material/admin_panel_settings:", Permission.VIEW_LOGS),
+    ("pages/views/data.py", "Data", ":material/dataset:", Permission.MANAGE_DATA),
+    ("pages/views/train.py", "Train", ":material/model_training:", Permission.TRAIN),
+    ("pages/views/evaluate.py", "Evaluate", ":material/analytics:", Permission.EVALUATE),
+    ("pages/views/classify.py", "Classify", ":material/label:", Permission.CLASSIFY),
+    ("pages/views/admin.py", "Admin", ":material/admin_panel_settings:", Permission.VIEW_LOGS),
 ]
 
 
@@ -104,7 +104,7 @@ def classifier_home(summary) -> None:
                 + ", ".join(plain(label) for label in published.labels) + f".{right}")
     st.caption(f"{plain(published.name)}, published by {plain(summary.published.published_by)} on "
                f"{when(summary.published.published_at)}.")
-    st.page_link("pages/classify.py", label="Classify feedback", icon=":material/label:")
+    st.page_link("pages/views/classify.py", label="Classify feedback", icon=":material/label:")
     mine = my_predictions(studio, caller())
     st.subheader("Your latest predictions")
     if mine.empty:

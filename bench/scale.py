@@ -56,7 +56,7 @@ from core.platform.workspace import Workspace
 PASSWORD = "bench pass phrase 1"
 WAIT_MS = 300_000  # one browser step on a loaded 2-core machine may take long; a frozen one fails
 SIGN_IN_WAIT_MS, SIGN_IN_CLICKS = 60_000, 5
-PREDICTION_SHOWN = "Was this right?"  # the feedback form under a shown prediction (pages/classify.py)
+PREDICTION_SHOWN = "Was this right?"  # the feedback form under a shown prediction (pages/views/classify.py)
 FEEDBACK_STORED = "Thank you — stored"
 #: Rows must all arrive, no queued run may be lost, and classifying under load may be slower than on an idle
 #: server — on 2 cores shared by two servers, two workers fine-tuning a transformer, PostgreSQL and Chromium

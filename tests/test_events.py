@@ -47,7 +47,7 @@ def test_training_outcomes_are_recorded_by_the_job_runner(isolated_workspace, co
 
 def test_uploading_and_deleting_data_are_recorded(isolated_workspace, config):
     save_demo_version(isolated_workspace, config, name="old")
-    app = open_page("pages/data.py", as_user="ana")
+    app = open_page("pages/views/data.py", as_user="ana")
     app.file_uploader(key="upload:0").set_value(("tickets.csv", b"text,label\nlate,delivery\nrefund,billing\n",
                                                "text/csv")).run()
     app.selectbox(key="delete_ref").set_value("old/v1")

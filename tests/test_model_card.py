@@ -62,5 +62,5 @@ def test_home_and_evaluate_show_the_published_models_card(isolated_workspace, co
     (card,) = [e for e in app.expander if e.label == "Model card of the published model"]
     shown = " ".join(m.value for m in card.markdown)
     assert record.dataset_fingerprint in shown and "Results on the test split" in shown
-    evaluate = open_page("pages/evaluate.py")
+    evaluate = open_page("pages/views/evaluate.py")
     assert any(e.label == "Model card of the published model" for e in evaluate.expander)

@@ -20,7 +20,7 @@ from tests.test_pages import open_page, texts
 
 @pytest.mark.parametrize("role", ["analyst", "user"])
 def test_only_admins_open_the_admin_page(isolated_workspace, role):
-    app = open_page("pages/admin.py", as_user="someone", role=role)
+    app = open_page("pages/views/admin.py", as_user="someone", role=role)
     assert any("You do not have access to this page" in e.value for e in app.error)
     assert not app.dataframe
 
@@ -31,7 +31,7 @@ def test_session_log_lists_actions_with_user_and_time_and_filters_them(isolated_
     store = workspace_store(isolated_workspace)
     record_event(store, EventType.DATASET_SAVED, ANALYST, "s-ana", dataset="demo/v1")
     record_event(store, EventType.CLASSIFIED_TEXT, USER, "s-uma", label="billing")
-    app.switch_page("pages/admin.py").run()
+    app.switch_page("pages/views/admin.py").run()
     log = app.dataframe[0].value  # as people read it: words, one time format, details as text
     assert {"signed in", "saved a dataset version", "classified a text"} <= set(log["what"])
     saved = log[log["what"] == "saved a dataset version"].iloc[0]
@@ -81,7 +81,7 @@ def accounts_table(app):
 
 
 def test_admin_creates_and_changes_accounts(isolated_workspace):
-    app = open_page("pages/admin.py", as_user="root", role="admin")
+    app = open_page("pages/views/admin.py", as_user="root", role="admin")
     app.text_input(key="new_username").input("ana")
     app.text_input(key="new_name").input("Ana Analyst")
     app.text_input(key="new_password").input("short")
@@ -137,13 +137,13 @@ def test_monitoring_and_feedback_review_feed_a_new_dataset_version(isolated_work
     version = save_demo_version(isolated_workspace, config)
     (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_logreg",))
     publish(isolated_workspace, run.run_id, ANALYST)
-    classify = open_page("pages/classify.py", as_user="uma", role="user")
+    classify = open_page("pages/views/classify.py", as_user="uma", role="user")
     classify.text_area(key="single_text").input("The driver dumped my parcel in a puddle")
     classify.button(key="classify_text").click().run()
     record_feedback(store, USER, run.run_id, version.labels, "The app logs me out while I pay my bill", "billing",
                     0.5, "app_website")
 
-    app = open_page("pages/admin.py", as_user="root", role="admin")
+    app = open_page("pages/views/admin.py", as_user="root", role="admin")
     figures = {c.proto.spec for c in app.get("plotly_chart")}
     assert any("Predictions over time" in f for f in figures) and any("Label mix" in f for f in figures)
     # One correction that disagrees: its count, not "0%" (a percentage needs classify.min_cases_for_rate cases).
@@ -193,7 +193,7 @@ def test_merging_reports_duplicates_and_counts_only_examples_new_to_the_publishe
     items = [record_feedback(store, USER, run.run_id, version.labels, known["text"], known["label"], 0.9, known["label"]),
              record_feedback(store, USER, run.run_id, version.labels, "Brand new complaint about the parcel locker",
                              "billing", 0.4, "delivery")]
-    app = open_page("pages/admin.py", as_user="root", role="admin")
+    app = open_page("pages/views/admin.py", as_user="root", role="admin")
     app.multiselect(key="feedback_pick").set_value([i.id for i in items]).run()
     app.button(key="review:True").click().run()
     # The known text is already in the training data with that label: only one example is new.
@@ -226,7 +226,7 @@ def test_feedback_merges_into_the_published_models_dataset_and_asks_before_mixin
     save_two_label_version(isolated_workspace, config)  # newer, and last in the list
     item = record_feedback(store, USER, run.run_id, version.labels, "The courier threw my parcel over the fence",
                            "billing", 0.4, "delivery")
-    app = open_page("pages/admin.py", as_user="root", role="admin")
+    app = open_page("pages/views/admin.py", as_user="root", role="admin")
     app.multiselect(key="feedback_pick").set_value([item.id]).run()
     app.button(key="review:True").click().run()
 
@@ -255,7 +255,7 @@ def test_admin_creates_an_api_token_shown_once_and_revokes_it(isolated_workspace
     from core.accounts.tokens import TokenRefused
 
     make_account(isolated_workspace, "uma", "user")
-    app = open_page("pages/admin.py", as_user="root", role="admin")
+    app = open_page("pages/views/admin.py", as_user="root", role="admin")
     app.selectbox(key="token_account").set_value("uma")
     app.text_input(key="token_name").input("CRM sync")
     app.selectbox(key="token_role").set_value("user")

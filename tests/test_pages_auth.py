@@ -12,7 +12,7 @@ from core.platform.store import events
 from tests.conftest import ADMIN, PASSWORD, PROJECT_ROOT, make_account, workspace_store
 from tests.test_pages import TIMEOUT, event_types, open_page, texts
 
-PROTECTED = ["pages/data.py", "pages/train.py", "pages/evaluate.py", "pages/classify.py", "pages/admin.py"]
+PROTECTED = ["pages/views/data.py", "pages/views/train.py", "pages/views/evaluate.py", "pages/views/classify.py", "pages/views/admin.py"]
 
 
 def fresh_app() -> AppTest:
@@ -105,7 +105,7 @@ def test_every_page_asks_to_sign_in_when_nobody_is_signed_in(isolated_workspace,
     assert not app.get("file_uploader") and not app.dataframe
 
 
-@pytest.mark.parametrize("page", ["pages/data.py", "pages/train.py", "pages/evaluate.py"])
+@pytest.mark.parametrize("page", ["pages/views/data.py", "pages/views/train.py", "pages/views/evaluate.py"])
 def test_a_user_account_is_refused_on_analyst_pages_even_by_direct_url(isolated_workspace, page):
     app = open_page(page, as_user="uma", role="user")
     refusal = " ".join(e.value for e in app.error)
@@ -116,7 +116,7 @@ def test_a_user_account_is_refused_on_analyst_pages_even_by_direct_url(isolated_
 def test_a_user_opens_classify_without_errors(isolated_workspace):
     """(The menu a user sees, Home and Classify only, is asserted in the browser journey.)"""
     app = open_page(as_user="uma", role="user")
-    app.switch_page("pages/classify.py").run()
+    app.switch_page("pages/views/classify.py").run()
     assert not app.exception and app.title[0].value == "Classify"
     assert not app.error
 

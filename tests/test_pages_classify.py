@@ -17,13 +17,13 @@ from core.services.classification import review_threshold
 from core.data.split import SplitPlan
 from core.platform.store import events, feedback, predictions
 from tests.conftest import ANALYST, save_demo_version, train_runs, workspace_store
-from tests.test_pages import open_page, texts
+from tests.test_pages import explanations, open_page, texts
 
 
 def test_a_user_classifies_a_text_and_a_file_and_leaves_feedback(isolated_workspace, config):
     version = save_demo_version(isolated_workspace, config)
     (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_logreg",))
-    app = open_page("pages/classify.py", as_user="uma", role="user")
+    app = open_page("pages/views/classify.py", as_user="uma", role="user")
     assert "No model is published yet" in texts(app)
     publish(isolated_workspace, run.run_id, ANALYST)
 
@@ -104,7 +104,7 @@ def test_text_and_labels_from_users_are_shown_as_written_never_as_html(isolated_
     version = save_preparation(isolated_workspace, "markup", prepared, SplitPlan.from_config(config.split), ANALYST)
     (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_logreg",))
     publish(isolated_workspace, run.run_id, ANALYST)
-    app = open_page("pages/classify.py", as_user="uma", role="user")
+    app = open_page("pages/views/classify.py", as_user="uma", role="user")
     app.text_area(key="single_text").input("<script>alert('x')</script> my parcel arrived late")
     app.button(key="classify_text").click().run()
     assert not app.exception, app.exception
@@ -123,8 +123,8 @@ def test_classify_and_evaluate_start_from_one_threshold_and_say_when_the_test_sp
     publish(isolated_workspace, run.run_id, ANALYST)
     tested = sum(version.meta["split_counts"]["test"].values())
     assert tested < config.classify.min_test_texts
-    classify = open_page("pages/classify.py", as_user="uma", role="user")
-    evaluate = open_page("pages/evaluate.py")
+    classify = open_page("pages/views/classify.py", as_user="uma", role="user")
+    evaluate = open_page("pages/views/evaluate.py")
     on_classify = classify.slider(key=f"threshold:{run.run_id}")
     on_evaluate = evaluate.slider(key=f"threshold:{run.run_id}")
     assert on_classify.value == on_evaluate.value == config.classify.review_threshold
@@ -142,7 +142,7 @@ def test_a_users_home_is_about_classifying_not_the_analysts_workspace(isolated_w
     home = open_page(as_user="uma", role="user")
     assert "No model is in use yet" in texts(home) and not home.metric
     publish(isolated_workspace, run.run_id, ANALYST)
-    classify = open_page("pages/classify.py", as_user="uma", role="user")
+    classify = open_page("pages/views/classify.py", as_user="uma", role="user")
     classify.text_area(key="single_text").input("I was charged twice for the same order")
     classify.button(key="classify_text").click().run()
 
@@ -159,13 +159,13 @@ def test_why_this_label_shades_the_deciding_words_and_escapes_the_text(isolated_
     version = save_demo_version(isolated_workspace, config)
     (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_logreg",))
     publish(isolated_workspace, run.run_id, ANALYST)
-    app = open_page("pages/classify.py", as_user="uma", role="user")
+    app = open_page("pages/views/classify.py", as_user="uma", role="user")
     text = 'Charged twice <script>alert("x")</script> refund **now**'
     app.text_area(key="single_text").input(text)
     app.button(key="classify_text").click().run()
     app.button(key="explain_text").click().run()
     assert not app.exception, app.exception
-    (shown,) = [element.proto.body for element in app.get("html")]
+    (shown,) = explanations(app)
     assert "<script" not in shown and "</script" not in shown and "alert(&quot;x&quot;)&lt;/" in shown
     assert "**<span" in shown  # Markdown stays as typed: st.html renders no Markdown
     assert 'class="fs-why-pos-3"' in shown  # the strongest word, darkest
@@ -185,9 +185,9 @@ def test_analysts_label_the_review_queue_and_users_do_not_see_it(isolated_worksp
     studio = Studio(config)
     classify(studio, Caller(ANALYST), ["the parcel and the refund and the app", "where is my box <b>now</b>"],
              threshold=0.99)
-    user = open_page("pages/classify.py", as_user="uma", role="user")
+    user = open_page("pages/views/classify.py", as_user="uma", role="user")
     assert [t.label for t in user.tabs] == ["One text", "A file", "History"]
-    app = open_page("pages/classify.py", as_user="ana", role="analyst")
+    app = open_page("pages/views/classify.py", as_user="ana", role="analyst")
     assert [t.label for t in app.tabs][-1] == "Review queue"
     assert "2 text(s) waiting" in texts(app)
     item_key = next(s.key for s in app.selectbox if s.key and s.key.startswith("queue_label:"))

@@ -41,10 +41,10 @@ def test_hostile_labels_are_escaped_on_every_page(isolated_workspace, config):
     record_feedback(workspace_store(isolated_workspace), USER, run.run_id, version.labels, "box was broken",
                     "late", 0.5, IMAGE)
 
-    pages = {"Home": open_page(), "Data": open_page("pages/data.py"), "Train": open_page("pages/train.py"),
-             "Evaluate": open_page("pages/evaluate.py"),
-             "Classify": open_page("pages/classify.py", as_user="uma", role="user"),
-             "Admin": open_page("pages/admin.py", as_user="root", role="admin")}
+    pages = {"Home": open_page(), "Data": open_page("pages/views/data.py"), "Train": open_page("pages/views/train.py"),
+             "Evaluate": open_page("pages/views/evaluate.py"),
+             "Classify": open_page("pages/views/classify.py", as_user="uma", role="user"),
+             "Admin": open_page("pages/views/admin.py", as_user="root", role="admin")}
     classify = pages["Classify"]
     classify.text_area(key="single_text").input("item broken in the box")
     classify.button(key="classify_text").click().run()

@@ -36,10 +36,10 @@ class WorkspaceSummary:
     def next_step(self, actor: Actor | None) -> tuple[str, str] | None:
         """Where the journey continues for this person: (page, link text), or None if nowhere they may go."""
         steps = [
-            (not self.datasets, "pages/data.py", "Next: prepare a dataset on the Data page", Permission.MANAGE_DATA),
-            (not self.finished_runs, "pages/train.py", "Next: train models on the Train page", Permission.TRAIN),
-            (self.published is None, "pages/evaluate.py", "Next: compare runs and publish one", Permission.EVALUATE),
-            (True, "pages/classify.py", "Classify new feedback", Permission.CLASSIFY),
+            (not self.datasets, "pages/views/data.py", "Next: prepare a dataset on the Data page", Permission.MANAGE_DATA),
+            (not self.finished_runs, "pages/views/train.py", "Next: train models on the Train page", Permission.TRAIN),
+            (self.published is None, "pages/views/evaluate.py", "Next: compare runs and publish one", Permission.EVALUATE),
+            (True, "pages/views/classify.py", "Classify new feedback", Permission.CLASSIFY),
         ]
         return next(((page, label) for needed, page, label, permission in steps
                      if needed and actor is not None and actor.can(permission)), None)

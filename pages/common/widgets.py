@@ -57,11 +57,9 @@ def pending_page() -> str | None:
 def enter_page(page_path: str, permission: Permission) -> Actor:
     """First line of every page: Home.py (sign-in, navigation, styling) ran, and the role may see this page.
 
-    On a server's very first request, Streamlit runs a deep-linked file from
-    ``pages/`` directly (its old folder-based mode), skipping Home.py; such a
-    request is sent through Home.py, which then opens the page asked for. The
-    role check is the page's own, not only the menu's: a direct URL without the
-    role shows a refusal.
+    Pages are routed by Home.py's navigation (they live in pages/views/, where Streamlit's folder mode does not
+    look); a page script run on its own is sent through Home.py, which then opens it. The role check is the
+    page's own, not only the menu's: a direct URL without the role shows a refusal.
     """
     if not st.session_state.get(ENTRYPOINT_RAN):
         st.session_state[PENDING_PAGE] = page_path

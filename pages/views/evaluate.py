@@ -308,7 +308,7 @@ def one_run(pairs: list, best_run_id: str) -> RunRecord:
 
 
 actor, config, studio, caller = start_page(
-    "pages/evaluate.py", Permission.EVALUATE, "Evaluate",
+    "pages/views/evaluate.py", Permission.EVALUATE, "Evaluate",
     "Compare the runs trained on one dataset version on the same test split, see where each "
     "one fails, and publish the best for classification.")
 if notice := st.session_state.pop(DELETE_NOTICE, None):
@@ -316,7 +316,7 @@ if notice := st.session_state.pop(DELETE_NOTICE, None):
 groups = comparable_groups(runs(studio, caller))
 if not groups:
     st.info("No finished runs yet — train some models on the Train page first.")
-    st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+    st.page_link("pages/views/train.py", label="Go to the Train page", icon=":material/model_training:")
     st.stop()
 chosen, records = choose_group(groups)
 pairs, best_run_id = comparison(chosen, records)

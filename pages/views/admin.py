@@ -303,7 +303,7 @@ def feedback_review(studio: Studio, caller: Caller) -> None:
 
 
 actor, config, studio, caller = start_page(
-    "pages/admin.py", Permission.VIEW_LOGS, "Admin",
+    "pages/views/admin.py", Permission.VIEW_LOGS, "Admin",
     "See who did what and when, how the published model behaves in use, manage accounts, and "
     "turn users' corrections into training data for the next model.")
 logs, monitor, people, corrections = st.tabs(["Session log", "Monitoring", "Users", "Feedback review"])

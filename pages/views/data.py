@@ -383,7 +383,7 @@ def saved_versions() -> None:
 
 
 actor, config, studio, caller = start_page(
-    "pages/data.py", Permission.MANAGE_DATA, "Data",
+    "pages/views/data.py", Permission.MANAGE_DATA, "Data",
     "Upload labelled feedback, read what is wrong with it, choose fixes, and save a clean, "
     "split version that the Train page can use.")
 step = numbered_steps()

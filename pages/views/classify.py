@@ -251,7 +251,7 @@ def history(record: RunRecord, threshold: float) -> None:
 
 
 actor, config, studio, caller = start_page(
-    "pages/classify.py", Permission.CLASSIFY, "Classify",
+    "pages/views/classify.py", Permission.CLASSIFY, "Classify",
     "Sort new customer feedback with the published model: one text or a whole file. "
     "Uncertain predictions are flagged for a person to check; tell us when one is wrong.")
 
@@ -260,7 +260,7 @@ with st.spinner("Loading the published model…"):
 if record is None:
     st.info("No model is published yet. An analyst publishes one on the Evaluate page.")
     if actor.can(Permission.PUBLISH):
-        st.page_link("pages/evaluate.py", label="Go to the Evaluate page", icon=":material/analytics:")
+        st.page_link("pages/views/evaluate.py", label="Go to the Evaluate page", icon=":material/analytics:")
     st.stop()
 st.caption(f"Model: {plain(record.name)} · labels: "
            + ", ".join(plain(label) for label in record.labels))

@@ -249,13 +249,13 @@ def live_progress() -> None:
 
 
 actor, config, studio, caller = start_page(
-    "pages/train.py", Permission.TRAIN, "Train",
+    "pages/views/train.py", Permission.TRAIN, "Train",
     "Pick a saved dataset version and the models to train; they train in the background while "
     "you keep working, and finished runs appear below and on the Evaluate page.")
 versions = dataset_versions(studio, caller)
 if not versions:
     st.info("No dataset yet — upload one on the Data page and save a version, then come back here.")
-    st.page_link("pages/data.py", label="Go to the Data page", icon=":material/dataset:")
+    st.page_link("pages/views/data.py", label="Go to the Data page", icon=":material/dataset:")
 else:
     version = choose_version(versions)
     chosen = choose_models()
