@@ -129,12 +129,29 @@ def monitoring(studio: Studio, caller: Caller) -> None:
                                 "run_id": st.column_config.TextColumn("run id")})
 
 
-#: Session keys: the message of the last account change, and the fields it asks to empty on the next run.
-ACCOUNT_NOTICE, CLEAR_FIELDS = "account_notice", "account_clear_fields"
+#: Session keys: the message of the last account change, the fields it asks to empty on the next run, and why
+#: the last new account was refused.
+ACCOUNT_NOTICE, CLEAR_FIELDS, CREATE_REFUSAL = "account_notice", "account_clear_fields", "account_refusal"
 #: What the new-account form returns to after each creation: empty fields, and the least privileged role.
 NEW_ACCOUNT_FIELDS = {"new_username": "", "new_name": "", "new_password": "", "new_role": DEFAULT_ROLE.value}
 #: The role lists start at the least privileged role, which is also every form's first choice.
 ROLE_HELP = " · ".join(f"{role.value}: {meaning}" for role, meaning in ROLE_MEANINGS.items())
+
+
+def create_from_form(studio: Studio, caller: Caller) -> None:
+    """The new-account form's submit, run as its callback, before the page run: the account is created and the
+    fields go back to empty and the least privileged role in one step. (Done in the page run, a rerun the cookie
+    component asked for could cut it short between reading the reset and applying it: the next account then
+    kept the previous role.)"""
+    state = st.session_state
+    try:
+        account = create_account(studio, caller, state["new_username"], state["new_name"], "",
+                                 state["new_password"], Role(state["new_role"]))
+    except AuthError as exc:
+        state[CREATE_REFUSAL] = f"Not created: {exc}."
+        return
+    state.update(NEW_ACCOUNT_FIELDS)
+    state[ACCOUNT_NOTICE] = f"Created {account.username} ({account.role.value}): {ROLE_MEANINGS[account.role]}."
 
 
 @st.fragment
@@ -155,20 +172,13 @@ def accounts_admin(studio: Studio, caller: Caller) -> None:
     create, change = st.columns(2)
     with create.form("create_account"):
         st.markdown("**New account**")
-        username = st.text_input("Username", key="new_username")
-        name = st.text_input("Full name", key="new_name")
-        role = st.selectbox("Role", [r.value for r in ROLE_MEANINGS], key="new_role", help=ROLE_HELP)
-        password = st.text_input("Initial password", type="password", key="new_password")
-        if st.form_submit_button("Create account"):
-            try:
-                account = create_account(studio, caller, username, name, "", password, Role(role))
-            except AuthError as exc:
-                st.error(f"Not created: {exc}.")
-            else:
-                st.session_state[ACCOUNT_NOTICE] = (f"Created {account.username} ({account.role.value}): "
-                                                    f"{ROLE_MEANINGS[account.role]}.")
-                st.session_state[CLEAR_FIELDS] = NEW_ACCOUNT_FIELDS
-                rerun_fragment()
+        st.text_input("Username", key="new_username")
+        st.text_input("Full name", key="new_name")
+        st.selectbox("Role", [r.value for r in ROLE_MEANINGS], key="new_role", help=ROLE_HELP)
+        st.text_input("Initial password", type="password", key="new_password")
+        st.form_submit_button("Create account", on_click=create_from_form, args=(studio, caller))
+        if refusal := st.session_state.pop(CREATE_REFUSAL, None):
+            st.error(refusal)  # what was typed stays
     with change.container(border=True):
         st.markdown("**Change an account**")
         target = st.selectbox("Account", [a.username for a in book.all()], key="edit_username")
@@ -190,9 +200,19 @@ def accounts_admin(studio: Studio, caller: Caller) -> None:
             rerun_fragment()  # the table and the list show the change at once
 
 
-TOKEN_SECRET = "token_secret_once"
-#: Set after a token was created: the form returns to an empty name and the least privileged role.
-TOKEN_FIELDS = "token_clear_fields"
+TOKEN_SECRET, TOKEN_REFUSAL = "token_secret_once", "token_refusal"
+
+
+def create_token_from_form(studio: Studio, caller: Caller) -> None:
+    """The token form's submit, as its callback (see :func:`create_from_form`): the secret to show once, and the
+    form back to an empty name and the least privileged role, in one step."""
+    state = st.session_state
+    try:
+        _, secret = create_token(studio, caller, state["token_account"], state["token_name"], Role(state["token_role"]))
+    except AuthError as exc:
+        state[TOKEN_REFUSAL] = f"Not created: {exc}."
+        return
+    state.update({TOKEN_SECRET: secret, "token_name": "", "token_role": DEFAULT_ROLE.value})
 
 
 @st.fragment
@@ -200,8 +220,6 @@ def api_tokens_admin(studio: Studio, caller: Caller) -> None:
     """Personal tokens for the HTTP API: create one for an account (its secret shown once), list, revoke."""
     st.markdown("**API tokens** — for systems that classify through the HTTP API "
                 f"(`POST /v1/classify`, docs at `http://<server>:{studio.config.api.port}/docs`).")
-    if st.session_state.pop(TOKEN_FIELDS, False):
-        st.session_state.update({"token_name": "", "token_role": DEFAULT_ROLE.value})
     if secret := st.session_state.pop(TOKEN_SECRET, None):
         st.success("Token created. Copy it now: it is shown only this once (only its hash is stored).")
         st.code(secret, language=None)
@@ -213,20 +231,14 @@ def api_tokens_admin(studio: Studio, caller: Caller) -> None:
                        "id": t.id} for t in tokens], hide_index=True, width="stretch")
     create, revoke = st.columns(2)
     with create.form("create_token"):
-        account = st.selectbox("Account", [a.username for a in accounts(studio).all() if not a.disabled],
-                               key="token_account")
-        name = st.text_input("What will use it", key="token_name", placeholder="e.g. CRM nightly sync")
-        role = st.selectbox("Role", [r.value for r in ROLE_MEANINGS], key="token_role",
-                            help="Never more than the account's own role; a user token can classify and give "
-                                 "feedback, which is all the API does today.")
-        if st.form_submit_button("Create token"):
-            try:
-                _, st.session_state[TOKEN_SECRET] = create_token(studio, caller, account, name, Role(role))
-            except AuthError as exc:
-                st.error(f"Not created: {exc}.")
-            else:
-                st.session_state[TOKEN_FIELDS] = True
-                rerun_fragment()
+        st.selectbox("Account", [a.username for a in accounts(studio).all() if not a.disabled], key="token_account")
+        st.text_input("What will use it", key="token_name", placeholder="e.g. CRM nightly sync")
+        st.selectbox("Role", [r.value for r in ROLE_MEANINGS], key="token_role",
+                     help="Never more than the account's own role; a user token can classify and give "
+                          "feedback, which is all the API does today.")
+        st.form_submit_button("Create token", on_click=create_token_from_form, args=(studio, caller))
+        if refusal := st.session_state.pop(TOKEN_REFUSAL, None):
+            st.error(refusal)
     active = {t.id: t for t in tokens if t.active}
     with revoke.container(border=True):
         chosen = st.selectbox("Token", list(active), key="token_revoke_pick", index=None,
