@@ -7,7 +7,9 @@ import io
 import pandas as pd
 import pytest
 
-from core.presentation.exports import escape_formula, results_frame, summarise_results, to_jsonl, to_safe_csv
+from core.presentation.exports import (
+    escape_formula, on_page, results_frame, summarise_results, to_jsonl, to_safe_csv,
+)
 from core.models.predict import Prediction
 
 
@@ -28,6 +30,23 @@ def test_a_classified_file_keeps_every_column_and_never_overwrites_one():
                                  prediction("", 0.0, status="empty")])
     assert (summary["scored"], summary["needs_review"], summary["not_scored"]) == (2, 1, 1)
     assert summary["per_label"] == {"delivery": 2}
+
+
+def test_the_page_shows_the_columns_that_say_something_and_the_downloads_keep_all():
+    """The file results ran off the right of the page ("Cut at the length limit", "Line in the file" out of
+    sight): a score column per label and two columns empty on every row. A page keeps only those that say
+    something; an upload column that looks like ours stays."""
+    rows = [{"id": "A-17", "comment": "late again", "score: delivery": "5 stars"}, {"id": "A-18", "comment": "hi"}]
+    ok = [prediction("delivery", 0.9), prediction("other", 0.7)]
+    frame = results_frame(rows, ok, ["delivery", "other"])
+    shown = on_page(frame)
+    assert shown.columns.tolist() == ["id", "comment", "score: delivery", "predicted_label", "confidence",
+                                      "needs_review", "status", "line"]
+    assert shown.attrs["words"]["predicted_label"] == "Predicted label" and "message" not in shown.attrs["words"]
+    assert len(frame.columns) == len(shown.columns) + 4  # the downloads: both scores, message, truncated
+    empty = Prediction("empty", message="expected text, got nothing")  # as a blank row is judged
+    one_empty = on_page(results_frame(rows, [ok[0], empty], ["delivery", "other"]))
+    assert "message" in one_empty.columns and "truncated" not in one_empty.columns
 
 
 @pytest.mark.parametrize("cell", ["=1+1", "+SUM(A1)", "-2", "@cmd", " =HYPERLINK(\"x\")", "\u3000=1",

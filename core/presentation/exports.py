@@ -52,7 +52,25 @@ def results_frame(rows: Sequence[dict[str, Any]], predictions: Sequence[Predicti
         records.append(record)
     frame = pd.DataFrame(records, columns=[*columns, *names.values(), *score_names.values()])
     frame.attrs["words"] = {names[name]: words for name, words in COLUMN_WORDS.items()}  # for the page's headers
+    frame.attrs["scores"] = list(score_names.values())
     return frame
+
+
+def on_page(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns of a results frame a page shows: the upload's and the prediction's, without the score of every
+    label (one column per label: wide with many labels) nor "why it was not classified" / "cut at the length
+    limit" when no row has one, so the table fits its width; the downloads keep every column."""
+    words = frame.attrs.get("words", {})
+    by_words = {text: name for name, text in words.items()}
+    dropped = list(frame.attrs.get("scores", []))
+    for quiet in (COLUMN_WORDS[MESSAGE], COLUMN_WORDS[TRUNCATED]):
+        name = by_words.get(quiet)
+        if name is not None and not frame[name].fillna(False).astype(bool).any():
+            dropped.append(name)
+    shown = frame.drop(columns=dropped)
+    shown.attrs["words"] = {name: text for name, text in words.items() if name in shown.columns}
+    shown.attrs["scores"] = []
+    return shown
 
 
 def summarise_results(predictions: Sequence[Prediction]) -> dict[str, Any]:

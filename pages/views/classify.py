@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.presentation.exports import (
-    COLUMN_WORDS, SCORE as CONFIDENCE, results_frame, summarise_results, to_jsonl, to_safe_csv,
+    COLUMN_WORDS, SCORE as CONFIDENCE, on_page, results_frame, summarise_results, to_jsonl, to_safe_csv,
 )
 from core.presentation.highlight import highlighted_html
 from core.services.accounts import Permission
@@ -151,8 +151,9 @@ def whole_file(record: RunRecord, threshold: float) -> None:
     cards[1].metric("Need review", f"{summary['needs_review']:,}", help=f"Confidence below {threshold:.2f}")
     cards[2].metric("Not classified", f"{summary['not_scored']:,}", help="Empty or non-text rows")
     only_review = st.toggle("Show only rows that need review", key="only_review")
-    shown = frame[[p.needs_review for p in judged]] if only_review else frame
-    st.dataframe(shown, hide_index=True, width="stretch", height=360, column_config=result_headers(frame))
+    page_frame = on_page(frame)  # the downloads below keep every column
+    shown = page_frame[[p.needs_review for p in judged]] if only_review else page_frame
+    st.dataframe(shown, hide_index=True, width="stretch", height=360, column_config=result_headers(page_frame))
     stem = results["name"].rsplit(".", 1)[0]
     left, right = st.columns(2)
     left.download_button("Download results (CSV)", to_safe_csv(frame), f"{stem}-classified.csv", "text/csv",
@@ -176,12 +177,19 @@ def correct_a_row(record: RunRecord, results: dict, judged: list[Prediction], fi
             feedback_form(record, str(results["rows"][row][text_field]), judged[row], f"file:{file_id}:{row}")
 
 
+#: How wide the appended columns are drawn ("small" unless named), so the upload's columns and ours fit the
+#: page's width; a cell cut short shows whole on hover.
+RESULT_WIDTHS: dict[str, str] = {}
+
+
 def result_headers(frame: pd.DataFrame) -> dict:
-    """Words over the appended columns (the downloads keep the machine names), confidence as a bar."""
+    """Words over the appended columns (the downloads keep the machine names), confidence as a bar; narrow,
+    so the table fits the page."""
     config = {}
     for column, words in frame.attrs.get("words", {}).items():
-        config[column] = (st.column_config.ProgressColumn(words, format="%.2f", min_value=0, max_value=1)
-                          if words == COLUMN_WORDS[CONFIDENCE] else st.column_config.Column(words))
+        width = RESULT_WIDTHS.get(words, "small")
+        config[column] = (st.column_config.ProgressColumn(words, format="%.2f", min_value=0, max_value=1, width=width)
+                          if words == COLUMN_WORDS[CONFIDENCE] else st.column_config.Column(words, width=width))
     return config
 
 
