@@ -171,7 +171,9 @@ def report_page_error(studio: Studio, caller: Caller, page: str, error: BaseExce
 
 
 #: The words of accounts and roles that pages and the command line use with these use cases.
-__all__ = ["DEFAULT_ROLE", "ROLE_MEANINGS", "ROLE_PERMISSIONS", "Account", "AccountChange", "Actor", "AuthError",
-           "PasswordSignIn", "Permission", "PermissionDenied", "Role", "SignedIn", "accounts", "change_account", "cookie_signing_key",
-           "create_account", "create_first_admin", "report_page_error", "resume_from_cookie", "session_refusal",
-           "sign_in_with_password", "sign_out", "signed_in", "start_session"]
+__all__ = [
+    "Account", "AccountChange", "Actor", "AuthError", "DEFAULT_ROLE", "PasswordSignIn", "Permission",
+    "PermissionDenied", "ROLE_MEANINGS", "ROLE_PERMISSIONS", "Role", "SignedIn", "accounts", "change_account",
+    "cookie_signing_key", "create_account", "create_first_admin", "report_page_error", "resume_from_cookie",
+    "session_refusal", "sign_in_with_password", "sign_out", "signed_in", "start_session",
+]

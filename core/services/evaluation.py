@@ -83,7 +83,8 @@ def evaluate_file(studio: Studio, caller: Caller, run: str | Path, table: RawTab
 
 
 __all__ = [
-    "RANKING_METRICS", "Evaluation", "EvaluationError", "PrecisionCheck", "ReviewThreshold", "comparable_groups",
-    "Verdict", "comparison_table", "evaluate_file", "evaluate_run", "recommendation", "experiments_csv", "experiments_json", "filter_errors", "markdown_report",
-    "recommend", "serving_precision", "suggested_threshold", "test_evaluation", "transformer_verdict",
+    "Evaluation", "EvaluationError", "PrecisionCheck", "RANKING_METRICS", "ReviewThreshold", "Verdict",
+    "comparable_groups", "comparison_table", "evaluate_file", "evaluate_run", "experiments_csv", "experiments_json",
+    "filter_errors", "markdown_report", "recommend", "recommendation", "serving_precision", "suggested_threshold",
+    "test_evaluation", "transformer_verdict",
 ]

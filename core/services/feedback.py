@@ -45,9 +45,11 @@ def review(studio: Studio, caller: Caller, ids: list[int], accept: bool) -> int:
     return changed
 
 
-def new_examples_note(studio: Studio, caller: Caller) -> str:
-    """How many accepted examples the published model has not learned from, in words."""
-    examples = accepted(studio, caller)
+def new_examples_note(studio: Studio, caller: Caller, examples: list[dict[str, str]] | None = None) -> str:
+    """How many accepted examples the published model has not learned from, in words (``examples``: the accepted
+    ones the caller has just read with :func:`accepted`, so they are not read twice)."""
+    caller.require(Permission.REVIEW_FEEDBACK)
+    examples = accepted(studio, caller) if examples is None else examples
     record = published_run(studio.workspace)
     if record is None:
         return f"{len(examples):,} accepted labelled example(s); no model is published yet."

@@ -165,8 +165,8 @@ def train_here(studio: Studio, caller: Caller, request: RunRequest,
 
 
 __all__ = [
-    "POOLINGS", "PRESET_NAMES", "SEE_RUNS", "DataProfile", "Hyperparameters", "ModelFileError", "Recipe", "RunError",
-    "RunRecord", "RunRequest", "RunState", "active_runs", "cancel_run", "delete_run", "follow_run",
-    "measured_transformer_plan", "model_kinds", "name_of_run", "run", "run_location", "run_namer", "runs",
-    "serve_as_worker", "SpeedError", "start_runs", "train_here", "train_queued_run", "transformer_plan", "workers_online",
+    "DataProfile", "Hyperparameters", "ModelFileError", "POOLINGS", "PRESET_NAMES", "Recipe", "RunError",
+    "RunRecord", "RunRequest", "RunState", "SEE_RUNS", "SpeedError", "active_runs", "cancel_run", "delete_run",
+    "follow_run", "measured_transformer_plan", "model_kinds", "name_of_run", "run", "run_location", "run_namer",
+    "runs", "serve_as_worker", "start_runs", "train_here", "train_queued_run", "transformer_plan", "workers_online",
 ]

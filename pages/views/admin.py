@@ -258,7 +258,7 @@ def feedback_review(studio: Studio, caller: Caller) -> None:
     """Accept or reject users' corrections; turn the accepted ones into a new dataset version."""
     waiting = pending_corrections(studio, caller)
     examples = accepted_corrections(studio, caller)
-    st.markdown(f"**{len(waiting):,} correction(s) waiting for review** · {new_examples_note(studio, caller)}")
+    st.markdown(f"**{len(waiting):,} correction(s) waiting for review** · {new_examples_note(studio, caller, examples)}")
     if waiting:
         st.dataframe([{"id": f.id, "time": when(f.time), "user": f.username, "text": f.text,
                        "predicted": f.predicted, "should be": f.correct_label,
