@@ -3,7 +3,11 @@ new dataset version whose report lists every change."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+
+from collections.abc import Iterator
 
 import pytest
 
@@ -51,6 +55,30 @@ def test_planted_flips_are_found_first_with_the_right_suggestion(prepared, confi
     assert first.label_score < 0.5 < first.suggested_score and len(first.similar) == config.labels.similar_examples
     assert all(any(word in similar for word in TOPICS[first.suggested]) for similar in first.similar)
     assert check.rows == 90 and check.folds == 5 and len(check.quality) == 90
+
+
+FORKS: list[int] = []
+_COUNTING = [False]
+os.register_at_fork(before=lambda: FORKS.append(1) if _COUNTING[0] else None)
+
+
+@contextlib.contextmanager
+def counting_forks() -> Iterator[list[int]]:
+    """The processes forked inside the block (the checks run in the web server's threads, where a fork, such
+    as cleanlab's default process pool on a machine with several cores, can copy a lock another thread holds
+    and hang the page for good)."""
+    FORKS.clear()
+    _COUNTING[0] = True
+    try:
+        yield FORKS
+    finally:
+        _COUNTING[0] = False
+
+
+def test_the_label_check_forks_no_processes(prepared, config):
+    with counting_forks() as forks:
+        check = find_suspicious_labels(prepared.training_frame(), config)
+    assert check.issues and forks == []
 
 
 def test_decisions_make_a_new_version_whose_report_lists_every_change(prepared, config, isolated_workspace):
@@ -137,7 +165,9 @@ def test_near_copies_with_different_labels_and_outliers_are_found_on_sentence_em
     frame = pd.DataFrame({"line": range(1, len(rows) + 1), "text": [r["text"] for r in rows],
                           "label": [r["label"] for r in rows]})
     seen = []
-    found = find_near_copies_and_outliers(frame, config, lambda done, total: seen.append((done, total)))
+    with counting_forks() as forks:
+        found = find_near_copies_and_outliers(frame, config, lambda done, total: seen.append((done, total)))
+    assert forks == []
     copy_line, outlier_line = len(rows) - 1, len(rows)
     first = found.near_copies[0]
     assert first.lines == (3, copy_line) and first.labels == ("delivery", "billing") and first.conflicting

@@ -8,7 +8,6 @@ import html
 import json
 import re
 import time
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
@@ -318,7 +317,6 @@ def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(is
     table = app.dataframe[0].value
     by_name = {r.name: r for r in records}
     assert sorted(table["name"]) == sorted(by_name)  # runs by name; ids only in details
-    assert set(table["family"]) == {"baseline", "transformer"}
     assert table["macro_f1"].tolist() == sorted(table["macro_f1"], reverse=True)  # best first by the chosen metric
     assert len(table.columns) <= 9  # the figures people compare fit the page; the rest is in the downloads
     table = table.assign(run=[by_name[name].run_id for name in table["name"]])

@@ -76,32 +76,38 @@ def test_one_sign_in_is_logged_once_however_often_the_page_is_reloaded(isolated_
     assert len(sign_ins) == 1
 
 
+def form_field(app, form: str, field: str) -> str:
+    """The key of a form's field in the form's current round (a form starts afresh under new keys)."""
+    state = app.session_state
+    return f"{form}:{state[f'{form}:round'] if f'{form}:round' in state else 0}:{field}"
+
+
 def accounts_table(app):
     return next(d.value for d in app.dataframe if "created by" in d.value.columns)
 
 
 def test_admin_creates_and_changes_accounts(isolated_workspace):
     app = open_page("pages/views/admin.py", as_user="root", role="admin")
-    app.text_input(key="new_username").input("ana")
-    app.text_input(key="new_name").input("Ana Analyst")
-    app.text_input(key="new_password").input("short")
+    app.text_input(key=form_field(app, "new_account", "username")).input("ana")
+    app.text_input(key=form_field(app, "new_account", "name")).input("Ana Analyst")
+    app.text_input(key=form_field(app, "new_account", "password")).input("short")
     next(b for b in app.button if b.label == "Create account").click().run()
     assert any("Not created" in e.value for e in app.error)  # a refusal keeps what was typed
-    assert (app.text_input(key="new_username").value, app.text_input(key="new_name").value) == ("ana", "Ana Analyst")
-    app.text_input(key="new_password").input("analyst password")
-    app.selectbox(key="new_role").set_value("analyst")
+    assert (app.text_input(key=form_field(app, "new_account", "username")).value, app.text_input(key=form_field(app, "new_account", "name")).value) == ("ana", "Ana Analyst")
+    app.text_input(key=form_field(app, "new_account", "password")).input("analyst password")
+    app.selectbox(key=form_field(app, "new_account", "role")).set_value("analyst")
     next(b for b in app.button if b.label == "Create account").click().run()
     assert any("Created ana (analyst)" in s.value for s in app.success)
     # The table and the account list show the new account at once (they lagged one action behind).
     assert "ana" in accounts_table(app)["username"].tolist()
     assert "ana" in app.selectbox(key="edit_username").options
-    assert app.text_input(key="new_username").value == "" and app.text_input(key="new_password").value == ""
+    assert app.text_input(key=form_field(app, "new_account", "username")).value == "" and app.text_input(key=form_field(app, "new_account", "password")).value == ""
     accounts = Accounts(workspace_store(isolated_workspace), AppConfig().auth)
     assert accounts.get("ana").role.value == "analyst"
     # The next account starts at the least privilege again: it was created as an analyst by accident before.
-    assert app.selectbox(key="new_role").value == "user"
-    app.text_input(key="new_username").input("uma")
-    app.text_input(key="new_password").input("user password phrase")
+    assert app.selectbox(key=form_field(app, "new_account", "role")).value == "user"
+    app.text_input(key=form_field(app, "new_account", "username")).input("uma")
+    app.text_input(key=form_field(app, "new_account", "password")).input("user password phrase")
     next(b for b in app.button if b.label == "Create account").click().run()
     assert any("Created uma (user): classifies feedback and corrects predictions, nothing else" in s.value
                for s in app.success)
@@ -256,9 +262,9 @@ def test_admin_creates_an_api_token_shown_once_and_revokes_it(isolated_workspace
 
     make_account(isolated_workspace, "uma", "user")
     app = open_page("pages/views/admin.py", as_user="root", role="admin")
-    app.selectbox(key="token_account").set_value("uma")
-    app.text_input(key="token_name").input("CRM sync")
-    app.selectbox(key="token_role").set_value("user")
+    app.selectbox(key=form_field(app, "new_token", "account")).set_value("uma")
+    app.text_input(key=form_field(app, "new_token", "name")).input("CRM sync")
+    app.selectbox(key=form_field(app, "new_token", "role")).set_value("user")
     next(b for b in app.button if b.label == "Create token").click().run()
     (shown,) = [c.value for c in app.code]
     assert shown.startswith("fs_") and any("shown only this once" in s.value for s in app.success)

@@ -24,7 +24,8 @@ def studio(config) -> Studio:
 
 
 def test_a_password_sign_in_starts_its_own_session_whatever_the_browser_held(isolated_workspace, studio):
-    root, ana = make_account(isolated_workspace, "root", "admin"), make_account(isolated_workspace, "ana", "analyst")
+    root = make_account(isolated_workspace, "root", "admin")
+    make_account(isolated_workspace, "ana", "analyst")
     roots = start_session(studio, root, now=1_800_000_000.0)  # the browser still holds root's live session
     result = sign_in_with_password(studio, Caller(None, roots.session_id), "ana", PASSWORD, now=1_800_000_000.0)
     assert result.attempt.outcome == "signed_in" and result.signed_in.account.username == "ana"

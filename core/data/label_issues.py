@@ -114,7 +114,9 @@ def find_suspicious_labels(frame: pd.DataFrame, config: AppConfig, progress: Fol
     folds = _folds(label_ids, settings.folds)
     scores = out_of_fold_scores(texts, label_ids, len(names), folds, config.training.seed, progress)
     quality = get_label_quality_scores(label_ids, scores, method="self_confidence")
-    flagged = find_label_issues(label_ids, scores, return_indices_ranked_by="self_confidence")
+    # n_jobs=1: by default cleanlab forks a process pool, and a fork from the web server's threads can copy a
+    # lock another thread holds and hang the page (the work per label is tiny anyway)
+    flagged = find_label_issues(label_ids, scores, return_indices_ranked_by="self_confidence", n_jobs=1)
     lines = frame["line"].tolist()
     splits = frame["split"].tolist() if "split" in frame else [None] * len(frame)
     vectors = tfidf_vectoriser().fit_transform(texts) if settings.similar_examples else None

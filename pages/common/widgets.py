@@ -138,6 +138,19 @@ def model_card(studio: Studio, caller: Caller) -> None:
             st.markdown(card.text)
 
 
+def form_key(form: str, field: str) -> str:
+    """A form field's widget key in the form's current round (see :func:`renew_form`)."""
+    return f"{form}:{st.session_state.get(f'{form}:round', 0)}:{field}"
+
+
+def renew_form(form: str) -> None:
+    """Start ``form`` afresh: its fields take new keys, so they come back empty at their first choice. (Writing
+    the reset into the old keys is not enough: a rerun the browser sent with the old values, such as the cookie
+    component's, can overtake it and put them back; the next account then kept the previous role. A form that
+    clears itself in the browser would, on a refusal, show what was typed and send it empty.)"""
+    st.session_state[f"{form}:round"] = st.session_state.get(f"{form}:round", 0) + 1
+
+
 def plain(text: str) -> str:
     """Escape Markdown so user-supplied text (labels, excerpts) shows exactly as written."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", text)

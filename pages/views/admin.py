@@ -11,7 +11,7 @@ from core.presentation.display import rate, when
 from core.presentation.exports import to_safe_csv
 from core.services import Caller, Studio
 from core.services.accounts import (
-    DEFAULT_ROLE, ROLE_MEANINGS, AuthError, Permission, Role, accounts, change_account, create_account,
+    ROLE_MEANINGS, AuthError, Permission, Role, accounts, change_account, create_account,
 )
 from core.services.datasets import CleaningOptions, DatasetError, dataset_version
 from core.services.feedback import (
@@ -27,9 +27,12 @@ from core.services.publishing import published_run
 from core.services.review import figures as queue_figures
 from core.services.runs import run_namer, runs
 from core.services.tokens import create_token, list_tokens, revoke_token
-from pages.common.widgets import rerun_fragment, show_fixes, show_report, start_page
+from pages.common.widgets import form_key, renew_form, rerun_fragment, show_fixes, show_report, start_page
 
 ANY = "(any)"
+#: Column widths (pixels) of the session log, so that every column fits the page's width (a cell cut short shows
+#: whole on hover; the session's id in full in the timeline's list below).
+LOG_WIDTHS = {"time": 130, "who": 80, "role": 70, "what": 200, "details": 300, "session": 90}
 
 
 @st.fragment  # its widgets rerun this tab only, not the other three
@@ -49,7 +52,8 @@ def log_view(studio: Studio, caller: Caller) -> None:
                         since=since, until=until, contains=contains or None)
     st.caption(f"{len(frame):,} event(s), newest first.")
     named = run_namer(runs(studio, caller))  # runs by name, as people read them
-    st.dataframe(readable_events(frame, named), hide_index=True, width="stretch", height=360)
+    st.dataframe(readable_events(frame, named), hide_index=True, width="stretch", height=360,
+                 column_config={column: st.column_config.Column(width=width) for column, width in LOG_WIDTHS.items()})
     st.download_button("Download these events (CSV)", to_safe_csv(frame), "session-log.csv", "text/csv",
                        key="download_log")
     sessions = [s for s in frame["session_id"].dropna().unique()]
@@ -62,7 +66,9 @@ def log_view(studio: Studio, caller: Caller) -> None:
         chosen = st.selectbox("Timeline of one visit (a sign-in and what followed)", sessions, key="log_session",
                               format_func=session_label)
         timeline = readable_events(session_events(studio, caller, chosen), named)
-        st.dataframe(timeline[["time", "who", "what", "details"]], hide_index=True, width="stretch")
+        st.dataframe(timeline[["time", "who", "what", "details"]], hide_index=True, width="stretch",
+                     column_config={column: st.column_config.Column(width=width)
+                                    for column, width in LOG_WIDTHS.items() if column != "session"})
 
 
 @st.fragment
@@ -133,25 +139,24 @@ def monitoring(studio: Studio, caller: Caller) -> None:
 #: the last new account was refused.
 ACCOUNT_NOTICE, CLEAR_FIELDS, CREATE_REFUSAL = "account_notice", "account_clear_fields", "account_refusal"
 #: What the new-account form returns to after each creation: empty fields, and the least privileged role.
-NEW_ACCOUNT_FIELDS = {"new_username": "", "new_name": "", "new_password": "", "new_role": DEFAULT_ROLE.value}
+NEW_ACCOUNT, NEW_TOKEN = "new_account", "new_token"  # the forms that start afresh after each creation
 #: The role lists start at the least privileged role, which is also every form's first choice.
 ROLE_HELP = " · ".join(f"{role.value}: {meaning}" for role, meaning in ROLE_MEANINGS.items())
 
 
 def create_from_form(studio: Studio, caller: Caller) -> None:
-    """The new-account form's submit, run as its callback, before the page run: the account is created and the
-    fields go back to empty and the least privileged role in one step. (Done in the page run, a rerun the cookie
-    component asked for could cut it short between reading the reset and applying it: the next account then
-    kept the previous role.)"""
-    state = st.session_state
+    """The new-account form's submit, run as its callback: the account is created and the form starts afresh
+    (empty, at the least privileged role); a refusal keeps what was typed."""
+    field = st.session_state
     try:
-        account = create_account(studio, caller, state["new_username"], state["new_name"], "",
-                                 state["new_password"], Role(state["new_role"]))
+        account = create_account(studio, caller, field[form_key(NEW_ACCOUNT, "username")],
+                                 field[form_key(NEW_ACCOUNT, "name")], "", field[form_key(NEW_ACCOUNT, "password")],
+                                 Role(field[form_key(NEW_ACCOUNT, "role")]))
     except AuthError as exc:
-        state[CREATE_REFUSAL] = f"Not created: {exc}."
+        field[CREATE_REFUSAL] = f"Not created: {exc}."
         return
-    state.update(NEW_ACCOUNT_FIELDS)
-    state[ACCOUNT_NOTICE] = f"Created {account.username} ({account.role.value}): {ROLE_MEANINGS[account.role]}."
+    renew_form(NEW_ACCOUNT)
+    field[ACCOUNT_NOTICE] = f"Created {account.username} ({account.role.value}): {ROLE_MEANINGS[account.role]}."
 
 
 @st.fragment
@@ -172,10 +177,10 @@ def accounts_admin(studio: Studio, caller: Caller) -> None:
     create, change = st.columns(2)
     with create.form("create_account"):
         st.markdown("**New account**")
-        st.text_input("Username", key="new_username")
-        st.text_input("Full name", key="new_name")
-        st.selectbox("Role", [r.value for r in ROLE_MEANINGS], key="new_role", help=ROLE_HELP)
-        st.text_input("Initial password", type="password", key="new_password")
+        st.text_input("Username", key=form_key(NEW_ACCOUNT, "username"))
+        st.text_input("Full name", key=form_key(NEW_ACCOUNT, "name"))
+        st.selectbox("Role", [r.value for r in ROLE_MEANINGS], key=form_key(NEW_ACCOUNT, "role"), help=ROLE_HELP)
+        st.text_input("Initial password", type="password", key=form_key(NEW_ACCOUNT, "password"))
         st.form_submit_button("Create account", on_click=create_from_form, args=(studio, caller))
         if refusal := st.session_state.pop(CREATE_REFUSAL, None):
             st.error(refusal)  # what was typed stays
@@ -205,14 +210,16 @@ TOKEN_SECRET, TOKEN_REFUSAL = "token_secret_once", "token_refusal"
 
 def create_token_from_form(studio: Studio, caller: Caller) -> None:
     """The token form's submit, as its callback (see :func:`create_from_form`): the secret to show once, and the
-    form back to an empty name and the least privileged role, in one step."""
-    state = st.session_state
+    form afresh (an empty name, the least privileged role)."""
+    field = st.session_state
     try:
-        _, secret = create_token(studio, caller, state["token_account"], state["token_name"], Role(state["token_role"]))
+        _, secret = create_token(studio, caller, field[form_key(NEW_TOKEN, "account")],
+                                 field[form_key(NEW_TOKEN, "name")], Role(field[form_key(NEW_TOKEN, "role")]))
     except AuthError as exc:
-        state[TOKEN_REFUSAL] = f"Not created: {exc}."
+        field[TOKEN_REFUSAL] = f"Not created: {exc}."
         return
-    state.update({TOKEN_SECRET: secret, "token_name": "", "token_role": DEFAULT_ROLE.value})
+    renew_form(NEW_TOKEN)
+    field[TOKEN_SECRET] = secret
 
 
 @st.fragment
@@ -231,9 +238,9 @@ def api_tokens_admin(studio: Studio, caller: Caller) -> None:
                        "id": t.id} for t in tokens], hide_index=True, width="stretch")
     create, revoke = st.columns(2)
     with create.form("create_token"):
-        st.selectbox("Account", [a.username for a in accounts(studio).all() if not a.disabled], key="token_account")
-        st.text_input("What will use it", key="token_name", placeholder="e.g. CRM nightly sync")
-        st.selectbox("Role", [r.value for r in ROLE_MEANINGS], key="token_role",
+        st.selectbox("Account", [a.username for a in accounts(studio).all() if not a.disabled], key=form_key(NEW_TOKEN, "account"))
+        st.text_input("What will use it", key=form_key(NEW_TOKEN, "name"), placeholder="e.g. CRM nightly sync")
+        st.selectbox("Role", [r.value for r in ROLE_MEANINGS], key=form_key(NEW_TOKEN, "role"),
                      help="Never more than the account's own role; a user token can classify and give "
                           "feedback, which is all the API does today.")
         st.form_submit_button("Create token", on_click=create_token_from_form, args=(studio, caller))

@@ -131,6 +131,11 @@ def label_review(source: Source, prepared: Preparation, options: CleaningOptions
     return reviewed, options
 
 
+#: Column widths (pixels) of the suspicious-labels table, chosen so that every column fits the page's width;
+#: a cell cut short shows whole on hover.
+DECISION_WIDTHS = {"line": 50, "split": 70, "text": 250, "label": 110, "suggested": 110, "score": 80, "action": 80}
+
+
 def decisions_table(check: LabelCheck, key: str, by_split: bool = False) -> tuple[LabelDecision, ...]:
     """The suspicious rows with an action each (set one by one or all at once); with ``by_split`` (a saved
     version) the rows' splits are shown and "all at once" leaves test-split rows alone."""
@@ -141,14 +146,20 @@ def decisions_table(check: LabelCheck, key: str, by_split: bool = False) -> tupl
                           "text": [i.text for i in issues], "label": [i.label for i in issues],
                           "suggested": [i.suggested for i in issues], "label score": [i.label_score for i in issues],
                           "suggested score": [i.suggested_score for i in issues],
-                          "similar rows with the suggested label": [" · ".join(i.similar) for i in issues],
                           "action": [KEEP if by_split and i.split == "test" else every for i in issues]})
+    score = {"format": "%.2f", "min_value": 0, "max_value": 1, "width": DECISION_WIDTHS["score"]}
     edited = st.data_editor(
         table, hide_index=True, width="stretch", height=320, key=f"labels_table:{key}:{every}",
         disabled=[column for column in table.columns if column != "action"],
-        column_config={"action": st.column_config.SelectboxColumn(options=[KEEP, RELABEL, DROP], required=True),
-                       "label score": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1),
-                       "suggested score": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1)})
+        column_config={"action": st.column_config.SelectboxColumn(options=[KEEP, RELABEL, DROP], required=True,
+                                                                  width=DECISION_WIDTHS["action"]),
+                       "label score": st.column_config.ProgressColumn(**score),
+                       "suggested score": st.column_config.ProgressColumn(**score),
+                       **{name: st.column_config.Column(width=DECISION_WIDTHS[name])
+                          for name in ("line", "split", "text", "label", "suggested") if name in table}})
+    with st.expander("Rows like each one that carry the suggested label (why it is suggested)"):
+        st.markdown("\n".join(f"- **line {i.line}** → *{plain(i.suggested)}*: " + " · ".join(map(plain, i.similar))
+                               for i in issues if i.similar) or "No similar rows to show.")
     return tuple(LabelDecision(int(row.line), "drop") if row.action == DROP
                  else LabelDecision(int(row.line), "relabel", row.suggested)
                  for row in edited.itertuples() if row.action != KEEP)
@@ -374,11 +385,13 @@ def saved_versions() -> None:
     } for v in versions]), hide_index=True, width="stretch")
     if notice := st.session_state.pop(REVIEW_NOTICE, None):
         st.success(notice)
-    with st.expander("Check a saved version's labels"):
+    # keyed: a notice above comes and goes between runs, and an unkeyed expander would fold shut under the
+    # person's click when it moves
+    with st.expander("Check a saved version's labels", key="check_version_expander"):
         version_label_review(versions)
     if notice := st.session_state.pop(DELETE_NOTICE, None):
         st.success(notice)
-    with st.expander("Delete a version"):
+    with st.expander("Delete a version", key="delete_version_expander"):
         delete_version(versions)
 
 

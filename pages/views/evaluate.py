@@ -70,6 +70,14 @@ def explain_mistake(shown, run_id: str, key: str) -> None:
                f"Method: {explanation.method}.")
 
 
+#: Column widths (pixels) of the misclassified texts and of the comparison, chosen so that every column fits the
+#: page's width (a cell cut short shows whole on hover; the downloads carry every figure).
+ERROR_WIDTHS = {"line": 50, "text": 330, "true label": 120, "predicted": 120, "confidence": 100,
+                "score of true label": 120}
+COMPARISON_WIDTHS = {"run": 240, "figure": 85, "validation": 135, "calibration error": 110, "texts/s": 70,
+                     "train time (s)": 100}
+
+
 def error_browser(evaluation: Evaluation, key: str, run_id: str) -> None:
     """Misclassified texts, most confident first, narrowed to one true/predicted pair if wanted."""
     errors = evaluation.errors
@@ -80,8 +88,11 @@ def error_browser(evaluation: Evaluation, key: str, run_id: str) -> None:
     predicted = right.selectbox("Predicted label", [ANY, *evaluation.labels], key=f"pred:{key}")
     shown = filter_errors(errors, None if true_label == ANY else true_label, None if predicted == ANY else predicted)
     st.dataframe(shown, hide_index=True, width="stretch", height=320,
-                 column_config={"confidence": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1),
-                                "score of true label": st.column_config.NumberColumn(format="%.2f")})
+                 column_config={column: st.column_config.Column(width=width) for column, width in ERROR_WIDTHS.items()}
+                 | {"confidence": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1,
+                                                                  width=ERROR_WIDTHS["confidence"]),
+                    "score of true label": st.column_config.NumberColumn(format="%.2f",
+                                                                         width=ERROR_WIDTHS["score of true label"])})
     explain_mistake(shown, run_id, key)
 
 
@@ -268,18 +279,21 @@ def comparison(chosen: tuple[str, str], records: list[RunRecord]) -> tuple[list,
         st.caption(verdict)
     st.plotly_chart(charts.comparison_bars(table, metric, RANKING_METRICS[metric]), width="stretch", key="comparison")
     # The columns people compare, best first by the chosen metric; every other figure is in the downloads.
-    shown = ["name", "family", metric, f"validation {metric}",
-             *[m for m in ("accuracy", "macro_f1", "weighted_f1") if m != metric], "calibration error", "texts/s",
-             "train time (s)"]
+    # (weighted F1 only when it ranks: the columns must fit the page's width)
+    shown = ["name", metric, f"validation {metric}", *[m for m in ("accuracy", "macro_f1") if m != metric],
+             "calibration error", "texts/s", "train time (s)"]
+    widths = COMPARISON_WIDTHS
     st.dataframe(table.sort_values([metric, "name"], ascending=[False, True])[shown], hide_index=True,
                  width="stretch",
-                 column_config={"name": st.column_config.TextColumn("run", width="large")}
-                 | {name: st.column_config.NumberColumn(RANKING_METRICS.get(name, name), format="%.3f")
-                    for name in ["accuracy", "macro_f1", "weighted_f1", "calibration error"]}
+                 column_config={"name": st.column_config.TextColumn("run", width=widths["run"])}
+                 | {name: st.column_config.NumberColumn(RANKING_METRICS[name], format="%.3f", width=widths["figure"])
+                    for name in RANKING_METRICS}
                  | {f"validation {metric}": st.column_config.NumberColumn(f"validation {RANKING_METRICS[metric]}",
-                                                                        format="%.3f"),
-                    "texts/s": st.column_config.NumberColumn(format="%.0f"),
-                    "train time (s)": st.column_config.NumberColumn(format="%.1f")})
+                                                                        format="%.3f", width=widths["validation"]),
+                    "calibration error": st.column_config.NumberColumn(format="%.3f",
+                                                                       width=widths["calibration error"]),
+                    "texts/s": st.column_config.NumberColumn(format="%.0f", width=widths["texts/s"]),
+                    "train time (s)": st.column_config.NumberColumn(format="%.1f", width=widths["train time (s)"])})
     downloads = st.columns(2)
     downloads[0].download_button("Experiment record (CSV)", experiments_csv(pairs), f"experiments-{chosen[0]}.csv",
                                  "text/csv", key="download_csv")

@@ -116,6 +116,13 @@ def show_run_progress(record: RunRecord) -> None:
             st.plotly_chart(charts.training_curve(record.history), width="stretch", key=f"curve:{record.run_id}")
 
 
+#: The columns of the runs table as drawn and their widths (pixels), so that they fit the page's width (a cell
+#: cut short shows whole on hover); the run's id stays out of sight (the Evaluate page's details show it) and the
+#: errors are listed under the table.
+RUN_WIDTHS = {"run": 300, "state": 80, "test macro-F1": 95, "test accuracy": 95, "train time": 80, "started": 120,
+              "preset": 75}
+
+
 def runs_table(records: list[RunRecord]) -> pd.DataFrame:
     """Every run as people read it: name, state, scores ("—" where there are none yet), the id last."""
     def score(metrics: dict | None, name: str) -> str:
@@ -245,7 +252,11 @@ def live_progress() -> None:
         return
     states = pd.Series([r.state.value for r in records]).value_counts()
     st.caption(f"{len(records)} run(s): " + ", ".join(f"{count} {state}" for state, count in states.items()) + ".")
-    st.dataframe(runs_table(records), hide_index=True, width="stretch")
+    st.dataframe(runs_table(records), hide_index=True, width="stretch", column_order=list(RUN_WIDTHS),
+                 column_config={column: st.column_config.Column(width=width) for column, width in RUN_WIDTHS.items()})
+    if failed := [r for r in records if r.error]:
+        with st.expander(f"Why {len(failed)} run(s) did not finish"):
+            st.markdown("\n".join(f"- **{plain(r.name)}**: {plain(r.error)}" for r in failed))
 
 
 actor, config, studio, caller = start_page(

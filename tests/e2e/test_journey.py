@@ -58,6 +58,16 @@ class Studio:
     def main_text(self) -> str:
         return self.page.locator('[data-testid="stMain"]').inner_text()
 
+    def clipped_tables(self) -> list[str]:
+        """The tables on the page whose columns run past their right edge (a user would have to scroll
+        sideways to read them), each named by its header cells."""
+        self.settle()
+        return self.page.evaluate("""() => [...document.querySelectorAll('[data-testid="stDataFrame"]')]
+            .filter(t => { const s = t.querySelector('.dvn-scroller');
+                           return s && s.offsetParent !== null && s.scrollWidth > s.clientWidth + 1; })
+            .map(t => [...t.querySelectorAll('table thead th')].map(h => h.innerText).join(' | ')
+                      || t.innerText.slice(0, 80))""")
+
     def shot(self, name: str) -> None:
         self.settle()
         self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
@@ -194,6 +204,18 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
         s.choose("Role", role)
         s.click("Create account")
         s.see(f"Created {username} ({role})")
+    # a refused account names what is wrong and keeps what was typed: a second try sends it
+    s.settle(1.0)  # the form drawn afresh after the last creation (new fields, which replace the old ones)
+    s.fill("Username", "ada")
+    s.fill("Initial password", "short")
+    s.choose("Role", "analyst")
+    s.click("Create account")
+    s.see("Not created")
+    assert s.page.get_by_role("textbox", name="Username", exact=True).first.input_value() == "ada"
+    assert s.chosen("Role") == "analyst"
+    s.fill("Initial password", ANALYST_PASSWORD)
+    s.click("Create account")
+    s.see("Created ada (analyst)")
     s.shot("02-admin-users")
     s.sign_out()
 
@@ -224,6 +246,10 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     s.fill("Dataset name", "demo")
     s.click("Save dataset version")
     s.see("Saved demo/v1")
+    s.page.get_by_text("Check a saved version's labels").first.click()
+    s.click("Find suspicious labels in demo/v1")
+    s.see("Set every listed")
+    assert s.clipped_tables() == []  # the suspicious labels with their suggested label's score
 
     # 4. Training: the baselines and a transformer on a small subset, Quick preset.
     s.nav("Train")
@@ -238,6 +264,7 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     s.see("Training now")
     s.see("4 run(s): 4 succeeded", timeout=240_000)
     s.see("Finished: Fine-tuned transformer")  # a notice per finished run
+    assert s.clipped_tables() == []  # All runs: nothing a user needs sits off to the right
     assert s.idle_frames() <= 1  # nothing training: the page no longer polls the server every second
     s.shot("04-train-finished")
 
@@ -260,6 +287,7 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     assert 0.0 <= accuracy <= 1.0 and 0.0 <= float(s.metric("Macro-F1")) <= 1.0
     s.see("Confusion matrix")
     s.see("misclassified")
+    assert s.clipped_tables() == []
     s.shot("05-evaluate")
     s.click("Publish this run…")
     s.click("Yes, publish")
@@ -298,6 +326,7 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     s.see("Rows classified")
     assert (s.metric("Rows classified"), s.metric("Not classified")) == ("2", "1")  # the empty row is reported
     s.see("Download results (CSV)")
+    assert s.clipped_tables() == []  # the file's results
     s.shot("07-classify-file")
 
     # A user opening the Admin page's address is refused.
@@ -322,6 +351,7 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
         s.choose("User", who)
         s.fill("Contains", event)
         s.see(re.compile(r"^[1-9]\d* event\(s\), newest first\.$"))
+    assert s.clipped_tables() == []
     s.shot("08-admin-log")
     s.tab("Monitoring")
     assert s.metric("Predictions") == "4" and s.metric("Feedback received") == "1"  # 1 text + 3 file rows
