@@ -78,6 +78,28 @@ def test_separate_test_file_becomes_the_test_split(capsys, write_file, isolated_
     assert sum(version.meta["split_counts"]["test"].values()) == len(rows[1::2])
 
 
+def test_a_sheet_of_an_excel_workbook_trains_and_is_classified(capsys, tmp_path, isolated_workspace):
+    from tests.test_workbook import workbook
+
+    rows = labelled_rows()
+    book = tmp_path / "tickets.xlsx"
+    book.write_bytes(workbook(Readme=[["exported from the helpdesk"]],
+                              Tickets=[["id", "review", "topic"], *[[r["id"], r["review"], r["topic"]] for r in rows]]))
+    code, results, err = run_cli(capsys, "train", "--data", book, "--sheet", "Tickets", "--models", "tfidf_nb",
+                                 "--workspace", isolated_workspace.root)
+    assert code == 0, err
+    assert results[0]["state"] == "succeeded" and "saved dataset tickets/v1" in err
+    output = tmp_path / "predictions.jsonl"
+    code, _, err = run_cli(capsys, "predict", "--model", results[0]["run_folder"], "--input", book, "--sheet",
+                           "Tickets", "--output", output, "--workspace", isolated_workspace.root)
+    assert code == 0, err
+    predicted = [json.loads(line) for line in output.read_text().splitlines()]
+    assert len(predicted) == len(rows) and predicted[0]["id"] == rows[0]["id"]
+    code, _, err = run_cli(capsys, "train", "--data", book, "--sheet", "Readme", "--models", "tfidf_nb",
+                           "--workspace", isolated_workspace.root)  # a sheet without data rows
+    assert code == 2 and "tickets.xlsx, sheet 'Readme'" in err and "pick another sheet (Tickets)" in err
+
+
 def test_blocking_problems_are_refused_with_the_reason(capsys, write_file, isolated_workspace):
     bad = write_file("bad.jsonl", "\n".join(json.dumps({"text": f"t{i}", "label": "one"}) for i in range(9)) + "\n")
     code, results, err = run_cli(capsys, "train", "--data", bad, "--workspace", isolated_workspace.root)

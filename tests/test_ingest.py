@@ -61,8 +61,9 @@ def test_utf8_bom_is_ignored():
     (b"text,label\n", "header.csv", "no data rows"),
     (b"{oops\n{also bad\n", "bad.jsonl", "none of the 2 non-empty lines could be read; line 1"),
     # Other kinds of file are named in words, with what to do and the endings that work.
-    (b"PK\x03\x04\x14\x00\x06\x00", "tickets.xlsx", r"this is an Excel workbook.*Save it as CSV.*\.jsonl, .*\.csv"),
-    (b"PK\x03\x04\x14\x00\x06\x00", "export", "a zip archive \\(an Excel or Word file is one\\)"),
+    (b"PK\x03\x04\x14\x00\x06\x00", "tickets.xlsx", r"this spreadsheet cannot be opened.*save it again"),
+    (b"PK\x03\x04\x14\x00\x06\x00", "export", r"a zip archive \(an Excel file is one: name it \.xlsx\)"),
+    (b"%PDF-1.7\n", "tickets.numbers", r"a Numbers spreadsheet.*\.jsonl, .*\.csv, .*\.xlsx"),
     (b"%PDF-1.7\n", "report.csv", "this is a PDF document"),
 ])
 def test_files_that_cannot_be_used_raise_a_clear_error(data, name, message):

@@ -12,6 +12,7 @@ import time
 from streamlit.testing.v1 import AppTest
 
 from core.data.dataset_versions import list_dataset_versions
+from core.data.ingest import DEMO_DATASET
 from core.accounts.auth import Accounts
 from core.platform.config import AppConfig, load_config
 from core.serving.publishing import current_publication
@@ -93,6 +94,29 @@ def test_home_renders_with_an_empty_workspace():
     app = open_page()
     assert app.title[0].value == "Feedback Studio"
     assert "No dataset yet" in texts(app)
+
+
+def test_data_page_reads_the_sheet_picked_in_an_excel_upload(isolated_workspace):
+    from tests.test_workbook import workbook
+
+    rows = [json.loads(line) for line in DEMO_DATASET.read_text(encoding="utf-8").splitlines()]
+    data = workbook(Readme=[["exported from the helpdesk on 3 Nov"]],
+                    Feedback=[["comment", "topic"], *[[r["text"], r["label"]] for r in rows]])
+    app = open_page("pages/views/data.py")
+    app.file_uploader[0].set_value(("feedback.xlsx", data, "application/octet-stream")).run()
+    assert not app.exception, app.exception
+    sheet = next(s for s in app.selectbox if s.label == "Sheet")
+    assert sheet.options == ["Readme", "Feedback"]
+    # the first sheet with data rows, not the notes before it
+    assert sheet.value == "Feedback" and f"{len(rows)} rows read from sheet 'Feedback'" in texts(app)
+    sheet.set_value("Readme").run()  # a sheet without data rows: said under the picker, the file kept
+    assert "This sheet cannot be used" in texts(app) and "pick another sheet (Feedback)" in texts(app)
+    next(s for s in app.selectbox if s.label == "Sheet").set_value("Feedback").run()
+    assert app.selectbox[1].value == "comment" and app.selectbox[2].value == "topic"  # the fields guessed
+    app.button(key="save_version").click().run()
+    assert "Saved feedback/v1" in texts(app)
+    (version,) = list_dataset_versions(isolated_workspace)
+    assert version.meta["rows"] == len(rows)
 
 
 def test_data_page_loads_the_demo_set_reports_and_saves_a_version(isolated_workspace):

@@ -1,4 +1,4 @@
-"""Reading labelled feedback from JSONL, CSV, a list or a DataFrame.
+"""Reading labelled feedback from JSONL, CSV, plain text, a spreadsheet's sheet or a list.
 
 Files are read as a stream of lines, so a large upload is never held twice in
 memory. A broken line never stops the read: it is recorded as a
@@ -20,6 +20,7 @@ from typing import IO, Any, Iterable, Iterator
 
 import pandas as pd
 
+from core.data.workbook import SPREADSHEET_SUFFIXES, WorkbookError, is_spreadsheet, read_sheet, sheet_names
 from core.platform.config import PROJECT_ROOT
 
 DEMO_DATASET = PROJECT_ROOT / "assets" / "demo" / "feedback.jsonl"
@@ -54,7 +55,7 @@ class LineProblem:
     """One line (or CSV row) that was skipped or read with a defect."""
 
     line: int
-    kind: str  # malformed_json | not_an_object | csv_row | encoding
+    kind: str  # malformed_json | not_an_object | csv_row | encoding | formula
     message: str
     excerpt: str = ""
     skipped: bool = True
@@ -71,6 +72,9 @@ class RawTable:
     lines: list[int] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
     problems: list[LineProblem] = field(default_factory=list)
+    #: A spreadsheet's sheets, and the one read (empty and None for other files).
+    sheets: list[str] = field(default_factory=list)
+    sheet: str | None = None
 
     @property
     def skipped(self) -> int:
@@ -133,19 +137,18 @@ def detect_format(name: str, head: bytes) -> str:
 
 #: Files people try that the studio does not read, by name ending or first bytes: what to call them.
 OTHER_FORMATS_BY_SUFFIX = {
-    ".xlsx": "an Excel workbook", ".xlsm": "an Excel workbook", ".xls": "an Excel workbook (the older kind)",
-    ".ods": "a spreadsheet (OpenDocument)", ".numbers": "a Numbers spreadsheet", ".pdf": "a PDF document",
+    ".numbers": "a Numbers spreadsheet", ".pdf": "a PDF document",
     ".docx": "a Word document", ".doc": "a Word document", ".zip": "a zip archive", ".gz": "a compressed file",
     ".parquet": "a Parquet file", ".xml": "an XML file", ".html": "a web page",
 }
-OTHER_FORMATS_BY_SIGNATURE = {b"PK\x03\x04": "a zip archive (an Excel or Word file is one)",
+OTHER_FORMATS_BY_SIGNATURE = {b"PK\x03\x04": "a zip archive (an Excel file is one: name it .xlsx)",
                               b"\xd0\xcf\x11\xe0": "an Office file of the older kind", b"%PDF": "a PDF document",
                               b"\x1f\x8b": "a compressed file", b"PAR1": "a Parquet file"}
 
 
 def readable_types() -> str:
     """The file endings the studio reads, as a person reads a list."""
-    return ", ".join((*JSONL_SUFFIXES, *CSV_SUFFIXES, *TEXT_SUFFIXES))
+    return ", ".join((*JSONL_SUFFIXES, *CSV_SUFFIXES, *TEXT_SUFFIXES, *SPREADSHEET_SUFFIXES))
 
 
 def _other_format(name: str, head: bytes) -> str | None:
@@ -158,8 +161,8 @@ def _other_format(name: str, head: bytes) -> str | None:
 def _check_head(name: str, head: bytes) -> None:
     """Refuse files that are empty, binary, of a kind we do not read, or in an encoding we do not read."""
     if what := _other_format(name, head):
-        raise IngestError(f"{name}: this is {what}, which the studio cannot read. Save it as CSV (in a spreadsheet: "
-                          f"Save as › CSV UTF-8) or JSONL and upload that; files that work: {readable_types()}")
+        raise IngestError(f"{name}: this is {what}, which the studio cannot read. Save it as CSV, JSONL or an Excel "
+                          f"workbook and upload that; files that work: {readable_types()}")
     if not head.strip():
         raise IngestError(f"{name}: the file is empty; export the data again and upload the saved file")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -278,9 +281,31 @@ def _read_csv(lines: Iterable[bytes], head: bytes, table: RawTable) -> None:
                           "the columns (for example text,label)")
 
 
-def read_feedback_stream(stream: IO[bytes], name: str, max_bytes: int) -> RawTable:
-    """Read JSONL or CSV from a binary stream, line by line, within a size limit."""
+def _read_spreadsheet(data: bytes, table: RawTable, sheet: str | None) -> None:
+    """One sheet's rows as records, numbered as the spreadsheet numbers its rows."""
+    try:
+        table.sheets = sheet_names(data, table.source)
+        table.sheet, header, rows, problems = read_sheet(data, table.source, sheet)
+    except WorkbookError as exc:
+        raise IngestError(str(exc)) from exc
+    table.columns, table._seen_columns = list(header), set(header)
+    for row, record in rows:
+        table._add(row, record)
+    table.problems.extend(LineProblem(row, "formula", message, skipped=False) for row, message in problems)
+
+
+def read_feedback_stream(stream: IO[bytes], name: str, max_bytes: int, sheet: str | None = None) -> RawTable:
+    """Read JSONL, CSV or text from a binary stream, line by line, within a size limit; or one sheet of a
+    spreadsheet (``sheet``, else the first), which is read whole."""
     limited = io.BufferedReader(_SizeLimitedReader(stream, max_bytes, name), buffer_size=SNIFF_BYTES)
+    if is_spreadsheet(name):
+        table = RawTable(source=name, format="spreadsheet")
+        _read_spreadsheet(limited.read(), table, sheet)
+        if not table.records:
+            others = [other for other in table.sheets if other != table.sheet]
+            hint = f"; pick another sheet ({', '.join(others)})" if others else ""
+            raise IngestError(f"{name}, sheet '{table.sheet}': the sheet has a header row but no data rows{hint}")
+        return table
     head = limited.peek(SNIFF_BYTES)[:SNIFF_BYTES]
     _check_head(name, head)
     fmt = detect_format(name, head)
@@ -307,21 +332,21 @@ def _no_records_error(table: RawTable) -> IngestError:
     )
 
 
-def read_feedback_file(path: str | Path, max_bytes: int) -> RawTable:
+def read_feedback_file(path: str | Path, max_bytes: int, sheet: str | None = None) -> RawTable:
     """Read a file from disk (see :func:`read_feedback_stream`)."""
     path = Path(path)
     try:
         with path.open("rb") as handle:
-            return read_feedback_stream(handle, path.name, max_bytes)
+            return read_feedback_stream(handle, path.name, max_bytes, sheet)
     except FileNotFoundError as exc:
         raise IngestError(f"{path}: no such file; check the path") from exc
     except IsADirectoryError as exc:
         raise IngestError(f"{path}: is a folder, not a file") from exc
 
 
-def read_feedback_bytes(data: bytes, name: str, max_bytes: int) -> RawTable:
+def read_feedback_bytes(data: bytes, name: str, max_bytes: int, sheet: str | None = None) -> RawTable:
     """Read an upload already in memory (see :func:`read_feedback_stream`)."""
-    return read_feedback_stream(io.BytesIO(data), name, max_bytes)
+    return read_feedback_stream(io.BytesIO(data), name, max_bytes, sheet)
 
 
 def records_from_list(rows: Iterable[dict[str, Any]], source: str = "list") -> RawTable:

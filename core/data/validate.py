@@ -165,7 +165,7 @@ def describe_lines(lines: list[int], limit: int = 6) -> str:
     return f"lines {shown} and {len(lines) - limit} more"
 
 
-class _ReportBuilder:
+class ReportBuilder:
     """Collects findings with consistent wording and example rows."""
 
     def __init__(self, examples_per_finding: int) -> None:
@@ -191,7 +191,7 @@ class _ReportBuilder:
         ))
 
 
-def _line_problem_findings(problems: list[LineProblem], builder: _ReportBuilder) -> None:
+def _line_problem_findings(problems: list[LineProblem], builder: ReportBuilder) -> None:
     skipped = [p for p in problems if p.skipped]
     if skipped:
         lines = [p.line for p in skipped]
@@ -220,6 +220,19 @@ def _line_problem_findings(problems: list[LineProblem], builder: _ReportBuilder)
             {"line": p.line, "text": p.excerpt, "label": "", "detail": p.message}
             for p in bad_bytes[: builder.examples_per_finding]
         ]
+    formulas = [p for p in problems if p.kind == "formula"]
+    if formulas:
+        lines = [p.line for p in formulas if p.line]
+        builder.add(
+            "formula", Severity.WARNING, "Formulas without a saved result",
+            f"{len(formulas)} cell(s) hold a formula whose result was never saved, so they read as empty "
+            f"(rows {describe_lines(lines)}). Open the file in a spreadsheet program, save it, and upload it again.",
+            lines=lines,
+        )
+        builder.findings[-1].examples = [
+            {"line": p.line, "text": "", "label": "", "detail": p.message}
+            for p in formulas[: builder.examples_per_finding]
+        ]
 
 
 def text_status(value: Any) -> str:
@@ -243,7 +256,7 @@ def min_examples_per_class(config: AppConfig) -> int:
     return sum(1 for r in (config.split.train, config.split.validation, config.split.test) if r > 0)
 
 
-def _row_findings(frame: pd.DataFrame, text_field: str, label_field: str, builder: _ReportBuilder) -> pd.Series:
+def _row_findings(frame: pd.DataFrame, text_field: str, label_field: str, builder: ReportBuilder) -> pd.Series:
     """Findings about single rows; returns a mask of the rows usable for training."""
     texts = frame["text"].map(text_status)
     labels = frame["label"].map(label_status)
@@ -281,7 +294,7 @@ def _row_findings(frame: pd.DataFrame, text_field: str, label_field: str, builde
     return (texts == "ok") & labels.isin(["ok", "number"])
 
 
-def _label_findings(usable: pd.DataFrame, config: AppConfig, builder: _ReportBuilder) -> None:
+def _label_findings(usable: pd.DataFrame, config: AppConfig, builder: ReportBuilder) -> None:
     canonical = canonical_spellings(usable["label_text"])
     raw_spellings: dict[str, set[str]] = defaultdict(set)
     for label in usable["label_text"]:
@@ -341,7 +354,7 @@ def _label_findings(usable: pd.DataFrame, config: AppConfig, builder: _ReportBui
 DOUBTFUL_SHARE, DOUBTFUL_MIN_GROUPS = 0.5, 3
 
 
-def _duplicate_findings(usable: pd.DataFrame, builder: _ReportBuilder, label_field: str) -> None:
+def _duplicate_findings(usable: pd.DataFrame, builder: ReportBuilder, label_field: str) -> None:
     norm = usable["text"].map(normalise_text)
     keyed = usable.assign(norm=norm, label_k=usable["label_text"].map(label_key))
     label_sets = keyed.groupby("norm")["label_k"].nunique()
@@ -386,7 +399,7 @@ def _duplicate_findings(usable: pd.DataFrame, builder: _ReportBuilder, label_fie
 
 
 def _truncation_finding(usable: pd.DataFrame, config: AppConfig, count_tokens: TokenCounter,
-                        builder: _ReportBuilder) -> None:
+                        builder: ReportBuilder) -> None:
     texts = usable
     sampled = len(usable) > TOKEN_CHECK_SAMPLE
     if sampled:
@@ -414,7 +427,7 @@ def validate_examples(frame: pd.DataFrame, *, source: str, text_field: str, labe
                       config: AppConfig, count_tokens: TokenCounter | None = None,
                       columns: list[str] | None = None, problems: list[LineProblem] = ()) -> ValidationReport:
     """Build the report for ``line``/``text``/``label`` rows (see :func:`select_fields`)."""
-    builder = _ReportBuilder(config.data.examples_per_finding)
+    builder = ReportBuilder(config.data.examples_per_finding)
     _line_problem_findings(list(problems), builder)
     missing = [f for f in (text_field, label_field) if columns is not None and f not in columns]
     if text_field == label_field:

@@ -67,13 +67,16 @@ def _parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--config", metavar="FILE", help="TOML or YAML settings file (see README: Configuration)")
     common.add_argument("--workspace", metavar="DIR", help="workspace folder (default: from config, or ./workspace)")
+    # what reads a file takes a spreadsheet too, and the sheet to read
+    sheet = _Parser(add_help=False)
+    sheet.add_argument("--sheet", metavar="NAME", help="in an Excel workbook, the sheet to read (default: the first)")
 
     train = commands.add_parser(
-        "train", parents=[common], help="validate, split and train models on a labelled file",
+        "train", parents=[common, sheet], help="validate, split and train models on a labelled file",
         description="Ingest and validate FILE as the Data page does, save it as a dataset version, split it "
                     "(or use --test-data as the test split), train the chosen models and print one JSON object "
                     "per model with its run id, folder and test metrics.")
-    train.add_argument("--data", required=True, metavar="FILE", help="labelled JSONL or CSV file")
+    train.add_argument("--data", required=True, metavar="FILE", help="labelled JSONL, CSV or Excel file")
     train.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
     train.add_argument("--label-field", metavar="NAME", help="field holding the label (default: guessed)")
     train.add_argument("--test-data", metavar="FILE", help="a separate labelled file used as the test split")
@@ -88,14 +91,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="train on a stratified sample of at most N training examples")
 
     labels = commands.add_parser(
-        "labels", parents=[common], help="list the rows of a labelled file or saved version whose label looks wrong",
+        "labels", parents=[common, sheet],
+        help="list the rows of a labelled file or saved version whose label looks wrong",
         description="Validate FILE as the Data page does (or take a saved version), then check every label against "
                     "a model trained on the other rows (cross-validated TF-IDF + logistic regression, cleanlab): one "
                     "JSON object per suspicious row, most suspicious first (line, text, label, suggested label, both "
                     "scores, similar rows with the suggested label, and the split of a saved version's row), then a "
                     "summary. Nothing is changed, except with --apply.")
     checked = labels.add_mutually_exclusive_group(required=True)
-    checked.add_argument("--data", metavar="FILE", help="labelled JSONL or CSV file")
+    checked.add_argument("--data", metavar="FILE", help="labelled JSONL, CSV or Excel file")
     checked.add_argument("--dataset", metavar="NAME/vN",
                          help="a saved version; its rows are named by their line in the version's data.jsonl")
     labels.add_argument("--apply", metavar="DECISIONS.jsonl",
@@ -115,11 +119,11 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"comma-separated opt-in cleaning steps first: {', '.join(FIXES)}")
 
     predict = commands.add_parser(
-        "predict", parents=[common], help="score a file with a trained run",
+        "predict", parents=[common, sheet], help="score a file with a trained run",
         description="Write one JSON object per input row: its id (or line number), the predicted label, its "
                     "score and the scores of all labels.")
     predict.add_argument("--model", required=True, metavar="RUN", help=RUN_HELP)
-    predict.add_argument("--input", required=True, metavar="FILE", help="JSONL, CSV or plain text (one per line)")
+    predict.add_argument("--input", required=True, metavar="FILE", help="JSONL, CSV, Excel or plain text (one per line)")
     predict.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
     predict.add_argument("--id-field", metavar="NAME", help="field holding each row's id (default: id, if present)")
     predict.add_argument("--output", required=True, metavar="FILE.jsonl", help="where to write the predictions")
@@ -127,11 +131,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="flag predictions less confident than this for review (default: the run's suggested one)")
 
     evaluate = commands.add_parser(
-        "evaluate", parents=[common], help="metrics of a trained run on its test split or a labelled file",
+        "evaluate", parents=[common, sheet], help="metrics of a trained run on its test split or a labelled file",
         description="Print the metrics as one JSON object on standard output, then the classification report "
                     "as text. Without --data, the run's own test split is used.")
     evaluate.add_argument("--model", required=True, metavar="RUN", help=RUN_HELP)
-    evaluate.add_argument("--data", metavar="FILE", help="labelled JSONL or CSV file (default: the run's test split)")
+    evaluate.add_argument("--data", metavar="FILE", help="labelled JSONL, CSV or Excel file (default: the run's test split)")
     evaluate.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
     evaluate.add_argument("--label-field", metavar="NAME", help="field holding the label (default: guessed)")
 
@@ -240,8 +244,8 @@ def _config(args: argparse.Namespace) -> AppConfig:
     return config
 
 
-def _read(path: str, config: AppConfig) -> RawTable:
-    return read_feedback_file(path, config.data.max_upload_mb * 1_000_000)
+def _read(path: str, config: AppConfig, sheet: str | None = None) -> RawTable:
+    return read_feedback_file(path, config.data.max_upload_mb * 1_000_000, sheet)
 
 
 def _fields(table: RawTable, text_field: str | None, label_field: str | None) -> tuple[str, str]:
@@ -317,13 +321,13 @@ def command_train(args: argparse.Namespace) -> int:
         raise CliError("--max-train-examples must be at least 1")
     options = _cleaning(args.fix)
     count_tokens = token_counter(config.model.name)
-    table = _read(args.data, config)
+    table = _read(args.data, config, args.sheet)
     text_field, label_field = _fields(table, args.text_field, args.label_field)
     prepared = prepare(table, text_field, label_field, options, config, count_tokens)
     _refuse_if_blocked(prepared)
     test = None
     if args.test_data:
-        test_table = _read(args.test_data, config)
+        test_table = _read(args.test_data, config, args.sheet)
         test = prepare(test_table, text_field, label_field, options, config, count_tokens)
         _refuse_if_blocked(test)
     name = args.name or suggest_dataset_name(Path(args.data).name)
@@ -375,7 +379,7 @@ def command_predict(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix.lower() != ".jsonl":
         raise CliError(f"--output must be a .jsonl file, got {output.name}")
-    table = _read(args.input, studio.config)
+    table = _read(args.input, studio.config, args.sheet)
     text_field = args.text_field or guess_columns(table).text
     if text_field not in table.columns:
         raise CliError(f"{table.source}: no text field {text_field!r}; fields found: {', '.join(table.columns)}")
@@ -405,7 +409,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     studio, caller = _studio(args), Caller.command_line()
     run = _run_id(studio, args.model)
     if args.data:
-        table = _read(args.data, studio.config)
+        table = _read(args.data, studio.config, args.sheet)
         evaluation, record = evaluate_file(studio, caller, run, table,
                                            *_fields(table, args.text_field, args.label_field))
     else:
@@ -473,7 +477,7 @@ def command_labels(args: argparse.Namespace) -> int:
 
 
 def _prepared_for_check(args: argparse.Namespace, studio: Studio) -> Preparation:
-    table = _read(args.data, studio.config)
+    table = _read(args.data, studio.config, args.sheet)
     prepared = prepare(table, *_fields(table, args.text_field, args.label_field), _cleaning(args.fix), studio.config)
     _refuse_if_blocked(prepared)
     return prepared

@@ -189,6 +189,8 @@ class DataConfig:
     examples_per_finding: int = 5
     #: Texts with more than this share truncated raise a warning rather than a note.
     truncation_warning_share: float = 0.05
+    #: Most different tags a multi-label file may carry (more means the wrong field was taken for the tags).
+    max_tags: int = 1000
 
 
 @dataclass

@@ -211,9 +211,10 @@ def duration(seconds: float | None) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def read_upload(name: str, data: bytes, max_bytes: int) -> RawTable:
-    """An uploaded file as a table (cached: Streamlit reruns the page on every click)."""
-    return read_feedback_bytes(data, name, max_bytes)
+def read_upload(name: str, data: bytes, max_bytes: int, sheet: str | None = None) -> RawTable:
+    """An uploaded file (a spreadsheet's ``sheet``, else its first) as a table (cached: Streamlit reruns the page
+    on every click)."""
+    return read_feedback_bytes(data, name, max_bytes, sheet)
 
 
 def uploaded_table(label: str, key: str, config: AppConfig) -> tuple[RawTable, str] | None:

@@ -222,7 +222,8 @@ def choose_file(step) -> Source | None:
     # Every kind of file is taken, so one the studio cannot read gets a message in words here (the uploader's own
     # type filter refused it in the browser, with a reason only on hover, and left the old report standing).
     uploaded = upload_col.file_uploader(
-        f"JSONL (one JSON object per line) or CSV with a header row, up to {config.data.max_upload_mb} MB",
+        f"JSONL (one JSON object per line), CSV with a header row, or an Excel workbook (a sheet with a header "
+        f"row), up to {config.data.max_upload_mb} MB",
         key=f"upload:{st.session_state.get(UPLOADS, 0)}")
     if demo_col.button("Load the demo dataset", key="load_demo", width="stretch"):
         st.session_state["source"] = Source.of(DEMO_DATASET.name, DEMO_DATASET.read_bytes())
@@ -235,21 +236,32 @@ def choose_file(step) -> Source | None:
     return st.session_state.get("source")
 
 
-def read_file(source: Source) -> RawTable:
-    """The file as a table and a preview of it; a file that cannot be read is forgotten (the uploader cleared)
-    and the page says why."""
+def read_file(source: Source) -> tuple[Source, RawTable] | None:
+    """The file as a table (a spreadsheet's chosen sheet) and a preview of it; a file that cannot be read is
+    forgotten (the uploader cleared) and the page says why; a sheet that cannot be read is said under the sheet
+    picker (None). The source comes back keyed by its sheet too."""
+    max_bytes = config.data.max_upload_mb * 1_000_000
     try:
         with st.spinner(f"Reading {source.name}…"):
-            table = read_upload(source.name, source.data, config.data.max_upload_mb * 1_000_000)
+            table = read_upload(source.name, source.data, max_bytes)
     except IngestError as exc:  # forget the file (and clear the uploader) so a refused file does not linger
         st.session_state[REFUSAL] = f"This file cannot be used: {exc}"
         st.session_state[UPLOADS] = st.session_state.get(UPLOADS, 0) + 1
         del st.session_state["source"]
         st.rerun()
+    if len(table.sheets) > 1:
+        sheet = st.selectbox("Sheet", table.sheets, index=table.sheets.index(table.sheet), key=f"sheet:{source.key}",
+                             help="The sheet whose rows are the feedback; its first filled row names the columns.")
+        try:
+            table = read_upload(source.name, source.data, max_bytes, sheet)
+        except IngestError as exc:
+            st.error(f"This sheet cannot be used: {exc}")
+            return None
     skipped = f", {table.skipped:,} line(s) skipped" if table.skipped else ""
-    st.caption(f"{source.name}: {len(table.records):,} records read as {table.format.upper()}{skipped}.")
+    how = f"rows read from sheet '{table.sheet}'" if table.sheet else f"records read as {table.format.upper()}"
+    st.caption(f"{source.name}: {len(table.records):,} {how}{skipped}.")
     st.dataframe(table.preview(), hide_index=True, width="stretch", height=240)
-    return table
+    return (replace(source, key=f"{source.key}:{table.sheet}") if table.sheet else source), table
 
 
 def map_fields(step, source: Source, table: RawTable) -> tuple[str, str]:
@@ -401,10 +413,11 @@ actor, config, studio, caller = start_page(
     "split version that the Train page can use.")
 step = numbered_steps()
 source = choose_file(step)
+read = None if source is None else read_file(source)
 if source is None:
     st.info("No file yet — upload one above, or click 'Load the demo dataset' to try the studio.")
-else:
-    table = read_file(source)
+elif read is not None:
+    source, table = read
     text_field, label_field = map_fields(step, source, table)
     raw, prepared, options = check_and_fix(step, source, table, text_field, label_field)
     if prepared.ready:

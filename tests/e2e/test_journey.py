@@ -233,11 +233,19 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     s.see("records read as JSONL")
     # A file of a kind the studio does not read: said on the page in words (the browser used to refuse it with a
     # reason on hover only, leaving the demo's report standing as if the upload had worked).
-    workbook = tmp_path / "tickets.xlsx"
-    workbook.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 64)
-    s.page.locator('input[type="file"]').first.set_input_files(str(workbook))
-    s.see("this is an Excel workbook")
+    document = tmp_path / "notes.docx"
+    document.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 64)
+    s.page.locator('input[type="file"]').first.set_input_files(str(document))
+    s.see("this is a Word document")
     assert "records read as" not in s.main_text()  # the earlier report is gone
+    # An Excel workbook is read: the first sheet with data rows, the others a pick away.
+    from tests.test_workbook import TICKETS, workbook
+
+    book = tmp_path / "tickets.xlsx"
+    book.write_bytes(workbook(Notes=[["exported on 3 Nov"]], Tickets=TICKETS))
+    s.page.locator('input[type="file"]').first.set_input_files(str(book))
+    s.see("3 rows read from sheet 'Tickets'")
+    assert s.chosen("Sheet") == "Tickets"
     s.click("Load the demo dataset")
     s.see("records read as JSONL")
     s.see("rows read")

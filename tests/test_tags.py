@@ -1,0 +1,114 @@
+"""Several tags per text: the three shapes analysts keep them in, the task type said with its reason, and every
+misread refused with the lines that show it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.data.ingest import read_feedback_bytes, records_from_list
+from core.data.tags import (
+    TagError, TagFormat, TagShape, TaskType, binary_columns, detect_task, guess_separator, read_tags,
+)
+
+LIMIT = 10_000_000
+MAX_TAGS = 1000
+TICKETS_CSV = ("id,created,ticket,tags,channel\n"
+               "1,2026-11-03,The app crashed when I paid,bug;payments,email\n"
+               "2,2026-11-03,Nobody answered my email,support,chat\n"
+               "3,2026-11-04,Login fails and support is silent,login; bug ;support,email\n"
+               "4,2026-11-04,Refund still missing,payments,phone\n"
+               "5,2026-11-05,,,phone\n")
+
+
+def test_a_delimited_tag_column_is_detected_and_read():
+    table = read_feedback_bytes(TICKETS_CSV.encode(), "tickets.csv", LIMIT)
+    guess = detect_task(table, "tags")
+    assert guess.task is TaskType.MULTI and guess.format == TagFormat(TagShape.DELIMITED, "tags", ";")
+    assert guess.reason == "'tags' holds several values separated by ';' in 2 of 4 rows"
+    assert read_tags(table, guess.format, MAX_TAGS) == [
+        ("bug", "payments"), ("support",), ("login", "bug", "support"), ("payments",), ()]
+    single = detect_task(table, "channel")
+    assert single.task is TaskType.SINGLE and single.format is None and "one value per row" in single.reason
+
+
+def test_lists_in_jsonl_are_read_whether_stored_as_lists_or_as_text():
+    lines = [{"text": "crashed while paying", "labels": ["bug", "payments", "bug"]},
+             {"text": "great app", "labels": []}, {"text": "fine", "labels": ["praise"]}]
+    table = read_feedback_bytes("\n".join(json.dumps(r) for r in lines).encode(), "f.jsonl", LIMIT)
+    guess = detect_task(table, "labels")
+    assert guess.task is TaskType.MULTI and guess.format.shape is TagShape.LIST
+    assert read_tags(table, guess.format, MAX_TAGS) == [("bug", "payments"), (), ("praise",)]
+    as_text = read_feedback_bytes(b'text,labels\nslow,"[""bug"", ""speed""]"\nok,"[]"\n', "f.csv", LIMIT)
+    assert read_tags(as_text, detect_task(as_text, "labels").format, MAX_TAGS) == [("bug", "speed"), ()]
+
+
+def test_yes_no_columns_are_offered_and_read_as_tags():
+    csv = ("comment,bug,payments,support,channel\n"
+           "crashed while paying,1,yes,0,email\n"
+           "no answer,0,no,TRUE,chat\n"
+           "all good,,n,false,email\n")
+    table = read_feedback_bytes(csv.encode(), "f.csv", LIMIT)
+    assert binary_columns(table) == ["bug", "payments", "support"]
+    tags = read_tags(table, TagFormat(TagShape.COLUMNS, columns=("bug", "payments", "support")), MAX_TAGS)
+    assert tags == [("bug", "payments"), ("support",), ()]
+
+
+def test_a_separator_is_guessed_only_when_one_alone_splits_the_values():
+    assert guess_separator(["a;b", "c", "d;e;f", "g"]) == ";"
+    assert guess_separator(["a", "b", "c"]) is None
+    assert guess_separator(["a;b", "c|d", "e;f", "g|h"]) is None  # two separators: ambiguous, the analyst says
+    assert guess_separator(["billing", "delivery"] * 50 + ["a, b"]) is None  # one comma in 101 values is no separator
+
+
+@pytest.mark.parametrize("rows, tag_format, message", [
+    ([{"t": "a", "tags": ["x", "y"]}, {"t": "b", "tags": "x"}, {"t": "c", "tags": "y"}],
+     TagFormat(TagShape.LIST, "tags"), r"'tags' mixes shapes: lists of tags in 1 rows but a single value in lines 2 and 3"),
+    ([{"t": "a", "tags": "x;y"}, {"t": "b", "tags": ["x"]}],
+     TagFormat(TagShape.DELIMITED, "tags", ";"), r"separated by ';' in 1 rows but lists in line 2"),
+    ([{"t": "a", "tags": "x"}, {"t": "b", "tags": "y"}],
+     TagFormat(TagShape.DELIMITED, "tags", "|"), r"the separator '\|' splits none of the values of 'tags'"),
+    ([{"t": "a", "bug": "1", "ux": "0"}, {"t": "b", "bug": "maybe", "ux": "1"}, {"t": "c", "bug": "2", "ux": "0"}],
+     TagFormat(TagShape.COLUMNS, columns=("bug", "ux")), r"column 'bug' should hold yes/no values .* 'maybe' on line "
+                                                         r"2 \(lines 2 and 3\)"),
+    ([{"t": "a", "bug": "1"}], TagFormat(TagShape.COLUMNS, columns=("bug",)), "at least two columns"),
+    ([{"t": "a"}], TagFormat(TagShape.DELIMITED, "tags", ";"), "there is no field 'tags'"),
+])
+def test_tags_that_cannot_be_read_as_asked_are_refused_with_their_lines(rows, tag_format, message):
+    with pytest.raises(TagError, match=message):
+        read_tags(records_from_list(rows), tag_format, MAX_TAGS)
+
+
+def test_ten_thousand_distinct_tags_are_refused_as_the_wrong_field():
+    rows = [{"text": f"comment {i}", "tags": f"tag {i};other {i}"} for i in range(5_000)]
+    with pytest.raises(TagError, match=r"10,000 different tags, more than the 1,000 .*is 'tags' the text"):
+        read_tags(records_from_list(rows), TagFormat(TagShape.DELIMITED, "tags", ";"), MAX_TAGS)
+
+
+def test_each_multi_label_problem_is_a_finding_with_its_lines(config):
+    from core.data.tag_checks import tag_findings
+
+    rows = [("the app crashed when I paid", ("bug", "payments")),     # line 1
+            ("no reply from support", ("support",)),                   # 2
+            ("love the new design", ()),                               # 3: no tag
+            ("refund missing", ("Payments",)),                         # 4: a rarer spelling of payments
+            ("refund missing", ("payments", "support")),               # 5: same text as 4, other tags
+            ("export to pdf please", ("feature-request", "export")),   # 6
+            ("pdf export", ("feature-request", "export")),             # 7
+            ("csv export please", ("feature-request", "export")),      # 8
+            ("dark mode", ("ui",)),                                    # 9: ui on one text only
+            ("crash on start", ("bug",)), ("crash on login", ("bug", "login")), ("payment failed", ("payments",)),
+            ("support never answered", ("support",)), ("support is slow", ("support",)),
+            ("the login page hangs", ("login",)), ("cannot log in", ("login",))]
+    lines = list(range(1, len(rows) + 1))
+    findings = {f.code: f for f in tag_findings(lines, [t for t, _ in rows], [tags for _, tags in rows], config)}
+    assert findings["untagged"].lines == [3]
+    assert findings["tag_variants"].lines == [4] and "'payments' (3) = 'Payments' (1)" in findings["tag_variants"].message
+    assert findings["rare_tags"].lines == [4, 9] and "'Payments' (1), 'ui' (1)" in findings["rare_tags"].message
+    assert findings["conflicting_tags"].lines == [4, 5]
+    assert findings["tags_together"].lines == [6, 7, 8]
+    assert "'export' + 'feature-request' (3 texts)" in findings["tags_together"].message
+    per_text = findings["tags_per_text"].message
+    assert per_text.startswith("On average 1.31 tags per text:") and "no tag 6%" in per_text and "2 tags 38%" in per_text
+    assert findings["untagged"].examples[0] == {"line": 3, "text": "love the new design", "label": ""}
