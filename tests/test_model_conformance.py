@@ -116,3 +116,43 @@ def test_every_kind_has_typed_settings_whose_defaults_survive_a_record(kind):
     assert cls.settings_for(None) == defaults
     foreign = {"some_other_kinds_field": 1, **dataclasses.asdict(defaults)}
     assert cls.settings_from_record(foreign) == defaults and not cls.records_own_settings(foreign)
+
+
+def tagged_data(labels: list[str]) -> TrainingData:
+    """The same phrases, each text carrying its topic's tag, and every fourth text a second one ("urgent", said
+    in the text; 4 is prime to the 5 phrases a topic has, so "urgent" comes with every phrase in turn)."""
+    base = training_data([label for label in labels if label != "urgent"])
+    names = base.label_names + ["urgent"]
+    tag_ids = [[label] + ([len(names) - 1] if i % 4 == 0 else []) for i, label in enumerate(base.train_labels)]
+    texts = [f"urgent please: {text}" if i % 4 == 0 else text for i, text in enumerate(base.train_texts)]
+    return TrainingData(names, texts, tag_ids, texts[1::3], tag_ids[1::3], multi_label=True)
+
+
+@pytest.mark.parametrize("kind", [k for k, cls in model_kinds().items() if cls.multi_label_capable])
+def test_every_multi_label_kind_gives_tag_sets_keeps_its_thresholds_and_reloads(kind, tiny_settings, tmp_path):
+    config, settings = tiny_settings
+    data = tagged_data(LABELS)
+    model = model_kinds()[kind](data.label_names, settings, ModelSpec.of(config)).fit(
+        data, lambda progress: None, threading.Event())
+    scores = model.predict_proba(PROBES)
+    assert scores.shape == (len(PROBES), 4) and ((scores >= 0) & (scores <= 1)).all()
+    model.tune_thresholds(data)
+    assert model.decisions.tuned and model.decisions.at_least_one  # every training text had a tag
+    tags = model.predict_tags(["urgent please: I was charged twice", "my parcel is late again"])
+    assert all(tags) and set(tags[0]) | set(tags[1]) <= set(data.label_names)
+    if not model.uses_pretrained:  # (the tiny test encoder is random: its embeddings carry no meaning)
+        assert tags[0] == ("billing", "urgent") and tags[1] == ("delivery",)
+    card = model.save(tmp_path / "model")
+    assert card["task"] == "multi-label" and card["decisions"]["thresholds"] == list(model.decisions.thresholds)
+    loaded = load_model_folder(tmp_path / "model", ModelSpec.of(config))
+    assert loaded.decisions == model.decisions and loaded.predict_tags(PROBES) == model.predict_tags(PROBES)
+    np.testing.assert_allclose(loaded.predict_proba(PROBES), scores, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", [k for k, cls in model_kinds().items() if not cls.multi_label_capable])
+def test_a_kind_without_multi_label_training_refuses_it_by_name(kind, tiny_settings):
+    config, settings = tiny_settings
+    data = tagged_data(LABELS)
+    model = model_kinds()[kind](data.label_names, settings, ModelSpec.of(config))
+    with pytest.raises(ValueError, match="does not train on multi-label data"):
+        model.fit(data, lambda progress: None, threading.Event())

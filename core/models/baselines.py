@@ -25,6 +25,7 @@ from core.models.classifiers import (
     sha256_file, verify_checksum,
 )
 from core.models.explain import Explanation, linear_contributions, top_two
+from core.models.multilabel import one_vs_rest
 
 MODEL_FILE = "model.skops"
 #: saga with a loose tolerance fits sparse TF-IDF features in seconds; lbfgs with balanced weights and C=10
@@ -96,6 +97,7 @@ class SklearnTextClassifier(TextClassifier):
     """A scikit-learn pipeline over raw texts."""
 
     Settings = TfidfSettings
+    multi_label_capable = True
 
     def __init__(self, label_names, settings, spec: ModelSpec) -> None:
         super().__init__(label_names, settings, spec)
@@ -109,9 +111,14 @@ class SklearnTextClassifier(TextClassifier):
         if stop.is_set():  # one scikit-learn call cannot stop half-way: a stop counts before and after it
             raise TrainingCancelled()
         progress(Progress(0, 1, message="fitting"))
+        targets = self.targets_for(data)
         self.pipeline = self.build()
-        weights = compute_sample_weight("balanced", data.train_labels) if self.settings.class_weighted else None
-        self.pipeline.fit(data.train_texts, data.train_labels, clf__sample_weight=weights)
+        if self.multi_label:
+            self.pipeline.steps[-1] = ("clf", one_vs_rest(self.pipeline.steps[-1][1], self.settings.class_weighted))
+            self.pipeline.fit(data.train_texts, targets)
+        else:
+            weights = compute_sample_weight("balanced", targets) if self.settings.class_weighted else None
+            self.pipeline.fit(data.train_texts, targets, clf__sample_weight=weights)
         if stop.is_set():
             raise TrainingCancelled()
         progress(Progress(1, 1, epoch=1.0, message="fitted"))
@@ -122,7 +129,7 @@ class SklearnTextClassifier(TextClassifier):
             raise NotFittedError("fit or load the model first")
         scores = np.zeros((len(texts), len(self.label_names)))
         if texts:
-            scores[:, self.pipeline.classes_] = self.pipeline.predict_proba(texts)
+            scores[:, self.pipeline.classes_] = self.pipeline.predict_proba(texts)  # a multi-label one: every tag
         return scores
 
     def write_files(self, folder: Path) -> dict[str, Any]:
@@ -148,7 +155,10 @@ class TfidfLogisticRegression(SklearnTextClassifier):
         return tfidf_logreg_pipeline(self.settings, self.spec.seed)
 
     def explain(self, text: str) -> Explanation:
-        """Exact: each word's TF-IDF weight times the difference of the two labels' coefficients."""
+        """Exact: each word's TF-IDF weight times the difference of the two labels' coefficients (by occlusion
+        for a multi-label model, whose tags each have a classifier of their own)."""
+        if self.multi_label:
+            return super().explain(text)
         scores = self.predict_proba([text])[0]
         label, runner_up = top_two(scores)
         tfidf, classifier = self.pipeline.named_steps["tfidf"], self.pipeline.named_steps["clf"]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 
+from core.models.multilabel import TagDecisions, indicator
 from core.platform.config import AppConfig, Hyperparameters
 from core.platform.workspace import write_json_atomic
 
@@ -37,13 +38,19 @@ CARD_VERSION = 1
 
 @dataclass
 class TrainingData:
-    """Texts and label ids of the splits a model may learn from or select on (never test)."""
+    """Texts and label ids of the splits a model may learn from or select on (never test). Multi-label data
+    carries a list of tag ids per text instead of one label id."""
 
     label_names: list[str]
     train_texts: list[str]
-    train_labels: list[int]
+    train_labels: list[int] | list[list[int]]
     validation_texts: list[str] = field(default_factory=list)
-    validation_labels: list[int] = field(default_factory=list)
+    validation_labels: list[int] | list[list[int]] = field(default_factory=list)
+    multi_label: bool = False
+
+    def validation_matrix(self) -> np.ndarray:
+        """The validation split's tags as a 0/1 matrix (multi-label data)."""
+        return indicator(self.validation_labels, len(self.label_names))
 
 
 @dataclass
@@ -169,6 +176,8 @@ class TextClassifier(ABC):
     data_parallel: ClassVar[bool] = False
     #: Whether it is built on the configured pre-trained model (whose fingerprint a run then records).
     uses_pretrained: ClassVar[bool] = False
+    #: Whether it trains on multi-label data (a score per tag, tags given by per-tag thresholds).
+    multi_label_capable: ClassVar[bool] = False
 
     #: The kind's own typed hyper-parameters (a frozen dataclass; its defaults are today's values).
     Settings: ClassVar[type] = Hyperparameters
@@ -198,6 +207,40 @@ class TextClassifier(ABC):
         self.settings = self.settings_for(settings)
         self.spec = spec
         self.fit_info: dict[str, Any] = {}
+        #: How tags are given, for a multi-label model (None: single-label, one label per text).
+        self.decisions: TagDecisions | None = None
+
+    @property
+    def multi_label(self) -> bool:
+        return self.decisions is not None
+
+    def targets_for(self, data: TrainingData) -> Any:
+        """What a fit learns from: the label ids, or for multi-label data a 0/1 tag matrix (the model then gives
+        tags by thresholds: 0.5 each until :meth:`tune_thresholds`; at least one tag per text when every training
+        text had one)."""
+        if not data.multi_label:
+            self.decisions = None
+            return data.train_labels
+        if not self.multi_label_capable:
+            raise ValueError(f"{self.title} does not train on multi-label data")
+        self.decisions = TagDecisions.untuned(len(self.label_names), at_least_one=all(data.train_labels))
+        return indicator(data.train_labels, len(self.label_names))
+
+    def tune_thresholds(self, data: TrainingData) -> None:
+        """Per-tag thresholds chosen on the validation split (core.models.multilabel.tune_thresholds)."""
+        from core.models.multilabel import tune_thresholds
+
+        if self.decisions is None or not data.validation_texts:
+            return
+        thresholds = tune_thresholds(self.predict_proba(data.validation_texts), data.validation_matrix())
+        self.decisions = TagDecisions(tuple(float(t) for t in thresholds), self.decisions.at_least_one, True)
+
+    def predict_tags(self, texts: list[str]) -> list[tuple[str, ...]]:
+        """Each text's tags (a multi-label model), in label order."""
+        if self.decisions is None:
+            raise ValueError(f"this {self.title} model gives one label per text, not tags")
+        given = self.decisions.apply(self.predict_proba(texts))
+        return [tuple(self.label_names[j] for j in np.flatnonzero(row)) for row in given]
 
     @abstractmethod
     def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event,
@@ -207,7 +250,8 @@ class TextClassifier(ABC):
 
     @abstractmethod
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """Scores per label (rows sum to 1), columns in ``label_names`` order."""
+        """Scores per label, columns in ``label_names`` order: rows sum to 1, or for a multi-label model each
+        tag's own probability."""
 
     def predict(self, texts: list[str]) -> list[str]:
         return [self.label_names[i] for i in self.predict_proba(texts).argmax(axis=1)]
@@ -243,8 +287,9 @@ class TextClassifier(ABC):
         """Write a self-describing folder: the kind's files, then ``model.json`` describing them; returns it."""
         folder.mkdir(parents=True, exist_ok=True)
         details = self.write_files(folder)
+        task = {"task": "multi-label", "decisions": self.decisions.to_dict()} if self.decisions else {}
         card = {"card_version": CARD_VERSION, "kind": self.kind, "title": self.title,
-                "label_names": self.label_names, **details, "files": folder_checksums(folder)}
+                "label_names": self.label_names, **task, **details, "files": folder_checksums(folder)}
         write_json_atomic(folder / MODEL_CARD, card)
         return card
 

@@ -24,6 +24,7 @@ from core.models.classifiers import (
     ModelSpec, Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, load_skops,
     sha256_file, verify_checksum,
 )
+from core.models.multilabel import one_vs_rest
 from core.models.pretrained import load_tokenizer, resolve_model_source
 
 HEAD_FILE = "head.skops"
@@ -130,6 +131,7 @@ class EmbeddingLogisticRegression(TextClassifier):
     cost_rank = 1
     Settings = EmbeddingLogRegSettings
     uses_pretrained = True
+    multi_label_capable = True
 
     def __init__(self, label_names, settings, spec: ModelSpec) -> None:
         super().__init__(label_names, settings, spec)
@@ -157,9 +159,14 @@ class EmbeddingLogisticRegression(TextClassifier):
 
         features = self.encoder.encode(data.train_texts, on_batch)
         progress(Progress(0, 1, message="fitting the classifier"))
+        targets = self.targets_for(data)
         self.head = LogisticRegression(max_iter=self.settings.max_iter, C=self.settings.c)
-        weights = compute_sample_weight("balanced", data.train_labels) if self.settings.class_weighted else None
-        self.head.fit(features, data.train_labels, sample_weight=weights)
+        if self.multi_label:
+            self.head = one_vs_rest(self.head, self.settings.class_weighted)
+            self.head.fit(features, targets)
+        else:
+            weights = compute_sample_weight("balanced", targets) if self.settings.class_weighted else None
+            self.head.fit(features, targets, sample_weight=weights)
         progress(Progress(1, 1, epoch=1.0, message="fitted"))
         return self
 

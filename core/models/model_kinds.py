@@ -12,6 +12,7 @@ from typing import Any
 from core.models.baselines import TfidfLogisticRegression, TfidfNaiveBayes
 from core.models.classifiers import MODEL_CARD, ModelFileError, ModelSpec, TextClassifier, verify_folder
 from core.models.embeddings import EmbeddingLogisticRegression
+from core.models.multilabel import TagDecisions
 from core.models.transformer import FineTunedTransformer
 from core.platform.workspace import read_json
 
@@ -35,7 +36,10 @@ def load_saved(folder: Path, card: dict[str, Any], spec: ModelSpec, where: str) 
         raise ModelFileError(f"{where} names an unknown model kind {card.get('kind')!r} (known: {', '.join(kinds)})")
     if "files" in card:
         verify_folder(folder, card["files"])
-    return kinds[card["kind"]].load(folder, card, spec)
+    model = kinds[card["kind"]].load(folder, card, spec)
+    if card.get("task") == "multi-label":
+        model.decisions = TagDecisions.from_dict(card["decisions"])
+    return model
 
 
 def load_model_folder(folder: Path, spec: ModelSpec) -> TextClassifier:

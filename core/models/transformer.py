@@ -279,6 +279,7 @@ class FineTunedTransformer(TextClassifier):
 
     def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event,
             workdir: Path | None = None) -> "FineTunedTransformer":
+        self.targets_for(data)  # refuses multi-label data, which this kind does not train on yet
         if not data.validation_texts:
             raise ValueError("fine-tuning needs a validation split to pick the best epoch")
         if stop.is_set():

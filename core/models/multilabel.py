@@ -1,0 +1,131 @@
+"""Several tags per text: from independent per-tag scores to a tag set, and how good the tag sets are.
+
+A multi-label model scores every tag on its own (a sigmoid, or one binary classifier per tag); a tag is given
+when its score reaches the tag's threshold. One threshold of 0.5 for every tag under-predicts rare tags (their
+scores rarely climb that high), so each tag's threshold is the one that maximises its F1 on the validation split
+(:func:`tune_thresholds`); a tag with too few validation positives to tune on keeps the default, since a
+threshold fitted to two or three texts is noise. When every training text had a tag, a text whose scores all
+fall short still gets its best-scoring tag (``at_least_one``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.metrics import hamming_loss, precision_recall_fscore_support
+from sklearn.multiclass import OneVsRestClassifier
+
+#: The threshold of a tag that cannot be tuned (and of every tag when thresholds are not tuned).
+DEFAULT_THRESHOLD = 0.5
+#: A tag's threshold is tuned only with at least this many positives in the validation split.
+MIN_POSITIVES_TO_TUNE = 5
+#: Tuned thresholds stay within these bounds (a threshold at the extremes means the tag is always or never given).
+THRESHOLD_BOUNDS = (0.02, 0.98)
+
+
+def indicator(tag_ids: Sequence[Sequence[int]], n_tags: int) -> np.ndarray:
+    """Tag-id lists as a 0/1 matrix (rows: texts, columns: tags)."""
+    matrix = np.zeros((len(tag_ids), n_tags), dtype=np.int8)
+    for row, ids in enumerate(tag_ids):
+        matrix[row, list(ids)] = 1
+    return matrix
+
+
+def best_f1_threshold(scores: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """The threshold on one tag's scores that maximises its F1, and that F1: every cut between two sorted scores
+    is tried at once (true positives by cumulative sum), the threshold set midway between the scores it falls
+    between, so a text scoring exactly the threshold counts as positive."""
+    order = np.argsort(-scores, kind="stable")
+    ranked, hits = scores[order], truth[order].astype(float)
+    positives = hits.sum()
+    if positives == 0:
+        return DEFAULT_THRESHOLD, 0.0
+    true_positives = np.cumsum(hits)
+    given = np.arange(1, len(ranked) + 1)
+    f1 = 2 * true_positives / (given + positives)
+    # only cut where the next score differs (equal scores are given together)
+    distinct = np.append(ranked[1:] < ranked[:-1], True)
+    f1 = np.where(distinct, f1, -1.0)
+    best = int(np.argmax(f1))
+    below = ranked[best + 1] if best + 1 < len(ranked) else ranked[best] - 1e-6
+    return float(np.clip((ranked[best] + below) / 2, *THRESHOLD_BOUNDS)), float(f1[best])
+
+
+def tune_thresholds(scores: np.ndarray, truth: np.ndarray, min_positives: int = MIN_POSITIVES_TO_TUNE) -> np.ndarray:
+    """Per-tag thresholds maximising each tag's F1 on held-out ``scores``/``truth``; tags with fewer than
+    ``min_positives`` positives keep DEFAULT_THRESHOLD."""
+    thresholds = np.full(truth.shape[1], DEFAULT_THRESHOLD)
+    for tag in range(truth.shape[1]):
+        if truth[:, tag].sum() >= min_positives:
+            thresholds[tag] = best_f1_threshold(scores[:, tag], truth[:, tag])[0]
+    return thresholds
+
+
+def decide(scores: np.ndarray, thresholds: np.ndarray, at_least_one: bool) -> np.ndarray:
+    """The 0/1 tag matrix: each tag whose score reaches its threshold (with ``at_least_one``, a text with none
+    gets its best-scoring tag)."""
+    given = (scores >= thresholds[None, :]).astype(np.int8)
+    if at_least_one and len(scores):
+        empty = given.sum(axis=1) == 0
+        given[empty, scores[empty].argmax(axis=1)] = 1
+    return given
+
+
+@dataclass(frozen=True)
+class TagDecisions:
+    """How a multi-label model turns scores into tags: saved with the model."""
+
+    thresholds: tuple[float, ...]
+    at_least_one: bool
+    tuned: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"thresholds": list(self.thresholds), "at_least_one": self.at_least_one, "tuned": self.tuned}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TagDecisions":
+        return cls(tuple(float(t) for t in data["thresholds"]), bool(data["at_least_one"]), bool(data["tuned"]))
+
+    @classmethod
+    def untuned(cls, n_tags: int, at_least_one: bool) -> "TagDecisions":
+        return cls((DEFAULT_THRESHOLD,) * n_tags, at_least_one, False)
+
+    def apply(self, scores: np.ndarray) -> np.ndarray:
+        return decide(scores, np.asarray(self.thresholds), self.at_least_one)
+
+
+def multilabel_metrics(truth: np.ndarray, given: np.ndarray) -> dict[str, float]:
+    """Micro-, macro- and samples-averaged precision, recall and F1, subset accuracy (the whole tag set right)
+    and Hamming loss (the share of text × tag decisions wrong). Undefined values count as 0."""
+    result: dict[str, float] = {"subset_accuracy": float((truth == given).all(axis=1).mean()) if len(truth) else 0.0,
+                                "hamming_loss": float(hamming_loss(truth, given)) if len(truth) else 0.0}
+    for average in ("micro", "macro", "samples"):
+        if average == "samples" and truth.shape[1] == 1:  # scikit-learn takes one column as binary data
+            truth, given = (np.column_stack([m, np.zeros(len(m), dtype=m.dtype)]) for m in (truth, given))
+        p, r, f, _ = precision_recall_fscore_support(truth, given, average=average, zero_division=0)
+        result.update({f"{average}_precision": float(p), f"{average}_recall": float(r), f"{average}_f1": float(f)})
+    return result
+
+
+def per_tag_metrics(truth: np.ndarray, given: np.ndarray, names: Sequence[str],
+                    thresholds: Sequence[float]) -> list[dict[str, Any]]:
+    """Precision, recall, F1, support and the threshold used, per tag (None where undefined)."""
+    p, r, f, support = precision_recall_fscore_support(truth, given, average=None, zero_division=np.nan)
+    rows = []
+    for i, name in enumerate(names):
+        rows.append({"label": name, "precision": None if np.isnan(p[i]) else float(p[i]),
+                     "recall": None if np.isnan(r[i]) else float(r[i]), "f1": None if np.isnan(f[i]) else float(f[i]),
+                     "support": int(support[i]), "predicted": int(given[:, i].sum()), "threshold": float(thresholds[i])})
+    return rows
+
+
+def one_vs_rest(estimator: BaseEstimator, balanced: bool) -> OneVsRestClassifier:
+    """One binary copy of ``estimator`` per tag (multi-label data), each weighing its tag's positives up to its
+    negatives when ``balanced`` and the estimator can (a rare tag is otherwise never given). One process: a fork
+    from the web server's threads can hang it."""
+    if balanced and "class_weight" in estimator.get_params():
+        estimator = estimator.set_params(class_weight="balanced")
+    return OneVsRestClassifier(estimator, n_jobs=None)

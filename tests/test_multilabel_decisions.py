@@ -1,0 +1,56 @@
+"""From per-tag scores to tag sets: thresholds tuned per tag on held-out texts, and the multi-label metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.models.multilabel import (
+    DEFAULT_THRESHOLD, TagDecisions, best_f1_threshold, decide, indicator, multilabel_metrics, per_tag_metrics,
+    tune_thresholds,
+)
+
+
+def test_the_best_threshold_is_found_between_the_scores_it_separates():
+    scores = np.array([0.9, 0.4, 0.35, 0.3, 0.1, 0.05])
+    truth = np.array([1, 1, 1, 0, 0, 0])
+    threshold, f1 = best_f1_threshold(scores, truth)
+    assert threshold == pytest.approx((0.35 + 0.3) / 2) and f1 == 1.0  # 0.5 would have found one of three
+    assert (scores >= threshold).tolist() == truth.astype(bool).tolist()
+    tied = best_f1_threshold(np.array([0.6, 0.6, 0.2]), np.array([1, 0, 0]))
+    assert tied[0] == pytest.approx(0.4)  # equal scores are given together: no cut between them
+
+
+def test_a_rare_tag_keeps_the_default_and_a_common_one_is_tuned():
+    rng = np.random.default_rng(0)
+    truth = np.zeros((200, 2), dtype=int)
+    truth[:60, 0] = 1
+    truth[:3, 1] = 1  # three positives: too few to tune on
+    scores = np.column_stack([np.where(truth[:, 0], 0.3, 0.1) + rng.uniform(0, 0.05, 200),
+                              np.where(truth[:, 1], 0.3, 0.1)])
+    thresholds = tune_thresholds(scores, truth)
+    assert 0.15 < thresholds[0] < 0.3 and thresholds[1] == DEFAULT_THRESHOLD
+    assert multilabel_metrics(truth[:, :1], decide(scores[:, :1], thresholds[:1], False))["micro_f1"] == 1.0
+
+
+def test_at_least_one_tag_gives_the_best_scoring_one_when_none_reaches_its_threshold():
+    scores = np.array([[0.2, 0.4], [0.7, 0.9]])
+    assert decide(scores, np.array([0.5, 0.5]), at_least_one=True).tolist() == [[0, 1], [1, 1]]
+    assert decide(scores, np.array([0.5, 0.5]), at_least_one=False).tolist() == [[0, 0], [1, 1]]
+    decisions = TagDecisions((0.1, 0.5), at_least_one=False, tuned=True)
+    assert TagDecisions.from_dict(decisions.to_dict()) == decisions
+    assert decisions.apply(scores).tolist() == [[1, 0], [1, 1]]
+
+
+def test_the_metrics_match_their_definitions():
+    truth = indicator([[0, 1], [1], [2], []], 3)
+    given = indicator([[0], [1], [1, 2], []], 3)
+    metrics = multilabel_metrics(truth, given)
+    # a: right on text 1; b: true on texts 1-2, given on 2-3; c: right on text 3 (tp 3, fp 1, fn 1)
+    assert metrics["micro_precision"] == pytest.approx(3 / 4) and metrics["micro_recall"] == pytest.approx(3 / 4)
+    assert metrics["subset_accuracy"] == pytest.approx(2 / 4)  # text 2 and the untagged text 4
+    assert metrics["hamming_loss"] == pytest.approx(2 / 12)
+    assert metrics["macro_f1"] == pytest.approx((1.0 + 0.5 + 1.0) / 3)
+    rows = per_tag_metrics(truth, given, ["a", "b", "c"], [0.5, 0.4, 0.3])
+    assert rows[1] == {"label": "b", "precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2, "predicted": 2,
+                       "threshold": 0.4}
