@@ -26,7 +26,7 @@ import numpy as np
 from bench.common import check_targets, summary
 from core.models.classifiers import ModelSpec, TrainingData
 from core.models.model_kinds import model_kinds
-from core.models.multilabel import TagDecisions, indicator, multilabel_metrics
+from core.models.multilabel import TagDecisions, indicator, multilabel_metrics, tune_thresholds
 from core.platform.config import PROJECT_ROOT, load_config
 from core.platform.hardware import cpu_features, cpu_kind
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     truth = indicator(tag_ids(test_tags), len(names))
     spec = ModelSpec.of(load_config())
     figures: dict[str, float | str] = {"cpu": cpu_kind()}
-    print(f"\n{'model':<18} {'decision':<12} {'micro-F1':>9} {'macro-F1':>9} {'samples-F1':>10} {'subset acc':>10} "
+    print(f"\n{'model':<18} {'decision':<14} {'micro-F1':>9} {'macro-F1':>9} {'samples-F1':>10} {'subset acc':>10} "
           f"{'Hamming':>8} {'train s':>8}")
     for kind in args.models.split(","):
         model = model_kinds()[kind](names, None, spec)
@@ -71,10 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - started
         scores = model.predict_proba(test_texts)
         untuned = model.decisions
-        model.tune_thresholds(data)
-        for decision, decisions in (("0.5", untuned), ("per tag", model.decisions)):
+        tuned = TagDecisions(tuple(tune_thresholds(model.predict_proba(dev_texts), data.validation_matrix())),
+                             untuned.at_least_one, True)
+        model.tune_thresholds(data)  # what the model keeps: per tag, unless 0.5 did better on dev
+        kept = "per tag" if model.decisions.tuned else "0.5"
+        for decision, decisions in (("0.5", untuned), ("per tag", tuned)):
             metrics = multilabel_metrics(truth, TagDecisions.apply(decisions, scores))
-            print(f"{kind:<18} {decision:<12} {metrics['micro_f1']:>9.3f} {metrics['macro_f1']:>9.3f} "
+            print(f"{kind:<18} {decision + (' (kept)' if decision == kept else ''):<14} {metrics['micro_f1']:>9.3f} {metrics['macro_f1']:>9.3f} "
                   f"{metrics['samples_f1']:>10.3f} {metrics['subset_accuracy']:>10.3f} {metrics['hamming_loss']:>8.4f} "
                   f"{seconds:>8.1f}")
             suffix = "threshold_0.5" if decision == "0.5" else "per_tag"
@@ -83,11 +86,15 @@ def main(argv: list[str] | None = None) -> int:
         figures[f"{kind}_train_seconds"] = seconds
         figures[f"{kind}_thresholds_gain_macro_f1"] = (figures[f"{kind}_macro_f1_per_tag"]
                                                        - figures[f"{kind}_macro_f1_threshold_0.5"])
-        print(f"  thresholds: min {min(model.decisions.thresholds):.2f}, median "
-              f"{float(np.median(model.decisions.thresholds)):.2f}, max {max(model.decisions.thresholds):.2f}")
+        figures[f"{kind}_macro_f1_kept"] = figures[f"{kind}_macro_f1_per_tag" if kept == "per tag"
+                                                  else f"{kind}_macro_f1_threshold_0.5"]
+        print(f"  tuned thresholds: min {min(tuned.thresholds):.3f}, median {float(np.median(tuned.thresholds)):.3f}, "
+              f"max {max(tuned.thresholds):.3f}; kept: {kept} (dev macro-F1 "
+              f"{model.fit_info['thresholds']['validation_macro_f1']})")
     kinds = args.models.split(",")
-    figures["best_baseline_macro_f1"] = max(float(figures[f"{k}_macro_f1_per_tag"]) for k in kinds)
+    figures["best_baseline_macro_f1"] = max(float(figures[f"{k}_macro_f1_kept"]) for k in kinds)
     summary(figures)
+    # the thresholds a model keeps never do worse than 0.5 on test macro-F1 by more than dev-to-test noise
     targets = {f"{k}_thresholds_gain_macro_f1": (">=", 0.0) for k in kinds}
     targets["best_baseline_macro_f1"] = (">=", PAPER_MACRO_F1)
     check_targets(figures, targets)

@@ -147,12 +147,3 @@ def test_every_multi_label_kind_gives_tag_sets_keeps_its_thresholds_and_reloads(
     loaded = load_model_folder(tmp_path / "model", ModelSpec.of(config))
     assert loaded.decisions == model.decisions and loaded.predict_tags(PROBES) == model.predict_tags(PROBES)
     np.testing.assert_allclose(loaded.predict_proba(PROBES), scores, atol=1e-6)
-
-
-@pytest.mark.parametrize("kind", [k for k, cls in model_kinds().items() if not cls.multi_label_capable])
-def test_a_kind_without_multi_label_training_refuses_it_by_name(kind, tiny_settings):
-    config, settings = tiny_settings
-    data = tagged_data(LABELS)
-    model = model_kinds()[kind](data.label_names, settings, ModelSpec.of(config))
-    with pytest.raises(ValueError, match="does not train on multi-label data"):
-        model.fit(data, lambda progress: None, threading.Event())

@@ -112,3 +112,64 @@ def test_each_multi_label_problem_is_a_finding_with_its_lines(config):
     per_text = findings["tags_per_text"].message
     assert per_text.startswith("On average 1.31 tags per text:") and "no tag 6%" in per_text and "2 tags 38%" in per_text
     assert findings["untagged"].examples[0] == {"line": 3, "text": "love the new design", "label": ""}
+
+
+def ticket_rows(count: int = 60) -> list[dict]:
+    """Support tickets with one to three tags each (delimited by ';'), one without a tag and one without text."""
+    topics = {"bug": "the app crashed", "payments": "my card was charged twice", "support": "nobody answered",
+              "login": "I cannot log in"}
+    names = list(topics)
+    rows = []
+    for i in range(count):
+        tags = [names[i % 4]] + ([names[(i + 1) % 4]] if i % 3 == 0 else []) + ([names[(i + 2) % 4]] if i % 7 == 0 else [])
+        rows.append({"id": i, "ticket": " and ".join(topics[t] for t in tags) + f", ticket {i}", "tags": ";".join(tags)})
+    rows.append({"id": 900, "ticket": "just saying hello", "tags": ""})
+    rows.append({"id": 901, "ticket": "", "tags": "bug"})
+    return rows
+
+
+def test_a_tagged_file_is_prepared_and_saved_as_a_multi_label_version(config, isolated_workspace):
+    from core.accounts.auth import command_line_actor
+    from core.data.dataset_versions import load_dataset_version
+    from core.data.split import SplitPlan
+    from core.data.tag_preparation import prepare_tags, save_tag_preparation
+
+    table = records_from_list(ticket_rows(), source="tickets.csv")
+    tag_format = detect_task(table, "tags").format
+    prepared = prepare_tags(table, "ticket", tag_format, config)
+    assert prepared.ready and len(prepared.rows) == 60  # the untagged row and the row without text left out
+    findings = {f.code: f for f in prepared.report.findings}
+    assert findings["no_text"].lines == [62] and findings["untagged"].lines == [61]
+    assert "They are left out; tick 'Keep texts without a tag'" in findings["untagged"].message
+    assert prepared.report.label_field == "tags in 'tags' separated by ';'"
+    kept = prepare_tags(table, "ticket", tag_format, config, keep_untagged=True)
+    assert len(kept.rows) == 61 and {f.code: f for f in kept.report.findings}["untagged"].severity.value == "note"
+
+    version = save_tag_preparation(isolated_workspace, "tickets", prepared, SplitPlan(0.8, 0.1, 0.1, 3),
+                                   command_line_actor())
+    again = load_dataset_version(isolated_workspace, version.ref)
+    assert again.multi_label and again.labels == ["bug", "login", "payments", "support"]
+    frame = again.frame()
+    assert frame["tags"][0] == ["bug", "payments", "support"] and frame["label"][0] == "bug; payments; support"
+    assert frame["tag_ids"][0] == [0, 2, 3]
+    counts = again.meta["split_counts"]
+    assert all(counts[split].get(tag, 0) >= 1 for split in counts for tag in again.labels)
+    assert prepared.split_preview(SplitPlan(0.8, 0.1, 0.1, 3)) == counts  # the preview is what is saved
+    reordered = records_from_list(list(reversed(ticket_rows())), source="tickets.csv")
+    other = save_tag_preparation(isolated_workspace, "tickets", prepare_tags(reordered, "ticket", tag_format, config),
+                                 SplitPlan(0.8, 0.1, 0.1, 3), command_line_actor())
+    assert other.meta["fingerprint"] == version.meta["fingerprint"]  # the same examples, another order
+    assert other.meta["split_fingerprint"] == version.meta["split_fingerprint"]
+
+
+def test_tags_that_cannot_be_read_block_saving_with_the_reason(config):
+    from core.data.tag_preparation import prepare_tags
+
+    table = records_from_list([{"t": "a", "tags": "x"}, {"t": "b", "tags": "y"}])
+    prepared = prepare_tags(table, "t", TagFormat(TagShape.DELIMITED, "tags", "|"), config)
+    assert not prepared.ready
+    (error,) = prepared.report.errors
+    assert error.code == "tags_unreadable" and "splits none of the values" in error.message
+    one_tag = prepare_tags(records_from_list([{"t": "a", "tags": ["x"]}, {"t": "b", "tags": ["x"]}]), "t",
+                           TagFormat(TagShape.LIST, "tags"), config)
+    assert [f.code for f in one_tag.report.errors] == ["single_class"]

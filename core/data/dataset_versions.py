@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -24,12 +25,15 @@ from typing import Any
 
 import pandas as pd
 
+from core.data.multilabel_split import tag_split_counts
 from core.data.split import SplitPlan, split_counts, stratified_split
 from core.data.validate import ValidationReport
 from core.platform.workspace import Workspace, read_json, remove_folder_atomic, staged_folder, write_json_atomic
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 VERSION_PATTERN = re.compile(r"^v(\d+)$")
+#: meta.json's ``task`` of a version whose texts carry a list of tags each.
+MULTI_LABEL = "multi-label"
 #: Saves of one name racing for its next version number: how many numbers one save tries.
 SAVE_ATTEMPTS = 20
 
@@ -54,6 +58,12 @@ def _hash_rows(rows: list[list[str]]) -> str:
 def fingerprint_rows(texts: list[str], labels: list[str]) -> str:
     """A content hash of the examples, independent of file format and row order."""
     return _hash_rows([list(pair) for pair in zip(texts, labels)])
+
+
+def fingerprint_tagged(texts: list[str], tags: list[list[str]], assignment: list[str] | None = None) -> str:
+    """The content hash of multi-label examples (tags in any order count alike), with their splits if given."""
+    rows = [[text, sorted(row)] for text, row in zip(texts, tags)]
+    return _hash_rows([row + [split] for row, split in zip(rows, assignment)] if assignment else rows)
 
 
 def fingerprint_split(texts: list[str], labels: list[str], assignment: list[str]) -> str:
@@ -86,7 +96,13 @@ class DatasetVersion:
 
     @cached_property
     def labels(self) -> list[str]:
+        """The label names (a multi-label version's tags) in id order."""
         return read_json(self.path / "labels.json")
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether each text carries a list of tags (``tags``/``tag_ids`` columns) rather than one label."""
+        return self.meta.get("task") == MULTI_LABEL
 
     @cached_property
     def report(self) -> ValidationReport:
@@ -205,7 +221,39 @@ def save_split_rows(workspace: Workspace, name: str, rows: pd.DataFrame, report:
         "split_fingerprint": fingerprint_split(texts, labels, assignment),
         **described,
     }
-    for _ in range(SAVE_ATTEMPTS):  # another save of the same name may take a version number first
+    return _save_next_version(workspace, name, rows, label_map, report, described)
+
+
+def save_tagged_rows(workspace: Workspace, name: str, rows: pd.DataFrame, report: ValidationReport, *,
+                     created_by: str | None, source: str, **described: Any) -> DatasetVersion:
+    """Save multi-label ``text``/``tags``/``split``/``line`` rows (``tags`` a list per row), each in its split,
+    as the next version of ``name``: each row keeps its tags (sorted), their ids, and, for reading, ``label``
+    (the tags joined by "; ")."""
+    _refuse_unsaveable(name, report)
+    texts, assignment = rows["text"].tolist(), rows["split"].tolist()
+    tags = [sorted(row) for row in rows["tags"]]
+    label_map = build_label_map([tag for row in tags for tag in row])
+    ids = {tag: i for i, tag in enumerate(label_map)}
+    saved = pd.DataFrame({"text": texts, "tags": tags, "tag_ids": [[ids[t] for t in row] for row in tags],
+                          "label": ["; ".join(row) for row in tags], "split": assignment,
+                          "line": rows["line"].astype(int).tolist()})
+    described = {
+        "created_by": created_by, "source": source, "task": MULTI_LABEL,
+        "text_field": report.text_field, "label_field": report.label_field,
+        "rows": len(saved), "labels": label_map,
+        "label_counts": dict(sorted(Counter(tag for row in tags for tag in row).items())),
+        "split_counts": tag_split_counts(tags, assignment),
+        "fingerprint": fingerprint_tagged(texts, tags),
+        "split_fingerprint": fingerprint_tagged(texts, tags, assignment),
+        **described,
+    }
+    return _save_next_version(workspace, name, saved, label_map, report, described)
+
+
+def _save_next_version(workspace: Workspace, name: str, rows: pd.DataFrame, label_map: list[str],
+                       report: ValidationReport, described: dict[str, Any]) -> DatasetVersion:
+    """Write the rows as the next free version of ``name`` (another save may take a number first: retried)."""
+    for _ in range(SAVE_ATTEMPTS):
         existing = _versions_of(workspace, name)
         try:
             return _write_version(workspace, name, (existing[-1].version + 1) if existing else 1, rows, label_map,

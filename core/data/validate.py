@@ -191,7 +191,7 @@ class ReportBuilder:
         ))
 
 
-def _line_problem_findings(problems: list[LineProblem], builder: ReportBuilder) -> None:
+def line_problem_findings(problems: list[LineProblem], builder: ReportBuilder) -> None:
     skipped = [p for p in problems if p.skipped]
     if skipped:
         lines = [p.line for p in skipped]
@@ -398,7 +398,7 @@ def _duplicate_findings(usable: pd.DataFrame, builder: ReportBuilder, label_fiel
             )
 
 
-def _truncation_finding(usable: pd.DataFrame, config: AppConfig, count_tokens: TokenCounter,
+def truncation_finding(usable: pd.DataFrame, config: AppConfig, count_tokens: TokenCounter,
                         builder: ReportBuilder) -> None:
     texts = usable
     sampled = len(usable) > TOKEN_CHECK_SAMPLE
@@ -428,7 +428,7 @@ def validate_examples(frame: pd.DataFrame, *, source: str, text_field: str, labe
                       columns: list[str] | None = None, problems: list[LineProblem] = ()) -> ValidationReport:
     """Build the report for ``line``/``text``/``label`` rows (see :func:`select_fields`)."""
     builder = ReportBuilder(config.data.examples_per_finding)
-    _line_problem_findings(list(problems), builder)
+    line_problem_findings(list(problems), builder)
     missing = [f for f in (text_field, label_field) if columns is not None and f not in columns]
     if text_field == label_field:
         builder.add("same_field", Severity.ERROR, "Text and label are the same field",
@@ -448,7 +448,7 @@ def validate_examples(frame: pd.DataFrame, *, source: str, text_field: str, labe
         _label_findings(usable, config, builder)
         _duplicate_findings(usable, builder, label_field)
         if count_tokens is not None:
-            _truncation_finding(usable, config, count_tokens, builder)
+            truncation_finding(usable, config, count_tokens, builder)
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.NOTE: 2}
     builder.findings.sort(key=lambda f: order[f.severity])
     return ValidationReport(

@@ -114,7 +114,7 @@ class SklearnTextClassifier(TextClassifier):
         targets = self.targets_for(data)
         self.pipeline = self.build()
         if self.multi_label:
-            self.pipeline.steps[-1] = ("clf", one_vs_rest(self.pipeline.steps[-1][1], self.settings.class_weighted))
+            self.pipeline.steps[-1] = ("clf", one_vs_rest(self.pipeline.steps[-1][1]))
             self.pipeline.fit(data.train_texts, targets)
         else:
             weights = compute_sample_weight("balanced", targets) if self.settings.class_weighted else None

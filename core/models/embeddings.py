@@ -162,7 +162,7 @@ class EmbeddingLogisticRegression(TextClassifier):
         targets = self.targets_for(data)
         self.head = LogisticRegression(max_iter=self.settings.max_iter, C=self.settings.c)
         if self.multi_label:
-            self.head = one_vs_rest(self.head, self.settings.class_weighted)
+            self.head = one_vs_rest(self.head)
             self.head.fit(features, targets)
         else:
             weights = compute_sample_weight("balanced", targets) if self.settings.class_weighted else None

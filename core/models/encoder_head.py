@@ -150,6 +150,25 @@ def fit_probe(features: np.ndarray, labels: list[int], n_labels: int,
     return Probe(weight, bias)
 
 
+def fit_tag_probe(features: np.ndarray, tags: np.ndarray, pos_weight: np.ndarray | None = None) -> Probe:
+    """One binary logistic regression per tag on the features (multi-label data: the head's logits go through a
+    sigmoid each), positives weighed by ``pos_weight``; a tag with no positive (or no negative) in the training
+    split keeps a constant bias, as a fresh head would."""
+    from sklearn.linear_model import LogisticRegression
+
+    weight = np.zeros((tags.shape[1], features.shape[1]), dtype=np.float32)
+    bias = np.full(tags.shape[1], -10.0, dtype=np.float32)
+    for tag in range(tags.shape[1]):
+        column = tags[:, tag]
+        if column.min() == column.max():
+            bias[tag] = 10.0 if column.max() else -10.0
+            continue
+        weights = None if pos_weight is None else np.where(column == 1, pos_weight[tag], 1.0)
+        probe = LogisticRegression(C=PROBE_C, max_iter=1000).fit(features, column, sample_weight=weights)
+        weight[tag], bias[tag] = probe.coef_[0], probe.intercept_[0]
+    return Probe(weight, bias)
+
+
 def load_probe_into(model: Any, probe: Probe) -> None:
     """Copy the probe's weights into the model's classification layer."""
     import torch

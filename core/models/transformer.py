@@ -16,6 +16,7 @@ import logging
 import tempfile
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,10 +30,11 @@ from core.platform.distributed import world_size
 from core.platform.config import AppConfig
 from core.platform.hardware import Hardware, detect_hardware
 from core.models.encoder_head import (
-    append_mean_pooling_layer, classification_layer, fit_probe, head_features, load_probe_into,
+    append_mean_pooling_layer, classification_layer, fit_probe, fit_tag_probe, head_features, load_probe_into,
     supports_mean_pooling,
 )
 from core.models.metrics import headline_metrics
+from core.models.multilabel import indicator, multilabel_metrics
 from core.models.precision import PrecisionCheck, check_precisions, reduced_copy
 from core.models.pretrained import resolve_model_source
 
@@ -77,12 +79,50 @@ def _progress_callback(progress: ProgressCallback, stop: threading.Event):
     return ForwardProgress()
 
 
-def _compute_metrics(n_labels: int):
+def _compute_metrics(n_labels: int, multi_label: bool = False):
     def compute(prediction) -> dict[str, float]:
         logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        if multi_label:  # each tag's sigmoid at 0.5 (the per-tag thresholds are tuned after training)
+            given = (np.asarray(logits) >= 0).astype(np.int8)
+            return multilabel_metrics(np.asarray(prediction.label_ids).round().astype(np.int8), given)
         return headline_metrics(prediction.label_ids, np.asarray(logits).argmax(-1), n_labels)
 
     return compute
+
+
+#: A tag's positives weigh at most this many times its negatives in the loss (a tag on 1 text in 500 would
+#: otherwise weigh 500: its few texts then dominate every batch they are in).
+MAX_POSITIVE_WEIGHT = 10.0
+
+
+def positive_weights(tags: np.ndarray) -> np.ndarray:
+    """Per tag, how much more a positive weighs than a negative in the loss: the square root of negatives over
+    positives, capped at MAX_POSITIVE_WEIGHT (rare tags count for more without swamping the rest)."""
+    positives = tags.sum(axis=0).astype(float)
+    ratio = (len(tags) - positives) / np.maximum(positives, 1.0)
+    return np.clip(np.sqrt(ratio), 1.0, MAX_POSITIVE_WEIGHT)
+
+
+def _weighted_tag_loss(pos_weight: np.ndarray):
+    """A Trainer loss for multi-label data: binary cross-entropy per tag, positives weighed by ``pos_weight``."""
+    import torch
+
+    table = torch.as_tensor(pos_weight, dtype=torch.float32)
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            logits.float(), labels.float(), pos_weight=table.to(logits.device))
+
+    return loss
+
+
+@dataclass
+class _Predicted:
+    """Logits and true labels, as the Trainer hands them to ``compute_metrics``."""
+
+    predictions: np.ndarray
+    label_ids: Any
 
 
 def label_weights(labels: list[int], n_labels: int) -> np.ndarray:
@@ -143,6 +183,7 @@ class FineTunedTransformer(TextClassifier):
     plans_recipe = True
     data_parallel = True
     uses_pretrained = True
+    multi_label_capable = True
 
     def __init__(self, label_names, settings, spec: ModelSpec) -> None:
         super().__init__(label_names, settings, spec)
@@ -164,6 +205,8 @@ class FineTunedTransformer(TextClassifier):
             id2label=dict(enumerate(self.label_names)),
             label2id={name: i for i, name in enumerate(self.label_names)},
             ignore_mismatched_sizes=True,  # a hub model fine-tuned on other labels gets a fresh head too
+            # sigmoid per tag and binary cross-entropy (a saved folder says so: pipelines then score tags alike)
+            problem_type="multi_label_classification" if self.multi_label else "single_label_classification",
         )
         self.fit_info["pooling"] = "cls"
         if self.settings.pooling == "mean":
@@ -192,20 +235,27 @@ class FineTunedTransformer(TextClassifier):
         if stop.is_set():
             raise TrainingCancelled()
         progress(Progress(0, 0, message="linear probe: fitting the starting head"))
-        probe = fit_probe(features, data.train_labels, len(self.label_names),
-                          None if weights is None else weights[data.train_labels])
+        if self.multi_label:
+            probe = fit_tag_probe(features, indicator(data.train_labels, len(self.label_names)), weights)
+        else:
+            probe = fit_probe(features, data.train_labels, len(self.label_names),
+                              None if weights is None else weights[data.train_labels])
         load_probe_into(self.model, probe)
         validation = head_features(self.model, self.tokenizer, data.validation_texts, self.max_length,
                                    hardware.bf16, stop.is_set, reading("validation texts"))
-        start = headline_metrics(np.asarray(data.validation_labels), probe.logits(validation).argmax(-1),
-                                 len(self.label_names))
-        self.fit_info["starting_validation_macro_f1"] = round(float(start["macro_f1"]), 4)
-        self.fit_info["starting_validation_accuracy"] = round(float(start["accuracy"]), 4)
+        start = _compute_metrics(len(self.label_names), self.multi_label)(_Predicted(
+            probe.logits(validation), data.validation_matrix() if self.multi_label else data.validation_labels))
+        for name in ("macro_f1", "micro_f1", "accuracy"):
+            if name in start:
+                self.fit_info[f"starting_validation_{name}"] = round(float(start[name]), 4)
 
-    def _tokenised(self, texts: list[str], labels: list[int]):
-        """The texts tokenised once per (content, tokenizer, max_length): later runs on the same data reuse it."""
+    def _tokenised(self, texts: list[str], labels: list[int] | list[list[int]]):
+        """The texts tokenised once per (content, tokenizer, max_length): later runs on the same data reuse it.
+        Multi-label tags go in as a 0/1 float vector per text (what binary cross-entropy takes)."""
         from datasets import Dataset
 
+        if self.multi_label:
+            labels = indicator(labels, len(self.label_names)).astype(np.float32).tolist()
         key = tokenisation_key(texts, labels, self.tokenizer.name_or_path, self.max_length)
         with _TOKENISED_LOCK:
             if key in _TOKENISED:
@@ -239,7 +289,8 @@ class FineTunedTransformer(TextClassifier):
             eval_strategy="epoch",
             save_strategy="epoch",
             load_best_model_at_end=True,
-            metric_for_best_model="macro_f1",
+            # the comparison's metric: micro-F1 for tags (each tag decision counts alike), macro-F1 for labels
+            metric_for_best_model="micro_f1" if self.multi_label else "macro_f1",
             greater_is_better=True,
             save_total_limit=spec.save_total_limit,
             logging_steps=spec.logging_steps,
@@ -258,7 +309,11 @@ class FineTunedTransformer(TextClassifier):
 
         quiet_libraries()
         self._load_pretrained()
-        weights = label_weights(data.train_labels, len(self.label_names)) if self.settings.class_weighted else None
+        if self.multi_label:
+            weights = (positive_weights(indicator(data.train_labels, len(self.label_names)))
+                       if self.settings.class_weighted else None)
+        else:
+            weights = label_weights(data.train_labels, len(self.label_names)) if self.settings.class_weighted else None
         if self.settings.warm_start:
             self._warm_start(data, hardware, weights, stop, progress)
         trainer = Trainer(
@@ -268,8 +323,9 @@ class FineTunedTransformer(TextClassifier):
             eval_dataset=self._tokenised(data.validation_texts, data.validation_labels),
             processing_class=self.tokenizer,
             data_collator=DataCollatorWithPadding(self.tokenizer),
-            compute_metrics=_compute_metrics(len(self.label_names)),
-            compute_loss_func=None if weights is None else _weighted_loss(weights),
+            compute_metrics=_compute_metrics(len(self.label_names), self.multi_label),
+            compute_loss_func=(None if weights is None else _weighted_tag_loss(weights) if self.multi_label
+                               else _weighted_loss(weights)),
             callbacks=[_progress_callback(progress, stop),
                        EarlyStoppingCallback(early_stopping_patience=self.settings.early_stopping_patience)],
         )
@@ -279,7 +335,7 @@ class FineTunedTransformer(TextClassifier):
 
     def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event,
             workdir: Path | None = None) -> "FineTunedTransformer":
-        self.targets_for(data)  # refuses multi-label data, which this kind does not train on yet
+        self.targets_for(data)  # a multi-label model gives tags by thresholds (tuned after fit)
         if not data.validation_texts:
             raise ValueError("fine-tuning needs a validation split to pick the best epoch")
         if stop.is_set():
@@ -321,7 +377,8 @@ class FineTunedTransformer(TextClassifier):
             "batch_size": batch_size, "gradient_accumulation_steps": accumulation,
             "world_size": trainer.args.world_size, "batch_size_per_process": per_process_batch(batch_size),
             "steps": state.global_step, "epochs_run": state.epoch,
-            "best_checkpoint": state.best_model_checkpoint, "best_validation_macro_f1": state.best_metric,
+            "best_checkpoint": state.best_model_checkpoint,
+            f"best_validation_{'micro' if self.multi_label else 'macro'}_f1": state.best_metric,
             "stopped_early": state.global_step < state.max_steps,
             "log_history": state.log_history, "is_main_process": trainer.is_world_process_zero(),
         })
@@ -364,7 +421,7 @@ class FineTunedTransformer(TextClassifier):
             # layers take float32 input; bf16 is chosen through the weights instead.
             with torch.inference_mode(), torch.autocast(device.type, enabled=False):
                 logits = self.model(**batch.to(device)).logits.float()
-            scores[index] = torch.softmax(logits, dim=-1).cpu().numpy()
+            scores[index] = (torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)).cpu().numpy()
         return scores, [bool(n > 1) for n in pieces]
 
     def use_precision(self, precision: str) -> None:
@@ -372,8 +429,11 @@ class FineTunedTransformer(TextClassifier):
         self._full_model = getattr(self, "_full_model", None) or self.model
         self.model = reduced_copy(self._full_model, precision)
 
-    def precision_check(self, texts: list[str], label_ids: list[int], max_accuracy_loss: float) -> PrecisionCheck:
-        """Accuracy and speed of each precision on (validation) texts; see :mod:`core.models.precision`."""
+    def precision_check(self, texts: list[str], label_ids: list[int], max_accuracy_loss: float) -> PrecisionCheck | None:
+        """Accuracy and speed of each precision on (validation) texts; see :mod:`core.models.precision`. (Not yet
+        for tags: a multi-label model is served at full precision.)"""
+        if self.multi_label:
+            return None
         try:
             return check_precisions(self.use_precision, self.predict_proba, texts, label_ids, max_accuracy_loss)
         finally:
