@@ -100,6 +100,52 @@ def test_a_sheet_of_an_excel_workbook_trains_and_is_classified(capsys, tmp_path,
     assert code == 2 and "tickets.xlsx, sheet 'Readme'" in err and "pick another sheet (Tickets)" in err
 
 
+def test_multi_label_files_train_and_predict_tags(capsys, tmp_path, isolated_workspace):
+    """Delimited tags (detected, or said with --label-separator), a separate test file, yes/no columns."""
+    from tests.test_tags import ticket_rows
+
+    rows = ticket_rows(120)
+
+    def write(name: str, header: str, lines: list[str]):
+        (tmp_path / name).write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+        return tmp_path / name
+
+    tickets = write("tickets.csv", "id,ticket,topics", [f'{r["id"]},"{r["ticket"]}",{r["tags"]}' for r in rows[:100]])
+    held_out = write("held.csv", "id,ticket,topics", [f'{r["id"]},"{r["ticket"]}",{r["tags"]}' for r in rows[100:120]])
+    code, results, err = run_cli(capsys, "train", "--data", tickets, "--text-field", "ticket", "--label-field",
+                                 "topics", "--label-separator", ";", "--test-data", held_out, "--models",
+                                 "tfidf_logreg,tfidf_nb", "--workspace", isolated_workspace.root)
+    assert code == 0, err
+    *runs, recommendation = results
+    for run in runs:
+        assert set(run["test_metrics"]) >= {"micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss"}
+        assert run["test_metrics"]["micro_f1"] > 0.9  # each topic has its own words
+    assert "highest validation micro-F1" in recommendation["reason"]
+    inputs = write("new.csv", "id,ticket", ['1,"the app crashed and my card was charged twice"', '2,"I cannot log in"'])
+    output = tmp_path / "tags.jsonl"
+    code, _, err = run_cli(capsys, "predict", "--model", runs[0]["run_folder"], "--input", inputs, "--output",
+                           output, "--workspace", isolated_workspace.root)
+    assert code == 0, err
+    predicted = [json.loads(line) for line in output.read_text().splitlines()]
+    assert predicted[0]["labels"] == ["bug", "payments"] and predicted[1]["labels"] == ["login"]
+    assert set(predicted[0]["scores"]) == {"bug", "login", "payments", "support"}
+    assert predicted[0]["label"] == "bug; payments"
+
+    code, _, err = run_cli(capsys, "train", "--data", tickets, "--text-field", "ticket", "--label-field", "topics",
+                           "--models", "tfidf_nb", "--workspace", isolated_workspace.root, "--name", "detected")
+    assert code == 0 and "[data] multi-label: 'topics' holds several values separated by ';'" in err
+    columns = write("columns.csv", "ticket,bug,payments,support,login", [
+        f'"{r["ticket"]}",' + ",".join("1" if t in r["tags"].split(";") else "0"
+                                       for t in ("bug", "payments", "support", "login")) for r in rows[:100]])
+    code, results, err = run_cli(capsys, "train", "--data", columns, "--label-fields", "bug,payments,support,login",
+                                 "--models", "tfidf_logreg", "--workspace", isolated_workspace.root)
+    assert code == 0, err
+    assert results[0]["test_metrics"]["micro_f1"] > 0.9
+    code, _, err = run_cli(capsys, "train", "--data", tickets, "--label-field", "topics", "--label-separator", "|",
+                           "--models", "tfidf_nb", "--workspace", isolated_workspace.root)
+    assert code == 2 and "the separator '|' splits none of the values of 'topics'" in err
+
+
 def test_blocking_problems_are_refused_with_the_reason(capsys, write_file, isolated_workspace):
     bad = write_file("bad.jsonl", "\n".join(json.dumps({"text": f"t{i}", "label": "one"}) for i in range(9)) + "\n")
     code, results, err = run_cli(capsys, "train", "--data", bad, "--workspace", isolated_workspace.root)

@@ -86,7 +86,7 @@ def prepare_tags(table: RawTable, text_field: str, tag_format: TagFormat, config
         findings = tag_findings(rows["line"].tolist(), rows["text"].tolist(), rows["tags"].tolist(), config)
         for finding in findings:
             if finding.code == "untagged" and not keep_untagged:
-                finding.message += " They are left out; tick 'Keep texts without a tag' to keep them."
+                finding.message += " They are left out; tick 'Keep texts without a tag' (--keep-untagged on the command line) to keep them."
             elif finding.code == "untagged":
                 finding.severity, finding.message = Severity.NOTE, (
                     f"{finding.count:,} row(s) carry no tag and are kept: a model learns that a text may have "

@@ -32,9 +32,10 @@ from core.services import Caller, Studio, processes
 from core.services.accounts import Actor, AuthError, Role, accounts, change_account, create_account, create_first_admin
 from core.services.classification import NothingPublished, classify
 from core.services.datasets import (
-    CleaningOptions, DatasetError, IngestError, LabelCheckError, LabelDecision, Preparation, RareClassAction,
-    RawTable, SplitPlan, check_labels, check_version_labels, find_copies, find_version_copies, guess_columns, prepare,
-    read_feedback_file, revise_labels, save_dataset, suggest_dataset_name, token_counter,
+    CleaningOptions, DatasetError, DatasetVersion, IngestError, LabelCheckError, LabelDecision, Preparation,
+    RareClassAction, RawTable, SplitPlan, TagFormat, TagPreparation, TagShape, check_labels, check_version_labels,
+    detect_task, find_copies, find_version_copies, guess_columns, prepare, prepare_tags, read_feedback_file,
+    revise_labels, save_dataset, save_tagged_dataset, suggest_dataset_name, token_counter,
 )
 from core.services.evaluation import EvaluationError, evaluate_file, evaluate_run, recommendation
 from core.services.publishing import PublishError, publish_run, published_run
@@ -79,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--data", required=True, metavar="FILE", help="labelled JSONL, CSV or Excel file")
     train.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
     train.add_argument("--label-field", metavar="NAME", help="field holding the label (default: guessed)")
+    train.add_argument("--label-separator", metavar="SEP",
+                       help="multi-label: the label field holds several tags separated by SEP (e.g. ';')")
+    train.add_argument("--label-fields", metavar="A,B,…",
+                       help="multi-label: one yes/no (1/0, true/false) column per tag, named here")
+    train.add_argument("--task", choices=("auto", "single", "multi"), default="auto",
+                       help="single- or multi-label (default: detected from the label field: lists of tags, or "
+                            "one separator splitting its values, make it multi-label; said on standard error)")
+    train.add_argument("--keep-untagged", action="store_true",
+                       help="multi-label: keep texts without a tag (a text may rightly have none of the tags)")
     train.add_argument("--test-data", metavar="FILE", help="a separate labelled file used as the test split")
     train.add_argument("--models", default=DEFAULT_MODELS, metavar="LIST",
                        help="comma-separated model kinds: tfidf_logreg, tfidf_nb, embedding_logreg, transformer "
@@ -269,7 +279,7 @@ def _cleaning(fixes: str) -> CleaningOptions:
                            rare_classes=rare)
 
 
-def _refuse_if_blocked(prepared: Preparation) -> None:
+def _refuse_if_blocked(prepared: Preparation | TagPreparation) -> None:
     for finding in prepared.report.findings:
         print(f"{finding.severity.value}: {finding.title}: {finding.message}", file=sys.stderr)
     if not prepared.ready:
@@ -319,19 +329,11 @@ def command_train(args: argparse.Namespace) -> int:
         raise CliError(f"unknown model(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(model_kinds())}")
     if args.max_train_examples is not None and args.max_train_examples < 1:
         raise CliError("--max-train-examples must be at least 1")
-    options = _cleaning(args.fix)
-    count_tokens = token_counter(config.model.name)
+    options = _cleaning(args.fix)  # a wrong --fix is refused before the file is read
     table = _read(args.data, config, args.sheet)
-    text_field, label_field = _fields(table, args.text_field, args.label_field)
-    prepared = prepare(table, text_field, label_field, options, config, count_tokens)
-    _refuse_if_blocked(prepared)
-    test = None
-    if args.test_data:
-        test_table = _read(args.test_data, config, args.sheet)
-        test = prepare(test_table, text_field, label_field, options, config, count_tokens)
-        _refuse_if_blocked(test)
-    name = args.name or suggest_dataset_name(Path(args.data).name)
-    version = save_dataset(studio, caller, name, prepared, SplitPlan.from_config(config.split), test=test)
+    tag_format = _tag_format(table, args)
+    version = (_save_tagged(studio, caller, table, tag_format, args) if tag_format is not None
+               else _save_labelled(studio, caller, table, options, args))
     print(f"saved dataset {version.ref} ({version.meta['rows']} examples)", file=sys.stderr)
 
     preset = args.preset or config.training.preset
@@ -352,6 +354,65 @@ def command_train(args: argparse.Namespace) -> int:
     if len(finished) > 1:
         _print_recommendation(studio, caller, finished)
     return 0
+
+
+def _tag_format(table: RawTable, args: argparse.Namespace) -> TagFormat | None:
+    """How the file's tags are kept (None: single-label), from --label-fields, --label-separator and --task, or
+    detected from the label field (the reason said on standard error)."""
+    if args.label_fields:
+        return TagFormat(TagShape.COLUMNS, columns=tuple(c.strip() for c in args.label_fields.split(",") if c.strip()))
+    if args.task == "single" and not args.label_separator:
+        return None
+    _, label_field = _fields(table, args.text_field, args.label_field)
+    if args.label_separator:
+        return TagFormat(TagShape.DELIMITED, label_field, args.label_separator)
+    guess = detect_task(table, label_field)
+    if args.task == "multi" and guess.format is None:
+        raise CliError(f"{table.source}: '{label_field}' holds one value per row; say how its tags are kept "
+                       "(--label-separator, or --label-fields for yes/no columns)")
+    print(f"[data] {guess.task.value}: {guess.reason}"
+          + (" (--task single reads each value as one label)" if guess.format else ""), file=sys.stderr)
+    return guess.format
+
+
+def _save_labelled(studio: Studio, caller: Caller, table: RawTable, options: CleaningOptions,
+                   args: argparse.Namespace) -> DatasetVersion:
+    """Validate, clean, split and save a single-label file (and its separate test file)."""
+    config = studio.config
+    count_tokens = token_counter(config.model.name)
+    text_field, label_field = _fields(table, args.text_field, args.label_field)
+    prepared = prepare(table, text_field, label_field, options, config, count_tokens)
+    _refuse_if_blocked(prepared)
+    test = None
+    if args.test_data:
+        test = prepare(_read(args.test_data, config, args.sheet), text_field, label_field, options, config,
+                       count_tokens)
+        _refuse_if_blocked(test)
+    name = args.name or suggest_dataset_name(Path(args.data).name)
+    return save_dataset(studio, caller, name, prepared, SplitPlan.from_config(config.split), test=test)
+
+
+def _save_tagged(studio: Studio, caller: Caller, table: RawTable, tag_format: TagFormat,
+                 args: argparse.Namespace) -> DatasetVersion:
+    """Read, check, split (iterative stratification) and save a multi-label file (and its separate test file)."""
+    if args.fix:
+        raise CliError("--fix applies to single-label data; multi-label rows without text or tag are left out "
+                       "(--keep-untagged keeps those without a tag)")
+    config = studio.config
+    count_tokens = token_counter(config.model.name)
+    text_field = args.text_field or guess_columns(table).text
+    if text_field not in table.columns:
+        raise CliError(f"{table.source}: no text field {text_field!r}; fields found: {', '.join(table.columns)}")
+    prepared = prepare_tags(table, text_field, tag_format, config, keep_untagged=args.keep_untagged,
+                            count_tokens=count_tokens)
+    _refuse_if_blocked(prepared)
+    test = None
+    if args.test_data:
+        test = prepare_tags(_read(args.test_data, config, args.sheet), text_field, tag_format, config,
+                            keep_untagged=args.keep_untagged, count_tokens=count_tokens)
+        _refuse_if_blocked(test)
+    name = args.name or suggest_dataset_name(Path(args.data).name)
+    return save_tagged_dataset(studio, caller, name, prepared, SplitPlan.from_config(config.split), test=test)
 
 
 def _print_run(studio: Studio, record: RunRecord) -> None:

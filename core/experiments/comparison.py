@@ -18,6 +18,9 @@ RANKING_METRICS = {
     "macro_precision": "macro precision",
     "macro_recall": "macro recall",
 }
+#: Metrics multi-label runs are ranked by; micro-F1 first (every text × tag decision counts alike, so a rare tag
+#: does not swing the choice on a handful of texts).
+TAG_RANKING_METRICS = {"micro_f1": "micro-F1", "macro_f1": "macro-F1", "samples_f1": "samples-F1"}
 METRIC_COLUMNS = ["accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_precision",
                   "weighted_recall", "weighted_f1"]
 
@@ -90,16 +93,34 @@ def _ranking_column(table: pd.DataFrame, metric: str) -> tuple[str, str]:
     return metric, "test"
 
 
+def tag_comparison_table(records: list[RunRecord]) -> pd.DataFrame:
+    """Multi-label runs side by side from their records: names, timings, validation and test tag metrics."""
+    check_same_split(records)
+    return pd.DataFrame([{
+        "run": record.run_id, "model": record.title, "name": record.name, "kind": record.kind,
+        "family": "transformer" if is_tuned(record) else "baseline",
+        "train time (s)": record.durations.get("train_s"), "texts/s": record.durations.get("test_texts_per_s"),
+        **{name: (record.test_metrics or {}).get(name) for name in TAG_RANKING_METRICS},
+        **{f"validation {name}": (record.validation_metrics or {}).get(name) for name in TAG_RANKING_METRICS},
+    } for record in records])
+
+
+def _metric_name(metric: str) -> str:
+    names = {**RANKING_METRICS, **TAG_RANKING_METRICS}
+    if metric not in names:
+        raise ComparisonError(f"cannot rank by {metric!r}; choose one of {', '.join(names)}")
+    return names[metric]
+
+
 def recommend(table: pd.DataFrame, metric: str = "macro_f1") -> Recommendation | None:
     """The best run by ``metric`` on the validation split; a tie goes to the faster model; ``reason`` in words."""
-    if metric not in RANKING_METRICS:
-        raise ComparisonError(f"cannot rank by {metric!r}; choose one of {', '.join(RANKING_METRICS)}")
+    _metric_name(metric)
     if table.empty:
         return None
     column, split = _ranking_column(table, metric)
     ranked = table.assign(_speed=table["texts/s"].fillna(0.0)).sort_values(
         [column, "_speed"], ascending=[False, False], kind="stable")
-    best, name = ranked.iloc[0], RANKING_METRICS[metric]
+    best, name = ranked.iloc[0], _metric_name(metric)
     reason = f"highest {split} {name} ({best[column]:.3f})"
     if len(ranked) > 1:
         runner_up = ranked.iloc[1]
@@ -120,7 +141,7 @@ def transformer_verdict(table: pd.DataFrame, metric: str = "macro_f1") -> str | 
     if table.empty or not {"transformer", "baseline"} <= set(table["family"]):
         return None
     column, split = _ranking_column(table, metric)
-    name = RANKING_METRICS[metric]
+    name = _metric_name(metric)
     best = {family: rows.sort_values(column, ascending=False, kind="stable").iloc[0]
             for family, rows in table.groupby("family")}
     transformer, baseline = best["transformer"], best["baseline"]

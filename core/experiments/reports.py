@@ -27,6 +27,9 @@ def run_evaluation(workspace: Workspace, record: RunRecord, config: AppConfig) -
     """The run's evaluation on its dataset's test split (scored once, then read from the run folder)."""
     if record.state is not RunState.SUCCEEDED:
         raise EvaluationError(f"run {record.run_id} is {record.state.value}; only finished runs can be evaluated")
+    if (record.model or {}).get("task") == "multi-label":
+        raise EvaluationError(f"{record.name} gives tags: its test figures are the tag metrics in its record (the "
+                              "label-by-label evaluation does not apply)")
     folder = run_folder(workspace, record.run_id)
     scored = load_scores(folder)
     if scored is None:  # a run saved before scores were stored: score it now, once

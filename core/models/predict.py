@@ -1,4 +1,6 @@
-"""Structured predictions: label, score, every label's score, review flag, row status.
+"""Structured predictions: label, score, every label's score, review flag, row status; for a multi-label model
+also the tags given (``labels``), its ``label`` then the tags joined by "; " and its ``score`` the certainty of the
+least certain tag decision (a tag's score where given, one minus it where not), which the review threshold judges.
 
 Bad rows (empty, whitespace-only or non-string input) get a status instead of
 stopping the batch; texts longer than the model reads are flagged. Texts are
@@ -13,6 +15,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from core.models.classifiers import TextClassifier
+from core.models.multilabel import TagDecisions
+
+#: How a multi-label prediction's tags are joined into its one-line ``label``.
+TAG_JOIN = "; "
 
 DEFAULT_CHUNK_SIZE = 256
 #: Texts → (scores per label, whether each text was cut at the model's input limit).
@@ -30,9 +36,14 @@ class Prediction:
     needs_review: bool = False
     truncated: bool = False
     message: str = ""
+    #: A multi-label model's tags (None from a single-label model).
+    labels: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.labels is None:
+            del data["labels"]
+        return data
 
     def at_threshold(self, threshold: float) -> "Prediction":
         """The same prediction judged against another review threshold."""
@@ -54,14 +65,26 @@ class Predictor:
     """Scores texts with a model's scorer and applies the review threshold."""
 
     def __init__(self, scorer: Scorer, label_names: list[str], threshold: float = 0.0,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, decisions: TagDecisions | None = None) -> None:
         self.scorer, self.label_names = scorer, list(label_names)
-        self.threshold, self.chunk_size = threshold, chunk_size
+        self.threshold, self.chunk_size, self.decisions = threshold, chunk_size, decisions
 
     @classmethod
     def for_model(cls, model: TextClassifier, threshold: float = 0.0,
                   chunk_size: int = DEFAULT_CHUNK_SIZE) -> "Predictor":
-        return cls(model.score, model.label_names, threshold, chunk_size)
+        return cls(model.score, model.label_names, threshold, chunk_size, model.decisions)
+
+    def _scored(self, row: np.ndarray, given: np.ndarray | None, truncated: bool) -> Prediction:
+        """One text's prediction from its scores (and, multi-label, the tags given)."""
+        scores = {name: float(s) for name, s in zip(self.label_names, row)}
+        if given is None:
+            best = int(row.argmax())
+            return Prediction("ok", self.label_names[best], float(row[best]), scores,
+                              needs_review=float(row[best]) < self.threshold, truncated=truncated)
+        tags = [self.label_names[j] for j in np.flatnonzero(given)]
+        certainty = float(np.where(given == 1, row, 1.0 - row).min())
+        return Prediction("ok", TAG_JOIN.join(tags), certainty, scores, needs_review=certainty < self.threshold,
+                          truncated=truncated, labels=tags)
 
     def predict(self, inputs: Sequence[Any], on_progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
         """One :class:`Prediction` per input, in input order; ``on_progress(done, total)`` after each chunk."""
@@ -73,13 +96,9 @@ class Predictor:
             chunk = valid[start:start + self.chunk_size]
             texts = [inputs[i] for i in chunk]
             scores, truncated_texts = self.scorer(texts)
-            for i, row, truncated in zip(chunk, scores, truncated_texts):
-                best = int(row.argmax())
-                results[i] = Prediction(
-                    "ok", self.label_names[best], float(row[best]),
-                    {name: float(s) for name, s in zip(self.label_names, row)},
-                    needs_review=float(row[best]) < self.threshold, truncated=truncated,
-                )
+            given = self.decisions.apply(scores) if self.decisions is not None else [None] * len(chunk)
+            for i, row, flags, truncated in zip(chunk, scores, given, truncated_texts):
+                results[i] = self._scored(row, flags, truncated)
             if on_progress is not None:
                 on_progress(min(start + self.chunk_size, len(valid)), len(valid))
         return results  # type: ignore[return-value]

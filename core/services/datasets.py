@@ -24,6 +24,8 @@ from core.data.label_issues import LabelCheckError
 from core.data.label_revision import checkable_frame, edited_test_split_note_of, revise_version
 from core.data.preparation import Preparation, prepare, save_preparation
 from core.data.split import SplitPlan, split_table
+from core.data.tag_preparation import TagPreparation, prepare_tags, save_tag_preparation
+from core.data.tags import TagError, TagFormat, TagShape, TaskGuess, TaskType, binary_columns, detect_task
 from core.data.validate import Finding, Fix, Severity, ValidationReport
 from core.models.pretrained import token_counter
 from core.serving.usage import dataset_version_users
@@ -133,6 +135,16 @@ def save_dataset(studio: Studio, caller: Caller, name: str, prepared: Preparatio
     return saved
 
 
+def save_tagged_dataset(studio: Studio, caller: Caller, name: str, prepared: TagPreparation, plan: SplitPlan,
+                        test: TagPreparation | None = None) -> DatasetVersion:
+    """Save prepared multi-label rows as the next version of ``name`` (split by iterative stratification)."""
+    actor = caller.require(Permission.MANAGE_DATA)
+    saved = save_tag_preparation(studio.workspace, name, prepared, plan, actor, test=test)
+    studio.audit(caller, EventType.DATASET_SAVED, dataset=saved.ref, rows=saved.meta["rows"],
+                 source=prepared.table.source, task="multi-label")
+    return saved
+
+
 def delete_dataset(studio: Studio, caller: Caller, ref: str) -> None:
     """Delete one version for good (the page warns first who uses it: core.serving.usage)."""
     caller.require(Permission.MANAGE_DATA)
@@ -148,4 +160,7 @@ __all__ = [
     "find_copies", "find_version_copies", "guess_columns", "note_upload", "prepare", "read_feedback_bytes",
     "read_feedback_file", "revise_labels", "save_dataset", "split_table", "suggest_dataset_name", "token_counter",
     "version_users",
+    # multi-label data
+    "TagError", "TagFormat", "TagPreparation", "TagShape", "TaskGuess", "TaskType", "binary_columns", "detect_task",
+    "prepare_tags", "save_tagged_dataset",
 ]

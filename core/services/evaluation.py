@@ -13,7 +13,7 @@ from core.accounts.auth import Permission
 from core.data.ingest import RawTable
 from core.evaluation.scoring import SCORES_FILE, Evaluation, EvaluationError, filter_errors
 from core.experiments.comparison import (
-    RANKING_METRICS, comparable_groups, comparison_table, recommend, transformer_verdict,
+    RANKING_METRICS, comparable_groups, comparison_table, recommend, tag_comparison_table, transformer_verdict,
 )
 from core.experiments.reports import experiments_csv, experiments_json, file_evaluation, markdown_report, run_evaluation
 from core.models.precision import PrecisionCheck
@@ -65,10 +65,16 @@ class Verdict:
 
 
 def recommendation(studio: Studio, caller: Caller, records: list[RunRecord]) -> Verdict:
-    """After several runs on one split: the one to use, chosen on validation, and the transformer's verdict."""
-    table = comparison_table([(record, test_evaluation(studio, caller, record)) for record in records])
-    best = recommend(table)
-    return Verdict(best.run_id, best.reason, transformer_verdict(table))
+    """After several runs on one split: the one to use, chosen on validation (micro-F1 for multi-label runs,
+    macro-F1 otherwise), and the transformer's verdict."""
+    if records and all((record.model or {}).get("task") == "multi-label" for record in records):
+        caller.require(Permission.EVALUATE)
+        table, metric = tag_comparison_table(records), "micro_f1"
+    else:
+        table = comparison_table([(record, test_evaluation(studio, caller, record)) for record in records])
+        metric = "macro_f1"
+    best = recommend(table, metric)
+    return Verdict(best.run_id, best.reason, transformer_verdict(table, metric))
 
 
 def evaluate_file(studio: Studio, caller: Caller, run: str | Path, table: RawTable, text_field: str,

@@ -26,11 +26,13 @@ from core.models.model_kinds import model_kinds
 from core.platform.config import AppConfig, ModelConfig
 from core.data.dataset_versions import DatasetVersion, load_dataset_version
 from core.evaluation.scoring import Evaluation, ScoredSet, evaluate, save_scores, score_split
+from core.evaluation.tag_scoring import evaluate_tags
 from core.models.pretrained import model_fingerprint, token_counter
 from core.training.recipe import DataProfile, Recipe, plan_recipe
 from core.training.runs import (
     HEARTBEAT_S, MODEL_DIR, RunError, RunHandle, RunRecord, RunState, now_iso, process_owner, run_folder,
 )
+from core.data.multilabel_split import multilabel_split
 from core.data.split import SplitPlan, stratified_split
 from core.platform.workspace import Workspace
 
@@ -38,17 +40,19 @@ log = logging.getLogger(__name__)
 
 
 def training_data(version: DatasetVersion, max_train_examples: int | None = None, seed: int = 0) -> TrainingData:
-    """The train and validation splits as ids; optionally a stratified sample of the train split."""
+    """The train and validation splits as ids (tag-id lists for a multi-label version); optionally a stratified
+    sample of the train split."""
     frame = version.frame()
     train = frame[frame["split"] == "train"]
+    ids = "tag_ids" if version.multi_label else "label_id"
     if max_train_examples and len(train) > max_train_examples:
-        keep = max_train_examples / len(train)
-        marks = stratified_split(train["text"].tolist(), train["label"].tolist(),
-                                 SplitPlan(1 - keep, keep, 0.0, seed))
+        keep = SplitPlan(1 - max_train_examples / len(train), max_train_examples / len(train), 0.0, seed)
+        marks = (multilabel_split(train["text"].tolist(), train["tags"].tolist(), keep) if version.multi_label
+                 else stratified_split(train["text"].tolist(), train["label"].tolist(), keep))
         train = train[[m == "validation" for m in marks]]
     validation = frame[frame["split"] == "validation"]
-    return TrainingData(version.labels, train["text"].tolist(), train["label_id"].tolist(),
-                        validation["text"].tolist(), validation["label_id"].tolist())
+    return TrainingData(version.labels, train["text"].tolist(), train[ids].tolist(),
+                        validation["text"].tolist(), validation[ids].tolist(), multi_label=version.multi_label)
 
 
 #: Texts whose token lengths are counted for the recipe's profile (the median needs no more).
@@ -60,7 +64,10 @@ def version_profile(version: DatasetVersion, config: AppConfig,
     """The training split's shape, as the recipe reads it, and its texts (to time training on)."""
     data = training_data(version, max_train_examples, config.training.seed)
     lengths = token_counter(config.model.name)(data.train_texts[:PROFILE_TOKEN_SAMPLE])
-    return DataProfile.of(data.train_labels, len(data.validation_texts), lengths), data.train_texts
+    # a multi-label version's "labels" are its tags, each counted on the texts that carry it
+    counted = [i for row in data.train_labels for i in row] if data.multi_label else data.train_labels
+    return (DataProfile.of(counted, len(data.validation_texts), lengths, examples=len(data.train_texts)),
+            data.train_texts)
 
 
 def plan_for_version(version: DatasetVersion, preset: str, config: AppConfig, max_train_examples: int | None = None,
@@ -269,6 +276,32 @@ def stop_followers(exit_code: int, message: str = "") -> None:
         distributed.share_from_main(Stop(exit_code, message))
 
 
+def _label_results(model: TextClassifier, version: DatasetVersion, folder: Path, handle: RunHandle,
+                   config: AppConfig) -> dict:
+    """A single-label model on the validation and test splits (the test scores kept for the Evaluate page), and
+    its reduced precisions checked on validation."""
+    validation, validation_scores = split_evaluation(model, version, "validation")
+    if validation_scores.texts:
+        handle.report(message="checking reduced precision")
+        check = model.precision_check(validation_scores.texts, validation_scores.y_true.tolist(),
+                                      config.inference.max_accuracy_loss)
+        if check is not None:
+            handle.report(inference=check.to_dict())
+    test, test_scores = split_evaluation(model, version, "test")
+    save_scores(folder, test_scores)
+    return dict(validation_metrics=validation.metrics if validation else {},
+                test_metrics=test.metrics if test else {}, test_per_class=test.per_class if test else [],
+                test_texts_per_s=test_scores.texts_per_second or 0.0)
+
+
+def _tag_results(model: TextClassifier, version: DatasetVersion) -> dict:
+    """A multi-label model's tag sets on the validation and test splits, with its own thresholds."""
+    validation, test = evaluate_tags(model, version, "validation"), evaluate_tags(model, version, "test")
+    return dict(validation_metrics=validation.metrics if validation else {},
+                test_metrics=test.metrics if test else {}, test_per_class=test.per_tag if test else [],
+                test_texts_per_s=test.texts_per_second if test else 0.0)
+
+
 def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, stop: threading.Event) -> RunRecord:
     record = handle.snapshot()
     folder = run_folder(workspace, record.run_id)
@@ -292,23 +325,16 @@ def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, sto
         train_seconds = time.monotonic() - started
         if stop.is_set():
             raise TrainingCancelled()
+        model.tune_thresholds(data)  # a multi-label model's per-tag thresholds, on the validation split
         handle.report(message="testing")
-        validation, validation_scores = split_evaluation(model, version, "validation")
-        if validation_scores.texts:
-            handle.report(message="checking reduced precision")
-            check = model.precision_check(validation_scores.texts, validation_scores.y_true.tolist(),
-                                          config.inference.max_accuracy_loss)
-            if check is not None:
-                handle.report(inference=check.to_dict())
-        test, test_scores = split_evaluation(model, version, "test")
-        save_scores(folder, test_scores)
+        results = (_tag_results(model, version) if version.multi_label
+                   else _label_results(model, version, folder, handle, config))
+        speed = results.pop("test_texts_per_s")
         handle.report(model=_save_model(model, folder / MODEL_DIR, record))
         results = dict(
-            validation_metrics=validation.metrics if validation else {},
-            test_metrics=test.metrics if test else {}, test_per_class=test.per_class if test else [],
-            fit_info={k: v for k, v in model.fit_info.items() if k != "log_history"},
+            **results, fit_info={k: v for k, v in model.fit_info.items() if k != "log_history"},
             durations={"train_s": round(train_seconds, 2), "total_s": round(time.monotonic() - started, 2),
-                       "test_texts_per_s": round(test_scores.texts_per_second or 0.0, 1)},
+                       "test_texts_per_s": round(speed, 1)},
         )
         write_model_card(folder / MODEL_DIR, dataclasses.replace(handle.snapshot(), **results, finished_at=now_iso()))
         handle.succeed(**results, step=max(handle.snapshot().total_steps, 1),

@@ -19,11 +19,16 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from core.models.classifiers import MODEL_README as README
 from core.platform.hardware import cpu_features, cpu_kind
 from core.models.model_kinds import model_kinds
+from core.models.multilabel import MIN_POSITIVES_TO_TUNE
 from core.training.runs import RunRecord
 
 #: The test metrics a card reports, with the words people read them by.
-CARD_METRICS = {"accuracy": "Accuracy", "macro_f1": "Macro-F1 (every label counts the same)",
-                "weighted_f1": "Weighted F1 (labels count by how often they occur)"}
+CARD_METRICS = {"accuracy": "Accuracy", "micro_f1": "Micro-F1 (every tag decision counts the same)",
+                "macro_f1": "Macro-F1 (every label counts the same)",
+                "weighted_f1": "Weighted F1 (labels count by how often they occur)",
+                "samples_f1": "Samples F1 (each text's tag set, averaged over texts)",
+                "subset_accuracy": "Subset accuracy (the whole tag set right)",
+                "hamming_loss": "Hamming loss (share of text × tag decisions wrong)"}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
 
 
@@ -85,9 +90,11 @@ def _escaped(text: str) -> str:
 def _body(record: RunRecord) -> str:
     labels = ", ".join(_escaped(label) for label in record.labels)
     metrics = record.test_metrics or {}
+    decisions = (record.model or {}).get("decisions")  # a multi-label model's: tags given by per-tag thresholds
+    does = (f"tags customer feedback with any of {len(record.labels)} tags (none, one or several per text)"
+            if decisions else f"sorts customer feedback into {len(record.labels)} labels")
     lines = [f"# {_escaped(record.name)}", "",
-             f"A model of the kind *{_escaped(record.title)}* that sorts customer feedback into "
-             f"{len(record.labels)} labels: {labels}.", "",
+             f"A model of the kind *{_escaped(record.title)}* that {does}: {labels}.", "",
              "## Training", "",
              f"- Data: {_escaped(record.dataset_ref)} (fingerprint `{record.dataset_fingerprint}`, split "
              f"`{record.split_fingerprint}`), {record.train_examples:,} training examples.",
@@ -100,7 +107,17 @@ def _body(record: RunRecord) -> str:
     train_s = record.durations.get("train_s")
     trained = f"in {train_s:,.1f} s " if train_s is not None else ""
     lines += [f"- Trained {trained}on a CPU of kind {cpu_kind()}; served at "
-              f"{(record.inference or {}).get('chosen', 'fp32')} precision.", "", "## Results on the test split", ""]
+              f"{(record.inference or {}).get('chosen', 'fp32')} precision."]
+    if decisions:
+        how = ("per tag, each chosen on the validation split for the tag's F1 (a tag on fewer than "
+               f"{MIN_POSITIVES_TO_TUNE} validation texts keeps 0.5)" if decisions["tuned"]
+               else "0.5 for every tag (per-tag thresholds did no better on the validation split)")
+        lines.append(f"- A tag is given when its score reaches its threshold: {how}"
+                     + ("; a text whose scores all fall short gets its best-scoring tag" if decisions["at_least_one"]
+                        else "") + ". Thresholds: " + ", ".join(
+                         f"{_escaped(label)} {threshold:.2f}" for label, threshold in zip(record.labels,
+                                                                                          decisions["thresholds"])) + ".")
+    lines += ["", "## Results on the test split", ""]
     if metrics:
         lines += ["| Measure | Value |", "| --- | --- |"]
         lines += [f"| {words} | {metrics[name]:.3f} |" for name, words in CARD_METRICS.items()

@@ -55,10 +55,12 @@ class DataProfile:
 
     @classmethod
     def of(cls, train_labels: Sequence[int], validation_examples: int,
-           token_lengths: Sequence[int] = ()) -> "DataProfile":
+           token_lengths: Sequence[int] = (), examples: int | None = None) -> "DataProfile":
+        """The profile of training label ids (for multi-label data, every tag id of every text, with
+        ``examples`` the number of texts)."""
         counts = np.bincount(np.asarray(train_labels, dtype=int)) if len(train_labels) else np.zeros(1, int)
         present = counts[counts > 0] if counts.any() else np.zeros(1, int)
-        return cls(examples=len(train_labels), labels=int((counts > 0).sum()), smallest_label=int(present.min()),
+        return cls(examples=len(train_labels) if examples is None else examples, labels=int((counts > 0).sum()), smallest_label=int(present.min()),
                    largest_label=int(present.max()), validation_examples=validation_examples,
                    median_tokens=int(np.median(token_lengths)) if len(token_lengths) else 0)
 
