@@ -98,10 +98,16 @@ def classifier_home(summary) -> None:
     if published is None:
         st.info("No model is in use yet: an analyst publishes one, then you can classify feedback here.")
         return
-    accuracy = (published.test_metrics or {}).get("accuracy")
-    right = f" On feedback it had not seen, it was right {accuracy:.0%} of the time." if accuracy is not None else ""
-    st.markdown(f"**The model in use** sorts feedback into {len(published.labels)} topics: "
-                + ", ".join(plain(label) for label in published.labels) + f".{right}")
+    metrics = published.test_metrics or {}
+    if "subset_accuracy" in metrics:  # a tagger: none, one or several topics per text
+        does = f"tags feedback with any of {len(published.labels)} topics (none, one or several per text)"
+        right = (f" On feedback it had not seen, it gave exactly the right topics to {metrics['subset_accuracy']:.0%} "
+                 "of the texts.")
+    else:
+        does = f"sorts feedback into {len(published.labels)} topics"
+        accuracy = metrics.get("accuracy")
+        right = f" On feedback it had not seen, it was right {accuracy:.0%} of the time." if accuracy is not None else ""
+    st.markdown(f"**The model in use** {does}: " + ", ".join(plain(label) for label in published.labels) + f".{right}")
     st.caption(f"{plain(published.name)}, published by {plain(summary.published.published_by)} on "
                f"{when(summary.published.published_at)}.")
     st.page_link("pages/views/classify.py", label="Classify feedback", icon=":material/label:")

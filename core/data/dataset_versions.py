@@ -243,6 +243,7 @@ def save_tagged_rows(workspace: Workspace, name: str, rows: pd.DataFrame, report
         "rows": len(saved), "labels": label_map,
         "label_counts": dict(sorted(Counter(tag for row in tags for tag in row).items())),
         "split_counts": tag_split_counts(tags, assignment),
+        "split_sizes": {split: assignment.count(split) for split in ("train", "validation", "test")},
         "fingerprint": fingerprint_tagged(texts, tags),
         "split_fingerprint": fingerprint_tagged(texts, tags, assignment),
         **described,

@@ -16,7 +16,28 @@ METRIC_MEANINGS = {
     "calibration_error": "How far its confidence is from how often it is right (0 is perfect: when it says 80 %, "
                          "it is right 80 % of the time).",
     "texts_per_second": "How many texts it scored per second here, on the test split.",
+    # a tagger's (several tags per text)
+    "micro_f1": "F1 over every text × tag decision together: how well it tags overall, common tags counting most.",
+    "tag_macro_f1": "F1 of each tag on its own, averaged over the tags, each counting the same: low when the model "
+                    "neglects a rare tag.",
+    "samples_f1": "F1 of each text's tag set against the right one, averaged over the texts.",
+    "subset_accuracy": "The share of test texts whose whole tag set it got exactly right (strict).",
+    "hamming_loss": "The share of text × tag decisions it got wrong (0 is perfect).",
 }
+
+
+def tags_in_words(metrics: dict[str, float], per_tag: list[dict], examples: int) -> str:
+    """One sentence on a tagger's test figures: how many texts got exactly their tags, and its weakest tag."""
+    if "subset_accuracy" not in metrics or not examples:
+        return ""
+    sentence = (f"On {examples:,} texts it had not seen, it gave exactly the right tags to "
+                f"{metrics['subset_accuracy']:.0%} of them")
+    scored = [row for row in per_tag if row["support"] and row["f1"] is not None]
+    if len(scored) >= 2:
+        weakest = min(scored, key=lambda row: (row["f1"], row["label"]))
+        sentence += (f"; weakest on “{weakest['label']}” (F1 {weakest['f1']:.2f}, found {weakest['recall']:.0%} of "
+                     f"its {weakest['support']} texts)")
+    return sentence + "."
 
 
 def evaluation_in_words(evaluation: Evaluation) -> str:

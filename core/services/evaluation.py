@@ -8,12 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from core.accounts.audit import EventType
 from core.accounts.auth import Permission
 from core.data.ingest import RawTable
 from core.evaluation.scoring import SCORES_FILE, Evaluation, EvaluationError, filter_errors
 from core.experiments.comparison import (
-    RANKING_METRICS, comparable_groups, comparison_table, recommend, tag_comparison_table, transformer_verdict,
+    RANKING_METRICS, TAG_RANKING_METRICS, comparable_groups, comparison_table, recommend, tag_comparison_table,
+    transformer_verdict,
 )
 from core.experiments.reports import experiments_csv, experiments_json, file_evaluation, markdown_report, run_evaluation
 from core.models.precision import PrecisionCheck
@@ -67,7 +70,7 @@ class Verdict:
 def recommendation(studio: Studio, caller: Caller, records: list[RunRecord]) -> Verdict:
     """After several runs on one split: the one to use, chosen on validation (micro-F1 for multi-label runs,
     macro-F1 otherwise), and the transformer's verdict."""
-    if records and all((record.model or {}).get("task") == "multi-label" for record in records):
+    if records and all(gives_tags(record) for record in records):
         caller.require(Permission.EVALUATE)
         table, metric = tag_comparison_table(records), "micro_f1"
     else:
@@ -75,6 +78,17 @@ def recommendation(studio: Studio, caller: Caller, records: list[RunRecord]) -> 
         metric = "macro_f1"
     best = recommend(table, metric)
     return Verdict(best.run_id, best.reason, transformer_verdict(table, metric))
+
+
+def tag_runs(studio: Studio, caller: Caller, records: list[RunRecord]) -> pd.DataFrame:
+    """Multi-label runs on one split side by side (their records' validation and test tag metrics)."""
+    caller.require(Permission.EVALUATE)
+    return tag_comparison_table(records)
+
+
+def gives_tags(record: RunRecord) -> bool:
+    """Whether a finished run's model gives tags (several per text) rather than one label."""
+    return (record.model or {}).get("task") == "multi-label"
 
 
 def evaluate_file(studio: Studio, caller: Caller, run: str | Path, table: RawTable, text_field: str,
@@ -93,4 +107,6 @@ __all__ = [
     "comparable_groups", "comparison_table", "evaluate_file", "evaluate_run", "experiments_csv", "experiments_json",
     "filter_errors", "markdown_report", "recommend", "recommendation", "serving_precision", "suggested_threshold",
     "test_evaluation", "transformer_verdict",
+    # multi-label runs
+    "TAG_RANKING_METRICS", "gives_tags", "tag_runs",
 ]

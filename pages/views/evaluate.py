@@ -7,14 +7,15 @@ import streamlit as st
 from core.presentation import charts
 from core.presentation.display import when
 from core.presentation.highlight import highlighted_html
-from core.presentation.metrics_words import METRIC_MEANINGS, evaluation_in_words
+from core.presentation.metrics_words import METRIC_MEANINGS, evaluation_in_words, tags_in_words
 from core.services.accounts import Permission
 from core.services.classification import explain_with_run, review_threshold
-from core.services.datasets import edited_test_split_note, guess_columns
+from core.services.datasets import dataset_version, edited_test_split_note, guess_columns
 from core.services.evaluation import (
     RANKING_METRICS, Evaluation, EvaluationError, PrecisionCheck, ReviewThreshold, comparable_groups,
     comparison_table, evaluate_file, experiments_csv, experiments_json, filter_errors, markdown_report, recommend,
-    serving_precision, suggested_threshold, test_evaluation, transformer_verdict,
+    TAG_RANKING_METRICS, gives_tags, serving_precision, suggested_threshold, tag_runs, test_evaluation,
+    transformer_verdict,
 )
 from core.services.publishing import (
     PublishError, deletion_warning, publication, publish_check, publish_run, publishing_history, restore_run,
@@ -321,6 +322,56 @@ def one_run(pairs: list, best_run_id: str) -> RunRecord:
     return record
 
 
+#: The tag metrics a tagger's cards show, with the meanings' keys.
+TAG_CARDS = {"micro_f1": ("Micro-F1", "micro_f1"), "macro_f1": ("Macro-F1", "tag_macro_f1"),
+             "samples_f1": ("Samples F1", "samples_f1"), "subset_accuracy": ("Exact tag sets", "subset_accuracy"),
+             "hamming_loss": ("Hamming loss", "hamming_loss")}
+
+
+def tag_comparison(records: list[RunRecord]) -> RunRecord:
+    """Steps 2 and 3 for runs that give tags: side by side by micro-F1, the recommended one, one run's tags."""
+    st.subheader("2 · Comparison")
+    st.caption("These runs give tags, none, one or several per text. They are ranked by micro-F1 on the "
+               "validation split (every text × tag decision counts alike, so a rare tag does not swing the "
+               "choice on a handful of texts).")
+    table = tag_runs(studio, caller, records)
+    best = recommend(table, "micro_f1")
+    st.success(f"Recommended: **{plain(name_of_run(studio, caller, best.run_id))}** — {best.reason}")
+    if verdict := transformer_verdict(table, "micro_f1"):
+        st.caption(verdict)
+    shown = ["name", *TAG_RANKING_METRICS, *[f"validation {m}" for m in TAG_RANKING_METRICS], "texts/s"]
+    st.dataframe(table.sort_values(["validation micro_f1", "name"], ascending=[False, True])[shown], hide_index=True,
+                 width="stretch",
+                 column_config={"name": st.column_config.TextColumn("run", width=COMPARISON_WIDTHS["run"])}
+                 | {m: st.column_config.NumberColumn(words, format="%.3f", width=COMPARISON_WIDTHS["figure"])
+                    for m, words in TAG_RANKING_METRICS.items()}
+                 | {f"validation {m}": st.column_config.NumberColumn(f"validation {words}", format="%.3f",
+                                                                   width=COMPARISON_WIDTHS["validation"])
+                    for m, words in TAG_RANKING_METRICS.items()}
+                 | {"texts/s": st.column_config.NumberColumn(format="%.0f", width=COMPARISON_WIDTHS["texts/s"])})
+    st.subheader("3 · One run in detail")
+    by_id = {r.run_id: r for r in records}
+    run_ids = list(by_id)
+    record = by_id[st.selectbox("Run", run_ids, index=run_ids.index(best.run_id), key="eval_run",
+                                format_func=lambda i: by_id[i].name)]
+    metrics = record.test_metrics or {}
+    for card, (metric, (words, meaning)) in zip(st.columns(len(TAG_CARDS)), TAG_CARDS.items()):
+        card.metric(words, f"{metrics[metric]:.3f}" if metric in metrics else "—", help=METRIC_MEANINGS[meaning])
+    tested = dataset_version(studio, caller, record.dataset_ref).meta.get("split_sizes", {}).get("test", 0)
+    if words := tags_in_words(metrics, record.test_per_class or [], tested):
+        st.markdown(plain(words))
+    decisions = (record.model or {}).get("decisions", {})
+    st.caption("A tag is given when its score reaches its threshold: "
+               + ("chosen per tag on the validation split." if decisions.get("tuned") else "0.5 for every tag.")
+               + f" Trained on {record.train_examples:,} texts, tested on {tested:,} · run `{record.run_id}`.")
+    st.dataframe(record.test_per_class or [], hide_index=True, width="stretch",
+                 column_config={"label": st.column_config.TextColumn("tag")}
+                 | {name: st.column_config.NumberColumn(format="%.3f")
+                    for name in ("precision", "recall", "f1", "threshold")})
+    training_details(record, config, key=record.run_id)
+    return record
+
+
 actor, config, studio, caller = start_page(
     "pages/views/evaluate.py", Permission.EVALUATE, "Evaluate",
     "Compare the runs trained on one dataset version on the same test split, see where each "
@@ -333,7 +384,10 @@ if not groups:
     st.page_link("pages/views/train.py", label="Go to the Train page", icon=":material/model_training:")
     st.stop()
 chosen, records = choose_group(groups)
-pairs, best_run_id = comparison(chosen, records)
-record = one_run(pairs, best_run_id)
+if all(gives_tags(r) for r in records):
+    record = tag_comparison(records)
+else:
+    pairs, best_run_id = comparison(chosen, records)
+    record = one_run(pairs, best_run_id)
 publish_section(record)
 delete_section(record)

@@ -1,0 +1,45 @@
+"""Runs that give tags on the Evaluate page: compared by micro-F1, one run's tags with their thresholds, and
+publishable; classifying with a published tagger gives the tags."""
+
+from __future__ import annotations
+
+from core.accounts.auth import command_line_actor
+from core.data.ingest import records_from_list
+from core.data.split import SplitPlan
+from core.data.tag_preparation import prepare_tags, save_tag_preparation
+from core.data.tags import detect_task
+from tests.conftest import train_runs
+from tests.test_pages import open_page, texts
+from tests.test_tags import ticket_rows
+
+
+def test_the_evaluate_page_compares_taggers_and_shows_one_runs_tags(isolated_workspace, config):
+    table = records_from_list(ticket_rows(120), source="tickets.csv")
+    prepared = prepare_tags(table, "ticket", detect_task(table, "tags").format, config)
+    version = save_tag_preparation(isolated_workspace, "tickets", prepared, SplitPlan(0.8, 0.1, 0.1, 3),
+                                   command_line_actor())
+    records = train_runs(isolated_workspace, config, version)
+    assert all(r.state.value == "succeeded" for r in records), [r.error for r in records]
+    app = open_page("pages/views/evaluate.py")
+    assert not app.exception, app.exception
+    page = texts(app)
+    assert "These runs give tags" in page and "Recommended:" in page and "highest validation micro-F1" in page
+    assert [m.label for m in app.metric][:5] == ["Micro-F1", "Macro-F1", "Samples F1", "Exact tag sets",
+                                                  "Hamming loss"]
+    assert "gave exactly the right tags to" in page and f"tested on {version.meta['split_sizes']['test']}" in page
+    per_tag = next(d.value for d in app.dataframe if "threshold" in d.value.columns)
+    assert sorted(per_tag["label"]) == ["bug", "login", "payments", "support"]
+
+    publish = next(b for b in app.button if b.label.startswith("Publish this run"))
+    publish.click().run()
+    next(b for b in app.button if b.label == "Yes, publish").click().run()
+    assert "now the model used for classification" in texts(app)
+    from core.services import Caller
+    from core.services.classification import classify
+    from core.services.studio import Studio
+    from tests.conftest import USER
+
+    result = classify(Studio(config), Caller(USER, "s1"), ["the app crashed and my card was charged twice"])
+    assert result.predictions[0].labels == ["bug", "payments"] and result.predictions[0].label == "bug; payments"
+    home = open_page(as_user="uma", role="user")
+    assert "tags feedback with any of 4 topics (none, one or several per text)" in texts(home)
