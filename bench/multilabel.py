@@ -29,6 +29,9 @@ from core.models.model_kinds import model_kinds
 from core.models.multilabel import TagDecisions, indicator, multilabel_metrics, tune_thresholds
 from core.platform.config import PROJECT_ROOT, load_config
 from core.platform.hardware import cpu_features, cpu_kind
+from core.models.pretrained import token_counter
+from core.training.execution import PROFILE_TOKEN_SAMPLE, timed_plan
+from core.training.recipe import DataProfile
 
 PAPER_MACRO_F1 = 0.46
 
@@ -44,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=str(PROJECT_ROOT.parent / "shared" / "data"))
     parser.add_argument("--models", default="tfidf_logreg,tfidf_nb,embedding_logreg")
     parser.add_argument("--train-limit", type=int, help="train on the first N training texts only (a quick look)")
+    parser.add_argument("--preset", default="balanced", help="the transformer's preset, planned as the product plans it")
     args = parser.parse_args(argv)
     folder = Path(args.data_dir) / "goemotions"
     train_texts, train_tags = read_split(folder / "train.jsonl", args.train_limit)
@@ -61,11 +65,21 @@ def main(argv: list[str] | None = None) -> int:
     data = TrainingData(names, train_texts, tag_ids(train_tags), dev_texts, tag_ids(dev_tags), multi_label=True)
     truth = indicator(tag_ids(test_tags), len(names))
     spec = ModelSpec.of(load_config())
+    print(f"# models: {args.models}" + (f"; the first {args.train_limit:,} training texts" if args.train_limit else ""))
     figures: dict[str, float | str] = {"cpu": cpu_kind()}
     print(f"\n{'model':<18} {'decision':<14} {'micro-F1':>9} {'macro-F1':>9} {'samples-F1':>10} {'subset acc':>10} "
           f"{'Hamming':>8} {'train s':>8}")
+    config = load_config()
     for kind in args.models.split(","):
-        model = model_kinds()[kind](names, None, spec)
+        settings = None
+        if model_kinds()[kind].plans_recipe:  # the recipe the product plans for this data, timed on this machine
+            flat = [i for row in data.train_labels for i in row]
+            lengths = token_counter(config.model.name)(train_texts[:PROFILE_TOKEN_SAMPLE])
+            profile = DataProfile.of(flat, len(dev_texts), lengths, examples=len(train_texts))
+            recipe = timed_plan(profile, train_texts, args.preset, config)
+            settings = recipe.hyperparameters
+            print(f"  {kind} {args.preset} recipe: {recipe.summary}")
+        model = model_kinds()[kind](names, settings, spec)
         started = time.perf_counter()
         model.fit(data, lambda progress: None, threading.Event())
         seconds = time.perf_counter() - started

@@ -13,11 +13,43 @@ from tests.test_pages import open_page, texts
 from tests.test_tags import ticket_rows
 
 
+def tickets_csv(rows: list[dict]) -> bytes:
+    return ("id,ticket,tags\n" + "".join(f'{r["id"]},"{r["ticket"]}",{r["tags"]}\n' for r in rows)).encode()
+
+
+def test_the_data_page_detects_tags_reports_them_and_saves_a_tagged_version(isolated_workspace):
+    from core.data.dataset_versions import list_dataset_versions
+
+    app = open_page("pages/views/data.py")
+    app.file_uploader[0].set_value(("tickets.csv", tickets_csv(ticket_rows(120)), "text/csv")).run()
+    assert not app.exception, app.exception
+    task = next(r for r in app.radio if r.label == "Labels or tags?")
+    assert task.value == "several tags per text, in the label field"
+    page = texts(app)
+    assert "Detected from 'tags': multi-label ('tags' holds several values separated by ';'" in page
+    assert next(t for t in app.text_input if t.label == "Tags separated by").value == ";"
+    assert "Texts without a tag" in page and "Tags per text" in page and "Tagged texts per split" in page
+    app.button(key="save_version").click().run()
+    assert "Saved tickets/v1: 120 examples" in texts(app) and "each with its tags (4 tags)" in texts(app)
+    (version,) = list_dataset_versions(isolated_workspace)
+    assert version.multi_label and version.labels == ["bug", "login", "payments", "support"]
+
+    task.set_value("one label per text").run()  # the analyst says otherwise: each tag set is one label again
+    assert "120 usable, 16 labels" in texts(app)  # every tag combination counted as a label of its own
+    next(r for r in app.radio if r.label == "Labels or tags?").set_value(
+        "several tags per text, in the label field").run()
+    next(t for t in app.text_input if t.label == "Tags separated by").set_value("|").run()
+    assert "The tags cannot be read as asked" in texts(app) and "Saving is blocked" in texts(app)
+
+
 def test_the_evaluate_page_compares_taggers_and_shows_one_runs_tags(isolated_workspace, config):
     table = records_from_list(ticket_rows(120), source="tickets.csv")
     prepared = prepare_tags(table, "ticket", detect_task(table, "tags").format, config)
     version = save_tag_preparation(isolated_workspace, "tickets", prepared, SplitPlan(0.8, 0.1, 0.1, 3),
                                    command_line_actor())
+    train = open_page("pages/views/train.py")
+    assert not train.exception, train.exception
+    assert "tickets/v1" in str(next(s for s in train.selectbox).value)
     records = train_runs(isolated_workspace, config, version)
     assert all(r.state.value == "succeeded" for r in records), [r.error for r in records]
     app = open_page("pages/views/evaluate.py")

@@ -18,6 +18,7 @@ from core.services.datasets import (
     check_version_labels, dataset_versions, delete_dataset, find_copies, find_version_copies, guess_columns,
     note_upload, prepare, revise_labels, save_dataset, split_table, suggest_dataset_name, token_counter,
     version_users,
+    TagFormat, TagPreparation, TagShape, binary_columns, detect_task, prepare_tags, save_tagged_dataset,
 )
 from core.services.studio import AppConfig
 from pages.common.widgets import (
@@ -208,11 +209,21 @@ def version_label_review(versions: list[DatasetVersion]) -> None:
 @st.cache_data(show_spinner=False, max_entries=8)
 def cached_preparation(source_key: str, _table: RawTable, text_field: str, label_field: str,
                        options: CleaningOptions, _config: AppConfig, config_key: str) -> Preparation:
+    return prepare(_table, text_field, label_field, options, _config, _token_counter(_config))
+
+
+def _token_counter(config: AppConfig):
     try:
-        count_tokens = token_counter(_config.model.name)
+        return token_counter(config.model.name)
     except (OSError, ValueError):
-        count_tokens = None  # the report then says nothing about length rather than failing
-    return prepare(_table, text_field, label_field, options, _config, count_tokens)
+        return None  # the report then says nothing about length rather than failing
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_tag_preparation(source_key: str, _table: RawTable, text_field: str, tag_format: TagFormat,
+                           keep_untagged: bool, _config: AppConfig, config_key: str) -> TagPreparation:
+    return prepare_tags(_table, text_field, tag_format, _config, keep_untagged=keep_untagged,
+                        count_tokens=_token_counter(_config))
 
 
 def choose_file(step) -> Source | None:
@@ -278,6 +289,47 @@ def map_fields(step, source: Source, table: RawTable) -> tuple[str, str]:
     return text_field, label_field
 
 
+#: What the labels are: one per text, or tags kept in the label field or in one yes/no column each.
+ONE_LABEL, TAGS_IN_FIELD, TAGS_IN_COLUMNS = ("one label per text", "several tags per text, in the label field",
+                                             "several tags per text, one yes/no column each")
+
+
+def choose_task(source: Source, table: RawTable, label_field: str) -> TagFormat | None:
+    """One label per text or several tags: detected from the label field and said with the reason, the analyst's
+    to change; for tags, how they are kept (the separator, or the yes/no columns). None: one label per text."""
+    guess = detect_task(table, label_field)
+    kind = st.radio("Labels or tags?", [ONE_LABEL, TAGS_IN_FIELD, TAGS_IN_COLUMNS],
+                    index=1 if guess.format is not None else 0, key=f"task:{source.key}:{label_field}",
+                    help="Feedback often has several topics at once (a crash while paying is 'bug' and "
+                         "'payments'): then each text carries a set of tags, and the models learn each tag.")
+    st.caption(plain(f"Detected from '{label_field}': {guess.task.value} ({guess.reason})."))
+    if kind == ONE_LABEL:
+        return None
+    if kind == TAGS_IN_COLUMNS:
+        columns = st.multiselect("The yes/no columns (each one is a tag: 1/0, yes/no, true/false)", table.columns,
+                                 default=binary_columns(table), key=f"tag_columns:{source.key}")
+        return TagFormat(TagShape.COLUMNS, columns=tuple(columns))
+    if guess.format is not None and guess.format.shape is TagShape.LIST:
+        return guess.format
+    separator = st.text_input("Tags separated by", value=guess.format.separator if guess.format else ";",
+                              max_chars=3, key=f"separator:{source.key}:{label_field}")
+    return TagFormat(TagShape.DELIMITED, label_field, separator or ";")
+
+
+def check_tags(step, source: Source, table: RawTable, text_field: str, tag_format: TagFormat) -> TagPreparation:
+    """Step 3 for tags: the report (rows left out and why), whether to keep texts without a tag, texts per tag."""
+    keep = st.checkbox("Keep texts without a tag (a text may rightly have none of the tags)",
+                       key=f"keep_untagged:{source.key}")
+    with st.spinner("Checking the data…"):
+        prepared = cached_tag_preparation(source.key, table, text_field, tag_format, keep, config, repr(config))
+    st.subheader(step("Validation report"))
+    show_report(prepared.report)
+    if prepared.report.label_counts:
+        st.subheader(step("Texts per tag"))
+        st.plotly_chart(charts.label_distribution(prepared.report.label_counts), width="stretch")
+    return prepared
+
+
 def choose_fixes(step, raw: Preparation) -> CleaningOptions:
     """The fixes the report offers, each off until ticked."""
     fixable = {f.fix for f in raw.raw_report.findings if f.fix is not None}
@@ -334,8 +386,9 @@ def split_plan() -> SplitPlan:
     return SplitPlan(round(1 - validation - test, 4), validation, test, int(seed))
 
 
-def split_and_save(step, source: Source, prepared: Preparation) -> None:
-    """The last step: the split previewed per label, a name, and saving it as the next version."""
+def split_and_save(step, source: Source, prepared: Preparation | TagPreparation) -> None:
+    """The last step: the split previewed per label (or tag), a name, and saving it as the next version (tags
+    split by iterative stratification, so each tag's texts are shared out like the whole)."""
     st.subheader(step("Split and save"))
     if not prepared.ready:
         st.warning("Saving is blocked until the errors above are fixed: "
@@ -343,25 +396,28 @@ def split_and_save(step, source: Source, prepared: Preparation) -> None:
         return
     plan = split_plan()
     preview = prepared.split_preview(plan)
-    st.caption("Examples per split: " + " · ".join(f"{split} {sum(per_label.values()):,}"
-                                                   for split, per_label in preview.items()))
+    tagged = isinstance(prepared, TagPreparation)
+    st.caption(("Tagged texts per split (a text counts once per tag): " if tagged else "Examples per split: ")
+               + " · ".join(f"{split} {sum(per_label.values()):,}" for split, per_label in preview.items()))
     st.plotly_chart(charts.split_distribution(preview), width="stretch")
-    with st.expander("Examples per label and split"):
+    with st.expander("Texts per tag and split" if tagged else "Examples per label and split"):
         st.dataframe(split_table(preview), width="stretch")
     name = st.text_input("Dataset name", value=suggest_dataset_name(source.name), key=f"name:{source.key}",
                          help="Saving the same name again creates its next version.")
     if st.button("Save dataset version", type="primary", key="save_version"):
         try:
             with st.spinner("Saving…"):
-                saved = save_dataset(studio, caller, name, prepared, plan, source=source.name)
+                saved = (save_tagged_dataset(studio, caller, name, prepared, plan) if tagged
+                         else save_dataset(studio, caller, name, prepared, plan, source=source.name))
         except DatasetError as exc:
             st.error(f"Not saved: {exc}")
         else:
-            counts = saved.meta["split_counts"]
-            st.success(f"Saved {saved.ref}: {saved.meta['rows']:,} examples "
-                       f"({sum(counts['train'].values()):,} train, "
-                       f"{sum(counts['validation'].values()):,} validation, "
-                       f"{sum(counts['test'].values()):,} test). Next: train models on the Train page.")
+            sizes = saved.meta.get("split_sizes") or {split: sum(counts.values())
+                                                      for split, counts in saved.meta["split_counts"].items()}
+            st.success(f"Saved {saved.ref}: {saved.meta['rows']:,} examples ({sizes['train']:,} train, "
+                       f"{sizes['validation']:,} validation, {sizes['test']:,} test)"
+                       + (f", each with its tags ({len(saved.labels)} tags)" if tagged else "")
+                       + ". Next: train models on the Train page.")
 
 
 def delete_version(versions: list[DatasetVersion]) -> None:
@@ -391,6 +447,7 @@ def saved_versions() -> None:
         return
     st.dataframe(pd.DataFrame([{
         "version": v.ref, "examples": v.meta["rows"], "labels": len(v.labels),
+        "task": "tags" if v.multi_label else "one label",
         "source": v.meta["source"], "saved": when(v.meta["created_at"]),
         "test split edited": f"{len(v.test_split_edits)} row(s)" if v.test_split_edits else "",
         "fingerprint": v.meta["fingerprint"][:12],
@@ -419,9 +476,13 @@ if source is None:
 elif read is not None:
     source, table = read
     text_field, label_field = map_fields(step, source, table)
-    raw, prepared, options = check_and_fix(step, source, table, text_field, label_field)
-    if prepared.ready:
-        st.subheader(step("Suspicious labels (optional)"))
-        prepared, options = label_review(source, prepared, options)
-    split_and_save(step, source, prepared)
+    tag_format = choose_task(source, table, label_field)
+    if tag_format is not None:
+        split_and_save(step, source, check_tags(step, source, table, text_field, tag_format))
+    else:
+        raw, prepared, options = check_and_fix(step, source, table, text_field, label_field)
+        if prepared.ready:
+            st.subheader(step("Suspicious labels (optional)"))
+            prepared, options = label_review(source, prepared, options)
+        split_and_save(step, source, prepared)
 saved_versions()
