@@ -75,3 +75,20 @@ def test_the_evaluate_page_compares_taggers_and_shows_one_runs_tags(isolated_wor
     assert result.predictions[0].labels == ["bug", "payments"] and result.predictions[0].label == "bug; payments"
     home = open_page(as_user="uma", role="user")
     assert "tags feedback with any of 4 topics (none, one or several per text)" in texts(home)
+
+    page = open_page("pages/views/classify.py", as_user="uma", role="user")
+    page.text_area(key="single_text").input("the app crashed and my card was charged twice")
+    page.button(key="classify_text").click().run()
+    assert not page.exception, page.exception
+    headline = next(m.value for m in page.markdown if m.value.startswith("### "))
+    assert "bug · payments" in headline
+    bars = [p.proto.text for p in page.get("progress")]
+    assert any(bar.startswith("payments") and "· given (threshold" in bar for bar in bars)
+    assert any("· not given (threshold" in bar for bar in bars)
+    assert "Certainty of the least certain tag" in texts(page)
+    page.radio(key="verdict:single").set_value("No, it should be…").run()
+    tags = page.multiselect(key="correct:single")
+    assert tags.value == ["bug", "payments"] and page.button(key="send_feedback:single").disabled  # unchanged yet
+    tags.set_value(["bug", "payments", "support"]).run()
+    page.button(key="send_feedback:single").click().run()
+    assert "you said it should be “bug; payments; support”, not “bug; payments”" in texts(page)

@@ -12,7 +12,7 @@ from core.evaluation.scoring import EvaluationError
 from core.models.explain import Explanation
 from core.serving.feedback import FeedbackError, FeedbackItem, feedback_of, record_feedback
 from core.serving.review_queue import enqueue, to_queue
-from core.models.predict import Prediction, Predictor
+from core.models.predict import TAG_JOIN, Prediction, Predictor
 from core.experiments.reports import run_evaluation
 from core.serving.publishing import publication_history
 from core.training.runs import RunError, RunRecord, load_record
@@ -102,7 +102,7 @@ def give_feedback(studio: Studio, caller: Caller, record: RunRecord, text: str, 
     """Store a user's verdict on one prediction of ``record`` ("right", or what it should have been)."""
     caller.require(Permission.GIVE_FEEDBACK)
     item = record_feedback(studio.store, caller.actor, record.run_id, record.labels, text, predicted, score,
-                           correct_label, caller.session_id)
+                           correct_label, caller.session_id, tags=(record.model or {}).get("task") == "multi-label")
     studio.audit(caller, EventType.FEEDBACK_GIVEN, run=record.run_id, feedback_id=item.id, correct=item.is_correct)
     return item
 
@@ -152,6 +152,7 @@ def explain_with_run(studio: Studio, caller: Caller, run_id: str, text: str) -> 
     return model.explain(text)
 
 
-__all__ = ["Classified", "FeedbackError", "FeedbackItem", "NothingPublished", "Prediction", "UnknownModel", "classify",
+__all__ = ["TAG_JOIN", "Classified", "FeedbackError", "FeedbackItem", "NothingPublished", "Prediction", "UnknownModel",
+           "classify",
            "explain_text", "explain_with_run", "give_feedback", "model_that_classified", "my_feedback",
            "review_threshold", "serving_run"]

@@ -15,6 +15,7 @@ from core.serving.publishing import published_run
 from core.platform.store import Store, as_utc, feedback, utc_now
 from core.data.validate import normalise_text
 from core.platform.workspace import Workspace
+from core.models.predict import TAG_JOIN
 
 
 class FeedbackError(ValueError):
@@ -44,13 +45,17 @@ class FeedbackItem:
 
 
 def record_feedback(store: Store, actor: Actor, run_id: str, labels: list[str], text: str, predicted: str,
-                    score: float | None, correct_label: str, session_id: str | None = None) -> FeedbackItem:
-    """Store one verdict; ``correct_label`` equal to ``predicted`` means the prediction was right."""
+                    score: float | None, correct_label: str, session_id: str | None = None,
+                    tags: bool = False) -> FeedbackItem:
+    """Store one verdict; ``correct_label`` equal to ``predicted`` means the prediction was right. For a tagger
+    (``tags``) both are tag sets joined by "; " (empty: no tag), each tag one of the model's."""
     if not isinstance(text, str) or not text.strip():
         raise FeedbackError("feedback needs the text that was classified")
     for field, label in (("predicted", predicted), ("correct label", correct_label)):
-        if label not in labels:
-            raise FeedbackError(f"the {field} {label!r} is not one of the model's labels ({', '.join(labels)})")
+        for part in ([t for t in label.split(TAG_JOIN) if t] if tags else [label]):
+            if part not in labels:
+                raise FeedbackError(f"the {field} {part!r} is not one of the model's "
+                                    f"{'tags' if tags else 'labels'} ({', '.join(labels)})")
     with store.appending() as connection:
         new_id = insert_feedback(connection, actor, run_id, text, predicted, score, correct_label, session_id)
     return feedback_item(store, new_id)

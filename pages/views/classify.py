@@ -14,7 +14,7 @@ from core.presentation.exports import (
 from core.presentation.highlight import highlighted_html
 from core.services.accounts import Permission
 from core.services.classification import (
-    FeedbackError, Prediction, classify, explain_text, give_feedback, my_feedback, review_threshold, serving_run,
+    TAG_JOIN, FeedbackError, Prediction, classify, explain_text, give_feedback, my_feedback, review_threshold, serving_run,
 )
 from core.services.datasets import guess_columns
 from core.services.review import label_item, queue
@@ -38,20 +38,34 @@ def remember(text: str, prediction: Prediction, source: str, run_id: str) -> Non
     })
 
 
-def show_prediction(prediction: Prediction, threshold: float) -> None:
-    """The label, a review badge, and a confidence bar per label (all text escaped, never HTML)."""
+def tag_thresholds(record: RunRecord) -> dict[str, float]:
+    """A tagger's threshold per tag (empty for a model that gives one label)."""
+    decisions = (record.model or {}).get("decisions") or {}
+    return dict(zip(record.labels, decisions.get("thresholds", [])))
+
+
+def show_prediction(prediction: Prediction, threshold: float, thresholds: dict[str, float] | None = None) -> None:
+    """The label (a tagger's tags), a review badge, and a score bar per label (all text escaped, never HTML);
+    a tag's bar says its threshold and whether it was given."""
     if prediction.status != "ok":
         st.warning(f"Not classified: {prediction.message}.")
         return
     judged = prediction.at_threshold(threshold)
     flag = badge("warning", "needs review") if judged.needs_review else badge("ok", "confident")
+    headline = prediction.label if prediction.labels is None else (
+        " · ".join(prediction.labels) if prediction.labels else "no tag")
     # HTML-escaped (quote=False: an apostrophe stays an apostrophe, not an entity Markdown would mangle)
-    st.markdown(f"### {plain(html.escape(prediction.label, quote=False))} {flag}", unsafe_allow_html=True)
-    st.caption(f"Confidence {prediction.score:.0%}; the review threshold is {threshold:.2f}."
+    st.markdown(f"### {plain(html.escape(headline, quote=False))} {flag}", unsafe_allow_html=True)
+    certainty = ("Certainty of the least certain tag" if prediction.labels is not None else "Confidence")
+    st.caption(f"{certainty} {prediction.score:.0%}; the review threshold is {threshold:.2f}."
+               + (" Each tag is given when its score reaches the tag's own threshold." if thresholds else "")
                + (" The text is longer than the model reads; only its beginning was used." if prediction.truncated
                   else ""))
     for label, score in sorted(prediction.scores.items(), key=lambda item: -item[1]):
-        st.progress(min(max(score, 0.0), 1.0), text=f"{plain(label)} · {score:.1%}")
+        given = ""
+        if thresholds and label in thresholds:
+            given = f" · {'given' if label in (prediction.labels or []) else 'not given'} (threshold {thresholds[label]:.2f})"
+        st.progress(min(max(score, 0.0), 1.0), text=f"{plain(label)} · {score:.1%}{given}")
 
 
 def feedback_form(record: RunRecord, text: str, prediction: Prediction, key: str) -> None:
@@ -66,9 +80,14 @@ def feedback_form(record: RunRecord, text: str, prediction: Prediction, key: str
         verdict = st.radio("Verdict", ["Yes, it is correct", "No, it should be…"], key=f"verdict:{key}",
                            label_visibility="collapsed", horizontal=True, index=None)
         wrong = verdict is not None and verdict.startswith("No")
-        others = [label for label in record.labels if label != prediction.label]
-        correct = st.selectbox("The right label", others, key=f"correct:{key}", index=None,
-                               placeholder="Choose the right label") if wrong else None
+        if prediction.labels is not None:  # a tagger's: the right tag set, starting from the tags given
+            chosen = st.multiselect("The right tags", record.labels, default=prediction.labels, key=f"correct:{key}",
+                                    placeholder="No tag fits") if wrong else []
+            correct = TAG_JOIN.join(sorted(chosen)) if wrong and sorted(chosen) != sorted(prediction.labels) else None
+        else:
+            others = [label for label in record.labels if label != prediction.label]
+            correct = st.selectbox("The right label", others, key=f"correct:{key}", index=None,
+                                   placeholder="Choose the right label") if wrong else None
         if not st.button("Send feedback", key=f"send_feedback:{key}", disabled=verdict is None or (wrong and not correct)):
             return
     label = correct if wrong else prediction.label
@@ -110,7 +129,7 @@ def single_text(record: RunRecord, threshold: float) -> None:
             remember(text, prediction, "text", classified.record.run_id)
     last = st.session_state.get(LAST_TEXT)
     if last and last["run_id"] == record.run_id:
-        show_prediction(last["prediction"], threshold)
+        show_prediction(last["prediction"], threshold, tag_thresholds(record))
         if last["prediction"].status == "ok":
             why(last["text"])
             feedback_form(record, last["text"], last["prediction"], "single")
