@@ -160,3 +160,32 @@ def test_openapi_docs_describe_every_endpoint(client):
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert client.get("/docs").status_code == 200
     assert json.loads(json.dumps(spec))["info"]["title"] == "Feedback Studio API"
+
+
+def test_a_published_tagger_returns_each_texts_tags_and_a_verdict_edits_the_tag_set(client, studio, user_token,
+                                                                                  config):
+    from core.accounts.auth import command_line_actor
+    from core.data.ingest import records_from_list
+    from core.data.split import SplitPlan
+    from core.data.tag_preparation import prepare_tags, save_tag_preparation
+    from core.data.tags import detect_task
+    from tests.test_tags import ticket_rows
+
+    table = records_from_list(ticket_rows(120), source="tickets.csv")
+    version = save_tag_preparation(studio.workspace, "tickets", prepare_tags(
+        table, "ticket", detect_task(table, "tags").format, config), SplitPlan(0.8, 0.1, 0.1, 3), command_line_actor())
+    (run,) = train_runs(studio.workspace, config, version, kinds=("tfidf_logreg",))
+    publish_run(studio, Caller(ANALYST, "s-ana"), run.run_id)
+    answer = client.post("/v1/classify", headers=bearer(user_token),
+                         json={"texts": ["the app crashed and my card was charged twice", "I cannot log in"]})
+    assert answer.status_code == 200, answer.text
+    first, second = answer.json()["predictions"]
+    assert first["labels"] == ["bug", "payments"] and second["labels"] == ["login"]
+    assert first["label"] == "bug; payments" and set(first["scores"]) == set(version.labels)
+    verdict = client.post("/v1/feedback", headers=bearer(user_token), json={
+        "text": "the app crashed and my card was charged twice", "predicted": "bug; payments",
+        "correct_label": "bug; payments; support"})
+    assert verdict.status_code == 201 and verdict.json()["correct"] is False, verdict.text
+    refused = client.post("/v1/feedback", headers=bearer(user_token), json={
+        "text": "x", "predicted": "bug", "correct_label": "bug; weather"})
+    assert refused.status_code == 422 and "'weather' is not one of the model's tags" in refused.text

@@ -43,9 +43,12 @@ class ClassifyRequest(BaseModel):
 
 class ScoredText(BaseModel):
     status: str = Field(description="ok, empty (nothing to classify) or not_text")
-    label: str | None
-    score: float | None = Field(description="The top label's probability")
-    scores: dict[str, float] = Field(description="Every label's probability")
+    label: str | None = Field(description="The label; from a tagger, its tags joined by '; '")
+    labels: list[str] | None = Field(None, description="A tagger's tags (none, one or several; absent from a model "
+                                                        "that gives one label)")
+    score: float | None = Field(description="The top label's probability; from a tagger, the certainty of its "
+                                            "least certain tag decision")
+    scores: dict[str, float] = Field(description="Every label's (or tag's) probability")
     needs_review: bool = Field(description="Below the review threshold: a person should check it")
     truncated: bool = Field(description="Longer than the model reads; only its beginning was used")
     message: str
@@ -75,8 +78,9 @@ class ModelInfo(ModelSummary):
 
 class FeedbackRequest(BaseModel):
     text: str = Field(min_length=1, max_length=100_000)
-    predicted: str = Field(description="The label the model gave")
-    correct_label: str = Field(description="The right label (the predicted one when the model was right)")
+    predicted: str = Field(description="The label the model gave (a tagger's tags joined by '; ')")
+    correct_label: str = Field(description="The right label (the predicted one when the model was right); for a "
+                                           "tagger, the right tags joined by '; '")
     score: float | None = Field(None, ge=0.0, le=1.0)
     run_id: str | None = Field(None, description="The run that predicted it; default: the published one")
 
