@@ -289,7 +289,7 @@ if record is None:
     if actor.can(Permission.PUBLISH):
         st.page_link("pages/views/evaluate.py", label="Go to the Evaluate page", icon=":material/analytics:")
     st.stop()
-st.caption(f"Model: {plain(record.name)} · labels: "
+st.caption(f"Model: {plain(record.name)} · {'tags (none, one or several per text)' if tag_thresholds(record) else 'labels'}: "
            + ", ".join(plain(label) for label in record.labels))
 suggested = review_threshold(studio, record)
 threshold = st.slider("Review threshold", 0.0, 1.0, suggested.value, 0.01, key=f"threshold:{record.run_id}",

@@ -339,7 +339,8 @@ def tag_comparison(records: list[RunRecord]) -> RunRecord:
     st.success(f"Recommended: **{plain(name_of_run(studio, caller, best.run_id))}** — {best.reason}")
     if verdict := transformer_verdict(table, "micro_f1"):
         st.caption(verdict)
-    shown = ["name", *TAG_RANKING_METRICS, *[f"validation {m}" for m in TAG_RANKING_METRICS], "texts/s"]
+    # the test figures, and the validation one that ranks (the columns must fit the page's width)
+    shown = ["name", *TAG_RANKING_METRICS, "validation micro_f1", "texts/s"]
     st.dataframe(table.sort_values(["validation micro_f1", "name"], ascending=[False, True])[shown], hide_index=True,
                  width="stretch",
                  column_config={"name": st.column_config.TextColumn("run", width=COMPARISON_WIDTHS["run"])}

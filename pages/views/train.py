@@ -159,10 +159,12 @@ def choose_version(versions: list[DatasetVersion]) -> DatasetVersion:
     refs = [v.ref for v in versions]
     ref = st.selectbox("Dataset version", refs, index=len(refs) - 1, key="train_dataset")
     version = next(v for v in versions if v.ref == ref)
-    counts = version.meta["split_counts"]
-    st.caption(f"{version.meta['rows']:,} examples · {len(version.labels)} labels · "
-               f"{sum(counts['train'].values()):,} train / {sum(counts['validation'].values()):,} validation / "
-               f"{sum(counts['test'].values()):,} test")
+    sizes = version.meta.get("split_sizes") or {split: sum(counts.values())
+                                                 for split, counts in version.meta["split_counts"].items()}
+    kind = (f"{len(version.labels)} tags (none, one or several per text)" if version.multi_label
+            else f"{len(version.labels)} labels")
+    st.caption(f"{version.meta['rows']:,} examples · {kind} · {sizes['train']:,} train / "
+               f"{sizes['validation']:,} validation / {sizes['test']:,} test")
     return version
 
 

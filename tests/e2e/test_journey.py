@@ -454,3 +454,57 @@ def test_a_cookie_of_a_disabled_account_or_a_forged_one_shows_the_sign_in_form(b
             assert "Something went wrong" not in text and "How it works" not in text, what
         finally:
             context.close()
+
+
+def test_a_tagged_file_goes_from_upload_to_tags_on_the_classify_page(browser, server, screenshots, tmp_path):
+    """Several tags per text (a ticket export with a ';'-separated tags column): detected on the Data page, trained,
+    compared by micro-F1, published, and each text's tags on the Classify page. (After the whole journey: its
+    accounts.)"""
+    from tests.test_tags import ticket_rows
+
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(WAIT)
+    s = Studio(page, server["url"], screenshots)
+    s.go()
+    s.sign_in("ana", ANALYST_PASSWORD)
+    s.see("How it works")
+    s.nav("Data")
+    tickets = tmp_path / "tickets.csv"
+    tickets.write_text("id,ticket,tags\n" + "".join(f'{r["id"]},"{r["ticket"]}",{r["tags"]}\n'
+                                                   for r in ticket_rows(120)), encoding="utf-8")
+    s.page.locator('input[type="file"]').first.set_input_files(str(tickets))
+    s.see("Detected from 'tags': multi-label")
+    s.see("Tagged texts per split")
+    assert s.clipped_tables() == []
+    s.shot("12-data-tags")
+    s.click("Save dataset version")
+    s.see("Saved tickets/v1")
+    s.nav("Train")
+    s.choose("Dataset version", "tickets/v1")
+    s.see("4 tags (none, one or several per text)")
+    for kind in ("TF-IDF + naive Bayes", "Sentence embeddings + logistic regression"):
+        s.tick(kind)  # leave TF-IDF + logistic regression (and no transformer) ticked
+    s.click("Start training")
+    s.see("Started 1 run(s)")
+    s.see("Finished: TF-IDF + logistic regression", timeout=120_000)
+    s.nav("Evaluate")
+    s.choose("Runs trained on", "tickets/v1 · 1 run(s)")
+    s.see("These runs give tags")
+    s.see("Exact tag sets")
+    assert s.clipped_tables() == []
+    s.shot("13-evaluate-tags")
+    s.click("Publish this run…")
+    s.click("Yes, publish")
+    s.see("now the model used for classification")
+    s.sign_out()
+    s.sign_in("uma", USER_PASSWORD)
+    s.see("tags feedback with any of 4 topics")
+    s.nav("Classify")
+    s.page.get_by_role("textbox", name="Customer feedback").fill("the app crashed and my card was charged twice")
+    s.click("Classify")
+    s.see("Certainty of the least certain tag")
+    headline = s.page.locator('[data-testid="stMain"] h3').first.inner_text()
+    assert "bug · payments" in headline, headline
+    s.shot("14-classify-tags")
+    context.close()
