@@ -173,3 +173,20 @@ def test_tags_that_cannot_be_read_block_saving_with_the_reason(config):
     one_tag = prepare_tags(records_from_list([{"t": "a", "tags": ["x"]}, {"t": "b", "tags": ["x"]}]), "t",
                            TagFormat(TagShape.LIST, "tags"), config)
     assert [f.code for f in one_tag.report.errors] == ["single_class"]
+
+
+def test_tag_spellings_are_merged_into_the_most_common_one_when_asked(config):
+    from core.data.tag_preparation import prepare_tags
+
+    rows = [{"t": f"text {i}", "tags": tags} for i, tags in enumerate(
+        ["bug;payments", "Bug", "bug", "payments", "bug ;Payments", "feature-request", "feature request", "bug"])]
+    table = records_from_list(rows)
+    tag_format = TagFormat(TagShape.DELIMITED, "tags", ";")
+    as_read = prepare_tags(table, "t", tag_format, config)
+    finding = as_read.report.get("tag_variants")
+    assert finding.lines == [2, 5, 6] and "tick 'Merge tag spellings'" in finding.message
+    merged = prepare_tags(table, "t", tag_format, config, merge_spellings=True)
+    assert merged.report.get("tag_variants") is None
+    assert merged.rows["tags"].tolist()[:5] == [("bug", "payments"), ("bug",), ("bug",), ("payments",),
+                                                ("bug", "payments")]
+    assert set(merged.report.label_counts) == {"bug", "payments", "feature request"}  # a tie: the first in sort order

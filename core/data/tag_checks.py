@@ -75,8 +75,9 @@ def _variants(builder: ReportBuilder, lines, texts, tags, counts: Counter) -> No
     described = "; ".join(" = ".join(f"'{t}' ({counts[t]})" for t in group) for group in groups[:TAGS_NAMED])
     builder.add("tag_variants", Severity.WARNING, "Spellings of one tag",
                 f"{len(groups)} tag(s) are spelled in several ways ({described}); each spelling would be learnt as a "
-                f"tag of its own. The rarer spellings are on {describe_lines([lines[i] for i in rows])}: merge them "
-                "into the most common one.", lines=[lines[i] for i in rows], fix=Fix.NORMALISE_LABELS)
+                f"tag of its own. The rarer spellings are on {describe_lines([lines[i] for i in rows])}: tick "
+                "'Merge tag spellings' (--fix normalise_labels) to give each tag its most common spelling.",
+                lines=[lines[i] for i in rows], fix=Fix.NORMALISE_LABELS)
     _examples(builder, rows, lines, texts, tags)
 
 

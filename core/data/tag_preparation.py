@@ -20,7 +20,7 @@ from core.data.dataset_versions import DatasetError, DatasetVersion, save_tagged
 from core.data.ingest import RawTable
 from core.data.multilabel_split import multilabel_split, tag_split_counts
 from core.data.split import SplitPlan
-from core.data.tag_checks import tag_findings
+from core.data.tag_checks import tag_findings, tag_key
 from core.data.tags import TagError, TagFormat, read_tags
 from core.data.validate import (
     ReportBuilder, Severity, ValidationReport, describe_lines, line_problem_findings, text_status,
@@ -41,6 +41,7 @@ class TagPreparation:
     keep_untagged: bool
     rows: pd.DataFrame
     report: ValidationReport
+    merge_spellings: bool = False
 
     @property
     def ready(self) -> bool:
@@ -57,9 +58,20 @@ def _blocking(builder: ReportBuilder, code: str, title: str, message: str, count
     builder.add(code, Severity.ERROR, title, message, count=count)
 
 
+def merged_spellings(tags: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Each tag in its most common spelling among those equal but for case, spaces, hyphens and underscores."""
+    counts = Counter(tag for row in tags for tag in row)
+    best: dict[str, str] = {}
+    for tag in sorted(counts, key=lambda t: (-counts[t], t)):
+        best.setdefault(tag_key(tag), tag)
+    return [tuple(dict.fromkeys(best[tag_key(tag)] for tag in row)) for row in tags]
+
+
 def prepare_tags(table: RawTable, text_field: str, tag_format: TagFormat, config: AppConfig, *,
-                 keep_untagged: bool = False, count_tokens: TokenCounter | None = None) -> TagPreparation:
-    """Read and check the tags, leave out the rows that cannot be used, and report it all."""
+                 keep_untagged: bool = False, merge_spellings: bool = False,
+                 count_tokens: TokenCounter | None = None) -> TagPreparation:
+    """Read and check the tags (with ``merge_spellings``, each tag in its most common spelling first), leave out
+    the rows that cannot be used, and report it all."""
     builder = ReportBuilder(config.data.examples_per_finding)
     line_problem_findings(list(table.problems), builder)
     empty = pd.DataFrame({"line": pd.Series(dtype="int64"), "text": pd.Series(dtype=object),
@@ -72,6 +84,8 @@ def prepare_tags(table: RawTable, text_field: str, tag_format: TagFormat, config
     else:
         try:
             tags = read_tags(table, tag_format, config.data.max_tags)
+            if merge_spellings:
+                tags = merged_spellings(tags)
         except TagError as exc:
             _blocking(builder, "tags_unreadable", "The tags cannot be read as asked", f"{exc}.", len(table.records))
     if tags:
@@ -111,7 +125,7 @@ def prepare_tags(table: RawTable, text_field: str, tag_format: TagFormat, config
     report = ValidationReport(source=table.source, text_field=text_field, label_field=tag_format.describe(),
                               rows_read=len(table.records), usable_rows=len(rows),
                               label_counts=dict(counts.most_common()), findings=builder.findings)
-    return TagPreparation(table, text_field, tag_format, keep_untagged, rows, report)
+    return TagPreparation(table, text_field, tag_format, keep_untagged, rows, report, merge_spellings)
 
 
 def save_tag_preparation(workspace: Workspace, name: str, prepared: TagPreparation, plan: SplitPlan, actor: Actor,
@@ -133,4 +147,4 @@ def save_tag_preparation(workspace: Workspace, name: str, prepared: TagPreparati
         rows = pd.concat([rows, test.rows.assign(split="test")], ignore_index=True)
     return save_tagged_rows(workspace, name, rows, prepared.report, created_by=actor.username,
                             source=prepared.table.source, split_plan=asdict(plan), tag_format=asdict(prepared.tag_format),
-                            keep_untagged=prepared.keep_untagged)
+                            keep_untagged=prepared.keep_untagged, merged_spellings=prepared.merge_spellings)

@@ -395,21 +395,24 @@ def _save_labelled(studio: Studio, caller: Caller, table: RawTable, options: Cle
 def _save_tagged(studio: Studio, caller: Caller, table: RawTable, tag_format: TagFormat,
                  args: argparse.Namespace) -> DatasetVersion:
     """Read, check, split (iterative stratification) and save a multi-label file (and its separate test file)."""
-    if args.fix:
-        raise CliError("--fix applies to single-label data; multi-label rows without text or tag are left out "
+    fixes = {f.strip() for f in args.fix.split(",") if f.strip()}
+    if fixes - {"normalise_labels"}:
+        raise CliError(f"--fix {', '.join(sorted(fixes - {'normalise_labels'}))} applies to single-label data; for "
+                       "tags only normalise_labels (merge tag spellings): rows without text or tag are left out "
                        "(--keep-untagged keeps those without a tag)")
     config = studio.config
     count_tokens = token_counter(config.model.name)
     text_field = args.text_field or guess_columns(table).text
     if text_field not in table.columns:
         raise CliError(f"{table.source}: no text field {text_field!r}; fields found: {', '.join(table.columns)}")
+    merge = "normalise_labels" in fixes
     prepared = prepare_tags(table, text_field, tag_format, config, keep_untagged=args.keep_untagged,
-                            count_tokens=count_tokens)
+                            merge_spellings=merge, count_tokens=count_tokens)
     _refuse_if_blocked(prepared)
     test = None
     if args.test_data:
         test = prepare_tags(_read(args.test_data, config, args.sheet), text_field, tag_format, config,
-                            keep_untagged=args.keep_untagged, count_tokens=count_tokens)
+                            keep_untagged=args.keep_untagged, merge_spellings=merge, count_tokens=count_tokens)
         _refuse_if_blocked(test)
     name = args.name or suggest_dataset_name(Path(args.data).name)
     return save_tagged_dataset(studio, caller, name, prepared, SplitPlan.from_config(config.split), test=test)

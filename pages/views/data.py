@@ -221,9 +221,10 @@ def _token_counter(config: AppConfig):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def cached_tag_preparation(source_key: str, _table: RawTable, text_field: str, tag_format: TagFormat,
-                           keep_untagged: bool, _config: AppConfig, config_key: str) -> TagPreparation:
+                           keep_untagged: bool, merge_spellings: bool, _config: AppConfig,
+                           config_key: str) -> TagPreparation:
     return prepare_tags(_table, text_field, tag_format, _config, keep_untagged=keep_untagged,
-                        count_tokens=_token_counter(_config))
+                        merge_spellings=merge_spellings, count_tokens=_token_counter(_config))
 
 
 def choose_file(step) -> Source | None:
@@ -318,10 +319,14 @@ def choose_task(source: Source, table: RawTable, label_field: str) -> TagFormat 
 
 def check_tags(step, source: Source, table: RawTable, text_field: str, tag_format: TagFormat) -> TagPreparation:
     """Step 3 for tags: the report (rows left out and why), whether to keep texts without a tag, texts per tag."""
-    keep = st.checkbox("Keep texts without a tag (a text may rightly have none of the tags)",
-                       key=f"keep_untagged:{source.key}")
+    keep_col, merge_col = st.columns(2)
+    keep = keep_col.checkbox("Keep texts without a tag (a text may rightly have none of the tags)",
+                             key=f"keep_untagged:{source.key}")
+    merge = merge_col.checkbox("Merge tag spellings (e.g. 'Bug' and 'bug ' become the more common one)",
+                               key=f"merge_tags:{source.key}")
     with st.spinner("Checking the data…"):
-        prepared = cached_tag_preparation(source.key, table, text_field, tag_format, keep, config, repr(config))
+        prepared = cached_tag_preparation(source.key, table, text_field, tag_format, keep, merge, config,
+                                          repr(config))
     st.subheader(step("Validation report"))
     show_report(prepared.report)
     if prepared.report.label_counts:
