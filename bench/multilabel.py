@@ -1,7 +1,7 @@
 """Multi-label starting point: the baselines on GoEmotions with one 0.5 threshold and with per-tag thresholds.
 
-    python -m bench.multilabel [--data-dir ../shared/data] [--models tfidf_logreg,tfidf_nb,embedding_logreg]
-                               [--train-limit N]
+    make bench-multilabel ARGS="..."   or   python -m bench.multilabel [--data-dir ../shared/data]
+        [--models tfidf_logreg,tfidf_nb,embedding_logreg,transformer] [--train-limit N] [--preset balanced]
 
 GoEmotions (28 emotion tags on Reddit comments, one or more per text; Apache-2.0) keeps its own train, dev and
 test files: each model kind trains on train, its per-tag thresholds are tuned on dev
@@ -9,8 +9,9 @@ test files: each model kind trains on train, its per-tag thresholds are tuned on
 layer directly (the command line's multi-label path is not built yet: issue 32). Prints the CPU it ran on, per
 model micro/macro/samples-F1, subset accuracy, Hamming loss and training seconds, then a ``key: value`` summary
 and the targets with ``met`` / ``MISSED``: per-tag thresholds beat 0.5 on macro-F1 for every kind (any CPU), and
-the issue's macro-F1 ≥ 0.46 (the GoEmotions paper's BERT-base), which only the fine-tuned transformer is expected
-to reach (reported against the best baseline here until it trains multi-label). About 10 minutes on 2 cores.
+the issue's macro-F1 ≥ 0.46 (the GoEmotions paper's BERT-base) for the best model measured, and, when the
+transformer is among the models, its micro-F1 at least 2 points above the best baseline's. The baselines take about
+5 minutes on 2 cores, the Balanced transformer (planned and timed as the product plans it) about 30 more.
 """
 
 from __future__ import annotations
@@ -106,11 +107,17 @@ def main(argv: list[str] | None = None) -> int:
               f"max {max(tuned.thresholds):.3f}; kept: {kept} (dev macro-F1 "
               f"{model.fit_info['thresholds']['validation_macro_f1']})")
     kinds = args.models.split(",")
-    figures["best_baseline_macro_f1"] = max(float(figures[f"{k}_macro_f1_kept"]) for k in kinds)
+    baselines = [k for k in kinds if model_kinds()[k].family == "baseline"]
+    figures["best_macro_f1"] = max(float(figures[f"{k}_macro_f1_kept"]) for k in kinds)
+    if "transformer" in kinds and baselines:
+        best_micro = max(max(float(figures[f"{k}_micro_f1_threshold_0.5"]), float(figures[f"{k}_micro_f1_per_tag"]))
+                         for k in baselines)
+        figures["transformer_micro_f1_lead"] = max(float(figures["transformer_micro_f1_threshold_0.5"]),
+                                                   float(figures["transformer_micro_f1_per_tag"])) - best_micro
     summary(figures)
-    # the thresholds a model keeps never do worse than 0.5 on test macro-F1 by more than dev-to-test noise
     targets = {f"{k}_thresholds_gain_macro_f1": (">=", 0.0) for k in kinds}
-    targets["best_baseline_macro_f1"] = (">=", PAPER_MACRO_F1)
+    targets["best_macro_f1"] = (">=", PAPER_MACRO_F1)
+    targets["transformer_micro_f1_lead"] = (">=", 0.02)
     check_targets(figures, targets)
     return 0
 
