@@ -61,3 +61,34 @@ def test_merging_reports_conflicts_with_the_existing_data(isolated_workspace, co
     prepared = prepare(merged_table(version, accepted_examples(store)), "text", "label", CleaningOptions(), config)
     conflict = prepared.report.get("conflicting_labels")
     assert conflict is not None and conflict.count >= 1
+
+
+def test_corrected_tag_sets_merge_into_a_tagged_version_as_tags(isolated_workspace, config):
+    from core.accounts.auth import command_line_actor
+    from core.data.ingest import records_from_list
+    from core.data.tag_preparation import prepare_tags, save_tag_preparation
+    from core.data.tags import detect_task
+    from core.serving.feedback import examples_new_to
+    from core.services.feedback import merge_preview, save_merged
+    from tests.test_tags import ticket_rows
+
+    store = workspace_store(isolated_workspace)
+    table = records_from_list(ticket_rows(120), source="tickets.csv")
+    version = save_tag_preparation(isolated_workspace, "tickets", prepare_tags(
+        table, "ticket", detect_task(table, "tags").format, config), SplitPlan(0.8, 0.1, 0.1, 3), command_line_actor())
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_logreg",))
+    text = "the app froze while paying and support never answered"
+    item = record_feedback(store, USER, run.run_id, version.labels, text, "bug; payments", 0.7,
+                           "bug; payments; support", tags=True)
+    known = version.frame()["text"][0]
+    repeat = record_feedback(store, USER, run.run_id, version.labels, known, "bug", 0.9,
+                             "; ".join(reversed(version.frame()["tags"][0])), tags=True)  # its own tags, reordered
+    review_feedback(store, ADMIN, [item.id, repeat.id], accept=True)
+    assert examples_new_to(version, accepted_examples(store)) == [{"text": text, "label": "bug; payments; support"}]
+    studio = Studio(config, store=store)
+    preview = merge_preview(studio, Caller(ADMIN), version.ref, CleaningOptions())
+    assert preview.prepared.ready and preview.labels == version.labels
+    merged = save_merged(studio, Caller(ADMIN), "tickets", preview)
+    assert merged.multi_label and merged.ref == "tickets/v2"
+    frame = merged.frame()
+    assert frame[frame["text"] == text]["tags"].tolist() == [["bug", "payments", "support"]]

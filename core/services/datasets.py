@@ -136,12 +136,13 @@ def save_dataset(studio: Studio, caller: Caller, name: str, prepared: Preparatio
 
 
 def save_tagged_dataset(studio: Studio, caller: Caller, name: str, prepared: TagPreparation, plan: SplitPlan,
-                        test: TagPreparation | None = None) -> DatasetVersion:
-    """Save prepared multi-label rows as the next version of ``name`` (split by iterative stratification)."""
+                        test: TagPreparation | None = None, **origin: object) -> DatasetVersion:
+    """Save prepared multi-label rows as the next version of ``name`` (split by iterative stratification);
+    ``origin`` (e.g. feedback_examples=12) goes into the audit event."""
     actor = caller.require(Permission.MANAGE_DATA)
     saved = save_tag_preparation(studio.workspace, name, prepared, plan, actor, test=test)
     studio.audit(caller, EventType.DATASET_SAVED, dataset=saved.ref, rows=saved.meta["rows"],
-                 source=prepared.table.source, task="multi-label")
+                 source=prepared.table.source, task="multi-label", **origin)
     return saved
 
 

@@ -10,13 +10,15 @@ from core.accounts.auth import Permission
 from core.data.cleaning import CleaningOptions
 from core.data.dataset_versions import DatasetError, DatasetVersion, list_dataset_versions, load_dataset_version
 from core.data.preparation import Preparation, prepare
+from core.data.tag_preparation import TagPreparation, prepare_tags
+from core.data.tags import TagFormat, TagShape
 from core.data.split import SplitPlan
 from core.serving.feedback import (
     FeedbackError, FeedbackItem, accepted_examples, accepted_jsonl, default_merge_base, examples_new_to,
     list_feedback, merge_target_warning, merged_table, review_feedback,
 )
 from core.serving.publishing import published_run
-from core.services.datasets import save_dataset
+from core.services.datasets import save_dataset, save_tagged_dataset
 from core.services.studio import Caller, Studio
 
 
@@ -85,10 +87,13 @@ class MergePreview:
 
     base: DatasetVersion
     examples: int
-    prepared: Preparation
+    prepared: Preparation | TagPreparation
 
     @property
     def labels(self) -> list[str]:
+        """The labels (a tagged base's tags) of the merged data."""
+        if isinstance(self.prepared, TagPreparation):
+            return sorted({tag for row in self.prepared.rows["tags"] for tag in row})
         return sorted(set(self.prepared.training_frame()["label"]))
 
 
@@ -99,9 +104,14 @@ def merge_preview(studio: Studio, caller: Caller, base_ref: str, options: Cleani
     base = load_dataset_version(studio.workspace, base_ref)
     key = ("merge", str(studio.workspace.root), base.ref, base.meta["created_at"],
            tuple((e["text"], e["label"]) for e in examples), repr(options))
-    prepared = studio.remembered(key, lambda: prepare(merged_table(base, examples), "text", "label", options,
-                                                      studio.config))
-    return MergePreview(base, len(examples), prepared)
+    def merged() -> Preparation | TagPreparation:
+        table = merged_table(base, examples)
+        if base.multi_label:  # the cleaning options are single-label's; a tagged base keeps its own choices
+            return prepare_tags(table, "text", TagFormat(TagShape.LIST, "tags"), studio.config,
+                                keep_untagged=base.meta.get("keep_untagged", False))
+        return prepare(table, "text", "label", options, studio.config)
+
+    return MergePreview(base, len(examples), studio.remembered(key, merged))
 
 
 def merge_warning(studio: Studio, caller: Caller, name: str, preview: MergePreview) -> str | None:
@@ -114,8 +124,11 @@ def merge_warning(studio: Studio, caller: Caller, name: str, preview: MergePrevi
 def save_merged(studio: Studio, caller: Caller, name: str, preview: MergePreview) -> DatasetVersion:
     """Save a base version plus the accepted examples as a new version, split as the base was."""
     caller.require(Permission.REVIEW_FEEDBACK)
-    return save_dataset(studio, caller, name, preview.prepared, SplitPlan(**preview.base.meta["split_plan"]),
-                        source="feedback merge", feedback_examples=preview.examples)
+    plan = SplitPlan(**preview.base.meta["split_plan"])
+    if isinstance(preview.prepared, TagPreparation):
+        return save_tagged_dataset(studio, caller, name, preview.prepared, plan, feedback_examples=preview.examples)
+    return save_dataset(studio, caller, name, preview.prepared, plan, source="feedback merge",
+                        feedback_examples=preview.examples)
 
 
 __all__ = ["FeedbackError", "FeedbackItem", "MergeBases", "MergePreview", "accepted", "accepted_file",

@@ -111,8 +111,11 @@ def accepted_examples(store: Store) -> list[dict[str, str]]:
 
 def examples_new_to(version: DatasetVersion, examples: list[dict[str, str]]) -> list[dict[str, str]]:
     """The examples a model trained on ``version`` has not learned: texts absent from it, or labelled otherwise there."""
-    known = {(normalise_text(text), label) for text, label in version.frame()[["text", "label"]].itertuples(index=False)}
-    return [e for e in examples if (normalise_text(e["text"]), e["label"]) not in known]
+    def key(text: str, label: str) -> tuple[str, str]:  # a tag set in any order is the same set
+        return normalise_text(text), TAG_JOIN.join(sorted(label.split(TAG_JOIN))) if version.multi_label else label
+
+    known = {key(text, label) for text, label in version.frame()[["text", "label"]].itertuples(index=False)}
+    return [e for e in examples if key(e["text"], e["label"]) not in known]
 
 
 def accepted_jsonl(store: Store) -> str:
@@ -121,10 +124,18 @@ def accepted_jsonl(store: Store) -> str:
 
 
 def merged_table(version: DatasetVersion, examples: list[dict[str, str]]) -> RawTable:
-    """A dataset version's rows followed by accepted feedback, as a table to validate like any upload."""
-    rows = [{"text": text, "label": label, "origin": f"{version.ref} line {line}"}
-            for text, label, line in version.frame()[["text", "label", "line"]].itertuples(index=False)]
-    rows += [{**example, "origin": "feedback"} for example in examples]
+    """A dataset version's rows followed by accepted feedback, as a table to validate like any upload; a tagged
+    version's rows and the feedback's tag sets (joined by "; ") as lists in ``tags``."""
+    origin = f"{version.ref} line {{}}"
+    if version.multi_label:
+        rows = [{"text": text, "tags": list(tags), "origin": origin.format(line)}
+                for text, tags, line in version.frame()[["text", "tags", "line"]].itertuples(index=False)]
+        rows += [{"text": e["text"], "tags": [t for t in e["label"].split(TAG_JOIN) if t], "origin": "feedback"}
+                 for e in examples]
+    else:
+        rows = [{"text": text, "label": label, "origin": origin.format(line)}
+                for text, label, line in version.frame()[["text", "label", "line"]].itertuples(index=False)]
+        rows += [{**example, "origin": "feedback"} for example in examples]
     return records_from_list(rows, source=f"{version.ref} + {len(examples)} accepted feedback")
 
 
