@@ -65,3 +65,17 @@ def test_ordinary_cells_are_left_alone(cell):
 
 def test_jsonl_keeps_values_as_they_are():
     assert to_jsonl(pd.DataFrame({"text": ["=1+1"], "score": [None]})) == '{"text": "=1+1", "score": null}\n'
+
+
+def test_a_taggers_results_say_tags_and_count_each_tag():
+    from core.models.predict import Prediction
+    from core.presentation.exports import results_frame, summarise_results
+
+    predictions = [Prediction("ok", "bug; payments", 0.9, {"bug": 0.95, "payments": 0.9, "ux": 0.1},
+                              labels=["bug", "payments"]),
+                   Prediction("ok", "bug", 0.8, {"bug": 0.9, "payments": 0.2, "ux": 0.1}, labels=["bug"]),
+                   Prediction("ok", "", 0.7, {"bug": 0.3, "payments": 0.2, "ux": 0.1}, labels=[])]
+    frame = results_frame([{"text": "a"}, {"text": "b"}, {"text": "c"}], predictions, ["bug", "payments", "ux"])
+    assert frame["predicted_label"].tolist() == ["bug; payments", "bug", ""]
+    assert frame.attrs["words"]["predicted_label"] == "Predicted tags" and frame["score: payments"][0] == 0.9
+    assert summarise_results(predictions)["per_label"] == {"bug": 2, "payments": 1}

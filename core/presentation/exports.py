@@ -24,6 +24,9 @@ LABEL, SCORE, REVIEW, STATUS, MESSAGE, TRUNCATED, LINE = (
 COLUMN_WORDS = {LABEL: "Predicted label", SCORE: "Confidence", REVIEW: "Needs review", STATUS: "Status",
                 MESSAGE: "Why it was not classified", TRUNCATED: "Cut at the length limit", LINE: "Line in the file"}
 
+#: The same for a tagger's results: its tags (joined by "; ") and the certainty of its least certain tag.
+TAG_WORDS = {LABEL: "Predicted tags", SCORE: "Certainty"}
+
 
 def _free_name(name: str, taken: set[str]) -> str:
     """``name``, or ``model_<name>`` (…) when the upload already has a column of that name."""
@@ -52,6 +55,8 @@ def results_frame(rows: Sequence[dict[str, Any]], predictions: Sequence[Predicti
         records.append(record)
     frame = pd.DataFrame(records, columns=[*columns, *names.values(), *score_names.values()])
     frame.attrs["words"] = {names[name]: words for name, words in COLUMN_WORDS.items()}  # for the page's headers
+    if any(p.labels is not None for p in predictions):  # a tagger's: its tags joined by "; ", each scored
+        frame.attrs["words"].update({names[name]: words for name, words in TAG_WORDS.items()})
     frame.attrs["scores"] = list(score_names.values())
     return frame
 
@@ -74,13 +79,15 @@ def on_page(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarise_results(predictions: Sequence[Prediction]) -> dict[str, Any]:
-    """Counts per label, how many need review, how many rows could not be scored."""
+    """Counts per label (a tagger's: texts per tag, a text counted once for each of its tags), how many need
+    review, how many rows could not be scored."""
     scored = [p for p in predictions if p.status == "ok"]
     review = sum(p.needs_review for p in scored)
+    given = Counter(tag for p in scored for tag in (p.labels if p.labels is not None else [p.label]))
     return {
         "rows": len(predictions), "scored": len(scored), "not_scored": len(predictions) - len(scored),
         "needs_review": review, "review_share": review / len(scored) if scored else 0.0,
-        "per_label": dict(Counter(p.label for p in scored).most_common()),
+        "per_label": dict(given.most_common()),
     }
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.presentation.exports import (
-    COLUMN_WORDS, SCORE as CONFIDENCE, on_page, results_frame, summarise_results, to_jsonl, to_safe_csv,
+    COLUMN_WORDS, SCORE as CONFIDENCE, TAG_WORDS, on_page, results_frame, summarise_results, to_jsonl, to_safe_csv,
 )
 from core.presentation.highlight import highlighted_html
 from core.services.accounts import Permission
@@ -207,8 +207,9 @@ def result_headers(frame: pd.DataFrame) -> dict:
     config = {}
     for column, words in frame.attrs.get("words", {}).items():
         width = RESULT_WIDTHS.get(words, "small")
+        as_bar = words in (COLUMN_WORDS[CONFIDENCE], TAG_WORDS[CONFIDENCE])
         config[column] = (st.column_config.ProgressColumn(words, format="%.2f", min_value=0, max_value=1, width=width)
-                          if words == COLUMN_WORDS[CONFIDENCE] else st.column_config.Column(words, width=width))
+                          if as_bar else st.column_config.Column(words, width=width))
     return config
 
 
