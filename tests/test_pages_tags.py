@@ -3,13 +3,15 @@ publishable; classifying with a published tagger gives the tags."""
 
 from __future__ import annotations
 
+import re
+
 from core.accounts.auth import command_line_actor
 from core.data.ingest import records_from_list
 from core.data.split import SplitPlan
 from core.data.tag_preparation import prepare_tags, save_tag_preparation
 from core.data.tags import detect_task
 from tests.conftest import train_runs
-from tests.test_pages import open_page, texts
+from tests.test_pages import explanations, open_page, texts
 from tests.test_tags import ticket_rows
 
 
@@ -86,6 +88,12 @@ def test_the_evaluate_page_compares_taggers_and_shows_one_runs_tags(isolated_wor
     assert any(bar.startswith("payments") and "· given (threshold" in bar for bar in bars)
     assert any("· not given (threshold" in bar for bar in bars)
     assert "Certainty of the least certain tag" in texts(page)
+    assert page.selectbox(key="explain_tag").options[:2] == ["bug", "payments"]  # the tags given first
+    page.selectbox(key="explain_tag").set_value("payments")
+    page.button(key="explain_text").click().run()
+    (weighed,) = explanations(page)
+    assert re.search(r'<span class="fs-why-pos-\d" title="\+[0-9.]+">(card|charged)</span>', weighed)
+    assert any("Green words raised the score of “payments”" in c.value for c in page.caption)
     page.radio(key="verdict:single").set_value("No, it should be…").run()
     tags = page.multiselect(key="correct:single")
     assert tags.value == ["bug", "payments"] and page.button(key="send_feedback:single").disabled  # unchanged yet

@@ -287,6 +287,16 @@ class TextClassifier(ABC):
                            "occlusion: how much the margin falls without the word",
                            occlusion(self.predict_proba, text, label, runner_up))
 
+    def explain_tag(self, text: str, tag: str) -> "Explanation":
+        """For a tagger: the words that raised (or lowered) one tag's own score, by occlusion (each tag has its
+        own score, so there is no runner-up to weigh it against)."""
+        from core.models.explain import Explanation, occlusion
+
+        if tag not in self.label_names:
+            raise ValueError(f"{tag!r} is not one of this model's tags ({', '.join(self.label_names)})")
+        return Explanation(tag, None, "occlusion: how much the tag's score falls without the word",
+                           occlusion(self.predict_proba, text, self.label_names.index(tag), None))
+
     def use_precision(self, precision: str) -> None:
         """Serve at a reduced precision; models without reduced variants accept only fp32."""
         if precision != "fp32":

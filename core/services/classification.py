@@ -135,14 +135,14 @@ def my_feedback(studio: Studio, caller: Caller) -> list[FeedbackItem]:
     return feedback_of(studio.store, actor.username)
 
 
-def explain_text(studio: Studio, caller: Caller, text: str) -> Explanation:
+def explain_text(studio: Studio, caller: Caller, text: str, tag: str | None = None) -> Explanation:
     """The words that pushed the published model's prediction for ``text`` towards its label and away from the
-    runner-up (computed on demand; nothing is logged or stored)."""
+    runner-up, or (a tagger, ``tag``) raised that tag's score (computed on demand; nothing is logged or stored)."""
     caller.require(Permission.CLASSIFY)
     loaded = studio.published.current_model()
     if loaded is None:
         raise NothingPublished()
-    return loaded[0].explain(text)
+    return loaded[0].explain(text) if tag is None else loaded[0].explain_tag(text, tag)
 
 
 def explain_with_run(studio: Studio, caller: Caller, run_id: str, text: str) -> Explanation:

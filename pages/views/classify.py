@@ -102,17 +102,25 @@ def feedback_form(record: RunRecord, text: str, prediction: Prediction, key: str
     st.rerun()
 
 
-def why(text: str) -> None:
-    """On request: the words that pushed the prediction towards its label (green) or the runner-up (red)."""
-    with st.expander("Why this label?"):
+def why(text: str, tags: list[str] | None = None) -> None:
+    """On request: the words that pushed the prediction towards its label (green) or the runner-up (red); for a
+    tagger, the words that raised (green) or lowered (red) the score of the tag chosen."""
+    with st.expander("Why these tags?" if tags is not None else "Why this label?"):
+        tag = None
+        if tags is not None:
+            tag = st.selectbox("Tag", tags, key="explain_tag")
         if st.button("Show the words that decided it", key="explain_text"):
             with st.spinner("Weighing each word…"):
-                st.session_state[WHY] = (text, explain_text(studio, caller, text))
+                st.session_state[WHY] = ((text, tag), explain_text(studio, caller, text, tag))
         shown = st.session_state.get(WHY)
-        if not shown or shown[0] != text:
+        if not shown or shown[0] != (text, tag):
             return
         explanation = shown[1]
         st.html(highlighted_html(text, explanation))
+        if tag is not None:
+            st.caption(f"Green words raised the score of “{plain(tag)}”, red ones lowered it; the darker, the "
+                       f"stronger. Method: {explanation.method}.")
+            return
         over = f" over “{plain(explanation.runner_up)}”" if explanation.runner_up else ""
         st.caption(f"Green words pushed towards “{plain(explanation.label)}”{over}, red ones the other way; the "
                    f"darker, the stronger. Method: {explanation.method}.")
@@ -131,7 +139,11 @@ def single_text(record: RunRecord, threshold: float) -> None:
     if last and last["run_id"] == record.run_id:
         show_prediction(last["prediction"], threshold, tag_thresholds(record))
         if last["prediction"].status == "ok":
-            why(last["text"])
+            prediction = last["prediction"]
+            # a tagger: each tag it could give, the ones it gave first
+            tags = None if prediction.labels is None else [
+                *prediction.labels, *[t for t in record.labels if t not in prediction.labels]]
+            why(last["text"], tags)
             feedback_form(record, last["text"], last["prediction"], "single")
 
 
