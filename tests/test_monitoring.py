@@ -115,3 +115,19 @@ def test_only_admins_read_logs_and_everyones_feedback(store, config, actor):
         with pytest.raises(PermissionDenied):
             read(studio, caller)
     assert len(pending(studio, Caller(ADMIN))) == 4 and len(served_predictions(studio, Caller(ADMIN))) == 6
+
+
+def test_a_taggers_predictions_are_counted_per_tag_and_their_rates_followed_over_time():
+    import pandas as pd
+
+    from core.serving.monitoring import label_drift, tag_rates_over_time
+
+    log = pd.DataFrame({"time": pd.to_datetime(["2026-12-01 10:00", "2026-12-01 11:00", "2026-12-02 09:00",
+                                                "2026-12-02 10:00"], utc=True),
+                        "label": ["bug; payments", "bug", "", "payments"], "status": ["ok"] * 4})
+    drift, _ = label_drift(log, {"bug": 6, "payments": 3, "(no tag)": 1}, tags=True)
+    assert dict(zip(drift["label"], drift["recent predictions"])) == {"(no tag)": 0.2, "bug": 0.4, "payments": 0.4}
+    rates = tag_rates_over_time(log, "D")
+    first_day = rates[rates["period"] == rates["period"].min()]
+    assert dict(zip(first_day["tag"], first_day["rate"])) == {"bug": 1.0, "payments": 0.5}
+    assert set(rates[rates["period"] == rates["period"].max()]["tag"]) == {"(no tag)", "payments"}

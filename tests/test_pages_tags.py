@@ -100,3 +100,9 @@ def test_the_evaluate_page_compares_taggers_and_shows_one_runs_tags(isolated_wor
     tags.set_value(["bug", "payments", "support"]).run()
     page.button(key="send_feedback:single").click().run()
     assert "you said it should be “bug; payments; support”, not “bug; payments”" in texts(page)
+
+    admin = open_page("pages/views/admin.py", as_user="root", role="admin")
+    assert not admin.exception, admin.exception
+    charts = [chart.proto.spec for chart in admin.get("plotly_chart")]
+    assert any("Tag rates: share of texts given each tag" in spec for spec in charts)
+    assert "tag mix (each tag's share of the tags given)" in texts(admin)

@@ -178,6 +178,16 @@ def review_share(series: pd.DataFrame, freq: str = "D") -> go.Figure:
     return _share_over_time(series, "review_share", "predictions", "Share needing review", freq)
 
 
+def tag_rates(series: pd.DataFrame, freq: str = "D") -> go.Figure:
+    """A tagger's share of texts given each tag, per period, a line per tag."""
+    figure = px.line(series, x="period", y="rate", color="tag", markers=True, hover_data=["texts"],
+                     title="Tag rates: share of texts given each tag")
+    figure.update_yaxes(tickformat=".0%", title_text="", rangemode="tozero")
+    _time_axis(figure, series["period"], freq)
+    figure.update_layout(legend=dict(title_text="", orientation="h", yanchor="top", y=-0.25, x=0))
+    return _tidy(figure, 340)
+
+
 def label_mix(drift: pd.DataFrame, distance: float) -> go.Figure:
     """Label shares of recent predictions next to the training data's."""
     tidy = drift.melt(id_vars="label", var_name="data", value_name="share")

@@ -15,6 +15,7 @@ from core.accounts.audit import EventType, Milestone, query_events, readable_eve
 from core.accounts.auth import Permission
 from core.serving.monitoring import (
     agreement_over_time, default_period, feedback_agreement, feedback_log, label_drift, model_usage, own_predictions,
+    tag_rates_over_time,
     prediction_log, review_share_over_time, volume_over_time, with_model_names,
 )
 from core.services.studio import Caller, Studio
@@ -60,6 +61,7 @@ def recent_activity(studio: Studio, caller: Caller, run_name: Callable[[str], st
 
 __all__ = [
     "EventType", "Milestone", "agreement_over_time", "default_period", "feedback_agreement", "label_drift",
+    "tag_rates_over_time",
     "model_usage", "my_predictions", "readable_events", "recent_activity", "review_share_over_time",
     "served_predictions", "session_events", "session_log", "verdicts", "volume_over_time", "with_model_names",
 ]

@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy import insert, select
 
 from core.accounts.auth import Actor
-from core.models.predict import Prediction
+from core.models.predict import TAG_JOIN, Prediction
 from core.platform.store import Store, feedback, predictions, utc_now
 
 PREDICTION_COLUMNS = ["time", "username", "run_id", "label", "score", "needs_review", "status", "source"]
@@ -90,12 +90,28 @@ def review_share_over_time(log: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
     return pd.DataFrame({"review_share": grouped.mean().astype(float), "predictions": grouped.size()}).reset_index()
 
 
-def label_drift(log: pd.DataFrame, training_counts: dict[str, int]) -> tuple[pd.DataFrame, float]:
-    """Each label's share among recent predictions and in the training data, and their total variation distance.
+NO_TAG = "(no tag)"
+
+
+def _tag_lists(labels: pd.Series) -> pd.Series:
+    """A tagger's predicted labels (tags joined by "; ") as lists of tags (["(no tag)"] for none)."""
+    return labels.map(lambda label: [t for t in label.split(TAG_JOIN) if t] or [NO_TAG])
+
+
+def given_tags(labels: pd.Series) -> pd.Series:
+    """The tags given, one row per tag."""
+    return _tag_lists(labels).explode()
+
+
+def label_drift(log: pd.DataFrame, training_counts: dict[str, int],
+                tags: bool = False) -> tuple[pd.DataFrame, float]:
+    """Each label's share among recent predictions and in the training data, and their total variation distance;
+    for a tagger (``tags``), each tag's share of the tags given.
 
     The distance is half the sum of absolute share differences: 0 means the same mix, 1 means no overlap.
     """
-    recent = log[log["status"] == "ok"]["label"].value_counts()
+    given = log[log["status"] == "ok"]["label"]
+    recent = (given_tags(given) if tags else given).value_counts()
     labels = sorted(set(training_counts) | set(recent.index))
     total_recent, total_training = max(int(recent.sum()), 1), max(sum(training_counts.values()), 1)
     frame = pd.DataFrame({
@@ -105,6 +121,19 @@ def label_drift(log: pd.DataFrame, training_counts: dict[str, int]) -> tuple[pd.
     })
     distance = float((frame["recent predictions"] - frame["training data"]).abs().sum() / 2) if len(recent) else 0.0
     return frame, distance
+
+
+def tag_rates_over_time(log: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
+    """For a tagger's predictions: the share of texts given each tag, per period."""
+    scored = log[log["status"] == "ok"]
+    if scored.empty:
+        return pd.DataFrame(columns=["period", "tag", "rate", "texts"])
+    scored = scored.assign(period=_periods(scored["time"], freq))
+    texts = scored.groupby("period").size().rename("texts")
+    per_tag = scored.assign(tag=_tag_lists(scored["label"])).explode("tag").groupby(["period", "tag"]).size()
+    per_tag = per_tag.rename("given")
+    rates = per_tag.reset_index().merge(texts.reset_index(), on="period")
+    return rates.assign(rate=rates["given"] / rates["texts"])[["period", "tag", "rate", "texts"]]
 
 
 def model_usage(log: pd.DataFrame) -> pd.DataFrame:

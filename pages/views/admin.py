@@ -20,8 +20,8 @@ from core.services.feedback import (
 )
 from core.services.logs import (
     EventType, agreement_over_time, default_period, feedback_agreement, label_drift, model_usage, readable_events,
-    review_share_over_time, served_predictions, session_events, session_log, verdicts as given_verdicts,
-    volume_over_time, with_model_names,
+    review_share_over_time, served_predictions, session_events, session_log, tag_rates_over_time,
+    verdicts as given_verdicts, volume_over_time, with_model_names,
 )
 from core.services.publishing import published_run
 from core.services.review import figures as queue_figures
@@ -124,10 +124,14 @@ def monitoring(studio: Studio, caller: Caller) -> None:
                    "compared with its training data.")
     if version is not None:
         recent = log[log["run_id"] == record.run_id].tail(1000)
-        drift, distance = label_drift(recent, version.meta["split_counts"]["train"])
+        drift, distance = label_drift(recent, version.meta["split_counts"]["train"], tags=version.multi_label)
         st.plotly_chart(charts.label_mix(drift, distance), width="stretch", key="drift")
-        st.caption("The distance is 0 when recent predictions have the training data's label mix and 1 when they "
-                   "share nothing; a rising value means the feedback coming in has changed.")
+        st.caption("The distance is 0 when recent predictions have the training data's "
+                   + ("tag mix (each tag's share of the tags given)" if version.multi_label else "label mix")
+                   + " and 1 when they share nothing; a rising value means the feedback coming in has changed.")
+        if version.multi_label:
+            st.plotly_chart(charts.tag_rates(tag_rates_over_time(log[log["run_id"] == record.run_id], freq), freq),
+                            width="stretch", key="tag_rates")
     st.markdown("**Per model**")
     st.dataframe(usage[["model", *[c for c in usage.columns if c not in ("model", "run_id")], "run_id"]],
                  hide_index=True, width="stretch",
