@@ -54,3 +54,22 @@ def test_the_metrics_match_their_definitions():
     rows = per_tag_metrics(truth, given, ["a", "b", "c"], [0.5, 0.4, 0.3])
     assert rows[1] == {"label": "b", "precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2, "predicted": 2,
                        "threshold": 0.4}
+
+
+def test_a_taggers_test_scores_round_trip_and_name_the_missing_and_extra_tags(tmp_path):
+    from core.evaluation.tag_scoring import co_occurrence, load_tag_scores, save_tag_scores, scored, tag_mistakes
+
+    truth = indicator([[0, 1], [1], [2], []], 3)
+    scores = np.array([[0.9, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.7, 0.9], [0.1, 0.1, 0.2]])
+    evaluation = scored(["bug", "payments", "ux"], ["a", "b", "c", "d"], truth, scores, (0.5, 0.5, 0.5), False, 10.0)
+    save_tag_scores(tmp_path, evaluation)
+    again = load_tag_scores(tmp_path)
+    assert again.metrics == evaluation.metrics and (again.given == evaluation.given).all()
+    mistakes = tag_mistakes(again)
+    assert mistakes.to_dict("records") == [
+        {"text": "a", "right tags": "bug; payments", "tags given": "bug", "missing": "payments", "extra": "",
+         "wrong": 1},
+        {"text": "c", "right tags": "ux", "tags given": "payments; ux", "missing": "", "extra": "payments",
+         "wrong": 1}]
+    pairs = co_occurrence(again)
+    assert pairs.loc["bug", "payments"] == 1 and pairs.loc["payments", "payments"] == 2 and pairs.loc["ux", "bug"] == 0

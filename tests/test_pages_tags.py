@@ -63,6 +63,11 @@ def test_the_evaluate_page_compares_taggers_and_shows_one_runs_tags(isolated_wor
     assert "gave exactly the right tags to" in page and f"tested on {version.meta['split_sizes']['test']}" in page
     per_tag = next(d.value for d in app.dataframe if "threshold" in d.value.columns)
     assert sorted(per_tag["label"]) == ["bug", "login", "payments", "support"]
+    mistakes = next(d.value for d in app.dataframe if "missing" in d.value.columns)
+    assert list(mistakes.columns) == ["text", "right tags", "tags given", "missing", "extra", "wrong"]
+    assert "test texts got a tag set that is not quite right" in texts(app)
+    pairs = next(chart.proto.spec for chart in app.get("plotly_chart") if "Tags together" in chart.proto.spec)
+    assert "bug" in pairs and "payments" in pairs
 
     publish = next(b for b in app.button if b.label.startswith("Publish this run"))
     publish.click().run()

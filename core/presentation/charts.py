@@ -178,6 +178,15 @@ def review_share(series: pd.DataFrame, freq: str = "D") -> go.Figure:
     return _share_over_time(series, "review_share", "predictions", "Share needing review", freq)
 
 
+def tag_pairs(pairs: pd.DataFrame) -> go.Figure:
+    """How many texts carry each pair of tags (the diagonal: each tag's texts), as a heat map."""
+    figure = px.imshow(pairs, text_auto=True, color_continuous_scale="Blues", aspect="auto",
+                       title="Tags together: texts carrying both (test split)")
+    figure.update_xaxes(title_text="", side="bottom")
+    figure.update_yaxes(title_text="")
+    return _tidy(figure, max(320, 28 * len(pairs) + 120))
+
+
 def tag_rates(series: pd.DataFrame, freq: str = "D") -> go.Figure:
     """A tagger's share of texts given each tag, per period, a line per tag."""
     figure = px.line(series, x="period", y="rate", color="tag", markers=True, hover_data=["texts"],

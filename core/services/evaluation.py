@@ -14,6 +14,7 @@ from core.accounts.audit import EventType
 from core.accounts.auth import Permission
 from core.data.ingest import RawTable
 from core.evaluation.scoring import SCORES_FILE, Evaluation, EvaluationError, filter_errors
+from core.evaluation.tag_scoring import TagEvaluation, co_occurrence, load_tag_scores, tag_mistakes
 from core.experiments.comparison import (
     RANKING_METRICS, TAG_RANKING_METRICS, comparable_groups, comparison_table, recommend, tag_comparison_table,
     transformer_verdict,
@@ -86,6 +87,13 @@ def tag_runs(studio: Studio, caller: Caller, records: list[RunRecord]) -> pd.Dat
     return tag_comparison_table(records)
 
 
+def tag_evaluation(studio: Studio, caller: Caller, record: RunRecord) -> TagEvaluation | None:
+    """A tagger's test split as scored when it finished (texts, true tags, scores, thresholds); None for a run
+    that kept none."""
+    caller.require(Permission.EVALUATE)
+    return load_tag_scores(run_folder(studio.workspace, record.run_id))
+
+
 def gives_tags(record: RunRecord) -> bool:
     """Whether a finished run's model gives tags (several per text) rather than one label."""
     return (record.model or {}).get("task") == "multi-label"
@@ -108,5 +116,6 @@ __all__ = [
     "filter_errors", "markdown_report", "recommend", "recommendation", "serving_precision", "suggested_threshold",
     "test_evaluation", "transformer_verdict",
     # multi-label runs
-    "TAG_RANKING_METRICS", "gives_tags", "tag_runs",
+    "TAG_RANKING_METRICS", "TagEvaluation", "co_occurrence", "gives_tags", "tag_evaluation", "tag_mistakes",
+    "tag_runs",
 ]

@@ -26,7 +26,7 @@ from core.models.model_kinds import model_kinds
 from core.platform.config import AppConfig, ModelConfig
 from core.data.dataset_versions import DatasetVersion, load_dataset_version
 from core.evaluation.scoring import Evaluation, ScoredSet, evaluate, save_scores, score_split
-from core.evaluation.tag_scoring import evaluate_tags
+from core.evaluation.tag_scoring import evaluate_tags, save_tag_scores
 from core.models.pretrained import model_fingerprint, token_counter
 from core.training.recipe import DataProfile, Recipe, plan_recipe
 from core.training.runs import (
@@ -294,9 +294,12 @@ def _label_results(model: TextClassifier, version: DatasetVersion, folder: Path,
                 test_texts_per_s=test_scores.texts_per_second or 0.0)
 
 
-def _tag_results(model: TextClassifier, version: DatasetVersion) -> dict:
-    """A multi-label model's tag sets on the validation and test splits, with its own thresholds."""
+def _tag_results(model: TextClassifier, version: DatasetVersion, folder: Path) -> dict:
+    """A multi-label model's tag sets on the validation and test splits, with its own thresholds (the test
+    scores kept for the Evaluate page)."""
     validation, test = evaluate_tags(model, version, "validation"), evaluate_tags(model, version, "test")
+    if test is not None:
+        save_tag_scores(folder, test)
     return dict(validation_metrics=validation.metrics if validation else {},
                 test_metrics=test.metrics if test else {}, test_per_class=test.per_tag if test else [],
                 test_texts_per_s=test.texts_per_second if test else 0.0)
@@ -327,7 +330,7 @@ def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, sto
             raise TrainingCancelled()
         model.tune_thresholds(data)  # a multi-label model's per-tag thresholds, on the validation split
         handle.report(message="testing")
-        results = (_tag_results(model, version) if version.multi_label
+        results = (_tag_results(model, version, folder) if version.multi_label
                    else _label_results(model, version, folder, handle, config))
         speed = results.pop("test_texts_per_s")
         handle.report(model=_save_model(model, folder / MODEL_DIR, record))

@@ -14,8 +14,8 @@ from core.services.datasets import dataset_version, edited_test_split_note, gues
 from core.services.evaluation import (
     RANKING_METRICS, Evaluation, EvaluationError, PrecisionCheck, ReviewThreshold, comparable_groups,
     comparison_table, evaluate_file, experiments_csv, experiments_json, filter_errors, markdown_report, recommend,
-    TAG_RANKING_METRICS, gives_tags, serving_precision, suggested_threshold, tag_runs, test_evaluation,
-    transformer_verdict,
+    TAG_RANKING_METRICS, TagEvaluation, co_occurrence, gives_tags, serving_precision, suggested_threshold,
+    tag_evaluation, tag_mistakes, tag_runs, test_evaluation, transformer_verdict,
 )
 from core.services.publishing import (
     PublishError, deletion_warning, publication, publish_check, publish_run, publishing_history, restore_run,
@@ -369,8 +369,31 @@ def tag_comparison(records: list[RunRecord]) -> RunRecord:
                  column_config={"label": st.column_config.TextColumn("tag")}
                  | {name: st.column_config.NumberColumn(format="%.3f")
                     for name in ("precision", "recall", "f1", "threshold")})
+    evaluation = tag_evaluation(studio, caller, record)
+    if evaluation is not None:
+        tag_mistake_browser(evaluation, record.run_id)
+        st.plotly_chart(charts.tag_pairs(co_occurrence(evaluation)), width="stretch", key=f"pairs:{record.run_id}")
     training_details(record, config, key=record.run_id)
     return record
+
+
+#: Column widths (pixels) of the texts a tagger got wrong, so that they fit the page's width.
+TAG_MISTAKE_WIDTHS = {"text": 330, "right tags": 140, "tags given": 140, "missing": 110, "extra": 110, "wrong": 60}
+
+
+def tag_mistake_browser(evaluation: TagEvaluation, run_id: str) -> None:
+    """The test texts whose tag set was wrong, most wrong decisions first, narrowed to one tag if wanted."""
+    mistakes = tag_mistakes(evaluation)
+    st.markdown(f"**{len(mistakes):,} of {evaluation.examples:,} test texts got a tag set that is not quite "
+                "right.** The most wrong decisions come first: a tag it missed, or one it added.")
+    tag = st.selectbox("Only texts where this tag was missed or added", [ANY, *evaluation.names],
+                       key=f"mistake_tag:{run_id}")
+    if tag != ANY:
+        involved = [tag in (row.missing.split("; ") + row.extra.split("; ")) for row in mistakes.itertuples()]
+        mistakes = mistakes[involved]
+    st.dataframe(mistakes, hide_index=True, width="stretch", height=300,
+                 column_config={column: st.column_config.Column(width=width)
+                                for column, width in TAG_MISTAKE_WIDTHS.items()})
 
 
 actor, config, studio, caller = start_page(
