@@ -22,8 +22,10 @@ def tickets_csv(rows: list[dict]) -> bytes:
 def test_the_data_page_detects_tags_reports_them_and_saves_a_tagged_version(isolated_workspace):
     from core.data.dataset_versions import list_dataset_versions
 
+    rows = ticket_rows(120)
+    rows[3] = {**rows[3], "tags": "support"}  # a crash and a login, tagged as a support matter
     app = open_page("pages/views/data.py")
-    app.file_uploader[0].set_value(("tickets.csv", tickets_csv(ticket_rows(120)), "text/csv")).run()
+    app.file_uploader[0].set_value(("tickets.csv", tickets_csv(rows), "text/csv")).run()
     assert not app.exception, app.exception
     task = next(r for r in app.radio if r.label == "Labels or tags?")
     assert task.value == "several tags per text, in the label field"
@@ -31,6 +33,12 @@ def test_the_data_page_detects_tags_reports_them_and_saves_a_tagged_version(isol
     assert "Detected from 'tags': multi-label ('tags' holds several values separated by ';'" in page
     assert next(t for t in app.text_input if t.label == "Tags separated by").value == ";"
     assert "Texts without a tag" in page and "Tags per text" in page and "Tagged texts per split" in page
+    app.button(key="check_tags").click().run()
+    assert not app.exception, app.exception
+    assert "carry tags the rest of the data disagrees with" in texts(app)
+    suspicious = next(d.value for d in app.dataframe if "suggested" in d.value.columns)
+    assert suspicious["line"].iloc[0] == 5 and suspicious["tags"].iloc[0] == "support"
+    assert set(suspicious["suggested"].iloc[0].split("; ")) == {"bug", "login"}
     app.button(key="save_version").click().run()
     assert "Saved tickets/v1: 120 examples" in texts(app) and "each with its tags (4 tags)" in texts(app)
     (version,) = list_dataset_versions(isolated_workspace)

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from tests.test_label_issues import counting_forks as counting_forks_here
+
 from core.data.ingest import read_feedback_bytes, records_from_list
 from core.data.tags import (
     TagError, TagFormat, TagShape, TaskType, binary_columns, detect_task, guess_separator, read_tags,
@@ -190,3 +192,43 @@ def test_tag_spellings_are_merged_into_the_most_common_one_when_asked(config):
     assert merged.rows["tags"].tolist()[:5] == [("bug", "payments"), ("bug",), ("bug",), ("payments",),
                                                 ("bug", "payments")]
     assert set(merged.report.label_counts) == {"bug", "payments", "feature request"}  # a tie: the first in sort order
+
+
+def test_texts_whose_tags_the_other_texts_disagree_with_are_found_with_a_suggestion(config):
+    import pandas as pd
+
+    from core.data.tag_issues import apply_tag_decisions, find_suspicious_tags
+
+    rows = ticket_rows(150)[:150]
+    frame = pd.DataFrame({"line": range(1, 151), "text": [r["ticket"] for r in rows],
+                          "tags": [tuple(r["tags"].split(";")) for r in rows]})
+    wrong = {4: ("support",), 40: ("payments",), 77: ("bug", "login")}  # planted: tags the text does not speak of
+    true = {line: frame.loc[line - 1, "tags"] for line in wrong}
+    for line, tags in wrong.items():
+        frame.at[line - 1, "tags"] = tags
+    with counting_forks_here() as forks:
+        check = find_suspicious_tags(frame, config)
+    assert forks == []
+    top = {issue.line: issue for issue in check.issues[:len(wrong)]}
+    assert set(top) == set(wrong)
+    assert all(set(top[line].suggested) == set(true[line]) for line in wrong)
+    assert top[40].added == ("bug", "login") and top[40].dropped == ("payments",)
+    fixed = apply_tag_decisions(frame, [top[4]], drop=[40])
+    assert len(fixed) == 149 and set(fixed.loc[fixed["line"] == 4, "tags"].iloc[0]) == set(true[4])
+
+
+def test_decisions_on_suspicious_tags_are_saved_with_the_version(config, isolated_workspace):
+    from core.accounts.auth import command_line_actor
+    from core.data.split import SplitPlan
+    from core.data.tag_issues import TagIssue
+    from core.data.tag_preparation import prepare_tags, save_tag_preparation
+
+    table = records_from_list(ticket_rows(60), source="tickets.csv")
+    prepared = prepare_tags(table, "ticket", detect_task(table, "tags").format, config)
+    first = prepared.rows.iloc[0]
+    decided = prepared.with_decisions([TagIssue(int(first["line"]), first["text"], first["tags"], ("login",), 0.1)],
+                                      drop=[int(prepared.rows.iloc[1]["line"])])
+    assert len(decided.rows) == len(prepared.rows) - 1 and decided.rows.iloc[0]["tags"] == ("login",)
+    version = save_tag_preparation(isolated_workspace, "tickets", decided, SplitPlan(0.8, 0.1, 0.1, 1),
+                                   command_line_actor())
+    assert version.meta["tag_review"] == {"tags_changed": 1, "rows_removed": 1}

@@ -42,6 +42,18 @@ class TagPreparation:
     rows: pd.DataFrame
     report: ValidationReport
     merge_spellings: bool = False
+    #: What a person decided on suspicious tags: how many texts took the suggested tags, how many were dropped.
+    reviewed: dict[str, int] | None = None
+
+    def with_decisions(self, relabel: list, drop: list[int]) -> "TagPreparation":
+        """The same preparation with suspicious-tag decisions applied (core.data.tag_issues), said in
+        ``reviewed`` and kept in the saved version."""
+        from dataclasses import replace
+
+        from core.data.tag_issues import apply_tag_decisions
+
+        return replace(self, rows=apply_tag_decisions(self.rows, relabel, drop),
+                       reviewed={"tags_changed": len(relabel), "rows_removed": len(drop)})
 
     @property
     def ready(self) -> bool:
@@ -147,4 +159,5 @@ def save_tag_preparation(workspace: Workspace, name: str, prepared: TagPreparati
         rows = pd.concat([rows, test.rows.assign(split="test")], ignore_index=True)
     return save_tagged_rows(workspace, name, rows, prepared.report, created_by=actor.username,
                             source=prepared.table.source, split_plan=asdict(plan), tag_format=asdict(prepared.tag_format),
-                            keep_untagged=prepared.keep_untagged, merged_spellings=prepared.merge_spellings)
+                            keep_untagged=prepared.keep_untagged, merged_spellings=prepared.merge_spellings,
+                            tag_review=prepared.reviewed)

@@ -24,6 +24,7 @@ from core.data.label_issues import LabelCheckError
 from core.data.label_revision import checkable_frame, edited_test_split_note_of, revise_version
 from core.data.preparation import Preparation, prepare, save_preparation
 from core.data.split import SplitPlan, split_table
+from core.data.tag_issues import TagCheck, TagIssue, find_suspicious_tags
 from core.data.tag_preparation import TagPreparation, prepare_tags, save_tag_preparation
 from core.data.tags import TagError, TagFormat, TagShape, TaskGuess, TaskType, binary_columns, detect_task
 from core.data.validate import Finding, Fix, Severity, ValidationReport
@@ -73,6 +74,16 @@ def check_labels(studio: Studio, caller: Caller, prepared: Preparation,
     check = find_suspicious_labels(prepared.training_frame(), studio.config, progress)
     studio.audit(caller, EventType.LABELS_CHECKED, file=prepared.table.source, rows=check.rows,
                  suspicious=len(check.issues))
+    return check
+
+
+def check_tags(studio: Studio, caller: Caller, prepared: TagPreparation,
+               progress: FoldProgress | None = None) -> TagCheck:
+    """Texts of a prepared tagged file whose tags look wrong (core.data.tag_issues), for a person to decide on."""
+    caller.require(Permission.MANAGE_DATA)
+    check = find_suspicious_tags(prepared.rows, studio.config, progress)
+    studio.audit(caller, EventType.LABELS_CHECKED, file=prepared.table.source, rows=check.rows,
+                 suspicious=len(check.issues), task="multi-label")
     return check
 
 
@@ -162,6 +173,6 @@ __all__ = [
     "read_feedback_file", "revise_labels", "save_dataset", "split_table", "suggest_dataset_name", "token_counter",
     "version_users",
     # multi-label data
-    "TagError", "TagFormat", "TagPreparation", "TagShape", "TaskGuess", "TaskType", "binary_columns", "detect_task",
-    "prepare_tags", "save_tagged_dataset",
+    "TagCheck", "TagError", "TagFormat", "TagIssue", "TagPreparation", "TagShape", "TaskGuess", "TaskType",
+    "binary_columns", "check_tags", "detect_task", "prepare_tags", "save_tagged_dataset",
 ]

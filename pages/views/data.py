@@ -18,7 +18,8 @@ from core.services.datasets import (
     check_version_labels, dataset_versions, delete_dataset, find_copies, find_version_copies, guess_columns,
     note_upload, prepare, revise_labels, save_dataset, split_table, suggest_dataset_name, token_counter,
     version_users,
-    TagFormat, TagPreparation, TagShape, binary_columns, detect_task, prepare_tags, save_tagged_dataset,
+    TagCheck, TagFormat, TagPreparation, TagShape, binary_columns, check_tags, detect_task, prepare_tags,
+    save_tagged_dataset,
 )
 from core.services.studio import AppConfig
 from pages.common.widgets import (
@@ -317,7 +318,7 @@ def choose_task(source: Source, table: RawTable, label_field: str) -> TagFormat 
     return TagFormat(TagShape.DELIMITED, label_field, separator or ";")
 
 
-def check_tags(step, source: Source, table: RawTable, text_field: str, tag_format: TagFormat) -> TagPreparation:
+def report_tags(step, source: Source, table: RawTable, text_field: str, tag_format: TagFormat) -> TagPreparation:
     """Step 3 for tags: the report (rows left out and why), whether to keep texts without a tag, texts per tag."""
     keep_col, merge_col = st.columns(2)
     keep = keep_col.checkbox("Keep texts without a tag (a text may rightly have none of the tags)",
@@ -333,6 +334,49 @@ def check_tags(step, source: Source, table: RawTable, text_field: str, tag_forma
         st.subheader(step("Texts per tag"))
         st.plotly_chart(charts.label_distribution(prepared.report.label_counts), width="stretch")
     return prepared
+
+
+#: Column widths (pixels) of the suspicious-tags table, so that every column fits the page's width.
+TAG_DECISION_WIDTHS = {"line": 50, "text": 300, "tags": 130, "suggested": 130, "quality": 80, "action": 110}
+TAG_CHECK_HELP = ("Each text's tags are compared with what a model trained on the other texts gives it (5-fold "
+                  "one-vs-rest TF-IDF + logistic regression, cleanlab's multi-label check). Seconds for thousands "
+                  "of rows.")
+
+
+def tag_review(source: Source, prepared: TagPreparation) -> TagPreparation:
+    """Texts whose tags the other texts disagree with, and what to do with each; the preparation with the
+    decisions applied (or as it was)."""
+    check_key = f"tag_check:{source.key}:{prepared.text_field}:{prepared.tag_format!r}:{len(prepared.rows)}"
+    check: TagCheck | None = checked(check_key, "Find suspicious tags", "check_tags",
+                                     lambda progress: check_tags(studio, caller, prepared, progress),
+                                     TAG_CHECK_HELP, "folds checked")
+    if check is None:
+        return prepared
+    if not check.issues:
+        st.success(f"No tag set looks wrong: all {check.rows:,} texts agree with what the other texts say.")
+        return prepared
+    st.markdown(f"**{len(check.issues):,} of {check.rows:,} texts** carry tags the rest of the data disagrees with "
+                f"({check.folds} folds, {check.seconds:.0f} s). Nothing changes unless you choose an action.")
+    table = pd.DataFrame({"line": [i.line for i in check.issues], "text": [i.text for i in check.issues],
+                          "tags": ["; ".join(i.tags) for i in check.issues],
+                          "suggested": ["; ".join(i.suggested) for i in check.issues],
+                          "quality": [i.quality for i in check.issues], "action": [KEEP] * len(check.issues)})
+    edited = st.data_editor(
+        table, hide_index=True, width="stretch", height=300, key=f"tags_table:{check_key}",
+        disabled=[column for column in table.columns if column != "action"],
+        column_config={"action": st.column_config.SelectboxColumn(options=[KEEP, RELABEL, DROP], required=True,
+                                                                  width=TAG_DECISION_WIDTHS["action"]),
+                       "quality": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1,
+                                                                  width=TAG_DECISION_WIDTHS["quality"])}
+        | {name: st.column_config.Column(width=TAG_DECISION_WIDTHS[name]) for name in ("line", "text", "tags",
+                                                                                       "suggested")})
+    by_line = {issue.line: issue for issue in check.issues}
+    relabel = [by_line[int(row.line)] for row in edited.itertuples() if row.action == RELABEL]
+    drop = [int(row.line) for row in edited.itertuples() if row.action == DROP]
+    if not relabel and not drop:
+        return prepared
+    st.info(f"Saving will give {len(relabel)} text(s) their suggested tags and leave out {len(drop)}.")
+    return prepared.with_decisions(relabel, drop)
 
 
 def choose_fixes(step, raw: Preparation) -> CleaningOptions:
@@ -483,7 +527,11 @@ elif read is not None:
     text_field, label_field = map_fields(step, source, table)
     tag_format = choose_task(source, table, label_field)
     if tag_format is not None:
-        split_and_save(step, source, check_tags(step, source, table, text_field, tag_format))
+        tagged = report_tags(step, source, table, text_field, tag_format)
+        if tagged.ready:
+            st.subheader(step("Suspicious tags (optional)"))
+            tagged = tag_review(source, tagged)
+        split_and_save(step, source, tagged)
     else:
         raw, prepared, options = check_and_fix(step, source, table, text_field, label_field)
         if prepared.ready:
