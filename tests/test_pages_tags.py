@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from core.accounts.auth import command_line_actor
 from core.data.ingest import records_from_list
 from core.data.split import SplitPlan
@@ -113,6 +115,19 @@ def test_the_evaluate_page_compares_taggers_and_shows_one_runs_tags(isolated_wor
     tags.set_value(["bug", "payments", "support"]).run()
     page.button(key="send_feedback:single").click().run()
     assert "you said it should be “bug; payments; support”, not “bug; payments”" in texts(page)
+
+    # the review queue: a tagger's uncertain text is labelled with a tag set
+    from core.services.review import label_item, queue
+    from core.serving.feedback import FeedbackError
+    from tests.conftest import ANALYST
+
+    classify(Studio(config), Caller(USER, "s1"), ["my card and the login, both broken"], threshold=0.9999)
+    (item,) = queue(Studio(config), Caller(ANALYST, "s2"))
+    reviewer = open_page("pages/views/classify.py")
+    assert reviewer.multiselect(key=f"queue_label:{item.id}").options == ["bug", "login", "payments", "support"]
+    with pytest.raises(FeedbackError, match="'weather' is not one of the model's tags"):
+        label_item(Studio(config), Caller(ANALYST, "s2"), item.id, "login; weather")
+    assert label_item(Studio(config), Caller(ANALYST, "s2"), item.id, "login; payments")
 
     admin = open_page("pages/views/admin.py", as_user="root", role="admin")
     assert not admin.exception, admin.exception

@@ -11,6 +11,7 @@ from core.serving.review_queue import (
 )
 from core.training.runs import RunError, load_record
 from core.services.studio import Caller, Studio
+from core.models.predict import TAG_JOIN
 
 
 def queue(studio: Studio, caller: Caller, limit: int = 200) -> list[QueuedItem]:
@@ -21,18 +22,21 @@ def queue(studio: Studio, caller: Caller, limit: int = 200) -> list[QueuedItem]:
 
 
 def label_item(studio: Studio, caller: Caller, item_id: int, label: str) -> bool:
-    """Give a queued text its label: a correction for the feedback review (and the item closed). False when
-    it was labelled by someone else first or has expired."""
+    """Give a queued text its label (a tagger's: its tags joined by "; "): a correction for the feedback review
+    (and the item closed). False when it was labelled by someone else first or has expired."""
     actor = caller.require(Permission.LABEL_QUEUE)
     queued = item(studio.store, item_id)
     if queued is None:
         return False
     try:
-        labels = load_record(studio.workspace, queued.run_id).labels
+        record = load_record(studio.workspace, queued.run_id)
     except (RunError, OSError) as error:
         raise FeedbackError(f"the run that made this prediction is gone ({error})") from None
-    if label not in labels:
-        raise FeedbackError(f"{label!r} is not one of the model's labels ({', '.join(labels)})")
+    tags = (record.model or {}).get("task") == "multi-label"  # a tagger's label: its tags joined by "; "
+    for part in ([t for t in label.split(TAG_JOIN) if t] if tags else [label]):
+        if part not in record.labels:
+            raise FeedbackError(f"{part!r} is not one of the model's {'tags' if tags else 'labels'} "
+                                f"({', '.join(record.labels)})")
     correction = label_as_correction(studio.store, queued, label, actor, caller.session_id)
     if correction is None:
         return False

@@ -243,9 +243,14 @@ def review_queue_tab(record: RunRecord) -> None:
                 f"said “{plain(item.predicted)}” with confidence {item.score:.0%}.")
     with st.container(border=True):
         st.markdown(plain(item.text))
-    labels = record.labels if item.run_id == record.run_id else sorted({item.predicted, *record.labels})
-    label = st.selectbox("The right label", labels, index=labels.index(item.predicted) if item.predicted in labels
-                         else 0, key=f"queue_label:{item.id}")
+    if tag_thresholds(record) and item.run_id == record.run_id:  # a tagger's text: its right tags
+        given = [tag for tag in item.predicted.split(TAG_JOIN) if tag in record.labels]
+        label = TAG_JOIN.join(sorted(st.multiselect("The right tags", record.labels, default=given,
+                                                    key=f"queue_label:{item.id}", placeholder="No tag fits")))
+    else:
+        labels = record.labels if item.run_id == record.run_id else sorted({item.predicted, *record.labels})
+        label = st.selectbox("The right label", labels, index=labels.index(item.predicted)
+                             if item.predicted in labels else 0, key=f"queue_label:{item.id}")
     save, skip = st.columns(2)
     if save.button("Save label", type="primary", key="queue_save"):
         try:
