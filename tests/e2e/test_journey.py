@@ -5,6 +5,7 @@ Assertions are on what a person sees. Screenshots of each step go to tests/outpu
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -470,6 +471,28 @@ def test_a_tagged_file_goes_from_upload_to_tags_on_the_classify_page(browser, se
     s.sign_in("ana", ANALYST_PASSWORD)
     s.see("How it works")
     s.nav("Data")
+    # The other shapes tags come in: an Excel sheet with one yes/no column per tag, and JSON lists.
+    from tests.test_workbook import workbook
+
+    rows = ticket_rows(60)
+    names = ("bug", "payments", "support", "login")
+    sheet = tmp_path / "flags.xlsx"
+    sheet.write_bytes(workbook(Flags=[["ticket", *names], *[[r["ticket"], *[
+        "yes" if tag in r["tags"].split(";") else "no" for tag in names]] for r in rows if r["tags"]]]))
+    s.page.locator('input[type="file"]').first.set_input_files(str(sheet))
+    s.see("rows read from sheet 'Flags'")
+    s.tick("several tags per text, one yes/no column each")
+    s.see("Tagged texts per split")
+    s.click("Save dataset version")
+    s.see("Saved flags/v1")
+    lists = tmp_path / "lists.jsonl"
+    lists.write_text("".join(json.dumps({"text": r["ticket"], "labels": r["tags"].split(";") if r["tags"] else []})
+                             + "\n" for r in rows), encoding="utf-8")
+    s.page.locator('input[type="file"]').first.set_input_files(str(lists))
+    s.see("'labels' holds lists of tags")
+    s.see("Tagged texts per split")
+    s.click("Save dataset version")
+    s.see("Saved lists/v1")
     tickets = tmp_path / "tickets.csv"
     tickets.write_text("id,ticket,tags\n" + "".join(f'{r["id"]},"{r["ticket"]}",{r["tags"]}\n'
                                                    for r in ticket_rows(120)), encoding="utf-8")
