@@ -370,8 +370,9 @@ def _tag_format(table: RawTable, args: argparse.Namespace) -> TagFormat | None:
     if args.task == "multi" and guess.format is None:
         raise CliError(f"{table.source}: '{label_field}' holds one value per row; say how its tags are kept "
                        "(--label-separator, or --label-fields for yes/no columns)")
+    delimited = guess.format is not None and guess.format.shape is TagShape.DELIMITED
     print(f"[data] {guess.task.value}: {guess.reason}"
-          + (" (--task single reads each value as one label)" if guess.format else ""), file=sys.stderr)
+          + (" (--task single reads each value as one label)" if delimited else ""), file=sys.stderr)
     return guess.format
 
 
