@@ -134,3 +134,21 @@ def test_the_evaluate_page_compares_taggers_and_shows_one_runs_tags(isolated_wor
     charts = [chart.proto.spec for chart in admin.get("plotly_chart")]
     assert any("Tag rates: share of texts given each tag" in spec for spec in charts)
     assert "tag mix (each tag's share of the tags given)" in texts(admin)
+
+
+@pytest.mark.slow  # a (tiny) transformer fine-tuned on tags through the queue: seconds
+def test_a_fine_tuned_tagger_trains_through_the_queue_and_is_evaluated_by_tags(isolated_workspace, config_file,
+                                                                              tiny_bert):
+    from tests.test_training import tiny_config
+
+    config = tiny_config(config_file, tiny_bert, epochs=1)
+    table = records_from_list(ticket_rows(120), source="tickets.csv")
+    version = save_tag_preparation(isolated_workspace, "tickets", prepare_tags(
+        table, "ticket", detect_task(table, "tags").format, config), SplitPlan(0.8, 0.1, 0.1, 3), command_line_actor())
+    (run,) = train_runs(isolated_workspace, config, version, kinds=("transformer",))
+    assert run.state.value == "succeeded", run.error
+    assert run.model["task"] == "multi-label" and "best_validation_micro_f1" in run.fit_info
+    assert set(run.test_metrics) >= {"micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss"}
+    app = open_page("pages/views/evaluate.py")
+    assert not app.exception, app.exception
+    assert [m.label for m in app.metric][:2] == ["Micro-F1", "Macro-F1"] and "These runs give tags" in texts(app)

@@ -147,10 +147,12 @@ def training_details(record: RunRecord, config: AppConfig, key: str) -> None:
     if record.recipe:
         with st.expander(f"How it was trained: {record.recipe['summary']}"):
             st.markdown("\n".join(f"- {reason}" for reason in record.recipe["reasons"]))
-            if "starting_validation_macro_f1" in record.fit_info:
-                st.caption(f"The head started from a linear probe at validation macro-F1 "
-                           f"{record.fit_info['starting_validation_macro_f1']:.3f}; the best epoch reached "
-                           f"{record.fit_info.get('best_validation_macro_f1') or 0:.3f}.")
+            # a tagger's epochs are chosen by micro-F1, a classifier's by macro-F1
+            metric = "micro_f1" if "best_validation_micro_f1" in record.fit_info else "macro_f1"
+            if f"starting_validation_{metric}" in record.fit_info:
+                st.caption(f"The head started from a linear probe at validation {metric.replace('_f1', '-F1')} "
+                           f"{record.fit_info[f'starting_validation_{metric}']:.3f}; the best epoch reached "
+                           f"{record.fit_info.get(f'best_validation_{metric}') or 0:.3f}.")
     if record.history:
         st.markdown("#### Training curve")
         st.plotly_chart(charts.training_curve(record.history), width="stretch", key=f"curve:{key}")
