@@ -154,3 +154,21 @@ def test_the_speed_is_measured_by_a_worker_once_per_question_never_by_the_asker(
     answer_questions(isolated_workspace, config, broken)
     with pytest.raises(SpeedError, match="OSError: no such model"):
         ask_speed(isolated_workspace, bad)
+
+
+def test_a_tagged_versions_recipe_speaks_of_tags(isolated_workspace, config):
+    from core.accounts.auth import command_line_actor
+    from core.data.ingest import records_from_list
+    from core.data.split import SplitPlan
+    from core.data.tag_preparation import prepare_tags, save_tag_preparation
+    from core.data.tags import detect_task
+    from core.training.execution import plan_for_version
+    from tests.test_tags import ticket_rows
+
+    table = records_from_list(ticket_rows(120), source="tickets.csv")
+    version = save_tag_preparation(isolated_workspace, "tickets", prepare_tags(
+        table, "ticket", detect_task(table, "tags").format, config), SplitPlan(0.8, 0.1, 0.1, 3), command_line_actor())
+    recipe = plan_for_version(version, "balanced", config)
+    assert recipe.summary.startswith("4 tags, ~") and recipe.profile.multi_label
+    assert recipe.reasons[0].startswith(f"4 tags on {recipe.profile.examples:,} training texts (a text may carry")
+    assert "each tag's threshold is chosen on the validation split" in recipe.reasons[1]

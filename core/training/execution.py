@@ -66,8 +66,8 @@ def version_profile(version: DatasetVersion, config: AppConfig,
     lengths = token_counter(config.model.name)(data.train_texts[:PROFILE_TOKEN_SAMPLE])
     # a multi-label version's "labels" are its tags, each counted on the texts that carry it
     counted = [i for row in data.train_labels for i in row] if data.multi_label else data.train_labels
-    return (DataProfile.of(counted, len(data.validation_texts), lengths, examples=len(data.train_texts)),
-            data.train_texts)
+    return (DataProfile.of(counted, len(data.validation_texts), lengths, examples=len(data.train_texts),
+                           multi_label=data.multi_label), data.train_texts)
 
 
 def plan_for_version(version: DatasetVersion, preset: str, config: AppConfig, max_train_examples: int | None = None,

@@ -52,17 +52,21 @@ class DataProfile:
     validation_examples: int
     #: Median length of the training texts in tokens (special tokens included); 0 when unknown.
     median_tokens: int = 0
+    #: Whether the "labels" are tags (a text may carry several; the counts are texts carrying each tag).
+    multi_label: bool = False
 
     @classmethod
     def of(cls, train_labels: Sequence[int], validation_examples: int,
-           token_lengths: Sequence[int] = (), examples: int | None = None) -> "DataProfile":
+           token_lengths: Sequence[int] = (), examples: int | None = None,
+           multi_label: bool = False) -> "DataProfile":
         """The profile of training label ids (for multi-label data, every tag id of every text, with
         ``examples`` the number of texts)."""
         counts = np.bincount(np.asarray(train_labels, dtype=int)) if len(train_labels) else np.zeros(1, int)
         present = counts[counts > 0] if counts.any() else np.zeros(1, int)
         return cls(examples=len(train_labels) if examples is None else examples, labels=int((counts > 0).sum()), smallest_label=int(present.min()),
                    largest_label=int(present.max()), validation_examples=validation_examples,
-                   median_tokens=int(np.median(token_lengths)) if len(token_lengths) else 0)
+                   median_tokens=int(np.median(token_lengths)) if len(token_lengths) else 0,
+                   multi_label=multi_label)
 
     @property
     def per_label(self) -> float:
@@ -124,7 +128,8 @@ class Recipe:
         """One line: "150 labels, ~63 examples each: 6 epochs at 1e-4, batch 32, about 9 minutes here"."""
         hp, p = self.hyperparameters, self.profile
         when = f", about {_duration(self.estimate_s)} here" if self.estimate_s is not None else ""
-        return (f"{p.labels} labels, ~{p.per_label:.0f} examples each: {hp.epochs:g} epoch"
+        kinds = "tags" if p.multi_label else "labels"
+        return (f"{p.labels} {kinds}, ~{p.per_label:.0f} examples each: {hp.epochs:g} epoch"
                 f"{'' if hp.epochs == 1 else 's'} at {_rate(hp.learning_rate)}, batch {hp.batch_size}{when}")
 
     def with_overrides(self, chosen: Hyperparameters) -> "Recipe":
@@ -171,9 +176,16 @@ def plan_recipe(profile: DataProfile, preset: str, goal: PresetGoal, speed: floa
     """The hyper-parameters for this data, preset and machine speed (texts/s; None: no time cap)."""
     if profile.examples < 1:
         raise ValueError("there are no training examples to plan for")
-    reasons = [f"{profile.labels} labels, about {profile.per_label:.0f} training examples each "
-               f"(smallest {profile.smallest_label}, largest {profile.largest_label})"
-               + (f", texts of about {profile.median_tokens} tokens." if profile.median_tokens else ".")]
+    if profile.multi_label:
+        reasons = [f"{profile.labels} tags on {profile.examples:,} training texts (a text may carry several; the "
+                   f"rarest tag is on {profile.smallest_label} texts, the commonest on {profile.largest_label})"
+                   + (f", texts of about {profile.median_tokens} tokens." if profile.median_tokens else "."),
+                   "Each tag gets its own score; a rare tag's texts weigh more in the loss (up to 10 times), and "
+                   "each tag's threshold is chosen on the validation split after training."]
+    else:
+        reasons = [f"{profile.labels} labels, about {profile.per_label:.0f} training examples each "
+                   f"(smallest {profile.smallest_label}, largest {profile.largest_label})"
+                   + (f", texts of about {profile.median_tokens} tokens." if profile.median_tokens else ".")]
     if goal.batch_size:
         batch_size = goal.batch_size
         reasons.append(f"Batch size {batch_size}, as set in the configuration.")
