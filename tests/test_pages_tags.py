@@ -73,6 +73,12 @@ def test_the_evaluate_page_compares_taggers_and_shows_one_runs_tags(isolated_wor
     assert "gave exactly the right tags to" in page and f"tested on {version.meta['split_sizes']['test']}" in page
     per_tag = next(d.value for d in app.dataframe if "threshold" in d.value.columns)
     assert sorted(per_tag["label"]) == ["bug", "login", "payments", "support"]
+    record_csv = next(b for b in app.get("download_button") if b.proto.label == "Experiment record (CSV)")
+    assert record_csv is not None
+    from core.experiments.reports import experiments_csv
+
+    exported = experiments_csv([(record, None) for record in records])
+    assert "test_micro_f1" in exported.splitlines()[0] and "test_hamming_loss" in exported.splitlines()[0]
     mistakes = next(d.value for d in app.dataframe if "missing" in d.value.columns)
     assert list(mistakes.columns) == ["text", "right tags", "tags given", "missing", "extra", "wrong"]
     assert "test texts got a tag set that is not quite right" in texts(app)

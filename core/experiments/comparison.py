@@ -179,5 +179,7 @@ def experiment_rows(pairs: list[tuple[RunRecord, Evaluation | None]]) -> list[di
         if evaluation is not None:
             row.update({f"test_{k}": v for k, v in evaluation.metrics.items()})
             row["test_calibration_error"] = evaluation.calibration_error
+        else:  # a tagger's figures (or a run without stored scores): as its record holds them
+            row.update({f"test_{k}": v for k, v in (record.test_metrics or {}).items()})
         rows.append(row)
     return rows

@@ -297,12 +297,17 @@ def comparison(chosen: tuple[str, str], records: list[RunRecord]) -> tuple[list,
                                                                        width=widths["calibration error"]),
                     "texts/s": st.column_config.NumberColumn(format="%.0f", width=widths["texts/s"]),
                     "train time (s)": st.column_config.NumberColumn(format="%.1f", width=widths["train time (s)"])})
+    experiment_downloads(chosen[0], pairs)
+    return pairs, best.run_id
+
+
+def experiment_downloads(version_ref: str, pairs: list) -> None:
+    """The experiment record of the runs compared (a tagger's without a test evaluation: its record's figures)."""
     downloads = st.columns(2)
-    downloads[0].download_button("Experiment record (CSV)", experiments_csv(pairs), f"experiments-{chosen[0]}.csv",
+    downloads[0].download_button("Experiment record (CSV)", experiments_csv(pairs), f"experiments-{version_ref}.csv",
                                  "text/csv", key="download_csv")
     downloads[1].download_button("Experiment record (JSON)", experiments_json(pairs),
-                                 f"experiments-{chosen[0]}.json", "application/json", key="download_json")
-    return pairs, best.run_id
+                                 f"experiments-{version_ref}.json", "application/json", key="download_json")
 
 
 def one_run(pairs: list, best_run_id: str) -> RunRecord:
@@ -352,6 +357,7 @@ def tag_comparison(records: list[RunRecord]) -> RunRecord:
                                                                    width=COMPARISON_WIDTHS["validation"])
                     for m, words in TAG_RANKING_METRICS.items()}
                  | {"texts/s": st.column_config.NumberColumn(format="%.0f", width=COMPARISON_WIDTHS["texts/s"])})
+    experiment_downloads(records[0].dataset_ref, [(record, None) for record in records])
     st.subheader("3 · One run in detail")
     by_id = {r.run_id: r for r in records}
     run_ids = list(by_id)
