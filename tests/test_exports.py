@@ -79,3 +79,12 @@ def test_a_taggers_results_say_tags_and_count_each_tag():
     assert frame["predicted_label"].tolist() == ["bug; payments", "bug", ""]
     assert frame.attrs["words"]["predicted_label"] == "Predicted tags" and frame["score: payments"][0] == 0.9
     assert summarise_results(predictions)["per_label"] == {"bug": 2, "payments": 1}
+
+
+def test_a_taggers_file_results_join_tags_with_the_training_files_separator():
+    from core.models.predict import Prediction
+    from core.presentation.exports import results_frame
+
+    predictions = [Prediction("ok", "bug; payments", 0.9, {"bug": 0.95, "payments": 0.9}, labels=["bug", "payments"])]
+    assert results_frame([{"text": "a"}], predictions, ["bug", "payments"],
+                         tag_separator="|")["predicted_label"].tolist() == ["bug|payments"]

@@ -64,6 +64,7 @@ def test_the_evaluate_page_compares_taggers_and_shows_one_runs_tags(isolated_wor
     assert "tickets/v1" in str(next(s for s in train.selectbox).value)
     records = train_runs(isolated_workspace, config, version)
     assert all(r.state.value == "succeeded" for r in records), [r.error for r in records]
+    assert {r.fit_info["tag_separator"] for r in records} == {";"}  # a classified file joins tags the same way
     app = open_page("pages/views/evaluate.py")
     assert not app.exception, app.exception
     page = texts(app)

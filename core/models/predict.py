@@ -16,9 +16,8 @@ import numpy as np
 
 from core.models.classifiers import TextClassifier
 from core.models.multilabel import TagDecisions
+from core.presentation.exports import TAG_JOIN  # how a tagger's tags are joined into its one-line label
 
-#: How a multi-label prediction's tags are joined into its one-line ``label``.
-TAG_JOIN = "; "
 
 DEFAULT_CHUNK_SIZE = 256
 #: Texts → (scores per label, whether each text was cut at the model's input limit).

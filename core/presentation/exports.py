@@ -12,6 +12,10 @@ import pandas as pd
 if TYPE_CHECKING:
     from core.models.predict import Prediction
 
+#: How a tagger's tags are joined into one label (a prediction's, a verdict's), and in a classified file when its
+#: training file's separator is unknown.
+TAG_JOIN = "; "
+
 #: A spreadsheet treats a cell starting with one of these as a formula (CSV/formula injection), also after
 #: leading spaces, and in their full-width forms (＝ ＋ － ＠), which some spreadsheets read as the ASCII ones.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -36,11 +40,12 @@ def _free_name(name: str, taken: set[str]) -> str:
 
 
 def results_frame(rows: Sequence[dict[str, Any]], predictions: Sequence[Prediction], label_names: list[str],
-                  lines: Sequence[int] | None = None) -> pd.DataFrame:
+                  lines: Sequence[int] | None = None, tag_separator: str | None = None) -> pd.DataFrame:
     """Every column of the upload as it was, then the prediction: label, confidence, review flag, status,
     the file line number, and every label's score; an appended name that clashes with an upload column
     gets a ``model_`` prefix, so nothing the user sent is overwritten. ``attrs["words"]`` maps each appended
-    column to the words a page shows as its header."""
+    column to the words a page shows as its header. A tagger's tags are joined by ``tag_separator`` (the one
+    its training file used; "; " when unknown)."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
     taken = set(columns)
     names = {name: _free_name(name, taken) for name in (LABEL, SCORE, REVIEW, STATUS, MESSAGE, TRUNCATED, LINE)}
@@ -48,7 +53,8 @@ def results_frame(rows: Sequence[dict[str, Any]], predictions: Sequence[Predicti
     records = []
     for i, (row, p) in enumerate(zip(rows, predictions)):
         record = {column: row.get(column) for column in columns}
-        record.update({names[LABEL]: p.label, names[SCORE]: p.score, names[REVIEW]: p.needs_review,
+        label = (tag_separator or TAG_JOIN).join(p.labels) if p.labels is not None else p.label
+        record.update({names[LABEL]: label, names[SCORE]: p.score, names[REVIEW]: p.needs_review,
                        names[STATUS]: p.status, names[MESSAGE]: p.message, names[TRUNCATED]: p.truncated,
                        names[LINE]: lines[i] if lines is not None else i + 1})
         record.update({score_names[label]: p.scores.get(label) for label in label_names})

@@ -329,6 +329,8 @@ def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, sto
         if stop.is_set():
             raise TrainingCancelled()
         model.tune_thresholds(data)  # a multi-label model's per-tag thresholds, on the validation split
+        if version.multi_label and (separator := (version.meta.get("tag_format") or {}).get("separator")):
+            model.fit_info["tag_separator"] = separator  # its classified files join tags the same way
         handle.report(message="testing")
         results = (_tag_results(model, version, folder) if version.multi_label
                    else _label_results(model, version, folder, handle, config))

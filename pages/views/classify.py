@@ -175,7 +175,8 @@ def whole_file(record: RunRecord, threshold: float) -> None:
     if not results or results["file"] != file_id or results["run_id"] != record.run_id:
         return
     judged = [p.at_threshold(threshold) for p in results["predictions"]]
-    frame = results_frame(results["rows"], judged, record.labels, results["lines"])
+    frame = results_frame(results["rows"], judged, record.labels, results["lines"],
+                          tag_separator=(record.fit_info or {}).get("tag_separator"))
     summary = summarise_results(judged)
     cards = st.columns(3)
     cards[0].metric("Rows classified", f"{summary['scored']:,}")
