@@ -24,7 +24,7 @@ from bench.common import check_targets, summary
 from bench.labels import flipped
 from bench.quality import labelled_sets
 from core.models.baselines import SAGA_MAX_ITER, TfidfLogisticRegression
-from core.models.classifiers import TrainingData
+from core.models.classifiers import ModelSpec, TrainingData
 from core.platform.config import PROJECT_ROOT, load_config
 from core.platform.hardware import cpu_features, cpu_kind, usable_cores
 from core.data.ingest import read_feedback_file
@@ -49,7 +49,7 @@ def frame_of(path: Path, label_field: str) -> pd.DataFrame:
 def fit_and_score(train: pd.DataFrame, test: pd.DataFrame, kind: type) -> tuple[float, float, int]:
     """Test macro-F1, seconds to fit and saga passes used."""
     names = sorted(set(train["label"]) | set(test["label"]))
-    model = kind(names, None, load_config())
+    model = kind(names, None, ModelSpec.of(load_config()))
     started = time.monotonic()
     model.fit(TrainingData(names, train["text"].tolist(), [names.index(label) for label in train["label"]]),
               lambda _: None, threading.Event())
