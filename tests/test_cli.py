@@ -130,6 +130,15 @@ def test_multi_label_files_train_and_predict_tags(capsys, tmp_path, isolated_wor
     assert predicted[0]["labels"] == ["bug", "payments"] and predicted[1]["labels"] == ["login"]
     assert set(predicted[0]["scores"]) == {"bug", "login", "payments", "support"}
     assert predicted[0]["label"] == "bug; payments"
+    code, (evaluated,), err = run_cli(capsys, "evaluate", "--model", runs[0]["run_folder"], "--data", held_out,
+                                      "--text-field", "ticket", "--label-field", "topics",
+                                      "--workspace", isolated_workspace.root)
+    assert code == 0, err
+    assert evaluated["examples"] == 20 and evaluated["micro_f1"] > 0.9 and len(evaluated["per_tag"]) == 4
+    unknown = write("unknown.csv", "ticket,topics", ['"the app crashed",bug;weather', '"card charged twice",payments'])
+    code, _, err = run_cli(capsys, "evaluate", "--model", runs[0]["run_folder"], "--data", unknown, "--text-field",
+                           "ticket", "--label-field", "topics", "--workspace", isolated_workspace.root)
+    assert code == 2 and "does not know: weather" in err
 
     code, _, err = run_cli(capsys, "train", "--data", tickets, "--text-field", "ticket", "--label-field", "topics",
                            "--models", "tfidf_nb", "--workspace", isolated_workspace.root, "--name", "detected")

@@ -37,7 +37,9 @@ from core.services.datasets import (
     detect_task, find_copies, find_version_copies, guess_columns, prepare, prepare_tags, read_feedback_file,
     revise_labels, save_dataset, save_tagged_dataset, suggest_dataset_name, token_counter,
 )
-from core.services.evaluation import EvaluationError, evaluate_file, evaluate_run, recommendation
+from core.services.evaluation import (
+    EvaluationError, evaluate_file, evaluate_run, evaluate_tag_file, recommendation, run_gives_tags,
+)
 from core.services.publishing import PublishError, publish_run, published_run
 from core.services.runs import (
     PRESET_NAMES, ModelFileError, Recipe, RunError, RunRecord, RunRequest, RunState, measured_transformer_plan,
@@ -473,6 +475,13 @@ def command_predict(args: argparse.Namespace) -> int:
 def command_evaluate(args: argparse.Namespace) -> int:
     studio, caller = _studio(args), Caller.command_line()
     run = _run_id(studio, args.model)
+    if args.data and run_gives_tags(studio, caller, run):
+        table = _read(args.data, studio.config, args.sheet)
+        tagged, record = evaluate_tag_file(studio, caller, run, table,
+                                           *_fields(table, args.text_field, args.label_field))
+        print(json.dumps({"run_id": record.run_id, "examples": tagged.examples, **tagged.metrics,
+                          "per_tag": tagged.per_tag}), flush=True)
+        return 0
     if args.data:
         table = _read(args.data, studio.config, args.sheet)
         evaluation, record = evaluate_file(studio, caller, run, table,

@@ -7,6 +7,7 @@ model is loaded); another labelled file is scored with the run's model.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,10 @@ from core.platform.config import AppConfig
 from core.data.dataset_versions import load_dataset_version
 from core.evaluation.scoring import Evaluation, EvaluationError, evaluate, labelled_rows, load_scores, save_scores, score_split, score_texts
 from core.data.ingest import RawTable
+from core.data.tag_preparation import prepare_tags
+from core.data.tags import TagFormat, TagShape, detect_task
+from core.evaluation.tag_scoring import TagEvaluation, scored
+from core.models.multilabel import indicator
 from core.training.runs import RunRecord, RunState, run_folder
 from core.training.finished import load_run_model
 from core.platform.workspace import Workspace
@@ -37,6 +42,33 @@ def run_evaluation(workspace: Workspace, record: RunRecord, config: AppConfig) -
         scored = score_split(model, load_dataset_version(workspace, record.dataset_ref), "test")
         save_scores(folder, scored)
     return evaluate(scored)
+
+
+def file_tag_evaluation(workspace: Workspace, run: str | Path, table: RawTable, text_field: str, label_field: str,
+                        config: AppConfig) -> tuple[TagEvaluation, RunRecord]:
+    """A tagger's evaluation on another tagged file: its tags read as the training file's were (lists, or split
+    by the separator the run recorded), texts without a tag kept (none may be the right answer), every tag one
+    the run knows."""
+    model, record = load_run_model(workspace, run, config)
+    if model.decisions is None:
+        raise EvaluationError(f"{record.name} gives one label per text, not tags")
+    guess = detect_task(table, label_field)
+    tag_format = guess.format or TagFormat(TagShape.DELIMITED, label_field, record.fit_info.get("tag_separator", ";"))
+    prepared = prepare_tags(table, text_field, tag_format, config, keep_untagged=True)
+    if not prepared.ready:
+        raise EvaluationError(f"{table.source}: " + "; ".join(f.message for f in prepared.report.errors))
+    unknown = sorted({tag for row in prepared.rows["tags"] for tag in row} - set(record.labels))
+    if unknown:
+        raise EvaluationError(f"{table.source} has tags {record.name} does not know: {', '.join(unknown)} (its tags: "
+                              f"{', '.join(record.labels)})")
+    texts = prepared.rows["text"].tolist()
+    ids = {tag: i for i, tag in enumerate(record.labels)}
+    truth = indicator([[ids[t] for t in row] for row in prepared.rows["tags"]], len(record.labels))
+    started = time.perf_counter()
+    scores = model.predict_proba(texts)
+    speed = len(texts) / max(time.perf_counter() - started, 1e-9)
+    return scored(list(record.labels), texts, truth, scores, model.decisions.thresholds,
+                  model.decisions.at_least_one, speed), record
 
 
 def file_evaluation(workspace: Workspace, run: str | Path, table: RawTable, text_field: str, label_field: str,

@@ -19,11 +19,14 @@ from core.experiments.comparison import (
     RANKING_METRICS, TAG_RANKING_METRICS, comparable_groups, comparison_table, recommend, tag_comparison_table,
     transformer_verdict,
 )
-from core.experiments.reports import experiments_csv, experiments_json, file_evaluation, markdown_report, run_evaluation
+from core.experiments.reports import (
+    experiments_csv, experiments_json, file_evaluation, file_tag_evaluation, markdown_report, run_evaluation,
+)
 from core.models.precision import PrecisionCheck
 from core.serving.runtime import ReviewThreshold, serving_precision, suggested_threshold
 from core.services.studio import Caller, Studio
-from core.training.runs import RunRecord, load_record, resolve_run, run_folder
+from core.training.finished import finished_run
+from core.training.runs import RunError, RunRecord, load_record, resolve_run, run_folder
 
 
 def test_evaluation(studio: Studio, caller: Caller, record: RunRecord) -> Evaluation:
@@ -87,6 +90,28 @@ def tag_runs(studio: Studio, caller: Caller, records: list[RunRecord]) -> pd.Dat
     return tag_comparison_table(records)
 
 
+def evaluate_tag_file(studio: Studio, caller: Caller, run: str | Path, table: RawTable, text_field: str,
+                      label_field: str) -> tuple[TagEvaluation, RunRecord]:
+    """A tagger scored on another tagged file (core.experiments.reports.file_tag_evaluation); logged like a
+    labelled file's evaluation, with its micro-F1."""
+    caller.require(Permission.EVALUATE)
+    evaluation, record = file_tag_evaluation(studio.workspace, run, table, text_field, label_field, studio.config)
+    studio.audit(caller, EventType.FILE_EVALUATED, run=record.run_id, file=table.source, rows=evaluation.examples,
+                 micro_f1=evaluation.metrics.get("micro_f1"))
+    return evaluation, record
+
+
+def run_gives_tags(studio: Studio, caller: Caller, run: str | Path) -> bool:
+    """Whether a finished run (by id, or by folder from the command line) is a tagger; False when there is no
+    such finished run (the caller's next step says what is wrong with it)."""
+    caller.require(Permission.EVALUATE)
+    try:
+        record, _ = finished_run(studio.workspace, run)
+    except (EvaluationError, RunError, OSError, ValueError):
+        return False
+    return gives_tags(record)
+
+
 def tag_evaluation(studio: Studio, caller: Caller, record: RunRecord) -> TagEvaluation | None:
     """A tagger's test split as scored when it finished (texts, true tags, scores, thresholds); None for a run
     that kept none."""
@@ -116,6 +141,7 @@ __all__ = [
     "filter_errors", "markdown_report", "recommend", "recommendation", "serving_precision", "suggested_threshold",
     "test_evaluation", "transformer_verdict",
     # multi-label runs
-    "TAG_RANKING_METRICS", "TagEvaluation", "co_occurrence", "gives_tags", "tag_evaluation", "tag_mistakes",
+    "TAG_RANKING_METRICS", "TagEvaluation", "co_occurrence", "evaluate_tag_file", "gives_tags", "run_gives_tags",
+    "tag_evaluation", "tag_mistakes",
     "tag_runs",
 ]
