@@ -85,6 +85,12 @@ def test_the_evaluate_page_compares_taggers_and_shows_one_runs_tags(isolated_wor
     assert "test texts got a tag set that is not quite right" in texts(app)
     pairs = next(chart.proto.spec for chart in app.get("plotly_chart") if "Tags together" in chart.proto.spec)
     assert "bug" in pairs and "payments" in pairs
+    # another tagged file, scored by the recommended tagger at its own thresholds
+    other = next(u for u in app.file_uploader if "text and a label field" in u.label)
+    other.set_value(("more.csv", tickets_csv(ticket_rows(40)), "text/csv")).run()
+    app.button(key="evaluate_other").click().run()
+    assert not app.exception, app.exception
+    assert "41 tagged texts from more.csv" in texts(app)  # 40 tagged, one kept without a tag, one without text out
 
     publish = next(b for b in app.button if b.label.startswith("Publish this run"))
     publish.click().run()

@@ -14,8 +14,8 @@ from core.services.datasets import dataset_version, edited_test_split_note, gues
 from core.services.evaluation import (
     RANKING_METRICS, Evaluation, EvaluationError, PrecisionCheck, ReviewThreshold, comparable_groups,
     comparison_table, evaluate_file, experiments_csv, experiments_json, filter_errors, markdown_report, recommend,
-    TAG_RANKING_METRICS, TagEvaluation, co_occurrence, gives_tags, serving_precision, suggested_threshold,
-    tag_evaluation, tag_mistakes, tag_runs, test_evaluation, transformer_verdict,
+    TAG_RANKING_METRICS, TagEvaluation, co_occurrence, evaluate_tag_file, gives_tags, serving_precision,
+    suggested_threshold, tag_evaluation, tag_mistakes, tag_runs, test_evaluation, transformer_verdict,
 )
 from core.services.publishing import (
     PublishError, deletion_warning, publication, publish_check, publish_run, publishing_history, restore_run,
@@ -243,10 +243,18 @@ def other_file_section(record: RunRecord, config: AppConfig) -> None:
         if st.button("Evaluate", key="evaluate_other"):
             try:
                 with st.spinner(f"Scoring {table.source} with {record.title}…"):
-                    evaluation, _ = evaluate_file(studio, caller, record.run_id, table, text_field, label_field)
+                    if gives_tags(record):
+                        tagged, _ = evaluate_tag_file(studio, caller, record.run_id, table, text_field, label_field)
+                    else:
+                        evaluation, _ = evaluate_file(studio, caller, record.run_id, table, text_field, label_field)
             except (EvaluationError, OSError) as exc:
                 st.error(f"This file cannot be evaluated: {exc}. Check the chosen text and label fields; the "
-                         "labels must be ones this run knows.")
+                         f"{'tags' if gives_tags(record) else 'labels'} must be ones this run knows.")
+                return
+            if gives_tags(record):
+                tag_figures(tagged.metrics, tagged.per_tag, tagged.examples,
+                            f"{tagged.examples:,} tagged texts from {table.source}, each tag at the run's threshold.")
+                tag_mistake_browser(tagged, f"other:{record.run_id}")
                 return
             st.caption(f"{evaluation.examples:,} labelled texts from {evaluation.source}.")
             evaluation_details(evaluation, suggested_threshold(evaluation, config.classify), key="other",
@@ -364,25 +372,32 @@ def tag_comparison(records: list[RunRecord]) -> RunRecord:
     record = by_id[st.selectbox("Run", run_ids, index=run_ids.index(best.run_id), key="eval_run",
                                 format_func=lambda i: by_id[i].name)]
     metrics = record.test_metrics or {}
-    for card, (metric, (words, meaning)) in zip(st.columns(len(TAG_CARDS)), TAG_CARDS.items()):
-        card.metric(words, f"{metrics[metric]:.3f}" if metric in metrics else "—", help=METRIC_MEANINGS[meaning])
     tested = dataset_version(studio, caller, record.dataset_ref).meta.get("split_sizes", {}).get("test", 0)
-    if words := tags_in_words(metrics, record.test_per_class or [], tested):
-        st.markdown(plain(words))
     decisions = (record.model or {}).get("decisions", {})
-    st.caption("A tag is given when its score reaches its threshold: "
-               + ("chosen per tag on the validation split." if decisions.get("tuned") else "0.5 for every tag.")
-               + f" Trained on {record.train_examples:,} texts, tested on {tested:,} · run `{record.run_id}`.")
-    st.dataframe(record.test_per_class or [], hide_index=True, width="stretch",
-                 column_config={"label": st.column_config.TextColumn("tag")}
-                 | {name: st.column_config.NumberColumn(format="%.3f")
-                    for name in ("precision", "recall", "f1", "threshold")})
+    tag_figures(metrics, record.test_per_class or [], tested,
+                "A tag is given when its score reaches its threshold: "
+                + ("chosen per tag on the validation split." if decisions.get("tuned") else "0.5 for every tag.")
+                + f" Trained on {record.train_examples:,} texts, tested on {tested:,} · run `{record.run_id}`.")
     evaluation = tag_evaluation(studio, caller, record)
     if evaluation is not None:
         tag_mistake_browser(evaluation, record.run_id)
         st.plotly_chart(charts.tag_pairs(co_occurrence(evaluation)), width="stretch", key=f"pairs:{record.run_id}")
     training_details(record, config, key=record.run_id)
+    other_file_section(record, config)
     return record
+
+
+def tag_figures(metrics: dict, per_tag: list[dict], examples: int, caption: str) -> None:
+    """A tagger's cards (each with its meaning), a sentence on them, and each tag's figures with its threshold."""
+    for card, (metric, (words, meaning)) in zip(st.columns(len(TAG_CARDS)), TAG_CARDS.items()):
+        card.metric(words, f"{metrics[metric]:.3f}" if metric in metrics else "—", help=METRIC_MEANINGS[meaning])
+    if words := tags_in_words(metrics, per_tag, examples):
+        st.markdown(plain(words))
+    st.caption(caption)
+    st.dataframe(per_tag, hide_index=True, width="stretch",
+                 column_config={"label": st.column_config.TextColumn("tag")}
+                 | {name: st.column_config.NumberColumn(format="%.3f")
+                    for name in ("precision", "recall", "f1", "threshold")})
 
 
 #: Column widths (pixels) of the texts a tagger got wrong, so that they fit the page's width.
