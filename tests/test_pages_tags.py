@@ -12,6 +12,9 @@ from core.data.ingest import records_from_list
 from core.data.split import SplitPlan
 from core.data.tag_preparation import prepare_tags, save_tag_preparation
 from core.data.tags import detect_task
+from core.services import Caller
+from core.services.studio import Studio
+from tests.conftest import ANALYST as ANALYST_ACTOR
 from tests.conftest import train_runs
 from tests.test_pages import explanations, open_page, texts
 from tests.test_tags import ticket_rows
@@ -78,6 +81,12 @@ def test_the_evaluate_page_compares_taggers_and_shows_one_runs_tags(isolated_wor
     assert record_csv is not None
     from core.experiments.reports import experiments_csv
 
+    from core.experiments.reports import tag_markdown_report
+    from core.services.evaluation import tag_evaluation as stored_tag_evaluation
+
+    report = tag_markdown_report(records[0], stored_tag_evaluation(Studio(config), Caller(ANALYST_ACTOR, "s"),
+                                                                     records[0]))
+    assert report.startswith(f"# {records[0].name}") and "micro-F1 **" in report and "| threshold |" in report
     exported = experiments_csv([(record, None) for record in records])
     assert "test_micro_f1" in exported.splitlines()[0] and "test_hamming_loss" in exported.splitlines()[0]
     mistakes = next(d.value for d in app.dataframe if "missing" in d.value.columns)
@@ -96,9 +105,7 @@ def test_the_evaluate_page_compares_taggers_and_shows_one_runs_tags(isolated_wor
     publish.click().run()
     next(b for b in app.button if b.label == "Yes, publish").click().run()
     assert "now the model used for classification" in texts(app)
-    from core.services import Caller
     from core.services.classification import classify
-    from core.services.studio import Studio
     from tests.conftest import USER
 
     result = classify(Studio(config), Caller(USER, "s1"), ["the app crashed and my card was charged twice"])

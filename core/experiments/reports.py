@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +22,7 @@ from core.evaluation.scoring import Evaluation, EvaluationError, evaluate, label
 from core.data.ingest import RawTable
 from core.data.tag_preparation import prepare_tags
 from core.data.tags import TagFormat, TagShape, detect_task
-from core.evaluation.tag_scoring import TagEvaluation, scored
+from core.evaluation.tag_scoring import TagEvaluation, scored, tag_mistakes
 from core.models.multilabel import indicator
 from core.training.runs import RunRecord, RunState, run_folder
 from core.training.finished import load_run_model
@@ -92,12 +93,10 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-def markdown_report(record: RunRecord, evaluation: Evaluation) -> str:
-    """A short, shareable report of one run: what was trained on what, and how well it does."""
-    m = evaluation.metrics
-    per_class = pd.DataFrame(evaluation.per_class)[["label", "precision", "recall", "f1", "support"]]
-    confusions = evaluation.errors.groupby(["true label", "predicted"]).size().sort_values(ascending=False).head(5)
-    lines = [
+def _run_lines(record: RunRecord, texts_per_second: float | None) -> list[str]:
+    """What a run's report opens with: its name, data, training and speed."""
+    metric = "micro_f1" if "starting_validation_micro_f1" in record.fit_info else "macro_f1"
+    return [
         f"# {record.name}",
         "",
         f"- Run `{record.run_id}`",
@@ -111,13 +110,44 @@ def markdown_report(record: RunRecord, evaluation: Evaluation) -> str:
           if own_hyperparameters(record) else []),
         *([f"- Recipe: {record.recipe['summary']}"] + [f"  - {reason}" for reason in record.recipe["reasons"]]
           if record.recipe else []),
-        *([f"- Fine-tuning started from a linear probe at validation macro-F1 "
-           f"{record.fit_info['starting_validation_macro_f1']:.3f}"]
-          if "starting_validation_macro_f1" in record.fit_info else []),
+        *([f"- Fine-tuning started from a linear probe at validation {metric.replace('_f1', '-F1')} "
+           f"{record.fit_info[f'starting_validation_{metric}']:.3f}"]
+          if f"starting_validation_{metric}" in record.fit_info else []),
         f"- Training time: {record.durations.get('train_s', 0):.1f} s; "
-        + (f"classifies about {evaluation.texts_per_second:,.0f} texts/s" if evaluation.texts_per_second else
+        + (f"classifies about {texts_per_second:,.0f} texts/s" if texts_per_second else
            "inference speed not measured"),
         "",
+    ]
+
+
+def tag_markdown_report(record: RunRecord, evaluation: TagEvaluation | None) -> str:
+    """The same report for a tagger: its tag metrics, each tag's figures and threshold, the tags it most often
+    missed and added on the test split."""
+    m = record.test_metrics or {}
+    lines = _run_lines(record, record.durations.get("test_texts_per_s"))
+    lines += [f"## Test results ({evaluation.examples:,} texts)" if evaluation else "## Test results", "",
+              " · ".join(f"{words} **{m[name]:.3f}**" for name, words in (
+                  ("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"), ("samples_f1", "samples-F1"),
+                  ("subset_accuracy", "exact tag sets"), ("hamming_loss", "Hamming loss")) if name in m), "",
+              _markdown_table(pd.DataFrame(record.test_per_class or [],
+                                           columns=["label", "precision", "recall", "f1", "support", "threshold"])),
+              ""]
+    if evaluation is not None:
+        mistakes = tag_mistakes(evaluation)
+        for column, words in (("missing", "most often missed"), ("extra", "most often added")):
+            counts = Counter(tag for cell in mistakes[column] for tag in cell.split("; ") if tag)
+            if counts:
+                lines += [f"Tags {words}: " + ", ".join(f"{tag} ({n})" for tag, n in counts.most_common(5)) + ".", ""]
+    return "\n".join(lines)
+
+
+def markdown_report(record: RunRecord, evaluation: Evaluation) -> str:
+    """A short, shareable report of one run: what was trained on what, and how well it does."""
+    m = evaluation.metrics
+    per_class = pd.DataFrame(evaluation.per_class)[["label", "precision", "recall", "f1", "support"]]
+    confusions = evaluation.errors.groupby(["true label", "predicted"]).size().sort_values(ascending=False).head(5)
+    lines = [
+        *_run_lines(record, evaluation.texts_per_second),
         f"## Test results ({evaluation.examples:,} texts: {evaluation.source})",
         "",
         f"Accuracy **{m['accuracy']:.3f}** · macro-F1 **{m['macro_f1']:.3f}** · weighted F1 "

@@ -21,6 +21,7 @@ from core.experiments.comparison import (
 )
 from core.experiments.reports import (
     experiments_csv, experiments_json, file_evaluation, file_tag_evaluation, markdown_report, run_evaluation,
+    tag_markdown_report,
 )
 from core.models.precision import PrecisionCheck
 from core.serving.runtime import ReviewThreshold, serving_precision, suggested_threshold
@@ -142,6 +143,6 @@ __all__ = [
     "test_evaluation", "transformer_verdict",
     # multi-label runs
     "TAG_RANKING_METRICS", "TagEvaluation", "co_occurrence", "evaluate_tag_file", "gives_tags", "run_gives_tags",
-    "tag_evaluation", "tag_mistakes",
+    "tag_evaluation", "tag_markdown_report", "tag_mistakes",
     "tag_runs",
 ]

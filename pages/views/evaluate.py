@@ -15,7 +15,8 @@ from core.services.evaluation import (
     RANKING_METRICS, Evaluation, EvaluationError, PrecisionCheck, ReviewThreshold, comparable_groups,
     comparison_table, evaluate_file, experiments_csv, experiments_json, filter_errors, markdown_report, recommend,
     TAG_RANKING_METRICS, TagEvaluation, co_occurrence, evaluate_tag_file, gives_tags, serving_precision,
-    suggested_threshold, tag_evaluation, tag_mistakes, tag_runs, test_evaluation, transformer_verdict,
+    suggested_threshold, tag_evaluation, tag_markdown_report, tag_mistakes, tag_runs, test_evaluation,
+    transformer_verdict,
 )
 from core.services.publishing import (
     PublishError, deletion_warning, publication, publish_check, publish_run, publishing_history, restore_run,
@@ -383,6 +384,8 @@ def tag_comparison(records: list[RunRecord]) -> RunRecord:
         tag_mistake_browser(evaluation, record.run_id)
         st.plotly_chart(charts.tag_pairs(co_occurrence(evaluation)), width="stretch", key=f"pairs:{record.run_id}")
     training_details(record, config, key=record.run_id)
+    st.download_button("Download this run's report (Markdown)", tag_markdown_report(record, evaluation),
+                       f"report-{record.run_id}.md", "text/markdown", key="download_report")
     other_file_section(record, config)
     return record
 
