@@ -342,6 +342,8 @@ def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, sto
                        "test_texts_per_s": round(speed, 1)},
         )
         write_model_card(folder / MODEL_DIR, dataclasses.replace(handle.snapshot(), **results, finished_at=now_iso()))
+        # before the run says it succeeded: whoever sees "succeeded" finds the folder final (no checkpoints)
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
         handle.succeed(**results, step=max(handle.snapshot().total_steps, 1),
                        total_steps=max(handle.snapshot().total_steps, 1), eta_s=0.0)
     except TrainingCancelled:
