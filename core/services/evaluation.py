@@ -14,7 +14,7 @@ from core.accounts.audit import EventType
 from core.accounts.auth import Permission
 from core.data.ingest import RawTable
 from core.evaluation.scoring import SCORES_FILE, Evaluation, EvaluationError, filter_errors
-from core.evaluation.tag_scoring import TagEvaluation, co_occurrence, load_tag_scores, tag_mistakes
+from core.evaluation.tag_scoring import TAG_SCORES_FILE, TagEvaluation, co_occurrence, load_tag_scores, tag_mistakes
 from core.experiments.comparison import (
     RANKING_METRICS, TAG_RANKING_METRICS, comparable_groups, comparison_table, recommend, tag_comparison_table,
     transformer_verdict,
@@ -117,7 +117,11 @@ def tag_evaluation(studio: Studio, caller: Caller, record: RunRecord) -> TagEval
     """A tagger's test split as scored when it finished (texts, true tags, scores, thresholds); None for a run
     that kept none."""
     caller.require(Permission.EVALUATE)
-    return load_tag_scores(run_folder(studio.workspace, record.run_id))
+    path = run_folder(studio.workspace, record.run_id) / TAG_SCORES_FILE
+    stamp = path.stat().st_mtime if path.exists() else 0.0
+    # read once per scores file, not on every page run (GoEmotions' test split: 1.5 MB of JSON)
+    return studio.remembered(("tag_evaluation", str(studio.workspace.root), record.run_id, stamp),
+                             lambda: load_tag_scores(path.parent))
 
 
 def gives_tags(record: RunRecord) -> bool:

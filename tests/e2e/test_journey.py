@@ -121,6 +121,13 @@ class Studio:
         nav.wait_for(state="visible", timeout=WAIT)
         return [text.strip().splitlines()[-1] for text in nav.locator("a").all_inner_texts()]
 
+    def classify_text(self, text: str, landmark: str) -> str:
+        """Type one piece of feedback on the Classify page, classify it, and return the headline (its label)."""
+        self.page.get_by_role("textbox", name="Customer feedback").fill(text)
+        self.click("Classify")
+        self.see(landmark)
+        return self.page.locator('[data-testid="stMain"] h3').first.inner_text()
+
     def sign_in(self, username: str, password: str) -> None:
         self.see("Sign in")
         self.fill("Username", username)
@@ -314,10 +321,7 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     assert set(s.menu()) == {"Home", "Classify"}
     s.shot("05-user-home")
     s.nav("Classify")
-    s.page.get_by_role("textbox", name="Customer feedback").fill("My parcel arrived two weeks late and crushed")
-    s.click("Classify")
-    s.see("Confidence")
-    headline = s.page.locator('[data-testid="stMain"] h3').first.inner_text()
+    headline = s.classify_text("My parcel arrived two weeks late and crushed", "Confidence")
     assert any(label in headline for label in DEMO_LABELS), headline
     s.see("Was this right?")
     # the History tab holds a second form once the session has a prediction: the first one is this text's
@@ -524,10 +528,7 @@ def test_a_tagged_file_goes_from_upload_to_tags_on_the_classify_page(browser, se
     s.sign_in("uma", USER_PASSWORD)
     s.see("tags feedback with any of 4 topics")
     s.nav("Classify")
-    s.page.get_by_role("textbox", name="Customer feedback").fill("the app crashed and my card was charged twice")
-    s.click("Classify")
-    s.see("Certainty of the least certain tag")
-    headline = s.page.locator('[data-testid="stMain"] h3').first.inner_text()
+    headline = s.classify_text("the app crashed and my card was charged twice", "Certainty of the least certain tag")
     assert "bug · payments" in headline, headline
     s.shot("14-classify-tags")
     context.close()
