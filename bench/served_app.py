@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -83,10 +84,27 @@ def worker_processes(workspace: Path, env: dict[str, str], count: int) -> Iterat
             _stop(process)
 
 
+def _wait_until_up(url: str, process: subprocess.Popen, log_path: Path) -> None:
+    """Poll ``url`` until it answers (any HTTP status); fail with the log's tail if the process ends or is slow."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answered, with a refusal
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not come up; its log:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.5)
+
+
 @contextlib.contextmanager
 def served_app(workspace: Path, config_file: Path | None = None, workers: int = 1) -> Iterator[dict]:
     """``streamlit run Home.py`` on a free port with its own workspace, and ``workers`` training workers beside
-    it as ``make run`` starts them; yields url, workspace, log path and the worker processes."""
+    it as ``make run`` starts them; yields url, workspace, log path, the environment the processes share and
+    the worker processes."""
     port = free_port()
     log_path = workspace.parent / f"{workspace.name}-server-{port}.log"
     env = {**os.environ, "FEEDBACK_STUDIO_WORKSPACE": str(workspace)}
@@ -101,17 +119,23 @@ def served_app(workspace: Path, config_file: Path | None = None, workers: int = 
     url = f"http://127.0.0.1:{port}"
     try:
         with worker_processes(workspace, env, workers) as started:
-            deadline = time.monotonic() + START_TIMEOUT
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                        if answer.status == 200:
-                            break
-                except OSError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the app did not start; its log:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.5)
-            yield {"url": url, "workspace": workspace, "log": log_path, "workers": started}
+            _wait_until_up(f"{url}/_stcore/health", process, log_path)
+            yield {"url": url, "workspace": workspace, "log": log_path, "env": env, "workers": started}
+    finally:
+        _stop(process)
+
+
+@contextlib.contextmanager
+def served_api(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """``python -m core api`` on a free port with the app's environment (its workspace and settings), as a
+    system classifying over HTTP would reach it; yields its base URL."""
+    port = free_port()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "core", "api", "--port", str(port)], cwd=PROJECT_ROOT,
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(f"{url}/docs", process, log_path)
+        yield url
     finally:
         _stop(process)

@@ -76,8 +76,9 @@ def test_a_taggers_results_say_tags_and_count_each_tag():
                    Prediction("ok", "bug", 0.8, {"bug": 0.9, "payments": 0.2, "ux": 0.1}, labels=["bug"]),
                    Prediction("ok", "", 0.7, {"bug": 0.3, "payments": 0.2, "ux": 0.1}, labels=[])]
     frame = results_frame([{"text": "a"}, {"text": "b"}, {"text": "c"}], predictions, ["bug", "payments", "ux"])
-    assert frame["predicted_label"].tolist() == ["bug; payments", "bug", ""]
-    assert frame.attrs["words"]["predicted_label"] == "Predicted tags" and frame["score: payments"][0] == 0.9
+    assert frame["predicted_tags"].tolist() == ["bug; payments", "bug", ""]  # a tags column, not a "label"
+    assert "predicted_label" not in frame.columns
+    assert frame.attrs["words"]["predicted_tags"] == "Predicted tags" and frame["score: payments"][0] == 0.9
     assert summarise_results(predictions)["per_label"] == {"bug": 2, "payments": 1}
 
 
@@ -87,4 +88,4 @@ def test_a_taggers_file_results_join_tags_with_the_training_files_separator():
 
     predictions = [Prediction("ok", "bug; payments", 0.9, {"bug": 0.95, "payments": 0.9}, labels=["bug", "payments"])]
     assert results_frame([{"text": "a"}], predictions, ["bug", "payments"],
-                         tag_separator="|")["predicted_label"].tolist() == ["bug|payments"]
+                         tag_separator="|")["predicted_tags"].tolist() == ["bug|payments"]

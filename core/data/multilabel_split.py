@@ -17,6 +17,7 @@ import numpy as np
 
 from core.data.split import SPLITS, SplitPlan
 from core.data.validate import normalise_text
+from core.models.multilabel import TAG_MATRIX_DTYPE
 
 
 def _stratified_halves(tag_matrix: np.ndarray, held_share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +38,7 @@ def multilabel_split(texts: Sequence[str], tags: Sequence[Sequence[str]], plan: 
     names = sorted({tag for row in tags for tag in row})
     column = {name: j for j, name in enumerate(names)}
     # one column per tag, and one for "no tag", so that untagged rows are shared out too
-    matrix = np.zeros((len(keys), len(names) + 1), dtype=np.int8)
+    matrix = np.zeros((len(keys), len(names) + 1), dtype=TAG_MATRIX_DTYPE)
     for g, key in enumerate(keys):
         for index in groups[key]:
             for tag in tags[index]:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from core.data.dataset_versions import DatasetVersion
 from core.models.classifiers import TextClassifier
-from core.models.multilabel import indicator, multilabel_metrics, per_tag_metrics
+from core.models.multilabel import TAG_MATRIX_DTYPE, indicator, multilabel_metrics, per_tag_metrics
 from core.platform.workspace import read_json, write_json_atomic
 
 #: The test split's texts, true tags, scores and thresholds, in a tagger's run folder.
@@ -51,7 +51,7 @@ class TagEvaluation:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TagEvaluation":
         names = data["names"]
-        truth = np.asarray(data["truth"], dtype=np.int8).reshape(-1, len(names))
+        truth = np.asarray(data["truth"], dtype=TAG_MATRIX_DTYPE).reshape(-1, len(names))
         scores = np.asarray(data["scores"], dtype=float).reshape(-1, len(names))
         return scored(names, data["texts"], truth, scores, tuple(data["thresholds"]), data["at_least_one"],
                       data["texts_per_second"])

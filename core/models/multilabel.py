@@ -26,9 +26,15 @@ MIN_POSITIVES_TO_TUNE = 5
 THRESHOLD_BOUNDS = (0.005, 0.995)
 
 
+#: The number type of every 0/1 tag matrix. Wide enough to hold a tag's column number: scikit-learn reads a tag
+#: matrix's tags in its own type (LabelBinarizer, precision_recall_fscore_support), and in 8 bits tag 128 onwards
+#: wrapped round into another tag's column (scikit-learn 1.9).
+TAG_MATRIX_DTYPE = np.int32
+
+
 def indicator(tag_ids: Sequence[Sequence[int]], n_tags: int) -> np.ndarray:
     """Tag-id lists as a 0/1 matrix (rows: texts, columns: tags)."""
-    matrix = np.zeros((len(tag_ids), n_tags), dtype=np.int8)
+    matrix = np.zeros((len(tag_ids), n_tags), dtype=TAG_MATRIX_DTYPE)
     for row, ids in enumerate(tag_ids):
         matrix[row, list(ids)] = 1
     return matrix
@@ -67,7 +73,7 @@ def tune_thresholds(scores: np.ndarray, truth: np.ndarray, min_positives: int = 
 def decide(scores: np.ndarray, thresholds: np.ndarray, at_least_one: bool) -> np.ndarray:
     """The 0/1 tag matrix: each tag whose score reaches its threshold (with ``at_least_one``, a text with none
     gets its best-scoring tag)."""
-    given = (scores >= thresholds[None, :]).astype(np.int8)
+    given = (scores >= thresholds[None, :]).astype(TAG_MATRIX_DTYPE)
     if at_least_one and len(scores):
         empty = given.sum(axis=1) == 0
         given[empty, scores[empty].argmax(axis=1)] = 1

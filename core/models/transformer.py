@@ -34,7 +34,7 @@ from core.models.encoder_head import (
     supports_mean_pooling,
 )
 from core.models.metrics import headline_metrics
-from core.models.multilabel import indicator, multilabel_metrics
+from core.models.multilabel import TAG_MATRIX_DTYPE, indicator, multilabel_metrics
 from core.models.precision import PrecisionCheck, check_precisions, reduced_copy
 from core.models.pretrained import resolve_model_source
 
@@ -83,8 +83,8 @@ def _compute_metrics(n_labels: int, multi_label: bool = False):
     def compute(prediction) -> dict[str, float]:
         logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
         if multi_label:  # each tag's sigmoid at 0.5 (the per-tag thresholds are tuned after training)
-            given = (np.asarray(logits) >= 0).astype(np.int8)
-            return multilabel_metrics(np.asarray(prediction.label_ids).round().astype(np.int8), given)
+            given = (np.asarray(logits) >= 0).astype(TAG_MATRIX_DTYPE)
+            return multilabel_metrics(np.asarray(prediction.label_ids).round().astype(TAG_MATRIX_DTYPE), given)
         return headline_metrics(prediction.label_ids, np.asarray(logits).argmax(-1), n_labels)
 
     return compute

@@ -28,7 +28,9 @@ LABEL, SCORE, REVIEW, STATUS, MESSAGE, TRUNCATED, LINE = (
 COLUMN_WORDS = {LABEL: "Predicted label", SCORE: "Confidence", REVIEW: "Needs review", STATUS: "Status",
                 MESSAGE: "Why it was not classified", TRUNCATED: "Cut at the length limit", LINE: "Line in the file"}
 
-#: The same for a tagger's results: its tags (joined by "; ") and the certainty of its least certain tag.
+#: A tagger's results name their first column for what it holds: the tags, joined by the training file's separator.
+TAGS = "predicted_tags"
+#: The same for a tagger's results: its tags and the certainty of its least certain tag.
 TAG_WORDS = {LABEL: "Predicted tags", SCORE: "Certainty"}
 
 
@@ -44,11 +46,13 @@ def results_frame(rows: Sequence[dict[str, Any]], predictions: Sequence[Predicti
     """Every column of the upload as it was, then the prediction: label, confidence, review flag, status,
     the file line number, and every label's score; an appended name that clashes with an upload column
     gets a ``model_`` prefix, so nothing the user sent is overwritten. ``attrs["words"]`` maps each appended
-    column to the words a page shows as its header. A tagger's tags are joined by ``tag_separator`` (the one
-    its training file used; "; " when unknown)."""
+    column to the words a page shows as its header. A tagger's tags go in ``predicted_tags``, joined by
+    ``tag_separator`` (the one its training file used; "; " when unknown)."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
     taken = set(columns)
-    names = {name: _free_name(name, taken) for name in (LABEL, SCORE, REVIEW, STATUS, MESSAGE, TRUNCATED, LINE)}
+    tagger = any(p.labels is not None for p in predictions)
+    names = {name: _free_name(TAGS if tagger and name == LABEL else name, taken)
+             for name in (LABEL, SCORE, REVIEW, STATUS, MESSAGE, TRUNCATED, LINE)}
     score_names = {label: _free_name(f"score: {label}", taken) for label in label_names}
     records = []
     for i, (row, p) in enumerate(zip(rows, predictions)):
@@ -61,7 +65,7 @@ def results_frame(rows: Sequence[dict[str, Any]], predictions: Sequence[Predicti
         records.append(record)
     frame = pd.DataFrame(records, columns=[*columns, *names.values(), *score_names.values()])
     frame.attrs["words"] = {names[name]: words for name, words in COLUMN_WORDS.items()}  # for the page's headers
-    if any(p.labels is not None for p in predictions):  # a tagger's: its tags joined by "; ", each scored
+    if tagger:  # a tagger's: its tags joined by the separator, each scored
         frame.attrs["words"].update({names[name]: words for name, words in TAG_WORDS.items()})
     frame.attrs["scores"] = list(score_names.values())
     return frame

@@ -69,6 +69,11 @@ class Studio:
             .map(t => [...t.querySelectorAll('table thead th')].map(h => h.innerText).join(' | ')
                       || t.innerText.slice(0, 80))""")
 
+    def fits_and_shot(self, name: str) -> None:
+        """Check that no table runs past the page's edge, and keep a picture of the page."""
+        assert self.clipped_tables() == [], name
+        self.shot(name)
+
     def shot(self, name: str) -> None:
         self.settle()
         self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
@@ -163,12 +168,14 @@ def studio(browser, server, screenshots):
 
 
 @pytest.fixture(autouse=True)
-def failure_screenshot(request, studio):
-    """Keep a picture of the page when a browser test fails."""
+def failure_screenshot(request, browser, screenshots):
+    """Keep a picture of every open page when a browser test fails."""
     yield
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
-        studio.page.screenshot(path=str(studio.shots / f"FAILED-{request.node.name}.png"), full_page=True)
+        pages = [page for context in browser.contexts for page in context.pages]
+        for number, page in enumerate(pages, 1):
+            page.screenshot(path=str(screenshots / f"FAILED-{request.node.name}-{number}.png"), full_page=True)
 
 
 @pytest.mark.timeout(1800)  # includes installing Chromium on a fresh machine
@@ -461,74 +468,138 @@ def test_a_cookie_of_a_disabled_account_or_a_forged_one_shows_the_sign_in_form(b
             context.close()
 
 
-def test_a_tagged_file_goes_from_upload_to_tags_on_the_classify_page(browser, server, screenshots, tmp_path):
-    """Several tags per text (a ticket export with a ';'-separated tags column): detected on the Data page, trained,
-    compared by micro-F1, published, and each text's tags on the Classify page. (After the whole journey: its
-    accounts.)"""
-    from tests.test_tags import ticket_rows
+TAG_NAMES = ("bug", "payments", "support", "login")
 
-    context = browser.new_context(viewport={"width": 1366, "height": 900})
+
+def tagged_files(folder: Path) -> dict[str, Path]:
+    """The same support tickets in the four shapes analysts keep tags in, by the version name each saves as."""
+    from tests.test_tags import ticket_rows
+    from tests.test_workbook import workbook
+
+    rows = ticket_rows(120)
+    tagged = [r for r in rows if r["tags"]]
+    has = lambda row, tag: tag in row["tags"].split(";")  # noqa: E731
+    files = {"tickets": folder / "tickets.csv", "lists": folder / "lists.jsonl", "switches": folder / "switches.csv",
+             "flags": folder / "flags.xlsx"}
+    files["tickets"].write_text("id,ticket,tags\n" + "".join(f'{r["id"]},"{r["ticket"]}",{r["tags"]}\n'
+                                                             for r in rows), encoding="utf-8")
+    files["lists"].write_text("".join(json.dumps({"text": r["ticket"], "labels": r["tags"].split(";") if r["tags"]
+                                                  else []}) + "\n" for r in rows), encoding="utf-8")
+    files["switches"].write_text("ticket," + ",".join(TAG_NAMES) + "\n" + "".join(
+        f'"{r["ticket"]}",' + ",".join(str(int(has(r, tag))) for tag in TAG_NAMES) + "\n" for r in tagged),
+        encoding="utf-8")
+    files["flags"].write_bytes(workbook(Flags=[["ticket", *TAG_NAMES], *[
+        [r["ticket"], *["yes" if has(r, tag) else "no" for tag in TAG_NAMES]] for r in tagged]]))
+    return files
+
+
+def api_classify(url: str, token: str, texts: list[str]) -> dict:
+    """``POST /v1/classify`` as another system sends it."""
+    import urllib.request
+
+    request = urllib.request.Request(f"{url}/v1/classify", data=json.dumps({"texts": texts}).encode(),
+                                     headers={"Authorization": f"Bearer {token}",
+                                              "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.loads(answer.read())
+
+
+@pytest.mark.timeout(900)
+def test_tags_in_each_shape_go_from_upload_to_classify_a_classified_file_and_the_api(browser, server, screenshots,
+                                                                                      tmp_path):
+    """Several tags per text, in each shape analysts keep them (a ';'-separated column, JSON lists, one 1/0
+    column per tag, an Excel sheet of yes/no columns): detected on the Data page, trained, compared by micro-F1,
+    published, and then each text's tags on the Classify page, in a classified file, and over the HTTP API.
+    (After the whole journey: its accounts.)"""
+    from bench.served_app import served_api
+
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(WAIT)
     s = Studio(page, server["url"], screenshots)
+    # The admin gives the user's CRM sync a token for the API (its secret shown once).
     s.go()
+    s.sign_in("root", ADMIN_PASSWORD)
+    s.see("How it works")
+    s.nav("Admin")
+    s.tab("Users")
+    s.choose("Account", "uma")
+    s.fill("What will use it", "CRM sync")
+    s.click("Create token")
+    s.see("Copy it now")
+    token = s.page.locator('[data-testid="stCode"]').first.inner_text().strip()
+    s.sign_out()
+
+    files = tagged_files(tmp_path)
     s.sign_in("ana", ANALYST_PASSWORD)
     s.see("How it works")
     s.nav("Data")
-    # The other shapes tags come in: an Excel sheet with one yes/no column per tag, and JSON lists.
-    from tests.test_workbook import workbook
+    for name, path in files.items():
+        s.page.locator('input[type="file"]').first.set_input_files(str(path))
+        s.see(f"{path.name}: ")  # this file's report, not the one before it
+        if name == "tickets":
+            s.see("Detected from 'tags': multi-label")
+        elif name == "lists":
+            s.see("'labels' holds lists of tags")
+        else:  # one yes/no column per tag: the analyst says so, and the columns are found
+            s.see("rows read from sheet 'Flags'" if path.suffix == ".xlsx" else "records read as CSV")
+            s.tick("several tags per text, one yes/no column each")
+        s.see("Tagged texts per split")
+        if name == "tickets":
+            s.fits_and_shot("12-data-tags")
+        s.click("Save dataset version")
+        s.see(f"Saved {name}/v1")
 
-    rows = ticket_rows(60)
-    names = ("bug", "payments", "support", "login")
-    sheet = tmp_path / "flags.xlsx"
-    sheet.write_bytes(workbook(Flags=[["ticket", *names], *[[r["ticket"], *[
-        "yes" if tag in r["tags"].split(";") else "no" for tag in names]] for r in rows if r["tags"]]]))
-    s.page.locator('input[type="file"]').first.set_input_files(str(sheet))
-    s.see("rows read from sheet 'Flags'")
-    s.tick("several tags per text, one yes/no column each")
-    s.see("Tagged texts per split")
-    s.click("Save dataset version")
-    s.see("Saved flags/v1")
-    lists = tmp_path / "lists.jsonl"
-    lists.write_text("".join(json.dumps({"text": r["ticket"], "labels": r["tags"].split(";") if r["tags"] else []})
-                             + "\n" for r in rows), encoding="utf-8")
-    s.page.locator('input[type="file"]').first.set_input_files(str(lists))
-    s.see("'labels' holds lists of tags")
-    s.see("Tagged texts per split")
-    s.click("Save dataset version")
-    s.see("Saved lists/v1")
-    tickets = tmp_path / "tickets.csv"
-    tickets.write_text("id,ticket,tags\n" + "".join(f'{r["id"]},"{r["ticket"]}",{r["tags"]}\n'
-                                                   for r in ticket_rows(120)), encoding="utf-8")
-    s.page.locator('input[type="file"]').first.set_input_files(str(tickets))
-    s.see("Detected from 'tags': multi-label")
-    s.see("Tagged texts per split")
-    assert s.clipped_tables() == []
-    s.shot("12-data-tags")
-    s.click("Save dataset version")
-    s.see("Saved tickets/v1")
     s.nav("Train")
-    s.choose("Dataset version", "tickets/v1")
-    s.see("4 tags (none, one or several per text)")
     for kind in ("TF-IDF + naive Bayes", "Sentence embeddings + logistic regression"):
         s.tick(kind)  # leave TF-IDF + logistic regression (and no transformer) ticked
-    s.click("Start training")
-    s.see("Started 1 run(s)")
-    s.see("Finished: TF-IDF + logistic regression", timeout=120_000)
-    s.nav("Evaluate")
-    s.choose("Runs trained on", "tickets/v1 · 1 run(s)")
-    s.see("These runs give tags")
-    s.see("Exact tag sets")
-    assert s.clipped_tables() == []
-    s.shot("13-evaluate-tags")
-    s.click("Publish this run…")
-    s.click("Yes, publish")
-    s.see("now the model used for classification")
+    for name in files:
+        s.choose("Dataset version", f"{name}/v1")
+        s.see("4 tags (none, one or several per text)")
+        s.click("Start training")
+        s.see("Started 1 run(s)")
+        s.see(re.compile(rf"Finished: TF-IDF \+ logistic regression, .*{name}/v1: succeeded"), timeout=120_000)
+
+    complaint = "the app crashed and my card was charged twice"
+    upload = tmp_path / "new-tickets.csv"
+    upload.write_text(f"id,comment\n1,{complaint}\n2,\n3,I cannot log in and nobody answered\n", encoding="utf-8")
+    with served_api(server["env"], tmp_path / "api.log") as api:
+        for name, path in files.items():
+            s.nav("Evaluate")
+            s.choose("Runs trained on", f"{name}/v1 · 1 run(s)")
+            s.see("These runs give tags")
+            s.see("Exact tag sets")
+            if name == "tickets":
+                s.fits_and_shot("13-evaluate-tags")
+            s.click("Publish this run…")
+            s.click("Yes, publish")
+            s.see("now the model used for classification")
+
+            s.nav("Classify")
+            headline = s.classify_text(complaint, "Certainty of the least certain tag")
+            assert "bug · payments" in headline, (name, headline)
+            if name == "tickets":
+                s.shot("14-classify-tags")
+            s.tab("A file")
+            s.page.locator('input[type="file"]').last.set_input_files(str(upload))
+            s.click("Classify 3 rows")
+            assert (s.metric("Rows classified"), s.metric("Not classified")) == ("2", "1"), name
+            assert s.clipped_tables() == [], name  # the file's results, its tags column among them
+            with s.page.expect_download() as download:
+                s.page.get_by_role("button", name="Download results (CSV)").click()
+            import csv
+
+            rows = list(csv.DictReader(open(download.value.path(), encoding="utf-8")))
+            separator = ";" if name == "tickets" else "; "  # the training file's separator, else the default
+            assert set(rows[0]["predicted_tags"].split(separator)) == {"bug", "payments"}, (name, rows[0])
+            assert {f"score: {tag}" for tag in TAG_NAMES} <= set(rows[0]), name
+            assert 0.5 < float(rows[0]["score: bug"]) <= 1 and rows[1]["status"] == "empty", name
+
+            answer = api_classify(api, token, [complaint])
+            (result,) = answer["predictions"]
+            assert set(result["labels"]) == {"bug", "payments"} and set(result["scores"]) == set(TAG_NAMES), result
+    s.shot("15-classify-file-tags")
     s.sign_out()
     s.sign_in("uma", USER_PASSWORD)
     s.see("tags feedback with any of 4 topics")
-    s.nav("Classify")
-    headline = s.classify_text("the app crashed and my card was charged twice", "Certainty of the least certain tag")
-    assert "bug · payments" in headline, headline
-    s.shot("14-classify-tags")
     context.close()
