@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         figures[f"{kind}_macro_f1_kept"] = figures[f"{kind}_macro_f1_per_tag" if kept == "per tag"
                                                   else f"{kind}_macro_f1_threshold_0.5"]
         print(f"  tuned thresholds: min {min(tuned.thresholds):.3f}, median {float(np.median(tuned.thresholds)):.3f}, "
-              f"max {max(tuned.thresholds):.3f}; kept: {kept} (dev macro-F1 "
-              f"{model.fit_info['thresholds']['validation_macro_f1']})")
+              f"max {max(tuned.thresholds):.3f}; kept: {kept} (dev macro-F1 held out "
+              f"{model.fit_info['thresholds']['held_out_validation_macro_f1']})")
     kinds = args.models.split(",")
     baselines = [k for k in kinds if model_kinds()[k].family == "baseline"]
     figures["best_macro_f1"] = max(float(figures[f"{k}_macro_f1_kept"]) for k in kinds)

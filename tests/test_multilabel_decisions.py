@@ -101,3 +101,21 @@ def test_a_tagger_with_hundreds_of_tags_keeps_each_tags_column_and_figures_in_pl
     rows = per_tag_metrics(truth, given, names, [0.5] * count)
     assert rows[200]["label"] == "tag200" and rows[200]["recall"] == 0.0 and rows[200]["support"] == truth[:, 200].sum()
     assert all(row["recall"] == 1.0 for i, row in enumerate(rows) if i != 200)
+
+
+def test_per_tag_thresholds_are_kept_only_when_they_beat_one_half_on_texts_they_were_not_tuned_on():
+    from core.models.multilabel import held_out_macro_f1
+
+    rng = np.random.default_rng(1)
+    truth = (rng.uniform(size=(400, 6)) < 0.2).astype(int)
+    # the model scores each tag's positives about 0.3, its negatives about 0.1: any tuned cut beats 0.5
+    shifted = np.where(truth == 1, 0.3, 0.1) + rng.normal(0, 0.05, truth.shape)
+    held_out = held_out_macro_f1(shifted, truth, False, seed=0)
+    assert held_out["per_tag"] > held_out["one_half"] + 0.3
+    # rare tags, few validation texts: thresholds scored on the texts they were tuned on look far better than on
+    # texts they were not (which is what the choice between them and 0.5 must be made on)
+    truth = (rng.uniform(size=(160, 12)) < 0.08).astype(int)
+    scores = np.clip(np.where(truth == 1, rng.normal(0.68, 0.15, truth.shape), rng.normal(0.32, 0.15, truth.shape)),
+                     0, 1)
+    on_themselves = multilabel_metrics(truth, decide(scores, tune_thresholds(scores, truth), False))["macro_f1"]
+    assert on_themselves > held_out_macro_f1(scores, truth, False, seed=0)["per_tag"] + 0.05

@@ -172,3 +172,21 @@ def test_a_tagged_versions_recipe_speaks_of_tags(isolated_workspace, config):
     assert recipe.summary.startswith("4 tags, ~") and recipe.profile.multi_label
     assert recipe.reasons[0].startswith(f"4 tags on {recipe.profile.examples:,} training texts (a text may carry")
     assert "each tag's threshold is chosen on the validation split" in recipe.reasons[1]
+
+
+def test_a_tag_recipe_counts_texts_per_tag_weighs_rare_tags_and_keeps_the_best_micro_f1_epoch(config):
+    """Tags: a text carries several, so "examples each" counts the texts carrying each tag; a tag on few of the
+    texts gets its positives weighed up, said with its share; the best epoch is the one of best micro-F1."""
+    goal = config.training.goal("balanced")
+    flat = [tag for text in range(6000) for tag in ([text % 150, (text + 1) % 150] if text % 2 else [text % 150])]
+    rare = plan_recipe(DataProfile.of(flat, 700, [16] * 100, examples=6000, multi_label=True), "balanced", goal)
+    assert rare.profile.per_label == pytest.approx(len(flat) / 150)  # 60 texts per tag, not 6000 / 150
+    words = " ".join(rare.reasons)
+    assert "each tag seen about" in words and "each label" not in words and "Labels are" not in words
+    assert rare.hyperparameters.class_weighted and "The rarest tag is on 0.7% of the texts" in words
+    assert "without a better validation micro-F1" in words and "macro-F1" not in words
+
+    common = [tag for text in range(600) for tag in ([0, 1] if text % 3 else [0])]
+    even = plan_recipe(DataProfile.of(common, 60, examples=600, multi_label=True), "balanced", goal)
+    assert not even.hyperparameters.class_weighted
+    assert "Every tag is on at least 25% of the texts: no tag is weighed up" in " ".join(even.reasons)

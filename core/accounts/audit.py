@@ -47,6 +47,7 @@ class EventType(str, Enum):
     LABELS_CHECKED = "labels_checked"
     QUEUE_LABELLED = "queue_labelled"
     FILE_EVALUATED = "file_evaluated"
+    TOPICS_DISCOVERED = "topics_discovered"
 
 
 def record_event(store: Store, event_type: EventType, actor: Actor | None = None, session_id: str | None = None,
@@ -109,7 +110,7 @@ EVENT_WORDS = {
     EventType.FEEDBACK_REVIEWED: "reviewed feedback", EventType.PAGE_ERROR: "a page failed",
     EventType.TOKEN_CREATED: "created an API token", EventType.TOKEN_REVOKED: "revoked an API token",
     EventType.LABELS_CHECKED: "checked labels", EventType.QUEUE_LABELLED: "labelled a queued text",
-    EventType.FILE_EVALUATED: "evaluated a run on a file",
+    EventType.FILE_EVALUATED: "evaluated a run on a file", EventType.TOPICS_DISCOVERED: "discovered topics",
 }
 
 

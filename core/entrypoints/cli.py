@@ -41,6 +41,7 @@ from core.services.evaluation import (
     EvaluationError, evaluate_file, evaluate_run, evaluate_tag_file, recommendation, run_gives_tags,
 )
 from core.services.publishing import PublishError, publish_run, published_run
+from core.services.topics import GRANULARITY, TopicError, find_topics
 from core.services.runs import (
     PRESET_NAMES, ModelFileError, Recipe, RunError, RunRecord, RunRequest, RunState, measured_transformer_plan,
     model_kinds, run, run_location, serve_as_worker, train_here, train_queued_run,
@@ -101,6 +102,19 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--name", metavar="NAME", help="dataset name to save under (default: the file name)")
     train.add_argument("--max-train-examples", type=int, metavar="N",
                        help="train on a stratified sample of at most N training examples")
+
+    topics = commands.add_parser(
+        "topics", parents=[common, sheet], help="group the texts of a file (labelled or not) into topics",
+        description="Embed the texts of FILE with the configured model and group them into topics (UMAP and "
+                    "HDBSCAN through BERTopic; the number of topics is found, not given): one JSON object per row "
+                    "with its id (the id field, else its line), its topic (null: it fits none, or has no text) and "
+                    "how firmly it belongs, then a summary naming each topic by its keywords with its size and "
+                    "typical texts. Nothing is saved.")
+    topics.add_argument("--data", required=True, metavar="FILE", help="JSONL, CSV, Excel or plain-text file")
+    topics.add_argument("--text-field", metavar="NAME", help="field holding the text (default: guessed)")
+    topics.add_argument("--id-field", metavar="NAME", help="field holding each row's id (default: id, if present)")
+    topics.add_argument("--granularity", choices=tuple(GRANULARITY_OPTIONS), default="as-found",
+                        help="fewer, broader topics or more, narrower ones than found (default: as-found)")
 
     labels = commands.add_parser(
         "labels", parents=[common, sheet],
@@ -441,17 +455,46 @@ def command_train_run(args: argparse.Namespace) -> int:
     return 0 if final.state is RunState.SUCCEEDED else 1
 
 
+def _texts_and_ids(table: RawTable, text_field: str | None, id_field: str | None) -> tuple[list[Any], list[Any]]:
+    """Each row's text (the named or guessed field) and id (the named field, ``id`` if present, else its line)."""
+    text_field = text_field or guess_columns(table).text
+    if text_field not in table.columns:
+        raise CliError(f"{table.source}: no text field {text_field!r}; fields found: {', '.join(table.columns)}")
+    id_field = id_field or ("id" if "id" in table.columns else None)
+    if id_field is not None and id_field not in table.columns:
+        raise CliError(f"{table.source}: no id field {id_field!r}; fields found: {', '.join(table.columns)}")
+    return ([r.get(text_field) for r in table.records],
+            [r.get(id_field) if id_field else line for r, line in zip(table.records, table.lines)])
+
+
+def command_topics(args: argparse.Namespace) -> int:
+    studio, caller = _studio(args), Caller.command_line()
+    table = _read(args.data, studio.config, args.sheet)
+    texts, row_ids = _texts_and_ids(table, args.text_field, args.id_field)
+    grouped = [i for i, text in enumerate(texts) if isinstance(text, str) and text.strip()]
+    found = find_topics(studio, caller, [texts[i] for i in grouped], table.source,
+                        GRANULARITY_OPTIONS[args.granularity],
+                        progress=lambda done, total: print(f"embedded {done}/{total}", file=sys.stderr))
+    topic_of = {row: (found.assignment[n], found.membership[n]) for n, row in enumerate(grouped)}
+    for row, (row_id, line) in enumerate(zip(row_ids, table.lines)):
+        topic, membership = topic_of.get(row, (None, None))
+        print(json.dumps({"id": row_id, "line": line, "topic": topic,
+                          "membership": None if membership is None else round(membership, 4),
+                          **({} if row in topic_of else {"status": "no text"})}, ensure_ascii=False), flush=True)
+    print(json.dumps({"rows": len(texts), "grouped": len(grouped), "unassigned": found.unassigned,
+                      "smallest_topic": found.smallest_topic, "seconds": round(found.seconds, 1),
+                      "topics": [{"topic": t.id, "name": t.name, "size": t.size, "keywords": t.keywords,
+                                  "typical": t.typical} for t in found.topics]}, ensure_ascii=False), flush=True)
+    return 0
+
+
 def command_predict(args: argparse.Namespace) -> int:
     studio, caller = _studio(args), Caller.command_line()
     output = Path(args.output)
     if output.suffix.lower() != ".jsonl":
         raise CliError(f"--output must be a .jsonl file, got {output.name}")
     table = _read(args.input, studio.config, args.sheet)
-    text_field = args.text_field or guess_columns(table).text
-    if text_field not in table.columns:
-        raise CliError(f"{table.source}: no text field {text_field!r}; fields found: {', '.join(table.columns)}")
-    id_field = args.id_field or ("id" if "id" in table.columns else None)
-    texts = [r.get(text_field) for r in table.records]
+    texts, row_ids = _texts_and_ids(table, args.text_field, args.id_field)
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise CliError(f"--threshold must be between 0 and 1, got {args.threshold}")
     _run_id(studio, args.model)  # says how to publish when nothing is
@@ -462,8 +505,7 @@ def command_predict(args: argparse.Namespace) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(f".{output.name}.partial")
     with temporary.open("w", encoding="utf-8") as handle:
-        for record_row, line, result in zip(table.records, table.lines, results):
-            row_id = record_row.get(id_field) if id_field else line
+        for row_id, line, result in zip(row_ids, table.lines, results):
             handle.write(json.dumps({"id": row_id, "line": line, **result.to_dict()}, ensure_ascii=False) + "\n")
     temporary.replace(output)
     print(json.dumps({"run_id": record.run_id, "rows": len(results), "output": str(output),
@@ -594,12 +636,14 @@ def command_api(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": command_train, "predict": command_predict, "evaluate": command_evaluate,
             "publish": command_publish, "users": command_users, "api": command_api, "labels": command_labels,
-            "train-run": command_train_run, "worker": command_worker}
+            "train-run": command_train_run, "worker": command_worker, "topics": command_topics}
 #: The commands that train: under torchrun rank 0 runs them and the other processes train with it.
 RANKED_COMMANDS = frozenset({"train", "train-run"})
+#: ``--granularity`` of ``topics``: the words of the Data page's control, as options.
+GRANULARITY_OPTIONS = {words.replace(", ", "-").replace(" ", "-"): factor for words, factor in GRANULARITY.items()}
 #: Mistakes and refusals printed as one line with exit status 2.
 USER_ERRORS = (CliError, ConfigError, IngestError, DatasetError, RunError, ModelFileError, EvaluationError,
-               PublishError, AuthError, NothingPublished, LabelCheckError)
+               PublishError, AuthError, NothingPublished, LabelCheckError, TopicError)
 Command = Callable[[Any], int]
 
 

@@ -31,6 +31,9 @@ from core.platform.config import Hyperparameters, PresetGoal
 SMALL_SET = 1000
 #: Largest/smallest label count from which the loss weighs rare labels more.
 IMBALANCE_FOR_WEIGHTS = 3.0
+#: Tags: when the rarest tag is on fewer than this share of the texts, each tag's positives weigh more in the loss
+#: (otherwise a rare tag's few positives are drowned by its negatives).
+RARE_TAG_SHARE = 0.25
 #: Loading the data and the model, saving: seconds on top of the rest (measured: 5–6 s on the 2-core CPU).
 FIXED_SECONDS = 6.0
 #: After training, the validation split is scored once for the metrics and once per precision checked
@@ -54,6 +57,8 @@ class DataProfile:
     median_tokens: int = 0
     #: Whether the "labels" are tags (a text may carry several; the counts are texts carrying each tag).
     multi_label: bool = False
+    #: Tags: how many (text, tag) pairs the training texts carry (0 for one label per text).
+    tag_occurrences: int = 0
 
     @classmethod
     def of(cls, train_labels: Sequence[int], validation_examples: int,
@@ -66,11 +71,17 @@ class DataProfile:
         return cls(examples=len(train_labels) if examples is None else examples, labels=int((counts > 0).sum()), smallest_label=int(present.min()),
                    largest_label=int(present.max()), validation_examples=validation_examples,
                    median_tokens=int(np.median(token_lengths)) if len(token_lengths) else 0,
-                   multi_label=multi_label)
+                   multi_label=multi_label, tag_occurrences=len(train_labels) if multi_label else 0)
 
     @property
     def per_label(self) -> float:
-        return self.examples / max(self.labels, 1)
+        """Training texts per label (tags: texts carrying each tag, on average)."""
+        return (self.tag_occurrences or self.examples) / max(self.labels, 1)
+
+    @property
+    def kinds(self) -> str:
+        """What the labels are called: tags or labels."""
+        return "tags" if self.multi_label else "labels"
 
     @property
     def imbalance(self) -> float:
@@ -128,8 +139,7 @@ class Recipe:
         """One line: "150 labels, ~63 examples each: 6 epochs at 1e-4, batch 32, about 9 minutes here"."""
         hp, p = self.hyperparameters, self.profile
         when = f", about {_duration(self.estimate_s)} here" if self.estimate_s is not None else ""
-        kinds = "tags" if p.multi_label else "labels"
-        return (f"{p.labels} {kinds}, ~{p.per_label:.0f} examples each: {hp.epochs:g} epoch"
+        return (f"{p.labels} {p.kinds}, ~{p.per_label:.0f} examples each: {hp.epochs:g} epoch"
                 f"{'' if hp.epochs == 1 else 's'} at {_rate(hp.learning_rate)}, batch {hp.batch_size}{when}")
 
     def with_overrides(self, chosen: Hyperparameters) -> "Recipe":
@@ -164,12 +174,28 @@ def _epochs(profile: DataProfile, goal: PresetGoal, batch_size: int) -> tuple[fl
     if for_steps > for_views and for_steps > goal.min_epochs:
         why = f"at least {goal.min_steps} optimisation steps on this small set"
     elif for_views > goal.min_epochs:
-        why = f"each label seen about {goal.views_per_label} times in all"
+        why = f"each {profile.kinds[:-1]} seen about {goal.views_per_label} times in all"
     else:
         why = f"the preset's minimum of {goal.min_epochs:g}"
     if wanted >= goal.max_epochs and max(for_views, for_steps) > goal.max_epochs:
         why += f", capped at the preset's maximum of {goal.max_epochs:g}"
     return epochs, why
+
+
+def _weighting(profile: DataProfile) -> tuple[bool, str]:
+    """Whether the loss weighs rare labels (tags: each tag's positives) more, and why in words ("" for labels
+    balanced enough to need nothing said)."""
+    if profile.multi_label:
+        share = profile.smallest_label / max(profile.examples, 1)
+        if share < RARE_TAG_SHARE:
+            return True, (f"The rarest tag is on {share:.1%} of the texts: each tag's texts weigh more in the loss "
+                          "the rarer the tag (the square root of texts without it over texts with it, at most 10 "
+                          "times).")
+        return False, f"Every tag is on at least {RARE_TAG_SHARE:.0%} of the texts: no tag is weighed up."
+    if profile.imbalance >= IMBALANCE_FOR_WEIGHTS:
+        return True, (f"Labels are imbalanced (largest/smallest = {profile.imbalance:.1f}): the loss weighs rare "
+                      "labels more.")
+    return False, ""
 
 
 def plan_recipe(profile: DataProfile, preset: str, goal: PresetGoal, speed: float | None = None) -> Recipe:
@@ -180,8 +206,8 @@ def plan_recipe(profile: DataProfile, preset: str, goal: PresetGoal, speed: floa
         reasons = [f"{profile.labels} tags on {profile.examples:,} training texts (a text may carry several; the "
                    f"rarest tag is on {profile.smallest_label} texts, the commonest on {profile.largest_label})"
                    + (f", texts of about {profile.median_tokens} tokens." if profile.median_tokens else "."),
-                   "Each tag gets its own score; a rare tag's texts weigh more in the loss (up to 10 times), and "
-                   "each tag's threshold is chosen on the validation split after training."]
+                   "Each tag gets its own score, and each tag's threshold is chosen on the validation split after "
+                   "training."]
     else:
         reasons = [f"{profile.labels} labels, about {profile.per_label:.0f} training examples each "
                    f"(smallest {profile.smallest_label}, largest {profile.largest_label})"
@@ -207,15 +233,14 @@ def plan_recipe(profile: DataProfile, preset: str, goal: PresetGoal, speed: floa
             epochs = float(max(1, fitting))
             reasons.append(f"Shortened to {epochs:g} epoch(s) to stay within the {goal.time_budget_minutes:g}-minute "
                            f"budget at {band:.0f} texts/s.")
-    class_weighted = profile.imbalance >= IMBALANCE_FOR_WEIGHTS
-    if class_weighted:
-        reasons.append(f"Labels are imbalanced (largest/smallest = {profile.imbalance:.1f}): the loss weighs rare "
-                       "labels more.")
+    class_weighted, why_weights = _weighting(profile)
+    if why_weights:
+        reasons.append(why_weights)
     reasons.append(f"Learning rate {_rate(goal.learning_rate)} with {goal.warmup_ratio:.0%} warm-up; the head starts "
                    "from a linear probe on the frozen mean-pooled features, so fine-tuning starts from the "
                    "frozen model's accuracy.")
     reasons.append(f"Stops early after {goal.early_stopping_patience} epoch(s) without a better validation "
-                   "macro-F1 and keeps the best epoch.")
+                   f"{'micro' if profile.multi_label else 'macro'}-F1 and keeps the best epoch.")
     hyper = Hyperparameters(batch_size=batch_size, epochs=epochs, learning_rate=goal.learning_rate,
                             weight_decay=goal.weight_decay, warmup_ratio=goal.warmup_ratio,
                             early_stopping_patience=goal.early_stopping_patience, class_weighted=class_weighted)

@@ -277,18 +277,37 @@ def read_file(source: Source) -> tuple[Source, RawTable] | None:
     return (replace(source, key=f"{source.key}:{table.sheet}") if table.sheet else source), table
 
 
-def map_fields(step, source: Source, table: RawTable) -> tuple[str, str]:
-    """Step 2: which field holds the text and which the label (guessed first)."""
+def map_fields(step, source: Source, table: RawTable) -> tuple[str, str | None]:
+    """Step 2: which field holds the text and which the label (guessed first; no label field when none looks like
+    one, until the analyst picks one)."""
     st.subheader(step("Which field holds the text, which the label?"))
     guess = guess_columns(table)
     text_col, label_col = st.columns(2)
     text_field = field_choice(text_col, "Text field", table, guess.text, f"text_field:{source.key}")
-    label_field = field_choice(label_col, "Label field", table, guess.label, f"label_field:{source.key}")
+    if guess.label is None:
+        label_field = label_col.selectbox("Label field", table.columns, index=None, key=f"label_field:{source.key}",
+                                          placeholder="None: these texts have no labels yet")
+    else:
+        label_field = field_choice(label_col, "Label field", table, guess.label, f"label_field:{source.key}")
     guessed = [f"the text from '{text_field}' ({guess.text_reason})"] * (text_field == guess.text) + [
         f"the label from '{label_field}' ({guess.label_reason})"] * (label_field == guess.label)
     if guessed:
         st.caption(plain("Guessed " + " and ".join(guessed) + ". A guess: change it above if it is wrong."))
     return text_field, label_field
+
+
+def no_labels(source: Source, table: RawTable, text_field: str) -> None:
+    """A file of texts alone: said so, with what can be done with it today, instead of a report on labels."""
+    others = [c for c in table.columns if c != text_field]
+    st.warning(plain(
+        f"No field of {source.name} holds labels"
+        + (f" ('{text_field}' holds the texts; {', '.join(repr(c) for c in others)} "
+           "look like ids, dates or free text, not labels)" if others else f" (it has only '{text_field}')")
+        + ". Models learn from labelled texts. If one of the fields does hold labels, pick it above."))
+    st.info(plain(f"To see which topics these texts fall into first, group them with the command line: "
+                  f"python -m core topics --data {source.name} --text-field {text_field} "
+                  "(one line per text with its topic, then each topic's keywords and typical texts; grouping "
+                  "them on this page, naming the topics and saving them as labels is being built)."))
 
 
 #: What the labels are: one per text, or tags kept in the label field or in one yes/no column each.
@@ -525,8 +544,10 @@ if source is None:
 elif read is not None:
     source, table = read
     text_field, label_field = map_fields(step, source, table)
-    tag_format = choose_task(source, table, label_field)
-    if tag_format is not None:
+    tag_format = None if label_field is None else choose_task(source, table, label_field)
+    if label_field is None:
+        no_labels(source, table, text_field)
+    elif tag_format is not None:
         tagged = report_tags(step, source, table, text_field, tag_format)
         if tagged.ready:
             st.subheader(step("Suspicious tags (optional)"))
