@@ -14,7 +14,7 @@ of the requests unassigned, where HDBSCAN on the raw embeddings reaches 0.36-0.4
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -56,7 +56,6 @@ class TopicMap:
     membership: list[float]
     smallest_topic: int
     seconds: float
-    settings: dict = field(default_factory=dict)
 
     @property
     def unassigned(self) -> int:
@@ -100,16 +99,16 @@ def discover_topics(texts: Sequence[str], embeddings: np.ndarray, config: TopicC
     found, membership = model.fit_transform(texts, embeddings=np.asarray(embeddings, dtype=np.float32))
     found = np.asarray(found)
     membership = np.asarray(membership if membership is not None else np.ones(len(texts)), dtype=float)
+    order = sorted(set(found.tolist()) - {-1}, key=lambda t: -(found == t).sum())  # largest first
+    number = {topic_id: n for n, topic_id in enumerate(order)}
     topics = []
-    for topic_id in sorted(set(found.tolist()) - {-1}, key=lambda t: -(found == t).sum()):
+    for topic_id in order:
         members = np.flatnonzero(found == topic_id)
         edge = members[np.argsort(membership[members], kind="stable")][:config.borderline_texts]
         typical = (model.get_representative_docs(topic_id) or [])[:config.typical_texts]
-        topics.append(Topic(topic_id, len(members), [word for word, _ in model.get_topic(topic_id) or [] if word],
-                            typical, [texts[i] for i in edge if texts[i] not in typical]))
-    renumbered = {topic.id: number for number, topic in enumerate(topics)}  # largest first, numbered from 0
-    topics = [Topic(renumbered[t.id], t.size, t.keywords, t.typical, t.borderline) for t in topics]
-    return TopicMap(topics, [renumbered[t] if t != -1 else None for t in found.tolist()],
+        topics.append(Topic(number[topic_id], len(members),
+                            [word for word, _ in model.get_topic(topic_id) or [] if word], typical,
+                            [texts[i] for i in edge if texts[i] not in typical]))
+    return TopicMap(topics, [number[t] if t != -1 else None for t in found.tolist()],
                     [float(m) if t != -1 else 0.0 for m, t in zip(membership, found.tolist())], size,
-                    time.monotonic() - started,
-                    {"smallest_topic": size, "neighbours": neighbours, "granularity": granularity, "seed": seed})
+                    time.monotonic() - started)
