@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from core.presentation.exports import (
-    COLUMN_WORDS, SCORE as CONFIDENCE, TAG_WORDS, on_page, results_frame, summarise_results, to_jsonl, to_safe_csv,
+    COLUMN_WORDS, LABEL, SCORE as CONFIDENCE, TAG_WORDS, on_page, results_frame, summarise_results, to_jsonl,
+    to_safe_csv,
 )
 from core.presentation.highlight import highlighted_html
 from core.services.accounts import Permission
@@ -211,7 +212,7 @@ def correct_a_row(record: RunRecord, results: dict, judged: list[Prediction], fi
 
 #: How wide the appended columns are drawn ("small" unless named), so the upload's columns and ours fit the
 #: page's width; a cell cut short shows whole on hover.
-RESULT_WIDTHS: dict[str, str] = {}
+RESULT_WIDTHS: dict[str, str | int] = {TAG_WORDS[LABEL]: 130}  # a text's tags are what a tagger's file is for
 
 
 def result_headers(frame: pd.DataFrame) -> dict:

@@ -97,7 +97,9 @@ class Studio:
         self.settle()
 
     def choose(self, label: str, option: str) -> None:
-        """Pick ``option`` in the selectbox labelled ``label``."""
+        """Pick ``option`` in the selectbox labelled ``label`` (nothing to do when it shows it already)."""
+        if self.chosen(label) == option:
+            return
         self.page.get_by_label(label, exact=True).first.click()
         self.page.get_by_role("option", name=option, exact=True).first.click()
         self.settle()
