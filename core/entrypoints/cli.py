@@ -94,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="multi-label: keep texts without a tag (a text may rightly have none of the tags)")
     train.add_argument("--test-data", metavar="FILE", help="a separate labelled file used as the test split")
     train.add_argument("--models", default=DEFAULT_MODELS, metavar="LIST",
-                       help="comma-separated model kinds: tfidf_logreg, tfidf_nb, embedding_logreg, transformer "
+                       help="comma-separated model kinds: tfidf_logreg, tfidf_nb, zero_shot (the label names alone), "
+                            "embedding_logreg, transformer "
                             f"(default: {DEFAULT_MODELS})")
     train.add_argument("--preset", choices=PRESET_NAMES, help="training preset for the transformer (default: config)")
     train.add_argument("--fix", default="", metavar="LIST",

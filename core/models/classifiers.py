@@ -178,6 +178,9 @@ class TextClassifier(ABC):
     uses_pretrained: ClassVar[bool] = False
     #: Whether it trains on multi-label data (a score per tag, tags given by per-tag thresholds).
     multi_label_capable: ClassVar[bool] = False
+    #: Whether it learns what each label means from the training texts (zero-shot reads the label names, and
+    #: uses labelled texts only to scale its confidence).
+    learns_from_examples: ClassVar[bool] = True
 
     #: The kind's own typed hyper-parameters (a frozen dataclass; its defaults are today's values).
     Settings: ClassVar[type] = Hyperparameters

@@ -14,11 +14,12 @@ from core.models.classifiers import MODEL_CARD, ModelFileError, ModelSpec, TextC
 from core.models.embeddings import EmbeddingLogisticRegression
 from core.models.multilabel import TagDecisions
 from core.models.transformer import FineTunedTransformer
+from core.models.zero_shot import ZeroShotClassifier
 from core.platform.workspace import read_json
 
 #: Every kind the studio trains, in the order they are offered and queued (cheaper first: results come early).
 KINDS: tuple[type[TextClassifier], ...] = tuple(sorted(
-    (TfidfLogisticRegression, TfidfNaiveBayes, EmbeddingLogisticRegression, FineTunedTransformer),
+    (TfidfLogisticRegression, TfidfNaiveBayes, ZeroShotClassifier, EmbeddingLogisticRegression, FineTunedTransformer),
     key=lambda kind: kind.cost_rank))
 
 

@@ -1,0 +1,157 @@
+"""Zero-shot: a text scored against the label names themselves, before anyone has labelled examples.
+
+Each label's name (underscores read as spaces: "product_quality" → "product quality") is embedded with the
+configured sentence encoder, like the texts; a text's score for a label grows with the cosine similarity of the
+two. What the training texts are for is only the scale: how sharply similarity turns into confidence is fitted
+on the validation split (one temperature for a label per text, one logistic curve for tags), so the review
+threshold means the same as for a trained model. Nothing else is learnt from the examples: a label set that
+names its labels well gets a usable classifier from a handful of labelled texts.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.exceptions import NotFittedError
+
+from core.models.classifiers import (
+    ModelSpec, Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, sha256_file,
+    verify_checksum,
+)
+from core.models.embeddings import SentenceEncoder, shared_encoder
+from core.models.pretrained import load_tokenizer
+
+CALIBRATION_FILE = "zero_shot.json"
+#: Temperatures tried for a label per text (softmax of similarity / temperature), the one of least validation
+#: log-loss kept: cosine similarities of sentence embeddings differ by a few hundredths between labels.
+TEMPERATURES = tuple(float(t) for t in np.geomspace(0.005, 1.0, 40))
+
+
+@dataclass(frozen=True)
+class ZeroShotSettings:
+    """Zero-shot by label names: nothing to tune but how the names are read."""
+
+    #: How a label's name is put into words before it is embedded ("{label}": the name alone).
+    template: str = "{label}"
+    #: Temperature when there is no validation split to fit it on.
+    default_temperature: float = 0.05
+
+    def __post_init__(self) -> None:
+        if "{label}" not in self.template or self.default_temperature <= 0:
+            raise ValueError("the template must contain {label} and the temperature must be above 0")
+
+
+def label_words(name: str, template: str) -> str:
+    """A label's name as a phrase to embed."""
+    return template.format(label=name.replace("_", " ").replace("-", " ").strip())
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def sigmoid(values: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(values, -50, 50)))
+
+
+class ZeroShotClassifier(TextClassifier):
+    kind = "zero_shot"
+    title = "Zero-shot by label names"
+    cost_rank = 1
+    Settings = ZeroShotSettings
+    uses_pretrained = True
+    multi_label_capable = True
+    learns_from_examples = False
+
+    def __init__(self, label_names, settings, spec: ModelSpec) -> None:
+        super().__init__(label_names, settings, spec)
+        self.encoder_name, self.max_length = spec.model_name, spec.max_length
+        self.label_vectors: np.ndarray | None = None
+        #: Single-label: softmax(similarity / temperature). Tags: sigmoid(slope · similarity + intercept).
+        self.calibration: dict[str, float] = {}
+
+    @property
+    def encoder(self) -> SentenceEncoder:
+        return shared_encoder(self.encoder_name, self.max_length)
+
+    def _similarities(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode(texts) @ self.label_vectors.T
+
+    def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event,
+            workdir: Path | None = None) -> "ZeroShotClassifier":
+        if stop.is_set():
+            raise TrainingCancelled()
+        self.targets_for(data)  # a multi-label model gives tags by thresholds (tuned after fit)
+        progress(Progress(0, 1, message="placing the label names"))
+        self.label_vectors = self.encoder.encode([label_words(n, self.settings.template) for n in self.label_names])
+        total = len(data.validation_texts)
+
+        def on_batch(done: int) -> None:
+            if stop.is_set():
+                raise TrainingCancelled()
+            progress(Progress(done, total, message="embedding validation texts", unit="text"))
+
+        similarity = (self.encoder.encode(data.validation_texts, on_batch) @ self.label_vectors.T
+                      if total else np.zeros((0, len(self.label_names))))
+        self.calibration = (self._fit_sigmoid(similarity, data.validation_matrix()) if data.multi_label
+                            else self._fit_temperature(similarity, np.asarray(data.validation_labels, dtype=int)))
+        self.fit_info["calibration"] = dict(self.calibration)
+        progress(Progress(1, 1, epoch=1.0, message="fitted"))
+        return self
+
+    def _fit_temperature(self, similarity: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+        """The temperature of least log-loss on the validation texts (the default without any)."""
+        if not len(truth):
+            return {"temperature": self.settings.default_temperature}
+        rows = np.arange(len(truth))
+        losses = [-np.log(softmax(similarity / t)[rows, truth] + 1e-12).mean() for t in TEMPERATURES]
+        return {"temperature": TEMPERATURES[int(np.argmin(losses))]}
+
+    def _fit_sigmoid(self, similarity: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+        """One logistic curve from similarity to "the text has this tag", shared by every tag (Platt scaling)."""
+        from sklearn.linear_model import LogisticRegression
+
+        if not len(truth) or truth.min() == truth.max():
+            return {"slope": 1.0 / self.settings.default_temperature, "intercept": -0.5 / self.settings.default_temperature}
+        curve = LogisticRegression(C=100.0).fit(similarity.reshape(-1, 1), truth.reshape(-1))
+        return {"slope": float(curve.coef_[0, 0]), "intercept": float(curve.intercept_[0])}
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        if self.label_vectors is None:
+            raise NotFittedError("fit or load the model first")
+        if not texts:
+            return np.zeros((0, len(self.label_names)))
+        similarity = self._similarities(texts)
+        if "temperature" in self.calibration:
+            return softmax(similarity / self.calibration["temperature"])
+        return sigmoid(self.calibration["slope"] * similarity + self.calibration["intercept"])
+
+    def truncation(self) -> tuple[Any, int] | None:
+        return load_tokenizer(self.encoder_name), self.max_length
+
+    def write_files(self, folder: Path) -> dict[str, Any]:
+        import json
+
+        path = folder / CALIBRATION_FILE
+        path.write_text(json.dumps({"calibration": self.calibration, "template": self.settings.template,
+                                    "label_vectors": np.round(self.label_vectors, 7).tolist()}), encoding="utf-8")
+        return {"file": CALIBRATION_FILE, "sha256": sha256_file(path), "encoder": self.encoder_name,
+                "max_length": self.max_length}
+
+    @classmethod
+    def load(cls, folder: Path, saved: dict[str, Any], spec: ModelSpec) -> "ZeroShotClassifier":
+        import json
+
+        path = folder / saved.get("file", CALIBRATION_FILE)
+        verify_checksum(path, saved.get("sha256"))
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        model = cls(saved["label_names"], ZeroShotSettings(template=stored["template"]), spec)
+        model.encoder_name, model.max_length = saved["encoder"], saved["max_length"]
+        model.label_vectors = np.asarray(stored["label_vectors"], dtype=np.float32)
+        model.calibration = {k: float(v) for k, v in stored["calibration"].items()}
+        return model
