@@ -125,26 +125,49 @@ class EmbeddingLogRegSettings:
             raise ValueError(f"C must be above 0 and max_iter at least 1, got {self.c} and {self.max_iter}")
 
 
-class EmbeddingLogisticRegression(TextClassifier):
+class SentenceEncoderKind(TextClassifier):
+    """What the kinds built on the frozen sentence encoder share: the encoder and length they read with (the
+    configured ones when trained; saved with the model, and read back from it when loaded)."""
+
+    uses_pretrained = True
+
+    def __init__(self, label_names, settings, spec: ModelSpec) -> None:
+        super().__init__(label_names, settings, spec)
+        self.encoder_name, self.max_length = spec.model_name, spec.max_length
+
+    @property
+    def encoder(self) -> SentenceEncoder:
+        return shared_encoder(self.encoder_name, self.max_length)
+
+    def truncation(self) -> tuple[Any, int] | None:
+        return load_tokenizer(self.encoder_name), self.max_length
+
+    def saved_file(self, path: Path) -> dict[str, Any]:
+        """The card entry of the kind's one file: its name and checksum, and the encoder it reads with."""
+        return {"file": path.name, "sha256": sha256_file(path), "encoder": self.encoder_name,
+                "max_length": self.max_length}
+
+    @classmethod
+    def restored(cls, folder: Path, saved: dict[str, Any], spec: ModelSpec, default_file: str,
+                 settings: Any = None) -> tuple["SentenceEncoderKind", Path]:
+        """A model of the kind reading with the encoder it was saved with, and its checked file."""
+        path = folder / saved.get("file", default_file)
+        verify_checksum(path, saved.get("sha256"))
+        model = cls(saved["label_names"], settings, spec)
+        model.encoder_name, model.max_length = saved["encoder"], saved["max_length"]
+        return model, path
+
+
+class EmbeddingLogisticRegression(SentenceEncoderKind):
     kind = "embedding_logreg"
     title = "Sentence embeddings + logistic regression"
     cost_rank = 1
     Settings = EmbeddingLogRegSettings
-    uses_pretrained = True
     multi_label_capable = True
 
     def __init__(self, label_names, settings, spec: ModelSpec) -> None:
         super().__init__(label_names, settings, spec)
-        self.encoder_name = spec.model_name
-        self.max_length = spec.max_length
-        self._encoder: SentenceEncoder | None = None
         self.head: LogisticRegression | None = None
-
-    @property
-    def encoder(self) -> SentenceEncoder:
-        if self._encoder is None:
-            self._encoder = SentenceEncoder(self.encoder_name, self.max_length)
-        return self._encoder
 
     def fit(self, data: TrainingData, progress: ProgressCallback, stop: threading.Event,
             workdir: Path | None = None) -> "EmbeddingLogisticRegression":
@@ -178,20 +201,13 @@ class EmbeddingLogisticRegression(TextClassifier):
             scores[:, self.head.classes_] = self.head.predict_proba(self.encoder.encode(texts))
         return scores
 
-    def truncation(self) -> tuple[Any, int] | None:
-        return load_tokenizer(self.encoder_name), self.max_length
-
     def write_files(self, folder: Path) -> dict[str, Any]:
         path = folder / HEAD_FILE
         sio.dump(self.head, path)
-        return {"file": HEAD_FILE, "sha256": sha256_file(path), "encoder": self.encoder_name,
-                "max_length": self.max_length}
+        return self.saved_file(path)
 
     @classmethod
     def load(cls, folder: Path, saved: dict[str, Any], spec: ModelSpec) -> "EmbeddingLogisticRegression":
-        path = folder / saved.get("file", HEAD_FILE)
-        verify_checksum(path, saved.get("sha256"))
-        model = cls(saved["label_names"], None, spec)
-        model.encoder_name, model.max_length = saved["encoder"], saved["max_length"]
+        model, path = cls.restored(folder, saved, spec, HEAD_FILE)
         model.head = load_skops(path)
         return model

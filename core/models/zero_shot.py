@@ -10,6 +10,7 @@ names its labels well gets a usable classifier from a handful of labelled texts.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +19,8 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
-from core.models.classifiers import (
-    ModelSpec, Progress, ProgressCallback, TextClassifier, TrainingCancelled, TrainingData, sha256_file,
-    verify_checksum,
-)
-from core.models.embeddings import SentenceEncoder, shared_encoder
-from core.models.pretrained import load_tokenizer
+from core.models.classifiers import ModelSpec, Progress, ProgressCallback, TrainingCancelled, TrainingData
+from core.models.embeddings import SentenceEncoderKind
 
 CALIBRATION_FILE = "zero_shot.json"
 #: Temperatures tried for a label per text (softmax of similarity / temperature), the one of least validation
@@ -59,25 +56,19 @@ def sigmoid(values: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(values, -50, 50)))
 
 
-class ZeroShotClassifier(TextClassifier):
+class ZeroShotClassifier(SentenceEncoderKind):
     kind = "zero_shot"
     title = "Zero-shot by label names"
     cost_rank = 1
     Settings = ZeroShotSettings
-    uses_pretrained = True
     multi_label_capable = True
     learns_from_examples = False
 
     def __init__(self, label_names, settings, spec: ModelSpec) -> None:
         super().__init__(label_names, settings, spec)
-        self.encoder_name, self.max_length = spec.model_name, spec.max_length
         self.label_vectors: np.ndarray | None = None
         #: Single-label: softmax(similarity / temperature). Tags: sigmoid(slope · similarity + intercept).
         self.calibration: dict[str, float] = {}
-
-    @property
-    def encoder(self) -> SentenceEncoder:
-        return shared_encoder(self.encoder_name, self.max_length)
 
     def _similarities(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode(texts) @ self.label_vectors.T
@@ -131,27 +122,17 @@ class ZeroShotClassifier(TextClassifier):
             return softmax(similarity / self.calibration["temperature"])
         return sigmoid(self.calibration["slope"] * similarity + self.calibration["intercept"])
 
-    def truncation(self) -> tuple[Any, int] | None:
-        return load_tokenizer(self.encoder_name), self.max_length
-
     def write_files(self, folder: Path) -> dict[str, Any]:
-        import json
-
         path = folder / CALIBRATION_FILE
         path.write_text(json.dumps({"calibration": self.calibration, "template": self.settings.template,
                                     "label_vectors": np.round(self.label_vectors, 7).tolist()}), encoding="utf-8")
-        return {"file": CALIBRATION_FILE, "sha256": sha256_file(path), "encoder": self.encoder_name,
-                "max_length": self.max_length}
+        return self.saved_file(path)
 
     @classmethod
     def load(cls, folder: Path, saved: dict[str, Any], spec: ModelSpec) -> "ZeroShotClassifier":
-        import json
-
-        path = folder / saved.get("file", CALIBRATION_FILE)
-        verify_checksum(path, saved.get("sha256"))
+        model, path = cls.restored(folder, saved, spec, CALIBRATION_FILE)  # the file checked before it is read
         stored = json.loads(path.read_text(encoding="utf-8"))
-        model = cls(saved["label_names"], ZeroShotSettings(template=stored["template"]), spec)
-        model.encoder_name, model.max_length = saved["encoder"], saved["max_length"]
+        model.settings = ZeroShotSettings(template=stored["template"])
         model.label_vectors = np.asarray(stored["label_vectors"], dtype=np.float32)
         model.calibration = {k: float(v) for k, v in stored["calibration"].items()}
         return model
