@@ -55,7 +55,7 @@ def test_an_unfitted_model_says_so_with_a_named_error(kind, tiny_settings):
 def test_every_model_kind_keeps_the_interface(kind, tiny_settings, tmp_path):
     config, settings = tiny_settings
     cls = model_kinds()[kind]
-    assert cls.kind == kind and cls.title and isinstance(cls.cost_rank, int)
+    assert cls.kind == kind and cls.title and cls.blurb and isinstance(cls.cost_rank, int)
     reports: list[Progress] = []
     model = cls(LABELS, settings, ModelSpec.of(config)).fit(training_data(LABELS), reports.append, threading.Event())
     assert reports and all(0 <= r.step <= max(r.total_steps, r.step) for r in reports)

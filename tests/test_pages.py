@@ -244,6 +244,8 @@ def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_worksp
     assert app.selectbox(key="train_dataset").value == "demo/v1"
     assert app.checkbox(key="kind:tfidf_logreg").value and app.checkbox(key="kind:tfidf_nb").value
     assert not app.checkbox(key="kind:transformer").value  # opt-in: it takes minutes
+    zero_shot = app.checkbox(key="kind:zero_shot")  # opt-in, and said what it is for
+    assert not zero_shot.value and "label names themselves" in zero_shot.help
     # Baselines only: no preset promising "the best model within about 20 minutes" for a 20-second job.
     assert not app.get("radio") and "within about" not in texts(app) and "need no preset" in texts(app)
     app.button(key="start_training").click().run()

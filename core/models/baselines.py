@@ -149,6 +149,7 @@ class SklearnTextClassifier(TextClassifier):
 class TfidfLogisticRegression(SklearnTextClassifier):
     kind = "tfidf_logreg"
     title = "TF-IDF + logistic regression"
+    blurb = "Words weighed by how telling they are, then logistic regression: seconds to train, a strong baseline."
     Settings = TfidfLogRegSettings
 
     def build(self) -> Pipeline:
@@ -177,6 +178,7 @@ class TfidfLogisticRegression(SklearnTextClassifier):
 class TfidfNaiveBayes(SklearnTextClassifier):
     kind = "tfidf_nb"
     title = "TF-IDF + naive Bayes"
+    blurb = "Word counts with naive Bayes: the fastest kind, for a first look."
     Settings = TfidfNBSettings
 
     def build(self) -> Pipeline:

@@ -163,6 +163,8 @@ class TextClassifier(ABC):
 
     kind: ClassVar[str]
     title: ClassVar[str]
+    #: What it is and when to pick it, in one line for the Train page.
+    blurb: ClassVar[str] = ""
     #: Rough training cost rank: the app offers and queues cheaper kinds first, so results arrive early.
     cost_rank: ClassVar[int] = 0
     #: "baseline" or "transformer": the comparison asks whether fine-tuning beat the baselines.

@@ -161,6 +161,8 @@ class SentenceEncoderKind(TextClassifier):
 class EmbeddingLogisticRegression(SentenceEncoderKind):
     kind = "embedding_logreg"
     title = "Sentence embeddings + logistic regression"
+    blurb = ("What each text means (the pre-trained model's sentence embeddings), then logistic regression: "
+             "a minute or two; good with few examples per label.")
     cost_rank = 1
     Settings = EmbeddingLogRegSettings
     multi_label_capable = True

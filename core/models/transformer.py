@@ -177,6 +177,7 @@ def tokenisation_key(texts: list[str], labels: list[int], tokenizer_name: str, m
 class FineTunedTransformer(TextClassifier):
     kind = "transformer"
     title = "Fine-tuned transformer"
+    blurb = "The pre-trained model itself trained on your labels: usually the most accurate; minutes to an hour."
     cost_rank = 2
     family = "transformer"
     precisions = ("fp32", "int8", "bf16")

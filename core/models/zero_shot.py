@@ -59,6 +59,8 @@ def sigmoid(values: np.ndarray) -> np.ndarray:
 class ZeroShotClassifier(SentenceEncoderKind):
     kind = "zero_shot"
     title = "Zero-shot by label names"
+    blurb = ("Each text scored against the label names themselves, learning nothing from the examples (they "
+             "only scale its confidence): for labels named in words, before there are many examples.")
     cost_rank = 1
     Settings = ZeroShotSettings
     multi_label_capable = True

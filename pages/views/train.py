@@ -171,7 +171,7 @@ def choose_version(versions: list[DatasetVersion]) -> DatasetVersion:
 def choose_models() -> list[str]:
     """The model kinds to train, the fast ones ticked by default."""
     return [kind for kind, cls in model_kinds().items()
-            if st.checkbox(cls.title, value=kind in DEFAULT_KINDS, key=f"kind:{kind}")]
+            if st.checkbox(cls.title, value=kind in DEFAULT_KINDS, key=f"kind:{kind}", help=cls.blurb or None)]
 
 
 def choose_preset(chosen: list[str]) -> tuple[str, int | None]:
