@@ -83,10 +83,12 @@ class LabelledSet:
 
 
 def labelled_sets(data_dir: Path, scratch: Path) -> dict[str, LabelledSet]:
-    """The sets by name; the mixed-intent set is written under ``scratch`` when CLINC150 is there."""
+    """The sets by name; the mixed-intent set is written under ``scratch`` from CLINC150 (when CLINC150 is
+    missing, its file is what the check for missing files names)."""
     clinc = data_dir / "clinc150"
-    mixed = (write_mixed_intents(clinc, scratch / "mixclinc") if (clinc / "test.jsonl").exists()
-             else (clinc / "missing-mixclinc-train.jsonl", None))
+    complete = all((clinc / f"{split}.jsonl").exists() for split in ("train", "test"))
+    mixed = (write_mixed_intents(clinc, scratch / "mixclinc") if complete
+             else (clinc / "train.jsonl", clinc / "test.jsonl"))
     return {
         "demo": LabelledSet("demo", DEMO_DATASET, "label"),
         "uci": LabelledSet("uci", data_dir / "uci-sentiment-sentences" / "reviews.jsonl", "sentiment"),
