@@ -302,7 +302,7 @@ def no_labels(source: Source, table: RawTable, text_field: str) -> None:
     st.warning(plain(
         f"No field of {source.name} holds labels"
         + (f" ('{text_field}' holds the texts; {', '.join(repr(c) for c in others)} "
-           "look like ids, dates or free text, not labels)" if others else f" (it has only '{text_field}')")
+           "look like ids, dates, free text or one value throughout, not labels)" if others else f" (it has only '{text_field}')")
         + ". Models learn from labelled texts. If one of the fields does hold labels, pick it above."))
     st.info(plain(f"To see which topics these texts fall into first, group them with the command line: "
                   f"python -m core topics --data {source.name} --text-field {text_field} "
