@@ -159,7 +159,8 @@ def tag_figures(name: str, results: dict[str, dict]) -> dict[str, float]:
         for metric in ("micro_f1", "macro_f1"):
             figures[f"{name}_{kind}_{metric}"] = row["test_metrics"][metric]
             figures[f"{name}_{kind}_{metric}_at_0.5"] = row["at_half"][metric]
-        figures[f"{name}_{kind}_thresholds_gain_macro_f1"] = row["test_metrics"]["macro_f1"] - row["at_half"]["macro_f1"]
+        gain = row["test_metrics"]["macro_f1"] - row["at_half"]["macro_f1"]
+        figures[f"{name}_{kind}_thresholds_gain_macro_f1"] = gain
     best = max((results[b]["test_metrics"]["micro_f1"] for b in BASELINES if b in results), default=None)
     if best is not None and "transformer_balanced" in results:
         transformer = results["transformer_balanced"]["test_metrics"]

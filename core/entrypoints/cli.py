@@ -640,7 +640,8 @@ COMMANDS = {"train": command_train, "predict": command_predict, "evaluate": comm
             "train-run": command_train_run, "worker": command_worker, "topics": command_topics}
 #: The commands that train: under torchrun rank 0 runs them and the other processes train with it.
 RANKED_COMMANDS = frozenset({"train", "train-run"})
-#: ``--granularity`` of ``topics``: core.models.topics.GRANULARITY's words as options ("fewer, broader" → fewer-broader).
+#: ``--granularity`` of ``topics``: core.models.topics.GRANULARITY's words as options ("fewer, broader" →
+#: fewer-broader).
 GRANULARITY_OPTIONS = {words.replace(", ", "-").replace(" ", "-"): factor for words, factor in GRANULARITY.items()}
 #: Mistakes and refusals printed as one line with exit status 2.
 USER_ERRORS = (CliError, ConfigError, IngestError, DatasetError, RunError, ModelFileError, EvaluationError,

@@ -110,7 +110,8 @@ class ZeroShotClassifier(SentenceEncoderKind):
         from sklearn.linear_model import LogisticRegression
 
         if not len(truth) or truth.min() == truth.max():
-            return {"slope": 1.0 / self.settings.default_temperature, "intercept": -0.5 / self.settings.default_temperature}
+            scale = 1.0 / self.settings.default_temperature  # without examples of both kinds: 0.5 similarity is even
+            return {"slope": scale, "intercept": -0.5 * scale}
         curve = LogisticRegression(C=100.0).fit(similarity.reshape(-1, 1), truth.reshape(-1))
         return {"slope": float(curve.coef_[0, 0]), "intercept": float(curve.intercept_[0])}
 

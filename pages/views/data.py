@@ -301,8 +301,8 @@ def no_labels(source: Source, table: RawTable, text_field: str) -> None:
     others = [c for c in table.columns if c != text_field]
     st.warning(plain(
         f"No field of {source.name} holds labels"
-        + (f" ('{text_field}' holds the texts; {', '.join(repr(c) for c in others)} "
-           "look like ids, dates, free text or one value throughout, not labels)" if others else f" (it has only '{text_field}')")
+        + (f" ('{text_field}' holds the texts; {', '.join(repr(c) for c in others)} look like ids, dates, free "
+           "text or one value throughout, not labels)" if others else f" (it has only '{text_field}')")
         + ". Models learn from labelled texts. If one of the fields does hold labels, pick it above."))
     st.info(plain(f"To see which topics these texts fall into first, group them with the command line: "
                   f"python -m core topics --data {source.name} --text-field {text_field} "
