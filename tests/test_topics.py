@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from sklearn.metrics import adjusted_mutual_info_score
@@ -88,3 +89,31 @@ def test_the_command_line_prints_each_rows_topic_by_its_id_then_the_topics(capsy
     assert "embedded" in err
     code, _, err = run_cli(capsys, "topics", "--data", path, "--id-field", "nope")
     assert code == 2 and "no id field 'nope'" in err
+
+
+def test_texts_left_out_can_be_placed_in_their_nearest_topic_and_say_so(capsys, write_file, demo_rows, config):
+    import numpy as np
+
+    from core.models.embeddings import shared_encoder
+    from core.models.topics import discover_topics, place_unassigned
+
+    texts = [r["text"] for r in demo_rows]
+    vectors = shared_encoder(config.model.name, config.model.max_length).encode(texts)
+    found = discover_topics(texts, vectors, config.topics, config.training.seed)
+    placed = place_unassigned(found, vectors)
+    left = [i for i, t in enumerate(found.assignment) if t is None]
+    assert left and placed.unassigned == 0 and placed.placed == frozenset(left)
+    assert [placed.assignment[i] for i in range(len(texts)) if i not in left] == \
+        [found.assignment[i] for i in range(len(texts)) if i not in left]  # the others stay where they were
+    assert sum(t.size for t in placed.topics) == len(texts)
+    centres = np.stack([vectors[[a == t.id for a in found.assignment]].mean(axis=0) for t in found.topics])
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    for i in left:  # each in the topic whose centre is most like it
+        assert placed.assignment[i] == found.topics[int(np.argmax(centres @ vectors[i]))].id
+
+    path = write_file("comments.jsonl", "".join(f'{{"text": {json.dumps(t)}}}\n' for t in texts))
+    code, lines, err = run_cli(capsys, "topics", "--data", path, "--place-unassigned")
+    assert code == 0, err
+    *rows, summary = lines
+    assert summary["unassigned"] == 0 and summary["placed"] == len(left)
+    assert sum(bool(r.get("placed")) for r in rows) == len(left) and all(r["topic"] is not None for r in rows)

@@ -116,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     topics.add_argument("--id-field", metavar="NAME", help="field holding each row's id (default: id, if present)")
     topics.add_argument("--granularity", choices=tuple(GRANULARITY_OPTIONS), default="as-found",
                         help="fewer, broader topics or more, narrower ones than found (default: as-found)")
+    topics.add_argument("--place-unassigned", action="store_true",
+                        help="put each text that fits no topic in its nearest one (said with \"placed\": true)")
 
     labels = commands.add_parser(
         "labels", parents=[common, sheet],
@@ -475,14 +477,17 @@ def command_topics(args: argparse.Namespace) -> int:
     grouped = [i for i, text in enumerate(texts) if isinstance(text, str) and text.strip()]
     found = find_topics(studio, caller, [texts[i] for i in grouped], table.source,
                         GRANULARITY_OPTIONS[args.granularity],
-                        progress=lambda done, total: print(f"embedded {done}/{total}", file=sys.stderr))
-    topic_of = {row: (found.assignment[n], found.membership[n]) for n, row in enumerate(grouped)}
+                        progress=lambda done, total: print(f"embedded {done}/{total}", file=sys.stderr),
+                        place_left_out=args.place_unassigned)
+    topic_of = {row: n for n, row in enumerate(grouped)}
     for row, (row_id, line) in enumerate(zip(row_ids, table.lines)):
-        topic, membership = topic_of.get(row, (None, None))
-        print(json.dumps({"id": row_id, "line": line, "topic": topic,
-                          "membership": None if membership is None else round(membership, 4),
-                          **({} if row in topic_of else {"status": "no text"})}, ensure_ascii=False), flush=True)
+        n = topic_of.get(row)
+        said = ({"status": "no text"} if n is None else {"placed": True} if n in found.placed else {})
+        print(json.dumps({"id": row_id, "line": line, "topic": None if n is None else found.assignment[n],
+                          "membership": None if n is None else round(found.membership[n], 4), **said},
+                         ensure_ascii=False), flush=True)
     print(json.dumps({"rows": len(texts), "grouped": len(grouped), "unassigned": found.unassigned,
+                      "placed": len(found.placed),
                       "smallest_topic": found.smallest_topic, "seconds": round(found.seconds, 1),
                       "topics": [{"topic": t.id, "name": t.name, "size": t.size, "keywords": t.keywords,
                                   "typical": t.typical} for t in found.topics]}, ensure_ascii=False), flush=True)

@@ -13,6 +13,7 @@ of the requests unassigned, where HDBSCAN on the raw embeddings reaches 0.36-0.4
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -49,17 +50,41 @@ class Topic:
 
 @dataclass
 class TopicMap:
-    """Every text's topic (None: fits none), how firmly it belongs, and the topics themselves, largest first."""
+    """Every text's topic (None: fits none), how firmly it belongs, and the topics themselves (numbered largest
+    first as found)."""
 
     topics: list[Topic]
     assignment: list[int | None]
     membership: list[float]
     smallest_topic: int
     seconds: float
+    #: Texts the grouping left out and :func:`place_unassigned` then put in their nearest topic.
+    placed: frozenset[int] = frozenset()
 
     @property
     def unassigned(self) -> int:
         return sum(topic is None for topic in self.assignment)
+
+
+def place_unassigned(found: TopicMap, embeddings: np.ndarray) -> TopicMap:
+    """The same topics with every unassigned text put in the topic whose centre (the mean of its members'
+    normalised embeddings) is most like it; they keep membership 0 and are listed in ``placed``. A person asks
+    for this: the grouping left them out because they sit between topics, or apart from all."""
+    if not found.topics or not found.unassigned:
+        return found
+    vectors = np.asarray(embeddings, dtype=np.float32)
+    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    members = np.asarray([-1 if t is None else t for t in found.assignment])
+    centres = np.stack([vectors[members == topic.id].mean(axis=0) for topic in found.topics])
+    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+    left = np.flatnonzero(members == -1)
+    nearest = (vectors[left] @ centres.T).argmax(axis=1)
+    assignment = list(found.assignment)
+    for row, topic in zip(left.tolist(), nearest.tolist()):
+        assignment[row] = found.topics[topic].id
+    sizes = {topic.id: assignment.count(topic.id) for topic in found.topics}
+    topics = [dataclasses.replace(topic, size=sizes[topic.id]) for topic in found.topics]
+    return dataclasses.replace(found, topics=topics, assignment=assignment, placed=frozenset(left.tolist()))
 
 
 def smallest_topic(texts: int, config: TopicConfig, granularity: float = 1.0) -> int:
