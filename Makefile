@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 API_PORT ?= 8502
 
-.PHONY: run test test-fast bench bench-labels bench-baselines bench-multilabel bench-topics bench-zero-shot bench-app bench-scale bench-quality install install-dev clean-venv
+.PHONY: run test test-fast bench bench-labels bench-baselines bench-multilabel bench-topics bench-zero-shot bench-few-shot bench-app bench-scale bench-quality install install-dev clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,10 @@ bench-multilabel: install
 # told the number of labels, unassigned share, seconds per 10,000 texts (about 5 minutes).
 bench-topics: install
 	$(BIN)/python -m bench.topics $(ARGS)
+
+# 8 labelled texts per label: TF-IDF + LR, embeddings + LR, zero-shot (and few-shot once it exists), about 3 minutes.
+bench-few-shot: install
+	$(BIN)/python -m bench.few_shot $(ARGS)
 
 # Zero-shot by label names on CLINC150, the UCI sentences and the demo set (about 2 minutes).
 bench-zero-shot: install
