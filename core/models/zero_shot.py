@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import expit, softmax
 from sklearn.exceptions import NotFittedError
 
 from core.models.classifiers import ModelSpec, Progress, ProgressCallback, TrainingCancelled, TrainingData
@@ -45,15 +46,6 @@ class ZeroShotSettings:
 def label_words(name: str, template: str) -> str:
     """A label's name as a phrase to embed."""
     return template.format(label=name.replace("_", " ").replace("-", " ").strip())
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
-def sigmoid(values: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(values, -50, 50)))
 
 
 class ZeroShotClassifier(SentenceEncoderKind):
@@ -102,7 +94,7 @@ class ZeroShotClassifier(SentenceEncoderKind):
         if not len(truth):
             return {"temperature": self.settings.default_temperature}
         rows = np.arange(len(truth))
-        losses = [-np.log(softmax(similarity / t)[rows, truth] + 1e-12).mean() for t in TEMPERATURES]
+        losses = [-np.log(softmax(similarity / t, axis=1)[rows, truth] + 1e-12).mean() for t in TEMPERATURES]
         return {"temperature": TEMPERATURES[int(np.argmin(losses))]}
 
     def _fit_sigmoid(self, similarity: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -122,8 +114,8 @@ class ZeroShotClassifier(SentenceEncoderKind):
             return np.zeros((0, len(self.label_names)))
         similarity = self._similarities(texts)
         if "temperature" in self.calibration:
-            return softmax(similarity / self.calibration["temperature"])
-        return sigmoid(self.calibration["slope"] * similarity + self.calibration["intercept"])
+            return softmax(similarity / self.calibration["temperature"], axis=1)
+        return expit(self.calibration["slope"] * similarity + self.calibration["intercept"])
 
     def write_files(self, folder: Path) -> dict[str, Any]:
         path = folder / CALIBRATION_FILE
