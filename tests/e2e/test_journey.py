@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from core.platform.config import AuthConfig
 
@@ -100,8 +101,15 @@ class Studio:
         """Pick ``option`` in the selectbox labelled ``label`` (nothing to do when it shows it already)."""
         if self.chosen(label) == option:
             return
-        self.page.get_by_label(label, exact=True).first.click()
-        self.page.get_by_role("option", name=option, exact=True).first.click()
+        choice = self.page.get_by_role("option", name=option, exact=True).first
+        for _ in range(3):  # a list opened while the page redraws can close again at once: open it again
+            self.page.get_by_label(label, exact=True).first.click()
+            try:
+                choice.wait_for(state="visible", timeout=5_000)
+                break
+            except PlaywrightTimeout:
+                self.settle()
+        choice.click()
         self.settle()
 
     def chosen(self, label: str) -> str:
