@@ -565,17 +565,25 @@ def test_a_ticket_export_gets_its_label_guessed_by_name_and_a_wrong_label_field_
     assert "'channel' is probably not the label" in page and "Same text, different labels" not in page
 
 
-def test_a_file_of_texts_without_labels_is_said_to_have_none_not_reported_as_broken_labels(isolated_workspace):
+def test_a_file_of_texts_without_labels_is_checked_and_saved_as_texts_without_labels(isolated_workspace):
     """A comments export with no label field used to be read with the comment as its own label ("Text and label
-    are the same field", every sentence a class): now the page says there are no labels and what to do."""
+    are the same field", every sentence a class): now the page says there are no labels, checks the texts alone
+    (a copy found, by its line) and saves them as a version without labels for the Topics page."""
     rows = [json.loads(line)["text"] for line in DEMO_DATASET.read_text(encoding="utf-8").splitlines()][:80]
-    body = "comment\n" + "".join(f'"{text}"\n' for text in rows)
+    body = "comment\n" + "".join(f'"{text}"\n' for text in rows + rows[:1])
     app = open_page("pages/views/data.py")
     app.file_uploader(key="upload:0").set_value(("comments.csv", body.encode(), "text/csv")).run()
     assert not app.exception, app.exception
-    shown = texts(app)
-    assert "No field of comments.csv holds labels" in shown and "python -m core topics --data comments.csv" in shown
-    assert "same field" not in shown and "class(es)" not in shown
-    assert "save_version" not in [b.key for b in app.button]  # nothing to save without labels
+    shown = html.unescape(texts(app))
+    assert "No field of comments.csv holds labels" in shown and "Topics page" in shown
+    assert "same field" not in shown and "class(es)" not in shown and "Examples per label" not in shown
+    assert "Exact duplicates" in shown and "line 82" in shown
+    assert "save_version" not in [b.key for b in app.button]  # no split of labels to save
     label = next(s for s in app.selectbox if s.label == "Label field")
     assert label.value is None
+    app.checkbox(key="fix_duplicates").check().run()
+    app.button(key="save_texts").click().run()
+    assert not app.exception, app.exception
+    assert any("Saved comments/v1: 80 texts without labels" in s.value for s in app.success), texts(app)
+    [version] = list_dataset_versions(isolated_workspace)
+    assert version.ref == "comments/v1" and version.unlabelled and version.meta["unlabelled_rows"] == 80

@@ -73,8 +73,11 @@ class CleaningResult:
 
 
 def _drop_invalid(frame: pd.DataFrame) -> tuple[pd.DataFrame, CleaningStep]:
-    ok = (frame["text"].map(text_status) == "ok") & frame["label"].map(label_status).isin(["ok", "number"])
-    return frame[ok], CleaningStep("drop_invalid_rows", "Dropped rows with missing or invalid text or label",
+    ok = frame["text"].map(text_status) == "ok"
+    if "label" in frame:  # texts without labels have no label column
+        ok &= frame["label"].map(label_status).isin(["ok", "number"])
+    return frame[ok], CleaningStep("drop_invalid_rows", "Dropped rows with missing or invalid text"
+                                   + (" or label" if "label" in frame else ""),
                                    rows_removed=int((~ok).sum()))
 
 
@@ -101,7 +104,7 @@ def _drop_conflicts(frame: pd.DataFrame) -> tuple[pd.DataFrame, CleaningStep]:
 
 def _drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, CleaningStep]:
     norm = frame["text"].map(lambda t: normalise_text(t) if isinstance(t, str) else id(t))
-    labels = frame["label"].map(lambda v: label_key(label_text(v) or ""))
+    labels = frame["label"].map(lambda v: label_key(label_text(v) or "")) if "label" in frame else ""
     duplicate = pd.DataFrame({"norm": norm, "label": labels}).duplicated(keep="first")
     return frame[~duplicate], CleaningStep(
         "drop_duplicates", "Dropped repeated texts (same text up to case and spacing, same label), "
@@ -143,13 +146,14 @@ def _apply_label_decisions(frame: pd.DataFrame, decisions: tuple[LabelDecision, 
 def apply_cleaning(frame: pd.DataFrame, options: CleaningOptions) -> CleaningResult:
     """Apply the chosen steps in a fixed, sensible order to ``line``/``text``/``label`` rows."""
     result = CleaningResult(frame.copy())
+    labelled = "label" in frame  # texts alone: only the steps about texts apply
     steps = [
         (options.drop_invalid_rows, _drop_invalid),
-        (options.normalise_labels, _normalise_labels),
-        (options.drop_conflicts, _drop_conflicts),
+        (labelled and options.normalise_labels, _normalise_labels),
+        (labelled and options.drop_conflicts, _drop_conflicts),
         (options.drop_duplicates, _drop_duplicates),
-        (options.rare_classes is not RareClassAction.KEEP, lambda f: _handle_rare(f, options)),
-        (bool(options.label_decisions), lambda f: _apply_label_decisions(f, options.label_decisions)),
+        (labelled and options.rare_classes is not RareClassAction.KEEP, lambda f: _handle_rare(f, options)),
+        (labelled and bool(options.label_decisions), lambda f: _apply_label_decisions(f, options.label_decisions)),
     ]
     for enabled, step in steps:
         if enabled:

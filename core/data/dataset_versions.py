@@ -34,6 +34,10 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 VERSION_PATTERN = re.compile(r"^v(\d+)$")
 #: meta.json's ``task`` of a version whose texts carry a list of tags each.
 MULTI_LABEL = "multi-label"
+#: meta.json's ``task`` of a version of texts without labels, and the split its rows sit in (no split: they
+#: are neither trained nor tested on until they carry labels).
+UNLABELLED = "unlabelled"
+UNLABELLED_SPLIT = "unlabelled"
 #: Saves of one name racing for its next version number: how many numbers one save tries.
 SAVE_ATTEMPTS = 20
 
@@ -47,7 +51,7 @@ def build_label_map(labels: list[str]) -> list[str]:
     return sorted(set(labels))
 
 
-def _hash_rows(rows: list[list[str]]) -> str:
+def hash_rows(rows: list[list[str]]) -> str:
     """A SHA-256 over rows written as JSON and sorted, so row order does not matter."""
     digest = hashlib.sha256()
     for line in sorted(json.dumps(row, ensure_ascii=False) for row in rows):
@@ -57,18 +61,18 @@ def _hash_rows(rows: list[list[str]]) -> str:
 
 def fingerprint_rows(texts: list[str], labels: list[str]) -> str:
     """A content hash of the examples, independent of file format and row order."""
-    return _hash_rows([list(pair) for pair in zip(texts, labels)])
+    return hash_rows([list(pair) for pair in zip(texts, labels)])
 
 
 def fingerprint_tagged(texts: list[str], tags: list[list[str]], assignment: list[str] | None = None) -> str:
     """The content hash of multi-label examples (tags in any order count alike), with their splits if given."""
     rows = [[text, sorted(row)] for text, row in zip(texts, tags)]
-    return _hash_rows([row + [split] for row, split in zip(rows, assignment)] if assignment else rows)
+    return hash_rows([row + [split] for row, split in zip(rows, assignment)] if assignment else rows)
 
 
 def fingerprint_split(texts: list[str], labels: list[str], assignment: list[str]) -> str:
     """A hash of which example sits in which split: runs are comparable only if equal."""
-    return _hash_rows([list(triple) for triple in zip(texts, labels, assignment)])
+    return hash_rows([list(triple) for triple in zip(texts, labels, assignment)])
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,22 @@ class DatasetVersion:
     def multi_label(self) -> bool:
         """Whether each text carries a list of tags (``tags``/``tag_ids`` columns) rather than one label."""
         return self.meta.get("task") == MULTI_LABEL
+
+    @property
+    def unlabelled(self) -> bool:
+        """Whether no text carries a label yet (topics or people give them labels in a later version)."""
+        return self.meta.get("task") == UNLABELLED
+
+    @property
+    def partly_labelled(self) -> bool:
+        """Whether some texts carry labels and others not yet (labels from topics, the rest for people)."""
+        return not self.unlabelled and self.meta.get("unlabelled_rows", 0) > 0
+
+    def require_labels(self) -> None:
+        """Refuse, in words, to train or evaluate on a version without labelled texts."""
+        if self.unlabelled:
+            raise DatasetError(f"{self.ref} has no labelled texts yet: discover its topics on the Topics page (or "
+                               f"python -m core topics) and save them as labels, then train on that version")
 
     @cached_property
     def report(self) -> ValidationReport:
@@ -221,7 +241,7 @@ def save_split_rows(workspace: Workspace, name: str, rows: pd.DataFrame, report:
         "split_fingerprint": fingerprint_split(texts, labels, assignment),
         **described,
     }
-    return _save_next_version(workspace, name, rows, label_map, report, described)
+    return save_next_version(workspace, name, rows, label_map, report, described)
 
 
 def save_tagged_rows(workspace: Workspace, name: str, rows: pd.DataFrame, report: ValidationReport, *,
@@ -248,10 +268,26 @@ def save_tagged_rows(workspace: Workspace, name: str, rows: pd.DataFrame, report
         "split_fingerprint": fingerprint_tagged(texts, tags, assignment),
         **described,
     }
-    return _save_next_version(workspace, name, saved, label_map, report, described)
+    return save_next_version(workspace, name, saved, label_map, report, described)
 
 
-def _save_next_version(workspace: Workspace, name: str, rows: pd.DataFrame, label_map: list[str],
+def save_unlabelled_rows(workspace: Workspace, name: str, rows: pd.DataFrame, report: ValidationReport, *,
+                         created_by: str | None, source: str, **described: Any) -> DatasetVersion:
+    """Save ``line``/``text`` rows without labels as the next version of ``name``: every row in
+    :data:`UNLABELLED_SPLIT`, no label names."""
+    _refuse_unsaveable(name, report)
+    texts = rows["text"].astype(str).tolist()
+    saved = pd.DataFrame({"text": texts, "label": None, "label_id": None, "split": UNLABELLED_SPLIT,
+                          "line": rows["line"].astype(int).tolist()})
+    described = {
+        "created_by": created_by, "source": source, "task": UNLABELLED, "text_field": report.text_field,
+        "label_field": None, "rows": len(saved), "labelled_rows": 0, "unlabelled_rows": len(saved), "labels": [],
+        "label_counts": {}, "fingerprint": hash_rows([[text] for text in texts]), **described,
+    }
+    return save_next_version(workspace, name, saved, [], report, described)
+
+
+def save_next_version(workspace: Workspace, name: str, rows: pd.DataFrame, label_map: list[str],
                        report: ValidationReport, described: dict[str, Any]) -> DatasetVersion:
     """Write the rows as the next free version of ``name`` (another save may take a number first: retried)."""
     for _ in range(SAVE_ATTEMPTS):

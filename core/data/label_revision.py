@@ -67,6 +67,8 @@ def revise_version(workspace: Workspace, version: DatasetVersion, decisions: tup
     without ``edit_test_split``."""
     if not decisions:
         raise DatasetError("no row was chosen to relabel or drop: nothing to save")
+    if version.unlabelled or version.partly_labelled:
+        raise DatasetError(f"{version.ref} has texts without labels; its labels are checked once every text has one")
     frame = checkable_frame(version)
     _refuse_unknown(version, frame, decisions)
     if not edit_test_split:

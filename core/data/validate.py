@@ -106,6 +106,12 @@ class ValidationReport:
         return cls(**{**data, "findings": [Finding.from_dict(f) for f in data["findings"]]})
 
 
+#: The label field of texts that carry no labels (validated for their texts alone).
+NO_LABEL_FIELD = ""
+DROP_INVALID_WORDS = "Drop rows with missing or invalid text or label"
+DROP_INVALID_TEXT_WORDS = "Drop rows with missing or invalid text"
+
+
 def normalise_text(text: str) -> str:
     """The form under which two texts count as the same: case and whitespace ignored."""
     return " ".join(text.split()).casefold()
@@ -139,12 +145,15 @@ def label_text(value: Any) -> str | None:
 
 
 def select_fields(table: RawTable, text_field: str, label_field: str) -> pd.DataFrame:
-    """The chosen columns as ``line``/``text``/``label``, values exactly as read."""
-    return pd.DataFrame({
+    """The chosen columns as ``line``/``text``/``label``, values exactly as read; texts without labels
+    (``label_field`` is :data:`NO_LABEL_FIELD`) have no ``label`` column."""
+    columns = {
         "line": pd.Series(table.lines, dtype="int64"),
         "text": pd.Series([r.get(text_field) for r in table.records], dtype=object),
-        "label": pd.Series([r.get(label_field) for r in table.records], dtype=object),
-    })
+    }
+    if label_field != NO_LABEL_FIELD:
+        columns["label"] = pd.Series([r.get(label_field) for r in table.records], dtype=object)
+    return pd.DataFrame(columns)
 
 
 def _excerpt(value: Any) -> str:
@@ -179,7 +188,9 @@ class ReportBuilder:
         if rows is not None:
             details = list(detail) if detail is not None else [None] * len(rows)
             for (_, row), note in list(zip(rows.iterrows(), details))[: self.examples_per_finding]:
-                example = {"line": int(row["line"]), "text": _excerpt(row["text"]), "label": _excerpt(row["label"])}
+                example = {"line": int(row["line"]), "text": _excerpt(row["text"])}
+                if "label" in row:
+                    example["label"] = _excerpt(row["label"])
                 if note:
                     example["detail"] = note
                 examples.append(example)
@@ -259,7 +270,8 @@ def min_examples_per_class(config: AppConfig) -> int:
 def _row_findings(frame: pd.DataFrame, text_field: str, label_field: str, builder: ReportBuilder) -> pd.Series:
     """Findings about single rows; returns a mask of the rows usable for training."""
     texts = frame["text"].map(text_status)
-    labels = frame["label"].map(label_status)
+    labelled = label_field != NO_LABEL_FIELD
+    labels = frame["label"].map(label_status) if labelled else pd.Series("ok", index=frame.index)
     checks = [
         ("missing_text", texts == "missing", "Rows without text",
          f"have no '{text_field}' value"),
@@ -278,8 +290,8 @@ def _row_findings(frame: pd.DataFrame, text_field: str, label_field: str, builde
             builder.add(
                 code, Severity.ERROR, title,
                 f"{len(rows)} row(s) {what} ({describe_lines(rows['line'].tolist())}). "
-                "They cannot be used for training: fix them in the file, or tick "
-                "'Drop rows with missing or invalid text or label'.",
+                f"They cannot be used: fix them in the file, or tick "
+                f"'{DROP_INVALID_WORDS if labelled else DROP_INVALID_TEXT_WORDS}'.",
                 rows, fix=Fix.DROP_INVALID_ROWS,
             )
     numeric = labels == "number"
@@ -429,7 +441,9 @@ def validate_examples(frame: pd.DataFrame, *, source: str, text_field: str, labe
     """Build the report for ``line``/``text``/``label`` rows (see :func:`select_fields`)."""
     builder = ReportBuilder(config.data.examples_per_finding)
     line_problem_findings(list(problems), builder)
-    missing = [f for f in (text_field, label_field) if columns is not None and f not in columns]
+    labelled = label_field != NO_LABEL_FIELD
+    missing = [f for f in (text_field, label_field) if columns is not None and f not in columns
+               and (f or labelled)]
     if text_field == label_field:
         builder.add("same_field", Severity.ERROR, "Text and label are the same field",
                     f"'{text_field}' was chosen as both the text and the label; pick two different fields.",
@@ -440,12 +454,15 @@ def validate_examples(frame: pd.DataFrame, *, source: str, text_field: str, labe
                     "Choose another field in the column mapping.", count=len(frame))
     usable_mask = _row_findings(frame, text_field, label_field, builder) if not missing else \
         pd.Series(False, index=frame.index)
-    usable = frame[usable_mask].assign(label_text=frame.loc[usable_mask, "label"].map(label_text))
+    usable = frame[usable_mask].assign(
+        label_text=frame.loc[usable_mask, "label"].map(label_text) if labelled else "")
     if not missing and usable.empty:
         builder.add("no_usable_rows", Severity.ERROR, "No usable rows",
-                    "No row has both a text and a label; check the column mapping.", count=0)
+                    f"No row has {'both a text and a label' if labelled else 'a text'}; check the column mapping.",
+                    count=0)
     if not usable.empty:
-        _label_findings(usable, config, builder)
+        if labelled:
+            _label_findings(usable, config, builder)
         _duplicate_findings(usable, builder, label_field)
         if count_tokens is not None:
             truncation_finding(usable, config, count_tokens, builder)
@@ -453,7 +470,8 @@ def validate_examples(frame: pd.DataFrame, *, source: str, text_field: str, labe
     builder.findings.sort(key=lambda f: order[f.severity])
     return ValidationReport(
         source=source, text_field=text_field, label_field=label_field, rows_read=len(frame),
-        usable_rows=len(usable), label_counts=dict(Counter(usable["label_text"]).most_common()),
+        usable_rows=len(usable),
+        label_counts=dict(Counter(usable["label_text"]).most_common()) if labelled else {},
         findings=builder.findings,
     )
 

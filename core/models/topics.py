@@ -66,25 +66,35 @@ class TopicMap:
         return sum(topic is None for topic in self.assignment)
 
 
-def place_unassigned(found: TopicMap, embeddings: np.ndarray) -> TopicMap:
-    """The same topics with every unassigned text put in the topic whose centre (the mean of its members'
-    normalised embeddings) is most like it; they keep membership 0 and are listed in ``placed``. A person asks
-    for this: the grouping left them out because they sit between topics, or apart from all."""
-    if not found.topics or not found.unassigned:
-        return found
+def nearest_topics(found: TopicMap, embeddings: np.ndarray) -> list[int | None]:
+    """For each text left unassigned, the topic whose centre (the mean of its members' normalised embeddings) is
+    most like it; None for the texts in a topic."""
+    if not found.topics:
+        return [None] * len(found.assignment)
     vectors = np.asarray(embeddings, dtype=np.float32)
     vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     members = np.asarray([-1 if t is None else t for t in found.assignment])
     centres = np.stack([vectors[members == topic.id].mean(axis=0) for topic in found.topics])
     centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+    nearest: list[int | None] = [None] * len(found.assignment)
     left = np.flatnonzero(members == -1)
-    nearest = (vectors[left] @ centres.T).argmax(axis=1)
-    assignment = list(found.assignment)
-    for row, topic in zip(left.tolist(), nearest.tolist()):
-        assignment[row] = found.topics[topic].id
+    for row, topic in zip(left.tolist(), (vectors[left] @ centres.T).argmax(axis=1).tolist()):
+        nearest[row] = found.topics[topic].id
+    return nearest
+
+
+def place_unassigned(found: TopicMap, embeddings: np.ndarray) -> TopicMap:
+    """The same topics with every unassigned text put in its nearest topic (:func:`nearest_topics`); they keep
+    membership 0 and are listed in ``placed``. A person asks for this: the grouping left them out because they
+    sit between topics, or apart from all."""
+    if not found.topics or not found.unassigned:
+        return found
+    nearest = nearest_topics(found, embeddings)
+    assignment = [topic if topic is not None else placed for topic, placed in zip(found.assignment, nearest)]
+    left = [row for row, topic in enumerate(found.assignment) if topic is None]
     sizes = {topic.id: assignment.count(topic.id) for topic in found.topics}
     topics = [dataclasses.replace(topic, size=sizes[topic.id]) for topic in found.topics]
-    return dataclasses.replace(found, topics=topics, assignment=assignment, placed=frozenset(left.tolist()))
+    return dataclasses.replace(found, topics=topics, assignment=assignment, placed=frozenset(left))
 
 
 def smallest_topic(texts: int, config: TopicConfig, granularity: float = 1.0) -> int:

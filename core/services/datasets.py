@@ -22,7 +22,7 @@ from core.data.label_issues import (
 )
 from core.data.label_issues import LabelCheckError
 from core.data.label_revision import checkable_frame, edited_test_split_note_of, revise_version
-from core.data.preparation import Preparation, prepare, save_preparation
+from core.data.preparation import Preparation, prepare, prepare_texts, save_preparation, save_unlabelled
 from core.data.split import SplitPlan, split_table
 from core.data.tag_issues import TagCheck, TagIssue, find_suspicious_tags
 from core.data.tag_preparation import TagPreparation, prepare_tags, save_tag_preparation
@@ -146,6 +146,16 @@ def save_dataset(studio: Studio, caller: Caller, name: str, prepared: Preparatio
     return saved
 
 
+def save_unlabelled_dataset(studio: Studio, caller: Caller, name: str, prepared: Preparation) -> DatasetVersion:
+    """Save prepared texts without labels (:func:`prepare_texts`) as the next version of ``name``: the start of a
+    label set (topics, then people, give them labels in later versions)."""
+    actor = caller.require(Permission.MANAGE_DATA)
+    saved = save_unlabelled(studio.workspace, name, prepared, actor)
+    studio.audit(caller, EventType.DATASET_SAVED, dataset=saved.ref, rows=saved.meta["rows"],
+                 source=prepared.table.source, task="unlabelled")
+    return saved
+
+
 def save_tagged_dataset(studio: Studio, caller: Caller, name: str, prepared: TagPreparation, plan: SplitPlan,
                         test: TagPreparation | None = None, **origin: object) -> DatasetVersion:
     """Save prepared multi-label rows as the next version of ``name`` (split by iterative stratification);
@@ -170,7 +180,7 @@ __all__ = [
     "RareClassAction", "RawTable", "Severity", "SplitPlan", "ValidationReport", "check_labels",
     "check_version_labels", "dataset_version", "dataset_versions", "delete_dataset", "edited_test_split_note",
     "find_copies", "find_version_copies", "guess_columns", "note_upload", "prepare", "read_feedback_bytes",
-    "read_feedback_file", "revise_labels", "save_dataset", "split_table", "suggest_dataset_name", "token_counter",
+    "read_feedback_file", "revise_labels", "save_dataset", "prepare_texts", "save_unlabelled_dataset", "split_table", "suggest_dataset_name", "token_counter",
     "version_users",
     # multi-label data
     "TagCheck", "TagError", "TagFormat", "TagIssue", "TagPreparation", "TagShape", "TaskGuess", "TaskType",

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 def training_data(version: DatasetVersion, max_train_examples: int | None = None, seed: int = 0) -> TrainingData:
     """The train and validation splits as ids (tag-id lists for a multi-label version); optionally a stratified
     sample of the train split."""
+    version.require_labels()
     frame = version.frame()
     train = frame[frame["split"] == "train"]
     ids = "tag_ids" if version.multi_label else "label_id"

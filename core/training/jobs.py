@@ -24,7 +24,9 @@ from typing import Any
 from core.training.outcomes import record_run_outcome
 from core.accounts.auth import Actor
 from core.platform.config import AppConfig
-from core.training.run_queue import open_queue, queued_run_ids
+from core.training.run_queue import open_queue, queued_run_ids, topics_task
+from core.training import topic_jobs
+from core.training.topic_jobs import TopicJob
 from core.training.runs import (
     IllegalTransition, RunHandle, RunRecord, RunRequest, RunState, create_run, list_runs, load_record, now_iso,
     as_seen, run_folder,
@@ -114,12 +116,23 @@ class RunQueue:
     def __init__(self, workspace: Workspace, config: AppConfig, store: Store | None = None) -> None:
         self.workspace, self.config, self.store = workspace, config, store
         self.huey, self._task = open_queue(config, workspace)
+        self._topics_task = topics_task(self.huey)
 
     def submit(self, request: RunRequest, actor: Actor) -> RunRecord:
         """Write a queued run and put it on the queue; the first free worker trains it."""
         record = create_run(self.workspace, request, self.config, actor)
         self._task(record.run_id)
         return record
+
+    def submit_topics(self, dataset_ref: str, granularity: str, actor: Actor) -> TopicJob:
+        """Write a queued topic discovery of a version's texts and put it on the queue (core.training.topic_jobs)."""
+        job = topic_jobs.create_job(self.workspace, dataset_ref, granularity, actor, self.config)
+        self._topics_task(job.job_id)
+        return job
+
+    def topic_job(self, job_id: str) -> TopicJob:
+        """A discovery as its worker last wrote it (a silent worker's: interrupted)."""
+        return topic_jobs.as_seen(topic_jobs.load_job(self.workspace, job_id), self.config.worker.lease_s)
 
     def cancel(self, run_id: str, actor: Actor) -> bool:
         """Cancel a queued run now, or ask the worker to stop a running one at its next step (``actor``

@@ -24,13 +24,14 @@ from core.platform.workspace import Workspace
 QUEUE_NAME = "feedback-studio-training"
 QUEUE_FILE = "queue.db"
 TASK_NAME = "train_run"
+TOPICS_TASK_NAME = "discover_topics"
 
 TrainTask = Callable[[str], None]
 
 
-def _not_here(run_id: str) -> None:
-    """The app and the command line only put runs on the queue; training them is a worker's job."""
-    raise RuntimeError(f"run {run_id} was handed to a process that is not a worker")
+def _not_here(job_id: str) -> None:
+    """The app and the command line only put runs and jobs on the queue; doing them is a worker's job."""
+    raise RuntimeError(f"{job_id} was handed to a process that is not a worker")
 
 
 def libpq_url(database_url: str) -> str:
@@ -65,6 +66,15 @@ def open_queue(config: AppConfig, workspace: Workspace, train: TrainTask | None 
         (train or _not_here)(run_id)
 
     return huey, huey.task(name=TASK_NAME)(train_run)
+
+
+def topics_task(huey: Huey, discover: TrainTask | None = None) -> Callable:
+    """The queue's second task: ``task(job_id)`` queues a topic discovery (core.training.topic_jobs); ``discover``
+    runs it, in a worker only."""
+    def discover_topics(job_id: str) -> None:
+        (discover or _not_here)(job_id)
+
+    return huey.task(name=TOPICS_TASK_NAME)(discover_topics)
 
 
 def queued_run_ids(huey: Huey) -> list[str]:

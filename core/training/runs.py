@@ -537,6 +537,7 @@ def create_run(workspace: Workspace, request: RunRequest, config: AppConfig, act
         raise RunError(f"unknown model {request.kind!r}; choose from {', '.join(kinds)}")
     try:
         version = load_dataset_version(workspace, request.dataset_ref)
+        version.require_labels()
     except DatasetError as exc:
         raise RunError(str(exc)) from exc
     record = RunRecord(

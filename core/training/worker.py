@@ -35,7 +35,8 @@ from core.models.model_kinds import model_kinds
 from core.platform.config import WORKSPACE_ENV_VAR, AppConfig
 from core.training.housekeeping import Cleaned, clean_leftovers
 from core.training.jobs import announce, cancel_request, presence_file
-from core.training.run_queue import open_queue, queued_run_ids
+from core.training.run_queue import open_queue, queued_run_ids, topics_task
+from core.training.topic_jobs import JobStopped, execute_job
 from core.training.speed import answer_questions
 from core.training.runs import (
     IllegalTransition, RunError, RunHandle, RunRecord, RunState, load_record, settle_dead_runs, now_iso, retry_run,
@@ -89,6 +90,9 @@ class Worker:
         self.store = store or Store(config.storage.database_url or default_database_url(self.workspace.root))
         self.owner, self.started_at = worker_name(), now_iso()
         self.huey, self.queue_run = open_queue(config, self.workspace, train=self.train)
+        self.queue_topics = topics_task(self.huey, self.discover)
+        #: The topic discoveries running here, each with its stop signal.
+        self._discovering: dict[str, threading.Event] = {}
         #: The runs training now, with the handle that writes each (None: a torchrun process group writes it).
         self._running: dict[str, tuple[RunHandle | None, StopFlag]] = {}
         self._lock = threading.Lock()
@@ -137,6 +141,8 @@ class Worker:
             for _, stop in self._running.values():
                 stop.interrupted_because = WORKER_STOPPED
                 stop.set()
+            for stop in self._discovering.values():
+                stop.set()
         if self._consumer is not None:
             self._consumer.shutdown_timeout = timeout_s
             self._consumer.stop(graceful=True)
@@ -150,6 +156,34 @@ class Worker:
         """Ids of the runs this worker is training now."""
         with self._lock:
             return list(self._running)
+
+    def busy(self) -> bool:
+        """Whether a run trains or topics are being found here (speed questions wait until neither)."""
+        with self._lock:
+            return bool(self._running or self._discovering)
+
+    # -- finding topics ---------------------------------------------------------------------------------------
+
+    def discover(self, job_id: str) -> None:
+        """Huey hands over a queued topic discovery: run it (core.training.topic_jobs); stopping the worker puts
+        it back on the queue."""
+        if self._stopping.is_set():
+            self.queue_topics(job_id)
+            return
+        stop = threading.Event()
+        with self._lock:
+            self._discovering[job_id] = stop
+            if self._stopping.is_set():
+                stop.set()
+        try:
+            final = execute_job(self.workspace, job_id, self.config, self.owner, stop)
+        except JobStopped:
+            self.queue_topics(job_id)
+            return
+        finally:
+            with self._lock:
+                del self._discovering[job_id]
+        log.info("worker %s: topic discovery %s %s", self.owner, job_id, final.state.value)
 
     # -- training one run -------------------------------------------------------------------------------------
 
@@ -245,7 +279,7 @@ class Worker:
         """While no run trains here, measure the training speeds the Train page asks about (its estimate), so the
         web server never loads the model to time it."""
         while not self._stopping.wait(self.config.worker.poll_s):
-            if self.running():
+            if self.busy():
                 continue
             try:
                 answer_questions(self.workspace, self.config)

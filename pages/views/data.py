@@ -16,7 +16,7 @@ from core.services.datasets import (
     DEMO_DATASET, CleaningOptions, DatasetError, DatasetVersion, EmbeddingCheck, Fix, IngestError, LabelCheck,
     LabelCheckError, LabelDecision, Preparation, RareClassAction, RawTable, SplitPlan, check_labels,
     check_version_labels, dataset_versions, delete_dataset, find_copies, find_version_copies, guess_columns,
-    note_upload, prepare, revise_labels, save_dataset, split_table, suggest_dataset_name, token_counter,
+    note_upload, prepare, prepare_texts, revise_labels, save_dataset, save_unlabelled_dataset, split_table, suggest_dataset_name, token_counter,
     version_users,
     TagCheck, TagFormat, TagPreparation, TagShape, binary_columns, check_tags, detect_task, prepare_tags,
     save_tagged_dataset,
@@ -208,8 +208,11 @@ def version_label_review(versions: list[DatasetVersion]) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def cached_preparation(source_key: str, _table: RawTable, text_field: str, label_field: str,
+def cached_preparation(source_key: str, _table: RawTable, text_field: str, label_field: str | None,
                        options: CleaningOptions, _config: AppConfig, config_key: str) -> Preparation:
+    """The file validated and cleaned (texts alone when ``label_field`` is None)."""
+    if label_field is None:
+        return prepare_texts(_table, text_field, options, _config, _token_counter(_config))
     return prepare(_table, text_field, label_field, options, _config, _token_counter(_config))
 
 
@@ -297,17 +300,46 @@ def map_fields(step, source: Source, table: RawTable) -> tuple[str, str | None]:
 
 
 def no_labels(source: Source, table: RawTable, text_field: str) -> None:
-    """A file of texts alone: said so, with what can be done with it today, instead of a report on labels."""
+    """A file of texts alone: said so, and what happens to it instead of a report on labels."""
     others = [c for c in table.columns if c != text_field]
     st.warning(plain(
         f"No field of {source.name} holds labels"
         + (f" ('{text_field}' holds the texts; {', '.join(repr(c) for c in others)} look like ids, dates, free "
            "text or one value throughout, not labels)" if others else f" (it has only '{text_field}')")
-        + ". Models learn from labelled texts. If one of the fields does hold labels, pick it above."))
-    st.info(plain(f"To see which topics these texts fall into first, group them with the command line: "
-                  f"python -m core topics --data {source.name} --text-field {text_field} "
-                  "(one line per text with its topic, then each topic's keywords and typical texts; grouping "
-                  "them on this page, naming the topics and saving them as labels is being built)."))
+        + ". If one of the fields does hold labels, pick it above. Otherwise the texts are checked and saved "
+          "without labels: the Topics page then groups them into topics for you to name, and saves those as "
+          "the labels to train on."))
+
+
+def blocked(prepared: Preparation | TagPreparation) -> bool:
+    """Whether errors still block saving (said, with their titles)."""
+    if not prepared.ready:
+        st.warning("Saving is blocked until the errors above are fixed: "
+                   + "; ".join(f.title for f in prepared.report.errors) + ".")
+    return not prepared.ready
+
+
+def dataset_name(source: Source) -> str:
+    return st.text_input("Dataset name", value=suggest_dataset_name(source.name), key=f"name:{source.key}",
+                         help="Saving the same name again creates its next version.")
+
+
+def save_texts(step, source: Source, prepared: Preparation) -> None:
+    """The last step for texts without labels: a name, and saving them as the next version (no split yet)."""
+    st.subheader(step("Save the texts"))
+    if blocked(prepared):
+        return
+    name = dataset_name(source)
+    if st.button("Save texts without labels", type="primary", key="save_texts"):
+        try:
+            with st.spinner("Saving…"):
+                saved = save_unlabelled_dataset(studio, caller, name, prepared)
+        except DatasetError as exc:
+            st.error(f"Not saved: {exc}")
+        else:
+            st.success(f"Saved {saved.ref}: {saved.meta['rows']:,} texts without labels. Next: discover their "
+                       "topics on the Topics page.")
+            st.page_link("pages/views/topics.py", label="Go to the Topics page", icon=":material/hub:")
 
 
 #: What the labels are: one per text, or tags kept in the label field or in one yes/no column each.
@@ -404,6 +436,12 @@ def choose_fixes(step, raw: Preparation) -> CleaningOptions:
     if not fixable:
         return CleaningOptions()
     st.subheader(step("Fixes (nothing changes unless you tick it)"))
+    if not raw.labelled:
+        return CleaningOptions(
+            drop_invalid_rows=st.checkbox("Drop rows with missing or invalid text",
+                                          disabled=Fix.DROP_INVALID_ROWS not in fixable, key="fix_invalid"),
+            drop_duplicates=st.checkbox("Drop duplicates (keep the first copy)",
+                                        disabled=Fix.DROP_DUPLICATES not in fixable, key="fix_duplicates"))
     return CleaningOptions(
         drop_invalid_rows=st.checkbox("Drop rows with missing or invalid text or label",
                                       disabled=Fix.DROP_INVALID_ROWS not in fixable, key="fix_invalid"),
@@ -421,8 +459,9 @@ def choose_fixes(step, raw: Preparation) -> CleaningOptions:
 
 
 def check_and_fix(step, source: Source, table: RawTable, text_field: str,
-                  label_field: str) -> tuple[Preparation, Preparation, CleaningOptions]:
-    """Step 3: the validation report, the fixes chosen and what they changed; the label mix before and after."""
+                  label_field: str | None) -> tuple[Preparation, Preparation, CleaningOptions]:
+    """Step 3: the validation report, the fixes chosen and what they changed; the label mix before and after
+    (texts alone when ``label_field`` is None)."""
     with st.spinner("Checking the data…"):
         raw = cached_preparation(source.key, table, text_field, label_field, CleaningOptions(), config, repr(config))
     st.subheader(step("Validation report"))
@@ -458,9 +497,7 @@ def split_and_save(step, source: Source, prepared: Preparation | TagPreparation)
     """The last step: the split previewed per label (or tag), a name, and saving it as the next version (tags
     split by iterative stratification, so each tag's texts are shared out like the whole)."""
     st.subheader(step("Split and save"))
-    if not prepared.ready:
-        st.warning("Saving is blocked until the errors above are fixed: "
-                   + "; ".join(f.title for f in prepared.report.errors) + ".")
+    if blocked(prepared):
         return
     plan = split_plan()
     preview = prepared.split_preview(plan)
@@ -470,8 +507,7 @@ def split_and_save(step, source: Source, prepared: Preparation | TagPreparation)
     st.plotly_chart(charts.split_distribution(preview), width="stretch")
     with st.expander("Texts per tag and split" if tagged else "Examples per label and split"):
         st.dataframe(split_table(preview), width="stretch")
-    name = st.text_input("Dataset name", value=suggest_dataset_name(source.name), key=f"name:{source.key}",
-                         help="Saving the same name again creates its next version.")
+    name = dataset_name(source)
     if st.button("Save dataset version", type="primary", key="save_version"):
         try:
             with st.spinner("Saving…"):
@@ -515,7 +551,8 @@ def saved_versions() -> None:
         return
     st.dataframe(pd.DataFrame([{
         "version": v.ref, "examples": v.meta["rows"], "labels": len(v.labels),
-        "task": "tags" if v.multi_label else "one label",
+        "without a label": v.meta.get("unlabelled_rows", 0),
+        "task": "tags" if v.multi_label else "no labels yet" if v.unlabelled else "one label",
         "source": v.meta["source"], "saved": when(v.meta["created_at"]),
         "test split edited": f"{len(v.test_split_edits)} row(s)" if v.test_split_edits else "",
         "fingerprint": v.meta["fingerprint"][:12],
@@ -525,7 +562,11 @@ def saved_versions() -> None:
     # keyed: a notice above comes and goes between runs, and an unkeyed expander would fold shut under the
     # person's click when it moves
     with st.expander("Check a saved version's labels", key="check_version_expander"):
-        version_label_review(versions)
+        labelled = [v for v in versions if not v.unlabelled and not v.partly_labelled]
+        if labelled:
+            version_label_review(labelled)
+        else:
+            st.caption("No saved version has labels to check yet.")
     if notice := st.session_state.pop(DELETE_NOTICE, None):
         st.success(notice)
     with st.expander("Delete a version", key="delete_version_expander"):
@@ -547,6 +588,7 @@ elif read is not None:
     tag_format = None if label_field is None else choose_task(source, table, label_field)
     if label_field is None:
         no_labels(source, table, text_field)
+        save_texts(step, source, check_and_fix(step, source, table, text_field, None)[1])
     elif tag_format is not None:
         tagged = report_tags(step, source, table, text_field, tag_format)
         if tagged.ready:

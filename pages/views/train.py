@@ -265,7 +265,11 @@ actor, config, studio, caller = start_page(
     "pages/views/train.py", Permission.TRAIN, "Train",
     "Pick a saved dataset version and the models to train; they train in the background while "
     "you keep working, and finished runs appear below and on the Evaluate page.")
-versions = dataset_versions(studio, caller)
+saved = dataset_versions(studio, caller)
+versions = [v for v in saved if not v.unlabelled]
+if len(versions) < len(saved):
+    st.caption(plain(f"Not listed: {', '.join(v.ref for v in saved if v.unlabelled)}, texts without labels yet — "
+                     "discover their topics on the Topics page and save them as labels first."))
 if not versions:
     st.info("No dataset yet — upload one on the Data page and save a version, then come back here.")
     st.page_link("pages/views/data.py", label="Go to the Data page", icon=":material/dataset:")
