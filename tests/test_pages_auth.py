@@ -12,7 +12,7 @@ from core.platform.store import events
 from tests.conftest import ADMIN, PASSWORD, PROJECT_ROOT, make_account, workspace_store
 from tests.test_pages import TIMEOUT, event_types, open_page, texts
 
-PROTECTED = ["pages/views/data.py", "pages/views/train.py", "pages/views/evaluate.py", "pages/views/classify.py", "pages/views/admin.py"]
+PROTECTED = ["pages/views/data.py", "pages/views/topics.py", "pages/views/train.py", "pages/views/evaluate.py", "pages/views/classify.py", "pages/views/admin.py"]
 
 
 def fresh_app() -> AppTest:

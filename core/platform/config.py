@@ -231,6 +231,9 @@ class TopicConfig:
     keywords: int = 8
     typical_texts: int = 3
     borderline_texts: int = 3
+    #: Most texts drawn on the Topics page's map (a random sample of them beyond it: a browser draws 5,000
+    #: points at once smoothly, not 200,000).
+    map_points: int = 5000
 
 
 @dataclass

@@ -220,3 +220,26 @@ def model_usage(usage: pd.DataFrame) -> go.Figure:
 def agreement_over_time(series: pd.DataFrame, freq: str = "D") -> go.Figure:
     """Share of feedback saying the model was right, per period."""
     return _share_over_time(series, "agreement", "feedback", "Feedback agreement", freq)
+
+
+#: The colour of texts that fit no topic on the map.
+NO_TOPIC_COLOUR = "#CBD5E1"
+NO_TOPIC = "(no topic)"
+
+
+def topic_map(x: list[float], y: list[float], topics: list[str | None], texts: list[str], max_points: int,
+              seed: int = 0) -> go.Figure:
+    """Every text (or a random ``max_points`` of them) as a point on the 2-D map, coloured by its topic's name;
+    texts in no topic in pale grey. Hovering shows the text."""
+    frame = pd.DataFrame({"x": x, "y": y, "topic": [t or NO_TOPIC for t in topics],
+                          "text": [t if len(t) <= 120 else t[:117] + "…" for t in texts]})
+    shown = frame.sample(max_points, random_state=seed) if len(frame) > max_points else frame
+    order = [t for t in frame["topic"].value_counts().index if t != NO_TOPIC] + [NO_TOPIC]
+    figure = px.scatter(shown, x="x", y="y", color="topic", hover_name="text", hover_data={"x": False, "y": False},
+                        category_orders={"topic": order}, color_discrete_map={NO_TOPIC: NO_TOPIC_COLOUR},
+                        title="Texts by meaning" + (f" ({max_points:,} of {len(frame):,} drawn)"
+                                                    if len(frame) > max_points else ""))
+    figure.update_traces(marker=dict(size=5, opacity=0.75))
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    return _tidy(figure, 520)

@@ -1,0 +1,67 @@
+"""The Topics page: saved texts without labels grouped by a real worker while the page shows progress, the topics
+named (one renamed, two merged, one dropped, the left-out texts placed), and the names saved as the labels of a
+new version that the Train page then offers."""
+
+from __future__ import annotations
+
+import time
+
+from core.data.dataset_versions import list_dataset_versions
+from core.data.ingest import DEMO_DATASET, read_feedback_file
+from core.platform.config import load_config
+from tests.conftest import QueueWithWorker
+from tests.test_pages import open_page, texts
+from tests.test_topic_jobs import save_texts
+
+
+def test_topics_are_discovered_named_merged_dropped_and_saved_as_labels(isolated_workspace):
+    config = load_config()
+    rows = read_feedback_file(DEMO_DATASET, 10_000_000).records
+    save_texts(isolated_workspace, config, [{"text": r["text"]} for r in rows])
+    app = open_page("pages/views/topics.py")
+    assert not app.exception, app.exception
+    assert app.selectbox(key="topics_version").value == "comments/v1"
+    assert "No topics found yet" in texts(app)
+    app.radio(key="topics_granularity").set_value("more, narrower")
+    app.button(key="discover_topics").click().run()
+    assert any("Queued: Topics of comments/v1" in s.value and "(more, narrower)" in s.value
+               for s in app.success), texts(app)
+    assert "No worker is running" in texts(app)  # said while the discovery waits
+
+    runner = QueueWithWorker(isolated_workspace, config)
+    try:
+        for _ in range(240):
+            app.run()
+            if "fit none" in texts(app):
+                break
+            time.sleep(0.5)
+    finally:
+        runner.close()
+    assert not app.exception, app.exception
+    shown = texts(app)
+    assert "topics** in 398 texts" in shown, shown
+    names = [box for box in app.text_input if box.key.startswith("topic_name:")]
+    assert len(names) >= 3
+    names[0].set_value("delivery")
+    names[1].set_value("delivery")  # merged with the first
+    keeps = [box for box in app.checkbox if box.key.startswith("topic_keep:")]
+    keeps[-1].uncheck()  # dropped
+    names[2].set_value("app problems")
+    placed = next(box for box in app.checkbox if box.key.startswith("place_left_out:"))
+    placed.check()
+    app.run()
+    assert app.get("plotly_chart"), "the map is drawn"
+    app.button(key="save_topic_labels").click().run()
+    assert not app.exception, app.exception
+    saved = next(s.value for s in app.success if s.value.startswith("Saved comments/v2"))
+    assert "labelled from their topics" in saved and "placed in their nearest topic" in saved, saved
+    version = [v for v in list_dataset_versions(isolated_workspace) if v.ref == "comments/v2"][0]
+    assert "delivery" in version.labels and "app problems" in version.labels
+    assert len(version.labels) == len(names) - 2
+    assert version.meta["unlabelled_rows"] > 0  # the dropped topic's texts
+
+    train = open_page("pages/views/train.py")
+    assert not train.exception, train.exception
+    offered = train.selectbox[0].options
+    assert "comments/v2" in str(offered) and "comments/v1" not in str(offered)
+    assert "Not listed: comments/v1" in texts(train)
