@@ -435,6 +435,33 @@ def truncation_finding(usable: pd.DataFrame, config: AppConfig, count_tokens: To
     )
 
 
+#: Shares of the texts in languages the model was not trained on from which the report notes them, and warns.
+LANGUAGE_NOTE_SHARE, LANGUAGE_WARNING_SHARE = 0.01, 0.10
+
+
+def language_finding(usable: pd.DataFrame, config: AppConfig, builder: ReportBuilder) -> None:
+    """Texts in languages the configured model does not read (core.data.languages), said with the languages."""
+    from core.data.languages import language_mix, language_name
+
+    covered = {code.strip() for code in config.model.languages.split(",") if code.strip()}
+    if "any" in covered:
+        return
+    mix = language_mix(usable["text"].astype(str).tolist(), covered)
+    share = mix.share_outside()
+    if share < LANGUAGE_NOTE_SHARE or len(mix.outside) < 3:
+        return
+    others = ", ".join(f"{language_name(code)} ({n:,})" for code, n in mix.counts.items() if code not in covered)
+    model_reads = " and ".join(language_name(code) for code in sorted(covered))
+    rows = usable.iloc[mix.outside]
+    builder.add(
+        "other_languages", Severity.WARNING if share >= LANGUAGE_WARNING_SHARE else Severity.NOTE,
+        "Texts in languages the model was not trained on",
+        f"{share:.0%} of the texts whose language could be told ({len(mix.outside):,} of {mix.checked:,}) are in "
+        f"{others}; the model ({config.model.name}) was trained on {model_reads}, so it groups and classifies them "
+        f"poorly. Keep one language per dataset, or use a multilingual model (settings: model.name, and "
+        f"model.languages = \"any\").", rows, count=len(mix.outside))
+
+
 def validate_examples(frame: pd.DataFrame, *, source: str, text_field: str, label_field: str,
                       config: AppConfig, count_tokens: TokenCounter | None = None,
                       columns: list[str] | None = None, problems: list[LineProblem] = ()) -> ValidationReport:
@@ -466,6 +493,7 @@ def validate_examples(frame: pd.DataFrame, *, source: str, text_field: str, labe
         _duplicate_findings(usable, builder, label_field)
         if count_tokens is not None:
             truncation_finding(usable, config, count_tokens, builder)
+        language_finding(usable, config, builder)
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.NOTE: 2}
     builder.findings.sort(key=lambda f: order[f.severity])
     return ValidationReport(

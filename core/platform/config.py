@@ -54,6 +54,9 @@ class ModelConfig:
     name: str = DEFAULT_MODEL
     #: Texts longer than this many tokens are truncated (and reported).
     max_length: int = 128
+    #: The languages the model was trained on (ISO 639-1 codes, comma-separated), or "any" for a multilingual
+    #: model. The Data page reports texts in other languages (the packaged MiniLM learnt English only).
+    languages: str = "en"
 
 
 POOLINGS = ("mean", "cls")
