@@ -40,8 +40,13 @@ def test_topics_are_discovered_named_merged_dropped_and_saved_as_labels(isolated
     assert not app.exception, app.exception
     shown = texts(app)
     assert "topics** in 398 texts" in shown, shown
+    before = [box for box in app.text_input if box.key.startswith("topic_name:")]
+    app.button(key=next(b.key for b in app.button if b.key.startswith("split_topic:"))).click().run()
+    assert not app.exception, app.exception
+    assert "topic 1 split in" in app.selectbox(key="topics_result:comments/v1").format_func(
+        app.selectbox(key="topics_result:comments/v1").value), texts(app)
     names = [box for box in app.text_input if box.key.startswith("topic_name:")]
-    assert len(names) >= 3
+    assert len(names) > len(before) >= 3
     names[0].set_value("delivery")
     names[1].set_value("delivery")  # merged with the first
     keeps = [box for box in app.checkbox if box.key.startswith("topic_keep:")]

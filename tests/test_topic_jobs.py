@@ -19,7 +19,8 @@ from core.data.ingest import DEMO_DATASET, read_feedback_file, records_from_list
 from core.data.preparation import prepare_texts, save_unlabelled
 from core.services import Caller, Studio
 from core.services.topics import (
-    JobState, TopicError, TopicLabels, cancel_topics, nearest_topic_of_each, save_topics_as_labels, start_topics,
+    JobState, TopicError, TopicLabels, cancel_topics, nearest_topic_of_each, save_topics_as_labels, split_topic,
+    start_topics,
     topic_job, topic_jobs_of, topic_result,
 )
 from core.training.execution import training_data
@@ -72,6 +73,18 @@ def test_a_worker_finds_the_topics_of_saved_texts_with_progress_and_they_are_sav
     given = [-1 if t is None else t for t in found.assignment]
     assert adjusted_mutual_info_score(hidden, given) > 0.4
     assert found.unassigned > 0 and all(t.keywords and t.typical for t in found.topics)
+
+    # split the largest topic: a new discovery, the first untouched
+    split = split_topic(studio, ME, job.job_id, 0)
+    _, finer, _ = topic_result(studio, ME, split.job_id)
+    assert split.derived_from == job.job_id and "topic 1 split in" in split.name()
+    assert len(finer.found.topics) > len(found.topics)
+    added = {t.id for t in finer.found.topics} - {t.id for t in found.topics}
+    for before, after in zip(found.assignment, finer.found.assignment):
+        assert after == before if before != 0 else after in added | {0}
+    assert topic_result(studio, ME, job.job_id)[1].found.assignment == found.assignment
+    with pytest.raises(TopicError, match="there is no topic 99"):
+        split_topic(studio, ME, job.job_id, 98)
 
     # name them: the first two merged under one name, the last dropped, the rest named; left-out texts placed
     names = {t.id: f"topic {t.id}" for t in found.topics}

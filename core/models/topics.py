@@ -147,3 +147,34 @@ def discover_topics(texts: Sequence[str], embeddings: np.ndarray, config: TopicC
     return TopicMap(topics, [number[t] if t != -1 else None for t in found.tolist()],
                     [float(m) if t != -1 else 0.0 for m, t in zip(membership, found.tolist())], size,
                     time.monotonic() - started)
+
+
+#: A topic is split by grouping its own texts as "more, narrower" does.
+SPLIT_GRANULARITY = GRANULARITY["more, narrower"]
+
+
+def split_topic(found: TopicMap, topic_id: int, texts: Sequence[str], embeddings: np.ndarray, config: TopicConfig,
+                seed: int) -> TopicMap:
+    """The same topics with ``topic_id`` replaced by the finer topics its own texts form (grouped again, finer);
+    its texts that fit none of them go to the nearest (they belonged to the topic). The first finer topic keeps
+    the number, the others are numbered after the last topic. TopicError when its texts form fewer than two."""
+    members = [i for i, topic in enumerate(found.assignment) if topic == topic_id]
+    if topic_id not in {t.id for t in found.topics}:
+        raise TopicError(f"there is no topic {topic_id + 1}")
+    if len(members) > config.split_max_texts:
+        raise TopicError(f"topic {topic_id + 1} has {len(members):,} texts, more than the {config.split_max_texts:,} "
+                         "split here: discover the topics again with 'more, narrower'")
+    vectors = np.asarray(embeddings)[members]
+    inner = discover_topics([texts[i] for i in members], vectors, config, seed, SPLIT_GRANULARITY)
+    if len(inner.topics) < 2:
+        raise TopicError(f"topic {topic_id + 1}'s {len(members):,} texts form no finer topics")
+    inner = place_unassigned(inner, vectors)
+    first_new = max(t.id for t in found.topics) + 1
+    number = {t.id: topic_id if n == 0 else first_new + n - 1 for n, t in enumerate(inner.topics)}
+    assignment, membership = list(found.assignment), list(found.membership)
+    for row, inner_topic, firmness in zip(members, inner.assignment, inner.membership):
+        assignment[row], membership[row] = number[inner_topic], firmness
+    topics = [t for t in found.topics if t.id != topic_id]
+    topics += [dataclasses.replace(t, id=number[t.id]) for t in inner.topics]
+    return dataclasses.replace(found, topics=sorted(topics, key=lambda t: t.id), assignment=assignment,
+                               membership=membership)

@@ -237,6 +237,9 @@ class TopicConfig:
     #: Most texts drawn on the Topics page's map (a random sample of them beyond it: a browser draws 5,000
     #: points at once smoothly, not 200,000).
     map_points: int = 5000
+    #: Most texts a topic may have to be split on the page (grouped again, finer, while the person waits: about
+    #: 10 s for 5,000 texts on 2 cores); a larger one is split by discovering again with "more, narrower".
+    split_max_texts: int = 5000
 
 
 @dataclass

@@ -21,7 +21,7 @@ from core.training.topic_jobs import JobState, TopicJob, TopicResult
 
 __all__ = ["FROM_NEAREST_TOPIC", "GRANULARITY", "JobState", "Topic", "TopicError", "TopicJob", "TopicLabels",
            "TopicMap", "TopicResult", "cancel_topics", "find_topics", "nearest_topic_of_each", "save_topics_as_labels",
-           "start_topics", "topic_job", "topic_jobs_of", "topic_result"]
+           "split_topic", "start_topics", "topic_job", "topic_jobs_of", "topic_result"]
 
 #: ``progress(texts embedded, texts)`` while the texts are embedded (the slow part on a CPU).
 EmbedProgress = Callable[[int, int], None]
@@ -84,6 +84,16 @@ def nearest_topic_of_each(studio: Studio, caller: Caller, job_id: str) -> list[i
     caller.require(Permission.MANAGE_DATA)
     result = topic_jobs.load_result(studio.workspace, job_id)
     return nearest_topics(result.found, topic_jobs.load_embeddings(studio.workspace, job_id))
+
+
+def split_topic(studio: Studio, caller: Caller, job_id: str, topic_id: int) -> TopicJob:
+    """Split one topic of a finished discovery into the finer topics its texts form, as a new discovery (the
+    first stays as it was); TopicError, in words, when they form none or the topic is too large to split here."""
+    actor = caller.require(Permission.MANAGE_DATA)
+    job = topic_jobs.split_job_topic(studio.workspace, job_id, topic_id, studio.config, actor)
+    studio.audit(caller, EventType.TOPICS_DISCOVERED, dataset=job.dataset_ref, job=job.job_id, split_from=job_id,
+                 topic=topic_id + 1, topics=job.topics)
+    return job
 
 
 def save_topics_as_labels(studio: Studio, caller: Caller, job_id: str, name: str, decided: TopicLabels,

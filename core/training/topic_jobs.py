@@ -82,10 +82,14 @@ class TopicJob:
     cancelled_by: str | None = None
     topics: int | None = None
     unassigned: int | None = None
+    #: A job made from another by splitting one of its topics: that job (whose embeddings it reads) and how.
+    derived_from: str | None = None
+    change: str | None = None
 
     def name(self, when: Callable[[str], str] = str) -> str:
-        """How a person reads it: "Topics of feedback/v1, 25 Nov 14:02 (as found)"."""
-        return f"Topics of {self.dataset_ref}, {when(self.created_at)} ({self.granularity})"
+        """How a person reads it: "Topics of feedback/v1, 25 Nov 14:02 (as found)", and what changed since."""
+        return (f"Topics of {self.dataset_ref}, {when(self.created_at)} ({self.granularity}"
+                + (f"; {self.change})" if self.change else ")"))
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "state": self.state.value}
@@ -212,7 +216,35 @@ def load_result(workspace: Workspace, job_id: str) -> TopicResult:
 
 
 def load_embeddings(workspace: Workspace, job_id: str) -> np.ndarray:
-    return np.load(job_folder(workspace, job_id) / EMBEDDINGS_FILE)
+    """The texts' embeddings of a job (a derived job's: its origin's)."""
+    job = load_job(workspace, job_id)
+    return np.load(job_folder(workspace, job.derived_from or job_id) / EMBEDDINGS_FILE)
+
+
+def split_job_topic(workspace: Workspace, job_id: str, topic_id: int, config: AppConfig, actor: Actor) -> TopicJob:
+    """A new finished job: ``job_id``'s topics with one split into the finer topics its texts form (grouped here,
+    at once: its size is capped by ``topics.split_max_texts``); the job it came from stays as it was."""
+    from core.models.topics import split_topic
+
+    origin = load_job(workspace, job_id)
+    if origin.state is not JobState.DONE:
+        raise TopicError(f"{origin.name()} is {origin.state.value}: there are no topics to split")
+    result = load_result(workspace, job_id)
+    texts = load_dataset_version(workspace, origin.dataset_ref).frame()["text"].astype(str).tolist()
+    found = split_topic(result.found, topic_id, texts, load_embeddings(workspace, job_id), config.topics,
+                        config.training.seed)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    added = len(found.topics) - len(result.found.topics) + 1
+    earlier = f"{origin.change}; " if origin.change else ""
+    job = dataclasses.replace(
+        origin, job_id=f"topics-{stamp}-{secrets.token_hex(3)}", created_by=actor.username, created_at=now_iso(),
+        derived_from=origin.derived_from or job_id, change=f"{earlier}topic {topic_id + 1} split in {added}",
+        topics=len(found.topics), unassigned=found.unassigned, finished_at=now_iso())
+    folder = job_folder(workspace, job.job_id)
+    folder.mkdir(parents=True)
+    write_json_atomic(folder / RESULT_FILE, TopicResult(found, result.x, result.y).to_dict())
+    save_job(workspace, job)
+    return job
 
 
 class _Progress:

@@ -13,13 +13,14 @@ from core.services.datasets import DatasetError, DatasetVersion, dataset_version
 from core.services.runs import workers_online
 from core.services.topics import (
     GRANULARITY, JobState, TopicError, TopicJob, TopicLabels, TopicResult, cancel_topics, nearest_topic_of_each,
-    save_topics_as_labels, start_topics, topic_jobs_of, topic_result,
+    save_topics_as_labels, split_topic, start_topics, topic_jobs_of, topic_result,
 )
 from pages.common.widgets import duration, plain, start_page
 
 POLL_SECONDS = 1.0
-#: Session keys: whether the page polls a discovery in progress; the notice of a saved version.
-POLLING, SAVED = "topics_polling", "topics_saved"
+#: Session keys: whether the page polls a discovery in progress; the notice of a saved version; the discovery to
+#: show next (one just made by a split).
+POLLING, SAVED, PICK = "topics_polling", "topics_saved", "topics_pick"
 GRANULARITY_HELP = ("How large a group must be to count as a topic. 'Fewer, broader' joins close topics; "
                     "'more, narrower' splits them finer. The number of topics is found from the texts either way.")
 
@@ -81,6 +82,8 @@ def choose_result(version: DatasetVersion) -> TopicJob | None:
                     "'Discover topics'.")
         return None
     names = {job.job_id: f"{job.name(when)}: {job.topics} topics" for job in done}
+    if (picked := st.session_state.pop(PICK, None)) in names:  # a split just made: shown at once
+        st.session_state[f"topics_result:{version.ref}"] = picked
     chosen = st.selectbox("Topics found", list(names), format_func=names.get, key=f"topics_result:{version.ref}")
     return next(job for job in done if job.job_id == chosen)
 
@@ -101,15 +104,27 @@ def topic_names(job: TopicJob, result: TopicResult) -> dict[int, str]:
     return names
 
 
-def look_at_topic(result: TopicResult) -> None:
-    """A topic's most typical texts and a few at its edge."""
+def look_at_topic(job: TopicJob, version: DatasetVersion, result: TopicResult) -> None:
+    """A topic's most typical texts and a few at its edge, and splitting it into the finer topics its texts form
+    (a new discovery, shown at once; the first stays as it was)."""
     topics = {t.id: t for t in result.found.topics}
-    chosen = st.selectbox("Look at a topic", list(topics), key="topics_look",
+    chosen = st.selectbox("Look at a topic", list(topics), key=f"topics_look:{job.job_id}",
                           format_func=lambda i: f"{i + 1} · {topics[i].name} ({topics[i].size:,} texts)")
     topic = topics[chosen]
     typical, edge = st.columns(2)
     typical.markdown("**Most typical**\n" + "\n".join(f"- {plain(text)}" for text in topic.typical))
     edge.markdown("**At its edge**\n" + "\n".join(f"- {plain(text)}" for text in topic.borderline))
+    if st.button(f"Split topic {chosen + 1} into finer topics", key=f"split_topic:{job.job_id}",
+                 help="Groups this topic's texts again, finer. The result is a new set of topics (chosen "
+                      "above); the names you gave here stay with this one."):
+        try:
+            with st.spinner(f"Grouping the {topic.size:,} texts of topic {chosen + 1}…"):
+                split = split_topic(studio, caller, job.job_id, chosen)
+        except TopicError as exc:
+            st.error(f"Not split: {exc}")
+        else:
+            st.session_state[PICK] = split.job_id
+            st.rerun()
 
 
 def left_out(job: TopicJob, result: TopicResult, texts: list[str]) -> list[int | None] | None:
@@ -161,7 +176,7 @@ def show_result(job: TopicJob, version: DatasetVersion) -> None:
     labels = [names.get(t, "") or None if t is not None else None for t in found.assignment]
     st.plotly_chart(charts.topic_map(result.x, result.y, labels, texts, config.topics.map_points,
                                      config.training.seed), width="stretch")
-    look_at_topic(result)
+    look_at_topic(job, version, result)
     nearest = left_out(job, result, texts)
     st.subheader("Save the topics as labels")
     save_labels(job, version, names, nearest)
