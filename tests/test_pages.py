@@ -242,10 +242,11 @@ def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_worksp
     save_demo_version(isolated_workspace, config, name="demo")
     app = open_page("pages/views/train.py")
     assert app.selectbox(key="train_dataset").value == "demo/v1"
-    assert app.checkbox(key="kind:tfidf_logreg").value and app.checkbox(key="kind:tfidf_nb").value
-    assert not app.checkbox(key="kind:transformer").value  # opt-in: it takes minutes
-    zero_shot = app.checkbox(key="kind:zero_shot")  # opt-in, and said what it is for
+    assert app.checkbox(key="kind:tfidf_logreg:demo/v1").value and app.checkbox(key="kind:tfidf_nb:demo/v1").value
+    assert not app.checkbox(key="kind:transformer:demo/v1").value  # opt-in: it takes minutes
+    zero_shot = app.checkbox(key="kind:zero_shot:demo/v1")  # opt-in, and said what it is for
     assert not zero_shot.value and "label names themselves" in zero_shot.help
+    assert not app.checkbox(key="kind:few_shot:demo/v1").value  # the demo's labels have dozens of texts each
     # Baselines only: no preset promising "the best model within about 20 minutes" for a 20-second job.
     assert not app.get("radio") and "within about" not in texts(app) and "need no preset" in texts(app)
     app.button(key="start_training").click().run()
@@ -293,8 +294,8 @@ def test_train_page_shows_the_transformer_plan_and_hand_set_values_win(isolated_
     version = save_demo_version(isolated_workspace, config, name="demo")
     app = open_page("pages/views/train.py")
     for kind in ("tfidf_logreg", "tfidf_nb", "embedding_logreg"):
-        app.checkbox(key=f"kind:{kind}").uncheck()
-    app.checkbox(key="kind:transformer").check().run()
+        app.checkbox(key=f"kind:{kind}:demo/v1").uncheck()
+    app.checkbox(key="kind:transformer:demo/v1").check().run()
     assert "within about" in texts(app)  # the preset's time budget, now that a model that uses it is ticked
     # The page answers at once (it froze 72 s while measuring): a training worker measures the speed, and says
     # so when there is none to do it.
@@ -587,3 +588,12 @@ def test_a_file_of_texts_without_labels_is_checked_and_saved_as_texts_without_la
     assert any("Saved comments/v1: 80 texts without labels" in s.value for s in app.success), texts(app)
     [version] = list_dataset_versions(isolated_workspace)
     assert version.ref == "comments/v1" and version.unlabelled and version.meta["unlabelled_rows"] == 80
+
+
+def test_train_page_ticks_few_shot_and_says_why_when_labels_have_a_handful_of_texts(isolated_workspace, config):
+    save_demo_version(isolated_workspace, config, name="small", max_rows=60)
+    app = open_page("pages/views/train.py")
+    assert not app.exception, app.exception
+    assert app.checkbox(key="kind:few_shot:small/v1").value
+    assert "so the few-shot model is ticked too" in texts(app)
+    assert "pairs of your labelled texts" in app.checkbox(key="kind:few_shot:small/v1").help

@@ -190,3 +190,16 @@ def test_a_tag_recipe_counts_texts_per_tag_weighs_rare_tags_and_keeps_the_best_m
     even = plan_recipe(DataProfile.of(common, 60, examples=600, multi_label=True), "balanced", goal)
     assert not even.hyperparameters.class_weighted
     assert "Every tag is on at least 25% of the texts: no tag is weighed up" in " ".join(even.reasons)
+
+
+def test_few_shot_is_ticked_with_its_reason_when_the_smallest_label_has_a_handful_of_texts():
+    from core.training.recipe import FEW_SHOT_BELOW, choose_kinds
+
+    usual = ("tfidf_logreg", "embedding_logreg")
+    few = DataProfile.of([0] * 40 + [1] * (FEW_SHOT_BELOW - 1), 10)
+    chosen = choose_kinds(few, usual)
+    assert chosen.kinds == (*usual, "few_shot")
+    assert f"smallest label has {FEW_SHOT_BELOW - 1} training texts" in chosen.reason
+    assert choose_kinds(DataProfile.of([0] * 40 + [1] * FEW_SHOT_BELOW, 10), usual).kinds == usual
+    tags = DataProfile.of([0] * 40 + [1] * 3, 10, examples=40, multi_label=True)
+    assert choose_kinds(tags, usual) == type(chosen)(usual)  # the few-shot kind does not tag

@@ -12,6 +12,7 @@ from typing import Any
 from core.models.baselines import TfidfLogisticRegression, TfidfNaiveBayes
 from core.models.classifiers import MODEL_CARD, ModelFileError, ModelSpec, TextClassifier, verify_folder
 from core.models.embeddings import EmbeddingLogisticRegression
+from core.models.few_shot import FewShotClassifier
 from core.models.multilabel import TagDecisions
 from core.models.transformer import FineTunedTransformer
 from core.models.zero_shot import ZeroShotClassifier
@@ -19,7 +20,8 @@ from core.platform.workspace import read_json
 
 #: Every kind the studio trains, in the order they are offered and queued (cheaper first: results come early).
 KINDS: tuple[type[TextClassifier], ...] = tuple(sorted(
-    (TfidfLogisticRegression, TfidfNaiveBayes, ZeroShotClassifier, EmbeddingLogisticRegression, FineTunedTransformer),
+    (TfidfLogisticRegression, TfidfNaiveBayes, ZeroShotClassifier, EmbeddingLogisticRegression, FewShotClassifier,
+     FineTunedTransformer),
     key=lambda kind: kind.cost_rank))
 
 

@@ -15,7 +15,7 @@ from core.models.model_kinds import model_kinds
 from core.models.transformer import typical_batch
 from core.platform.config import POOLINGS, PRESET_NAMES, AppConfig, Hyperparameters
 from core.data.dataset_versions import DatasetVersion
-from core.training.recipe import DataProfile, Recipe
+from core.training.recipe import DataProfile, KindChoice, Recipe, choose_kinds
 from core.training.speed import SpeedError, SpeedQuestion, ask_speed
 from core.models.classifiers import ModelFileError
 from core.training.runs import (
@@ -89,6 +89,15 @@ def transformer_plan(studio: Studio, caller: Caller, version: DatasetVersion, pr
     profile, texts = _data_profile(studio, version, limit)
     return timed_plan(profile, texts, preset, studio.config,
                       measure=lambda config, sample, batch: _worker_speed(studio, config, sample, batch))
+
+
+def kinds_for(studio: Studio, caller: Caller, version: DatasetVersion, usual: tuple[str, ...],
+              limit: int | None = None) -> KindChoice:
+    """The model kinds to tick for this version (the usual ones, and few-shot when its labels have only a
+    handful of texts each), with the reason in words."""
+    caller.require(Permission.TRAIN)
+    profile, _ = _data_profile(studio, version, limit)
+    return choose_kinds(profile, usual)
 
 
 def start_runs(studio: Studio, caller: Caller, requests: list[RunRequest]) -> list[RunRecord]:
@@ -165,8 +174,8 @@ def train_here(studio: Studio, caller: Caller, request: RunRequest,
 
 
 __all__ = [
-    "DataProfile", "Hyperparameters", "ModelFileError", "POOLINGS", "PRESET_NAMES", "Recipe", "RunError",
+    "DataProfile", "KindChoice", "Hyperparameters", "ModelFileError", "POOLINGS", "PRESET_NAMES", "Recipe", "RunError",
     "RunRecord", "RunRequest", "RunState", "SEE_RUNS", "SpeedError", "active_runs", "cancel_run", "delete_run",
     "follow_run", "measured_transformer_plan", "model_kinds", "name_of_run", "run", "run_location", "run_namer",
-    "runs", "serve_as_worker", "start_runs", "train_here", "train_queued_run", "transformer_plan", "workers_online",
+    "kinds_for", "runs", "serve_as_worker", "start_runs", "train_here", "train_queued_run", "transformer_plan", "workers_online",
 ]

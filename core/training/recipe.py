@@ -249,3 +249,28 @@ def plan_recipe(profile: DataProfile, preset: str, goal: PresetGoal, speed: floa
         over = " — more than the budget" if estimate > budget_s else ""
         reasons.append(f"About {_duration(estimate)} on this machine ({band:.0f} training texts/s){over}.")
     return Recipe(preset, hyper, tuple(reasons), profile, budget_s, band, estimate)
+
+
+#: Below this many training texts in the smallest label, the few-shot kind is ticked (contrastive tuning is made
+#: for a handful per label; the fine-tuned transformer needs more to beat frozen embeddings).
+FEW_SHOT_BELOW = 16
+FEW_SHOT_KIND = "few_shot"
+
+
+@dataclass(frozen=True)
+class KindChoice:
+    """The model kinds ticked for a dataset, and why in words ('' when the usual ones)."""
+
+    kinds: tuple[str, ...]
+    reason: str = ""
+
+
+def choose_kinds(profile: DataProfile, usual: Sequence[str]) -> KindChoice:
+    """The usual kinds, plus few-shot when the smallest label has fewer than FEW_SHOT_BELOW training texts
+    (one label per text: the few-shot kind does not tag)."""
+    if profile.multi_label or profile.smallest_label >= FEW_SHOT_BELOW:
+        return KindChoice(tuple(usual))
+    return KindChoice(tuple(dict.fromkeys([*usual, FEW_SHOT_KIND])), (
+        f"The smallest label has {profile.smallest_label} training texts (fewer than {FEW_SHOT_BELOW}), so the "
+        f"few-shot model is ticked too: it first learns from pairs of your texts which belong together, which "
+        f"is what works with a handful per label."))

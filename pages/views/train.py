@@ -11,7 +11,7 @@ from core.services.accounts import Permission
 from core.services.datasets import DatasetVersion, dataset_versions
 from core.services.runs import (
     POOLINGS, PRESET_NAMES, Hyperparameters, Recipe, RunError, RunRecord, RunRequest, active_runs, cancel_run,
-    follow_run, model_kinds, runs, start_runs, transformer_plan, workers_online,
+    follow_run, kinds_for, model_kinds, runs, start_runs, transformer_plan, workers_online,
 )
 from core.services.studio import AppConfig
 from pages.common.widgets import duration, plain, start_page
@@ -168,10 +168,15 @@ def choose_version(versions: list[DatasetVersion]) -> DatasetVersion:
     return version
 
 
-def choose_models() -> list[str]:
-    """The model kinds to train, the fast ones ticked by default."""
+def choose_models(version: DatasetVersion) -> list[str]:
+    """The model kinds to train: the fast ones ticked by default, and few-shot too when the labels have only a
+    handful of texts each (said why). Ticks follow the version chosen."""
+    ticked = kinds_for(studio, caller, version, DEFAULT_KINDS)
+    if ticked.reason:
+        st.caption(plain(ticked.reason))
     return [kind for kind, cls in model_kinds().items()
-            if st.checkbox(cls.title, value=kind in DEFAULT_KINDS, key=f"kind:{kind}", help=cls.blurb or None)]
+            if st.checkbox(cls.title, value=kind in ticked.kinds, key=f"kind:{kind}:{version.ref}",
+                           help=cls.blurb or None)]
 
 
 def choose_preset(chosen: list[str]) -> tuple[str, int | None]:
@@ -275,7 +280,7 @@ if not versions:
     st.page_link("pages/views/data.py", label="Go to the Data page", icon=":material/dataset:")
 else:
     version = choose_version(versions)
-    chosen = choose_models()
+    chosen = choose_models(version)
     preset, limit = choose_preset(chosen)
     planned = any(model_kinds()[kind].plans_recipe for kind in chosen)
     recipe = plan_transformer(version, preset, limit) if planned else None
