@@ -242,11 +242,11 @@ def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_worksp
     save_demo_version(isolated_workspace, config, name="demo")
     app = open_page("pages/views/train.py")
     assert app.selectbox(key="train_dataset").value == "demo/v1"
-    assert app.checkbox(key="kind:tfidf_logreg:demo/v1").value and app.checkbox(key="kind:tfidf_nb:demo/v1").value
-    assert not app.checkbox(key="kind:transformer:demo/v1").value  # opt-in: it takes minutes
-    zero_shot = app.checkbox(key="kind:zero_shot:demo/v1")  # opt-in, and said what it is for
+    assert app.checkbox(key="kind:tfidf_logreg").value and app.checkbox(key="kind:tfidf_nb").value
+    assert not app.checkbox(key="kind:transformer").value  # opt-in: it takes minutes
+    zero_shot = app.checkbox(key="kind:zero_shot")  # opt-in, and said what it is for
     assert not zero_shot.value and "label names themselves" in zero_shot.help
-    assert not app.checkbox(key="kind:few_shot:demo/v1").value  # the demo's labels have dozens of texts each
+    assert not app.checkbox(key="kind:few_shot").value  # the demo's labels have dozens of texts each
     # Baselines only: no preset promising "the best model within about 20 minutes" for a 20-second job.
     assert not app.get("radio") and "within about" not in texts(app) and "need no preset" in texts(app)
     app.button(key="start_training").click().run()
@@ -294,8 +294,8 @@ def test_train_page_shows_the_transformer_plan_and_hand_set_values_win(isolated_
     version = save_demo_version(isolated_workspace, config, name="demo")
     app = open_page("pages/views/train.py")
     for kind in ("tfidf_logreg", "tfidf_nb", "embedding_logreg"):
-        app.checkbox(key=f"kind:{kind}:demo/v1").uncheck()
-    app.checkbox(key="kind:transformer:demo/v1").check().run()
+        app.checkbox(key=f"kind:{kind}").uncheck()
+    app.checkbox(key="kind:transformer").check().run()
     assert "within about" in texts(app)  # the preset's time budget, now that a model that uses it is ticked
     # The page answers at once (it froze 72 s while measuring): a training worker measures the speed, and says
     # so when there is none to do it.
@@ -410,7 +410,7 @@ def test_deleting_the_published_models_dataset_warns_confirms_once_and_says_it_i
     app.selectbox(key="delete_ref").set_value("demo/v1").run()
     warning = next(w.value for w in app.warning if "is in use" in w.value)
     assert "the published model" in warning and run.name in warning
-    app.checkbox(key="delete_confirm:demo/v1").check().run()
+    app.checkbox(key="delete_confirm").check().run()
     app.button(key="delete_version").click().run()
     assert not app.exception, app.exception
     assert any(s.value == "Deleted demo/v1." for s in app.success)
@@ -594,6 +594,6 @@ def test_train_page_ticks_few_shot_and_says_why_when_labels_have_a_handful_of_te
     save_demo_version(isolated_workspace, config, name="small", max_rows=60)
     app = open_page("pages/views/train.py")
     assert not app.exception, app.exception
-    assert app.checkbox(key="kind:few_shot:small/v1").value
+    assert app.checkbox(key="kind:few_shot:for-this-data").value
     assert "so the few-shot model is ticked too" in texts(app)
-    assert "pairs of your labelled texts" in app.checkbox(key="kind:few_shot:small/v1").help
+    assert "pairs of your labelled texts" in app.checkbox(key="kind:few_shot:for-this-data").help

@@ -170,12 +170,15 @@ def choose_version(versions: list[DatasetVersion]) -> DatasetVersion:
 
 def choose_models(version: DatasetVersion) -> list[str]:
     """The model kinds to train: the fast ones ticked by default, and few-shot too when the labels have only a
-    handful of texts each (said why). Ticks follow the version chosen."""
+    handful of texts each (said why). A person's ticks stay when another version is chosen; a kind ticked for the
+    data has its own box, so it comes ticked when the data calls for it."""
     ticked = kinds_for(studio, caller, version, DEFAULT_KINDS)
     if ticked.reason:
         st.caption(plain(ticked.reason))
+    suggested = set(ticked.kinds) - set(DEFAULT_KINDS)
     return [kind for kind, cls in model_kinds().items()
-            if st.checkbox(cls.title, value=kind in ticked.kinds, key=f"kind:{kind}:{version.ref}",
+            if st.checkbox(cls.title, value=kind in ticked.kinds,
+                           key=f"kind:{kind}" + (":for-this-data" if kind in suggested else ""),
                            help=cls.blurb or None)]
 
 

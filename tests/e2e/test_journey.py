@@ -613,3 +613,84 @@ def test_tags_in_each_shape_go_from_upload_to_classify_a_classified_file_and_the
     s.sign_in("uma", USER_PASSWORD)
     s.see("tags feedback with any of 4 topics")
     context.close()
+
+
+COLD_THEMES = {  # lexically apart, so that even the tiny random BERT of these tests groups them
+    "delivery": ["parcel arrived late", "courier left the box in the rain", "tracking stuck for a week",
+                 "delivery came to the wrong address", "package lost by the courier"],
+    "billing": ["charged twice on my card", "refund still missing", "invoice shows the wrong amount",
+                "payment declined at checkout", "price changed after I paid"],
+    "app": ["app crashes when I open it", "login button does nothing", "the app freezes on the home screen",
+            "cannot reset my password in the app", "app logs me out every hour"],
+}
+
+
+def unlabelled_comments(path: Path, per_theme: int = 40, seed: int = 3) -> Path:
+    """A comments export with one column and no labels: three themes written many ways."""
+    import random
+
+    rng = random.Random(seed)
+    openings, endings = ["", "Honestly, ", "Again: ", "Hi team, ", "Ugh, ", "Please help, "], [
+        "", " today", " again", " this week", " twice now", " and nobody answers"]
+    rows = []
+    for phrases in COLD_THEMES.values():
+        made: set[str] = set()
+        while len(made) < per_theme:
+            made.add(rng.choice(openings) + rng.choice(phrases) + rng.choice(endings))
+        rows += sorted(made)
+    rng.shuffle(rows)
+    path.write_text("comment\n" + "".join(f"{row}\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def test_texts_without_labels_become_topics_named_and_saved_as_labels_then_trained_and_published(
+        browser, server, screenshots, tmp_path):
+    """The cold start: a comments file without labels is saved as texts, grouped into topics by the worker while
+    the page shows progress, two topics named, the rest kept by their keywords, the names saved as labels, and a
+    model trained on them, published and used. (After the whole journey: its accounts.)"""
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(WAIT)
+    s = Studio(page, server["url"], screenshots)
+    s.go()
+    s.sign_in("ana", ANALYST_PASSWORD)
+    s.see("How it works")
+    s.nav("Data")
+    s.page.locator('input[type="file"]').first.set_input_files(str(unlabelled_comments(tmp_path / "comments.csv")))
+    s.see("No field of comments.csv holds labels")
+    s.click("Save texts without labels")
+    s.see("Saved comments/v1: 120 texts without labels")
+
+    s.nav("Topics")
+    s.see("No topics found yet")
+    s.click("Discover topics")
+    s.see("Queued: Topics of comments/v1")
+    s.see("in 120 texts;", timeout=180_000)  # the worker read and grouped them; the page followed
+    s.fits_and_shot("16-topics")
+    s.fill("Label name of topic 1", "first theme")
+    s.fill("Label name of topic 2", "second theme")
+    if "fit no topic" in s.main_text():
+        s.tick("Put each of them in its nearest topic")
+    s.click("Save topics as labels")
+    s.see(re.compile(r"Saved comments/v2: \d+ texts labelled from their topics"))
+
+    s.nav("Train")
+    s.choose("Dataset version", "comments/v2")
+    s.see("Not listed: comments/v1")
+    for kind in ("TF-IDF + naive Bayes", "Sentence embeddings + logistic regression"):
+        s.tick(kind)  # leave TF-IDF + logistic regression ticked
+    if "few-shot model is ticked too" in s.main_text():
+        s.tick("Few-shot (tuned sentence encoder)")
+    s.click("Start training")
+    s.see(re.compile(r"Finished: TF-IDF \+ logistic regression, .*comments/v2: succeeded"), timeout=120_000)
+
+    s.nav("Evaluate")
+    s.choose("Runs trained on", "comments/v2 · 1 run(s)")
+    s.click("Publish this run…")
+    s.click("Yes, publish")
+    s.see("now the model used for classification")
+    s.nav("Classify")
+    headline = s.classify_text("the courier left my parcel in the rain again", "Confidence")
+    assert headline.strip(), headline
+    s.sign_out()
+    context.close()
