@@ -96,7 +96,7 @@ def topic_names(job: TopicJob, result: TopicResult) -> dict[int, str]:
     names = {}
     for topic in result.found.topics:
         about, name, keep = st.columns([5, 3, 1], vertical_alignment="center")
-        about.markdown(plain(f"**{topic.id + 1}** · {topic.size:,} texts · {', '.join(topic.keywords[:6])}"))
+        about.markdown(f"**{topic.id + 1}** · {topic.size:,} texts · {plain(', '.join(topic.keywords[:6]))}")
         label = name.text_input(f"Label name of topic {topic.id + 1}", value=topic.name, max_chars=64,
                                 key=f"topic_name:{job.job_id}:{topic.id}", label_visibility="collapsed")
         kept = keep.checkbox("keep", value=True, key=f"topic_keep:{job.job_id}:{topic.id}")

@@ -639,7 +639,10 @@ def unlabelled_comments(path: Path, per_theme: int = 40, seed: int = 3) -> Path:
             made.add(rng.choice(openings) + rng.choice(phrases) + rng.choice(endings))
         rows += sorted(made)
     rng.shuffle(rows)
-    path.write_text("comment\n" + "".join(f"{row}\n" for row in rows), encoding="utf-8")
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([["comment"], *[[row] for row in rows]])
     return path
 
 
