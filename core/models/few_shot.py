@@ -1,15 +1,18 @@
-"""Few-shot: the sentence encoder tuned on pairs of the few labelled texts, then logistic regression on what it
-reads (SetFit's idea, on sentence-transformers: SetFit itself does not run on transformers 5).
+"""Few-shot: the sentence encoder tuned on the few labelled texts, then logistic regression on what it reads
+(SetFit's idea, on sentence-transformers: SetFit itself does not run on transformers 5).
 
 With a handful of texts per label, fine-tuning a classifier end to end overfits, and frozen embeddings keep
-whatever the pre-trained encoder thought close. Pairs multiply the examples: every text is paired with another
-of its label ``pairs_per_text`` times, and the encoder learns to put texts of one label close together and
-others apart. Two ways to learn from the pairs, chosen by the number of labels (``loss = "auto"``):
+whatever the pre-trained encoder thought close. Tuning the encoder on which texts share a label moves texts of
+one label together and others apart before the head is fitted. Two ways, chosen by the number of labels
+(``loss = "auto"``), as measured with 8 texts per label (README, *A few labelled texts per label*):
 
-- *ranking* (many labels): each batch holds one pair per label, and a text must pick its partner out of the
-  batch (multiple-negatives ranking loss): every other label in the batch is a negative at no cost;
-- *similarity* (few labels: too few for batches of distinct labels): SetFit's own pairs, one of the same label
-  (cosine 1) and one of another label (cosine 0) per text and round, with cosine-similarity loss.
+- *contrastive* (many labels): batches of texts grouped by label (several labels, at least two texts each), and
+  supervised contrastive loss (Khosla et al., 2020): each text is pulled towards the others of its label in the
+  batch and pushed from the rest. CLINC150, 150 intents: 0.924 accuracy, where SetFit's pairs gave 0.895 and
+  frozen embeddings 0.896;
+- *similarity* (few labels: a batch of few labels teaches little): SetFit's own pairs, one of the same label
+  (cosine 1) and one of another label (cosine 0) per text and round, with cosine-similarity loss. UCI's two
+  labels: 0.867, where the contrastive loss gave 0.81-0.82 and frozen embeddings 0.794.
 
 Then the encoder's mean-pooled embeddings of the training texts fit the head, as in the embeddings kind. The
 tuned encoder is saved in the model folder (``encoder/``), so the folder loads on its own.
@@ -33,64 +36,43 @@ from core.models.embeddings import HEAD_FILE, EmbeddingLogisticRegression, Embed
 from core.models.pretrained import resolve_model_source
 
 ENCODER_DIR = "encoder"
-#: From this many labels on, batches of one pair per label are big enough for the ranking loss.
-RANKING_MIN_LABELS = 8
-LOSSES = ("auto", "ranking", "similarity")
+#: From this many labels on, the contrastive loss (batches of several labels) is used.
+CONTRASTIVE_MIN_LABELS = 8
+LOSSES = ("auto", "contrastive", "similarity")
 
 
 @dataclass(frozen=True)
 class FewShotSettings(EmbeddingLogRegSettings):
-    """Contrastive tuning of the encoder, then the embeddings kind's head (its ``c``, ``max_iter``,
-    ``class_weighted``)."""
+    """Tuning the encoder, then the embeddings kind's head (its ``c``, ``max_iter``, ``class_weighted``)."""
 
-    #: Rounds of pairs: each training text is paired this many times.
-    pairs_per_text: int = 5
-    #: "ranking", "similarity", or "auto" (ranking from RANKING_MIN_LABELS labels on).
+    #: "contrastive", "similarity", or "auto" (contrastive from CONTRASTIVE_MIN_LABELS labels on).
     loss: str = "auto"
-    epochs: float = 1.0
-    batch_size: int = 32
-    learning_rate: float = 5e-5
+    #: Contrastive: passes over the texts, texts per batch, learning rate.
+    contrastive_epochs: float = 10.0
+    contrastive_batch_size: int = 128
+    contrastive_learning_rate: float = 1e-4
+    #: Similarity: rounds of pairs (each text paired twice per round), pairs per batch, learning rate (one pass).
+    pairs_per_text: int = 20
+    pair_batch_size: int = 16
+    pair_learning_rate: float = 5e-5
+    #: Contrastive loss: how sharply similarity is read (1 / temperature).
+    scale: float = 20.0
     warmup_ratio: float = 0.1
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.pairs_per_text < 1 or self.epochs <= 0 or self.batch_size < 2 or self.learning_rate <= 0:
-            raise ValueError("pairs_per_text and epochs must be positive, batch_size at least 2, the learning rate "
-                             "above 0")
+        if min(self.contrastive_batch_size, self.pair_batch_size) < 2:
+            raise ValueError("batch sizes must be at least 2")
+        if min(self.pairs_per_text, self.contrastive_epochs, self.contrastive_learning_rate,
+               self.pair_learning_rate, self.scale) <= 0:
+            raise ValueError("pairs_per_text, epochs, learning rates and scale must be above 0")
 
     def loss_for(self, labels: int) -> str:
         if self.loss != "auto":
             return self.loss
-        return "ranking" if labels >= RANKING_MIN_LABELS else "similarity"
-
-
-def ranking_pairs(texts: list[str], labels: list[int], rounds: int, batch_size: int,
-                  rng: random.Random) -> tuple[dict[str, list[str]], list[int]]:
-    """(anchor, positive) pairs of one label, laid out batch after batch so that no batch holds a label twice
-    (another text of the anchor's own label would count as a wrong answer); and the batches' sizes (full but for
-    the last few, when few labels are left)."""
-    by_label: dict[int, list[str]] = {}
-    for text, label in zip(texts, labels):
-        by_label.setdefault(label, []).append(text)
-    rows = [(text, rng.choice([t for t in by_label[label] if t != text] or by_label[label]), label)
-            for _ in range(rounds) for text, label in zip(texts, labels)]
-    rng.shuffle(rows)
-    batches = []
-    while rows:
-        batch, seen, rest = [], set(), []
-        for row in rows:
-            if len(batch) < batch_size and row[2] not in seen:
-                batch.append(row)
-                seen.add(row[2])
-            else:
-                rest.append(row)
-        batches.append(batch)
-        rows = rest
-    rng.shuffle(batches)
-    flat = [row for batch in batches for row in batch]
-    return {"anchor": [row[0] for row in flat], "positive": [row[1] for row in flat]}, [len(b) for b in batches]
+        return "contrastive" if labels >= CONTRASTIVE_MIN_LABELS else "similarity"
 
 
 def similarity_pairs(texts: list[str], labels: list[int], rounds: int, rng: random.Random) -> dict[str, list]:
@@ -112,61 +94,68 @@ def similarity_pairs(texts: list[str], labels: list[int], rounds: int, rng: rand
             "score": [score[i] for i in order]}
 
 
+def supervised_contrastive_loss(model: Any, scale: float) -> Any:
+    """Supervised contrastive loss over a batch of (text, label): each text's log-probability of picking the
+    other texts of its label among the whole batch, by scaled cosine similarity (sentence-transformers has the
+    triplet losses, not this one)."""
+    import torch
+
+    class SupervisedContrastiveLoss(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, features, labels):
+            vectors = torch.nn.functional.normalize(self.model(features[0])["sentence_embedding"], dim=-1)
+            itself = torch.eye(len(vectors), dtype=torch.bool, device=vectors.device)
+            log_p = torch.log_softmax((vectors @ vectors.T * scale).masked_fill(itself, float("-inf")), dim=1)
+            same = (labels[:, None] == labels[None, :]) & ~itself
+            has = same.sum(1) > 0
+            return -(log_p.masked_fill(~same, 0).sum(1)[has] / same.sum(1)[has]).mean()
+
+    return SupervisedContrastiveLoss()
+
+
 def tune_encoder(base: str, max_length: int, data: TrainingData, settings: FewShotSettings, seed: int,
                  out: Path, progress: ProgressCallback, stop: threading.Event) -> Path:
-    """Tune the sentence encoder ``base`` on pairs of the training texts; save it to ``out`` and return it."""
+    """Tune the sentence encoder ``base`` on the training texts; save it to ``out`` and return it."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
-    from sentence_transformers.sentence_transformer import losses
     from sentence_transformers import SentenceTransformerTrainingArguments
-    from sentence_transformers.base.sampler import DefaultBatchSampler
-    from torch.utils.data import SequentialSampler
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer import losses
     from transformers import TrainerCallback, set_seed
 
     set_seed(seed)
-    rng = random.Random(seed)
     model = SentenceTransformer(resolve_model_source(base), device="cpu")
     model.max_seq_length = max_length
     kind = settings.loss_for(len(set(data.train_labels)))
-    sizes: list[int] = []
-    if kind == "ranking":
-        laid_out, sizes = ranking_pairs(data.train_texts, data.train_labels, settings.pairs_per_text,
-                                        settings.batch_size, rng)
-        pairs = Dataset.from_dict(laid_out)
-        loss = losses.MultipleNegativesRankingLoss(model)
+    if kind == "contrastive":
+        rows = Dataset.from_dict({"text": data.train_texts, "label": data.train_labels})
+        loss, sampler = supervised_contrastive_loss(model, settings.scale), BatchSamplers.GROUP_BY_LABEL
+        epochs, batch, rate = (settings.contrastive_epochs, settings.contrastive_batch_size,
+                               settings.contrastive_learning_rate)
     else:
-        pairs = Dataset.from_dict(similarity_pairs(data.train_texts, data.train_labels, settings.pairs_per_text, rng))
-        loss = losses.CosineSimilarityLoss(model)
-
-    class AsLaidOut(DefaultBatchSampler):
-        """The ranking pairs' batches as laid out (shuffling would put a label twice in a batch)."""
-
-        def __init__(self, dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
-            super().__init__(SequentialSampler(range(len(dataset))), batch_size=batch_size, drop_last=drop_last)
-
-        def __iter__(self):
-            start = 0
-            for size in sizes:
-                yield list(range(start, start + size))
-                start += size
-
-        def __len__(self) -> int:
-            return len(sizes)
+        rows = Dataset.from_dict(similarity_pairs(data.train_texts, data.train_labels, settings.pairs_per_text,
+                                                  random.Random(seed)))
+        loss, sampler = losses.CosineSimilarityLoss(model), BatchSamplers.BATCH_SAMPLER
+        epochs, batch, rate = 1.0, settings.pair_batch_size, settings.pair_learning_rate
+    what = (f"{len(rows):,} texts grouped by label" if kind == "contrastive" else f"{len(rows):,} pairs")
 
     class Report(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             progress(Progress(state.global_step, state.max_steps, epoch=state.epoch,
-                              message=f"tuning the encoder on {len(pairs):,} pairs ({kind})", unit="step"))
+                              message=f"tuning the encoder on {what}", unit="step"))
             if stop.is_set():
                 control.should_training_stop = True
 
     with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
         arguments = SentenceTransformerTrainingArguments(
-            output_dir=scratch, num_train_epochs=settings.epochs, per_device_train_batch_size=settings.batch_size,
-            learning_rate=settings.learning_rate, warmup_steps=settings.warmup_ratio, seed=seed, data_seed=seed,
-            save_strategy="no", report_to="none", use_cpu=True, disable_tqdm=True, logging_strategy="no",
-            dataloader_pin_memory=False, **({"batch_sampler": AsLaidOut} if kind == "ranking" else {}))
-        SentenceTransformerTrainer(model=model, args=arguments, train_dataset=pairs, loss=loss,
+            output_dir=scratch, num_train_epochs=epochs, per_device_train_batch_size=min(batch, len(rows)),
+            learning_rate=rate, warmup_steps=settings.warmup_ratio, weight_decay=0.0, seed=seed, data_seed=seed,
+            batch_sampler=sampler, save_strategy="no", report_to="none", use_cpu=True, disable_tqdm=True,
+            logging_strategy="no", dataloader_pin_memory=False)
+        SentenceTransformerTrainer(model=model, args=arguments, train_dataset=rows, loss=loss,
                                    callbacks=[Report()]).train()
     if stop.is_set():
         raise TrainingCancelled()
