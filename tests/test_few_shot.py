@@ -44,3 +44,22 @@ def test_the_loss_follows_the_number_of_labels_unless_it_is_set():
         FewShotSettings(loss="triplet")
     with pytest.raises(ValueError, match="batch sizes must be at least 2"):
         FewShotSettings(pair_batch_size=1)
+
+
+def test_a_saved_few_shot_model_keeps_no_training_text(config_file, tiny_bert, tmp_path):
+    """Customers' words stay in the dataset: sentence-transformers' own model card would quote training texts."""
+    import threading
+
+    from core.models.classifiers import ModelSpec, TrainingData
+    from core.models.few_shot import FewShotClassifier
+
+    config = config_file(f'[model]\nname = "{tiny_bert}"\nmax_length = 32\n')
+    secret = [f"xqzvbl invoice number {i} is wrong" for i in range(6)] + [f"wqpfrt parcel {i} is late" for i in range(6)]
+    data = TrainingData(["billing", "delivery"], secret, [0] * 6 + [1] * 6)
+    model = FewShotClassifier(["billing", "delivery"], FewShotSettings(pairs_per_text=2), ModelSpec.of(config))
+    model.fit(data, lambda _: None, threading.Event(), workdir=tmp_path)
+    model.save(tmp_path / "model")
+    for path in (tmp_path / "model").rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert b"xqzvbl" not in content and b"wqpfrt" not in content, path

@@ -142,6 +142,11 @@ def tune_encoder(base: str, max_length: int, data: TrainingData, settings: FewSh
         epochs, batch, rate = 1.0, settings.pair_batch_size, settings.pair_learning_rate
     what = (f"{len(rows):,} texts grouped by label" if kind == "contrastive" else f"{len(rows):,} pairs")
 
+    class Trainer(SentenceTransformerTrainer):
+        def add_model_card_callback(self, default_args_dict):
+            """No model card: sentence-transformers' card quotes training texts as examples (customers' words
+            would sit in the saved model); the studio writes its own card."""
+
     class Report(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             progress(Progress(state.global_step, state.max_steps, epoch=state.epoch,
@@ -155,11 +160,10 @@ def tune_encoder(base: str, max_length: int, data: TrainingData, settings: FewSh
             learning_rate=rate, warmup_steps=settings.warmup_ratio, weight_decay=0.0, seed=seed, data_seed=seed,
             batch_sampler=sampler, save_strategy="no", report_to="none", use_cpu=True, disable_tqdm=True,
             logging_strategy="no", dataloader_pin_memory=False)
-        SentenceTransformerTrainer(model=model, args=arguments, train_dataset=rows, loss=loss,
-                                   callbacks=[Report()]).train()
+        Trainer(model=model, args=arguments, train_dataset=rows, loss=loss, callbacks=[Report()]).train()
     if stop.is_set():
         raise TrainingCancelled()
-    model.save(str(out))
+    model.save(str(out), create_model_card=False)
     return out
 
 
