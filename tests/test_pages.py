@@ -410,7 +410,7 @@ def test_deleting_the_published_models_dataset_warns_confirms_once_and_says_it_i
     app.selectbox(key="delete_ref").set_value("demo/v1").run()
     warning = next(w.value for w in app.warning if "is in use" in w.value)
     assert "the published model" in warning and run.name in warning
-    app.checkbox(key="delete_confirm").check().run()
+    app.checkbox(key="delete_confirm:demo/v1").check().run()
     app.button(key="delete_version").click().run()
     assert not app.exception, app.exception
     assert any(s.value == "Deleted demo/v1." for s in app.success)

@@ -159,7 +159,8 @@ def test_real_packaged_minilm_fine_tunes_well_above_chance(isolated_workspace, c
 def test_cheaper_kinds_are_offered_and_queued_first():
     import core.models.transformer  # noqa: F401  (importing the slow kind first must not change the order)
 
-    assert list(model_kinds()) == ["tfidf_logreg", "tfidf_nb", "zero_shot", "embedding_logreg", "transformer"]
+    assert list(model_kinds()) == ["tfidf_logreg", "tfidf_nb", "zero_shot", "embedding_logreg", "few_shot",
+                                  "transformer"]
 
 
 @pytest.mark.slow

@@ -125,7 +125,7 @@ def tune_encoder(base: str, max_length: int, data: TrainingData, settings: FewSh
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer import losses
-    from transformers import TrainerCallback, set_seed
+    from transformers import PrinterCallback, TrainerCallback, set_seed
 
     set_seed(seed)
     model = SentenceTransformer(resolve_model_source(base), device="cpu")
@@ -134,7 +134,9 @@ def tune_encoder(base: str, max_length: int, data: TrainingData, settings: FewSh
     if kind == "contrastive":
         rows = Dataset.from_dict({"text": data.train_texts, "label": data.train_labels})
         loss, sampler = supervised_contrastive_loss(model, settings.scale), BatchSamplers.GROUP_BY_LABEL
-        epochs, batch, rate = (settings.contrastive_epochs, settings.contrastive_batch_size,
+        # grouping by label takes two texts of each label in turn: an even batch of at least four
+        epochs, batch, rate = (settings.contrastive_epochs,
+                               max(4, min(settings.contrastive_batch_size, len(rows)) // 2 * 2),
                                settings.contrastive_learning_rate)
     else:
         rows = Dataset.from_dict(similarity_pairs(data.train_texts, data.train_labels, settings.pairs_per_text,
@@ -157,11 +159,13 @@ def tune_encoder(base: str, max_length: int, data: TrainingData, settings: FewSh
 
     with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
         arguments = SentenceTransformerTrainingArguments(
-            output_dir=scratch, num_train_epochs=epochs, per_device_train_batch_size=min(batch, len(rows)),
+            output_dir=scratch, num_train_epochs=epochs, per_device_train_batch_size=batch,
             learning_rate=rate, warmup_steps=settings.warmup_ratio, weight_decay=0.0, seed=seed, data_seed=seed,
             batch_sampler=sampler, save_strategy="no", report_to="none", use_cpu=True, disable_tqdm=True,
             logging_strategy="no", dataloader_pin_memory=False)
-        Trainer(model=model, args=arguments, train_dataset=rows, loss=loss, callbacks=[Report()]).train()
+        trainer = Trainer(model=model, args=arguments, train_dataset=rows, loss=loss, callbacks=[Report()])
+        trainer.remove_callback(PrinterCallback)  # it prints the run's figures to the worker's output
+        trainer.train()
     if stop.is_set():
         raise TrainingCancelled()
     model.save(str(out), create_model_card=False)
