@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from core.accounts.auth import Actor, Role
+# Two test workers share the two cores (pytest -n auto): one thread each for torch, BLAS and numba, or each
+# worker's threads wait on the other's (a tiny BERT's training step took 0.6 s instead of 0.02 s while the other
+# core was busy). Set before anything imports them; runs that ask for threads (training) still set their own.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+
+from core.accounts.auth import Actor, Role  # noqa: E402
 from core.platform.config import CONFIG_ENV_VAR, WORKSPACE_ENV_VAR, AppConfig, load_config
 from core.platform.workspace import Workspace
 

@@ -646,11 +646,11 @@ def unlabelled_comments(path: Path, per_theme: int = 40, seed: int = 3) -> Path:
     return path
 
 
-def test_texts_without_labels_become_topics_named_and_saved_as_labels_then_trained_and_published(
+def test_texts_without_labels_become_topics_named_and_saved_as_labels_then_trained(
         browser, server, screenshots, tmp_path):
     """The cold start: a comments file without labels is saved as texts, grouped into topics by the worker while
     the page shows progress, two topics named, the rest kept by their keywords, the names saved as labels, and a
-    model trained on them, published and used. (After the whole journey: its accounts.)"""
+    model trained on them. (After the whole journey: its accounts.)"""
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
     page.set_default_timeout(WAIT)
@@ -686,14 +686,5 @@ def test_texts_without_labels_become_topics_named_and_saved_as_labels_then_train
         s.tick("Few-shot (tuned sentence encoder)")
     s.click("Start training")
     s.see(re.compile(r"Finished: TF-IDF \+ logistic regression, .*comments/v2: succeeded"), timeout=120_000)
-
-    s.nav("Evaluate")
-    s.choose("Runs trained on", "comments/v2 · 1 run(s)")
-    s.click("Publish this run…")
-    s.click("Yes, publish")
-    s.see("now the model used for classification")
-    s.nav("Classify")
-    headline = s.classify_text("the courier left my parcel in the rain again", "Confidence")
-    assert headline.strip(), headline
-    s.sign_out()
+    s.sign_out()  # evaluating and publishing a run: the whole journey does it; this one is about the start
     context.close()
