@@ -348,10 +348,13 @@ def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, sto
         handle.succeed(**results, step=max(handle.snapshot().total_steps, 1),
                        total_steps=max(handle.snapshot().total_steps, 1), eta_s=0.0)
     except TrainingCancelled:
+        # before the run says how it ended, as for a success: whoever sees "cancelled" finds no checkpoints
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
         why = getattr(stop, "interrupted_because", None)
         handle.interrupt(why) if why else handle.cancel()
     except Exception as error:  # a failed run is recorded, never lost
         log.exception("run %s failed", record.run_id)
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
         handle.fail(friendly_error(error))
     finally:  # however it ended, nothing resumes from checkpoints (a retry is a new run): hundreds of MB freed
         shutil.rmtree(folder / "checkpoints", ignore_errors=True)
