@@ -49,6 +49,7 @@ class EventType(str, Enum):
     FILE_EVALUATED = "file_evaluated"
     TOPICS_DISCOVERED = "topics_discovered"
     TOPICS_REQUESTED = "topics_requested"
+    LABELS_GIVEN = "labels_given"
 
 
 def record_event(store: Store, event_type: EventType, actor: Actor | None = None, session_id: str | None = None,
@@ -112,7 +113,7 @@ EVENT_WORDS = {
     EventType.TOKEN_CREATED: "created an API token", EventType.TOKEN_REVOKED: "revoked an API token",
     EventType.LABELS_CHECKED: "checked labels", EventType.QUEUE_LABELLED: "labelled a queued text",
     EventType.FILE_EVALUATED: "evaluated a run on a file", EventType.TOPICS_DISCOVERED: "discovered topics",
-    EventType.TOPICS_REQUESTED: "asked for topics",
+    EventType.TOPICS_REQUESTED: "asked for topics", EventType.LABELS_GIVEN: "labelled texts from the queue",
 }
 
 

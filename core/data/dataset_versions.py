@@ -287,6 +287,20 @@ def save_unlabelled_rows(workspace: Workspace, name: str, rows: pd.DataFrame, re
     return save_next_version(workspace, name, saved, [], report, described)
 
 
+def partly_labelled_meta(rows: pd.DataFrame) -> dict[str, Any]:
+    """What a version whose texts are labelled in part says of itself: how many are labelled, by which source
+    (``label_source``), per label and split, and the fingerprints runs compare (of the labelled rows)."""
+    labelled = rows[rows["label"].notna()]
+    texts, labels, splits = labelled["text"].tolist(), labelled["label"].tolist(), labelled["split"].tolist()
+    unlabelled = rows.loc[rows["label"].isna(), "text"].tolist()
+    return {"rows": len(rows), "labelled_rows": len(labelled), "unlabelled_rows": len(unlabelled),
+            "label_counts": dict(sorted(Counter(labels).items())), "split_counts": split_counts(labels, splits),
+            "label_sources": dict(Counter(labelled["label_source"].fillna("file"))),
+            "fingerprint": hash_rows([[t, l] for t, l in zip(texts, labels)] + [[t] for t in unlabelled]),
+            "labelled_fingerprint": fingerprint_rows(texts, labels),
+            "split_fingerprint": fingerprint_split(texts, labels, splits)}
+
+
 def save_next_version(workspace: Workspace, name: str, rows: pd.DataFrame, label_map: list[str],
                        report: ValidationReport, described: dict[str, Any]) -> DatasetVersion:
     """Write the rows as the next free version of ``name`` (another save may take a number first: retried)."""

@@ -18,10 +18,9 @@ from typing import Any, Sequence
 import pandas as pd
 
 from core.data.dataset_versions import (
-    UNLABELLED_SPLIT, DatasetError, DatasetVersion, hash_rows, save_next_version, build_label_map,
-    fingerprint_rows, fingerprint_split,
+    UNLABELLED_SPLIT, DatasetError, DatasetVersion, build_label_map, partly_labelled_meta, save_next_version,
 )
-from core.data.split import SplitPlan, split_counts, stratified_split
+from core.data.split import SplitPlan, stratified_split
 from core.data.validate import ValidationReport
 from core.platform.workspace import Workspace
 
@@ -90,19 +89,13 @@ def save_topic_labels(workspace: Workspace, name: str, version: DatasetVersion, 
     split[labelled] = assignment_of
     saved = rows.assign(label_id=[ids.get(label, -1) if label else -1 for label in rows["label"]], split=split)
     saved = saved[["text", "label", "label_id", "split", "line", "label_source", "topic", "membership"]]
-    unlabelled_texts = saved.loc[~labelled, "text"].tolist()
     report = ValidationReport.from_dict({**version.report.to_dict(), "label_field": "topics",
                                          "usable_rows": len(kept), "label_counts": dict(Counter(labels))})
-    sources = Counter(kept["label_source"])
     described: dict[str, Any] = {
         "created_by": created_by, "source": version.ref, "text_field": version.meta.get("text_field"),
-        "label_field": None, "rows": len(saved), "labelled_rows": len(kept), "unlabelled_rows": len(unlabelled_texts),
-        "labels": label_map, "label_counts": dict(sorted(Counter(labels).items())),
-        "split_counts": split_counts(labels, assignment_of), "label_sources": dict(sources),
+        "label_field": None, "labels": label_map, **partly_labelled_meta(saved),
         "from_topics": {"job": topics_job, "names": {str(t + 1): decided.label_of(t) for t in sorted(decided.names)},
-                        "placed_in_nearest_topic": sources.get(FROM_NEAREST_TOPIC, 0)},
-        "fingerprint": hash_rows([[t, l] for t, l in zip(texts, labels)] + [[t] for t in unlabelled_texts]),
-        "labelled_fingerprint": fingerprint_rows(texts, labels),
-        "split_fingerprint": fingerprint_split(texts, labels, assignment_of), "split_plan": asdict(plan),
+                        "placed_in_nearest_topic": int((kept["label_source"] == FROM_NEAREST_TOPIC).sum())},
+        "split_plan": asdict(plan),
     }
     return save_next_version(workspace, name, saved, label_map, report, described)

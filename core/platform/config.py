@@ -262,6 +262,23 @@ class ReviewConfig:
 
 
 @dataclass
+class LabellingConfig:
+    """The labelling queue of the Label page (core.services.labelling): texts no person has labelled yet, asked
+    about in batches, most instructive first (core.models.active_learning), a model retrained as labels come."""
+
+    #: Texts shown (and saved) at once.
+    batch: int = 10
+    #: The batch is chosen from this many times as many of the most uncertain texts, one per region of meaning.
+    pool_factor: int = 5
+    #: After this many labels on a version, they are saved as its next version and ``retrain_kind`` is trained
+    #: on it in the background; the next batches are guessed by that model once it has finished.
+    retrain_every: int = 20
+    retrain_kind: str = "few_shot"
+    #: A retrain that moved validation macro-F1 by less than this says that more labels have stopped helping.
+    stop_gain: float = 0.01
+
+
+@dataclass
 class ClassifyConfig:
     """How predictions are served to everyday users."""
 
@@ -378,6 +395,7 @@ class AppConfig:
     labels: LabelCheckConfig = field(default_factory=LabelCheckConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
     topics: TopicConfig = field(default_factory=TopicConfig)
+    labelling: LabellingConfig = field(default_factory=LabellingConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
 
     @property
@@ -451,6 +469,9 @@ class AppConfig:
                 or topics.reduced_dimensions < 2 or topics.neighbours < 2:
             raise ConfigError("topics: smallest_topic_per_root > 0, smallest_topic_floor >= 2, min_samples >= 1, "
                               "min_texts >= 3, reduced_dimensions >= 2 and neighbours >= 2 are required")
+        labelling = self.labelling
+        if labelling.batch < 1 or labelling.pool_factor < 1 or labelling.retrain_every < 1 or labelling.stop_gain < 0:
+            raise ConfigError("labelling: batch, pool_factor and retrain_every >= 1 and stop_gain >= 0 are required")
         if self.classify.min_test_texts < 1:
             raise ConfigError(f"classify.min_test_texts must be at least 1, got {self.classify.min_test_texts}")
 

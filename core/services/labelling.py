@@ -1,0 +1,203 @@
+"""Label a few, well: the labelling queue as use cases, each with its role check and audit event.
+
+On a version whose texts are labelled in part (labels from topics, texts left without one), the queue asks a
+person about the texts whose labels teach the model most (core.models.active_learning), each shown with the
+current model's guess: the newest finished run on this dataset's versions with the same labels, or, before any
+training, zero-shot by the label names (core.models.zero_shot). Answers are kept at once
+(core.data.person_labels); every ``labelling.retrain_every`` labels they are saved as the next version and a
+``labelling.retrain_kind`` model is trained on it in the background, and the learning curve (validation
+macro-F1 against the labels people gave) says when more labels stop helping.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.accounts.audit import EventType
+from core.accounts.auth import Permission
+from core.data.dataset_versions import DatasetError, DatasetVersion, list_dataset_versions, load_dataset_version
+from core.data.person_labels import given_labels, give_labels, open_rows, save_person_labels
+from core.models.active_learning import propose
+from core.models.classifiers import ModelSpec, TextClassifier, TrainingData
+from core.models.embeddings import shared_encoder
+from core.models.model_kinds import model_kinds
+from core.models.zero_shot import ZeroShotClassifier, ZeroShotSettings
+from core.services.studio import Caller, Studio
+from core.training.finished import load_run_model
+from core.training.runs import RunRecord, RunRequest, RunState, list_runs
+
+__all__ = ["CurvePoint", "Guesser", "LabelsKept", "Proposal", "label_texts", "labelling_versions",
+           "learning_curve", "next_batch", "save_and_retrain", "waiting"]
+
+ZERO_SHOT_NAME = "Zero-shot by the label names (no model trained yet)"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A text to label: its line, the model's guess and confidence, and the label it has now (from a topic)."""
+
+    line: int
+    text: str
+    guess: str
+    score: float
+    current: str | None
+
+
+@dataclass(frozen=True)
+class Guesser:
+    """The model whose guesses the queue shows: a run (its id) or zero-shot by the label names (None)."""
+
+    name: str
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class LabelsKept:
+    """What labelling a batch did: labels kept, labels waiting on the version, and the next version and the
+    run training on it when the batch made ``retrain_every``."""
+
+    given: int
+    waiting: int
+    saved: DatasetVersion | None = None
+    run: RunRecord | None = None
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One trained run on the learning curve."""
+
+    kind: str
+    title: str
+    people_labels: int
+    macro_f1: float
+    run_name: str
+
+
+def labelling_versions(studio: Studio, caller: Caller) -> list[DatasetVersion]:
+    """The versions with texts no person has labelled yet: labels from topics, or texts left without one."""
+    caller.require(Permission.MANAGE_DATA)
+    return [v for v in list_dataset_versions(studio.workspace)
+            if not v.unlabelled and not v.multi_label and "label_sources" in v.meta and len(open_rows(v))]
+
+
+def _runs_on(studio: Studio, version: DatasetVersion) -> list[RunRecord]:
+    """Finished runs on any version of this dataset with the same labels, newest first."""
+    return sorted((r for r in list_runs(studio.workspace)
+                   if r.state is RunState.SUCCEEDED and r.dataset_ref.split("/v")[0] == version.name
+                   and r.labels == version.labels and (r.model or {}).get("task") != "multi-label"),
+                  key=lambda r: r.created_at, reverse=True)
+
+
+def _zero_shot(studio: Studio, version: DatasetVersion) -> ZeroShotClassifier:
+    """Zero-shot by the label names, its confidence scaled on the version's validation texts."""
+    validation = version.split_frame("validation")
+    model = ZeroShotClassifier(version.labels, ZeroShotSettings(), ModelSpec.of(studio.config))
+    data = TrainingData(version.labels, [], [], validation["text"].tolist(), validation["label_id"].astype(int).tolist())
+    return model.fit(data, lambda progress: None, threading.Event())
+
+
+def _guesser(studio: Studio, version: DatasetVersion) -> tuple[Guesser, TextClassifier]:
+    runs = _runs_on(studio, version)
+    if runs:
+        model, record = load_run_model(studio.workspace, runs[0].run_id, studio.config)
+        return Guesser(record.name, record.run_id), model
+    return Guesser(ZERO_SHOT_NAME, None), _zero_shot(studio, version)
+
+
+def _scored(studio: Studio, version: DatasetVersion) -> tuple[Guesser, dict[int, int], np.ndarray, np.ndarray]:
+    """The current model's scores and the sentence embeddings of the version's open texts (row by line), once
+    per version and model."""
+    runs = _runs_on(studio, version)
+    key = ("labelling", version.ref, runs[0].run_id if runs else None)
+
+    def score() -> tuple[Guesser, dict[int, int], np.ndarray, np.ndarray]:
+        rows = open_rows(version)
+        texts = rows["text"].astype(str).tolist()
+        guesser, model = _guesser(studio, version)
+        vectors = shared_encoder(studio.config.model.name, studio.config.model.max_length).encode(texts)
+        return (guesser, {int(line): i for i, line in enumerate(rows["line"])}, model.predict_proba(texts), vectors)
+
+    return studio.remembered(key, score)
+
+
+def next_batch(studio: Studio, caller: Caller, version_ref: str) -> tuple[Guesser, list[Proposal]]:
+    """The texts to label next, most instructive first, each with the current model's guess."""
+    caller.require(Permission.MANAGE_DATA)
+    version = load_dataset_version(studio.workspace, version_ref)
+    guesser, row_of, probabilities, vectors = _scored(studio, version)
+    answered = given_labels(studio.workspace, version)
+    rows = open_rows(version)
+    waiting_lines = [int(line) for line in rows["line"] if int(line) not in answered]
+    index = [row_of[line] for line in waiting_lines]
+    settings = studio.config.labelling
+    picked = propose(probabilities[index], vectors[index], settings.batch, settings.pool_factor,
+                     studio.config.training.seed)
+    texts, current = rows.set_index("line")["text"], rows.set_index("line")["label"]
+    batch = []
+    for i in picked:
+        line, scores = waiting_lines[i], probabilities[index[i]]
+        best = int(np.argmax(scores))
+        now = current[line]
+        batch.append(Proposal(line, str(texts[line]), version.labels[best], float(scores[best]),
+                              None if not isinstance(now, str) else now))
+    return guesser, batch
+
+
+def waiting(studio: Studio, caller: Caller, version_ref: str) -> tuple[int, int]:
+    """Labels given on the version and not saved yet, and texts no person has labelled or skipped."""
+    caller.require(Permission.MANAGE_DATA)
+    version = load_dataset_version(studio.workspace, version_ref)
+    answered = given_labels(studio.workspace, version)
+    open_lines = set(open_rows(version)["line"].astype(int))
+    return sum(a.label is not None for a in answered.values()), len(open_lines - set(answered))
+
+
+def label_texts(studio: Studio, caller: Caller, version_ref: str, answers: dict[int, str | None]) -> LabelsKept:
+    """Keep a batch of answers (line → label, None to skip); at ``retrain_every`` labels, save them as the next
+    version and train the retrain kind on it in the background."""
+    actor = caller.require(Permission.MANAGE_DATA)
+    version = load_dataset_version(studio.workspace, version_ref)
+    given = give_labels(studio.workspace, version, answers, actor.username)
+    studio.audit(caller, EventType.LABELS_GIVEN, dataset=version.ref, labels=given, skipped=len(answers) - given)
+    kept, _ = waiting(studio, caller, version_ref)
+    if kept < studio.config.labelling.retrain_every:
+        return LabelsKept(given, kept)
+    saved, run = save_and_retrain(studio, caller, version_ref)
+    return LabelsKept(given, 0, saved, run)
+
+
+def save_and_retrain(studio: Studio, caller: Caller, version_ref: str) -> tuple[DatasetVersion, RunRecord]:
+    """Save the labels given on the version as its next version, and queue the retrain kind on it."""
+    actor = caller.require(Permission.MANAGE_DATA)
+    caller.require(Permission.TRAIN)
+    version = load_dataset_version(studio.workspace, version_ref)
+    saved = save_person_labels(studio.workspace, version, actor.username)
+    studio.audit(caller, EventType.DATASET_SAVED, dataset=saved.ref, rows=saved.meta["rows"], source=version.ref,
+                 labels=len(saved.labels), from_queue=saved.meta["from_queue"]["labelled"],
+                 unlabelled=saved.meta["unlabelled_rows"])
+    kind = studio.config.labelling.retrain_kind
+    record = studio.jobs.submit(RunRequest(saved.ref, kind, studio.config.training.preset,
+                                           model_kinds()[kind].Settings()), actor)
+    studio.audit(caller, EventType.TRAINING_STARTED, run=record.run_id, model=record.kind, dataset=record.dataset_ref,
+                 preset=record.preset)
+    return saved, record
+
+
+def learning_curve(studio: Studio, caller: Caller, version_ref: str) -> list[CurvePoint]:
+    """Validation macro-F1 of the runs on this dataset's versions against the labels people had given (by kind,
+    fewest labels first)."""
+    caller.require(Permission.MANAGE_DATA)
+    version = load_dataset_version(studio.workspace, version_ref)
+    points = []
+    for record in _runs_on(studio, version):
+        f1 = (record.validation_metrics or {}).get("macro_f1")
+        try:
+            labels = load_dataset_version(studio.workspace, record.dataset_ref).meta.get("people_labels", 0)
+        except DatasetError:
+            continue  # its version was deleted
+        if f1 is not None:
+            points.append(CurvePoint(record.kind, record.title, int(labels), float(f1), record.name))
+    return sorted(points, key=lambda p: (p.kind, p.people_labels, p.run_name))

@@ -1,0 +1,119 @@
+"""Label a few, well: on a version labelled in part from topics, the queue asks about uncertain texts spread over
+their meaning, with the current model's guess (zero-shot by the label names before any training, then the newest
+run); the answers are kept at once and, every ``retrain_every`` labels, saved as the next version with a model
+trained on it by the worker; the learning curve has a point per trained run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from core.accounts.audit import query_events
+from core.data.dataset_versions import DatasetError
+from core.data.ingest import DEMO_DATASET, read_feedback_file
+from core.data.split import SplitPlan
+from core.data.topic_labels import TopicLabels, save_topic_labels
+from core.services import Caller, Studio
+from core.services.labelling import (
+    ZERO_SHOT_NAME, label_texts, labelling_versions, learning_curve, next_batch, save_and_retrain, waiting,
+)
+from core.training.runs import RunState
+from tests.conftest import ANALYST, QueueWithWorker
+from tests.test_topic_jobs import save_texts
+
+ME = Caller(ANALYST)
+
+
+@pytest.fixture
+def draft(isolated_workspace, config, tiny_bert):
+    """The demo feedback without labels, then a draft labelled 'from topics' for 60 % of its texts (each text's
+    topic standing for its true label), the rest left without one; the true labels kept aside."""
+    config = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, name=str(tiny_bert)),
+        labelling=dataclasses.replace(config.labelling, batch=6, retrain_every=10, retrain_kind="tfidf_logreg"))
+    rows = read_feedback_file(DEMO_DATASET, 10_000_000).records
+    texts = save_texts(isolated_workspace, config, [{"text": r["text"]} for r in rows])
+    truth = {r["text"]: r["label"] for r in rows}
+    names = sorted(set(truth.values()))
+    frame = texts.frame()
+    assignment = [names.index(truth[t]) if i % 5 < 3 else None for i, t in enumerate(frame["text"])]
+    version = save_topic_labels(isolated_workspace, "comments", texts, assignment, [0.9] * len(frame),
+                                TopicLabels(dict(enumerate(names))), SplitPlan.from_config(config.split),
+                                created_by="ana", topics_job="made-up")
+    truth_by_line = {int(line): truth[t] for line, t in zip(frame["line"], frame["text"])}
+    return config, version, truth_by_line
+
+
+def test_the_queue_asks_about_texts_no_person_labelled_with_zero_shot_guesses_before_any_training(draft):
+    config, version, truth = draft
+    studio = Studio(config)
+    assert [v.ref for v in labelling_versions(studio, ME)] == [version.ref]  # not the texts-only comments/v1
+    guesser, batch = next_batch(studio, ME, version.ref)
+    assert guesser.name == ZERO_SHOT_NAME and guesser.run_id is None
+    assert len(batch) == 6 and len({p.line for p in batch}) == 6
+    frame = version.frame().set_index("line")
+    for proposal in batch:
+        assert proposal.guess in version.labels and 0 < proposal.score <= 1
+        assert proposal.text == frame.loc[proposal.line, "text"]
+        assert proposal.current == (frame.loc[proposal.line, "label"] if frame.loc[proposal.line, "label_source"]
+                                    else None)
+    assert waiting(studio, ME, version.ref) == (0, len(frame))  # every text is open: none labelled by a person
+
+    answers = {p.line: truth[p.line] for p in batch[:5]} | {batch[5].line: None}  # one skipped
+    kept = label_texts(studio, ME, version.ref, answers)
+    assert (kept.given, kept.waiting, kept.saved, kept.run) == (5, 5, None, None)
+    assert waiting(studio, ME, version.ref) == (5, len(frame) - 6)
+    _, again = next_batch(studio, ME, version.ref)
+    assert not {p.line for p in again} & set(answers)  # answered or skipped: not asked again
+
+    with pytest.raises(DatasetError, match="'no such label' is not one of comments/v2's labels"):
+        label_texts(studio, ME, version.ref, {again[0].line: "no such label"})
+    with pytest.raises(DatasetError, match="line.* 999999 of comments/v2 are not waiting"):
+        label_texts(studio, ME, version.ref, {999999: version.labels[0]})
+    assert waiting(studio, ME, version.ref)[0] == 5  # nothing of the refused answers kept
+    studio.close()
+
+
+def test_every_retrain_every_labels_become_the_next_version_and_a_model_trained_on_it(draft, isolated_workspace):
+    config, version, truth = draft
+    studio = Studio(config)
+    runner = QueueWithWorker(isolated_workspace, config)
+    try:
+        _, first = next_batch(studio, ME, version.ref)
+        assert label_texts(studio, ME, version.ref, {p.line: truth[p.line] for p in first}).saved is None
+        _, second = next_batch(studio, ME, version.ref)
+        kept = label_texts(studio, ME, version.ref, {p.line: truth[p.line] for p in second})
+        assert kept.saved is not None and kept.saved.ref == "comments/v3" and kept.waiting == 0
+        assert kept.run.kind == "tfidf_logreg" and kept.run.dataset_ref == "comments/v3"
+        assert runner.wait(kept.run.run_id, timeout=120).state is RunState.SUCCEEDED
+    finally:
+        runner.close()
+
+    saved, before = kept.saved, version.frame().set_index("line")
+    after = saved.frame().set_index("line")
+    answered = {p.line: truth[p.line] for p in first + second}
+    assert (after.loc[list(answered), "label"] == list(answered.values())).all()
+    assert set(after.loc[list(answered), "label_source"]) == {"person"}
+    was_open = [line for line in answered if pd.isna(before.loc[line, "label"])]
+    assert was_open  # the queue asked about texts without a label too
+    assert set(after.loc[was_open, "split"]) <= {"train"}
+    for split in ("validation", "test"):  # the same texts: scores on the versions stay comparable
+        assert set(after.index[after["split"] == split]) == set(before.index[before["split"] == split])
+    assert saved.meta["people_labels"] == 12 and saved.meta["from_queue"]["labelled"] == 12
+    assert saved.meta["labelled_rows"] == version.meta["labelled_rows"] + len(was_open)
+    assert saved.meta["label_sources"]["person"] == 12 and saved.meta["from_queue"]["new"] == len(was_open)
+
+    guesser, batch = next_batch(studio, ME, saved.ref)  # the trained run guesses now
+    assert guesser.run_id == kept.run.run_id and "comments/v3" in guesser.name
+    assert not {p.line for p in batch} & set(answered)
+    curve = learning_curve(studio, ME, saved.ref)
+    assert [(p.kind, p.people_labels) for p in curve] == [("tfidf_logreg", 12)] and 0 <= curve[0].macro_f1 <= 1
+
+    with pytest.raises(DatasetError, match="no labels given on comments/v3 yet"):
+        save_and_retrain(studio, ME, saved.ref)
+    events = query_events(studio.store, event_types=["labels_given", "dataset_saved", "training_started"])
+    assert events["event_type"].tolist().count("labels_given") == 2
+    assert set(events["event_type"]) == {"labels_given", "dataset_saved", "training_started"}
+    studio.close()
