@@ -35,6 +35,7 @@ log = logging.getLogger("Home")
 PAGES = [
     ("pages/views/data.py", "Data", ":material/dataset:", Permission.MANAGE_DATA),
     ("pages/views/topics.py", "Topics", ":material/hub:", Permission.MANAGE_DATA),
+    ("pages/views/label.py", "Label", ":material/edit_note:", Permission.MANAGE_DATA),
     ("pages/views/train.py", "Train", ":material/model_training:", Permission.TRAIN),
     ("pages/views/evaluate.py", "Evaluate", ":material/analytics:", Permission.EVALUATE),
     ("pages/views/classify.py", "Classify", ":material/label:", Permission.CLASSIFY),

@@ -26,24 +26,28 @@ from tests.test_topic_jobs import save_texts
 ME = Caller(ANALYST)
 
 
-@pytest.fixture
-def draft(isolated_workspace, config, tiny_bert):
+def save_draft(workspace, config):
     """The demo feedback without labels, then a draft labelled 'from topics' for 60 % of its texts (each text's
-    topic standing for its true label), the rest left without one; the true labels kept aside."""
-    config = dataclasses.replace(
-        config, model=dataclasses.replace(config.model, name=str(tiny_bert)),
-        labelling=dataclasses.replace(config.labelling, batch=6, retrain_every=10, retrain_kind="tfidf_logreg"))
+    topic standing for its true label), the rest left without one; the draft and the true labels by line."""
     rows = read_feedback_file(DEMO_DATASET, 10_000_000).records
-    texts = save_texts(isolated_workspace, config, [{"text": r["text"]} for r in rows])
+    texts = save_texts(workspace, config, [{"text": r["text"]} for r in rows])
     truth = {r["text"]: r["label"] for r in rows}
     names = sorted(set(truth.values()))
     frame = texts.frame()
     assignment = [names.index(truth[t]) if i % 5 < 3 else None for i, t in enumerate(frame["text"])]
-    version = save_topic_labels(isolated_workspace, "comments", texts, assignment, [0.9] * len(frame),
+    version = save_topic_labels(workspace, "comments", texts, assignment, [0.9] * len(frame),
                                 TopicLabels(dict(enumerate(names))), SplitPlan.from_config(config.split),
                                 created_by="ana", topics_job="made-up")
-    truth_by_line = {int(line): truth[t] for line, t in zip(frame["line"], frame["text"])}
-    return config, version, truth_by_line
+    return version, {int(line): truth[t] for line, t in zip(frame["line"], frame["text"])}
+
+
+@pytest.fixture
+def draft(isolated_workspace, config, tiny_bert):
+    """A draft labelled in part (:func:`save_draft`), under a configuration reading with the tiny BERT."""
+    config = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, name=str(tiny_bert)),
+        labelling=dataclasses.replace(config.labelling, batch=6, retrain_every=10, retrain_kind="tfidf_logreg"))
+    return (config, *save_draft(isolated_workspace, config))
 
 
 def test_the_queue_asks_about_texts_no_person_labelled_with_zero_shot_guesses_before_any_training(draft):
@@ -117,3 +121,16 @@ def test_every_retrain_every_labels_become_the_next_version_and_a_model_trained_
     assert events["event_type"].tolist().count("labels_given") == 2
     assert set(events["event_type"]) == {"labels_given", "dataset_saved", "training_started"}
     studio.close()
+
+
+def test_the_verdict_says_when_more_labels_stopped_helping():
+    from core.services.labelling import CurvePoint, more_labels_verdict
+
+    def point(labels: int, f1: float) -> CurvePoint:
+        return CurvePoint("few_shot", "Few-shot", labels, f1, f"run at {labels}")
+
+    assert more_labels_verdict([point(0, 0.5)], "few_shot", 0.01) is None
+    helping = more_labels_verdict([point(0, 0.5), point(20, 0.6), CurvePoint("x", "X", 40, 0.1, "x")], "few_shot", 0.01)
+    assert helping.startswith("The last 20 labels moved Few-shot's validation macro-F1 by +0.100 (0.500 → 0.600)")
+    assert helping.endswith("more labels still help.")
+    assert "stopped helping much" in more_labels_verdict([point(20, 0.6), point(40, 0.605)], "few_shot", 0.01)

@@ -90,6 +90,24 @@ def texts(app: AppTest) -> str:
     return re.sub(r"\\(.)", r"\1", "\n".join(str(p) for p in parts))  # Markdown escapes are not read
 
 
+def run_with_worker_until(app: AppTest, workspace: Workspace, config: AppConfig, words: str,
+                          timeout: float = 120.0) -> None:
+    """With a worker running beside the app, run the page again until it says ``words`` (it follows what the
+    worker does); the worker stopped after."""
+    runner = QueueWithWorker(workspace, config)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            app.run()
+            if words in texts(app):
+                break
+            time.sleep(0.5)
+    finally:
+        runner.close()
+    assert not app.exception, app.exception
+    assert words in texts(app), texts(app)
+
+
 def test_home_renders_with_an_empty_workspace():
     app = open_page()
     assert app.title[0].value == "Feedback Studio"

@@ -4,13 +4,10 @@ new version that the Train page then offers."""
 
 from __future__ import annotations
 
-import time
-
 from core.data.dataset_versions import list_dataset_versions
 from core.data.ingest import DEMO_DATASET, read_feedback_file
 from core.platform.config import load_config
-from tests.conftest import QueueWithWorker
-from tests.test_pages import open_page, texts
+from tests.test_pages import open_page, run_with_worker_until, texts
 from tests.test_topic_jobs import save_texts
 
 
@@ -28,16 +25,7 @@ def test_topics_are_discovered_named_merged_dropped_and_saved_as_labels(isolated
                for s in app.success), texts(app)
     assert "No worker is running" in texts(app)  # said while the discovery waits
 
-    runner = QueueWithWorker(isolated_workspace, config)
-    try:
-        for _ in range(240):
-            app.run()
-            if "fit none" in texts(app):
-                break
-            time.sleep(0.5)
-    finally:
-        runner.close()
-    assert not app.exception, app.exception
+    run_with_worker_until(app, isolated_workspace, config, "fit none")
     shown = texts(app)
     assert "topics** in 398 texts" in shown, shown
     before = [box for box in app.text_input if box.key.startswith("topic_name:")]

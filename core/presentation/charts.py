@@ -243,3 +243,12 @@ def topic_map(x: list[float], y: list[float], topics: list[str | None], texts: l
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False)
     return _tidy(figure, 520)
+
+
+def learning_curve(people_labels: list[int], macro_f1: list[float], models: list[str]) -> go.Figure:
+    """Validation macro-F1 of each trained run against the labels people had given, a line per kind of model."""
+    frame = pd.DataFrame({"labels given by people": people_labels, "validation macro-F1": macro_f1, "model": models})
+    figure = px.line(frame, x="labels given by people", y="validation macro-F1", color="model", markers=True,
+                     title="What more labels did")
+    figure.update_yaxes(range=[0, 1.02])
+    return _tidy(figure, 360)

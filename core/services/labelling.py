@@ -30,7 +30,7 @@ from core.training.finished import load_run_model
 from core.training.runs import RunRecord, RunRequest, RunState, list_runs
 
 __all__ = ["CurvePoint", "Guesser", "LabelsKept", "Proposal", "label_texts", "labelling_versions",
-           "learning_curve", "next_batch", "save_and_retrain", "waiting"]
+           "learning_curve", "more_labels_verdict", "next_batch", "save_and_retrain", "waiting"]
 
 ZERO_SHOT_NAME = "Zero-shot by the label names (no model trained yet)"
 
@@ -201,3 +201,18 @@ def learning_curve(studio: Studio, caller: Caller, version_ref: str) -> list[Cur
         if f1 is not None:
             points.append(CurvePoint(record.kind, record.title, int(labels), float(f1), record.name))
     return sorted(points, key=lambda p: (p.kind, p.people_labels, p.run_name))
+
+
+def more_labels_verdict(points: list[CurvePoint], kind: str, stop_gain: float) -> str | None:
+    """Whether the last labels still helped the retrained kind, in words (None before it was trained twice)."""
+    mine = [p for p in points if p.kind == kind]
+    if len(mine) < 2:
+        return None
+    before, last = mine[-2], mine[-1]
+    gain, more = last.macro_f1 - before.macro_f1, last.people_labels - before.people_labels
+    moved = (f"The last {more} labels moved {last.title}'s validation macro-F1 by {gain:+.3f} "
+             f"({before.macro_f1:.3f} → {last.macro_f1:.3f})")
+    if gain < stop_gain:
+        return (f"{moved}: more labels have stopped helping much. Train the final models on the Train page, or "
+                f"label texts the model gets wrong in use (the review queue).")
+    return f"{moved}: more labels still help."

@@ -1,0 +1,150 @@
+"""Label page: label the texts that teach the model most, a batch at a time, each shown with the current model's
+guess; every few labels a model is retrained in the background, and the learning curve says when more labels
+stop helping."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.presentation import charts
+from core.services.accounts import Permission
+from core.services.datasets import DatasetError, DatasetVersion
+from core.services.labelling import (
+    Guesser, Proposal, label_texts, labelling_versions, learning_curve, more_labels_verdict, next_batch,
+    save_and_retrain, waiting,
+)
+from core.services.runs import active_runs, model_kinds, workers_online
+from pages.common.widgets import plain, start_page
+
+#: Session keys: the notice of what the last batch did; the version to show next (one a retrain just saved).
+NOTICE, PICK = "label_notice", "label_pick"
+SKIP = "— skip (not sure / none fits) —"
+
+
+def choose_version(versions: list[DatasetVersion]) -> DatasetVersion:
+    """The version to label, newest first (the one a retrain just saved, once it is made)."""
+    ordered = {v.ref: v for v in reversed(versions)}
+    if (picked := st.session_state.pop(PICK, None)) in ordered:
+        st.session_state["label_version"] = picked
+    ref = st.selectbox("Texts to label", list(ordered), key="label_version",
+                       format_func=lambda r: f"{r} ({ordered[r].meta.get('labelled_rows', 0):,} of "
+                                             f"{ordered[r].meta['rows']:,} texts labelled)")
+    return ordered[ref]
+
+
+def where_it_stands(version: DatasetVersion, guesser: Guesser) -> int:
+    """Where the labels of this version came from, what waits to be saved, and which model guesses; the labels
+    kept and not saved yet."""
+    meta, settings = version.meta, config.labelling
+    sources = meta.get("label_sources", {})
+    kept, open_texts = waiting(studio, caller, version.ref)
+    retrain = model_kinds()[settings.retrain_kind].title
+    st.markdown(f"{meta.get('labelled_rows', 0):,} of {meta['rows']:,} texts have a label: "
+                f"{sources.get('person', 0):,} from people, "
+                f"{sources.get('topic', 0) + sources.get('nearest topic', 0):,} from topics. "
+                f"{open_texts:,} texts no person has labelled are left to ask about.")
+    st.caption(f"Guesses by: {plain(guesser.name)}. The texts asked about are the ones it is least sure of, each "
+               f"from a different region of meaning. Every {settings.retrain_every} labels are saved as the next "
+               f"version and a {retrain} model is trained on it in the background.")
+    if kept:
+        st.info(f"{kept} label(s) kept on {version.ref}, not saved as a version yet "
+                f"({settings.retrain_every - kept} more until the next retrain).")
+    return kept
+
+
+def label_batch(version: DatasetVersion, batch: list[Proposal]) -> None:
+    """The batch as a form: each text with the guess chosen for it; one button keeps the lot."""
+    if not batch:
+        st.success("Every text of this version has been labelled or skipped.")
+        return
+    options = [*version.labels, SKIP]
+    with st.form(f"label_batch:{version.ref}"):
+        chosen = {}
+        for n, proposal in enumerate(batch, 1):
+            text, answer = st.columns([3, 2], vertical_alignment="center")
+            now = f" · now '{plain(proposal.current)}' (from its topic)" if proposal.current else ""
+            text.markdown(f"**{n}.** {plain(proposal.text)}")
+            text.caption(f"Guess: {plain(proposal.guess)} ({proposal.score:.0%}){now}")
+            chosen[proposal.line] = answer.selectbox(
+                f"Label of text {n}", options, index=options.index(proposal.guess),
+                key=f"label:{version.ref}:{proposal.line}", label_visibility="collapsed")
+        submitted = st.form_submit_button(f"Save these {len(batch)} labels", type="primary")
+    if submitted:
+        keep({line: None if label == SKIP else label for line, label in chosen.items()}, version)
+
+
+def keep(answers: dict[int, str | None], version: DatasetVersion) -> None:
+    """Keep the answers; say what they did (and show the version a retrain saved)."""
+    try:
+        with st.spinner("Keeping the labels…"):
+            kept = label_texts(studio, caller, version.ref, answers)
+    except DatasetError as exc:
+        st.error(f"Not kept: {exc}")
+        return
+    skipped = len(answers) - kept.given
+    said = f"Kept {kept.given} label(s)" + (f", {skipped} skipped" if skipped else "") + "."
+    if kept.saved is not None:
+        said += (f" Saved {kept.saved.ref} with the labels people gave, and queued {kept.run.title} on it: its "
+                 f"guesses take over when it has finished.")
+        st.session_state[PICK] = kept.saved.ref
+    st.session_state[NOTICE] = said
+    st.rerun()
+
+
+def save_now(version: DatasetVersion, kept: int) -> None:
+    """Save the labels kept so far before the next retrain would."""
+    if kept and st.button(f"Save the {kept} label(s) now and retrain", key="label_save_now"):
+        try:
+            saved, run = save_and_retrain(studio, caller, version.ref)
+        except DatasetError as exc:
+            st.error(f"Not saved: {exc}")
+        else:
+            st.session_state[NOTICE] = f"Saved {saved.ref} and queued {run.title} on it."
+            st.session_state[PICK] = saved.ref
+            st.rerun()
+
+
+def training_now(version: DatasetVersion) -> None:
+    """Runs on this dataset still training, said (their progress is on the Train page)."""
+    training = [r for r in active_runs(studio, caller) if r.dataset_ref.split("/v")[0] == version.name]
+    for record in training:
+        st.caption(f"Training: {plain(record.name)} ({record.state.value}; progress on the Train page).")
+    if training and not workers_online(studio, caller):
+        st.warning("No worker is running, so the retrain waits. Start one with `python -m core worker` "
+                   "(`make run` starts one beside the app).")
+
+
+def curve(version: DatasetVersion) -> None:
+    """Validation macro-F1 against the labels people gave, and whether more labels still help."""
+    points = learning_curve(studio, caller, version.ref)
+    if not points:
+        st.caption("The learning curve appears once a model has been trained on a version of these texts.")
+        return
+    st.plotly_chart(charts.learning_curve([p.people_labels for p in points], [p.macro_f1 for p in points],
+                                          [p.title for p in points]), width="stretch")
+    verdict = more_labels_verdict(points, config.labelling.retrain_kind, config.labelling.stop_gain)
+    if verdict:
+        st.markdown(plain(verdict))
+
+
+actor, config, studio, caller = start_page(
+    "pages/views/label.py", Permission.MANAGE_DATA, "Label",
+    "Label the texts that teach the model most, a batch at a time, starting from its guesses.")
+if notice := st.session_state.pop(NOTICE, None):
+    st.success(notice)
+versions = labelling_versions(studio, caller)
+if not versions:
+    st.info("No version waits for labels. Start from texts without labels: discover their topics on the Topics "
+            "page and save the topics as labels; the texts they leave out (and the topics' guesses) are labelled "
+            "here.")
+    st.page_link("pages/views/topics.py", label="Go to the Topics page", icon=":material/hub:")
+else:
+    chosen_version = choose_version(versions)
+    with st.spinner("Reading the texts and the current model's guesses…"):
+        current, proposals = next_batch(studio, caller, chosen_version.ref)
+    kept_now = where_it_stands(chosen_version, current)
+    label_batch(chosen_version, proposals)
+    save_now(chosen_version, kept_now)
+    training_now(chosen_version)
+    st.subheader("Learning curve")
+    curve(chosen_version)
