@@ -38,6 +38,7 @@ def test_file_named_by_environment_variable(write_file):
     ("[split]\ntrain = 0.5\n", "split ratios must be non-negative and sum to 1"),
     ("model = 3\n", "model: expected a table"),
     ("[model\n", "is not valid"),
+    ("[labelling]\nretrain_every = 0\n", "labelling: batch, candidates, pool_factor and retrain_every >= 1"),
 ])
 def test_bad_files_are_refused_with_the_key(write_file, content, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):

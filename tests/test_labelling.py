@@ -134,3 +134,18 @@ def test_the_verdict_says_when_more_labels_stopped_helping():
     assert helping.startswith("The last 20 labels moved Few-shot's validation macro-F1 by +0.100 (0.500 → 0.600)")
     assert helping.endswith("more labels still help.")
     assert "stopped helping much" in more_labels_verdict([point(20, 0.6), point(40, 0.605)], "few_shot", 0.01)
+
+
+def test_a_large_version_is_asked_about_from_a_sample_drawn_again_when_it_is_used_up(draft):
+    config, version, truth = draft
+    config = dataclasses.replace(config, labelling=dataclasses.replace(config.labelling, candidates=8, batch=6))
+    studio = Studio(config)
+    asked = []
+    for _ in range(3):
+        _, batch = next_batch(studio, ME, version.ref)
+        assert batch, "texts are still open: the queue goes on"
+        asked.append({p.line for p in batch})
+        label_texts(studio, ME, version.ref, {p.line: None for p in batch})  # skipped
+    assert [len(lines) for lines in asked] == [6, 2, 6]  # 8 candidates: 6, the 2 left, then 8 drawn anew
+    assert not asked[0] & asked[1] and not (asked[0] | asked[1]) & asked[2]
+    studio.close()

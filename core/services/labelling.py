@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from core.accounts.audit import EventType
 from core.accounts.auth import Permission
@@ -30,7 +31,7 @@ from core.training.finished import load_run_model
 from core.training.runs import RunRecord, RunRequest, RunState, list_runs
 
 __all__ = ["CurvePoint", "Guesser", "LabelsKept", "Proposal", "label_texts", "labelling_versions",
-           "learning_curve", "more_labels_verdict", "next_batch", "save_and_retrain", "waiting"]
+           "learning_curve", "more_labels_verdict", "next_batch", "retraining", "save_and_retrain", "waiting"]
 
 ZERO_SHOT_NAME = "Zero-shot by the label names (no model trained yet)"
 
@@ -83,10 +84,21 @@ def labelling_versions(studio: Studio, caller: Caller) -> list[DatasetVersion]:
             if not v.unlabelled and not v.multi_label and "label_sources" in v.meta and len(open_rows(v))]
 
 
+def _of_dataset(record: RunRecord, name: str) -> bool:
+    return record.dataset_ref.rsplit("/v", 1)[0] == name
+
+
+def retraining(studio: Studio, caller: Caller, version_ref: str) -> list[RunRecord]:
+    """Runs queued or training on any version of this version's dataset."""
+    caller.require(Permission.MANAGE_DATA)
+    name = version_ref.rsplit("/v", 1)[0]
+    return [record for record in studio.jobs.active() if _of_dataset(record, name)]
+
+
 def _runs_on(studio: Studio, version: DatasetVersion) -> list[RunRecord]:
     """Finished runs on any version of this dataset with the same labels, newest first."""
     return sorted((r for r in list_runs(studio.workspace)
-                   if r.state is RunState.SUCCEEDED and r.dataset_ref.split("/v")[0] == version.name
+                   if r.state is RunState.SUCCEEDED and _of_dataset(r, version.name)
                    and r.labels == version.labels and (r.model or {}).get("task") != "multi-label"),
                   key=lambda r: r.created_at, reverse=True)
 
@@ -107,14 +119,23 @@ def _guesser(studio: Studio, version: DatasetVersion) -> tuple[Guesser, TextClas
     return Guesser(ZERO_SHOT_NAME, None), _zero_shot(studio, version)
 
 
-def _scored(studio: Studio, version: DatasetVersion) -> tuple[Guesser, dict[int, int], np.ndarray, np.ndarray]:
-    """The current model's scores and the sentence embeddings of the version's open texts (row by line), once
-    per version and model."""
+def _candidates(version: DatasetVersion, most: int, seed: int, answered: frozenset[int]) -> pd.DataFrame:
+    """The open rows the queue chooses from (those not ``answered``): all of them, or a random ``most`` (the
+    same for a version), so a page scores a few thousand texts, not 200,000."""
+    rows = open_rows(version)
+    rows = rows[~rows["line"].astype(int).isin(answered)]
+    return rows if len(rows) <= most else rows.sample(most, random_state=seed).sort_index()
+
+
+def _scored(studio: Studio, version: DatasetVersion, answered: frozenset[int] = frozenset()
+            ) -> tuple[Guesser, dict[int, int], np.ndarray, np.ndarray]:
+    """The current model's scores and the sentence embeddings of the version's candidate texts (row by line),
+    once per version, model and set of texts answered before the candidates were drawn."""
     runs = _runs_on(studio, version)
-    key = ("labelling", version.ref, runs[0].run_id if runs else None)
+    key = ("labelling", version.ref, runs[0].run_id if runs else None, answered)
 
     def score() -> tuple[Guesser, dict[int, int], np.ndarray, np.ndarray]:
-        rows = open_rows(version)
+        rows = _candidates(version, studio.config.labelling.candidates, studio.config.training.seed, answered)
         texts = rows["text"].astype(str).tolist()
         guesser, model = _guesser(studio, version)
         vectors = shared_encoder(studio.config.model.name, studio.config.model.max_length).encode(texts)
@@ -127,10 +148,15 @@ def next_batch(studio: Studio, caller: Caller, version_ref: str) -> tuple[Guesse
     """The texts to label next, most instructive first, each with the current model's guess."""
     caller.require(Permission.MANAGE_DATA)
     version = load_dataset_version(studio.workspace, version_ref)
-    guesser, row_of, probabilities, vectors = _scored(studio, version)
     answered = given_labels(studio.workspace, version)
+    guesser, row_of, probabilities, vectors = _scored(studio, version)
+    waiting_lines = [line for line in row_of if line not in answered]
+    if not waiting_lines:  # every candidate answered: draw them again from the texts still open
+        guesser, row_of, probabilities, vectors = _scored(studio, version, frozenset(answered))
+        waiting_lines = list(row_of)
+    if not waiting_lines:
+        return guesser, []
     rows = open_rows(version)
-    waiting_lines = [int(line) for line in rows["line"] if int(line) not in answered]
     index = [row_of[line] for line in waiting_lines]
     settings = studio.config.labelling
     picked = propose(probabilities[index], vectors[index], settings.batch, settings.pool_factor,

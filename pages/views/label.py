@@ -11,13 +11,15 @@ from core.services.accounts import Permission
 from core.services.datasets import DatasetError, DatasetVersion
 from core.services.labelling import (
     Guesser, Proposal, label_texts, labelling_versions, learning_curve, more_labels_verdict, next_batch,
-    save_and_retrain, waiting,
+    retraining, save_and_retrain, waiting,
 )
-from core.services.runs import active_runs, model_kinds, workers_online
+from core.services.runs import model_kinds, workers_online
 from pages.common.widgets import plain, start_page
 
-#: Session keys: the notice of what the last batch did; the version to show next (one a retrain just saved).
-NOTICE, PICK = "label_notice", "label_pick"
+#: Session keys: the notice of what the last batch did; the version to show next (one a retrain just saved);
+#: whether the page polls a retrain in progress.
+NOTICE, PICK, POLLING = "label_notice", "label_pick", "label_polling"
+POLL_SECONDS = 2.0
 SKIP = "— skip (not sure / none fits) —"
 
 
@@ -105,10 +107,15 @@ def save_now(version: DatasetVersion, kept: int) -> None:
 
 
 def training_now(version: DatasetVersion) -> None:
-    """Runs on this dataset still training, said (their progress is on the Train page)."""
-    training = [r for r in active_runs(studio, caller) if r.dataset_ref.split("/v")[0] == version.name]
+    """Runs on this dataset still training, said while they train (polled); the whole page again when they have
+    finished, so their guesses and scores show."""
+    training = retraining(studio, caller, version.ref)
+    if not training and st.session_state.get(POLLING):
+        st.session_state[POLLING] = False
+        st.rerun()
     for record in training:
-        st.caption(f"Training: {plain(record.name)} ({record.state.value}; progress on the Train page).")
+        st.caption(f"Training: {plain(record.name)} ({record.state.value}; progress on the Train page). Its "
+                   f"guesses and score show here when it has finished.")
     if training and not workers_online(studio, caller):
         st.warning("No worker is running, so the retrain waits. Start one with `python -m core worker` "
                    "(`make run` starts one beside the app).")
@@ -145,6 +152,7 @@ else:
     kept_now = where_it_stands(chosen_version, current)
     label_batch(chosen_version, proposals)
     save_now(chosen_version, kept_now)
-    training_now(chosen_version)
+    st.session_state[POLLING] = bool(retraining(studio, caller, chosen_version.ref))
+    st.fragment(run_every=POLL_SECONDS if st.session_state[POLLING] else None)(training_now)(chosen_version)
     st.subheader("Learning curve")
     curve(chosen_version)

@@ -646,11 +646,12 @@ def unlabelled_comments(path: Path, per_theme: int = 40, seed: int = 3) -> Path:
     return path
 
 
-def test_texts_without_labels_become_topics_named_and_saved_as_labels_then_trained(
+def test_texts_without_labels_become_topics_then_labels_then_a_published_model(
         browser, server, screenshots, tmp_path):
     """The cold start: a comments file without labels is saved as texts, grouped into topics by the worker while
-    the page shows progress, two topics named, the rest kept by their keywords, the names saved as labels, and a
-    model trained on them. (After the whole journey: its accounts.)"""
+    the page shows progress, two topics named, the rest kept by their keywords, the names saved as labels; 50
+    texts labelled from the queue (a few-shot model retrained every 20 labels, the learning curve drawn), a
+    model trained on the last version, evaluated and published. (After the whole journey: its accounts.)"""
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
     page.set_default_timeout(WAIT)
@@ -677,14 +678,36 @@ def test_texts_without_labels_become_topics_named_and_saved_as_labels_then_train
     s.click("Save topics as labels")
     s.see(re.compile(r"Saved comments/v2: \d+ texts labelled from their topics"))
 
+    s.nav("Label")  # 50 more texts labelled from the queue, a batch of 10 at a time, one guess corrected in each
+    s.see("Guesses by: Zero-shot by the label names")
+    s.fits_and_shot("17-label")
+    for batch in range(1, 6):
+        guess = s.chosen("Label of text 1")
+        s.choose("Label of text 1", "second theme" if guess == "first theme" else "first theme")
+        s.click("Save these 10 labels")
+        s.see("Kept 10 label(s).")
+        if batch in (2, 4):  # every 20 labels: the next version, and a few-shot model retrained on it
+            s.see(f"Saved comments/v{batch // 2 + 2} with the labels people gave, and queued Few-shot")
+    s.click("Save the 10 label(s) now and retrain")
+    s.see("Saved comments/v5 and queued Few-shot")
+    s.see("The last 10 labels moved", timeout=180_000)  # the page followed the retrains: the learning curve
+    s.fits_and_shot("18-learning-curve")
+
     s.nav("Train")
-    s.choose("Dataset version", "comments/v2")
+    s.choose("Dataset version", "comments/v5")
     s.see("Not listed: comments/v1")
     for kind in ("TF-IDF + naive Bayes", "Sentence embeddings + logistic regression"):
         s.tick(kind)  # leave TF-IDF + logistic regression ticked
     if "few-shot model is ticked too" in s.main_text():
         s.tick("Few-shot (tuned sentence encoder)")
     s.click("Start training")
-    s.see(re.compile(r"Finished: TF-IDF \+ logistic regression, .*comments/v2: succeeded"), timeout=120_000)
-    s.sign_out()  # evaluating and publishing a run: the whole journey does it; this one is about the start
+    s.see(re.compile(r"Finished: TF-IDF \+ logistic regression, .*comments/v5: succeeded"), timeout=120_000)
+
+    s.nav("Evaluate")
+    s.choose("Runs trained on", "comments/v5 · 2 run(s)")
+    s.see("Recommended:")
+    s.click("Publish this run…")
+    s.click("Yes, publish")
+    s.see("now the model used for classification")
+    s.sign_out()
     context.close()
