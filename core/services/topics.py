@@ -75,8 +75,14 @@ def topic_result(studio: Studio, caller: Caller, job_id: str) -> tuple[TopicJob,
     job = studio.jobs.topic_job(job_id)
     if job.state is not JobState.DONE:
         raise TopicError(f"{job.name()} is {job.state.value}: there are no topics to show")
-    texts = load_dataset_version(studio.workspace, job.dataset_ref).frame()["text"].astype(str).tolist()
-    return job, topic_jobs.load_result(studio.workspace, job_id), texts
+
+    def read() -> tuple[TopicResult, list[str]]:
+        texts = load_dataset_version(studio.workspace, job.dataset_ref).frame()["text"].astype(str).tolist()
+        return topic_jobs.load_result(studio.workspace, job_id), texts
+
+    # a finished discovery and its version never change: read once, not on every run of the Topics page
+    result, texts = studio.remembered(("topic result", job_id), read)
+    return job, result, texts
 
 
 def nearest_topic_of_each(studio: Studio, caller: Caller, job_id: str) -> list[int | None]:
