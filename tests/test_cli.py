@@ -46,7 +46,9 @@ def test_train_then_predict_end_to_end(capsys, small_file, write_file, isolated_
     assert [r["model"] for r in results] == ["tfidf_logreg", "tfidf_nb"]
     # the last line recommends one of them, chosen on validation; no transformer, so no verdict on fine-tuning
     assert recommendation["recommended"] in {r["run_id"] for r in results} and recommendation["verdict"] is None
-    assert "highest validation macro-F1" in recommendation["reason"]
+    assert recommendation["clear"] in (True, False)  # 6 validation texts: likely no clear winner, and said so
+    assert recommendation["reason"].startswith("highest validation macro-F1" if recommendation["clear"]
+                                               else "no clear winner")
     for result in results:
         assert result["state"] == "succeeded"
         assert set(result["test_metrics"]) >= {"accuracy", "macro_f1", "weighted_f1", "macro_precision"}

@@ -333,10 +333,11 @@ def _print_recipe(recipe: Recipe) -> None:
 
 
 def _print_recommendation(studio: Studio, caller: Caller, records: list[RunRecord]) -> None:
-    """After several models: which one to use, chosen on validation, and whether fine-tuning paid off."""
+    """After several models: which one to use, chosen on validation, whether its lead is clear (each candidate's
+    validation macro-F1 with its interval), and whether fine-tuning paid off."""
     verdict = recommendation(studio, caller, records)
-    print(json.dumps({"recommended": verdict.run_id, "reason": verdict.reason, "verdict": verdict.transformer}),
-          flush=True)
+    print(json.dumps({"recommended": verdict.run_id, "reason": verdict.reason, "verdict": verdict.transformer,
+                      "clear": verdict.clear, "candidates": list(verdict.candidates)}), flush=True)
 
 
 def command_train(args: argparse.Namespace) -> int:

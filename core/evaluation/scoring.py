@@ -1,7 +1,7 @@
 """How good a trained run is and where it fails: metrics, confusion, confidence, errors.
 
-A run's test-split scores are stored with the run when it finishes
-(``test_scores.json``), so evaluating and comparing runs never re-runs a model;
+A run's test-split and validation-split scores are stored with the run when it finishes
+(``test_scores.json``, ``validation_scores.json``), so evaluating and comparing runs never re-runs a model;
 evaluating on another labelled file scores it on demand.
 """
 
@@ -26,6 +26,9 @@ from core.data.validate import label_key, label_text, select_fields
 from core.platform.workspace import read_json, write_json_atomic
 
 SCORES_FILE = "test_scores.json"
+#: The validation split's scores, kept too: comparing runs on it needs each text's prediction (the paired
+#: bootstrap of core.evaluation.uncertainty), not only the run's metrics.
+VALIDATION_SCORES_FILE = "validation_scores.json"
 #: Review thresholds at which the accuracy/coverage curve is drawn.
 THRESHOLDS = tuple(round(t, 2) for t in np.linspace(0.0, 1.0, 101))
 CALIBRATION_BINS = 10
@@ -89,12 +92,12 @@ def score_split(model: TextClassifier, version: DatasetVersion, split: str) -> S
                        lines)
 
 
-def save_scores(folder: Path, scored: ScoredSet) -> None:
-    write_json_atomic(folder / SCORES_FILE, scored.to_dict())
+def save_scores(folder: Path, scored: ScoredSet, name: str = SCORES_FILE) -> None:
+    write_json_atomic(folder / name, scored.to_dict())
 
 
-def load_scores(folder: Path) -> ScoredSet | None:
-    path = folder / SCORES_FILE
+def load_scores(folder: Path, name: str = SCORES_FILE) -> ScoredSet | None:
+    path = folder / name
     return ScoredSet.from_dict(read_json(path)) if path.exists() else None
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from core.evaluation.scoring import Evaluation
+from core.evaluation.scoring import Evaluation, ScoredSet
+from core.evaluation.uncertainty import METRICS, Difference, Interval, interval, paired_difference
 from core.training.runs import RunRecord
 
 #: Metrics a user may rank by; higher is better for all of them.
@@ -83,6 +85,61 @@ class Recommendation:
     metric: str
     value: float
     reason: str
+    #: Whether the lead is outside the paired interval of every other run (None: no per-text validation
+    #: predictions to tell, e.g. runs trained before they were kept, or tag runs).
+    clear: bool | None = None
+    #: The runs that could not be told apart from the best (the recommended one chosen among them).
+    tied: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Each run's validation predictions on the same texts, and how to resample them."""
+
+    y_true: np.ndarray
+    predictions: dict[str, np.ndarray]
+    labels: int
+    samples: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+
+    @classmethod
+    def of(cls, scored: dict[str, ScoredSet], samples: int, confidence: float, seed: int) -> "Evidence | None":
+        """From the runs' stored validation scores; None unless every run has them for the same texts."""
+        sets = list(scored.values())
+        if not sets or any(not s.texts or s.texts != sets[0].texts for s in sets):
+            return None
+        return cls(sets[0].y_true, {run: s.y_pred for run, s in scored.items()}, len(sets[0].labels), samples,
+                   confidence, seed)
+
+    def interval(self, run: str, metric: str) -> Interval:
+        return interval(self.y_true, self.predictions[run], self.labels, metric, self.samples, self.confidence,
+                        self.seed)
+
+    def difference(self, run_a: str, run_b: str, metric: str) -> Difference:
+        """Run A's score minus run B's on the validation texts, with its paired interval."""
+        return paired_difference(self.y_true, self.predictions[run_a], self.predictions[run_b], self.labels, metric,
+                                 self.samples, self.confidence, self.seed)
+
+    def covers(self, runs: list[str]) -> bool:
+        return all(run in self.predictions for run in runs)
+
+
+def with_intervals(table: pd.DataFrame, metric: str, evidence: Evidence | None) -> pd.DataFrame:
+    """The table with each run's validation interval for ``metric`` (``validation <metric> low``/``high``)."""
+    low, high = f"validation {metric} low", f"validation {metric} high"
+    if evidence is None or metric not in METRICS or not evidence.covers(table["run"].tolist()):
+        return table.assign(**{low: None, high: None})
+    found = {run: evidence.interval(run, metric) for run in table["run"]}
+    return table.assign(**{low: [found[r].low for r in table["run"]], high: [found[r].high for r in table["run"]]})
+
+
+def _cost(kind: str) -> int:
+    """How costly a kind is to train and serve (core.models.classifiers.TextClassifier.cost_rank)."""
+    from core.models.model_kinds import model_kinds
+
+    found = model_kinds().get(kind)
+    return found.cost_rank if found is not None else 99
 
 
 def _ranking_column(table: pd.DataFrame, metric: str) -> tuple[str, str]:
@@ -112,15 +169,22 @@ def _metric_name(metric: str) -> str:
     return names[metric]
 
 
-def recommend(table: pd.DataFrame, metric: str = "macro_f1") -> Recommendation | None:
-    """The best run by ``metric`` on the validation split; a tie goes to the faster model; ``reason`` in words."""
-    _metric_name(metric)
+def recommend(table: pd.DataFrame, metric: str = "macro_f1", evidence: Evidence | None = None
+              ) -> Recommendation | None:
+    """The best run by ``metric`` on the validation split, when its lead over every other run is clear on the
+    paired bootstrap of the validation texts; otherwise the cheapest and fastest of the runs that cannot be told
+    apart from it, said plainly. ``reason`` in words."""
+    name = _metric_name(metric)
     if table.empty:
         return None
     column, split = _ranking_column(table, metric)
     ranked = table.assign(_speed=table["texts/s"].fillna(0.0)).sort_values(
         [column, "_speed"], ascending=[False, False], kind="stable")
-    best, name = ranked.iloc[0], _metric_name(metric)
+    best = ranked.iloc[0]
+    runs = ranked["run"].tolist()
+    if split == "validation" and len(ranked) > 1 and evidence is not None and evidence.covers(runs) \
+            and metric in METRICS:
+        return _judged(ranked, metric, name, evidence)
     reason = f"highest {split} {name} ({best[column]:.3f})"
     if len(ranked) > 1:
         runner_up = ranked.iloc[1]
@@ -136,8 +200,54 @@ def recommend(table: pd.DataFrame, metric: str = "macro_f1") -> Recommendation |
     return Recommendation(str(best["run"]), metric, float(best[column]), reason + ".")
 
 
-def transformer_verdict(table: pd.DataFrame, metric: str = "macro_f1") -> str | None:
-    """Whether fine-tuning paid off here, said plainly: the best transformer against the best baseline."""
+def _judged(ranked: pd.DataFrame, metric: str, name: str, evidence: Evidence) -> Recommendation:
+    """The recommendation when every run's validation predictions are at hand: clear lead, or no clear winner."""
+    best = ranked.iloc[0]
+    rows = {row["run"]: row for _, row in ranked.iterrows()}
+    differences = {run: evidence.difference(best["run"], run, metric) for run in rows if run != best["run"]}
+    tied = [run for run, difference in differences.items() if not difference.clear]
+    share = f"{evidence.confidence:.0%}"
+    texts = f"{len(evidence.y_true):,} validation texts"
+    if not tied:
+        runner_up = ranked.iloc[1]
+        lead = differences[runner_up["run"]]
+        reason = (f"highest validation {name}, {evidence.interval(best['run'], metric).words()}, clearly above "
+                  f"{runner_up['model']} (by {lead.value:+.3f}, paired {share} interval {lead.low:+.3f} to "
+                  f"{lead.high:+.3f} on these {texts})")
+        return Recommendation(str(best["run"]), metric, float(best[f"validation {metric}"]),
+                              _with_test_and_speed(reason, best, metric), clear=True)
+    candidates = [best["run"], *tied]
+    chosen = rows[min(candidates, key=lambda run: (_cost(rows[run]["kind"]), -(rows[run]["texts/s"] or 0.0)))]
+    closest = differences[tied[0]]
+    scores = ", ".join(f"{rows[run]['model']} {evidence.interval(run, metric).words()}" for run in candidates)
+    reason = (f"no clear winner: on these {texts} the validation {name} of {scores} cannot be told apart "
+              f"({best['model']} − {rows[tied[0]]['model']} = {closest.value:+.3f}, paired {share} interval "
+              f"{closest.low:+.3f} to {closest.high:+.3f}). Of them, {chosen['model']} is recommended: "
+              + _tie_break_words(chosen, best))
+    return Recommendation(str(chosen["run"]), metric, float(chosen[f"validation {metric}"]),
+                          _with_test_and_speed(reason, chosen, metric), clear=False, tied=tuple(candidates))
+
+
+def _tie_break_words(chosen: pd.Series, best: pd.Series) -> str:
+    """Why the chosen one of runs that cannot be told apart."""
+    if chosen["run"] == best["run"]:
+        return "it ranks first on validation (not by a clear margin) and none of the others is cheaper"
+    if _cost(chosen["kind"]) < _cost(best["kind"]):
+        return "the cheapest to train and serve"
+    return "as cheap as any of them, and the fastest to classify"
+
+
+def _with_test_and_speed(reason: str, row: pd.Series, metric: str) -> str:
+    if metric in row and pd.notna(row[metric]):
+        reason += f"; on the test split it scores {row[metric]:.3f}"
+    if pd.notna(row["texts/s"]):
+        reason += f"; classifies about {row['texts/s']:,.0f} texts/s here"
+    return reason + "."
+
+
+def transformer_verdict(table: pd.DataFrame, metric: str = "macro_f1", evidence: Evidence | None = None) -> str | None:
+    """Whether fine-tuning paid off here, said plainly: the best transformer against the best baseline (on the
+    paired bootstrap of the validation texts when their predictions are at hand)."""
     if table.empty or not {"transformer", "baseline"} <= set(table["family"]):
         return None
     column, split = _ranking_column(table, metric)
@@ -145,10 +255,25 @@ def transformer_verdict(table: pd.DataFrame, metric: str = "macro_f1") -> str | 
     best = {family: rows.sort_values(column, ascending=False, kind="stable").iloc[0]
             for family, rows in table.groupby("family")}
     transformer, baseline = best["transformer"], best["baseline"]
+    scores = f"{transformer[column]:.3f} vs {baseline[column]:.3f}"
+    if split == "validation" and metric in METRICS and evidence is not None \
+            and evidence.covers([transformer["run"], baseline["run"]]):
+        gap = evidence.difference(transformer["run"], baseline["run"], metric)
+        paired = (f"paired {evidence.confidence:.0%} interval {gap.low:+.3f} to {gap.high:+.3f} on "
+                  f"{len(evidence.y_true):,} validation texts")
+        if not gap.clear:
+            return (f"The fine-tuned transformer and the best baseline, {baseline['model']}, cannot be told apart "
+                    f"here ({name} {scores}; the difference {gap.value:+.3f}, {paired}). The baseline is cheaper "
+                    "and faster to serve; a larger validation split or more data may tell them apart.")
+        if gap.value > 0:
+            return (f"The fine-tuned transformer beats the best baseline, {baseline['model']}, by {gap.value:.3f} "
+                    f"validation {name} ({scores}; {paired}).")
+        return (f"{baseline['model']} beats the fine-tuned transformer by {-gap.value:.3f} validation {name} "
+                f"({scores}; {paired}): use the baseline — it is also faster and cheaper to serve.")
     gap = transformer[column] - baseline[column]
     if gap > 0:
         return (f"The fine-tuned transformer beats the best baseline, {baseline['model']}, by {gap:.3f} {split} "
-                f"{name} ({transformer[column]:.3f} vs {baseline[column]:.3f}).")
+                f"{name} ({scores}).")
     return (f"{baseline['model']} does as well as or better than the fine-tuned transformer on the {split} split "
             f"({name} {baseline[column]:.3f} vs {transformer[column]:.3f}): use the baseline — it is also faster "
             "and cheaper to serve. A longer preset or more data may change this.")

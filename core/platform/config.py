@@ -283,6 +283,19 @@ class LabellingConfig:
 
 
 @dataclass
+class CompareConfig:
+    """How runs are compared (core.evaluation.uncertainty): intervals and paired differences by the bootstrap."""
+
+    #: Resamples of the texts; 1,000 puts the ends of a 95 % interval within about a point of where 10,000 would.
+    bootstrap_samples: int = 1000
+    #: The share of resampled scores an interval holds.
+    confidence: float = 0.95
+    #: Fewer validation texts than this for some label: the pages say that the split may be too small to tell
+    #: models apart, before training.
+    min_validation_per_label: int = 20
+
+
+@dataclass
 class ClassifyConfig:
     """How predictions are served to everyday users."""
 
@@ -400,6 +413,7 @@ class AppConfig:
     review: ReviewConfig = field(default_factory=ReviewConfig)
     topics: TopicConfig = field(default_factory=TopicConfig)
     labelling: LabellingConfig = field(default_factory=LabellingConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
 
     @property
@@ -473,6 +487,8 @@ class AppConfig:
                 or topics.reduced_dimensions < 2 or topics.neighbours < 2:
             raise ConfigError("topics: smallest_topic_per_root > 0, smallest_topic_floor >= 2, min_samples >= 1, "
                               "min_texts >= 3, reduced_dimensions >= 2 and neighbours >= 2 are required")
+        if self.compare.bootstrap_samples < 100 or not 0.5 <= self.compare.confidence < 1:
+            raise ConfigError("compare: bootstrap_samples >= 100 and a confidence in [0.5, 1) are required")
         labelling = self.labelling
         if min(labelling.batch, labelling.candidates) < 1 or labelling.pool_factor < 1 or labelling.retrain_every < 1 or labelling.stop_gain < 0:
             raise ConfigError("labelling: batch, candidates, pool_factor and retrain_every >= 1 and stop_gain >= 0 are required")

@@ -13,11 +13,13 @@ import pandas as pd
 from core.accounts.audit import EventType
 from core.accounts.auth import Permission
 from core.data.ingest import RawTable
-from core.evaluation.scoring import SCORES_FILE, Evaluation, EvaluationError, filter_errors
+from core.evaluation.scoring import (
+    SCORES_FILE, VALIDATION_SCORES_FILE, Evaluation, EvaluationError, filter_errors, load_scores,
+)
 from core.evaluation.tag_scoring import TAG_SCORES_FILE, TagEvaluation, co_occurrence, load_tag_scores, tag_mistakes
 from core.experiments.comparison import (
-    RANKING_METRICS, TAG_RANKING_METRICS, comparable_groups, comparison_table, recommend, tag_comparison_table,
-    transformer_verdict,
+    RANKING_METRICS, TAG_RANKING_METRICS, Evidence, comparable_groups, comparison_table, recommend,
+    tag_comparison_table, transformer_verdict, with_intervals,
 )
 from core.experiments.reports import (
     experiments_csv, experiments_json, file_evaluation, file_tag_evaluation, markdown_report, run_evaluation,
@@ -65,24 +67,56 @@ def evaluate_run(studio: Studio, caller: Caller, run: str | Path) -> tuple[Evalu
 
 @dataclass(frozen=True)
 class Verdict:
-    """Which of several runs on one split to use, why, and whether fine-tuning paid off (None: no transformer)."""
+    """Which of several runs on one split to use, why, whether fine-tuning paid off (None: no transformer), and
+    whether the lead is clear (None: no per-text validation predictions to judge it on)."""
 
     run_id: str
     reason: str
     transformer: str | None
+    clear: bool | None = None
+    #: Per run, its validation metric and the interval of it (None where there are no validation predictions).
+    candidates: tuple[dict, ...] = ()
+
+
+def validation_evidence(studio: Studio, records: list[RunRecord]) -> Evidence | None:
+    """The runs' stored validation predictions, ready to be compared text by text (None when some run has none:
+    trained before they were kept, or a tagger)."""
+    scored = {}
+    for record in records:
+        found = load_scores(run_folder(studio.workspace, record.run_id), VALIDATION_SCORES_FILE)
+        if found is None:
+            return None
+        scored[record.run_id] = found
+    settings = studio.config.compare
+    return Evidence.of(scored, settings.bootstrap_samples, settings.confidence, studio.config.training.seed)
+
+
+def comparison_with_intervals(studio: Studio, caller: Caller, records: list[RunRecord], metric: str = "macro_f1"
+                              ) -> tuple[pd.DataFrame, Evidence | None]:
+    """Single-label runs on one split side by side (test evaluations), with each run's validation interval for
+    ``metric``, and the evidence the recommendation judges leads on."""
+    table = comparison_table([(record, test_evaluation(studio, caller, record)) for record in records])
+    evidence = validation_evidence(studio, records)
+    remembered = ("intervals", str(studio.workspace.root), tuple(sorted(r.run_id for r in records)), metric)
+    return studio.remembered(remembered, lambda: with_intervals(table, metric, evidence)), evidence
 
 
 def recommendation(studio: Studio, caller: Caller, records: list[RunRecord]) -> Verdict:
     """After several runs on one split: the one to use, chosen on validation (micro-F1 for multi-label runs,
-    macro-F1 otherwise), and the transformer's verdict."""
+    macro-F1 otherwise) with the uncertainty of the lead, and the transformer's verdict."""
     if records and all(gives_tags(record) for record in records):
         caller.require(Permission.EVALUATE)
-        table, metric = tag_comparison_table(records), "micro_f1"
-    else:
-        table = comparison_table([(record, test_evaluation(studio, caller, record)) for record in records])
-        metric = "macro_f1"
-    best = recommend(table, metric)
-    return Verdict(best.run_id, best.reason, transformer_verdict(table, metric))
+        table = tag_comparison_table(records)
+        best = recommend(table, "micro_f1")
+        return Verdict(best.run_id, best.reason, transformer_verdict(table, "micro_f1"))
+    table, evidence = comparison_with_intervals(studio, caller, records)
+    best = recommend(table, "macro_f1", evidence)
+    candidates = tuple({"run": row["run"], "name": row["name"], "validation_macro_f1": row["validation macro_f1"],
+                        "validation_interval": (None if pd.isna(row["validation macro_f1 low"])
+                                                else [round(row["validation macro_f1 low"], 4),
+                                                      round(row["validation macro_f1 high"], 4)])}
+                       for _, row in table.iterrows())
+    return Verdict(best.run_id, best.reason, transformer_verdict(table, "macro_f1", evidence), best.clear, candidates)
 
 
 def tag_runs(studio: Studio, caller: Caller, records: list[RunRecord]) -> pd.DataFrame:
@@ -141,8 +175,9 @@ def evaluate_file(studio: Studio, caller: Caller, run: str | Path, table: RawTab
 
 
 __all__ = [
-    "Evaluation", "EvaluationError", "PrecisionCheck", "RANKING_METRICS", "ReviewThreshold", "Verdict",
-    "comparable_groups", "comparison_table", "evaluate_file", "evaluate_run", "experiments_csv", "experiments_json",
+    "Evaluation", "EvaluationError", "Evidence", "PrecisionCheck", "RANKING_METRICS", "ReviewThreshold", "Verdict",
+    "comparable_groups", "comparison_table", "comparison_with_intervals", "evaluate_file", "evaluate_run",
+    "experiments_csv", "experiments_json",
     "filter_errors", "markdown_report", "recommend", "recommendation", "serving_precision", "suggested_threshold",
     "test_evaluation", "transformer_verdict",
     # multi-label runs

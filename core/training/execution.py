@@ -25,7 +25,9 @@ from core.training.model_card import write_model_card
 from core.models.model_kinds import model_kinds
 from core.platform.config import AppConfig, ModelConfig
 from core.data.dataset_versions import DatasetVersion, load_dataset_version
-from core.evaluation.scoring import Evaluation, ScoredSet, evaluate, save_scores, score_split
+from core.evaluation.scoring import (
+    VALIDATION_SCORES_FILE, Evaluation, ScoredSet, evaluate, save_scores, score_split,
+)
 from core.evaluation.tag_scoring import evaluate_tags, save_tag_scores
 from core.models.pretrained import model_fingerprint, token_counter
 from core.training.recipe import DataProfile, Recipe, plan_recipe
@@ -279,9 +281,10 @@ def stop_followers(exit_code: int, message: str = "") -> None:
 
 def _label_results(model: TextClassifier, version: DatasetVersion, folder: Path, handle: RunHandle,
                    config: AppConfig) -> dict:
-    """A single-label model on the validation and test splits (the test scores kept for the Evaluate page), and
+    """A single-label model on the validation and test splits (the scores of both kept for the Evaluate page), and
     its reduced precisions checked on validation."""
     validation, validation_scores = split_evaluation(model, version, "validation")
+    save_scores(folder, validation_scores, VALIDATION_SCORES_FILE)
     if validation_scores.texts:
         handle.report(message="checking reduced precision")
         check = model.precision_check(validation_scores.texts, validation_scores.y_true.tolist(),
