@@ -125,9 +125,12 @@ class Evidence:
         return all(run in self.predictions for run in runs)
 
 
-def with_intervals(table: pd.DataFrame, metric: str, evidence: Evidence | None) -> pd.DataFrame:
-    """The table with each run's validation interval for ``metric`` (``validation <metric> low``/``high``)."""
-    low, high = f"validation {metric} low", f"validation {metric} high"
+def with_intervals(table: pd.DataFrame, metric: str, evidence: Evidence | None, split: str = "validation"
+                   ) -> pd.DataFrame:
+    """The table with each run's interval for ``metric`` on ``split`` (columns ``validation macro_f1 low`` and
+    ``high``; ``macro_f1 low`` and ``high`` for the test split), empty where there is no evidence."""
+    column = f"validation {metric}" if split == "validation" else metric
+    low, high = f"{column} low", f"{column} high"
     if evidence is None or metric not in METRICS or not evidence.covers(table["run"].tolist()):
         return table.assign(**{low: None, high: None})
     found = {run: evidence.interval(run, metric) for run in table["run"]}

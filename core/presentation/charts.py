@@ -65,11 +65,18 @@ OUTCOME_COLOURS = {"correct": "#12B886", "wrong": "#E03131"}
 
 
 def comparison_bars(table: pd.DataFrame, metric: str, metric_name: str) -> go.Figure:
-    """One bar per run on the chosen test metric, baselines and transformers coloured apart."""
+    """One bar per run on the chosen test metric, baselines and transformers coloured apart; its bootstrap
+    interval as an error bar where the table has one (``<metric> low`` / ``high``)."""
     ordered = table.sort_values(metric, ascending=False)
+    bars: dict = {}
+    low, high = f"{metric} low", f"{metric} high"
+    if low in ordered and ordered[low].notna().all():
+        ordered = ordered.assign(_above=ordered[high] - ordered[metric], _below=ordered[metric] - ordered[low])
+        bars = {"error_y": "_above", "error_y_minus": "_below"}
     figure = px.bar(ordered, x="run", y=metric, color="family", color_discrete_map=FAMILY_COLOURS,
                     hover_data=["model", "preset", "texts/s"], text=ordered[metric].map("{:.3f}".format),
-                    title=f"Test {metric_name} per run", labels={metric: metric_name, "run": ""})
+                    title=f"Test {metric_name} per run" + (" (bars: bootstrap interval)" if bars else ""),
+                    labels={metric: metric_name, "run": ""}, **bars)
     figure.update_xaxes(tickvals=ordered["run"], ticktext=ordered["model"] + "<br>" + ordered["run"].str[-6:])
     figure.update_yaxes(range=[0, 1])
     return _tidy(figure, 360)

@@ -18,7 +18,7 @@ from core.evaluation.scoring import (
 )
 from core.evaluation.tag_scoring import TAG_SCORES_FILE, TagEvaluation, co_occurrence, load_tag_scores, tag_mistakes
 from core.experiments.comparison import (
-    RANKING_METRICS, TAG_RANKING_METRICS, Evidence, comparable_groups, comparison_table, recommend,
+    RANKING_METRICS, TAG_RANKING_METRICS, Evidence, Recommendation, comparable_groups, comparison_table, recommend,
     tag_comparison_table, transformer_verdict, with_intervals,
 )
 from core.experiments.reports import (
@@ -78,12 +78,13 @@ class Verdict:
     candidates: tuple[dict, ...] = ()
 
 
-def validation_evidence(studio: Studio, records: list[RunRecord]) -> Evidence | None:
-    """The runs' stored validation predictions, ready to be compared text by text (None when some run has none:
-    trained before they were kept, or a tagger)."""
+def stored_evidence(studio: Studio, records: list[RunRecord], scores_file: str = VALIDATION_SCORES_FILE
+                    ) -> Evidence | None:
+    """The runs' stored predictions on one split (validation by default), ready to be compared text by text;
+    None when some run has none (trained before validation predictions were kept, or a tagger)."""
     scored = {}
     for record in records:
-        found = load_scores(run_folder(studio.workspace, record.run_id), VALIDATION_SCORES_FILE)
+        found = load_scores(run_folder(studio.workspace, record.run_id), scores_file)
         if found is None:
             return None
         scored[record.run_id] = found
@@ -93,12 +94,17 @@ def validation_evidence(studio: Studio, records: list[RunRecord]) -> Evidence | 
 
 def comparison_with_intervals(studio: Studio, caller: Caller, records: list[RunRecord], metric: str = "macro_f1"
                               ) -> tuple[pd.DataFrame, Evidence | None]:
-    """Single-label runs on one split side by side (test evaluations), with each run's validation interval for
-    ``metric``, and the evidence the recommendation judges leads on."""
+    """Single-label runs on one split side by side (test evaluations), with each run's validation and test
+    interval for ``metric``, and the validation evidence the recommendation judges leads on."""
     table = comparison_table([(record, test_evaluation(studio, caller, record)) for record in records])
-    evidence = validation_evidence(studio, records)
+    evidence = stored_evidence(studio, records)
+
+    def intervals() -> pd.DataFrame:
+        tested = with_intervals(table, metric, stored_evidence(studio, records, SCORES_FILE), split="test")
+        return with_intervals(tested, metric, evidence)
+
     remembered = ("intervals", str(studio.workspace.root), tuple(sorted(r.run_id for r in records)), metric)
-    return studio.remembered(remembered, lambda: with_intervals(table, metric, evidence)), evidence
+    return studio.remembered(remembered, intervals), evidence
 
 
 def recommendation(studio: Studio, caller: Caller, records: list[RunRecord]) -> Verdict:
@@ -175,7 +181,7 @@ def evaluate_file(studio: Studio, caller: Caller, run: str | Path, table: RawTab
 
 
 __all__ = [
-    "Evaluation", "EvaluationError", "Evidence", "PrecisionCheck", "RANKING_METRICS", "ReviewThreshold", "Verdict",
+    "Evaluation", "EvaluationError", "Evidence", "PrecisionCheck", "RANKING_METRICS", "Recommendation", "ReviewThreshold", "Verdict",
     "comparable_groups", "comparison_table", "comparison_with_intervals", "evaluate_file", "evaluate_run",
     "experiments_csv", "experiments_json",
     "filter_errors", "markdown_report", "recommend", "recommendation", "serving_precision", "suggested_threshold",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from core.presentation import charts
@@ -12,8 +13,8 @@ from core.services.accounts import Permission
 from core.services.classification import explain_with_run, review_threshold
 from core.services.datasets import dataset_version, edited_test_split_note, guess_columns
 from core.services.evaluation import (
-    RANKING_METRICS, Evaluation, EvaluationError, PrecisionCheck, ReviewThreshold, comparable_groups,
-    comparison_table, evaluate_file, experiments_csv, experiments_json, filter_errors, markdown_report, recommend,
+    RANKING_METRICS, Evaluation, EvaluationError, PrecisionCheck, Recommendation, ReviewThreshold,
+    comparable_groups, comparison_with_intervals, evaluate_file, experiments_csv, experiments_json, filter_errors, markdown_report, recommend,
     TAG_RANKING_METRICS, TagEvaluation, co_occurrence, evaluate_tag_file, gives_tags, serving_precision,
     suggested_threshold, tag_evaluation, tag_markdown_report, tag_mistakes, tag_runs, test_evaluation,
     transformer_verdict,
@@ -159,8 +160,23 @@ def training_details(record: RunRecord, config: AppConfig, key: str) -> None:
         st.plotly_chart(charts.training_curve(record.history), width="stretch", key=f"curve:{key}")
 
 
-def publish_section(record: RunRecord) -> None:
-    """Publish with a confirmation step; restore the previous model in one click."""
+def choice_words(record: RunRecord, recommended: Recommendation | None) -> str:
+    """What the comparison said of this run, for the publish dialog ("" when it said nothing)."""
+    if recommended is None:
+        return ""
+    if recommended.run_id != record.run_id:
+        if record.run_id in recommended.tied:
+            return ("On the validation texts it cannot be told apart from the recommended run "
+                    f"({name_of_run(studio, caller, recommended.run_id)}), which is cheaper or faster. ")
+        return f"It is not the recommended run ({name_of_run(studio, caller, recommended.run_id)}). "
+    if recommended.clear is False:
+        return "It is the recommended run, though the compared runs cannot be told apart on the validation texts. "
+    return "It is the recommended run. "
+
+
+def publish_section(record: RunRecord, recommended: Recommendation | None = None) -> None:
+    """Publish with a confirmation step (saying what the comparison recommended); restore the previous model in
+    one click."""
     st.subheader("4 · Publish")
     if notice := st.session_state.pop(PUBLISH_NOTICE, None):
         st.success(notice)
@@ -180,8 +196,8 @@ def publish_section(record: RunRecord) -> None:
         afterwards = ("the current model can be restored in one click." if current is not None else
                       "nothing is published yet, so this becomes the first model in use.")
         (st.error if check.worse else st.warning)(
-            f"Publish **{record.name}**? {check.message} Everyone classifying feedback will use it from their "
-            f"next prediction; {afterwards}")
+            f"Publish **{record.name}**? {check.message} {choice_words(record, recommended)}Everyone classifying "
+            f"feedback will use it from their next prediction; {afterwards}")
         yes, no = st.columns(2)
         if yes.button("Yes, publish the lower-scoring model" if check.worse else "Yes, publish",
                       key="confirm_publish_yes", type="secondary" if check.worse else "primary"):
@@ -275,39 +291,55 @@ def choose_group(groups: dict) -> tuple[tuple[str, str], list[RunRecord]]:
     return chosen, sorted(groups[chosen], key=lambda r: r.created_at)
 
 
-def comparison(chosen: tuple[str, str], records: list[RunRecord]) -> tuple[list, str]:
+def with_interval(row: pd.Series, column: str) -> str:
+    """A score with its interval, "0.812 (0.78–0.84)", or the score alone without one."""
+    if pd.isna(row[column]):
+        return "—"
+    if pd.isna(row.get(f"{column} low")):
+        return f"{row[column]:.3f}"
+    return f"{row[column]:.3f} ({row[f'{column} low']:.2f}–{row[f'{column} high']:.2f})"
+
+
+def comparison(chosen: tuple[str, str], records: list[RunRecord]) -> tuple[list, Recommendation]:
     """Step 2: the runs side by side on the chosen metric, the recommended one, and the experiment record;
-    returns each run with its evaluation and the recommended run's id."""
+    returns each run with its evaluation and the recommendation."""
     st.subheader("2 · Comparison")
     with st.spinner("Evaluating runs…"):
         pairs = [(record, test_evaluation(studio, caller, record)) for record in records]
     metric = st.selectbox("Rank by", list(RANKING_METRICS), format_func=RANKING_METRICS.get, key="rank_metric")
-    table = comparison_table(pairs)
-    best = recommend(table, metric)
+    table, evidence = comparison_with_intervals(studio, caller, records, metric)
+    best = recommend(table, metric, evidence)
     by_run = table.set_index("run")
-    st.success(f"Recommended: **{by_run.loc[best.run_id, 'name']}** — {best.reason}")
-    verdict = transformer_verdict(table, metric)
+    (st.warning if best.clear is False else st.success)(
+        f"Recommended: **{plain(by_run.loc[best.run_id, 'name'])}** — {plain(best.reason)}")
+    verdict = transformer_verdict(table, metric, evidence)
     if verdict:
-        st.caption(verdict)
+        st.caption(plain(verdict))
+    if evidence is None:
+        st.caption("No intervals: some of these runs were trained before their validation predictions were kept.")
     st.plotly_chart(charts.comparison_bars(table, metric, RANKING_METRICS[metric]), width="stretch", key="comparison")
     # The columns people compare, best first by the chosen metric; every other figure is in the downloads.
     # (weighted F1 only when it ranks: the columns must fit the page's width)
     shown = ["name", metric, f"validation {metric}", *[m for m in ("accuracy", "macro_f1") if m != metric],
              "calibration error", "texts/s", "train time (s)"]
     widths = COMPARISON_WIDTHS
+    table = table.assign(**{f"validation {metric}": [with_interval(row, f"validation {metric}")
+                                                     for _, row in table.iterrows()]})
     st.dataframe(table.sort_values([metric, "name"], ascending=[False, True])[shown], hide_index=True,
                  width="stretch",
                  column_config={"name": st.column_config.TextColumn("run", width=widths["run"])}
                  | {name: st.column_config.NumberColumn(RANKING_METRICS[name], format="%.3f", width=widths["figure"])
                     for name in RANKING_METRICS}
-                 | {f"validation {metric}": st.column_config.NumberColumn(f"validation {RANKING_METRICS[metric]}",
-                                                                        format="%.3f", width=widths["validation"]),
+                 | {f"validation {metric}": st.column_config.TextColumn(
+                     f"validation {RANKING_METRICS[metric]}", width=widths["validation"],
+                     help="On the validation split, with its bootstrap interval: runs whose intervals overlap "
+                          "much may not really differ (the recommendation compares them text by text)."),
                     "calibration error": st.column_config.NumberColumn(format="%.3f",
                                                                        width=widths["calibration error"]),
                     "texts/s": st.column_config.NumberColumn(format="%.0f", width=widths["texts/s"]),
                     "train time (s)": st.column_config.NumberColumn(format="%.1f", width=widths["train time (s)"])})
     experiment_downloads(chosen[0], pairs)
-    return pairs, best.run_id
+    return pairs, best
 
 
 def experiment_downloads(version_ref: str, pairs: list) -> None:
@@ -435,9 +467,9 @@ if not groups:
     st.stop()
 chosen, records = choose_group(groups)
 if all(gives_tags(r) for r in records):
-    record = tag_comparison(records)
+    record, recommended = tag_comparison(records), None
 else:
-    pairs, best_run_id = comparison(chosen, records)
-    record = one_run(pairs, best_run_id)
-publish_section(record)
+    pairs, recommended = comparison(chosen, records)
+    record = one_run(pairs, recommended.run_id)
+publish_section(record, recommended)
 delete_section(record)
