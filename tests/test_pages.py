@@ -265,6 +265,7 @@ def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_worksp
     zero_shot = app.checkbox(key="kind:zero_shot")  # opt-in, and said what it is for
     assert not zero_shot.value and "label names themselves" in zero_shot.help
     assert not app.checkbox(key="kind:few_shot").value  # the demo's labels have dozens of texts each
+    assert "Before you train: 5 of 5 labels have fewer than 20 validation texts" in texts(app)
     # Baselines only: no preset promising "the best model within about 20 minutes" for a 20-second job.
     assert not app.get("radio") and "within about" not in texts(app) and "need no preset" in texts(app)
     app.button(key="start_training").click().run()
@@ -466,6 +467,8 @@ def test_data_page_numbers_its_steps_shows_split_counts_and_clears_a_refused_fil
     counts = app.dataframe[-1].value
     assert counts.loc["(all labels)"].sum() == 60 and set(counts.columns) == {"train", "validation", "test"}
     assert "same seed always draws the same split" in next(n for n in app.number_input if n.label == "Seed").help
+    thin = next(w.value for w in app.warning if "validation texts" in w.value)  # 30 texts a label: too few to judge
+    assert thin.startswith("2 of 2 labels have fewer than 20 validation texts") and "larger validation share" in thin
 
     app.file_uploader(key="upload:0").set_value(("broken.csv", b"\x00\x01\x02\xff\xfe", "text/csv")).run()
     assert any("This file cannot be used" in e.value and "broken.csv" in e.value for e in app.error)

@@ -64,3 +64,16 @@ def test_empty_splits_get_nothing(plan):
     texts, labels = make_data({"a": 20, "b": 10})
     counts = Counter(stratified_split(texts, labels, plan))
     assert counts["test"] == 0 and (counts["validation"] > 0) == (plan.validation > 0)
+
+
+def test_a_validation_split_too_thin_to_tell_models_apart_is_said_with_the_labels():
+    from core.data.split import thin_validation
+
+    counts = {"train": {"a": 80, "b": 40, "c": 10}, "validation": {"a": 25, "b": 8, "c": 3}, "test": {}}
+    said = thin_validation(counts, 20)
+    assert said.startswith("2 of 3 labels have fewer than 20 validation texts ('c' 3, 'b' 8)")
+    assert "larger validation share" in said
+    assert thin_validation(counts, 3) is None
+    assert thin_validation({"train": {"a": 5}, "validation": {}}, 20) is None
+    many = {"validation": {f"l{i}": i for i in range(10)}}
+    assert "and 5 more" in thin_validation(many, 20)

@@ -90,3 +90,21 @@ def split_table(counts: dict[str, dict[str, int]]) -> pd.DataFrame:
     table = pd.DataFrame(counts).fillna(0).astype(int).sort_index()
     table.loc["(all labels)"] = table.sum()
     return table
+
+
+def thin_validation(counts: dict[str, dict[str, int]], minimum: int) -> str | None:
+    """When some label (or tag) has fewer than ``minimum`` validation texts, in words: scores on so few texts
+    move by points from one draw to the next, so close models cannot be told apart (None when there are enough;
+    a split without validation texts is not judged here)."""
+    validation = counts.get("validation", {})
+    if not validation:
+        return None
+    thin = sorted((n, label) for label, n in validation.items() if n < minimum)
+    if not thin:
+        return None
+    named = ", ".join(f"'{label}' {n}" for n, label in thin[:5]) + (f" and {len(thin) - 5} more" if len(thin) > 5
+                                                                    else "")
+    return (f"{len(thin)} of {len(validation)} labels have fewer than {minimum} validation texts ({named}): scores "
+            f"on so few texts move by points from one draw to the next, so models that differ by a little cannot "
+            f"be told apart. A larger validation share (Split settings on the Data page) or more texts for those "
+            f"labels would tell them apart.")

@@ -23,7 +23,7 @@ from core.data.label_issues import (
 from core.data.label_issues import LabelCheckError
 from core.data.label_revision import checkable_frame, edited_test_split_note_of, revise_version
 from core.data.preparation import Preparation, prepare, prepare_texts, save_preparation, save_unlabelled
-from core.data.split import SplitPlan, split_table
+from core.data.split import SplitPlan, split_table, thin_validation
 from core.data.tag_issues import TagCheck, TagIssue, find_suspicious_tags
 from core.data.tag_preparation import TagPreparation, prepare_tags, save_tag_preparation
 from core.data.tags import TagError, TagFormat, TagShape, TaskGuess, TaskType, binary_columns, detect_task
@@ -180,7 +180,7 @@ __all__ = [
     "RareClassAction", "RawTable", "Severity", "SplitPlan", "ValidationReport", "check_labels",
     "check_version_labels", "dataset_version", "dataset_versions", "delete_dataset", "edited_test_split_note",
     "find_copies", "find_version_copies", "guess_columns", "note_upload", "prepare", "read_feedback_bytes",
-    "read_feedback_file", "revise_labels", "save_dataset", "prepare_texts", "save_unlabelled_dataset", "split_table", "suggest_dataset_name", "token_counter",
+    "read_feedback_file", "revise_labels", "save_dataset", "prepare_texts", "save_unlabelled_dataset", "split_table", "suggest_dataset_name", "thin_validation", "token_counter",
     "version_users",
     # multi-label data
     "TagCheck", "TagError", "TagFormat", "TagIssue", "TagPreparation", "TagShape", "TaskGuess", "TaskType",

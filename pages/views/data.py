@@ -16,8 +16,8 @@ from core.services.datasets import (
     DEMO_DATASET, CleaningOptions, DatasetError, DatasetVersion, EmbeddingCheck, Fix, IngestError, LabelCheck,
     LabelCheckError, LabelDecision, Preparation, RareClassAction, RawTable, SplitPlan, check_labels,
     check_version_labels, dataset_versions, delete_dataset, find_copies, find_version_copies, guess_columns,
-    note_upload, prepare, prepare_texts, revise_labels, save_dataset, save_unlabelled_dataset, split_table, suggest_dataset_name, token_counter,
-    version_users,
+    note_upload, prepare, prepare_texts, revise_labels, save_dataset, save_unlabelled_dataset, split_table,
+    suggest_dataset_name, thin_validation, token_counter, version_users,
     TagCheck, TagFormat, TagPreparation, TagShape, binary_columns, check_tags, detect_task, prepare_tags,
     save_tagged_dataset,
 )
@@ -505,6 +505,8 @@ def split_and_save(step, source: Source, prepared: Preparation | TagPreparation)
     st.caption(("Tagged texts per split (a text counts once per tag): " if tagged else "Examples per split: ")
                + " · ".join(f"{split} {sum(per_label.values()):,}" for split, per_label in preview.items()))
     st.plotly_chart(charts.split_distribution(preview), width="stretch")
+    if thin := thin_validation(preview, config.compare.min_validation_per_label):
+        st.warning(thin)
     with st.expander("Texts per tag and split" if tagged else "Examples per label and split"):
         st.dataframe(split_table(preview), width="stretch")
     name = dataset_name(source)

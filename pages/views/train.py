@@ -8,7 +8,7 @@ import streamlit as st
 from core.presentation import charts
 from core.presentation.display import progress_count, when
 from core.services.accounts import Permission
-from core.services.datasets import DatasetVersion, dataset_versions
+from core.services.datasets import DatasetVersion, dataset_versions, thin_validation
 from core.services.runs import (
     POOLINGS, PRESET_NAMES, Hyperparameters, Recipe, RunError, RunRecord, RunRequest, active_runs, cancel_run,
     follow_run, kinds_for, model_kinds, runs, start_runs, transformer_plan, workers_online,
@@ -165,6 +165,8 @@ def choose_version(versions: list[DatasetVersion]) -> DatasetVersion:
             else f"{len(version.labels)} labels")
     st.caption(f"{version.meta['rows']:,} examples · {kind} · {sizes['train']:,} train / "
                f"{sizes['validation']:,} validation / {sizes['test']:,} test")
+    if thin := thin_validation(version.meta["split_counts"], config.compare.min_validation_per_label):
+        st.caption(f"Before you train: {thin}")
     return version
 
 
