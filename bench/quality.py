@@ -99,14 +99,16 @@ def labelled_sets(data_dir: Path, scratch: Path) -> dict[str, LabelledSet]:
     }
 
 
-def train(labelled: LabelledSet, models: list[str], preset: str, workspace: Path) -> list[dict]:
-    """One ``python -m core train`` call; its JSON lines (one per model, then the recommendation)."""
+def train(labelled: LabelledSet, models: list[str], preset: str, workspace: Path,
+          extra_env: dict[str, str] | None = None) -> list[dict]:
+    """One ``python -m core train`` call (``extra_env``: e.g. a settings file); its JSON lines (one per model,
+    then the recommendation)."""
     command = [sys.executable, "-m", "core", "train", "--data", str(labelled.train), "--text-field", "text",
                "--label-field", labelled.label_field, "--models", ",".join(models), "--preset", preset,
                "--name", labelled.name]
     if labelled.test:
         command += ["--test-data", str(labelled.test)]
-    env = {**os.environ, "FEEDBACK_STUDIO_WORKSPACE": str(workspace)}
+    env = {**os.environ, "FEEDBACK_STUDIO_WORKSPACE": str(workspace), **(extra_env or {})}
     started = time.monotonic()
     done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     recipe_lines = [line.split("] ", 1)[1].strip() for line in done.stderr.splitlines()
