@@ -92,19 +92,31 @@ def stored_evidence(studio: Studio, records: list[RunRecord], scores_file: str =
     return Evidence.of(scored, settings.bootstrap_samples, settings.confidence, studio.config.training.seed)
 
 
-def comparison_with_intervals(studio: Studio, caller: Caller, records: list[RunRecord], metric: str = "macro_f1"
-                              ) -> tuple[pd.DataFrame, Evidence | None]:
-    """Single-label runs on one split side by side (test evaluations), with each run's validation and test
-    interval for ``metric``, and the validation evidence the recommendation judges leads on."""
-    table = comparison_table([(record, test_evaluation(studio, caller, record)) for record in records])
-    evidence = stored_evidence(studio, records)
+@dataclass(frozen=True)
+class Compared:
+    """Single-label runs on one split side by side: the table (test figures, validation and test intervals),
+    the recommendation, the transformer's verdict, and whether intervals could be worked out."""
 
-    def intervals() -> pd.DataFrame:
-        tested = with_intervals(table, metric, stored_evidence(studio, records, SCORES_FILE), split="test")
-        return with_intervals(tested, metric, evidence)
+    table: pd.DataFrame
+    best: Recommendation
+    transformer: str | None
+    intervals: bool
 
-    remembered = ("intervals", str(studio.workspace.root), tuple(sorted(r.run_id for r in records)), metric)
-    return studio.remembered(remembered, intervals), evidence
+
+def compare_runs(studio: Studio, caller: Caller, records: list[RunRecord], metric: str = "macro_f1") -> Compared:
+    """The runs compared on ``metric``: each run's intervals and the recommendation judged on the paired bootstrap
+    of the validation texts (worked out once per set of runs and metric, not on every page run)."""
+    pairs = [(record, test_evaluation(studio, caller, record)) for record in records]
+
+    def work() -> Compared:
+        evidence = stored_evidence(studio, records)
+        table = with_intervals(comparison_table(pairs), metric, stored_evidence(studio, records, SCORES_FILE), "test")
+        table = with_intervals(table, metric, evidence)
+        return Compared(table, recommend(table, metric, evidence), transformer_verdict(table, metric, evidence),
+                        evidence is not None)
+
+    return studio.remembered(("compared", str(studio.workspace.root), tuple(sorted(r.run_id for r in records)),
+                              metric), work)
 
 
 def recommendation(studio: Studio, caller: Caller, records: list[RunRecord]) -> Verdict:
@@ -115,14 +127,14 @@ def recommendation(studio: Studio, caller: Caller, records: list[RunRecord]) -> 
         table = tag_comparison_table(records)
         best = recommend(table, "micro_f1")
         return Verdict(best.run_id, best.reason, transformer_verdict(table, "micro_f1"))
-    table, evidence = comparison_with_intervals(studio, caller, records)
-    best = recommend(table, "macro_f1", evidence)
+    compared = compare_runs(studio, caller, records)
     candidates = tuple({"run": row["run"], "name": row["name"], "validation_macro_f1": row["validation macro_f1"],
                         "validation_interval": (None if pd.isna(row["validation macro_f1 low"])
                                                 else [round(row["validation macro_f1 low"], 4),
                                                       round(row["validation macro_f1 high"], 4)])}
-                       for _, row in table.iterrows())
-    return Verdict(best.run_id, best.reason, transformer_verdict(table, "macro_f1", evidence), best.clear, candidates)
+                       for _, row in compared.table.iterrows())
+    best = compared.best
+    return Verdict(best.run_id, best.reason, compared.transformer, best.clear, candidates)
 
 
 def tag_runs(studio: Studio, caller: Caller, records: list[RunRecord]) -> pd.DataFrame:
@@ -182,7 +194,7 @@ def evaluate_file(studio: Studio, caller: Caller, run: str | Path, table: RawTab
 
 __all__ = [
     "Evaluation", "EvaluationError", "Evidence", "PrecisionCheck", "RANKING_METRICS", "Recommendation", "ReviewThreshold", "Verdict",
-    "comparable_groups", "comparison_table", "comparison_with_intervals", "evaluate_file", "evaluate_run",
+    "Compared", "comparable_groups", "compare_runs", "comparison_table", "evaluate_file", "evaluate_run",
     "experiments_csv", "experiments_json",
     "filter_errors", "markdown_report", "recommend", "recommendation", "serving_precision", "suggested_threshold",
     "test_evaluation", "transformer_verdict",

@@ -506,7 +506,7 @@ def split_and_save(step, source: Source, prepared: Preparation | TagPreparation)
                + " · ".join(f"{split} {sum(per_label.values()):,}" for split, per_label in preview.items()))
     st.plotly_chart(charts.split_distribution(preview), width="stretch")
     if thin := thin_validation(preview, config.compare.min_validation_per_label):
-        st.warning(thin)
+        st.warning(plain(thin))
     with st.expander("Texts per tag and split" if tagged else "Examples per label and split"):
         st.dataframe(split_table(preview), width="stretch")
     name = dataset_name(source)

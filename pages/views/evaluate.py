@@ -14,7 +14,7 @@ from core.services.classification import explain_with_run, review_threshold
 from core.services.datasets import dataset_version, edited_test_split_note, guess_columns
 from core.services.evaluation import (
     RANKING_METRICS, Evaluation, EvaluationError, PrecisionCheck, Recommendation, ReviewThreshold,
-    comparable_groups, comparison_with_intervals, evaluate_file, experiments_csv, experiments_json, filter_errors, markdown_report, recommend,
+    comparable_groups, compare_runs, evaluate_file, experiments_csv, experiments_json, filter_errors, markdown_report, recommend,
     TAG_RANKING_METRICS, TagEvaluation, co_occurrence, evaluate_tag_file, gives_tags, serving_precision,
     suggested_threshold, tag_evaluation, tag_markdown_report, tag_mistakes, tag_runs, test_evaluation,
     transformer_verdict,
@@ -307,15 +307,14 @@ def comparison(chosen: tuple[str, str], records: list[RunRecord]) -> tuple[list,
     with st.spinner("Evaluating runs…"):
         pairs = [(record, test_evaluation(studio, caller, record)) for record in records]
     metric = st.selectbox("Rank by", list(RANKING_METRICS), format_func=RANKING_METRICS.get, key="rank_metric")
-    table, evidence = comparison_with_intervals(studio, caller, records, metric)
-    best = recommend(table, metric, evidence)
+    compared = compare_runs(studio, caller, records, metric)
+    table, best = compared.table, compared.best
     by_run = table.set_index("run")
     (st.warning if best.clear is False else st.success)(
         f"Recommended: **{plain(by_run.loc[best.run_id, 'name'])}** — {plain(best.reason)}")
-    verdict = transformer_verdict(table, metric, evidence)
-    if verdict:
-        st.caption(plain(verdict))
-    if evidence is None:
+    if compared.transformer:
+        st.caption(plain(compared.transformer))
+    if not compared.intervals:
         st.caption("No intervals: some of these runs were trained before their validation predictions were kept.")
     st.plotly_chart(charts.comparison_bars(table, metric, RANKING_METRICS[metric]), width="stretch", key="comparison")
     # The columns people compare, best first by the chosen metric; every other figure is in the downloads.

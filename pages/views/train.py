@@ -166,7 +166,7 @@ def choose_version(versions: list[DatasetVersion]) -> DatasetVersion:
     st.caption(f"{version.meta['rows']:,} examples · {kind} · {sizes['train']:,} train / "
                f"{sizes['validation']:,} validation / {sizes['test']:,} test")
     if thin := thin_validation(version.meta["split_counts"], config.compare.min_validation_per_label):
-        st.caption(f"Before you train: {thin}")
+        st.caption(f"Before you train: {plain(thin)}")
     return version
 
 
