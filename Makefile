@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 API_PORT ?= 8502
 
-.PHONY: run test test-fast bench bench-labels bench-baselines bench-multilabel bench-topics bench-zero-shot bench-few-shot bench-choice bench-app bench-scale bench-quality install install-dev clean-venv
+.PHONY: run test test-fast bench bench-labels bench-baselines bench-multilabel bench-topics bench-zero-shot bench-few-shot bench-choice bench-active bench-app bench-scale bench-quality install install-dev clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ bench-scale: install-dev
 # needs ../shared/data or --data-dir). Pass options with ARGS, e.g. ARGS="--sets uci --repeat ''".
 bench-quality: install
 	$(BIN)/python -m bench.quality $(ARGS)
+
+# Which texts to label next: the Label page's choice against random draws, four sets, three seeds (~4 min).
+bench-active: install
+	$(BIN)/python -m bench.active_learning $(ARGS)
 
 # Model choice: is the recommended run the test winner (or rightly unsure)? Five sets, three seeds (~40 min).
 bench-choice: install
