@@ -60,7 +60,7 @@ def test_a_clear_lead_is_recommended_and_said_clear():
                                                                       "baseline, BASE, by 0.")
 
 
-def test_a_lead_within_the_noise_is_no_clear_winner_and_the_cheaper_model_is_recommended():
+def test_a_lead_within_the_noise_is_no_clear_winner_said_with_the_cheaper_choice_named():
     """As seen on the airline tweets: the baseline 0.014 ahead on a small validation split."""
     y_true, baseline = predictions(2, n=150)
     transformer = changed(y_true, baseline, fix=6, spoil=8, seed=3)  # 2 texts worse overall, on other texts
@@ -70,16 +70,18 @@ def test_a_lead_within_the_noise_is_no_clear_winner_and_the_cheaper_model_is_rec
                                         "weak": ("tfidf_nb", "baseline", hopeless, 950.0)})
     best = recommend(table, "macro_f1", evidence)
     assert best.clear is False and set(best.tied) == {"base", "tuned"}  # the weak one is clearly worse: not tied
-    assert best.run_id == "base"
+    assert best.run_id == "base" and best.cheaper is None  # the best on validation, and the cheapest already
     assert best.reason.startswith("no clear winner: on these 150 validation texts the validation macro-F1 of BASE ")
-    assert "cannot be told apart" in best.reason and "Of them, BASE is recommended" in best.reason
+    assert "cannot be told apart" in best.reason and "BASE is recommended, the best on validation though not by " \
+                                                      "a clear margin" in best.reason
     verdict = transformer_verdict(table, "macro_f1", evidence)
     assert verdict.startswith("The fine-tuned transformer and the best baseline, BASE, cannot be told apart")
 
-    # the tie goes to the cheaper one even when the costlier one leads within the noise
+    # the costlier one ahead within the noise: recommended (the best guess there is), the cheaper one named
     table.loc[table["run"] == "tuned", "validation macro_f1"] = 0.99
     tie = recommend(table, "macro_f1", evidence)
-    assert tie.clear is False and tie.run_id == "base" and "the cheapest to train and serve" in tie.reason
+    assert tie.clear is False and tie.run_id == "tuned" and tie.cheaper == "base"
+    assert "BASE is as good within the noise and cheaper to train and serve" in tie.reason
 
 
 def test_intervals_are_added_per_run_and_runs_without_evidence_keep_the_plain_rule():
@@ -113,6 +115,7 @@ def test_trained_runs_keep_their_validation_predictions_and_the_command_line_say
     _print_recommendation(studio, caller, records)
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["clear"] is verdict.clear and line["recommended"] == verdict.run_id
+    assert line["tied"] == list(verdict.tied) and (line["tied"] == []) == verdict.clear
     assert [c["validation_interval"] for c in line["candidates"]] == [c["validation_interval"]
                                                                       for c in verdict.candidates]
     studio.close()

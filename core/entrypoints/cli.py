@@ -337,7 +337,8 @@ def _print_recommendation(studio: Studio, caller: Caller, records: list[RunRecor
     validation macro-F1 with its interval), and whether fine-tuning paid off."""
     verdict = recommendation(studio, caller, records)
     print(json.dumps({"recommended": verdict.run_id, "reason": verdict.reason, "verdict": verdict.transformer,
-                      "clear": verdict.clear, "candidates": list(verdict.candidates)}), flush=True)
+                      "clear": verdict.clear, "candidates": list(verdict.candidates), "tied": list(verdict.tied),
+                      "cheaper": verdict.cheaper}), flush=True)
 
 
 def command_train(args: argparse.Namespace) -> int:

@@ -88,8 +88,10 @@ class Recommendation:
     #: Whether the lead is outside the paired interval of every other run (None: no per-text validation
     #: predictions to tell, e.g. runs trained before they were kept, or tag runs).
     clear: bool | None = None
-    #: The runs that could not be told apart from the best (the recommended one chosen among them).
+    #: The runs that could not be told apart from the best (itself first).
     tied: tuple[str, ...] = ()
+    #: Of those, one cheaper to train and serve than the recommended run (None: none is).
+    cheaper: str | None = None
 
 
 @dataclass(frozen=True)
@@ -174,9 +176,9 @@ def _metric_name(metric: str) -> str:
 
 def recommend(table: pd.DataFrame, metric: str = "macro_f1", evidence: Evidence | None = None
               ) -> Recommendation | None:
-    """The best run by ``metric`` on the validation split, when its lead over every other run is clear on the
-    paired bootstrap of the validation texts; otherwise the cheapest and fastest of the runs that cannot be told
-    apart from it, said plainly. ``reason`` in words."""
+    """The best run by ``metric`` on the validation split, said to be a clear choice only when its lead over every
+    other run is clear on the paired bootstrap of the validation texts; otherwise said plainly that the runs
+    cannot be told apart, naming a cheaper one among them. ``reason`` in words."""
     name = _metric_name(metric)
     if table.empty:
         return None
@@ -220,24 +222,20 @@ def _judged(ranked: pd.DataFrame, metric: str, name: str, evidence: Evidence) ->
         return Recommendation(str(best["run"]), metric, float(best[f"validation {metric}"]),
                               _with_test_and_speed(reason, best, metric), clear=True)
     candidates = [best["run"], *tied]
-    chosen = rows[min(candidates, key=lambda run: (_cost(rows[run]["kind"]), -(rows[run]["texts/s"] or 0.0)))]
+    cheapest = rows[min(candidates, key=lambda run: (_cost(rows[run]["kind"]), -(rows[run]["texts/s"] or 0.0)))]
+    cheaper = cheapest if _cost(cheapest["kind"]) < _cost(best["kind"]) else None
     closest = differences[tied[0]]
     scores = ", ".join(f"{rows[run]['model']} {evidence.interval(run, metric).words()}" for run in candidates)
     reason = (f"no clear winner: on these {texts} the validation {name} of {scores} cannot be told apart "
               f"({best['model']} − {rows[tied[0]]['model']} = {closest.value:+.3f}, paired {share} interval "
-              f"{closest.low:+.3f} to {closest.high:+.3f}). Of them, {chosen['model']} is recommended: "
-              + _tie_break_words(chosen, best))
-    return Recommendation(str(chosen["run"]), metric, float(chosen[f"validation {metric}"]),
-                          _with_test_and_speed(reason, chosen, metric), clear=False, tied=tuple(candidates))
-
-
-def _tie_break_words(chosen: pd.Series, best: pd.Series) -> str:
-    """Why the chosen one of runs that cannot be told apart."""
-    if chosen["run"] == best["run"]:
-        return "it ranks first on validation (not by a clear margin) and none of the others is cheaper"
-    if _cost(chosen["kind"]) < _cost(best["kind"]):
-        return "the cheapest to train and serve"
-    return "as cheap as any of them, and the fastest to classify"
+              f"{closest.low:+.3f} to {closest.high:+.3f}). {best['model']} is recommended, the best on validation "
+              "though not by a clear margin")
+    if cheaper is not None:
+        reason += (f"; {cheaper['model']} is as good within the noise and cheaper to train and serve — choose it "
+                   "if that matters more than a possible point or two")
+    return Recommendation(str(best["run"]), metric, float(best[f"validation {metric}"]),
+                          _with_test_and_speed(reason, best, metric), clear=False, tied=tuple(candidates),
+                          cheaper=None if cheaper is None else str(cheaper["run"]))
 
 
 def _with_test_and_speed(reason: str, row: pd.Series, metric: str) -> str:

@@ -76,6 +76,9 @@ class Verdict:
     clear: bool | None = None
     #: Per run, its validation metric and the interval of it (None where there are no validation predictions).
     candidates: tuple[dict, ...] = ()
+    #: Without a clear winner: the runs that cannot be told apart, and one of them cheaper than the recommended.
+    tied: tuple[str, ...] = ()
+    cheaper: str | None = None
 
 
 def stored_evidence(studio: Studio, records: list[RunRecord], scores_file: str = VALIDATION_SCORES_FILE
@@ -134,7 +137,7 @@ def recommendation(studio: Studio, caller: Caller, records: list[RunRecord]) -> 
                                                       round(row["validation macro_f1 high"], 4)])}
                        for _, row in compared.table.iterrows())
     best = compared.best
-    return Verdict(best.run_id, best.reason, compared.transformer, best.clear, candidates)
+    return Verdict(best.run_id, best.reason, compared.transformer, best.clear, candidates, best.tied, best.cheaper)
 
 
 def tag_runs(studio: Studio, caller: Caller, records: list[RunRecord]) -> pd.DataFrame:

@@ -167,7 +167,8 @@ def choice_words(record: RunRecord, recommended: Recommendation | None) -> str:
     if recommended.run_id != record.run_id:
         if record.run_id in recommended.tied:
             return ("On the validation texts it cannot be told apart from the recommended run "
-                    f"({name_of_run(studio, caller, recommended.run_id)}), which is cheaper or faster. ")
+                    f"({name_of_run(studio, caller, recommended.run_id)})"
+                    + (", and it is cheaper to train and serve. " if record.run_id == recommended.cheaper else ". "))
         return f"It is not the recommended run ({name_of_run(studio, caller, recommended.run_id)}). "
     if recommended.clear is False:
         return "It is the recommended run, though the compared runs cannot be told apart on the validation texts. "
