@@ -17,7 +17,8 @@ from core.data.split import SplitPlan
 from core.data.topic_labels import TopicLabels, save_topic_labels
 from core.services import Caller, Studio
 from core.services.labelling import (
-    ZERO_SHOT_NAME, label_texts, labelling_versions, learning_curve, next_batch, save_and_retrain, waiting,
+    ZERO_SHOT_DESCRIBED, ZERO_SHOT_NAME, describe_labels, descriptions, label_texts, labelling_versions,
+    learning_curve, next_batch, save_and_retrain, waiting,
 )
 from core.training.runs import RunState
 from tests.conftest import ANALYST, QueueWithWorker
@@ -26,12 +27,13 @@ from tests.test_topic_jobs import save_texts
 ME = Caller(ANALYST)
 
 
-def save_draft(workspace, config):
+def save_draft(workspace, config, rename: dict[str, str] | None = None):
     """The demo feedback without labels, then a draft labelled 'from topics' for 60 % of its texts (each text's
-    topic standing for its true label), the rest left without one; the draft and the true labels by line."""
+    topic standing for its true label, named as ``rename`` says), the rest left without one; the draft and the
+    true labels (as named) by line."""
     rows = read_feedback_file(DEMO_DATASET, 10_000_000).records
     texts = save_texts(workspace, config, [{"text": r["text"]} for r in rows])
-    truth = {r["text"]: r["label"] for r in rows}
+    truth = {r["text"]: (rename or {}).get(r["label"], r["label"]) for r in rows}
     names = sorted(set(truth.values()))
     frame = texts.frame()
     assignment = [names.index(truth[t]) if i % 5 < 3 else None for i, t in enumerate(frame["text"])]
@@ -148,4 +150,47 @@ def test_a_large_version_is_asked_about_from_a_sample_drawn_again_when_it_is_use
         label_texts(studio, ME, version.ref, {p.line: None for p in batch})  # skipped
     assert [len(lines) for lines in asked] == [6, 2, 6]  # 8 candidates: 6, the 2 left, then 8 drawn anew
     assert not asked[0] & asked[1] and not (asked[0] | asked[1]) & asked[2]
+    studio.close()
+
+
+#: What each demo label covers, in a sentence (the names the test hides behind "topic 1" … "topic 5").
+DEMO_MEANINGS = {
+    "app_website": "the app or the website: pages, links, log-in, notifications",
+    "billing": "payments, charges, refunds, invoices and discounts",
+    "customer_service": "the support staff and how they answered",
+    "delivery": "parcels, couriers, late or missing deliveries",
+    "product_quality": "how well the product is made: fabric, fit, breaking, shrinking",
+}
+
+
+def test_a_sentence_per_label_makes_the_first_guesses_better_when_the_names_say_nothing(isolated_workspace,
+                                                                                        config):
+    """Topics named "topic 1" … "topic 5": zero-shot by the names alone guesses near chance; with a sentence
+    saying what each covers, far better (the packaged MiniLM reads them)."""
+    hidden = {label: f"topic {i}" for i, label in enumerate(sorted(DEMO_MEANINGS), 1)}
+    config = dataclasses.replace(config, labelling=dataclasses.replace(config.labelling, batch=60, candidates=60))
+    version, truth = save_draft(isolated_workspace, config, hidden)
+    studio = Studio(config)
+
+    def guessed_right() -> float:
+        _, batch = next_batch(studio, ME, version.ref)
+        assert len(batch) == 60
+        return sum(p.guess == truth[p.line] for p in batch) / len(batch)
+
+    by_names = guessed_right()
+    kept = describe_labels(studio, ME, version.ref, {hidden[label]: text for label, text in DEMO_MEANINGS.items()})
+    assert descriptions(studio, ME, version.ref) == kept and len(kept) == 5
+    guesser, _ = next_batch(studio, ME, version.ref)
+    assert guesser.name == ZERO_SHOT_DESCRIBED
+    described = guessed_right()
+    assert described >= by_names + 0.25 and described >= 0.6, (by_names, described)
+
+    with pytest.raises(DatasetError, match="'topic 9' is not one of comments/v2's labels"):
+        describe_labels(studio, ME, version.ref, {"topic 9": "anything"})
+    with pytest.raises(DatasetError, match="longer than 300 characters"):
+        describe_labels(studio, ME, version.ref, {"topic 1": "word " * 100})
+    assert describe_labels(studio, ME, version.ref, {"topic 1": "  "}) == {k: v for k, v in kept.items()
+                                                                          if k != "topic 1"}  # emptied: removed
+    events = query_events(studio.store, event_types=["labels_described"])
+    assert len(events) == 2
     studio.close()

@@ -27,6 +27,10 @@ def test_a_batch_is_labelled_from_the_guesses_and_every_ten_labels_retrain_a_mod
     assert app.selectbox(key="label_version").value == "comments/v2"
     shown = texts(app)
     assert "Guesses by: Zero-shot by the label names" in shown and "0 from people" in shown, shown
+    app.text_input(key=f"describe:comments/v2:{version.labels[0]}").set_value("the app or the website")
+    next(b for b in app.button if b.label == "Save descriptions").click().run()
+    assert "Saved descriptions of 1 label(s)" in texts(app), texts(app)
+    assert "Guesses by: Zero-shot by the label names and their descriptions" in texts(app)
     boxes = [box for box in app.selectbox if box.key.startswith("label:comments/v2:")]
     assert len(boxes) == 5 and all(box.value in version.labels for box in boxes)
     boxes[0].set_value(SKIP)

@@ -50,6 +50,7 @@ class EventType(str, Enum):
     TOPICS_DISCOVERED = "topics_discovered"
     TOPICS_REQUESTED = "topics_requested"
     LABELS_GIVEN = "labels_given"
+    LABELS_DESCRIBED = "labels_described"
 
 
 def record_event(store: Store, event_type: EventType, actor: Actor | None = None, session_id: str | None = None,
@@ -114,6 +115,7 @@ EVENT_WORDS = {
     EventType.LABELS_CHECKED: "checked labels", EventType.QUEUE_LABELLED: "labelled a queued text",
     EventType.FILE_EVALUATED: "evaluated a run on a file", EventType.TOPICS_DISCOVERED: "discovered topics",
     EventType.TOPICS_REQUESTED: "asked for topics", EventType.LABELS_GIVEN: "labelled texts from the queue",
+    EventType.LABELS_DESCRIBED: "described labels",
 }
 
 

@@ -22,9 +22,12 @@ from core.data.dataset_versions import (
     UNLABELLED_SPLIT, DatasetError, DatasetVersion, partly_labelled_meta, save_next_version,
 )
 from core.data.validate import ValidationReport
-from core.platform.workspace import Workspace
+from core.platform.workspace import Workspace, read_json, write_json_atomic
 
 FROM_PERSON = "person"
+DESCRIPTIONS_FILE = "descriptions.json"
+#: The longest description kept: one sentence, not a guideline document.
+MAX_DESCRIPTION = 300
 #: Where a row's label came from when a person did not give it (a topic, its nearest topic, or none yet).
 MACHINE_SOURCES = ("topic", "nearest topic")
 
@@ -126,3 +129,28 @@ def save_person_labels(workspace: Workspace, version: DatasetVersion, created_by
                        "confirmed": len(labelled) - added - changed},
     }
     return save_next_version(workspace, version.name, rows, version.labels, report, described)
+
+
+def label_descriptions(workspace: Workspace, name: str) -> dict[str, str]:
+    """The one-sentence descriptions people gave the labels of dataset ``name`` (label → sentence)."""
+    path = workspace.root / "labelling" / name / DESCRIPTIONS_FILE
+    return read_json(path) if path.exists() else {}
+
+
+def save_label_descriptions(workspace: Workspace, version: DatasetVersion,
+                            descriptions: dict[str, str]) -> dict[str, str]:
+    """Keep a sentence per label of ``version``'s dataset (an empty one removes it); DatasetError, in words, for
+    a label it does not have or a sentence too long. What is kept now."""
+    unknown = sorted(set(descriptions) - set(version.labels))
+    if unknown:
+        raise DatasetError(f"{', '.join(map(repr, unknown))} is not one of {version.ref}'s labels")
+    long = sorted(label for label, text in descriptions.items() if len(text.strip()) > MAX_DESCRIPTION)
+    if long:
+        raise DatasetError(f"the description of {', '.join(map(repr, long))} is longer than {MAX_DESCRIPTION} "
+                           f"characters: one sentence saying what the label covers is enough")
+    kept = {**label_descriptions(workspace, version.name), **{k: " ".join(v.split()) for k, v in descriptions.items()}}
+    kept = {label: text for label, text in kept.items() if text}
+    path = workspace.root / "labelling" / version.name / DESCRIPTIONS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, kept)
+    return kept

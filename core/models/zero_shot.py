@@ -43,9 +43,11 @@ class ZeroShotSettings:
             raise ValueError("the template must contain {label} and the temperature must be above 0")
 
 
-def label_words(name: str, template: str) -> str:
-    """A label's name as a phrase to embed."""
-    return template.format(label=name.replace("_", " ").replace("-", " ").strip())
+def label_words(name: str, template: str, description: str = "") -> str:
+    """A label's name as a phrase to embed, followed by its one-sentence description when it has one ("late
+    delivery: the parcel came days after the promised date")."""
+    words = template.format(label=name.replace("_", " ").replace("-", " ").strip())
+    return f"{words}: {description.strip()}" if description.strip() else words
 
 
 class ZeroShotClassifier(SentenceEncoderKind):
@@ -63,6 +65,8 @@ class ZeroShotClassifier(SentenceEncoderKind):
         self.label_vectors: np.ndarray | None = None
         #: Single-label: softmax(similarity / temperature). Tags: sigmoid(slope · similarity + intercept).
         self.calibration: dict[str, float] = {}
+        #: A sentence per label saying what it covers (optional; set before fit): read with the name.
+        self.descriptions: dict[str, str] = {}
 
     def _similarities(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode(texts) @ self.label_vectors.T
@@ -73,7 +77,8 @@ class ZeroShotClassifier(SentenceEncoderKind):
             raise TrainingCancelled()
         self.targets_for(data)  # a multi-label model gives tags by thresholds (tuned after fit)
         progress(Progress(0, 1, message="placing the label names"))
-        self.label_vectors = self.encoder.encode([label_words(n, self.settings.template) for n in self.label_names])
+        self.label_vectors = self.encoder.encode([label_words(n, self.settings.template, self.descriptions.get(n, ""))
+                                                  for n in self.label_names])
         total = len(data.validation_texts)
 
         def on_batch(done: int) -> None:
@@ -120,6 +125,7 @@ class ZeroShotClassifier(SentenceEncoderKind):
     def write_files(self, folder: Path) -> dict[str, Any]:
         path = folder / CALIBRATION_FILE
         path.write_text(json.dumps({"calibration": self.calibration, "template": self.settings.template,
+                                    "descriptions": self.descriptions,
                                     "label_vectors": np.round(self.label_vectors, 7).tolist()}), encoding="utf-8")
         return self.saved_file(path)
 
@@ -130,4 +136,5 @@ class ZeroShotClassifier(SentenceEncoderKind):
         model.settings = ZeroShotSettings(template=stored["template"])
         model.label_vectors = np.asarray(stored["label_vectors"], dtype=np.float32)
         model.calibration = {k: float(v) for k, v in stored["calibration"].items()}
+        model.descriptions = dict(stored.get("descriptions", {}))
         return model

@@ -20,7 +20,10 @@ import pandas as pd
 from core.accounts.audit import EventType
 from core.accounts.auth import Permission
 from core.data.dataset_versions import DatasetError, DatasetVersion, list_dataset_versions, load_dataset_version
-from core.data.person_labels import given_labels, give_labels, open_rows, save_person_labels
+from core.data.person_labels import (
+    MAX_DESCRIPTION, given_labels, give_labels, label_descriptions, open_rows, save_label_descriptions,
+    save_person_labels,
+)
 from core.models.active_learning import propose
 from core.models.classifiers import ModelSpec, TextClassifier, TrainingData
 from core.models.embeddings import shared_encoder
@@ -30,10 +33,11 @@ from core.services.studio import Caller, Studio
 from core.training.finished import load_run_model
 from core.training.runs import RunRecord, RunRequest, RunState, list_runs
 
-__all__ = ["CurvePoint", "Guesser", "LabelsKept", "Proposal", "label_texts", "labelling_versions",
-           "learning_curve", "more_labels_verdict", "next_batch", "retraining", "save_and_retrain", "waiting"]
+__all__ = ["MAX_DESCRIPTION", "CurvePoint", "Guesser", "LabelsKept", "Proposal", "describe_labels", "descriptions", "label_texts",
+           "labelling_versions", "learning_curve", "more_labels_verdict", "next_batch", "retraining", "save_and_retrain", "waiting"]
 
 ZERO_SHOT_NAME = "Zero-shot by the label names (no model trained yet)"
+ZERO_SHOT_DESCRIBED = "Zero-shot by the label names and their descriptions (no model trained yet)"
 
 
 @dataclass(frozen=True)
@@ -104,9 +108,11 @@ def _runs_on(studio: Studio, version: DatasetVersion) -> list[RunRecord]:
 
 
 def _zero_shot(studio: Studio, version: DatasetVersion) -> ZeroShotClassifier:
-    """Zero-shot by the label names, its confidence scaled on the version's validation texts."""
+    """Zero-shot by the label names (and the sentences people wrote about them), its confidence scaled on the
+    version's validation texts."""
     validation = version.split_frame("validation")
     model = ZeroShotClassifier(version.labels, ZeroShotSettings(), ModelSpec.of(studio.config))
+    model.descriptions = label_descriptions(studio.workspace, version.name)
     data = TrainingData(version.labels, [], [], validation["text"].tolist(), validation["label_id"].astype(int).tolist())
     return model.fit(data, lambda progress: None, threading.Event())
 
@@ -116,7 +122,8 @@ def _guesser(studio: Studio, version: DatasetVersion) -> tuple[Guesser, TextClas
     if runs:
         model, record = load_run_model(studio.workspace, runs[0].run_id, studio.config)
         return Guesser(record.name, record.run_id), model
-    return Guesser(ZERO_SHOT_NAME, None), _zero_shot(studio, version)
+    model = _zero_shot(studio, version)
+    return Guesser(ZERO_SHOT_DESCRIBED if model.descriptions else ZERO_SHOT_NAME, None), model
 
 
 def _candidates(version: DatasetVersion, most: int, seed: int, answered: frozenset[int]) -> pd.DataFrame:
@@ -132,7 +139,8 @@ def _scored(studio: Studio, version: DatasetVersion, answered: frozenset[int] = 
     """The current model's scores and the sentence embeddings of the version's candidate texts (row by line),
     once per version, model and set of texts answered before the candidates were drawn."""
     runs = _runs_on(studio, version)
-    key = ("labelling", version.ref, runs[0].run_id if runs else None, answered)
+    described = tuple(sorted(label_descriptions(studio.workspace, version.name).items())) if not runs else ()
+    key = ("labelling", version.ref, runs[0].run_id if runs else None, answered, described)
 
     def score() -> tuple[Guesser, dict[int, int], np.ndarray, np.ndarray]:
         rows = _candidates(version, studio.config.labelling.candidates, studio.config.training.seed, answered)
@@ -170,6 +178,22 @@ def next_batch(studio: Studio, caller: Caller, version_ref: str) -> tuple[Guesse
         batch.append(Proposal(line, str(texts[line]), version.labels[best], float(scores[best]),
                               None if not isinstance(now, str) else now))
     return guesser, batch
+
+
+def descriptions(studio: Studio, caller: Caller, version_ref: str) -> dict[str, str]:
+    """The sentences people wrote about the labels of this version's dataset (label → sentence)."""
+    caller.require(Permission.MANAGE_DATA)
+    return label_descriptions(studio.workspace, version_ref.rsplit("/v", 1)[0])
+
+
+def describe_labels(studio: Studio, caller: Caller, version_ref: str, written: dict[str, str]) -> dict[str, str]:
+    """Keep a sentence per label saying what it covers (empty: none); zero-shot guesses read them with the names
+    until a model is trained. What is kept now."""
+    caller.require(Permission.MANAGE_DATA)
+    version = load_dataset_version(studio.workspace, version_ref)
+    kept = save_label_descriptions(studio.workspace, version, written)
+    studio.audit(caller, EventType.LABELS_DESCRIBED, dataset=version.name, labels=len(kept))
+    return kept
 
 
 def waiting(studio: Studio, caller: Caller, version_ref: str) -> tuple[int, int]:

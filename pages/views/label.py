@@ -10,7 +10,7 @@ from core.presentation import charts
 from core.services.accounts import Permission
 from core.services.datasets import DatasetError, DatasetVersion
 from core.services.labelling import (
-    Guesser, Proposal, label_texts, labelling_versions, learning_curve, more_labels_verdict, next_batch,
+    MAX_DESCRIPTION, Guesser, Proposal, describe_labels, descriptions, label_texts, labelling_versions, learning_curve, more_labels_verdict, next_batch,
     retraining, save_and_retrain, waiting,
 )
 from core.services.runs import model_kinds, workers_online
@@ -52,6 +52,28 @@ def where_it_stands(version: DatasetVersion, guesser: Guesser) -> int:
         st.info(f"{kept} label(s) kept on {version.ref}, not saved as a version yet "
                 f"({settings.retrain_every - kept} more until the next retrain).")
     return kept
+
+
+def describe(version: DatasetVersion, guesser: Guesser) -> None:
+    """A sentence per label saying what it covers, read with the names while zero-shot guesses (before any
+    model is trained on this dataset)."""
+    if guesser.run_id is not None:
+        return
+    written = descriptions(studio, caller, version.ref)
+    with st.expander("Describe the labels (better first guesses)", expanded=False):
+        st.caption("Until a model is trained, the guesses come from the label names alone. A sentence per label "
+                   "saying what it covers ('parcels that came late or not at all') makes them better.")
+        with st.form(f"describe:{version.ref}"):
+            typed = {label: st.text_input(plain(label), value=written.get(label, ""), max_chars=MAX_DESCRIPTION,
+                                          key=f"describe:{version.ref}:{label}") for label in version.labels}
+            if st.form_submit_button("Save descriptions"):
+                try:
+                    kept = describe_labels(studio, caller, version.ref, typed)
+                except DatasetError as exc:
+                    st.error(f"Not saved: {exc}")
+                else:
+                    st.session_state[NOTICE] = f"Saved descriptions of {len(kept)} label(s); the guesses read them."
+                    st.rerun()
 
 
 def label_batch(version: DatasetVersion, batch: list[Proposal]) -> None:
@@ -150,6 +172,7 @@ else:
     with st.spinner("Reading the texts and the current model's guesses…"):
         current, proposals = next_batch(studio, caller, chosen_version.ref)
     kept_now = where_it_stands(chosen_version, current)
+    describe(chosen_version, current)
     label_batch(chosen_version, proposals)
     save_now(chosen_version, kept_now)
     st.session_state[POLLING] = bool(retraining(studio, caller, chosen_version.ref))
