@@ -117,8 +117,8 @@ def _zero_shot(studio: Studio, version: DatasetVersion) -> ZeroShotClassifier:
     return model.fit(data, lambda progress: None, threading.Event())
 
 
-def _guesser(studio: Studio, version: DatasetVersion) -> tuple[Guesser, TextClassifier]:
-    runs = _runs_on(studio, version)
+def _guesser(studio: Studio, version: DatasetVersion, runs: list[RunRecord]) -> tuple[Guesser, TextClassifier]:
+    """The newest of ``runs`` (this dataset's finished runs, newest first), else zero-shot by the label names."""
     if runs:
         model, record = load_run_model(studio.workspace, runs[0].run_id, studio.config)
         return Guesser(record.name, record.run_id), model
@@ -145,7 +145,7 @@ def _scored(studio: Studio, version: DatasetVersion, answered: frozenset[int] = 
     def score() -> tuple[Guesser, dict[int, int], np.ndarray, np.ndarray]:
         rows = _candidates(version, studio.config.labelling.candidates, studio.config.training.seed, answered)
         texts = rows["text"].astype(str).tolist()
-        guesser, model = _guesser(studio, version)
+        guesser, model = _guesser(studio, version, runs)
         vectors = shared_encoder(studio.config.model.name, studio.config.model.max_length).encode(texts)
         return (guesser, {int(line): i for i, line in enumerate(rows["line"])}, model.predict_proba(texts), vectors)
 
