@@ -53,8 +53,12 @@ def test_a_batch_is_labelled_from_the_guesses_and_every_ten_labels_retrain_a_mod
     assert saved.loc[corrected, "label"] == wanted and saved.loc[corrected, "label_source"] == "person"
     assert (saved["label_source"] == "person").sum() == 14
 
-    run_with_worker_until(app, isolated_workspace, config, "Guesses by: TF-IDF + logistic regression")
+    on_screen = {box.key for box in app.selectbox if box.key.startswith("label:")}
+    run_with_worker_until(app, isolated_workspace, config, "The retrained model has finished")
+    assert {box.key for box in app.selectbox if box.key.startswith("label:")} == on_screen  # not swapped under them
+    assert "Guesses by: Zero-shot" in texts(app)
     assert app.get("plotly_chart"), "the learning curve is drawn"
     save_batch(app)
+    assert "Guesses by: TF-IDF + logistic regression" in texts(app), texts(app)
     app.button(key="label_save_now").click().run()
     assert "Saved comments/v4 and queued TF-IDF + logistic regression on it." in texts(app), texts(app)

@@ -17,8 +17,8 @@ from core.services.runs import model_kinds, workers_online
 from pages.common.widgets import plain, start_page
 
 #: Session keys: the notice of what the last batch did; the version to show next (one a retrain just saved);
-#: whether the page polls a retrain in progress.
-NOTICE, PICK, POLLING = "label_notice", "label_pick", "label_polling"
+#: whether the page polls a retrain in progress; the batch on screen (per version), kept until it is answered.
+NOTICE, PICK, POLLING, SHOWN = "label_notice", "label_pick", "label_polling", "label_shown"
 POLL_SECONDS = 2.0
 SKIP = "— skip (not sure / none fits) —"
 
@@ -32,6 +32,16 @@ def choose_version(versions: list[DatasetVersion]) -> DatasetVersion:
                        format_func=lambda r: f"{r} ({ordered[r].meta.get('labelled_rows', 0):,} of "
                                              f"{ordered[r].meta['rows']:,} texts labelled)")
     return ordered[ref]
+
+
+def batch_on_screen(version: DatasetVersion) -> tuple[Guesser, list[Proposal]]:
+    """The batch being labelled: the one already shown until it is answered (a retrain that finishes meanwhile
+    must not swap the texts under the person's choices), else the next one."""
+    shown = st.session_state.setdefault(SHOWN, {})
+    if version.ref not in shown:
+        with st.spinner("Reading the texts and the current model's guesses…"):
+            shown[version.ref] = next_batch(studio, caller, version.ref)
+    return shown[version.ref]
 
 
 def where_it_stands(version: DatasetVersion, guesser: Guesser) -> int:
@@ -73,6 +83,7 @@ def describe(version: DatasetVersion, guesser: Guesser) -> None:
                     st.error(f"Not saved: {exc}")
                 else:
                     st.session_state[NOTICE] = f"Saved descriptions of {len(kept)} label(s); the guesses read them."
+                    st.session_state[SHOWN].pop(version.ref, None)
                     st.rerun()
 
 
@@ -111,6 +122,7 @@ def keep(answers: dict[int, str | None], version: DatasetVersion) -> None:
         said += (f" Saved {kept.saved.ref} with the labels people gave, and queued {kept.run.title} on it: its "
                  f"guesses take over when it has finished.")
         st.session_state[PICK] = kept.saved.ref
+    st.session_state[SHOWN].pop(version.ref, None)
     st.session_state[NOTICE] = said
     st.rerun()
 
@@ -125,6 +137,7 @@ def save_now(version: DatasetVersion, kept: int) -> None:
         else:
             st.session_state[NOTICE] = f"Saved {saved.ref} and queued {run.title} on it."
             st.session_state[PICK] = saved.ref
+            st.session_state[SHOWN].pop(version.ref, None)
             st.rerun()
 
 
@@ -134,10 +147,13 @@ def training_now(version: DatasetVersion) -> None:
     training = retraining(studio, caller, version.ref)
     if not training and st.session_state.get(POLLING):
         st.session_state[POLLING] = False
+        if version.ref in st.session_state.get(SHOWN, {}):  # the choices being made are not swapped from under them
+            st.session_state[NOTICE] = ("The retrained model has finished: its guesses show from the next batch "
+                                        "(the texts on screen stay as they are).")
         st.rerun()
     for record in training:
-        st.caption(f"Training: {plain(record.name)} ({record.state.value}; progress on the Train page). Its "
-                   f"guesses and score show here when it has finished.")
+        st.caption(f"Training: {plain(record.name)} ({record.state.value}; progress on the Train page). When it "
+                   f"has finished, its score shows here and its guesses from the next batch.")
     if training and not workers_online(studio, caller):
         st.warning("No worker is running, so the retrain waits. Start one with `python -m core worker` "
                    "(`make run` starts one beside the app).")
@@ -169,13 +185,13 @@ if not versions:
     st.page_link("pages/views/topics.py", label="Go to the Topics page", icon=":material/hub:")
 else:
     chosen_version = choose_version(versions)
-    with st.spinner("Reading the texts and the current model's guesses…"):
-        current, proposals = next_batch(studio, caller, chosen_version.ref)
+    current, proposals = batch_on_screen(chosen_version)
     kept_now = where_it_stands(chosen_version, current)
     describe(chosen_version, current)
     label_batch(chosen_version, proposals)
     save_now(chosen_version, kept_now)
-    st.session_state[POLLING] = bool(retraining(studio, caller, chosen_version.ref))
-    st.fragment(run_every=POLL_SECONDS if st.session_state[POLLING] else None)(training_now)(chosen_version)
+    if retraining(studio, caller, chosen_version.ref):  # training_now says when it has finished, and stops polling
+        st.session_state[POLLING] = True
+    st.fragment(run_every=POLL_SECONDS if st.session_state.get(POLLING) else None)(training_now)(chosen_version)
     st.subheader("Learning curve")
     curve(chosen_version)

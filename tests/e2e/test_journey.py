@@ -99,18 +99,16 @@ class Studio:
 
     def choose(self, label: str, option: str) -> None:
         """Pick ``option`` in the selectbox labelled ``label`` (nothing to do when it shows it already)."""
-        if self.chosen(label) == option:
-            return
         choice = self.page.get_by_role("option", name=option, exact=True).first
-        for _ in range(3):  # a list opened while the page redraws can close again at once: open it again
+        deadline = time.monotonic() + WAIT / 1000
+        while self.chosen(label) != option:  # a list opened while the page redraws can close at once: open it again
+            assert time.monotonic() < deadline, f"could not choose {option!r} in {label!r}: {self.main_text()}"
             self.page.get_by_label(label, exact=True).first.click()
             try:
-                choice.wait_for(state="visible", timeout=5_000)
-                break
+                choice.click(timeout=5_000)
             except PlaywrightTimeout:
-                self.settle()
-        choice.click()
-        self.settle()
+                self.page.keyboard.press("Escape")
+            self.settle()
 
     def chosen(self, label: str) -> str:
         """What the first selectbox labelled ``label`` shows as chosen."""
