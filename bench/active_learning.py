@@ -30,12 +30,11 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 
-from bench.common import check_targets, summary
+from bench.common import check_targets, cpu_line, summary
 from bench.few_shot import read
 from core.models.active_learning import margins, propose
 from core.models.embeddings import EmbeddingLogRegSettings, shared_encoder
 from core.platform.config import PROJECT_ROOT, load_config
-from core.platform.hardware import cpu_features, cpu_kind
 from core.data.ingest import DEMO_DATASET
 
 #: Per set: training file, test file (None: a quarter of the texts held out), label field, start per label,
@@ -115,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--data-dir", default=str(PROJECT_ROOT.parent / "shared" / "data"))
     args = parser.parse_args(argv)
-    print(f"CPU: {cpu_kind()} · flags: {', '.join(cpu_features()) or 'none'}")
+    print(cpu_line())
     config = load_config()
     encoder = shared_encoder(config.model.name, config.model.max_length)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]

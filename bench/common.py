@@ -59,6 +59,14 @@ def texts_per_second(score: Callable[[list[str]], object], texts: list[str], rep
     return len(texts) / best
 
 
+def cpu_line() -> str:
+    """The CPU a benchmark ran on: its name, kind and the speed-deciding flags it has."""
+    from core.platform.hardware import cpu_features, cpu_kind, cpu_model_name
+
+    flags = [name for name, present in cpu_features().items() if present]
+    return f"CPU: {cpu_model_name()} · kind {cpu_kind()} · flags: {', '.join(flags) or 'none of ' + ', '.join(cpu_features())}"
+
+
 def summary(figures: dict[str, float]) -> None:
     """The machine-readable tail: one ``key: value`` line per figure."""
     print("\n# summary")

@@ -35,6 +35,11 @@ def test_each_trained_folder_carries_a_card_naming_its_data_and_test_figures(iso
         assert results["Accuracy"]["value"] == round(record.test_metrics["accuracy"], 4)
         if record.kind == "transformer":
             assert meta["base_model"] == str(tiny_bert) and meta["library_name"] == "transformers"
+            assert studio["serving_variants"]["chosen"] == record.inference["chosen"]
+            served = {"fp32": "PyTorch float32", "bf16": "PyTorch bfloat16", "onnx-fp32": "ONNX Runtime float32",
+                      "onnx-int8": "ONNX Runtime int8"}[record.inference["chosen"]]
+            assert "## Serving variants" in card.text and f"| {served} (served) |" in card.text
+            assert "| ONNX Runtime int8" in card.text
         else:
             assert "base_model" not in meta and meta["library_name"] == "sklearn"
         assert "## Intended use and limits" in card.text and f"{record.train_examples:,} training examples" in card.text

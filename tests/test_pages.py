@@ -415,7 +415,8 @@ def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(is
     assert current_publication(isolated_workspace).run_id == best["run"]
     transformer = next(r for r in records if r.kind == "transformer")
     app.selectbox(key="eval_run").set_value(transformer.run_id).run()
-    assert "Precision used for classification" in texts(app)  # fp32 vs int8 (vs bf16) on validation
+    assert "How the model runs when it classifies" in texts(app)  # PyTorch vs ONNX Runtime variants, timed
+    assert any("ONNX Runtime int8" in table.value.to_string() for table in app.dataframe)
     kinds = event_types(isolated_workspace)
     assert kinds.count("published") == 2 and kinds.count("restored") == 1
     home = open_page()

@@ -279,8 +279,10 @@ class TextClassifier(ABC):
         """Scores per label and, per text, whether the model read only its beginning (cut at its limit)."""
         return self.predict_proba(texts), truncated_flags(self.truncation(), texts)
 
-    def precision_check(self, texts: list[str], label_ids: list[int], max_accuracy_loss: float) -> Any:
-        """Reduced-precision variants checked on validation texts (a PrecisionCheck); None when there are none."""
+    def precision_check(self, texts: list[str], label_ids: list[int], max_accuracy_loss: float,
+                        min_agreement: float = 0.0, folder: Path | None = None) -> Any:
+        """Serving variants checked on validation texts (a PrecisionCheck), from the model saved in ``folder``;
+        None when the kind has none."""
         return None
 
     def explain(self, text: str) -> "Explanation":

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from scipy.special import expit, softmax
 from sklearn.exceptions import NotFittedError
 
 from core.models.classifiers import (
@@ -35,7 +36,8 @@ from core.models.encoder_head import (
 )
 from core.models.metrics import headline_metrics
 from core.models.multilabel import TAG_MATRIX_DTYPE, indicator, multilabel_metrics
-from core.models.precision import PrecisionCheck, check_precisions, reduced_copy
+from core.models.precision import ONNX_PRECISIONS, PRECISIONS, PrecisionCheck, check_precisions, reduced_copy
+from core.models.runtimes import OnnxLogits, export_onnx, onnx_files, onnx_runtime_installed
 from core.models.pretrained import resolve_model_source
 
 log = logging.getLogger(__name__)
@@ -180,7 +182,7 @@ class FineTunedTransformer(TextClassifier):
     blurb = "The pre-trained model itself trained on your labels: usually the most accurate; minutes to an hour."
     cost_rank = 2
     family = "transformer"
-    precisions = ("fp32", "int8", "bf16")
+    precisions = PRECISIONS
     plans_recipe = True
     data_parallel = True
     uses_pretrained = True
@@ -193,6 +195,9 @@ class FineTunedTransformer(TextClassifier):
         self.max_length = spec.max_length
         #: Where checkpoints go during training (under fit's workdir, or a temporary folder).
         self.checkpoint_dir: Path | None = None
+        #: The saved folder (its ONNX files serve the ONNX Runtime variants), and the session serving now if any.
+        self.folder: Path | None = None
+        self.runtime: OnnxLogits | None = None
 
     # -- training -------------------------------------------------------------------------------
     def _load_pretrained(self) -> None:
@@ -414,29 +419,52 @@ class FineTunedTransformer(TextClassifier):
         rows = [first_rows[i] for i in range(len(texts))]
         keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
         order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][rows[i]]))
+        batches = [order[start:start + PREDICT_BATCH] for start in range(0, len(order), PREDICT_BATCH)]
+        pad = lambda index, tensors: self.tokenizer.pad({k: [encoded[k][rows[i]] for i in index] for k in keys},
+                                                        return_tensors=tensors)
+        if self.runtime is not None:
+            for index in batches:
+                logits = self.runtime(pad(index, "np"))
+                scores[index] = expit(logits) if self.multi_label else softmax(logits, axis=1)
+            return scores, [bool(n > 1) for n in pieces]
         device = next(self.model.parameters()).device
-        for start in range(0, len(order), PREDICT_BATCH):
-            index = order[start:start + PREDICT_BATCH]
-            batch = self.tokenizer.pad({k: [encoded[k][rows[i]] for i in index] for k in keys}, return_tensors="pt")
-            # No autocast: a training run may leave it switched on in this thread, and the int8
-            # layers take float32 input; bf16 is chosen through the weights instead.
+        for index in batches:
+            # No autocast: a training run may leave it switched on in this thread; bf16 is chosen through the
+            # weights instead.
             with torch.inference_mode(), torch.autocast(device.type, enabled=False):
-                logits = self.model(**batch.to(device)).logits.float()
+                logits = self.model(**pad(index, "pt").to(device)).logits.float()
             scores[index] = (torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)).cpu().numpy()
         return scores, [bool(n > 1) for n in pieces]
 
     def use_precision(self, precision: str) -> None:
-        """Serve at ``precision`` (fp32, int8 or bf16); the full-precision weights are kept."""
+        """Serve with ``precision`` (fp32 or bf16 in PyTorch, onnx-fp32 or onnx-int8 in ONNX Runtime); the
+        full-precision weights are kept."""
         self._full_model = getattr(self, "_full_model", None) or self.model
-        self.model = reduced_copy(self._full_model, precision)
+        if precision in ONNX_PRECISIONS:
+            self.model, self.runtime = self._full_model, OnnxLogits(self._onnx_files()[precision], torch_threads())
+        else:
+            self.model, self.runtime = reduced_copy(self._full_model, precision), None
 
-    def precision_check(self, texts: list[str], label_ids: list[int], max_accuracy_loss: float) -> PrecisionCheck | None:
-        """Accuracy and speed of each precision on (validation) texts; see :mod:`core.models.precision`. (Not yet
-        for tags: a multi-label model is served at full precision.)"""
+    def _onnx_files(self) -> dict[str, Path]:
+        """The ONNX files saved with the model; a model saved before they were made is exported once per
+        process, into a temporary folder (its own folder is left as it was saved)."""
+        found = onnx_files(self.folder) if self.folder is not None else {}
+        if len(found) < len(ONNX_PRECISIONS):
+            if getattr(self, "_exported", None) is None:
+                self._exported = export_onnx(self._full_model, self.tokenizer, Path(tempfile.mkdtemp(prefix="onnx-")))
+            found = self._exported
+        return found
+
+    def precision_check(self, texts: list[str], label_ids: list[int], max_accuracy_loss: float,
+                        min_agreement: float = 0.0, folder: Path | None = None) -> PrecisionCheck | None:
+        """Quality and speed of each serving variant on (validation) texts; see :mod:`core.models.precision`.
+        (Not yet for tags: a multi-label model is served at full precision.)"""
         if self.multi_label:
             return None
+        self.folder = folder or self.folder
         try:
-            return check_precisions(self.use_precision, self.predict_proba, texts, label_ids, max_accuracy_loss)
+            return check_precisions(self.use_precision, self.predict_proba, texts, label_ids, max_accuracy_loss,
+                                    min_agreement)
         finally:
             self.use_precision("fp32")
 
@@ -445,9 +473,14 @@ class FineTunedTransformer(TextClassifier):
 
     # -- persistence ----------------------------------------------------------------------------
     def write_files(self, folder: Path) -> dict[str, Any]:
-        self.model.save_pretrained(folder)
+        """The weights as ``save_pretrained`` writes them, and beside them (in ``onnx/``) the ONNX Runtime
+        variants, so a plain ``pipeline`` still loads the folder."""
+        full = getattr(self, "_full_model", None) or self.model
+        full.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
-        return {"format": "transformers", "max_length": self.max_length, "base_model": self.spec.model_name}
+        exported = sorted(export_onnx(full, self.tokenizer, folder)) if onnx_runtime_installed() else []
+        return {"format": "transformers", "max_length": self.max_length, "base_model": self.spec.model_name,
+                "runtimes": ["fp32", "bf16", *exported]}
 
     @classmethod
     def load(cls, folder: Path, saved: dict[str, Any], spec: ModelSpec) -> "FineTunedTransformer":
@@ -458,7 +491,15 @@ class FineTunedTransformer(TextClassifier):
         model.max_length = saved.get("max_length", spec.max_length)
         model.tokenizer = AutoTokenizer.from_pretrained(folder)
         model.model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+        model.folder = folder
         return model
+
+
+def torch_threads() -> int:
+    """The thread count torch uses here (configure_cpu_threads set it), for ONNX Runtime alike."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 def typical_batch(texts: list[str], batch_size: int) -> list[str]:

@@ -350,15 +350,22 @@ class WorkerConfig:
     nice: int = 10
 
 
+#: How a fine-tuned transformer can serve (core.models.precision checks each): PyTorch float32 and bfloat16, ONNX
+#: Runtime float32 and int8.
+SERVING_PRECISIONS = ("fp32", "bf16", "onnx-fp32", "onnx-int8")
+
+
 @dataclass
 class InferenceConfig:
     """How fine-tuned transformers classify on CPU."""
 
-    #: auto: the fastest of fp32 / int8 / bf16 whose validation accuracy stayed within
-    #: ``max_accuracy_loss`` of fp32 when the run was saved; or force one of them.
+    #: auto: the fastest serving variant that passed the check made when the run was saved (PyTorch fp32 or
+    #: bf16, ONNX Runtime onnx-fp32 or onnx-int8); or force one of them.
     precision: str = "auto"
-    #: Largest accuracy drop (as a fraction: 0.005 = half a point) a reduced precision may cost.
+    #: Largest validation macro-F1 drop (as a fraction: 0.005 = half a point) a serving variant may cost.
     max_accuracy_loss: float = 0.005
+    #: Least share of validation texts a variant must label as fp32 does.
+    min_label_agreement: float = 0.995
 
 
 @dataclass
@@ -451,8 +458,8 @@ class AppConfig:
         if not 4 <= self.auth.password_hash_rounds <= 31:
             raise ConfigError(f"auth.password_hash_rounds must be between 4 and 31 (bcrypt's range), got "
                               f"{self.auth.password_hash_rounds}")
-        if self.inference.precision not in ("auto", "fp32", "int8", "bf16"):
-            raise ConfigError("inference.precision must be auto, fp32, int8 or bf16")
+        if self.inference.precision not in ("auto", *SERVING_PRECISIONS):
+            raise ConfigError(f"inference.precision must be auto, {', '.join(SERVING_PRECISIONS)}")
         if not 0.0 < self.classify.target_accuracy <= 1.0:
             raise ConfigError(f"classify.target_accuracy must be in (0, 1], got {self.classify.target_accuracy}")
         if not 0.0 <= self.review.confident_sample_rate <= 1.0 or self.review.keep_text_days < 1:

@@ -82,6 +82,16 @@ def cpu_features() -> dict[str, bool]:
     return {name: name in flags for name in CPU_FEATURES}
 
 
+def cpu_model_name() -> str:
+    """The CPU's name as /proc/cpuinfo gives it ("unknown" where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            return next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")),
+                        "unknown")
+    except OSError:
+        return "unknown"
+
+
 def cpu_kind() -> str:
     """The CPU kind benchmarks name their targets by: "avx512-bf16", "avx512", "avx2" or "other"."""
     features = cpu_features()

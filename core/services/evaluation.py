@@ -25,7 +25,7 @@ from core.experiments.reports import (
     experiments_csv, experiments_json, file_evaluation, file_tag_evaluation, markdown_report, run_evaluation,
     tag_markdown_report,
 )
-from core.models.precision import PrecisionCheck
+from core.models.precision import VARIANT_TITLES, PrecisionCheck
 from core.serving.runtime import ReviewThreshold, serving_precision, suggested_threshold
 from core.services.studio import Caller, Studio
 from core.training.finished import finished_run
@@ -200,7 +200,7 @@ __all__ = [
     "Compared", "comparable_groups", "compare_runs", "comparison_table", "evaluate_file", "evaluate_run",
     "experiments_csv", "experiments_json",
     "filter_errors", "markdown_report", "recommend", "recommendation", "serving_precision", "suggested_threshold",
-    "test_evaluation", "transformer_verdict",
+    "test_evaluation", "transformer_verdict", "VARIANT_TITLES",
     # multi-label runs
     "TAG_RANKING_METRICS", "TagEvaluation", "co_occurrence", "evaluate_tag_file", "gives_tags", "run_gives_tags",
     "tag_evaluation", "tag_markdown_report", "tag_mistakes",

@@ -19,7 +19,7 @@ from core.platform.hardware import configure_cpu_threads
 from core.models.predict import Predictor
 from core.serving.publishing import current_publication
 from core.training.runs import RunRecord
-from core.models.precision import PrecisionCheck
+from core.models.precision import RETIRED, PrecisionCheck
 from core.training.finished import load_run_model
 from core.platform.workspace import Workspace
 
@@ -33,7 +33,7 @@ def serving_precision(record: RunRecord, config: AppConfig) -> str:
     if config.inference.precision != "auto":
         return config.inference.precision
     check = PrecisionCheck.from_dict(record.inference)
-    return check.chosen if check is not None else "fp32"
+    return "fp32" if check is None or check.chosen in RETIRED else check.chosen
 
 
 def serving_model(workspace: Workspace, run: str | Path, config: AppConfig) -> tuple[TextClassifier, RunRecord]:

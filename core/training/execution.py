@@ -282,13 +282,14 @@ def stop_followers(exit_code: int, message: str = "") -> None:
 def _label_results(model: TextClassifier, version: DatasetVersion, folder: Path, handle: RunHandle,
                    config: AppConfig) -> dict:
     """A single-label model on the validation and test splits (the scores of both kept for the Evaluate page), and
-    its reduced precisions checked on validation."""
+    its serving variants checked on validation."""
     validation, validation_scores = split_evaluation(model, version, "validation")
     save_scores(folder, validation_scores, VALIDATION_SCORES_FILE)
     if validation_scores.texts:
-        handle.report(message="checking reduced precision")
+        handle.report(message="timing the serving variants")
         check = model.precision_check(validation_scores.texts, validation_scores.y_true.tolist(),
-                                      config.inference.max_accuracy_loss)
+                                      config.inference.max_accuracy_loss, config.inference.min_label_agreement,
+                                      folder / MODEL_DIR)
         if check is not None:
             handle.report(inference=check.to_dict())
     test, test_scores = split_evaluation(model, version, "test")
@@ -335,11 +336,11 @@ def _execute_run(workspace: Workspace, handle: RunHandle, config: AppConfig, sto
         model.tune_thresholds(data)  # a multi-label model's per-tag thresholds, on the validation split
         if version.multi_label and (separator := (version.meta.get("tag_format") or {}).get("separator")):
             model.fit_info["tag_separator"] = separator  # its classified files join tags the same way
+        handle.report(model=_save_model(model, folder / MODEL_DIR, record))  # its serving variants are timed from it
         handle.report(message="testing")
         results = (_tag_results(model, version, folder) if version.multi_label
                    else _label_results(model, version, folder, handle, config))
         speed = results.pop("test_texts_per_s")
-        handle.report(model=_save_model(model, folder / MODEL_DIR, record))
         results = dict(
             **results, fit_info={k: v for k, v in model.fit_info.items() if k != "log_history"},
             durations={"train_s": round(train_seconds, 2), "total_s": round(time.monotonic() - started, 2),

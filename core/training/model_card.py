@@ -20,6 +20,7 @@ from core.models.classifiers import MODEL_README as README
 from core.platform.hardware import cpu_features, cpu_kind
 from core.models.model_kinds import model_kinds
 from core.models.multilabel import MIN_POSITIVES_TO_TUNE
+from core.models.precision import VARIANT_TITLES, PrecisionCheck
 from core.training.runs import RunRecord
 
 #: The test metrics a card reports, with the words people read them by.
@@ -77,6 +78,7 @@ def _studio_metadata(record: RunRecord) -> dict[str, Any]:
         "test_metrics": {k: round(float(v), 4) for k, v in (record.test_metrics or {}).items()},
         "hyperparameters": record.hyperparameters, "recipe": record.recipe,
         "precision": (record.inference or {}).get("chosen", "fp32"),
+        "serving_variants": record.inference,  # each variant's validation quality and speed, which may serve
         "train_seconds": record.durations.get("train_s"),
         "cpu": {"kind": cpu_kind(), "flags": sorted(name for name, present in features.items() if present)},
     }
@@ -85,6 +87,25 @@ def _studio_metadata(record: RunRecord) -> dict[str, Any]:
 def _escaped(text: str) -> str:
     """User text (labels, names) as literal Markdown: no links, images or headings out of a label."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def _serving_lines(record: RunRecord) -> list[str]:
+    """Each serving variant's validation quality and speed, as measured when the run was saved."""
+    check = PrecisionCheck.from_dict(record.inference)
+    if check is None:
+        return []
+    lines = ["", "## Serving variants", "", "Measured on the validation split when the run was saved (speed on a "
+             f"CPU of kind {cpu_kind()}); a variant may serve if it loses at most "
+             f"{100 * check.max_accuracy_loss:.1f} points of macro-F1 and labels at least "
+             f"{100 * check.min_agreement:.1f} % of the texts as float32 does.", "",
+             "| Variant | Validation macro-F1 | Same label as float32 | Texts/s | May serve |",
+             "| --- | --- | --- | --- | --- |"]
+    for variant, speed in check.texts_per_second.items():
+        f1, same = check.macro_f1.get(variant), check.agreement.get(variant)
+        lines.append(f"| {VARIANT_TITLES.get(variant, variant)}{' (served)' if variant == check.chosen else ''} | "
+                     f"{'' if f1 is None else f'{f1:.3f}'} | {'' if same is None else f'{100 * same:.1f} %'} | "
+                     f"{speed:,.0f} | {'yes' if check.passed.get(variant) else 'no'} |")
+    return lines
 
 
 def _body(record: RunRecord) -> str:
@@ -107,7 +128,7 @@ def _body(record: RunRecord) -> str:
     train_s = record.durations.get("train_s")
     trained = f"in {train_s:,.1f} s " if train_s is not None else ""
     lines += [f"- Trained {trained}on a CPU of kind {cpu_kind()}; served at "
-              f"{(record.inference or {}).get('chosen', 'fp32')} precision."]
+              f"{VARIANT_TITLES.get(served := (record.inference or {}).get('chosen', 'fp32'), served)}."]
     if decisions:
         how = ("per tag, each chosen on the validation split for the tag's F1 (a tag on fewer than "
                f"{MIN_POSITIVES_TO_TUNE} validation texts keeps 0.5)" if decisions["tuned"]
@@ -117,6 +138,7 @@ def _body(record: RunRecord) -> str:
                         else "") + ". Thresholds: " + ", ".join(
                          f"{_escaped(label)} {threshold:.2f}" for label, threshold in zip(record.labels,
                                                                                           decisions["thresholds"])) + ".")
+    lines += _serving_lines(record)
     lines += ["", "## Results on the test split", ""]
     if metrics:
         lines += ["| Measure | Value |", "| --- | --- |"]

@@ -17,7 +17,7 @@ from core.services.evaluation import (
     comparable_groups, compare_runs, evaluate_file, experiments_csv, experiments_json, filter_errors, markdown_report, recommend,
     TAG_RANKING_METRICS, TagEvaluation, co_occurrence, evaluate_tag_file, gives_tags, serving_precision,
     suggested_threshold, tag_evaluation, tag_markdown_report, tag_mistakes, tag_runs, test_evaluation,
-    transformer_verdict,
+    transformer_verdict, VARIANT_TITLES,
 )
 from core.services.publishing import (
     PublishError, deletion_warning, publication, publish_check, publish_run, publishing_history, restore_run,
@@ -113,16 +113,22 @@ def threshold_section(evaluation: Evaluation, suggested: ReviewThreshold, key: s
 
 
 def precision_table(check: PrecisionCheck, served: str) -> None:
-    """Full and reduced precision side by side: accuracy on the validation split and speed here."""
-    st.markdown("#### Precision used for classification")
-    st.dataframe([{"precision": p, "validation accuracy": check.accuracy[p], "texts/s": check.texts_per_second[p],
-                   "within tolerance": check.passed[p], "served": p == served} for p in check.accuracy],
+    """Each way of serving the model side by side: its validation quality, how often it labels as float32 does,
+    its speed on this machine, and which one serves."""
+    st.markdown("#### How the model runs when it classifies")
+    st.dataframe([{"variant": VARIANT_TITLES.get(v, v), "validation macro-F1": check.macro_f1.get(v),
+                   "same label as float32": check.agreement.get(v), "texts/s": check.texts_per_second[v],
+                   "may serve": check.passed[v], "serves": v == served} for v in check.texts_per_second],
                  hide_index=True, width="stretch",
-                 column_config={"validation accuracy": st.column_config.NumberColumn(format="%.3f"),
+                 column_config={"validation macro-F1": st.column_config.NumberColumn(format="%.3f"),
+                                "same label as float32": st.column_config.NumberColumn(format="percent"),
                                 "texts/s": st.column_config.NumberColumn(format="%.0f")})
-    st.caption(f"A reduced precision is served only if it loses at most {100 * check.max_accuracy_loss:.1f} "
-               f"accuracy point on the validation split; the fastest that passed is {check.chosen}."
-               + ("" if served == check.chosen else f" The configuration (`[inference] precision`) serves {served}."))
+    st.caption(f"Timed on the validation split when the run was saved{' on ' + plain(check.cpu) if check.cpu else ''}. A variant may serve only if it loses at "
+               f"most {100 * check.max_accuracy_loss:.1f} points of macro-F1 and gives the float32 label to at "
+               f"least {100 * check.min_agreement:.1f} % of the texts; the fastest that may serve is "
+               f"{VARIANT_TITLES.get(check.chosen, check.chosen)}."
+               + ("" if served == check.chosen else
+                  f" The configuration (`[inference] precision`) serves {VARIANT_TITLES.get(served, served)}."))
 
 
 def evaluation_details(evaluation: Evaluation, suggested: ReviewThreshold, key: str, run_id: str) -> None:
