@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 API_PORT ?= 8502
 
-.PHONY: run test test-fast bench bench-labels bench-baselines bench-multilabel bench-topics bench-zero-shot bench-few-shot bench-choice bench-active bench-app bench-scale bench-quality install install-dev clean-venv
+.PHONY: run test test-fast bench bench-jobs bench-labels bench-baselines bench-multilabel bench-topics bench-zero-shot bench-few-shot bench-choice bench-active bench-app bench-scale bench-quality install install-dev clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench: install
 	$(BIN)/python -m bench.training
 
 # A 10,000-line file on the Classify page in Chromium while another user browses (needs the test tools).
+# Big files as jobs: memory from 100,000 to 1,000,000 rows, throughput against the predictor, one and two workers.
+bench-jobs: install
+	$(BIN)/python -m bench.file_jobs $(ARGS)
+
 bench-app: install-dev
 	$(BIN)/python -m bench.classify_load
 

@@ -156,7 +156,7 @@ def test_malformed_json_and_nothing_published_are_told_apart(client, user_token)
 
 def test_openapi_docs_describe_every_endpoint(client):
     spec = client.get("/openapi.json").json()
-    assert {"/v1/classify", "/v1/model", "/v1/feedback"} <= set(spec["paths"])
+    assert {"/v1/classify", "/v1/model", "/v1/feedback", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/result"} <= set(spec["paths"])
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert client.get("/docs").status_code == 200
     assert json.loads(json.dumps(spec))["info"]["title"] == "Feedback Studio API"
@@ -189,3 +189,46 @@ def test_a_published_tagger_returns_each_texts_tags_and_a_verdict_edits_the_tag_
     refused = client.post("/v1/feedback", headers=bearer(user_token), json={
         "text": "x", "predicted": "bug", "correct_label": "bug; weather"})
     assert refused.status_code == 422 and "'weather' is not one of the model's tags" in refused.text
+
+
+def test_a_file_sent_as_a_job_is_followed_and_its_result_downloaded(client, studio, admin, user_token, published,
+                                                                   tmp_path):
+    from tests.conftest import QueueWithWorker
+    from tests.test_file_jobs import comments_csv, wait_for
+
+    upload = comments_csv(tmp_path / "export.csv", 2_500).read_bytes()
+    assert len(upload) > studio.config.api.max_body_mb * 1_000_000  # too big to classify, not to send as a job
+    sent = client.post("/v1/jobs", headers=bearer(user_token), files={"file": ("export.csv", upload, "text/csv")},
+                       data={"text_field": "comment"})
+    assert sent.status_code == 202, sent.text
+    job = sent.json()
+    assert (job["state"], job["file"], job["model"]["run_id"], job["result"]) == ("queued", "export.csv",
+                                                                                   published.run_id, None)
+    early = client.get(f"/v1/jobs/{job['id']}/result", headers=bearer(user_token))
+    assert early.status_code == 409 and "queued" in early.json()["error"]
+    runner = QueueWithWorker(studio.workspace, studio.config)
+    try:
+        wait_for(studio.workspace, job["id"])
+    finally:
+        runner.close()
+    followed = client.get(f"/v1/jobs/{job['id']}", headers=bearer(user_token)).json()
+    assert (followed["state"], followed["rows"], followed["rows_done"], followed["fraction"]) == ("done", 2_500,
+                                                                                                  2_500, 1.0)
+    result = client.get(followed["result"], headers=bearer(user_token))
+    assert result.status_code == 200 and 'filename="export-classified.csv"' in result.headers["content-disposition"]
+    lines = result.text.splitlines()
+    assert lines[0].startswith("id,comment,channel,predicted_label,confidence,needs_review") and len(lines) == 2_501
+
+    other = create_token(studio, admin, "boss", "ops", Role.ADMIN)[1]
+    create_account(studio, admin, "ula", "Ula", "", PASSWORD, Role.USER)
+    stranger = create_token(studio, admin, "ula", "CRM", Role.USER)[1]
+    assert client.get(f"/v1/jobs/{job['id']}", headers=bearer(stranger)).status_code == 404  # not theirs
+    assert client.get(f"/v1/jobs/{job['id']}", headers=bearer(other)).status_code == 200  # an admin sees it
+    assert client.get("/v1/jobs/classify-nope", headers=bearer(user_token)).status_code == 404
+    second = client.post("/v1/jobs", headers=bearer(user_token), files={"file": ("more.csv", upload, "text/csv")},
+                         data={"text_field": "comment", "threshold": "0.8"}).json()
+    cancelled = client.delete(f"/v1/jobs/{second['id']}", headers=bearer(user_token)).json()
+    assert (cancelled["state"], second["threshold"]) == ("cancelled", 0.8)
+    with studio.store.engine.connect() as connection:
+        kinds = [(row.event_type, (row.details or {}).get("via")) for row in connection.execute(select(events))]
+    assert kinds.count(("file_job_started", "HTTP API")) == 2 and ("file_job_cancelled", "HTTP API") in kinds

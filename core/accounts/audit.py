@@ -51,6 +51,8 @@ class EventType(str, Enum):
     TOPICS_REQUESTED = "topics_requested"
     LABELS_GIVEN = "labels_given"
     LABELS_DESCRIBED = "labels_described"
+    FILE_JOB_STARTED = "file_job_started"
+    FILE_JOB_CANCELLED = "file_job_cancelled"
 
 
 def record_event(store: Store, event_type: EventType, actor: Actor | None = None, session_id: str | None = None,
@@ -116,6 +118,8 @@ EVENT_WORDS = {
     EventType.FILE_EVALUATED: "evaluated a run on a file", EventType.TOPICS_DISCOVERED: "discovered topics",
     EventType.TOPICS_REQUESTED: "asked for topics", EventType.LABELS_GIVEN: "labelled texts from the queue",
     EventType.LABELS_DESCRIBED: "described labels",
+    EventType.FILE_JOB_STARTED: "sent a file to classify in the background",
+    EventType.FILE_JOB_CANCELLED: "cancelled a file being classified",
 }
 
 

@@ -16,7 +16,7 @@ import re
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 import pandas as pd
 
@@ -75,6 +75,11 @@ class RawTable:
     #: A spreadsheet's sheets, and the one read (empty and None for other files).
     sheets: list[str] = field(default_factory=list)
     sheet: str | None = None
+    #: Records read in all (``records`` keeps only those not yet handed to ``spill``).
+    count: int = 0
+    #: For files too big to hold: ``spill(lines, records)`` takes every ``spill_every`` records as they are read.
+    spill: Callable[[list[int], list[dict[str, Any]]], None] | None = field(default=None, repr=False)
+    spill_every: int = 0
 
     @property
     def skipped(self) -> int:
@@ -93,6 +98,15 @@ class RawTable:
                 self.columns.append(key)
         self.records.append(record)
         self.lines.append(line)
+        self.count += 1
+        if self.spill is not None and len(self.records) >= self.spill_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the records read since the last spill to ``spill`` (nothing without one)."""
+        if self.spill is not None and self.records:
+            self.spill(self.lines, self.records)
+            self.records, self.lines = [], []
 
     def __post_init__(self) -> None:
         self._seen_columns: set[str] = set(self.columns)
@@ -294,14 +308,18 @@ def _read_spreadsheet(data: bytes, table: RawTable, sheet: str | None) -> None:
     table.problems.extend(LineProblem(row, "formula", message, skipped=False) for row, message in problems)
 
 
-def read_feedback_stream(stream: IO[bytes], name: str, max_bytes: int, sheet: str | None = None) -> RawTable:
+def read_feedback_stream(stream: IO[bytes], name: str, max_bytes: int, sheet: str | None = None,
+                         spill: Callable[[list[int], list[dict[str, Any]]], None] | None = None,
+                         spill_every: int = 0) -> RawTable:
     """Read JSONL, CSV or text from a binary stream, line by line, within a size limit; or one sheet of a
-    spreadsheet (``sheet``, else the first), which is read whole."""
+    spreadsheet (``sheet``, else the first), which is read whole. With ``spill``, the records go to it
+    ``spill_every`` at a time as they are read instead of staying in the table (a file too big to hold)."""
     limited = io.BufferedReader(_SizeLimitedReader(stream, max_bytes, name), buffer_size=SNIFF_BYTES)
     if is_spreadsheet(name):
-        table = RawTable(source=name, format="spreadsheet")
+        table = RawTable(source=name, format="spreadsheet", spill=spill, spill_every=spill_every)
         _read_spreadsheet(limited.read(), table, sheet)
-        if not table.records:
+        table.flush()
+        if not table.count:
             others = [other for other in table.sheets if other != table.sheet]
             hint = f"; pick another sheet ({', '.join(others)})" if others else ""
             raise IngestError(f"{name}, sheet '{table.sheet}': the sheet has a header row but no data rows{hint}")
@@ -309,14 +327,15 @@ def read_feedback_stream(stream: IO[bytes], name: str, max_bytes: int, sheet: st
     head = limited.peek(SNIFF_BYTES)[:SNIFF_BYTES]
     _check_head(name, head)
     fmt = detect_format(name, head)
-    table = RawTable(source=name, format=fmt)
+    table = RawTable(source=name, format=fmt, spill=spill, spill_every=spill_every)
     if fmt == "jsonl":
         _read_jsonl(limited, table)
     elif fmt == "text":
         _read_text_lines(limited, table)
     else:
         _read_csv(limited, head, table)
-    if not table.records:
+    table.flush()
+    if not table.count:
         raise _no_records_error(table)
     return table
 
@@ -332,21 +351,49 @@ def _no_records_error(table: RawTable) -> IngestError:
     )
 
 
-def read_feedback_file(path: str | Path, max_bytes: int, sheet: str | None = None) -> RawTable:
-    """Read a file from disk (see :func:`read_feedback_stream`)."""
+def read_feedback_file(path: str | Path, max_bytes: int, sheet: str | None = None,
+                       spill: Callable[[list[int], list[dict[str, Any]]], None] | None = None,
+                       spill_every: int = 0, name: str | None = None) -> RawTable:
+    """Read a file from disk (see :func:`read_feedback_stream`; ``name``: what to call it, if not its own)."""
     path = Path(path)
     try:
         with path.open("rb") as handle:
-            return read_feedback_stream(handle, path.name, max_bytes, sheet)
+            return read_feedback_stream(handle, name or path.name, max_bytes, sheet, spill, spill_every)
     except FileNotFoundError as exc:
         raise IngestError(f"{path}: no such file; check the path") from exc
     except IsADirectoryError as exc:
         raise IngestError(f"{path}: is a folder, not a file") from exc
 
 
-def read_feedback_bytes(data: bytes, name: str, max_bytes: int, sheet: str | None = None) -> RawTable:
+def read_feedback_bytes(data: bytes, name: str, max_bytes: int, sheet: str | None = None, **spilling: Any) -> RawTable:
     """Read an upload already in memory (see :func:`read_feedback_stream`)."""
-    return read_feedback_stream(io.BytesIO(data), name, max_bytes, sheet)
+    return read_feedback_stream(io.BytesIO(data), name, max_bytes, sheet, **spilling)
+
+
+class _Enough(Exception):
+    def __init__(self, lines: list[int], records: list[dict[str, Any]]) -> None:
+        super().__init__("read enough")
+        self.lines, self.records = lines, records
+
+
+def read_head(data: bytes, name: str, max_bytes: int, rows: int, sheet: str | None = None) -> tuple[RawTable, bool]:
+    """An upload read up to its first ``rows`` records, and whether that was all of it: a big file is not read
+    further (its fields and first rows, for a page to show before it becomes a job)."""
+    kept: list[tuple[list[int], list[dict[str, Any]]]] = []
+
+    def spill(lines: list[int], records: list[dict[str, Any]]) -> None:
+        if len(records) > rows:
+            raise _Enough(lines[:rows], records[:rows])
+        kept.append((list(lines), list(records)))
+
+    try:
+        table = read_feedback_bytes(data, name, max_bytes, sheet, spill=spill, spill_every=rows + 1)
+    except _Enough as enough:
+        head = records_from_list(enough.records, source=name)
+        head.lines = enough.lines
+        return head, False
+    table.lines, table.records = kept[0] if kept else ([], [])
+    return table, True
 
 
 def records_from_list(rows: Iterable[dict[str, Any]], source: str = "list") -> RawTable:

@@ -7,9 +7,9 @@ that says what is wrong and where (``body.texts.3: …``).
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
@@ -18,6 +18,9 @@ from core.services.accounts import PermissionDenied
 from core.services.classification import (
     FeedbackError, NothingPublished, UnknownModel, classify, give_feedback, model_that_classified, review_threshold,
     serving_run,
+)
+from core.services.file_jobs import (
+    FileJobError, JobState, Progress, cancel_file_job, classify_file_later, file_job, file_job_result,
 )
 from core.services.publishing import publication as current_publication
 from core.services.runs import RunRecord
@@ -91,6 +94,33 @@ class FeedbackResponse(BaseModel):
     status: str
 
 
+class JobInfo(BaseModel):
+    id: str
+    file: str
+    state: str = Field(description="queued, running, done, failed or cancelled")
+    stage: str = Field(description="What it is doing, in words")
+    rows: int = Field(description="Rows in the file (0 until a worker has read it)")
+    rows_done: int
+    fraction: float
+    eta_s: float | None = Field(description="Seconds left at the pace so far")
+    model: ModelSummary
+    threshold: float
+    created_at: str
+    finished_at: str | None
+    error: str | None
+    summary: dict = Field(description="When done: rows, scored, not_scored, needs_review, per_label")
+    result: str | None = Field(description="Where to download the result once done")
+
+
+def _job_info(progress: Progress) -> JobInfo:
+    job = progress.job
+    return JobInfo(id=job.job_id, file=job.file_name, state=job.state.value, stage=job.stage, rows=job.rows,
+                   rows_done=progress.rows_done, fraction=round(progress.fraction, 4), eta_s=progress.eta_s,
+                   model=ModelSummary(run_id=job.run_id, name=job.run_name), threshold=job.threshold,
+                   created_at=job.created_at, finished_at=job.finished_at, error=job.error, summary=job.summary,
+                   result=f"/v1/jobs/{job.job_id}/result" if job.state is JobState.DONE else None)
+
+
 def _summary(record: RunRecord) -> ModelSummary:
     return ModelSummary(run_id=record.run_id, name=record.name)
 
@@ -122,8 +152,10 @@ def create_app(studio: Studio) -> FastAPI:
             length = request.headers.get("content-length")
             if length is None:
                 return JSONResponse({"error": "send the body with a Content-Length header"}, 411)
-            if not length.isdigit() or int(length) > limits.max_body_mb * 1_000_000:
-                return JSONResponse({"error": f"the body is larger than {limits.max_body_mb:g} MB; send the texts "
+            largest = (studio.config.classify.job_max_file_mb if request.url.path == "/v1/jobs"
+                       else limits.max_body_mb)
+            if not length.isdigit() or int(length) > largest * 1_000_000:
+                return JSONResponse({"error": f"the body is larger than {largest:g} MB; send the texts "
                                               "in several requests"}, 413)
         return await call_next(request)
 
@@ -182,5 +214,41 @@ def create_app(studio: Studio) -> FastAPI:
         except FeedbackError as refusal:
             raise ApiError(422, str(refusal)) from None
         return FeedbackResponse(id=item.id, correct=item.is_correct, status=item.status)
+
+    @app.post("/v1/jobs", response_model=JobInfo, status_code=202,
+              summary="Classify a whole file (CSV, JSONL, Excel, text) in the background; follow it at /v1/jobs/{id}")
+    def start_job(who: Signed, file: Annotated[UploadFile, File(description="The file to classify")],
+                  text_field: Annotated[str, Form(description="The field that holds the texts")],
+                  threshold: Annotated[float | None, Form(ge=0.0, le=1.0)] = None) -> JobInfo:
+        try:
+            job = classify_file_later(studio, who, file.file, file.filename or "upload.csv", text_field, threshold)
+        except FileJobError as refusal:
+            raise ApiError(422, str(refusal)) from None
+        return _job_info(file_job(studio, who, job.job_id))
+
+    def _job(who: Caller, job_id: str) -> Progress:
+        try:
+            return file_job(studio, who, job_id)
+        except FileJobError as unknown:
+            raise ApiError(404, str(unknown)) from None
+
+    @app.get("/v1/jobs/{job_id}", response_model=JobInfo, summary="A file job: its state, progress and time left")
+    def follow_job(job_id: str, who: Signed) -> JobInfo:
+        return _job_info(_job(who, job_id))
+
+    @app.get("/v1/jobs/{job_id}/result", summary="A finished file job's result: the file's rows and their labels",
+             response_class=FileResponse)
+    def job_result(job_id: str, who: Signed) -> FileResponse:
+        progress = _job(who, job_id)
+        if progress.job.state is not JobState.DONE:
+            raise ApiError(409, f"the job is {progress.job.state.value}: its result is there once it is done")
+        path, name = file_job_result(studio, who, job_id)
+        return FileResponse(path, filename=name)
+
+    @app.delete("/v1/jobs/{job_id}", response_model=JobInfo, summary="Cancel a file job")
+    def cancel_job(job_id: str, who: Signed) -> JobInfo:
+        _job(who, job_id)
+        cancel_file_job(studio, who, job_id)
+        return _job_info(_job(who, job_id))
 
     return app

@@ -315,6 +315,18 @@ class ClassifyConfig:
     #: A rate on the monitoring page (share needing review, feedback agreement) is shown as a percentage only from
     #: this many cases; below it, the counts alone ("0 of 1", not "0%").
     min_cases_for_rate: int = 20
+    #: A file with more rows than this is classified as a job on the worker (progress, cancel, download when
+    #: done); up to it, at once in the page.
+    instant_rows: int = 1000
+    #: Rows per piece of a file job: each piece is one task on the queue, written to disk when scored (two workers
+    #: share a file; a killed worker loses at most the pieces it was scoring).
+    job_chunk_rows: int = 2000
+    #: A finished file job's result is kept this many hours, then removed with its folder.
+    job_keep_hours: float = 72.0
+    #: Largest file a job takes, in megabytes.
+    job_max_file_mb: int = 4096
+    #: File jobs listed on the Classify page, newest first.
+    jobs_shown: int = 10
 
 
 @dataclass

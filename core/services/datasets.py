@@ -15,7 +15,7 @@ from core.data.dataset_versions import (
     suggest_dataset_name,
 )
 from core.data.ingest import (
-    DEMO_DATASET, IngestError, RawTable, guess_columns, read_feedback_bytes, read_feedback_file,
+    DEMO_DATASET, IngestError, RawTable, guess_columns, read_feedback_bytes, read_feedback_file, read_head,
 )
 from core.data.label_issues import (
     EmbeddingCheck, FoldProgress, LabelCheck, RowProgress, find_near_copies_and_outliers, find_suspicious_labels,
@@ -179,7 +179,7 @@ __all__ = [
     "Finding", "Fix", "IngestError", "LabelCheck", "LabelCheckError", "LabelDecision", "Preparation",
     "RareClassAction", "RawTable", "Severity", "SplitPlan", "ValidationReport", "check_labels",
     "check_version_labels", "dataset_version", "dataset_versions", "delete_dataset", "edited_test_split_note",
-    "find_copies", "find_version_copies", "guess_columns", "note_upload", "prepare", "read_feedback_bytes",
+    "find_copies", "find_version_copies", "guess_columns", "note_upload", "prepare", "read_feedback_bytes", "read_head",
     "read_feedback_file", "revise_labels", "save_dataset", "prepare_texts", "save_unlabelled_dataset", "split_table", "suggest_dataset_name", "thin_validation", "token_counter",
     "version_users",
     # multi-label data

@@ -19,12 +19,14 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from core.training.outcomes import record_run_outcome
 from core.accounts.auth import Actor
 from core.platform.config import AppConfig
-from core.training.run_queue import open_queue, queued_run_ids, topics_task
+from core.training import file_jobs
+from core.training.file_jobs import FileJob
+from core.training.run_queue import file_tasks, open_queue, queued_run_ids, topics_task
 from core.training import topic_jobs
 from core.training.topic_jobs import TopicJob
 from core.training.runs import (
@@ -117,6 +119,7 @@ class RunQueue:
         self.workspace, self.config, self.store = workspace, config, store
         self.huey, self._task = open_queue(config, workspace)
         self._topics_task = topics_task(self.huey)
+        self._read_file_task, _ = file_tasks(self.huey)
 
     def submit(self, request: RunRequest, actor: Actor) -> RunRecord:
         """Write a queued run and put it on the queue; the first free worker trains it."""
@@ -128,6 +131,15 @@ class RunQueue:
         """Write a queued topic discovery of a version's texts and put it on the queue (core.training.topic_jobs)."""
         job = topic_jobs.create_job(self.workspace, dataset_ref, granularity, actor, self.config)
         self._topics_task(job.job_id)
+        return job
+
+    def submit_file(self, source: Path | bytes | IO[bytes], file_name: str, text_field: str, run: RunRecord,
+                    precision: str, threshold: float, actor: Actor, sheet: str | None = None) -> FileJob:
+        """Write a queued file job (the upload copied into it) and put its reading on the queue
+        (core.training.file_jobs); the workers then score its pieces."""
+        job = file_jobs.create_job(self.workspace, source, file_name, text_field, run.run_id, run.name,
+                                   precision, threshold, actor, sheet)
+        self._read_file_task(job.job_id)
         return job
 
     def topic_job(self, job_id: str) -> TopicJob:

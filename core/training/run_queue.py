@@ -25,6 +25,7 @@ QUEUE_NAME = "feedback-studio-training"
 QUEUE_FILE = "queue.db"
 TASK_NAME = "train_run"
 TOPICS_TASK_NAME = "discover_topics"
+FILE_READ_TASK_NAME, FILE_PIECE_TASK_NAME = "read_file_job", "classify_file_piece"
 
 TrainTask = Callable[[str], None]
 
@@ -75,6 +76,25 @@ def topics_task(huey: Huey, discover: TrainTask | None = None) -> Callable:
         (discover or _not_here)(job_id)
 
     return huey.task(name=TOPICS_TASK_NAME)(discover_topics)
+
+
+def file_tasks(huey: Huey, read: TrainTask | None = None,
+               classify: Callable[[str, int], None] | None = None) -> tuple[Callable, Callable]:
+    """The queue's tasks for classifying a file (core.training.file_jobs): ``read(job_id)`` reads it into pieces,
+    ``classify(job_id, piece)`` scores one piece; both run in a worker only."""
+    def read_file_job(job_id: str) -> None:
+        (read or _not_here)(job_id)
+
+    def classify_file_piece(job_id: str, piece: int) -> None:
+        (classify or (lambda job, _: _not_here(job)))(job_id, piece)
+
+    return huey.task(name=FILE_READ_TASK_NAME)(read_file_job), huey.task(name=FILE_PIECE_TASK_NAME)(classify_file_piece)
+
+
+def queued_file_tasks(huey: Huey) -> set[tuple[str, int | None]]:
+    """The file jobs' tasks waiting on the queue: (job id, piece), piece None for the reading."""
+    return {(str(task.args[0]), int(task.args[1]) if task.name == FILE_PIECE_TASK_NAME else None)
+            for task in huey.pending() if task.name in (FILE_READ_TASK_NAME, FILE_PIECE_TASK_NAME) and task.args}
 
 
 def queued_run_ids(huey: Huey) -> list[str]:

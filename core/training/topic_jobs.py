@@ -12,13 +12,11 @@ running with an old heartbeat, which reads as interrupted (start it again).
 from __future__ import annotations
 
 import dataclasses
-import os
 import secrets
 import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
-from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,6 +27,7 @@ from core.data.dataset_versions import DatasetError, load_dataset_version
 from core.models.topics import GRANULARITY, Topic, TopicError, TopicMap, check_groupable, discover_topics
 from core.platform.config import AppConfig
 from core.platform.workspace import Workspace, read_json, write_json_atomic
+from core.training.job_states import JobState, JobStopped, claim
 from core.training.runs import now_iso
 
 TOPICS_DIR = "topics"
@@ -38,24 +37,6 @@ JOB_FILE, RESULT_FILE, EMBEDDINGS_FILE, CANCEL_FILE, CLAIM_FILE = (
 TEXT_OVERHEAD_CHARS = 40
 #: How often a running job rewrites its progress (seconds).
 PROGRESS_EVERY_S = 1.0
-
-
-class JobState(str, Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    #: Its worker stopped answering (killed): nothing more happens to it.
-    INTERRUPTED = "interrupted"
-
-    @property
-    def finished(self) -> bool:
-        return self not in (JobState.QUEUED, JobState.RUNNING)
-
-
-class JobStopped(Exception):
-    """The job was cancelled, or its worker is stopping, between two batches."""
 
 
 @dataclass
@@ -197,11 +178,7 @@ def request_cancel(workspace: Workspace, job_id: str, actor: Actor) -> TopicJob:
 
 def _claim(workspace: Workspace, job_id: str) -> bool:
     """Take the job for good (one worker, or the cancel before any worker): False when someone has it."""
-    try:
-        os.close(os.open(job_folder(workspace, job_id) / CLAIM_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return False
-    return True
+    return claim(job_folder(workspace, job_id) / CLAIM_FILE)
 
 
 def release(workspace: Workspace, job: TopicJob) -> None:

@@ -25,6 +25,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any, Callable
 from datetime import datetime, timedelta, timezone
 
 from huey.consumer import Consumer
@@ -35,7 +36,10 @@ from core.models.model_kinds import model_kinds
 from core.platform.config import WORKSPACE_ENV_VAR, AppConfig
 from core.training.housekeeping import Cleaned, clean_leftovers
 from core.training.jobs import announce, cancel_request, presence_file
-from core.training.run_queue import open_queue, queued_run_ids, topics_task
+from core.training import file_jobs
+from core.training.finished import load_run_model
+from core.models.predict import Predictor
+from core.training.run_queue import file_tasks, open_queue, queued_file_tasks, queued_run_ids, topics_task
 from core.training.topic_jobs import JobStopped, execute_job
 from core.training.speed import answer_questions
 from core.training.runs import (
@@ -91,6 +95,9 @@ class Worker:
         self.owner, self.started_at = worker_name(), now_iso()
         self.huey, self.queue_run = open_queue(config, self.workspace, train=self.train)
         self.queue_topics = topics_task(self.huey, self.discover)
+        self.queue_file_read, self.queue_file_piece = file_tasks(self.huey, self.read_file, self.classify_piece)
+        #: The model the last file job's pieces were scored with: (run, variant, threshold) and its predictor.
+        self._file_predictor: tuple[tuple[str, str, float], Predictor] | None = None
         #: The topic discoveries running here, each with its stop signal.
         self._discovering: dict[str, threading.Event] = {}
         #: The runs training now, with the handle that writes each (None: a torchrun process group writes it).
@@ -164,26 +171,83 @@ class Worker:
 
     # -- finding topics ---------------------------------------------------------------------------------------
 
-    def discover(self, job_id: str) -> None:
-        """Huey hands over a queued topic discovery: run it (core.training.topic_jobs); stopping the worker puts
-        it back on the queue."""
+    def _stoppable(self, job_id: str, requeue: Callable[[str], None], work: Callable[[threading.Event], Any]) -> Any:
+        """``work(stop)`` for a job other than a run; the worker stopping, before or during it, puts the job back
+        on the queue (None back)."""
         if self._stopping.is_set():
-            self.queue_topics(job_id)
-            return
+            requeue(job_id)
+            return None
         stop = threading.Event()
         with self._lock:
             self._discovering[job_id] = stop
             if self._stopping.is_set():
                 stop.set()
         try:
-            final = execute_job(self.workspace, job_id, self.config, self.owner, stop)
+            return work(stop)
         except JobStopped:
-            self.queue_topics(job_id)
-            return
+            requeue(job_id)
+            return None
         finally:
             with self._lock:
                 del self._discovering[job_id]
-        log.info("worker %s: topic discovery %s %s", self.owner, job_id, final.state.value)
+
+    def discover(self, job_id: str) -> None:
+        """Huey hands over a queued topic discovery: run it (core.training.topic_jobs); stopping the worker puts
+        it back on the queue."""
+        final = self._stoppable(job_id, self.queue_topics,
+                                lambda stop: execute_job(self.workspace, job_id, self.config, self.owner, stop))
+        if final is not None:
+            log.info("worker %s: topic discovery %s %s", self.owner, job_id, final.state.value)
+
+    # -- classifying files ------------------------------------------------------------------------------------
+
+    def read_file(self, job_id: str) -> None:
+        """Huey hands over a file job to read: read it into pieces and queue one task per piece."""
+        job = self._stoppable(job_id, self.queue_file_read,
+                              lambda stop: file_jobs.prepare_job(self.workspace, job_id, self.config, stop))
+        if job is None:
+            return
+        if job.prepared_at is not None and job.state is file_jobs.JobState.RUNNING:
+            done = set(file_jobs.parts_done(self.workspace, job))
+            for piece in range(job.pieces):
+                if piece not in done:
+                    self.queue_file_piece(job_id, piece)
+        log.info("worker %s: file job %s read (%s, %d rows in %d pieces)", self.owner, job_id, job.state.value,
+                 job.rows, job.pieces)
+
+    def classify_piece(self, job_id: str, piece: int) -> None:
+        """Huey hands over a piece of a file job: score it (a piece already scored is left as it is)."""
+        if self._stopping.is_set():
+            self.queue_file_piece(job_id, piece)
+            return
+        try:
+            job = file_jobs.classify_piece(self.workspace, job_id, piece, self._predictor_for, self.owner)
+        except (RunError, OSError, ValueError) as why:
+            log.exception("worker %s: file job %s piece %d failed", self.owner, job_id, piece)
+            job = file_jobs.fail_job(self.workspace, job_id, f"{type(why).__name__}: {why}")
+        if job.state.finished:
+            log.info("worker %s: file job %s %s", self.owner, job_id, job.state.value)
+
+    def _predictor_for(self, job: file_jobs.FileJob) -> Predictor:
+        """The job's model at its variant and threshold, loaded once while pieces of one job follow each other."""
+        key = (job.run_id, job.precision, job.threshold)
+        if self._file_predictor is None or self._file_predictor[0] != key:
+            self._file_predictor = None  # the previous model goes before the next loads
+            model, _ = load_run_model(self.workspace, job.run_id, self.config)
+            model.use_precision(job.precision)
+            self._file_predictor = (key, Predictor.for_model(model, job.threshold, self.config.classify.chunk_size))
+        return self._file_predictor[1]
+
+    def sweep_files(self) -> list[tuple[str, int | None]]:
+        """Queue again the file jobs' reading and pieces nobody will do (their worker was killed); remove the
+        finished jobs kept long enough."""
+        lost = file_jobs.orphans(self.workspace, queued_file_tasks(self.huey), self.config.worker.lease_s)
+        for job_id, piece in lost:
+            self.queue_file_read(job_id) if piece is None else self.queue_file_piece(job_id, piece)
+        removed = file_jobs.remove_expired(self.workspace, self.config.classify.job_keep_hours)
+        if lost or removed:
+            log.info("worker %s: file jobs queued again %s, removed %s", self.owner, lost, removed)
+        return lost
 
     # -- training one run -------------------------------------------------------------------------------------
 
@@ -272,6 +336,7 @@ class Worker:
                     running = self.running()
                     announce(self.workspace, self.owner, self.started_at, running[0] if running else None)
                     self.sweep()
+                    self.sweep_files()
                 except Exception:  # a watch that dies would leave cancels unheard: log and go on
                     log.exception("worker %s: the watch failed; trying again", self.owner)
 

@@ -17,7 +17,7 @@ from streamlit.errors import StreamlitAPIException
 from core.services import Caller, Studio
 from core.services.accounts import ROLE_PERMISSIONS, Actor, Permission
 from core.services.datasets import (
-    Finding, IngestError, Preparation, RawTable, Severity, ValidationReport, read_feedback_bytes,
+    Finding, IngestError, Preparation, RawTable, Severity, ValidationReport, read_feedback_bytes, read_head,
 )
 from core.services.publishing import published_model_card
 from core.services.studio import PROJECT_ROOT, AppConfig, ConfigError, load_config
@@ -229,6 +229,27 @@ def uploaded_table(label: str, key: str, config: AppConfig) -> tuple[RawTable, s
         st.error(f"This file cannot be used: {exc}")
         return None
     return table, uploaded.file_id
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def read_upload_head(name: str, data: bytes, max_bytes: int, rows: int) -> tuple[RawTable, bool]:
+    """An upload's first ``rows`` records and whether that is all of it (cached: the page reruns on every click)."""
+    return read_head(data, name, max_bytes, rows)
+
+
+def uploaded_head(label: str, key: str, config: AppConfig, rows: int):
+    """A file uploader whose file is read up to ``rows`` records: the upload, that head, and whether it is the
+    whole file; None (with the reason shown) when there is none."""
+    uploaded = st.file_uploader(label, key=key)
+    if uploaded is None:
+        return None
+    try:
+        head, whole = read_upload_head(uploaded.name, uploaded.getvalue(), config.data.max_upload_mb * 1_000_000,
+                                       rows)
+    except IngestError as exc:
+        st.error(f"This file cannot be used: {exc}")
+        return None
+    return uploaded, head, whole
 
 
 def field_choice(container, label: str, table: RawTable, guessed: str | None, key: str) -> str:

@@ -12,15 +12,17 @@ from core.presentation.exports import (
     COLUMN_WORDS, LABEL, SCORE as CONFIDENCE, TAG_WORDS, on_page, results_frame, summarise_results, to_jsonl,
     to_safe_csv,
 )
+from core.presentation.display import when
 from core.presentation.highlight import highlighted_html
 from core.services.accounts import Permission
 from core.services.classification import (
     TAG_JOIN, FeedbackError, Prediction, classify, explain_text, give_feedback, my_feedback, review_threshold, serving_run,
 )
-from core.services.datasets import guess_columns
+from core.services.datasets import RawTable, guess_columns
+from core.services.file_jobs import FileJobError, JobState, cancel_file_job, classify_file_later, file_job_result, file_jobs_of
 from core.services.review import label_item, queue
 from core.services.runs import RunRecord
-from pages.common.widgets import badge, field_choice, plain, start_page, uploaded_table
+from pages.common.widgets import badge, duration, field_choice, plain, start_page, uploaded_head
 
 HISTORY = "classify_history"
 LAST_TEXT = "classify_last"
@@ -28,6 +30,8 @@ FILE_RESULTS = "classify_file_results"
 FEEDBACK_SENT = "classify_feedback_sent"
 WHY = "classify_why"
 SKIPPED, QUEUE_NOTICE = "queue_skipped", "queue_notice"
+JOB_NOTICE = "classify_job_notice"
+JOB_POLL_SECONDS = 2.0
 
 
 def remember(text: str, prediction: Prediction, source: str, run_id: str) -> None:
@@ -149,11 +153,75 @@ def single_text(record: RunRecord, threshold: float) -> None:
 
 
 def whole_file(record: RunRecord, threshold: float) -> None:
-    upload = uploaded_table("CSV, JSONL, or plain text with one feedback per line", "classify_file",
-                            config)
-    if upload is None:
-        return
-    table, file_id = upload
+    """A small file classified here and now; a big one handed to the worker; the files being classified."""
+    upload = uploaded_head("CSV, JSONL, Excel, or plain text with one feedback per line", "classify_file", config,
+                           config.classify.instant_rows)
+    if upload is not None:
+        uploaded, table, whole = upload
+        if whole:
+            file_here(record, threshold, table, uploaded.file_id)
+        else:
+            file_later(uploaded, table, threshold)
+    files_in_background()
+
+
+def file_later(uploaded, head: RawTable, threshold: float) -> None:
+    """A file too big to classify while the page waits: the worker does it a piece at a time."""
+    st.info(f"{plain(uploaded.name)} has more than {config.classify.instant_rows:,} rows, so it is classified in "
+            "the background, a piece at a time: you can leave this page and come back for the result.")
+    text_field = field_choice(st, "Which field holds the text?", head, guess_columns(head).text,
+                              f"job_field:{uploaded.file_id}")
+    if st.button("Classify it in the background", type="primary", key="classify_file_job"):
+        try:
+            job = classify_file_later(studio, caller, uploaded.getvalue(), uploaded.name, text_field, threshold)
+        except FileJobError as exc:
+            st.error(f"Not queued: {exc}")
+        else:
+            st.session_state[JOB_NOTICE] = f"Queued: {job.name(when)}. Its progress shows below."
+            st.rerun()
+
+
+def files_in_background() -> None:
+    """The files being classified in the background, newest first, followed while any is in progress."""
+    if notice := st.session_state.pop(JOB_NOTICE, None):
+        st.success(notice)
+    jobs = file_jobs_of(studio, caller)
+    if jobs:
+        st.markdown("#### Files classified in the background")
+        moving = any(not p.job.state.finished for p in jobs)
+        st.fragment(run_every=JOB_POLL_SECONDS if moving else None)(background_list)()
+
+
+def background_list() -> None:
+    """Each job: its progress and time left, a way to cancel it, and its result once done."""
+    jobs = file_jobs_of(studio, caller)[:config.classify.jobs_shown]
+    for progress in jobs:
+        job = progress.job
+        with st.container(border=True):
+            st.markdown(f"**{plain(job.name(when))}**")
+            st.caption(f"Classified by {plain(job.run_name)}, review threshold {job.threshold:.2f}.")
+            if not job.state.finished:
+                left = f" · about {duration(progress.eta_s)} left" if progress.eta_s is not None else ""
+                st.progress(progress.fraction, text=(f"{job.stage}: {progress.rows_done:,} of {job.rows:,} rows{left}"
+                                                     if job.rows else job.stage))
+                if st.button("Cancel", key=f"cancel_job:{job.job_id}"):
+                    cancel_file_job(studio, caller, job.job_id)
+                    st.rerun()
+            elif job.state is JobState.DONE:
+                summary = job.summary
+                st.caption(f"Done: {summary['scored']:,} rows classified, {summary['needs_review']:,} need review, "
+                           f"{summary['not_scored']:,} not classified (empty or not text)"
+                           + (f"; {job.skipped_lines:,} line(s) could not be read" if job.skipped_lines else "") + ".")
+                path, name = file_job_result(studio, caller, job.job_id)
+                st.download_button(f"Download {plain(name)}", lambda path=path: path.read_bytes(), name,
+                                   key=f"download_job:{job.job_id}", on_click="ignore")
+            else:
+                st.caption(f"{job.state.value.capitalize()}" + (f": {plain(job.error)}" if job.error else "")
+                           + (f" (by {plain(job.cancelled_by)})" if job.cancelled_by else "") + ".")
+
+
+def file_here(record: RunRecord, threshold: float, table: RawTable, file_id: str) -> None:
+    """A file small enough to classify while the page waits."""
     if table.skipped:
         st.warning(f"{table.skipped:,} line(s) of {table.source} could not be read and are left out "
                    f"(first: line {table.problems[0].line}).")

@@ -24,6 +24,8 @@ USER_PASSWORD = "user pass phrase"
 WAIT = 60_000  # ms
 COOKIE = AuthConfig().cookie_name
 DEMO_LABELS = ("billing", "delivery", "product_quality", "customer_service", "app_website")
+DEMO_TEXTS = ("the refund never reached my card", "my parcel came a week late", "the app crashes when I log in",
+              "the support agent was very kind", "the zip broke after two days")
 
 
 class Studio:
@@ -356,6 +358,15 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     s.see("Download results (CSV)")
     assert s.clipped_tables() == []  # the file's results
     s.shot("07-classify-file")
+    big = tmp_path / "export.csv"  # more rows than the page classifies at once: a job for the worker
+    big.write_text("id,comment\n" + "".join(f"{i},{DEMO_TEXTS[i % len(DEMO_TEXTS)]}\n" for i in range(1_500)))
+    s.page.locator('input[type="file"]').last.set_input_files(str(big))
+    s.see("export.csv has more than 1,000 rows")
+    s.click("Classify it in the background")
+    s.see("Queued: export.csv, sent")
+    s.see("Done: 1,500 rows classified", timeout=120_000)  # the page followed the worker
+    s.see("Download export-classified.csv")
+    s.shot("07b-classify-big-file")
 
     # A user opening the Admin page's address is refused.
     # (A page load restores the session from its cookie; if the cookie component answers late, the
