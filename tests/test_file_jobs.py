@@ -179,10 +179,18 @@ def test_the_classify_page_follows_files_in_the_background_cancels_one_and_offer
         assert wait_for(isolated_workspace, done.job_id).state is JobState.DONE
     finally:
         runner.close()
-    waiting = classify_file_later(studio, Caller(ANALYST), comments_csv(tmp_path / "more.csv", 1_500), "more.csv",
-                                  "comment", threshold=0.7)
-    assert (waiting.threshold, waiting.run_id) == (0.7, run.run_id)
     app = open_page("pages/views/classify.py")
+    upload = comments_csv(tmp_path / "more.csv", 1_500).read_bytes()
+    app.file_uploader(key="classify_file").set_value(("more.csv", upload, "text/csv")).run()
+    assert "more.csv has more than 1,000 rows, so it is classified in the background" in texts(app)
+    field = next(box for box in app.selectbox if box.key and box.key.startswith("job_field:"))
+    assert field.value == "comment"  # guessed from the first rows (the rest is not read in the page)
+    app.slider(key=f"threshold:{run.run_id}").set_value(0.7).run()
+    app.button(key="classify_file_job").click().run()
+    assert not app.exception, app.exception
+    (waiting,) = [job for job in file_jobs.list_jobs(isolated_workspace) if job.file_name == "more.csv"]
+    assert (waiting.threshold, waiting.run_id, waiting.state) == (0.7, run.run_id, JobState.QUEUED)
+    assert f"Queued: more.csv, sent {when(waiting.created_at)}. Its progress shows below." in texts(app)
     shown = texts(app)
     assert "Files classified in the background" in shown
     assert f"**more.csv, sent {when(waiting.created_at)}**" in shown and "**big.csv, sent " in shown

@@ -393,6 +393,7 @@ def read_head(data: bytes, name: str, max_bytes: int, rows: int, sheet: str | No
         head.lines = enough.lines
         return head, False
     table.lines, table.records = kept[0] if kept else ([], [])
+    table.spill = None  # the table outlives this reading (a page caches it)
     return table, True
 
 
