@@ -33,6 +33,7 @@ from core.data.split import SplitPlan
 from core.models.predict import Predictor
 from core.platform.config import WORKSPACE_ENV_VAR, load_config
 from core.platform.workspace import Workspace
+from core.serving.runtime import serving_precision
 from core.training import file_jobs
 from core.training.execution import execute_run
 from core.training.finished import load_run_model
@@ -69,7 +70,8 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def classify_as_job(workspace: Workspace, config, source: Path, run_id: str, workers: int) -> tuple[float, list[float]]:
+def classify_as_job(workspace: Workspace, config, source: Path, run_id: str, precision: str,
+                    workers: int) -> tuple[float, list[float]]:
     """Seconds from queueing the file to its result, and each worker's peak memory (MB)."""
     env = {**os.environ, WORKSPACE_ENV_VAR: str(workspace.root)}
     processes = [subprocess.Popen([sys.executable, "-m", "core", "worker"], env=env, stdout=subprocess.DEVNULL,
@@ -80,7 +82,7 @@ def classify_as_job(workspace: Workspace, config, source: Path, run_id: str, wor
         queue = RunQueue(workspace, config)
         record = load_record(workspace, run_id)
         started = time.perf_counter()
-        job = queue.submit_file(source, source.name, "comment", record, "fp32", 0.6, command_line_actor())
+        job = queue.submit_file(source, source.name, "comment", record, precision, 0.6, command_line_actor())
         while not (job := file_jobs.load_job(workspace, job.job_id)).state.finished:
             time.sleep(0.2)
         seconds = time.perf_counter() - started
@@ -114,14 +116,16 @@ def main(argv: list[str] | None = None) -> None:
         run_id = trained_run(workspace, args.kind, config)
     texts = mixed_texts(demo_texts(), 5_000)
     model, record = load_run_model(workspace, run_id, config)
+    precision = serving_precision(record, config)  # the variant the page, the API and the jobs serve
+    model.use_precision(precision)
     predictor = Predictor.for_model(model, 0.6, config.classify.chunk_size)
     baseline = texts_per_second(predictor.predict, (texts * (PREDICTOR_TEXTS // len(texts) + 1))[:PREDICTOR_TEXTS])
-    print(f"model: {record.name}; predictor in one process, in memory: {baseline:,.0f} texts/s")
+    print(f"model: {record.name} ({precision}); predictor in one process, in memory: {baseline:,.0f} texts/s")
     figures: dict[str, float | str] = {"predictor_texts_per_s": baseline}
     for rows in sizes:
         source = write_file(workspace.root / f"feedback-{rows}.csv", rows, texts)
         for workers in counts:
-            seconds, peaks = classify_as_job(workspace, config, source, run_id, workers)
+            seconds, peaks = classify_as_job(workspace, config, source, run_id, precision, workers)
             print(f"{rows:>9,} rows, {workers} worker(s): {seconds:7.1f} s, {rows / seconds:8,.0f} rows/s, "
                   f"peak memory {' / '.join(f'{p:,.0f}' for p in peaks)} MB", flush=True)
             figures[f"rows_per_s_{rows}_{workers}w"] = rows / seconds

@@ -77,5 +77,5 @@ def file_job_result(studio: Studio, caller: Caller, job_id: str) -> tuple[Path, 
     job = file_jobs.load_job(studio.workspace, job_id)
     _may_see(actor, job)
     if job.state is not JobState.DONE:
-        raise FileJobError(f"{job.name()} is {job.state.value}: there is no result to download")
+        raise FileJobError(f"{job.name} is {job.state.value}: there is no result to download")
     return file_jobs.result_path(studio.workspace, job), job.result_name

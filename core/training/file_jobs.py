@@ -78,9 +78,10 @@ class FileJob:
     def result_name(self) -> str:
         return f"{Path(self.file_name).stem}-classified.{self.output_format}"
 
-    def name(self, when: Callable[[str], str] = str) -> str:
-        """How a person reads it: "reviews.csv, sent 25 Nov 14:02" (the model that classifies it: ``run_name``)."""
-        return f"{self.file_name}, sent {when(self.created_at)}"
+    @property
+    def name(self) -> str:
+        """How a person reads it, as a run's name reads: "reviews.csv, sent 25 Nov 14:02" (UTC)."""
+        return f"{self.file_name}, sent {datetime.fromisoformat(self.created_at):%d %b %H:%M}"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "state": self.state.value}

@@ -12,7 +12,6 @@ from core.presentation.exports import (
     COLUMN_WORDS, LABEL, SCORE as CONFIDENCE, TAG_WORDS, on_page, results_frame, summarise_results, to_jsonl,
     to_safe_csv,
 )
-from core.presentation.display import when
 from core.presentation.highlight import highlighted_html
 from core.services.accounts import Permission
 from core.services.classification import (
@@ -177,7 +176,7 @@ def file_later(uploaded, head: RawTable, threshold: float) -> None:
         except FileJobError as exc:
             st.error(f"Not queued: {exc}")
         else:
-            st.session_state[JOB_NOTICE] = f"Queued: {job.name(when)}. Its progress shows below."
+            st.session_state[JOB_NOTICE] = f"Queued: {job.name}. Its progress shows below."
             st.rerun()
 
 
@@ -198,7 +197,7 @@ def background_list() -> None:
     for progress in jobs:
         job = progress.job
         with st.container(border=True):
-            st.markdown(f"**{plain(job.name(when))}**")
+            st.markdown(f"**{plain(job.name)}**")
             st.caption(f"Classified by {plain(job.run_name)}, review threshold {job.threshold:.2f}.")
             if not job.state.finished:
                 left = f" · about {duration(progress.eta_s)} left" if progress.eta_s is not None else ""
