@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 API_PORT ?= 8502
 
-.PHONY: run test test-fast bench bench-jobs bench-labels bench-baselines bench-multilabel bench-topics bench-zero-shot bench-few-shot bench-choice bench-active bench-app bench-scale bench-quality install install-dev clean-venv
+.PHONY: run test test-fast bench bench-jobs bench-api bench-labels bench-baselines bench-multilabel bench-topics bench-zero-shot bench-few-shot bench-choice bench-active bench-app bench-scale bench-quality install install-dev clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ bench: install
 # Big files as jobs: memory from 100,000 to 1,000,000 rows, throughput against the predictor, one and two workers.
 bench-jobs: install
 	$(BIN)/python -m bench.file_jobs $(ARGS)
+
+# The HTTP API under load: 1, 5 and 20 concurrent clients, micro-batching on and off (p50/p95, texts/s).
+bench-api: install
+	$(BIN)/python -m bench.api_load $(ARGS)
 
 bench-app: install-dev
 	$(BIN)/python -m bench.classify_load

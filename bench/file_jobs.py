@@ -42,7 +42,6 @@ from core.training.runs import RunHandle, RunRequest, create_run, load_record
 
 TARGETS = {"peak_memory_largest_vs_smallest": ("<=", 1.2), "one_worker_vs_predictor": (">=", 0.9),
            "two_workers_vs_one": (">=", 1.0)}
-PREDICTOR_TEXTS = 20_000
 
 
 def trained_run(workspace: Workspace, kind: str, config) -> str:
@@ -103,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts")
     parser.add_argument("--run", help="a finished run folder to classify with (default: train --kind here)")
     parser.add_argument("--kind", default="tfidf_logreg", help="the kind trained when no --run is given")
+    parser.add_argument("--baseline-texts", type=int, default=20_000, help="texts the predictor baseline scores")
     args = parser.parse_args(argv)
     sizes, counts = [int(n) for n in args.rows.split(",")], [int(n) for n in args.workers.split(",")]
     config = load_config()
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     precision = serving_precision(record, config)  # the variant the page, the API and the jobs serve
     model.use_precision(precision)
     predictor = Predictor.for_model(model, 0.6, config.classify.chunk_size)
-    baseline = texts_per_second(predictor.predict, (texts * (PREDICTOR_TEXTS // len(texts) + 1))[:PREDICTOR_TEXTS])
+    baseline = texts_per_second(predictor.predict, (texts * (args.baseline_texts // len(texts) + 1))[:args.baseline_texts])
     print(f"model: {record.name} ({precision}); predictor in one process, in memory: {baseline:,.0f} texts/s")
     figures: dict[str, float | str] = {"predictor_texts_per_s": baseline}
     for rows in sizes:

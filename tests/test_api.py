@@ -232,3 +232,49 @@ def test_a_file_sent_as_a_job_is_followed_and_its_result_downloaded(client, stud
     with studio.store.engine.connect() as connection:
         kinds = [(row.event_type, (row.details or {}).get("via")) for row in connection.execute(select(events))]
     assert kinds.count(("file_job_started", "HTTP API")) == 2 and ("file_job_cancelled", "HTTP API") in kinds
+
+
+@pytest.mark.slow
+def test_the_api_serves_from_several_processes_each_with_the_model_once(studio, user_token, published):
+    import socket
+    import subprocess
+    import sys
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "core", "api", "--workers", "2", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/docs", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and (p / "stat").exists()
+                    and (p / "stat").read_text().split(") ")[-1].split()[1] == str(server.pid)]
+        workers = [p for p in children if "spawn_main" in (p / "cmdline").read_bytes().decode(errors="replace")]
+        assert len(workers) == 2, [(p / "cmdline").read_bytes() for p in children]
+
+        def call(i: int) -> httpx.Response:
+            return httpx.post(f"{url}/v1/classify", headers=bearer(user_token), timeout=60,
+                              json={"texts": ["my refund never arrived", f"parcel {i} is late"]})
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(call, range(16)))
+        assert [a.status_code for a in answers] == [200] * 16
+        assert {a.json()["model"]["run_id"] for a in answers} == {published.run_id}
+    finally:
+        server.terminate()
+        server.wait(30)
+    with studio.store.engine.connect() as connection:
+        via_api = [row for row in connection.execute(select(events)) if row.event_type == "classified_file"
+                   and (row.details or {}).get("via") == "HTTP API"]
+    assert len(via_api) == 16  # every call in the audit log, whichever process served it

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from core.services import Caller, Studio
+from core.services.studio import load_config
 from core.services.accounts import PermissionDenied
 from core.services.classification import (
     FeedbackError, NothingPublished, UnknownModel, classify, give_feedback, model_that_classified, review_threshold,
@@ -252,3 +253,9 @@ def create_app(studio: Studio) -> FastAPI:
         return _job_info(_job(who, job_id))
 
     return app
+
+
+def from_environment() -> FastAPI:
+    """The API over the studio the environment names (``FEEDBACK_STUDIO_CONFIG``, ``FEEDBACK_STUDIO_WORKSPACE``):
+    what each process of ``python -m core api --workers N`` serves."""
+    return create_app(Studio(load_config()))

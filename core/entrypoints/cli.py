@@ -46,7 +46,7 @@ from core.services.runs import (
     PRESET_NAMES, ModelFileError, Recipe, RunError, RunRecord, RunRequest, RunState, measured_transformer_plan,
     model_kinds, run, run_location, serve_as_worker, train_here, train_queued_run,
 )
-from core.services.studio import WORKSPACE_ENV_VAR, AppConfig, ConfigError, load_config, start_logging
+from core.services.studio import CONFIG_ENV_VAR, WORKSPACE_ENV_VAR, AppConfig, ConfigError, load_config, start_logging
 
 DEFAULT_MODELS = "tfidf_logreg,tfidf_nb,embedding_logreg"
 #: The command line is used by whoever has a shell on the server, who owns the workspace anyway.
@@ -179,6 +179,8 @@ def _parser() -> argparse.ArgumentParser:
                               "(OpenAPI docs at /docs)")
     api.add_argument("--host", metavar="ADDRESS", help="address to listen on (default: [api] host, 127.0.0.1)")
     api.add_argument("--port", type=int, metavar="N", help="port (default: [api] port, 8502)")
+    api.add_argument("--workers", type=int, metavar="N", help="processes serving it, each with the model loaded "
+                     "once (default: [api] workers, 1)")
 
     commands.add_parser(
         "worker", parents=[common], help="train queued runs until stopped (what make run starts beside the app)",
@@ -637,8 +639,14 @@ def command_api(args: argparse.Namespace) -> int:
 
     studio = _studio(args)
     settings = studio.config.api
-    uvicorn.run(create_app(studio), host=args.host or settings.host, port=args.port or settings.port,
-                log_level="warning")
+    workers = args.workers or settings.workers
+    if workers < 1:
+        raise CliError(f"--workers must be at least 1, got {workers}")
+    if args.config:  # the worker processes read the same file (the workspace travels the same way, see _config)
+        os.environ[CONFIG_ENV_VAR] = str(Path(args.config).resolve())
+    app = create_app(studio) if workers == 1 else "core.entrypoints.api:from_environment"
+    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port, workers=workers,
+                factory=workers > 1, log_level="warning")
     return 0
 
 

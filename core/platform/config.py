@@ -339,6 +339,13 @@ class ApiConfig:
     max_texts: int = 1000
     #: Largest request body accepted, in megabytes (more: a 413 before the body is read).
     max_body_mb: float = 5.0
+    #: Processes serving the API (``python -m core api --workers N`` overrides it); each loads the model once.
+    workers: int = 1
+    #: Calls to ``/v1/classify`` arriving within this many milliseconds of each other are scored in one model pass
+    #: (0: each call alone).
+    batch_wait_ms: float = 5.0
+    #: ... up to this many texts in a pass.
+    batch_max_texts: int = 256
 
 
 @dataclass

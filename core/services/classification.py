@@ -79,7 +79,10 @@ def classify(studio: Studio, caller: Caller, texts: Sequence[Any], threshold: fl
     predictor, record = _model(studio, caller, run)
     if threshold is None:
         threshold = review_threshold(studio, record).value
-    scored = predictor.predict(list(texts), progress)
+    if caller.channel == "api" and run is None and studio.config.api.batch_wait_ms > 0:
+        scored = studio.published.batched()[0].predict(texts)  # concurrent calls share a model pass
+    else:
+        scored = predictor.predict(list(texts), progress)
     judged = [prediction.at_threshold(threshold) for prediction in scored]
     single = file_name is None and len(judged) == 1
     record_predictions(studio.store, actor, caller.session_id, record.run_id, zip(texts, judged),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Literal
 
 from core.accounts.audit import EventType, record_event
 from core.accounts.auth import Actor, Permission, PermissionDenied, command_line_actor, require
-from core.platform.config import PROJECT_ROOT, WORKSPACE_ENV_VAR, AppConfig, ConfigError, load_config
+from core.platform.config import CONFIG_ENV_VAR, PROJECT_ROOT, WORKSPACE_ENV_VAR, AppConfig, ConfigError, load_config
 from core.platform.logs import LOG_FILE, configure_logging
 from core.platform.store import Store, default_database_url
 from core.platform.workspace import Workspace
@@ -123,5 +123,5 @@ def start_logging(config: AppConfig) -> None:
     configure_logging(config.workspace())
 
 
-__all__ = ["CHANNEL_WORDS", "LOG_FILE", "PROJECT_ROOT", "WORKSPACE_ENV_VAR", "AppConfig", "Caller", "Channel",
+__all__ = ["CHANNEL_WORDS", "CONFIG_ENV_VAR", "LOG_FILE", "PROJECT_ROOT", "WORKSPACE_ENV_VAR", "AppConfig", "Caller", "Channel",
            "ConfigError", "Studio", "load_config", "start_logging"]

@@ -17,6 +17,7 @@ from core.platform.config import AppConfig, ClassifyConfig
 from core.evaluation.scoring import Evaluation
 from core.platform.hardware import configure_cpu_threads
 from core.models.predict import Predictor
+from core.serving.batching import MicroBatcher
 from core.serving.publishing import current_publication
 from core.training.runs import RunRecord
 from core.models.precision import RETIRED, PrecisionCheck
@@ -92,6 +93,7 @@ class PublishedModel:
         self.workspace, self.config = workspace, config
         self._lock = threading.Lock()
         self._loaded: tuple[str, TextClassifier, Predictor, RunRecord] | None = None
+        self._batcher: tuple[Predictor, MicroBatcher] | None = None
         self.loads = 0  # how many times a model was (re)loaded; the tests read it
 
     def current(self) -> tuple[Predictor, RunRecord] | None:
@@ -103,6 +105,19 @@ class PublishedModel:
         """The published run's model itself (to explain a prediction), loaded as for ``current``."""
         loaded = self._load()
         return None if loaded is None else (loaded[1], loaded[3])
+
+    def batched(self) -> tuple[MicroBatcher, RunRecord] | None:
+        """The published run's predictor behind a micro-batcher (``api.batch_wait_ms``): concurrent calls scored
+        in one pass."""
+        loaded = self._load()
+        if loaded is None:
+            return None
+        with self._lock:
+            if self._batcher is None or self._batcher[0] is not loaded[2]:
+                settings = self.config.api
+                self._batcher = (loaded[2], MicroBatcher(loaded[2].predict, settings.batch_wait_ms / 1000,
+                                                         settings.batch_max_texts))
+            return self._batcher[1], loaded[3]
 
     def _load(self) -> tuple[str, TextClassifier, Predictor, RunRecord] | None:
         publication = current_publication(self.workspace)
