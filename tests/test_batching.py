@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from core.models.predict import Predictor
+from core.models.predict import Prediction, Predictor
 from core.serving.batching import MicroBatcher
 from core.training.finished import load_run_model
 from tests.conftest import save_demo_version, train_runs
@@ -71,3 +71,27 @@ def test_an_error_in_a_pass_reaches_every_call_in_it():
     for thread in threads:
         thread.join(10)
     assert errors == ["the model file is gone"] * 3
+
+
+def test_without_waiting_the_calls_that_queue_behind_a_pass_join_the_next_one():
+    gate, passes = threading.Event(), []
+
+    def slow(texts):
+        passes.append(len(texts))
+        gate.wait(10)  # the first pass runs while the others arrive
+        return [Prediction("ok", "a", 1.0) for _ in texts]
+
+    batcher = MicroBatcher(slow, wait_s=0.0, max_texts=100)
+    first = threading.Thread(target=batcher.predict, args=(["x"],))
+    first.start()
+    while not passes:
+        threading.Event().wait(0.01)
+    behind = [threading.Thread(target=batcher.predict, args=(["y", "z"],)) for _ in range(5)]
+    for thread in behind:
+        thread.start()
+    while batcher._calls.qsize() < 5:
+        threading.Event().wait(0.01)
+    gate.set()
+    for thread in [first, *behind]:
+        thread.join(10)
+    assert passes == [1, 10] and batcher.calls == 6

@@ -341,9 +341,12 @@ class ApiConfig:
     max_body_mb: float = 5.0
     #: Processes serving the API (``python -m core api --workers N`` overrides it); each loads the model once.
     workers: int = 1
-    #: Calls to ``/v1/classify`` arriving within this many milliseconds of each other are scored in one model pass
-    #: (0: each call alone).
-    batch_wait_ms: float = 5.0
+    #: Concurrent ``/v1/classify`` calls are scored together: those waiting while a model pass runs join the next
+    #: one (core.serving.batching); false: each call alone.
+    micro_batching: bool = True
+    #: Milliseconds a call waits for others to join its pass (0: only those already waiting join; a lone call never
+    #: waits) ...
+    batch_wait_ms: float = 0.0
     #: ... up to this many texts in a pass.
     batch_max_texts: int = 256
 

@@ -79,7 +79,7 @@ def classify(studio: Studio, caller: Caller, texts: Sequence[Any], threshold: fl
     predictor, record = _model(studio, caller, run)
     if threshold is None:
         threshold = review_threshold(studio, record).value
-    if caller.channel == "api" and run is None and studio.config.api.batch_wait_ms > 0:
+    if caller.channel == "api" and run is None and studio.config.api.micro_batching:
         scored = studio.published.batched()[0].predict(texts)  # concurrent calls share a model pass
     else:
         scored = predictor.predict(list(texts), progress)

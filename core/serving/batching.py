@@ -2,8 +2,10 @@
 
 Under many concurrent API calls, each call scoring its own few texts on its own thread makes the model's passes
 compete for the same cores (and each pass pays its fixed cost). A :class:`MicroBatcher` puts the calls in a queue;
-one thread takes the first, waits at most ``wait_s`` for more (never past ``max_texts`` texts), scores them all in
-one pass and hands each call its own predictions. A lone call waits ``wait_s`` at most.
+one thread takes the first with every call already waiting behind it (and, with ``wait_s`` > 0, those arriving
+within ``wait_s``), never past ``max_texts`` texts, scores them all in one pass and hands each call its own
+predictions. With ``wait_s`` 0 a lone call waits for nothing: calls batch only when they queue up behind a pass,
+which is when the load makes it pay.
 """
 
 from __future__ import annotations
@@ -56,9 +58,10 @@ class MicroBatcher:
         """The next call and those that arrive within ``wait_s`` of it, up to ``max_texts`` texts."""
         batch = [self._calls.get()]
         count, deadline = len(batch[0].texts), time.monotonic() + self.wait_s
-        while count < self.max_texts and (left := deadline - time.monotonic()) > 0:
+        while count < self.max_texts:
             try:
-                batch.append(self._calls.get(timeout=left))
+                left = deadline - time.monotonic()
+                batch.append(self._calls.get(timeout=left) if left > 0 else self._calls.get_nowait())
             except queue.Empty:
                 break
             count += len(batch[-1].texts)

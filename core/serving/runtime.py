@@ -107,7 +107,7 @@ class PublishedModel:
         return None if loaded is None else (loaded[1], loaded[3])
 
     def batched(self) -> tuple[MicroBatcher, RunRecord] | None:
-        """The published run's predictor behind a micro-batcher (``api.batch_wait_ms``): concurrent calls scored
+        """The published run's predictor behind a micro-batcher (``[api] micro_batching``): concurrent calls scored
         in one pass."""
         loaded = self._load()
         if loaded is None:
