@@ -203,3 +203,23 @@ def test_the_classify_page_follows_files_in_the_background_cancels_one_and_offer
 
     other = open_page("pages/views/classify.py", as_user="uma", role="user")  # another user sees none of them
     assert "Files classified in the background" not in texts(other)
+
+
+def test_workers_on_one_machine_share_its_cores_when_scoring(isolated_workspace, config):
+    from core.platform.hardware import configure_cpu_threads, usable_cores
+    from core.platform.workspace import write_json_atomic
+    from core.training.jobs import announce, presence_file
+    from core.training.runs import now_iso
+
+    runner = QueueWithWorker(isolated_workspace, config)
+    try:
+        assert runner.worker._scoring_threads() == usable_cores()  # alone here: every core
+        elsewhere = {"owner": "other:1:abcd", "host": "other-machine", "pid": 1, "started_at": now_iso(),
+                     "beat_at": now_iso(), "running": None}
+        write_json_atomic(presence_file(isolated_workspace, elsewhere["owner"]), elsewhere)
+        assert runner.worker._scoring_threads() == usable_cores()  # another machine's worker takes none of ours
+        announce(isolated_workspace, "second-worker-here", now_iso(), None)
+        assert runner.worker._scoring_threads() == max(1, usable_cores() // 2)
+    finally:
+        runner.close()
+        configure_cpu_threads(0)

@@ -35,7 +35,8 @@ from core.platform.distributed import launch_command, resolved_processes
 from core.models.model_kinds import model_kinds
 from core.platform.config import WORKSPACE_ENV_VAR, AppConfig
 from core.training.housekeeping import Cleaned, clean_leftovers
-from core.training.jobs import announce, cancel_request, presence_file
+from core.platform.hardware import configure_cpu_threads, usable_cores
+from core.training.jobs import announce, cancel_request, presence_file, workers_online
 from core.training import file_jobs
 from core.training.finished import load_run_model
 from core.models.predict import Predictor
@@ -97,7 +98,7 @@ class Worker:
         self.queue_topics = topics_task(self.huey, self.discover)
         self.queue_file_read, self.queue_file_piece = file_tasks(self.huey, self.read_file, self.classify_piece)
         #: The model the last file job's pieces were scored with: (run, variant, threshold) and its predictor.
-        self._file_predictor: tuple[tuple[str, str, float], Predictor] | None = None
+        self._file_predictor: tuple[tuple[str, str, float, int], Predictor] | None = None
         #: The topic discoveries running here, each with its stop signal.
         self._discovering: dict[str, threading.Event] = {}
         #: The runs training now, with the handle that writes each (None: a torchrun process group writes it).
@@ -228,9 +229,17 @@ class Worker:
         if job.state.finished:
             log.info("worker %s: file job %s %s", self.owner, job_id, job.state.value)
 
+    def _scoring_threads(self) -> int:
+        """This machine's cores shared among the workers on it: two workers each running the model on every core
+        fight over them (measured: a transformer's file took twice as long with two workers on 2 cores)."""
+        here = [w for w in workers_online(self.workspace, self.config.worker.lease_s) if w.host == socket.gethostname()]
+        return configure_cpu_threads(self.config.training.cpu_threads
+                                     or max(1, usable_cores() // max(1, len(here))))
+
     def _predictor_for(self, job: file_jobs.FileJob) -> Predictor:
-        """The job's model at its variant and threshold, loaded once while pieces of one job follow each other."""
-        key = (job.run_id, job.precision, job.threshold)
+        """The job's model at its variant and threshold, loaded once while pieces of one job follow each other
+        (again when the workers on this machine, and so its share of the cores, change)."""
+        key = (job.run_id, job.precision, job.threshold, self._scoring_threads())
         if self._file_predictor is None or self._file_predictor[0] != key:
             self._file_predictor = None  # the previous model goes before the next loads
             model, _ = load_run_model(self.workspace, job.run_id, self.config)
