@@ -257,3 +257,28 @@ def test_precision_check_keeps_only_variants_within_the_tolerance_that_label_as_
     assert strict.chosen in ("fp32", "bf16")
     assert check(0.02, 0.99, ["fp32", "onnx-int8"]).passed["onnx-int8"]
     assert not check(0.02, 0.995, ["fp32", "onnx-int8"]).passed["onnx-int8"]  # F1 close enough, labels not
+
+
+@pytest.mark.slow
+def test_a_run_timed_on_another_cpu_is_timed_again_where_it_is_published(isolated_workspace, config_file, tiny_bert):
+    from core.models.precision import this_cpu
+    from core.services.publishing import publish_run
+    from core.services.studio import Caller, Studio
+    from core.serving.runtime import serving_check, serving_model
+    from core.training.runs import load_record, save_record
+
+    config = tiny_config(config_file, tiny_bert, epochs=1)
+    (run,) = train_runs(isolated_workspace, config, save_demo_version(isolated_workspace, config),
+                        kinds=("transformer",))
+    assert run.inference["cpu"] == this_cpu() and serving_check(isolated_workspace, run).cpu == this_cpu()
+    elsewhere = {**run.inference, "cpu": "Some Xeon (avx2)", "chosen": "fp32",
+                 "texts_per_second": {variant: 1.0 for variant in run.inference["texts_per_second"]}}
+    save_record(isolated_workspace, replace(run, inference=elsewhere))  # as if trained on an AVX2 machine
+    moved = load_record(isolated_workspace, run.run_id)
+    publish_run(Studio(config), Caller(ANALYST, "s-ana"), run.run_id)
+    here = serving_check(isolated_workspace, moved)
+    assert here.cpu == this_cpu() and here.texts_per_second["fp32"] > 1.0  # timed again on this machine
+    assert set(here.texts_per_second) == set(elsewhere["texts_per_second"]) and here.passed[here.chosen]
+    assert load_record(isolated_workspace, run.run_id).inference == elsewhere  # the run's own record is untouched
+    model, _ = serving_model(isolated_workspace, run.run_id, config)
+    assert (model.runtime is not None) == here.chosen.startswith("onnx")

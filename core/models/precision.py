@@ -119,4 +119,9 @@ def check_precisions(use: Callable[[str], None], score: Callable[[list[str]], np
     candidates = [p for p in PREFERENCE if passed.get(p)]
     chosen = max(candidates, key=lambda p: (speed[p], -PREFERENCE.index(p)))
     return PrecisionCheck(accuracy, speed, passed, chosen, max_accuracy_loss, macro_f1, agreement, min_agreement,
-                          f"{cpu_model_name()} ({cpu_kind()})")
+                          this_cpu())
+
+
+def this_cpu() -> str:
+    """This machine's CPU as a check records it: its name and kind."""
+    return f"{cpu_model_name()} ({cpu_kind()})"

@@ -26,7 +26,7 @@ from core.experiments.reports import (
     tag_markdown_report,
 )
 from core.models.precision import VARIANT_TITLES, PrecisionCheck
-from core.serving.runtime import ReviewThreshold, serving_precision, suggested_threshold
+from core.serving.runtime import ReviewThreshold, serving_check, serving_precision, suggested_threshold
 from core.services.studio import Caller, Studio
 from core.training.finished import finished_run
 from core.training.runs import RunError, RunRecord, load_record, resolve_run, run_folder
@@ -195,12 +195,20 @@ def evaluate_file(studio: Studio, caller: Caller, run: str | Path, table: RawTab
     return evaluation, record
 
 
+def serving_variants(studio: Studio, caller: Caller, record: RunRecord) -> tuple[PrecisionCheck | None, str]:
+    """How a run serves on this machine: the check that decides it (made here at publish when the run's own was
+    timed on another CPU) and the variant that serves."""
+    caller.require(Permission.EVALUATE)
+    check = serving_check(studio.workspace, record)
+    return check, serving_precision(record, studio.config, check)
+
+
 __all__ = [
     "Evaluation", "EvaluationError", "Evidence", "PrecisionCheck", "RANKING_METRICS", "Recommendation", "ReviewThreshold", "Verdict",
     "Compared", "comparable_groups", "compare_runs", "comparison_table", "evaluate_file", "evaluate_run",
     "experiments_csv", "experiments_json",
     "filter_errors", "markdown_report", "recommend", "recommendation", "serving_precision", "suggested_threshold",
-    "test_evaluation", "transformer_verdict", "VARIANT_TITLES",
+    "test_evaluation", "transformer_verdict", "VARIANT_TITLES", "serving_variants",
     # multi-label runs
     "TAG_RANKING_METRICS", "TagEvaluation", "co_occurrence", "evaluate_tag_file", "gives_tags", "run_gives_tags",
     "tag_evaluation", "tag_markdown_report", "tag_mistakes",

@@ -12,7 +12,8 @@ from core.serving.publishing import (
     Publication, PublishCheck, PublishError, compare_with_published, current_publication, publication_history,
     publish, published_run as published_record, restore_previous, run_deletion_warning,
 )
-from core.training.runs import RunError, RunRecord
+from core.serving.runtime import check_here
+from core.training.runs import RunError, RunRecord, load_record
 from core.services.studio import Caller, Studio
 from core.training.finished import finished_run
 
@@ -51,6 +52,7 @@ def publish_run(studio: Studio, caller: Caller, run_id: str) -> Publication:
     """Make a finished run the model used for classification from the next prediction on."""
     publication = publish(studio.workspace, run_id, caller.require(Permission.PUBLISH))
     studio.audit(caller, EventType.PUBLISHED, run=run_id, replaced=publication.replaced)
+    check_here(studio.workspace, load_record(studio.workspace, run_id), studio.config)  # timed on another CPU: here too
     return publication
 
 
@@ -58,6 +60,7 @@ def restore_run(studio: Studio, caller: Caller) -> Publication:
     """Publish again the run the current one replaced."""
     restored = restore_previous(studio.workspace, caller.require(Permission.PUBLISH))
     studio.audit(caller, EventType.RESTORED, run=restored.run_id, replaced=restored.replaced)
+    check_here(studio.workspace, load_record(studio.workspace, restored.run_id), studio.config)
     return restored
 
 

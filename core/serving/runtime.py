@@ -20,12 +20,19 @@ from core.models.predict import Predictor
 from core.serving.batching import MicroBatcher
 from core.serving.publishing import current_publication
 from core.training.runs import RunRecord
-from core.models.precision import RETIRED, PrecisionCheck
-from core.training.finished import load_run_model
-from core.platform.workspace import Workspace
+from core.models.precision import RETIRED, PrecisionCheck, this_cpu
+from core.training.finished import finished_run, load_run_model
+from core.training.runs import run_folder
+from core.evaluation.scoring import VALIDATION_SCORES_FILE, load_scores
+from core.platform.workspace import Workspace, read_json, write_json_atomic
 
-def serving_precision(record: RunRecord, config: AppConfig) -> str:
-    """The precision a run is served at: the configured one, or for ``auto`` the check's choice."""
+#: Serving variants timed again on a machine whose CPU is not the one that timed them when the run was saved.
+SERVING_CHECKS_DIR = "serving_checks"
+
+
+def serving_precision(record: RunRecord, config: AppConfig, check: PrecisionCheck | None = None) -> str:
+    """The variant a run is served with: the configured one, or for ``auto`` the choice of ``check`` (default:
+    the check made when the run was saved)."""
     from core.models.model_kinds import model_kinds
 
     kind = model_kinds().get(record.kind)
@@ -33,15 +40,51 @@ def serving_precision(record: RunRecord, config: AppConfig) -> str:
         return "fp32"
     if config.inference.precision != "auto":
         return config.inference.precision
-    check = PrecisionCheck.from_dict(record.inference)
+    check = check or PrecisionCheck.from_dict(record.inference)
     return "fp32" if check is None or check.chosen in RETIRED else check.chosen
 
 
+def _checks_here(workspace: Workspace, run_id: str) -> Path:
+    return workspace.root / SERVING_CHECKS_DIR / f"{run_id}.json"
+
+
+def serving_check(workspace: Workspace, record: RunRecord) -> PrecisionCheck | None:
+    """The check that decides how a run serves on this machine: one made here (at publish) when the run's own was
+    timed on another CPU, else the run's own."""
+    own = PrecisionCheck.from_dict(record.inference)
+    if own is None or own.cpu in ("", this_cpu()) or not _checks_here(workspace, record.run_id).exists():
+        return own
+    return PrecisionCheck.from_dict(read_json(_checks_here(workspace, record.run_id)).get(this_cpu())) or own
+
+
+def check_here(workspace: Workspace, record: RunRecord, config: AppConfig) -> PrecisionCheck | None:
+    """Time the serving variants again on this machine when the run's were timed on another CPU (its speeds, and
+    so its choice, may not hold here), on the run's validation texts; kept beside the run's, per CPU. None when
+    there is nothing to do."""
+    own = PrecisionCheck.from_dict(record.inference)
+    if own is None or own.cpu in ("", this_cpu()) or serving_check(workspace, record).cpu == this_cpu():
+        return None  # timed here already
+    scored = load_scores(run_folder(workspace, record.run_id), VALIDATION_SCORES_FILE)
+    if scored is None or not scored.texts:
+        return None
+    configure_cpu_threads(config.training.cpu_threads)
+    model, _ = load_run_model(workspace, record.run_id, config)
+    _, folder = finished_run(workspace, record.run_id)
+    check = model.precision_check(scored.texts, scored.y_true.tolist(), config.inference.max_accuracy_loss,
+                                  config.inference.min_label_agreement, folder)
+    if check is None:
+        return None
+    path = _checks_here(workspace, record.run_id)
+    path.parent.mkdir(exist_ok=True)
+    write_json_atomic(path, {**(read_json(path) if path.exists() else {}), this_cpu(): check.to_dict()})
+    return check
+
+
 def serving_model(workspace: Workspace, run: str | Path, config: AppConfig) -> tuple[TextClassifier, RunRecord]:
-    """Any finished run's model, at the reduced precision that passed its check."""
+    """Any finished run's model, with the serving variant that passed its check (on this machine's CPU)."""
     configure_cpu_threads(config.training.cpu_threads)  # the same thread setting as training
     model, record = load_run_model(workspace, run, config)
-    model.use_precision(serving_precision(record, config))
+    model.use_precision(serving_precision(record, config, serving_check(workspace, record)))
     return model, record
 
 

@@ -15,9 +15,9 @@ from core.services.datasets import dataset_version, edited_test_split_note, gues
 from core.services.evaluation import (
     RANKING_METRICS, Evaluation, EvaluationError, PrecisionCheck, Recommendation, ReviewThreshold,
     comparable_groups, compare_runs, evaluate_file, experiments_csv, experiments_json, filter_errors, markdown_report, recommend,
-    TAG_RANKING_METRICS, TagEvaluation, co_occurrence, evaluate_tag_file, gives_tags, serving_precision,
+    TAG_RANKING_METRICS, TagEvaluation, co_occurrence, evaluate_tag_file, gives_tags,
     suggested_threshold, tag_evaluation, tag_markdown_report, tag_mistakes, tag_runs, test_evaluation,
-    transformer_verdict, VARIANT_TITLES,
+    transformer_verdict, VARIANT_TITLES, serving_variants,
 )
 from core.services.publishing import (
     PublishError, deletion_warning, publication, publish_check, publish_run, publishing_history, restore_run,
@@ -123,7 +123,9 @@ def precision_table(check: PrecisionCheck, served: str) -> None:
                  column_config={"validation macro-F1": st.column_config.NumberColumn(format="%.3f"),
                                 "same label as float32": st.column_config.NumberColumn(format="percent"),
                                 "texts/s": st.column_config.NumberColumn(format="%.0f")})
-    st.caption(f"Timed on the validation split when the run was saved{' on ' + plain(check.cpu) if check.cpu else ''}. A variant may serve only if it loses at "
+    st.caption(f"Timed on the validation split{' on ' + plain(check.cpu) if check.cpu else ''} "
+               f"(when the run was saved, or again where it was published, if that CPU differs). A variant may serve "
+               f"only if it loses at "
                f"most {100 * check.max_accuracy_loss:.1f} points of macro-F1 and gives the float32 label to at "
                f"least {100 * check.min_agreement:.1f} % of the texts; the fastest that may serve is "
                f"{VARIANT_TITLES.get(check.chosen, check.chosen)}."
@@ -151,7 +153,7 @@ def evaluation_details(evaluation: Evaluation, suggested: ReviewThreshold, key: 
 def training_details(record: RunRecord, config: AppConfig, key: str) -> None:
     """How the run was trained: precision check, recipe and its reasons, training curve."""
     if record.inference:
-        precision_table(PrecisionCheck.from_dict(record.inference), serving_precision(record, config))
+        precision_table(*serving_variants(studio, caller, record))
     if record.recipe:
         with st.expander(f"How it was trained: {record.recipe['summary']}"):
             st.markdown("\n".join(f"- {reason}" for reason in record.recipe["reasons"]))
