@@ -12,7 +12,7 @@ from typing import IO
 
 from core.accounts.audit import EventType
 from core.accounts.auth import Actor, Permission
-from core.serving.runtime import serving_precision
+from core.serving.runtime import serving_check, serving_precision
 from core.services.classification import NothingPublished, review_threshold
 from core.services.studio import Caller, Studio
 from core.training import file_jobs
@@ -33,8 +33,8 @@ def classify_file_later(studio: Studio, caller: Caller, source: Path | bytes | I
     record = loaded[1]
     if threshold is None:
         threshold = review_threshold(studio, record).value
-    job = studio.jobs.submit_file(source, file_name, text_field, record, serving_precision(record, studio.config),
-                                  threshold, actor, sheet)
+    variant = serving_precision(record, studio.config, serving_check(studio.workspace, record))  # as served here
+    job = studio.jobs.submit_file(source, file_name, text_field, record, variant, threshold, actor, sheet)
     studio.audit(caller, EventType.FILE_JOB_STARTED, job=job.job_id, file=job.file_name, run=record.run_id)
     return job
 
