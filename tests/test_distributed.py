@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -85,13 +86,17 @@ def test_torchrun_train_run_trains_a_queued_run_in_two_processes(isolated_worksp
     monkeypatch.setenv(CONFIG_ENV_VAR, str(tiny_settings))
     config = load_config()
     version = save_demo_version(isolated_workspace, config, max_rows=120)
-    queued = create_run(isolated_workspace, RunRequest(version.ref, "transformer", "quick",
-                                                       config.training.hyperparameters("quick")), config, ANALYST)
+    # one epoch planned, a budget for more: both processes plan again and must stop at the same epoch
+    settings = dataclasses.replace(config.training.hyperparameters("quick"), epochs=1.0, budget_s=3600.0,
+                                   max_epochs=2.0)
+    queued = create_run(isolated_workspace, RunRequest(version.ref, "transformer", "quick", settings), config,
+                        ANALYST)
     result = torchrun(isolated_workspace, tiny_settings, "train-run", queued.run_id)
     assert result.returncode == 0, result.stderr[-3000:]
     [record] = list_runs(isolated_workspace)
     assert record.run_id == queued.run_id
     assert_trained_by_two(isolated_workspace, record)
+    assert record.fit_info["epoch_plan"]["epochs_after_replanning"] == 2 == round(record.fit_info["epochs_run"])
 
 
 @pytest.mark.slow

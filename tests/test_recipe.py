@@ -73,7 +73,9 @@ def test_values_set_by_hand_win_and_are_recorded():
     recipe = plan_recipe(profile(150, 60), "balanced", BALANCED, speed=200.0)
     mine = dataclasses.replace(recipe.hyperparameters, epochs=2.0, pooling="cls")
     final = recipe.with_overrides(mine)
-    assert final.hyperparameters == mine and set(final.overridden) == {"epochs", "pooling"}
+    # epochs set by hand are trained as set: no re-planning against the budget
+    assert final.hyperparameters == dataclasses.replace(mine, budget_s=0.0, max_epochs=0.0)
+    assert set(final.overridden) == {"epochs", "pooling"}
     assert "Set by hand" in final.reasons[-1] and final.estimate_s < recipe.estimate_s
     assert recipe.with_overrides(dataclasses.replace(recipe.hyperparameters)) is recipe
 
@@ -203,3 +205,25 @@ def test_few_shot_is_ticked_with_its_reason_when_the_smallest_label_has_a_handfu
     assert choose_kinds(DataProfile.of([0] * 40 + [1] * FEW_SHOT_BELOW, 10), usual).kinds == usual
     tags = DataProfile.of([0] * 40 + [1] * 3, 10, examples=40, multi_label=True)
     assert choose_kinds(tags, usual) == type(chosen)(usual)  # the few-shot kind does not tag
+
+
+def test_chosen_epochs_carry_the_budget_to_plan_again_while_training_and_say_so():
+    recipe = plan_recipe(profile(150, 60), "balanced", BALANCED, speed=20.0)
+    hp = recipe.hyperparameters
+    assert hp.max_epochs == BALANCED.max_epochs > hp.epochs
+    # the fit's share of the budget: all of it but the fixed costs and the testing after training
+    assert 0 < hp.budget_s < recipe.budget_s
+    assert any("planned again" in reason for reason in recipe.reasons)
+    # another value set by hand keeps the budget; the budget fields are never named as set by hand
+    kept = recipe.with_overrides(dataclasses.replace(hp, learning_rate=1e-4))
+    assert (kept.hyperparameters.budget_s, kept.hyperparameters.max_epochs) == (hp.budget_s, hp.max_epochs)
+    assert kept.overridden == ("learning_rate",)
+    # a page that builds its own copy without the budget fields still gets the recipe's budget
+    bare = Hyperparameters(**{f.name: getattr(hp, f.name) for f in dataclasses.fields(hp)
+                              if f.name not in ("budget_s", "max_epochs")})
+    assert recipe.with_overrides(bare) is recipe
+
+
+def test_epochs_fixed_in_the_configuration_are_not_planned_again():
+    recipe = plan_recipe(profile(150, 60), "balanced", dataclasses.replace(BALANCED, epochs=3.0), speed=20.0)
+    assert recipe.hyperparameters.budget_s == 0.0

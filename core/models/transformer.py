@@ -15,6 +15,7 @@ import hashlib
 import logging
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from core.models.encoder_head import (
 from core.models.metrics import headline_metrics
 from core.models.multilabel import TAG_MATRIX_DTYPE, indicator, multilabel_metrics
 from core.models.precision import ONNX_PRECISIONS, PRECISIONS, PrecisionCheck, check_precisions, reduced_copy
+from core.models.epoch_budget import EpochPlan, budget_callback, budget_trainer
 from core.models.runtimes import OnnxLogits, export_onnx, onnx_files, onnx_runtime_installed
 from core.models.pretrained import resolve_model_source
 
@@ -190,6 +192,8 @@ class FineTunedTransformer(TextClassifier):
 
     def __init__(self, label_names, settings, spec: ModelSpec) -> None:
         super().__init__(label_names, settings, spec)
+        self.epoch_plan: EpochPlan | None = None
+        self._fit_started = time.monotonic()
         self.model = None
         self.tokenizer = None
         self.max_length = spec.max_length
@@ -276,7 +280,17 @@ class FineTunedTransformer(TextClassifier):
                 _TOKENISED.popitem(last=False)
         return tokenised
 
-    def _arguments(self, hardware: Hardware, batch_size: int, accumulation: int):
+    def _epoch_plan(self, data: TrainingData) -> EpochPlan | None:
+        """The epochs to fit to the time budget as training runs; None when they are fixed (no budget, or a
+        number of epochs that is not whole, as set by hand)."""
+        hp = self.settings
+        if hp.budget_s <= 0 or hp.epochs != int(hp.epochs):
+            return None
+        return EpochPlan(epochs=int(hp.epochs), ceiling=int(max(hp.max_epochs, hp.epochs)), budget_s=hp.budget_s,
+                         started=self._fit_started, train_examples=len(data.train_texts),
+                         validation_examples=len(data.validation_texts), warmup_ratio=hp.warmup_ratio)
+
+    def _arguments(self, hardware: Hardware, batch_size: int, accumulation: int, plan: EpochPlan | None):
         from transformers import TrainingArguments
 
         hp, spec = self.settings, self.spec
@@ -288,7 +302,7 @@ class FineTunedTransformer(TextClassifier):
             per_device_train_batch_size=per_process,
             per_device_eval_batch_size=per_process * 2,
             gradient_accumulation_steps=accumulation,
-            num_train_epochs=hp.epochs,
+            num_train_epochs=plan.ceiling if plan else hp.epochs,
             learning_rate=hp.learning_rate,
             weight_decay=hp.weight_decay,
             warmup_steps=hp.warmup_ratio,  # a float below 1 is a ratio of the total steps
@@ -311,7 +325,7 @@ class FineTunedTransformer(TextClassifier):
 
     def _train_once(self, data: TrainingData, hardware: Hardware, batch_size: int, accumulation: int,
                     progress: ProgressCallback, stop: threading.Event):
-        from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PrinterCallback, Trainer
+        from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PrinterCallback
 
         quiet_libraries()
         self._load_pretrained()
@@ -322,9 +336,10 @@ class FineTunedTransformer(TextClassifier):
             weights = label_weights(data.train_labels, len(self.label_names)) if self.settings.class_weighted else None
         if self.settings.warm_start:
             self._warm_start(data, hardware, weights, stop, progress)
-        trainer = Trainer(
+        plan = self._epoch_plan(data)
+        trainer = budget_trainer(plan)(
             model=self.model,
-            args=self._arguments(hardware, batch_size, accumulation),
+            args=self._arguments(hardware, batch_size, accumulation, plan),
             train_dataset=self._tokenised(data.train_texts, data.train_labels),
             eval_dataset=self._tokenised(data.validation_texts, data.validation_labels),
             processing_class=self.tokenizer,
@@ -333,8 +348,10 @@ class FineTunedTransformer(TextClassifier):
             compute_loss_func=(None if weights is None else _weighted_tag_loss(weights) if self.multi_label
                                else _weighted_loss(weights)),
             callbacks=[_progress_callback(progress, stop),
-                       EarlyStoppingCallback(early_stopping_patience=self.settings.early_stopping_patience)],
+                       EarlyStoppingCallback(early_stopping_patience=self.settings.early_stopping_patience),
+                       *([budget_callback(plan)] if plan else [])],
         )
+        self.epoch_plan = plan
         trainer.remove_callback(PrinterCallback)  # progress goes through our callback, not stdout
         trainer.train()
         return trainer
@@ -350,6 +367,7 @@ class FineTunedTransformer(TextClassifier):
             with tempfile.TemporaryDirectory(prefix="fs-fit-") as scratch:
                 return self.fit(data, progress, stop, Path(scratch))
         self.checkpoint_dir = workdir / "checkpoints"
+        self._fit_started = time.monotonic()  # the time budget counts from here, the probe-started head included
         hardware = detect_hardware(self.spec.cpu_threads, self.spec.precision)
         batch_size, accumulation, notes = self.settings.batch_size, 1, [hardware.describe()]
         while True:
@@ -387,6 +405,7 @@ class FineTunedTransformer(TextClassifier):
             f"best_validation_{'micro' if self.multi_label else 'macro'}_f1": state.best_metric,
             "stopped_early": state.global_step < state.max_steps,
             "log_history": state.log_history, "is_main_process": trainer.is_world_process_zero(),
+            **({"epoch_plan": self.epoch_plan.summary()} if self.epoch_plan else {}),
         })
         return self
 
@@ -518,11 +537,11 @@ def typical_batch(texts: list[str], batch_size: int) -> list[str]:
 WARM_UP_STEPS = 2
 
 
-def measure_training_throughput(config: AppConfig, texts: list[str], batch_size: int = 32, steps: int = 6) -> float:
+def measure_training_throughput(config: AppConfig, texts: list[str], batch_size: int = 32, steps: int = 8) -> float:
     """Training texts per second on this hardware, timed on a few real optimisation steps of the model as
-    trained; the median step counts, so one step slowed by another process does not skew the plan."""
+    trained; the faster half of the steps counts (another process can only slow a step, never speed it up),
+    so a moment of load does not shorten the plan — and the run plans again after each epoch anyway."""
     import statistics
-    import time
 
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -557,4 +576,4 @@ def measure_training_throughput(config: AppConfig, texts: list[str], batch_size:
         started = time.perf_counter()
         step()
         seconds.append(time.perf_counter() - started)
-    return len(sample) / statistics.median(seconds)
+    return len(sample) / statistics.fmean(sorted(seconds)[:max(1, len(seconds) // 2)])

@@ -81,6 +81,11 @@ class Hyperparameters:
     warm_start: bool = True
     #: Weigh each example's loss by the inverse frequency of its label (for imbalanced data).
     class_weighted: bool = False
+    #: Seconds the whole fit may take: after each epoch the epochs are planned again from the speed measured so
+    #: far, up to ``max_epochs`` (0: the epochs are fixed, as when set by hand).
+    budget_s: float = 0.0
+    #: Most epochs such a re-plan may reach (0: no more than ``epochs``).
+    max_epochs: float = 0.0
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:

@@ -101,8 +101,12 @@ def estimate_seconds(profile: DataProfile, epochs: float, speed: float, warm_sta
     ~3× faster than training), the probe reads every text once, then testing and saving."""
     per_epoch = profile.examples / speed + profile.validation_examples / (3 * speed)
     probe = (profile.examples + profile.validation_examples) / (3 * speed) if warm_start else 0.0
-    testing = SCORING_PASSES * profile.validation_examples / (3 * speed)
-    return FIXED_SECONDS + probe + epochs * per_epoch + testing
+    return FIXED_SECONDS + probe + epochs * per_epoch + _testing_seconds(profile, speed)
+
+
+def _testing_seconds(profile: DataProfile, speed: float) -> float:
+    """Scoring after training: thresholds, validation and test metrics, the serving variants' check."""
+    return SCORING_PASSES * profile.validation_examples / (3 * speed)
 
 
 def _rate(value: float) -> str:
@@ -144,8 +148,13 @@ class Recipe:
 
     def with_overrides(self, chosen: Hyperparameters) -> "Recipe":
         """This plan with the values a person set by hand; they win and are named in the reasons."""
+        planned = self.hyperparameters
+        # the budget goes with the recipe's epochs; epochs set by hand are trained as set
+        fixed = chosen.epochs != planned.epochs
+        chosen = dataclasses.replace(chosen, budget_s=0.0 if fixed else planned.budget_s,
+                                     max_epochs=0.0 if fixed else planned.max_epochs)
         changed = [f.name for f in dataclasses.fields(Hyperparameters)
-                   if getattr(chosen, f.name) != getattr(self.hyperparameters, f.name)]
+                   if f.name not in BUDGET_FIELDS and getattr(chosen, f.name) != getattr(planned, f.name)]
         if not changed:
             return self
         words = ", ".join(f"{name.replace('_', ' ')} {getattr(chosen, name)} (the recipe chose "
@@ -161,6 +170,10 @@ class Recipe:
                 "reasons": list(self.reasons), "profile": asdict(self.profile), "budget_s": self.budget_s,
                 "speed_texts_per_s": self.speed, "estimate_s": None if self.estimate_s is None else
                 round(self.estimate_s, 1), "over_budget": self.over_budget, "overridden": list(self.overridden)}
+
+
+#: Hyper-parameters that follow from the recipe's epochs rather than being set on their own.
+BUDGET_FIELDS = ("budget_s", "max_epochs")
 
 
 def _epochs(profile: DataProfile, goal: PresetGoal, batch_size: int) -> tuple[float, str]:
@@ -241,9 +254,17 @@ def plan_recipe(profile: DataProfile, preset: str, goal: PresetGoal, speed: floa
                    "frozen model's accuracy.")
     reasons.append(f"Stops early after {goal.early_stopping_patience} epoch(s) without a better validation "
                    f"{'micro' if profile.multi_label else 'macro'}-F1 and keeps the best epoch.")
+    fit_budget_s, ceiling = 0.0, 0.0
+    if not goal.epochs:  # chosen epochs are a first guess: the run fits them to the budget as it trains
+        tail = FIXED_SECONDS + (_testing_seconds(profile, band) if band else 0.0)
+        fit_budget_s, ceiling = max(budget_s - tail, 0.0), max(goal.max_epochs, epochs)
+        reasons.append(f"After each epoch the epochs are planned again from the speed measured so far: more "
+                       f"(up to {ceiling:g}) while they fit in the {goal.time_budget_minutes:g}-minute budget, "
+                       f"fewer if the machine is slower than measured here.")
     hyper = Hyperparameters(batch_size=batch_size, epochs=epochs, learning_rate=goal.learning_rate,
                             weight_decay=goal.weight_decay, warmup_ratio=goal.warmup_ratio,
-                            early_stopping_patience=goal.early_stopping_patience, class_weighted=class_weighted)
+                            early_stopping_patience=goal.early_stopping_patience, class_weighted=class_weighted,
+                            budget_s=fit_budget_s, max_epochs=ceiling)
     estimate = None if band is None else estimate_seconds(profile, epochs, band)
     if estimate is not None:
         over = " — more than the budget" if estimate > budget_s else ""
