@@ -45,6 +45,7 @@ from bench.mixed_intents import write_mixed_intents
 from core.evaluation.tag_scoring import load_tag_scores
 from core.models.multilabel import decide, multilabel_metrics
 from core.platform.config import PROJECT_ROOT, load_config
+from core.presentation.epoch_words import epochs_in_words
 from core.platform.hardware import cpu_features, cpu_kind, detect_hardware, usable_cores
 from core.data.ingest import DEMO_DATASET
 from core.training.recipe import DataProfile, estimate_seconds
@@ -141,21 +142,13 @@ def estimate_ratio(row: dict) -> float | None:
 
 
 def epoch_story(row: dict) -> str:
-    """Planned against actual for a transformer run: the first plan's epochs and estimate, each re-plan, the
-    epochs run and why they ended, and the seconds trained of the fit's budget."""
+    """Planned against actual for a transformer run: the Evaluate page's words on its epochs, the first plan's
+    estimate and the seconds trained of the fit's budget."""
     record = json.loads((Path(row["run_folder"]) / "run.json").read_text())
-    recipe, info = record.get("recipe") or {}, record.get("fit_info") or {}
-    plan = info.get("epoch_plan")
-    if not plan:
-        return f"epochs fixed at {record['hyperparameters']['epochs']:g}, ran {info.get('epochs_run', 0):g}"
-    replans = "; ".join(f"at epoch {r['at_epoch']:g} ({r['seconds_per_epoch']:.0f} s an epoch): {r['was']} → "
-                        f"{r['epochs']}" for r in plan["replans"]) or "no change"
-    ended = ("early stopping" if info.get("stopped_early") else
-             "the ceiling" if plan["epochs_after_replanning"] >= plan["epoch_ceiling"] else "the budget")
-    estimate = recipe.get("estimate_s")
-    return (f"planned {plan['epochs_planned']} epochs (estimate {estimate or 0:.0f} s), re-planned {replans}; ran "
-            f"{info.get('epochs_run', 0):g}, ended by {ended}; trained {row['train_seconds'] or 0:.0f} s of "
-            f"{plan['budget_s']:.0f} s")
+    info, estimate = record.get("fit_info") or {}, (record.get("recipe") or {}).get("estimate_s")
+    budget = (info.get("epoch_plan") or {}).get("budget_s")
+    return (f"{epochs_in_words(info)} Estimated {estimate or 0:.0f} s for the first plan; trained "
+            f"{row['train_seconds'] or 0:.0f} s" + (f" of a {budget:.0f} s budget." if budget else "."))
 
 
 def at_half(row: dict) -> dict[str, float]:

@@ -11,6 +11,7 @@ from core.models.classifiers import ModelSpec
 from core.models.epoch_budget import EpochPlan, epochs_that_fit
 from core.models.model_kinds import model_kinds
 from core.platform.config import Hyperparameters
+from core.presentation.epoch_words import epochs_in_words
 from core.training.execution import training_data
 from tests.conftest import save_demo_version
 
@@ -75,3 +76,17 @@ def test_epochs_set_by_hand_are_trained_as_set(isolated_workspace, config, tiny_
     version = save_demo_version(isolated_workspace, config)
     info = fit(config, tiny_bert, version, epochs=2.0)
     assert round(info["epochs_run"]) == 2 and "epoch_plan" not in info
+
+
+def test_the_epochs_are_told_against_their_plan_in_words():
+    plan = {"epochs_planned": 2, "epochs_after_replanning": 5, "epoch_ceiling": 8, "budget_s": 1170.0,
+            "replans": [{"at_epoch": 0.25, "seconds_per_epoch": 180.4, "epochs": 6, "was": 2},
+                        {"at_epoch": 3, "seconds_per_epoch": 200.0, "epochs": 5, "was": 6}]}
+    words = epochs_in_words({"epochs_run": 5.0, "stopped_early": False, "epoch_plan": plan})
+    assert words.startswith("Planned 2 epochs for a budget of 20 minutes")
+    assert "during epoch 1, at 180 s an epoch, 6; after epoch 3, at 200 s an epoch, 5" in words
+    assert words.endswith("Trained 5 epochs, as many as the time budget allowed.")
+    stopped = epochs_in_words({"epochs_run": 4.0, "stopped_early": True, "epoch_plan": {**plan, "replans": []}})
+    assert "kept that plan" in stopped and "early stopping" in stopped
+    assert epochs_in_words({"epochs_run": 2.0, "stopped_early": False}) == "Trained 2 epochs, as set."
+    assert epochs_in_words({}) == ""

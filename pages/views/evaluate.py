@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.presentation import charts
 from core.presentation.display import when
+from core.presentation.epoch_words import epochs_in_words
 from core.presentation.highlight import highlighted_html
 from core.presentation.metrics_words import METRIC_MEANINGS, evaluation_in_words, tags_in_words
 from core.services.accounts import Permission
@@ -158,6 +159,8 @@ def training_details(record: RunRecord, config: AppConfig, key: str) -> None:
         with st.expander(f"How it was trained: {record.recipe['summary']}"):
             st.markdown("\n".join(f"- {reason}" for reason in record.recipe["reasons"]))
             # a tagger's epochs are chosen by micro-F1, a classifier's by macro-F1
+            if epochs := epochs_in_words(record.fit_info):
+                st.caption(epochs)
             metric = "micro_f1" if "best_validation_micro_f1" in record.fit_info else "macro_f1"
             if f"starting_validation_{metric}" in record.fit_info:
                 st.caption(f"The head started from a linear probe at validation {metric.replace('_f1', '-F1')} "
