@@ -29,11 +29,11 @@ run: install
 	trap 'kill $$api $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/streamlit run Home.py --server.port $(PORT)
 
-# Everything: the tests on every core, then the browser tests one at a time (they time a served app); each part
-# names its ten slowest tests at the end (what to trim when the run grows).
+# Everything: the tests on every core, then the browser tests in two processes (a browser test waits on the served
+# app most of the time; each has an app of its own or one whose accounts exist already); each part names its ten slowest tests at the end (what to trim when the run grows).
 test: install-dev
 	$(BIN)/python -m pytest -n auto -m "not e2e" --durations=10
-	$(BIN)/python -m pytest -m e2e --durations=10
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m e2e --durations=10
 
 # The fast set while developing: no slow or browser tests, on every core (about 70 s on 2 cores); it touches
 # every package and runs the import contracts. `make test` runs everything.

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
+from bench.apt import install_with_apt
 from bench.served_app import free_port
 
 #: The major version the deployment notes name; an installed newer one is used as it is.
@@ -36,20 +37,9 @@ def _binaries() -> Path | None:
 
 def ensure_postgres() -> Path:
     """The folder with initdb and pg_ctl, installing the ``postgresql`` package when none is found."""
-    found = _binaries()
-    if found:
-        return found
-    as_root = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    if shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for step in (["install", "-y", "postgresql"], ["update"], ["install", "-y", "postgresql"]):
-            subprocess.run([*as_root, "apt-get", *step], check=False, env=env, capture_output=True, timeout=900)
-            if _binaries():
-                break
-    found = _binaries()
-    if not found:
+    if not install_with_apt("postgresql", lambda: _binaries() is not None):
         raise PostgresMissing("PostgreSQL is needed here: run `sudo apt-get install -y postgresql`")
-    return found
+    return _binaries()
 
 
 def _as_server_account(command: list[str]) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
+from bench.apt import install_with_apt
 from core.platform.config import PROJECT_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -32,20 +32,7 @@ class ChromiumMissing(RuntimeError):
 
 def ensure_chromium() -> str:
     """The Chromium executable, installed with apt (as root, or through passwordless sudo) when missing."""
-    if Path(CHROMIUM).exists():
-        return CHROMIUM
-    as_root = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    may_install = shutil.which("apt-get") and (not as_root or (
-        shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0))
-    if may_install:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        apt = [*as_root, "apt-get"]
-        subprocess.run([*apt, "install", "-y", "chromium"], check=False, env=env, capture_output=True, timeout=900)
-        if not Path(CHROMIUM).exists():
-            subprocess.run([*apt, "update"], check=False, env=env, capture_output=True, timeout=900)
-            subprocess.run([*apt, "install", "-y", "chromium"], check=True, env=env, capture_output=True,
-                           timeout=900)
-    if not Path(CHROMIUM).exists():
+    if not install_with_apt("chromium", Path(CHROMIUM).exists):
         raise ChromiumMissing("Chromium is needed here: run `sudo apt-get install -y chromium`")
     return CHROMIUM
 

@@ -66,10 +66,15 @@ def browser():
             chromium.close()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A fresh folder of screenshots for this test session (pictures of an older run would mislead), emptied once
+    by the process that starts the test processes, before any of them takes a picture."""
+    if not hasattr(config, "workerinput") and config.getoption("markexpr", "") != "not e2e":
+        shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def screenshots() -> Path:
-    """A fresh folder of screenshots for this session (pictures of an older run would mislead)."""
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
 

@@ -121,7 +121,18 @@ class Studio:
         self.settle()
 
     def nav(self, title: str) -> None:
-        self.page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+        """Open a page from the sidebar menu; clicked again if a busy app let the click go (it does while the page
+        before is still running), until the address is the page's."""
+        item = self.page.locator('[data-testid="stSidebarNav"] a').filter(
+            has=self.page.get_by_text(title, exact=True)).first
+        address = item.get_attribute("href")
+        for _ in range(3):
+            item.click()
+            try:
+                self.page.wait_for_url(address, timeout=WAIT // 3)
+                break
+            except PlaywrightTimeout:
+                continue
         self.settle(1.0)
 
     def metric(self, label: str) -> str:
@@ -177,6 +188,23 @@ def studio(browser, server, screenshots):
     context.close()
 
 
+@pytest.fixture(scope="session")
+def server_with_accounts(tmp_path_factory: pytest.TempPathFactory, e2e_config: Path):
+    """A second served app whose admin, analyst and user exist already, as the whole journey leaves them: the
+    tests that start from people signing in run on it, on any test process, in any order (the whole journey
+    keeps its own app, whose first start it tests)."""
+    from bench.served_app import served_app
+    from core.accounts.auth import Accounts, Role
+    from core.platform.store import Store, default_database_url
+
+    with served_app(tmp_path_factory.mktemp("e2e-accounts"), e2e_config) as app:
+        accounts = Accounts(Store(default_database_url(app["workspace"])), AuthConfig())
+        root = accounts.create_first_admin("root", "Root Admin", "", ADMIN_PASSWORD).actor
+        for username, role, password in (("ana", Role.ANALYST, ANALYST_PASSWORD), ("uma", Role.USER, USER_PASSWORD)):
+            accounts.create(root, username, username.title(), "", password, role)
+        yield app
+
+
 @pytest.fixture(autouse=True)
 def failure_screenshot(request, browser, screenshots):
     """Keep a picture of every open page when a browser test fails."""
@@ -189,7 +217,7 @@ def failure_screenshot(request, browser, screenshots):
 
 
 @pytest.mark.timeout(1800)  # includes installing Chromium on a fresh machine
-def test_the_whole_journey(studio: Studio, server, tmp_path):
+def test_the_whole_journey(studio: Studio, browser, server, screenshots, tmp_path):
     s = studio
     # 1. First start: only the first-admin form.
     s.go()
@@ -407,12 +435,15 @@ def test_the_whole_journey(studio: Studio, server, tmp_path):
     assert len(rows) == 3, rows  # set-up, after the wrong password, and now: never one per reload
     assert len({row["session_id"] for row in rows}) == 3
 
+    # 10. The same pages, runs and all, in the dark palette.
+    the_dark_theme_renders_the_pages(browser, server["url"], screenshots)
 
-def test_the_dark_theme_renders_the_pages(browser, server, screenshots):
-    """The dark palette of .streamlit/config.toml: signed in, Home and Evaluate draw without errors."""
+
+def the_dark_theme_renders_the_pages(browser, url: str, screenshots: Path) -> None:
+    """The dark palette of .streamlit/config.toml: signed in, Home and Evaluate (with runs) draw without errors."""
     context = browser.new_context(viewport={"width": 1280, "height": 860}, color_scheme="dark")
     try:
-        dark = Studio(context.new_page(), server["url"], screenshots)
+        dark = Studio(context.new_page(), url, screenshots)
         dark.go("")
         dark.sign_in("ana", ANALYST_PASSWORD)
         dark.see("Published model")
@@ -427,7 +458,8 @@ def test_the_dark_theme_renders_the_pages(browser, server, screenshots):
         context.close()
 
 
-def test_a_cookie_of_a_disabled_account_or_a_forged_one_shows_the_sign_in_form(browser, server, screenshots):
+def test_a_cookie_of_a_disabled_account_or_a_forged_one_shows_the_sign_in_form(browser, server_with_accounts,
+                                                                              screenshots):
     """Such a cookie broke the browser for hours ("Something went wrong", the sign-in form unreachable)."""
     import jwt
 
@@ -436,12 +468,12 @@ def test_a_cookie_of_a_disabled_account_or_a_forged_one_shows_the_sign_in_form(b
     from core.platform.store import Store, default_database_url
 
     config = AppConfig()
-    accounts = Accounts(Store(default_database_url(server["workspace"])), config.auth)
+    accounts = Accounts(Store(default_database_url(server_with_accounts["workspace"])), config.auth)
     accounts.create(Actor("root", Role.ADMIN), "gone", "Gone", "", USER_PASSWORD, Role.USER)
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     try:
-        s = Studio(context.new_page(), server["url"], screenshots)
-        s.sign_in_anew("gone", USER_PASSWORD, "The model in use")
+        s = Studio(context.new_page(), server_with_accounts["url"], screenshots)
+        s.sign_in_anew("gone", USER_PASSWORD, "Sort customer feedback by topic")  # with or without a model
         accounts.set_disabled(Actor("root", Role.ADMIN), "gone", True)
         s.go("")  # the cookie names an account that may no longer sign in
         s.page.get_by_label("Username", exact=True).wait_for(state="visible", timeout=WAIT)
@@ -454,13 +486,13 @@ def test_a_cookie_of_a_disabled_account_or_a_forged_one_shows_the_sign_in_form(b
     # A copy of the cookie taken before a sign-out no longer signs in (the session row ended).
     first, second = browser.new_context(), browser.new_context()
     try:
-        s = Studio(first.new_page(), server["url"], screenshots)
+        s = Studio(first.new_page(), server_with_accounts["url"], screenshots)
         s.sign_in_anew("ana", ANALYST_PASSWORD, "How it works")
         copied = [c for c in first.cookies() if c["name"] == config.auth.cookie_name]
         s.sign_out()
         second.add_cookies(copied)
         page = second.new_page()
-        page.goto(server["url"], wait_until="networkidle")
+        page.goto(server_with_accounts["url"], wait_until="networkidle")
         page.get_by_text("You signed out of this session").first.wait_for(state="visible", timeout=WAIT)  # refused
         page.get_by_label("Username", exact=True).wait_for(state="visible", timeout=WAIT)
         assert "How it works" not in page.locator('[data-testid="stMain"]').inner_text()
@@ -468,7 +500,7 @@ def test_a_cookie_of_a_disabled_account_or_a_forged_one_shows_the_sign_in_form(b
         first.close()
         second.close()
 
-    key = cookie_key(server["workspace"])
+    key = cookie_key(server_with_accounts["workspace"])
     later = time.time() + 3600
     forged = {"no expiry": jwt.encode({"username": "root"}, key, algorithm="HS256"),
               "alg none": jwt.encode({"username": "root", "exp_date": later}, None, algorithm="none"),
@@ -477,9 +509,9 @@ def test_a_cookie_of_a_disabled_account_or_a_forged_one_shows_the_sign_in_form(b
     for what, token in forged.items():
         context = browser.new_context()
         try:
-            context.add_cookies([{"name": config.auth.cookie_name, "value": token, "url": server["url"]}])
+            context.add_cookies([{"name": config.auth.cookie_name, "value": token, "url": server_with_accounts["url"]}])
             page = context.new_page()
-            page.goto(server["url"], wait_until="networkidle")
+            page.goto(server_with_accounts["url"], wait_until="networkidle")
             page.get_by_label("Username", exact=True).wait_for(state="visible", timeout=WAIT)
             text = page.locator('[data-testid="stMain"]').inner_text()
             assert "Something went wrong" not in text and "How it works" not in text, what
@@ -524,18 +556,17 @@ def api_classify(url: str, token: str, texts: list[str]) -> dict:
 
 
 @pytest.mark.timeout(900)
-def test_tags_in_each_shape_go_from_upload_to_classify_a_classified_file_and_the_api(browser, server, screenshots,
-                                                                                      tmp_path):
+def test_tags_in_each_shape_go_from_upload_to_classify_a_classified_file_and_the_api(
+        browser, server_with_accounts, screenshots, tmp_path):
     """Several tags per text, in each shape analysts keep them (a ';'-separated column, JSON lists, one 1/0
     column per tag, an Excel sheet of yes/no columns): detected on the Data page, trained, compared by micro-F1,
-    published, and then each text's tags on the Classify page, in a classified file, and over the HTTP API.
-    (After the whole journey: its accounts.)"""
+    published, and then each text's tags on the Classify page, in a classified file, and over the HTTP API."""
     from bench.served_app import served_api
 
     context = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(WAIT)
-    s = Studio(page, server["url"], screenshots)
+    s = Studio(page, server_with_accounts["url"], screenshots)
     # The admin gives the user's CRM sync a token for the API (its secret shown once).
     s.go()
     s.sign_in("root", ADMIN_PASSWORD)
@@ -582,7 +613,7 @@ def test_tags_in_each_shape_go_from_upload_to_classify_a_classified_file_and_the
     complaint = "the app crashed and my card was charged twice"
     upload = tmp_path / "new-tickets.csv"
     upload.write_text(f"id,comment\n1,{complaint}\n2,\n3,I cannot log in and nobody answered\n", encoding="utf-8")
-    with served_api(server["env"], tmp_path / "api.log") as api:
+    with served_api(server_with_accounts["env"], tmp_path / "api.log") as api:
         for name, path in files.items():
             s.nav("Evaluate")
             s.choose("Runs trained on", f"{name}/v1 · 1 run(s)")
@@ -656,15 +687,15 @@ def unlabelled_comments(path: Path, per_theme: int = 40, seed: int = 3) -> Path:
 
 
 def test_texts_without_labels_become_topics_then_labels_then_a_published_model(
-        browser, server, screenshots, tmp_path):
+        browser, server_with_accounts, screenshots, tmp_path):
     """The cold start: a comments file without labels is saved as texts, grouped into topics by the worker while
     the page shows progress, two topics named, the rest kept by their keywords, the names saved as labels; 50
     texts labelled from the queue (a few-shot model retrained every 20 labels, the learning curve drawn), a
-    model trained on the last version, evaluated and published. (After the whole journey: its accounts.)"""
+    model trained on the last version, evaluated and published."""
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
     page.set_default_timeout(WAIT)
-    s = Studio(page, server["url"], screenshots)
+    s = Studio(page, server_with_accounts["url"], screenshots)
     s.go()
     s.sign_in("ana", ANALYST_PASSWORD)
     s.see("How it works")
