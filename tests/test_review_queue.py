@@ -87,6 +87,28 @@ def test_queued_texts_expire_and_are_deleted_but_labels_stay_counted(store):
     assert queue_figures(store)["labelled"] == 1  # expiry deleted the text, not the label
 
 
+def test_queueing_lets_old_texts_expire_now_and_then_not_on_every_call(store, monkeypatch):
+    from core.serving import review_queue as queue_module
+
+    monkeypatch.setattr(queue_module, "_last_expiry", {})
+    settings = ReviewConfig(keep_text_days=30)
+    item = [("old text", scored("billing", 0.4, 0.3), BELOW_THRESHOLD)]
+
+    def age_everything() -> None:
+        with store.writing() as connection:
+            connection.execute(review_queue.update().values(time=utc_now() - timedelta(days=31)))
+
+    enqueue(store, "run-a", "uma", item, settings)
+    age_everything()
+    enqueue(store, "run-a", "uma", item, settings)  # within EXPIRE_EVERY_S of the first call: nothing expires
+    assert [row["status"] for row in store.rows(select(review_queue).order_by(review_queue.c.id))] == ["open", "open"]
+    monkeypatch.setattr(queue_module, "EXPIRE_EVERY_S", 0.0)
+    age_everything()
+    enqueue(store, "run-a", "uma", item, settings)  # due: the old texts go, the new one stays
+    assert [row["status"] for row in store.rows(select(review_queue).order_by(review_queue.c.id))] == ["expired", "expired",
+                                                                                                 "open"]
+
+
 def test_texts_without_words_are_queued_and_ranked_without_a_crash(store):
     settings = ReviewConfig()
     enqueue(store, "run-a", "uma", [(text, scored("billing", 0.4, 0.3), BELOW_THRESHOLD)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -68,17 +69,33 @@ def to_queue(results: Iterable[tuple[Any, Prediction]], settings: ReviewConfig,
     return chosen
 
 
+#: Queueing lets texts past their days expire at most this often per process (and the review page always does):
+#: a text outlives its last day by minutes at most, and a busy API does not pay two updates on every call.
+EXPIRE_EVERY_S = 600.0
+_last_expiry: dict[str, float] = {}
+
+
+def _expiry_due(store: Store) -> bool:
+    """Whether this process last let old texts expire from this database more than EXPIRE_EVERY_S ago."""
+    key, now = str(store.engine.url), time.monotonic()
+    if now - _last_expiry.get(key, -EXPIRE_EVERY_S) < EXPIRE_EVERY_S:
+        return False
+    _last_expiry[key] = now
+    return True
+
+
 def enqueue(store: Store, run_id: str, username: str | None, chosen: list[tuple[str, Prediction, str]],
             settings: ReviewConfig) -> int:
-    """Add the chosen predictions (with their texts) to the queue, and let texts past their time expire in the
-    same transaction; how many were added."""
+    """Add the chosen predictions (with their texts) to the queue, and now and then let texts past their time
+    expire; how many were added."""
     now = utc_now()
     rows = [{"time": now, "run_id": run_id, "username": username, "text": text, "predicted": p.label,
              "score": p.score, "margin": margin(p), "reason": reason, "status": "open"} for text, p, reason in chosen]
     if rows:
-        with store.writing() as connection:
-            _expire(connection, now - timedelta(days=settings.keep_text_days))
+        with store.appending() as connection:
             connection.execute(insert(review_queue), rows)
+        if _expiry_due(store):
+            expire_old(store, settings, now)
     return len(rows)
 
 
