@@ -2,9 +2,10 @@
 at the speed the run has actually shown.
 
 The recipe plans the epochs before the start from a short speed probe; a moment of load on the machine can skew
-that probe either way. So the plan is only a first guess: at the end of each epoch the seconds an epoch really
-takes (its training plus the evaluation and checkpoint after it) decide how many epochs fit in what is left of
-the budget, up to the preset's maximum — more when the machine proved faster than the probe, fewer when slower.
+that probe either way. So the plan is only a first guess: once the warm-up is over, and again at the end of each
+epoch, the seconds an epoch really takes (its training plus the evaluation and checkpoint after it) decide how
+many epochs fit in what is left of the budget, up to the preset's maximum — more when the machine proved faster
+than the probe, fewer when slower.
 Early stopping still ends training when validation stops improving, and the best epoch is kept, so spending the
 budget never costs accuracy on validation. The learning rate decays linearly to zero at the end of the epochs
 planned *now*, so a longer plan stretches the decay rather than ending it early.
@@ -90,7 +91,8 @@ def _agreed(value: int) -> int:
 
 
 def budget_callback(plan: EpochPlan, clock: Callable[[], float] = time.monotonic):
-    """A TrainerCallback that plans the epochs again at the end of each one (see the module's docstring)."""
+    """A TrainerCallback that plans the epochs again after the warm-up and at the end of each epoch (see the
+    module's docstring)."""
     from transformers import TrainerCallback
 
     class SpendTheBudget(TrainerCallback):
