@@ -264,6 +264,16 @@ def test_train_page_starts_baseline_jobs_and_shows_their_results(isolated_worksp
     assert not app.checkbox(key="kind:transformer").value  # opt-in: it takes minutes
     zero_shot = app.checkbox(key="kind:zero_shot")  # opt-in, and said what it is for
     assert not zero_shot.value and "label names themselves" in zero_shot.help
+    zero_shot.check().run()  # ticked: it says whether it has descriptions to read with the names
+    assert "No label has a description yet" in texts(app)
+    from core.data.dataset_versions import load_dataset_version
+    from core.data.person_labels import save_label_descriptions
+
+    save_label_descriptions(isolated_workspace, load_dataset_version(isolated_workspace, "demo/v1"),
+                            {"billing": "charges, refunds and invoices"})
+    app.run()
+    assert "1 of 5 labels described" in texts(app)
+    app.checkbox(key="kind:zero_shot").uncheck().run()
     assert not app.checkbox(key="kind:few_shot").value  # the demo's labels have dozens of texts each
     assert "Before you train: 5 of 5 labels have fewer than 20 validation texts" in texts(app)
     # Baselines only: no preset promising "the best model within about 20 minutes" for a 20-second job.

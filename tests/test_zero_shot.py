@@ -41,3 +41,30 @@ def test_the_command_line_trains_zero_shot_beside_the_baselines(capsys, write_fi
     rows = {line["model"]: line for line in lines if "model" in line}
     assert set(rows) == {"zero_shot", "tfidf_logreg"}
     assert rows["zero_shot"]["test_metrics"]["accuracy"] > 1 / 3 + 0.2  # three labels: better than chance
+
+
+def test_descriptions_given_to_the_command_line_are_frozen_in_the_zero_shot_run_and_read(capsys, write_file,
+                                                                                          isolated_workspace, config):
+    import json
+
+    from core.training.finished import load_run_model
+    from core.training.runs import load_record
+    from tests.test_cli import labelled_rows
+
+    data = write_file("small.jsonl", "\n".join(json.dumps(r) for r in labelled_rows()) + "\n")
+    wrong = write_file("wrong.json", json.dumps({"shipping": "where the parcel is"}))
+    code, _, err = run_cli(capsys, "train", "--data", data, "--models", "zero_shot", "--descriptions", wrong)
+    assert code != 0 and "'shipping' is not one of small/v1's labels" in err  # said before anything trains
+    described = write_file("described.json", json.dumps({"billing": "charges, refunds and invoices"}))
+    code, lines, err = run_cli(capsys, "train", "--data", data, "--models", "zero_shot", "--descriptions", described)
+    assert code == 0, err
+    record = load_record(isolated_workspace, lines[0]["run_id"])
+    assert record.hyperparameters["descriptions"] == [["billing", "charges, refunds and invoices"]]
+    model, _ = load_run_model(isolated_workspace, record.run_id, config)
+    assert model.descriptions == {"billing": "charges, refunds and invoices"}
+    plain = ZeroShotClassifier(model.label_names, None, ModelSpec.of(config))
+    plain.fit(training_data(model.label_names), lambda _: None, threading.Event())
+    billing = model.label_names.index("billing")
+    others = [i for i in range(len(model.label_names)) if i != billing]
+    assert not np.allclose(plain.label_vectors[billing], model.label_vectors[billing])  # read with its sentence
+    assert np.allclose(plain.label_vectors[others], model.label_vectors[others], atol=1e-5)

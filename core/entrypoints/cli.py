@@ -41,6 +41,7 @@ from core.services.datasets import (
 from core.services.evaluation import (
     EvaluationError, evaluate_file, evaluate_run, evaluate_tag_file, recommendation, run_gives_tags,
 )
+from core.services.labelling import describe_labels
 from core.services.publishing import PublishError, publish_run, published_run
 from core.services.topics import GRANULARITY, TopicError, find_topics
 from core.services.runs import (
@@ -104,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--name", metavar="NAME", help="dataset name to save under (default: the file name)")
     train.add_argument("--max-train-examples", type=int, metavar="N",
                        help="train on a stratified sample of at most N training examples")
+    train.add_argument("--descriptions", metavar="FILE.json",
+                       help='a sentence per label saying what it covers, as one JSON object ({"billing": "charges, '
+                            'refunds and invoices", …}): kept for the dataset (the Label page shows them) and read '
+                            "with the names by zero_shot")
 
     topics = commands.add_parser(
         "topics", parents=[common, sheet], help="group the texts of a file (labelled or not) into topics",
@@ -359,6 +364,8 @@ def command_train(args: argparse.Namespace) -> int:
     version = (_save_tagged(studio, caller, table, tag_format, args) if tag_format is not None
                else _save_labelled(studio, caller, table, options, args))
     print(f"saved dataset {version.ref} ({version.meta['rows']} examples)", file=sys.stderr)
+    if args.descriptions:
+        _describe(studio, caller, version, args.descriptions)
 
     preset = args.preset or config.training.preset
     finished = []
@@ -497,6 +504,24 @@ def command_topics(args: argparse.Namespace) -> int:
                       "topics": [{"topic": t.id, "name": t.name, "size": t.size, "keywords": t.keywords,
                                   "typical": t.typical} for t in found.topics]}, ensure_ascii=False), flush=True)
     return 0
+
+
+def _describe(studio: Studio, caller: Caller, version: DatasetVersion, path: str) -> None:
+    """``--descriptions``: one JSON object of label → sentence, kept for the version's dataset."""
+    try:
+        written = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(f"--descriptions: there is no file {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CliError(f"--descriptions {path}: not JSON ({error})") from None
+    if not isinstance(written, dict) or not all(isinstance(v, str) for v in written.values()):
+        raise CliError(f'--descriptions {path}: expected one JSON object of label → sentence, such as '
+                       f'{{"{version.labels[0]}": "what it covers, in one sentence"}}')
+    try:
+        kept = describe_labels(studio, caller, version.ref, written)
+    except DatasetError as error:
+        raise CliError(f"--descriptions {path}: {error}") from None
+    print(f"kept the descriptions of {len(kept)} of {len(version.labels)} labels of {version.name}", file=sys.stderr)
 
 
 def command_predict(args: argparse.Namespace) -> int:

@@ -188,6 +188,12 @@ class TextClassifier(ABC):
     Settings: ClassVar[type] = Hyperparameters
 
     @classmethod
+    def described(cls, settings: Any, descriptions: dict[str, str]) -> Any:
+        """The settings for a run given the sentences people wrote about the labels; a kind that reads them
+        (zero-shot) keeps them, the others need nothing."""
+        return settings
+
+    @classmethod
     def settings_for(cls, hyperparameters: Any = None) -> Any:
         """``hyperparameters`` when they are this kind's, else the kind's defaults: a preset's transformer
         settings say nothing about a baseline."""

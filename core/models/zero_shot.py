@@ -10,6 +10,7 @@ names its labels well gets a usable classifier from a handful of labelled texts.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from dataclasses import dataclass
@@ -37,10 +38,15 @@ class ZeroShotSettings:
     template: str = "{label}"
     #: Temperature when there is no validation split to fit it on.
     default_temperature: float = 0.05
+    #: (label, sentence) pairs read with the names: the descriptions people gave the dataset's labels when the
+    #: run was created (on the Label page, or ``train --descriptions``), frozen in the run like any setting.
+    descriptions: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if "{label}" not in self.template or self.default_temperature <= 0:
             raise ValueError("the template must contain {label} and the temperature must be above 0")
+        # a run record keeps them as JSON lists: back to hashable pairs
+        object.__setattr__(self, "descriptions", tuple((str(k), str(v)) for k, v in self.descriptions))
 
 
 def label_words(name: str, template: str, description: str = "") -> str:
@@ -68,6 +74,13 @@ class ZeroShotClassifier(SentenceEncoderKind):
         #: A sentence per label saying what it covers (optional; set before fit): read with the name.
         self.descriptions: dict[str, str] = {}
 
+    @classmethod
+    def described(cls, settings: ZeroShotSettings, descriptions: dict[str, str]) -> ZeroShotSettings:
+        """The settings with the dataset's label descriptions, unless they carry some already."""
+        if settings.descriptions or not descriptions:
+            return settings
+        return dataclasses.replace(settings, descriptions=tuple(sorted(descriptions.items())))
+
     def _similarities(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode(texts) @ self.label_vectors.T
 
@@ -77,6 +90,7 @@ class ZeroShotClassifier(SentenceEncoderKind):
             raise TrainingCancelled()
         self.targets_for(data)  # a multi-label model gives tags by thresholds (tuned after fit)
         progress(Progress(0, 1, message="placing the label names"))
+        self.descriptions = {**self.descriptions, **dict(self.settings.descriptions)}
         self.label_vectors = self.encoder.encode([label_words(n, self.settings.template, self.descriptions.get(n, ""))
                                                   for n in self.label_names])
         total = len(data.validation_texts)
@@ -133,7 +147,8 @@ class ZeroShotClassifier(SentenceEncoderKind):
     def load(cls, folder: Path, saved: dict[str, Any], spec: ModelSpec) -> "ZeroShotClassifier":
         model, path = cls.restored(folder, saved, spec, CALIBRATION_FILE)  # the file checked before it is read
         stored = json.loads(path.read_text(encoding="utf-8"))
-        model.settings = ZeroShotSettings(template=stored["template"])
+        model.settings = ZeroShotSettings(template=stored["template"],
+                                          descriptions=tuple(sorted(stored.get("descriptions", {}).items())))
         model.label_vectors = np.asarray(stored["label_vectors"], dtype=np.float32)
         model.calibration = {k: float(v) for k, v in stored["calibration"].items()}
         model.descriptions = dict(stored.get("descriptions", {}))

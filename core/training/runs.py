@@ -531,6 +531,7 @@ def create_run(workspace: Workspace, request: RunRequest, config: AppConfig, act
     from core.models.model_kinds import model_kinds
     from core.models.pretrained import model_fingerprint
     from core.data.dataset_versions import DatasetError, load_dataset_version
+    from core.data.person_labels import label_descriptions
 
     kinds = model_kinds()
     if request.kind not in kinds:
@@ -544,7 +545,9 @@ def create_run(workspace: Workspace, request: RunRequest, config: AppConfig, act
         run_id=new_run_id(request.kind), kind=request.kind, title=kinds[request.kind].title,
         dataset_ref=version.ref, dataset_fingerprint=version.meta["fingerprint"],
         split_fingerprint=version.meta["split_fingerprint"], labels=version.labels,
-        preset=request.preset, hyperparameters=asdict(kinds[request.kind].settings_for(request.hyperparameters)),
+        # as the record's JSON file will hold them (tuples as lists), so the model card's YAML reads them back
+        preset=request.preset, hyperparameters=json.loads(json.dumps(asdict(kinds[request.kind].described(
+            kinds[request.kind].settings_for(request.hyperparameters), label_descriptions(workspace, version.name))))),
         settings={"model": asdict(config.model), "training": {
             k: v for k, v in asdict(config.training).items() if not isinstance(v, dict)},
             "model_fingerprint": model_fingerprint(config.model.name) if kinds[request.kind].uses_pretrained else None},

@@ -9,6 +9,7 @@ from core.presentation import charts
 from core.presentation.display import progress_count, when
 from core.services.accounts import Permission
 from core.services.datasets import DatasetVersion, dataset_versions, thin_validation
+from core.services.labelling import descriptions
 from core.services.runs import (
     POOLINGS, PRESET_NAMES, Hyperparameters, Recipe, RunError, RunRecord, RunRequest, active_runs, cancel_run,
     follow_run, kinds_for, model_kinds, runs, start_runs, transformer_plan, workers_online,
@@ -17,6 +18,7 @@ from core.services.studio import AppConfig
 from pages.common.widgets import duration, plain, start_page
 
 DEFAULT_KINDS = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
+ZERO_SHOT = "zero_shot"
 PRESET_HELP = {
     "quick": "Quick: a first fine-tuned model within about {budget:g} minutes.",
     "balanced": "Balanced: the best model within about {budget:g} minutes; the usual choice.",
@@ -178,10 +180,17 @@ def choose_models(version: DatasetVersion) -> list[str]:
     if ticked.reason:
         st.caption(plain(ticked.reason))
     suggested = set(ticked.kinds) - set(DEFAULT_KINDS)
-    return [kind for kind, cls in model_kinds().items()
-            if st.checkbox(cls.title, value=kind in ticked.kinds,
-                           key=f"kind:{kind}" + (":for-this-data" if kind in suggested else ""),
-                           help=cls.blurb or None)]
+    chosen = [kind for kind, cls in model_kinds().items()
+              if st.checkbox(cls.title, value=kind in ticked.kinds,
+                             key=f"kind:{kind}" + (":for-this-data" if kind in suggested else ""),
+                             help=cls.blurb or None)]
+    if ZERO_SHOT in chosen:
+        described = descriptions(studio, caller, version.ref)
+        st.caption(f"Zero-shot reads the names with the descriptions given on the Label page: {len(described)} of "
+                   f"{len(version.labels)} labels described." if described else
+                   "No label has a description yet: zero-shot reads the names alone (a sentence per label can be "
+                   "given on the Label page).")
+    return chosen
 
 
 def choose_preset(chosen: list[str]) -> tuple[str, int | None]:
