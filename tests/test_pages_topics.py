@@ -4,6 +4,8 @@ new version that the Train page then offers."""
 
 from __future__ import annotations
 
+import re
+
 from core.data.dataset_versions import list_dataset_versions
 from core.data.ingest import DEMO_DATASET, read_feedback_file
 from core.platform.config import load_config
@@ -29,10 +31,16 @@ def test_topics_are_discovered_named_merged_dropped_and_saved_as_labels(isolated
     shown = texts(app)
     assert "topics** in 398 texts" in shown, shown
     before = [box for box in app.text_input if box.key.startswith("topic_name:")]
-    app.button(key=next(b.key for b in app.button if b.key.startswith("split_topic:"))).click().run()
-    assert not app.exception, app.exception
-    assert "topic 1 split in" in app.selectbox(key="topics_result:comments/v1").format_func(
-        app.selectbox(key="topics_result:comments/v1").value), texts(app)
+    # the biggest topics first, until one has finer topics in it (whether a topic of a few dozen texts does
+    # varies with the embeddings' last digits): a topic that has none is refused in words
+    for split in [b.key for b in app.button if b.key.startswith("split_topic:")][:4]:
+        app.button(key=split).click().run()
+        assert not app.exception, app.exception
+        shown_now = app.selectbox(key="topics_result:comments/v1")
+        if "split in" in shown_now.format_func(shown_now.value):
+            break
+        assert any("Not split:" in e.value and "form no finer topics" in e.value for e in app.error), texts(app)
+    assert re.search(r"topic \d+ split in", shown_now.format_func(shown_now.value)), texts(app)
     names = [box for box in app.text_input if box.key.startswith("topic_name:")]
     assert len(names) > len(before) >= 3
     names[0].set_value("delivery")
