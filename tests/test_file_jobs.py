@@ -223,3 +223,17 @@ def test_workers_on_one_machine_share_its_cores_when_scoring(isolated_workspace,
     finally:
         runner.close()
         configure_cpu_threads(0)
+
+
+def test_a_job_id_that_is_not_ours_is_refused_before_it_names_a_path(isolated_workspace):
+    from core.data.dataset_versions import DatasetError
+    from core.training import topic_jobs
+
+    assert file_jobs.job_folder(isolated_workspace, "classify-20261207-1-ab").parent == \
+        file_jobs.jobs_folder(isolated_workspace)
+    for bad in ("classify-../../etc", "topics-20261207-ab", "classify-a/b"):
+        with pytest.raises(file_jobs.FileJobError, match="is not a file job's id"):
+            file_jobs.job_folder(isolated_workspace, bad)
+    with pytest.raises(DatasetError, match="is not a topic discovery's id"):
+        topic_jobs.job_folder(isolated_workspace, "topics-../x")
+    assert topic_jobs.job_folder(isolated_workspace, "topics-1-ab").name == "topics-1-ab"

@@ -31,7 +31,7 @@ from core.models.predict import Predictor
 from core.platform.config import AppConfig
 from core.platform.workspace import Workspace, read_json, write_json_atomic
 from core.presentation.exports import results_frame, summarise_results, to_jsonl, to_safe_csv
-from core.training.job_states import JobState, JobStopped, claim
+from core.training.job_states import JobState, JobStopped, checked_job_folder, claim
 from core.training.runs import now_iso
 
 JOBS_DIR = "classify_jobs"
@@ -119,9 +119,8 @@ def jobs_folder(workspace: Workspace) -> Path:
 
 def job_folder(workspace: Workspace, job_id: str) -> Path:
     """The job's folder; an id that is not one of ours is refused (it names a path)."""
-    if not job_id.startswith("classify-") or not job_id.replace("-", "").isalnum():
-        raise FileJobError(f"{job_id!r} is not a file job's id")
-    return jobs_folder(workspace) / job_id
+    return checked_job_folder(jobs_folder(workspace), job_id, "classify-",
+                              lambda bad: FileJobError(f"{bad!r} is not a file job's id"))
 
 
 def _input(folder: Path) -> Path:

@@ -1,11 +1,12 @@
-"""What the worker's jobs other than training runs (topic discovery, classifying a file) share: their states, the
-exception that stops one between two steps, and a claim that only one process can take."""
+"""What the worker's jobs other than training runs (topic discovery, classifying a file) share: their states, their
+checked folders, the exception that stops one between two steps, and a claim that only one process can take."""
 
 from __future__ import annotations
 
 import os
 from enum import Enum
 from pathlib import Path
+from typing import Callable
 
 
 class JobState(str, Enum):
@@ -33,3 +34,11 @@ def claim(path: Path) -> bool:
     except FileExistsError:
         return False
     return True
+
+
+def checked_job_folder(parent: Path, job_id: str, prefix: str, refusal: Callable[[str], Exception]) -> Path:
+    """A job's folder under ``parent``; an id that is not one of ours (another prefix, a character that is not a
+    letter, digit or '-') is refused with ``refusal(job_id)``, since it names a path."""
+    if not job_id.startswith(prefix) or not job_id.replace("-", "").isalnum():
+        raise refusal(job_id)
+    return parent / job_id

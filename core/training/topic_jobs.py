@@ -27,7 +27,7 @@ from core.data.dataset_versions import DatasetError, load_dataset_version
 from core.models.topics import GRANULARITY, Topic, TopicError, TopicMap, check_groupable, discover_topics
 from core.platform.config import AppConfig
 from core.platform.workspace import Workspace, read_json, write_json_atomic
-from core.training.job_states import JobState, JobStopped, claim
+from core.training.job_states import JobState, JobStopped, checked_job_folder, claim
 from core.training.runs import now_iso
 
 TOPICS_DIR = "topics"
@@ -108,9 +108,8 @@ def topics_folder(workspace: Workspace) -> Path:
 
 def job_folder(workspace: Workspace, job_id: str) -> Path:
     """The job's folder; an id that is not one of ours is refused (it names a path)."""
-    if not job_id.startswith("topics-") or not job_id.replace("-", "").isalnum():
-        raise DatasetError(f"{job_id!r} is not a topic discovery's id")
-    return topics_folder(workspace) / job_id
+    return checked_job_folder(topics_folder(workspace), job_id, "topics-",
+                              lambda bad: DatasetError(f"{bad!r} is not a topic discovery's id"))
 
 
 def save_job(workspace: Workspace, job: TopicJob) -> None:
