@@ -19,7 +19,7 @@ from core.training.runs import RunState, list_runs
 from core.platform.store import Store, events
 from core.platform.workspace import Workspace
 from tests.conftest import PROJECT_ROOT, save_demo_version
-from tests.e2e.test_journey import WAIT, Studio
+from tests.e2e.test_journey import WAIT, WORKER_WAIT, Studio
 
 pytestmark = pytest.mark.e2e
 
@@ -84,7 +84,7 @@ def test_a_run_started_on_one_server_is_followed_and_cancelled_on_another(browse
         for kind in BASELINES:
             a.tick(kind)  # the transformer alone
         a.tick("Thorough")
-        a.see("will take")
+        a.see("will take", timeout=WORKER_WAIT)
         a.click("Start training")
         a.see("Started 1 run(s)")
 
@@ -97,7 +97,7 @@ def test_a_run_started_on_one_server_is_followed_and_cancelled_on_another(browse
             timeout=WAIT)
         b.shot("scale-out-progress-on-b")
         b.page.get_by_role("button", name="Cancel").first.click()
-        b.see("1 cancelled")
+        b.see("1 cancelled", timeout=WORKER_WAIT)
         b.shot("scale-out-cancelled-on-b")
 
     (run,) = list_runs(Workspace(workspace))
