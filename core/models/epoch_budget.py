@@ -142,7 +142,7 @@ def budget_callback(plan: EpochPlan, clock: Callable[[], float] = time.monotonic
             trained = statistics.fmean(self.training)
             after = self.evaluation_s(trained)
             self.replan(state, done, trained + after, after)
-            control.should_training_stop = done >= plan.epochs
+            control.should_training_stop = control.should_training_stop or done >= plan.epochs  # keep a stop asked for
 
     return SpendTheBudget()
 
