@@ -29,6 +29,8 @@ def test_each_trained_folder_carries_a_card_naming_its_data_and_test_figures(iso
         assert studio["split_fingerprint"] == version.meta["split_fingerprint"]
         assert studio["labels"] == version.labels and studio["run_id"] == record.run_id
         assert studio["test_metrics"]["macro_f1"] == round(record.test_metrics["macro_f1"], 4)
+        # the fast kind says what its cross-validation found; the transformer was not cross-validated
+        assert (studio.get("cross_validation", {}).get("folds") == 5) is (record.kind == "tfidf_logreg")
         assert studio["cpu"]["kind"] in {"avx512-bf16", "avx512", "avx2", "other"}
         assert meta["datasets"] == [version.ref] and meta["pipeline_tag"] == "text-classification"
         results = {r["name"]: r for r in meta["model-index"][0]["results"][0]["metrics"]}

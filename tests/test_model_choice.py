@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from core.evaluation.scoring import ScoredSet
-from core.experiments.comparison import Evidence, recommend, transformer_verdict, with_intervals
+from core.experiments.comparison import Evidence, Sample, recommend, transformer_verdict, with_intervals
 from core.services import Caller, Studio
 from core.services.evaluation import recommendation
 from tests.conftest import ANALYST, save_demo_version, train_runs
@@ -44,7 +44,8 @@ def table_of(y_true, runs: dict[str, tuple[str, str, np.ndarray, float]]) -> tup
     rows = [{"run": run, "model": run.upper(), "name": run.upper(), "kind": kind, "family": family,
              "macro_f1": 0.5, "validation macro_f1": f1_score(y_true, pred, average="macro"), "texts/s": speed}
             for run, (kind, family, pred, speed) in runs.items()]
-    evidence = Evidence(y_true, {run: pred for run, (_, _, pred, _) in runs.items()}, LABELS)
+    evidence = Evidence(Sample(y_true, {run: pred for run, (_, _, pred, _) in runs.items()},
+                               f"{len(y_true)} validation texts"), LABELS)
     return pd.DataFrame(rows), evidence
 
 
@@ -71,7 +72,8 @@ def test_a_lead_within_the_noise_is_no_clear_winner_said_with_the_cheaper_choice
     best = recommend(table, "macro_f1", evidence)
     assert best.clear is False and set(best.tied) == {"base", "tuned"}  # the weak one is clearly worse: not tied
     assert best.run_id == "base" and best.cheaper is None  # the best on validation, and the cheapest already
-    assert best.reason.startswith("no clear winner: on these 150 validation texts the validation macro-F1 of BASE ")
+    assert best.reason.startswith("no clear winner: the validation macro-F1 of BASE ")
+    assert "on these 150 validation texts)" in best.reason
     assert "cannot be told apart" in best.reason and "BASE is recommended, the best on validation though not by " \
                                                       "a clear margin" in best.reason
     verdict = transformer_verdict(table, "macro_f1", evidence)
@@ -127,3 +129,35 @@ def test_too_few_resamples_are_refused_by_the_configuration(config_file, samples
 
     with pytest.raises(ConfigError, match="compare: bootstrap_samples >= 100"):
         config_file(f"[compare]\nbootstrap_samples = {samples}\n")
+
+
+def test_the_kept_epochs_peak_is_measured_against_the_epochs_beside_it():
+    from core.evaluation.epoch_curve import epoch_peak
+
+    spike = [{"step": 10, "epoch": 1.0, "validation_macro_f1": 0.70}, {"step": 15, "epoch": 1.5, "loss": 0.4},
+             {"step": 20, "epoch": 2.0, "validation_macro_f1": 0.86},
+             {"step": 30, "epoch": 3.0, "validation_macro_f1": 0.80}]
+    peak = epoch_peak(spike)
+    assert peak.epoch == 2.0 and peak.score == 0.86 and peak.excess == pytest.approx(0.11)
+    rising = [{"epoch": float(e), "validation_macro_f1": 0.6 + 0.1 * e} for e in (1, 2, 3)]
+    assert epoch_peak(rising).epoch == 3.0 and epoch_peak(rising).excess == 0.0  # still rising: no spike
+    flat = [{"epoch": float(e), "validation_macro_f1": score} for e, score in ((1, 0.85), (2, 0.86), (3, 0.855))]
+    assert epoch_peak(flat).excess == pytest.approx(0.0075)
+    assert epoch_peak(spike[:1]) is None and epoch_peak(spike, "accuracy") is None  # nothing to compare with
+
+
+def test_a_lead_no_larger_than_the_kept_epochs_spike_is_not_called_clear():
+    y_true, baseline = predictions()
+    better = changed(y_true, baseline, fix=45, spoil=5, seed=1)  # +13 points: clear on the paired bootstrap
+    table, evidence = table_of(y_true, {"base": ("tfidf_logreg", "baseline", baseline, 900.0),
+                                        "tuned": ("transformer", "transformer", better, 50.0)})
+    table["epoch excess macro_f1"] = [None, 0.01]  # a flat curve: the lead stands
+    assert recommend(table, "macro_f1", evidence).clear is True
+    table["epoch excess macro_f1"] = [None, 0.30]  # its kept epoch a spike higher than its lead
+    best = recommend(table, "macro_f1", evidence)
+    assert best.run_id == "tuned" and best.clear is False and set(best.tied) == {"tuned", "base"}
+    assert "TUNED kept the epoch that scored best on these same validation texts, 0.300 macro-F1 above the " \
+           "epochs beside it — a lead no larger than that may be the luck of that epoch" in best.reason
+    verdict = transformer_verdict(table, "macro_f1", evidence)
+    assert verdict.startswith("The fine-tuned transformer and the best baseline, BASE, cannot be told apart")
+    assert "may be the luck of that epoch" in verdict

@@ -456,6 +456,7 @@ def _print_run(studio: Studio, record: RunRecord) -> None:
         "model": record.kind, "run_id": record.run_id, "state": record.state.value,
         "run_folder": str(run_location(studio, Caller.command_line(), record.run_id)),
         "test_metrics": record.test_metrics, "validation_metrics": record.validation_metrics,
+        "cv_metrics": record.cv_metrics,
         "error": record.error, "train_seconds": record.durations.get("train_s"),
         "recipe": record.recipe["summary"] if record.recipe else None,
     }), flush=True)

@@ -20,6 +20,8 @@ from core.platform.workspace import read_json, write_json_atomic
 
 #: The test split's texts, true tags, scores and thresholds, in a tagger's run folder.
 TAG_SCORES_FILE = "test_tag_scores.json"
+#: The validation split's, the run compared with others by them (core.evaluation.tag_uncertainty).
+VALIDATION_TAG_SCORES_FILE = "validation_tag_scores.json"
 
 
 @dataclass
@@ -83,12 +85,12 @@ def evaluate_tags(model: TextClassifier, version: DatasetVersion, split: str) ->
                   model.decisions.at_least_one, speed)
 
 
-def save_tag_scores(folder: Path, evaluation: TagEvaluation) -> None:
-    write_json_atomic(folder / TAG_SCORES_FILE, evaluation.to_dict())
+def save_tag_scores(folder: Path, evaluation: TagEvaluation, name: str = TAG_SCORES_FILE) -> None:
+    write_json_atomic(folder / name, evaluation.to_dict())
 
 
-def load_tag_scores(folder: Path) -> TagEvaluation | None:
-    path = folder / TAG_SCORES_FILE
+def load_tag_scores(folder: Path, name: str = TAG_SCORES_FILE) -> TagEvaluation | None:
+    path = folder / name
     return TagEvaluation.from_dict(read_json(path)) if path.exists() else None
 
 

@@ -91,7 +91,7 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, labels: int, metric: str) -> 
     return (chosen * present).sum(axis=1) / present.sum(axis=1)
 
 
-def _bounds(values: np.ndarray, confidence: float) -> tuple[float, float]:
+def bounds(values: np.ndarray, confidence: float) -> tuple[float, float]:
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
@@ -103,7 +103,7 @@ def interval(y_true: np.ndarray, y_pred: np.ndarray, labels: int, metric: str = 
     y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
     value = float(scores(y_true[None, :], y_pred[None, :], labels, metric)[0])
     index = resamples(y_true, samples, seed)
-    return Interval(value, *_bounds(scores(y_true[index], y_pred[index], labels, metric), confidence))
+    return Interval(value, *bounds(scores(y_true[index], y_pred[index], labels, metric), confidence))
 
 
 def paired_difference(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, labels: int,
@@ -118,4 +118,4 @@ def paired_difference(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray
     index = resamples(y_true, samples, seed)
     spread = (scores(y_true[index], pred_a[index], labels, metric)
               - scores(y_true[index], pred_b[index], labels, metric))
-    return Difference(float(whole[0]), *_bounds(spread, confidence))
+    return Difference(float(whole[0]), *bounds(spread, confidence))

@@ -98,6 +98,7 @@ class SklearnTextClassifier(TextClassifier):
 
     Settings = TfidfSettings
     multi_label_capable = True
+    cross_validates = True
 
     def __init__(self, label_names, settings, spec: ModelSpec) -> None:
         super().__init__(label_names, settings, spec)

@@ -178,6 +178,9 @@ class TextClassifier(ABC):
     data_parallel: ClassVar[bool] = False
     #: Whether it is built on the configured pre-trained model (whose fingerprint a run then records).
     uses_pretrained: ClassVar[bool] = False
+    #: Whether it trains in seconds, so that its validation score can come from k-fold cross-validation on the
+    #: train and validation splits (core.evaluation.cross_validation): more evidence where it is cheap.
+    cross_validates: ClassVar[bool] = False
     #: Whether it trains on multi-label data (a score per tag, tags given by per-tag thresholds).
     multi_label_capable: ClassVar[bool] = False
     #: Whether it learns what each label means from the training texts (zero-shot reads the label names, and

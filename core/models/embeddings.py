@@ -166,6 +166,7 @@ class EmbeddingLogisticRegression(SentenceEncoderKind):
     cost_rank = 1
     Settings = EmbeddingLogRegSettings
     multi_label_capable = True
+    cross_validates = True  # the texts are embedded once (the process's cache); each fold fits the head alone
 
     def __init__(self, label_names, settings, spec: ModelSpec) -> None:
         super().__init__(label_names, settings, spec)

@@ -180,6 +180,7 @@ class FewShotClassifier(EmbeddingLogisticRegression):
     cost_rank = 2
     Settings = FewShotSettings
     multi_label_capable = False
+    cross_validates = False  # each fold would tune the encoder again: minutes, not seconds
 
     def __init__(self, label_names, settings, spec: ModelSpec) -> None:
         super().__init__(label_names, settings, spec)

@@ -298,6 +298,9 @@ class CompareConfig:
     #: Fewer validation texts than this for some label: the pages say that the split may be too small to tell
     #: models apart, before training.
     min_validation_per_label: int = 20
+    #: Folds of the cross-validation that scores the kinds that train in seconds (TF-IDF, embeddings + LR) on the
+    #: train and validation splits together; 0 turns it off (their score is then the validation split's).
+    cv_folds: int = 5
 
 
 @dataclass
@@ -523,6 +526,8 @@ class AppConfig:
                               "min_texts >= 3, reduced_dimensions >= 2 and neighbours >= 2 are required")
         if self.compare.bootstrap_samples < 100 or not 0.5 <= self.compare.confidence < 1:
             raise ConfigError("compare: bootstrap_samples >= 100 and a confidence in [0.5, 1) are required")
+        if self.compare.cv_folds == 1 or self.compare.cv_folds < 0:
+            raise ConfigError(f"compare.cv_folds must be 0 (off) or at least 2, got {self.compare.cv_folds}")
         labelling = self.labelling
         if min(labelling.batch, labelling.candidates) < 1 or labelling.pool_factor < 1 or labelling.retrain_every < 1 or labelling.stop_gain < 0:
             raise ConfigError("labelling: batch, candidates, pool_factor and retrain_every >= 1 and stop_gain >= 0 are required")

@@ -19,9 +19,9 @@ def when(value: str | datetime | None) -> str:
 
 
 def progress_count(done: int, total: int, unit: str) -> str:
-    """A run's count in the phase under way: "step 12/1,500", or "3,000 of 9,000 texts" while texts are read
-    (each phase counts its own, so the numbers start again when the next phase does)."""
-    return f"{done:,} of {total:,} texts" if unit == "text" else f"step {done:,}/{total:,}"
+    """A run's count in the phase under way: "step 12/1,500", "fold 2/5" while cross-validating, or "3,000 of 9,000
+    texts" while texts are read (each phase counts its own, so the numbers start again when the next phase does)."""
+    return f"{done:,} of {total:,} texts" if unit == "text" else f"{unit} {done:,}/{total:,}"
 
 
 def rate(part: int, whole: int, minimum: int) -> str:

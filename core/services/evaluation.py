@@ -5,6 +5,7 @@ table and recommendation, the reports, the precision check and the suggested rev
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +17,13 @@ from core.data.ingest import RawTable
 from core.evaluation.scoring import (
     SCORES_FILE, VALIDATION_SCORES_FILE, Evaluation, EvaluationError, filter_errors, load_scores,
 )
-from core.evaluation.tag_scoring import TAG_SCORES_FILE, TagEvaluation, co_occurrence, load_tag_scores, tag_mistakes
+from core.evaluation.cross_validation import CV_SCORES_FILE
+from core.evaluation.tag_scoring import (
+    TAG_SCORES_FILE, VALIDATION_TAG_SCORES_FILE, TagEvaluation, co_occurrence, load_tag_scores, tag_mistakes,
+)
 from core.experiments.comparison import (
-    RANKING_METRICS, TAG_RANKING_METRICS, Evidence, Recommendation, comparable_groups, comparison_table, recommend,
+    RANKING_METRICS, TAG_RANKING_METRICS, Evidence, Recommendation, bases_in_words, comparable_groups,
+    comparison_table, recommend,
     tag_comparison_table, transformer_verdict, with_intervals,
 )
 from core.experiments.reports import (
@@ -83,16 +88,23 @@ class Verdict:
 
 def stored_evidence(studio: Studio, records: list[RunRecord], scores_file: str = VALIDATION_SCORES_FILE
                     ) -> Evidence | None:
-    """The runs' stored predictions on one split (validation by default), ready to be compared text by text;
-    None when some run has none (trained before validation predictions were kept, or a tagger)."""
-    scored = {}
+    """The runs' stored predictions on one split (validation by default; with the out-of-fold predictions of the
+    runs scored by cross-validation), ready to be compared text by text; None when some run has none (trained
+    before validation predictions were kept, or a tagger)."""
+    scored, folds = {}, {}
     for record in records:
-        found = load_scores(run_folder(studio.workspace, record.run_id), scores_file)
+        folder = run_folder(studio.workspace, record.run_id)
+        found = load_scores(folder, scores_file)
         if found is None:
             return None
         scored[record.run_id] = found
+        if scores_file == VALIDATION_SCORES_FILE and record.cv_metrics \
+                and (out_of_fold := load_scores(folder, CV_SCORES_FILE)) is not None:
+            folds[record.run_id] = out_of_fold
     settings = studio.config.compare
-    return Evidence.of(scored, settings.bootstrap_samples, settings.confidence, studio.config.training.seed)
+    words = "{n:,} validation texts" if scores_file == VALIDATION_SCORES_FILE else "{n:,} test texts"
+    return Evidence.of(scored, settings.bootstrap_samples, settings.confidence, studio.config.training.seed, folds,
+                       words)
 
 
 @dataclass(frozen=True)
@@ -122,28 +134,62 @@ def compare_runs(studio: Studio, caller: Caller, records: list[RunRecord], metri
                               metric), work)
 
 
+def stored_tag_evidence(studio: Studio, records: list[RunRecord], scores_file: str = VALIDATION_TAG_SCORES_FILE
+                        ) -> Evidence | None:
+    """Taggers' stored tag sets on one split (validation by default), ready to be compared text by text; None
+    when some run kept none (trained before they were kept)."""
+    given = {}
+    for record in records:
+        found = load_tag_scores(run_folder(studio.workspace, record.run_id), scores_file)
+        if found is None:
+            return None
+        given[record.run_id] = (found.texts, found.truth, found.given)
+    settings = studio.config.compare
+    evidence = Evidence.of_tags(given, settings.bootstrap_samples, settings.confidence, studio.config.training.seed)
+    if evidence is not None and scores_file != VALIDATION_TAG_SCORES_FILE:
+        evidence = dataclasses.replace(evidence, validation=dataclasses.replace(
+            evidence.validation, words=evidence.validation.words.replace("validation", "test")))
+    return evidence
+
+
+def compare_taggers(studio: Studio, caller: Caller, records: list[RunRecord], metric: str = "micro_f1") -> Compared:
+    """Taggers compared on ``metric`` as :func:`compare_runs` compares labellers: intervals on validation and test,
+    the recommendation judged on the paired bootstrap of the validation texts."""
+    caller.require(Permission.EVALUATE)
+
+    def work() -> Compared:
+        evidence = stored_tag_evidence(studio, records)
+        table = with_intervals(tag_comparison_table(records), metric, stored_tag_evidence(studio, records,
+                                                                                          TAG_SCORES_FILE), "test")
+        table = with_intervals(table, metric, evidence)
+        return Compared(table, recommend(table, metric, evidence), transformer_verdict(table, metric, evidence),
+                        evidence is not None)
+
+    return studio.remembered(("compared tags", str(studio.workspace.root),
+                              tuple(sorted(r.run_id for r in records)), metric), work)
+
+
+def _candidates(table: pd.DataFrame, metric: str) -> tuple[dict, ...]:
+    """Each compared run's validation figure, what it rests on, and its interval (the command line's last line)."""
+    column = f"validation {metric}"
+    return tuple({"run": row["run"], "name": row["name"], f"validation_{metric}": row[column],
+                  "validated_on": row.get("validated on", "validation split"),
+                  "validation_interval": (None if pd.isna(row[f"{column} low"])
+                                          else [round(row[f"{column} low"], 4), round(row[f"{column} high"], 4)])}
+                 for _, row in table.iterrows())
+
+
 def recommendation(studio: Studio, caller: Caller, records: list[RunRecord]) -> Verdict:
     """After several runs on one split: the one to use, chosen on validation (micro-F1 for multi-label runs,
     macro-F1 otherwise) with the uncertainty of the lead, and the transformer's verdict."""
-    if records and all(gives_tags(record) for record in records):
-        caller.require(Permission.EVALUATE)
-        table = tag_comparison_table(records)
-        best = recommend(table, "micro_f1")
-        return Verdict(best.run_id, best.reason, transformer_verdict(table, "micro_f1"))
-    compared = compare_runs(studio, caller, records)
-    candidates = tuple({"run": row["run"], "name": row["name"], "validation_macro_f1": row["validation macro_f1"],
-                        "validation_interval": (None if pd.isna(row["validation macro_f1 low"])
-                                                else [round(row["validation macro_f1 low"], 4),
-                                                      round(row["validation macro_f1 high"], 4)])}
-                       for _, row in compared.table.iterrows())
+    taggers = bool(records) and all(gives_tags(record) for record in records)
+    metric = "micro_f1" if taggers else "macro_f1"
+    compared = (compare_taggers if taggers else compare_runs)(studio, caller, records, metric)
+    candidates = _candidates(compared.table, metric)
     best = compared.best
     return Verdict(best.run_id, best.reason, compared.transformer, best.clear, candidates, best.tied, best.cheaper)
 
 
-def tag_runs(studio: Studio, caller: Caller, records: list[RunRecord]) -> pd.DataFrame:
-    """Multi-label runs on one split side by side (their records' validation and test tag metrics)."""
-    caller.require(Permission.EVALUATE)
-    return tag_comparison_table(records)
 
 
 def evaluate_tag_file(studio: Studio, caller: Caller, run: str | Path, table: RawTable, text_field: str,
@@ -205,12 +251,12 @@ def serving_variants(studio: Studio, caller: Caller, record: RunRecord) -> tuple
 
 __all__ = [
     "Evaluation", "EvaluationError", "Evidence", "PrecisionCheck", "RANKING_METRICS", "Recommendation", "ReviewThreshold", "Verdict",
-    "Compared", "comparable_groups", "compare_runs", "comparison_table", "evaluate_file", "evaluate_run",
+    "Compared", "bases_in_words", "comparable_groups", "compare_runs", "comparison_table", "evaluate_file", "evaluate_run",
     "experiments_csv", "experiments_json",
     "filter_errors", "markdown_report", "recommend", "recommendation", "serving_precision", "suggested_threshold",
     "test_evaluation", "transformer_verdict", "VARIANT_TITLES", "serving_variants",
     # multi-label runs
     "TAG_RANKING_METRICS", "TagEvaluation", "co_occurrence", "evaluate_tag_file", "gives_tags", "run_gives_tags",
     "tag_evaluation", "tag_markdown_report", "tag_mistakes",
-    "tag_runs",
+    "compare_taggers",
 ]

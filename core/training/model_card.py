@@ -76,6 +76,8 @@ def _studio_metadata(record: RunRecord) -> dict[str, Any]:
         "base_model_fingerprint": (record.settings or {}).get("model_fingerprint"),
         "labels": list(record.labels), "train_examples": record.train_examples,
         "test_metrics": {k: round(float(v), 4) for k, v in (record.test_metrics or {}).items()},
+        **({"cross_validation": {k: round(float(v), 4) for k, v in record.cv_metrics.items()}}
+           if record.cv_metrics else {}),
         "hyperparameters": record.hyperparameters, "recipe": record.recipe,
         "precision": (record.inference or {}).get("chosen", "fp32"),
         "serving_variants": record.inference,  # each variant's validation quality and speed, which may serve

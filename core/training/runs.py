@@ -124,7 +124,7 @@ class RunRecord:
     finished_at: str | None = None
     step: int = 0
     total_steps: int = 0
-    #: What ``step`` counts in the phase under way: "step" or "text" (core.models.classifiers.Progress).
+    #: What ``step`` counts in the phase under way: "step", "text" (core.models.classifiers.Progress) or "fold".
     unit: str = "step"
     epoch: float | None = None
     loss: float | None = None
@@ -134,6 +134,9 @@ class RunRecord:
     history: list[dict[str, Any]] = field(default_factory=list)
     train_examples: int = 0
     validation_metrics: dict[str, float] | None = None
+    #: A kind that trains in seconds: its k-fold cross-validation on the train and validation splits (metrics, folds,
+    #: texts; core.evaluation.cross_validation), the score it is compared by.
+    cv_metrics: dict[str, float] | None = None
     test_metrics: dict[str, float] | None = None
     test_per_class: list[dict[str, Any]] | None = None
     fit_info: dict[str, Any] = field(default_factory=dict)

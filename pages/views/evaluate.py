@@ -14,11 +14,12 @@ from core.services.accounts import Permission
 from core.services.classification import explain_with_run, review_threshold
 from core.services.datasets import dataset_version, edited_test_split_note, guess_columns
 from core.services.evaluation import (
-    RANKING_METRICS, Evaluation, EvaluationError, PrecisionCheck, Recommendation, ReviewThreshold,
-    comparable_groups, compare_runs, evaluate_file, experiments_csv, experiments_json, filter_errors, markdown_report, recommend,
+    RANKING_METRICS, Compared, Evaluation, EvaluationError, PrecisionCheck, Recommendation, ReviewThreshold,
+    bases_in_words,
+    comparable_groups, compare_runs, evaluate_file, experiments_csv, experiments_json, filter_errors, markdown_report,
     TAG_RANKING_METRICS, TagEvaluation, co_occurrence, evaluate_tag_file, gives_tags,
-    suggested_threshold, tag_evaluation, tag_markdown_report, tag_mistakes, tag_runs, test_evaluation,
-    transformer_verdict, VARIANT_TITLES, serving_variants,
+    suggested_threshold, tag_evaluation, tag_markdown_report, tag_mistakes, compare_taggers, test_evaluation,
+    VARIANT_TITLES, serving_variants,
 )
 from core.services.publishing import (
     PublishError, deletion_warning, publication, publish_check, publish_run, publishing_history, restore_run,
@@ -312,6 +313,18 @@ def with_interval(row: pd.Series, column: str) -> str:
     return f"{row[column]:.3f} ({row[f'{column} low']:.2f}–{row[f'{column} high']:.2f})"
 
 
+def recommended_and_bars(compared: Compared, metric: str, metric_name: str, key: str) -> None:
+    """The recommendation (a warning when its lead is not clear), the transformer's verdict, and the test bars."""
+    best = compared.best
+    name = compared.table.set_index("run").loc[best.run_id, "name"]
+    (st.warning if best.clear is False else st.success)(f"Recommended: **{plain(name)}** — {plain(best.reason)}")
+    if compared.transformer:
+        st.caption(plain(compared.transformer))
+    if not compared.intervals:
+        st.caption("No intervals: some of these runs were trained before their validation predictions were kept.")
+    st.plotly_chart(charts.comparison_bars(compared.table, metric, metric_name), width="stretch", key=key)
+
+
 def comparison(chosen: tuple[str, str], records: list[RunRecord]) -> tuple[list, Recommendation]:
     """Step 2: the runs side by side on the chosen metric, the recommended one, and the experiment record;
     returns each run with its evaluation and the recommendation."""
@@ -321,14 +334,7 @@ def comparison(chosen: tuple[str, str], records: list[RunRecord]) -> tuple[list,
     metric = st.selectbox("Rank by", list(RANKING_METRICS), format_func=RANKING_METRICS.get, key="rank_metric")
     compared = compare_runs(studio, caller, records, metric)
     table, best = compared.table, compared.best
-    by_run = table.set_index("run")
-    (st.warning if best.clear is False else st.success)(
-        f"Recommended: **{plain(by_run.loc[best.run_id, 'name'])}** — {plain(best.reason)}")
-    if compared.transformer:
-        st.caption(plain(compared.transformer))
-    if not compared.intervals:
-        st.caption("No intervals: some of these runs were trained before their validation predictions were kept.")
-    st.plotly_chart(charts.comparison_bars(table, metric, RANKING_METRICS[metric]), width="stretch", key="comparison")
+    recommended_and_bars(compared, metric, RANKING_METRICS[metric], "comparison")
     # The columns people compare, best first by the chosen metric; every other figure is in the downloads.
     # (weighted F1 only when it ranks: the columns must fit the page's width)
     shown = ["name", metric, f"validation {metric}", *[m for m in ("accuracy", "macro_f1") if m != metric],
@@ -343,12 +349,15 @@ def comparison(chosen: tuple[str, str], records: list[RunRecord]) -> tuple[list,
                     for name in RANKING_METRICS}
                  | {f"validation {metric}": st.column_config.TextColumn(
                      f"validation {RANKING_METRICS[metric]}", width=widths["validation"],
-                     help="On the validation split, with its bootstrap interval: runs whose intervals overlap "
-                          "much may not really differ (the recommendation compares them text by text)."),
+                     help="On the validation split (the kinds that train in seconds: cross-validated on the train "
+                          "and validation splits), with its bootstrap interval: runs whose intervals overlap much "
+                          "may not really differ (the recommendation compares them text by text)."),
                     "calibration error": st.column_config.NumberColumn(format="%.3f",
                                                                        width=widths["calibration error"]),
                     "texts/s": st.column_config.NumberColumn(format="%.0f", width=widths["texts/s"]),
                     "train time (s)": st.column_config.NumberColumn(format="%.1f", width=widths["train time (s)"])})
+    if bases := bases_in_words(table):
+        st.caption(plain(bases))
     experiment_downloads(chosen[0], pairs)
     return pairs, best
 
@@ -393,21 +402,23 @@ def tag_comparison(records: list[RunRecord]) -> RunRecord:
     st.caption("These runs give tags, none, one or several per text. They are ranked by micro-F1 on the "
                "validation split (every text × tag decision counts alike, so a rare tag does not swing the "
                "choice on a handful of texts).")
-    table = tag_runs(studio, caller, records)
-    best = recommend(table, "micro_f1")
-    st.success(f"Recommended: **{plain(name_of_run(studio, caller, best.run_id))}** — {best.reason}")
-    if verdict := transformer_verdict(table, "micro_f1"):
-        st.caption(verdict)
-    # the test figures, and the validation one that ranks (the columns must fit the page's width)
+    compared = compare_taggers(studio, caller, records)
+    table, best = compared.table, compared.best
+    recommended_and_bars(compared, "micro_f1", TAG_RANKING_METRICS["micro_f1"], "tag_comparison")
+    # the test figures, and the validation one that ranks with its interval (the columns must fit the page's width)
     shown = ["name", *TAG_RANKING_METRICS, "validation micro_f1", "texts/s"]
-    st.dataframe(table.sort_values(["validation micro_f1", "name"], ascending=[False, True])[shown], hide_index=True,
+    table = table.assign(**{"validation micro_f1": [with_interval(row, "validation micro_f1")
+                                                    for _, row in table.iterrows()]})
+    st.dataframe(table.sort_values(["micro_f1", "name"], ascending=[False, True])[shown], hide_index=True,
                  width="stretch",
                  column_config={"name": st.column_config.TextColumn("run", width=COMPARISON_WIDTHS["run"])}
                  | {m: st.column_config.NumberColumn(words, format="%.3f", width=COMPARISON_WIDTHS["figure"])
                     for m, words in TAG_RANKING_METRICS.items()}
-                 | {f"validation {m}": st.column_config.NumberColumn(f"validation {words}", format="%.3f",
-                                                                   width=COMPARISON_WIDTHS["validation"])
-                    for m, words in TAG_RANKING_METRICS.items()}
+                 | {"validation micro_f1": st.column_config.TextColumn(
+                     "validation micro-F1", width=COMPARISON_WIDTHS["validation"],
+                     help="On the validation split, with its bootstrap interval over the texts: runs whose "
+                          "intervals overlap much may not really differ (the recommendation compares them text "
+                          "by text).")}
                  | {"texts/s": st.column_config.NumberColumn(format="%.0f", width=COMPARISON_WIDTHS["texts/s"])})
     experiment_downloads(records[0].dataset_ref, [(record, None) for record in records])
     st.subheader("3 · One run in detail")
