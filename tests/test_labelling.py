@@ -6,6 +6,7 @@ trained on it by the worker; the learning curve has a point per trained run."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pandas as pd
 import pytest
@@ -193,4 +194,40 @@ def test_a_sentence_per_label_makes_the_first_guesses_better_when_the_names_say_
                                                                           if k != "topic 1"}  # emptied: removed
     events = query_events(studio.store, event_types=["labels_described"])
     assert len(events) == 2
+    studio.close()
+
+
+def test_a_label_added_while_labelling_is_offered_guessed_and_joins_the_next_version_once_a_text_has_it(
+        draft, isolated_workspace):
+    from core.services.labelling import labels_offered, new_label
+
+    config, version, truth = draft
+    studio = Studio(config)
+    with pytest.raises(DatasetError, match="a new label needs a name"):
+        new_label(studio, ME, version.ref, "   ")
+    existing = version.labels[0]
+    with pytest.raises(DatasetError, match=f"'{existing.upper()}' is already a label \\('{existing}'\\)"):
+        new_label(studio, ME, version.ref, existing.upper())
+    with pytest.raises(DatasetError, match="longer than 60 characters"):
+        new_label(studio, ME, version.ref, "x" * 61)
+    assert new_label(studio, ME, version.ref, "  gift   cards ") == [*version.labels, "gift cards"]
+    new_label(studio, ME, version.ref, "never used")
+    assert labels_offered(studio, ME, version.ref) == [*version.labels, "gift cards", "never used"]
+    guesser, batch = next_batch(studio, ME, version.ref)
+    assert guesser.labels == (*version.labels, "gift cards", "never used")  # zero-shot guesses the new names too
+
+    answers = {p.line: truth[p.line] for p in batch}
+    answers[batch[0].line] = "gift cards"  # a text that fits none of the labels
+    label_texts(studio, ME, version.ref, answers)
+    saved, _ = save_and_retrain(studio, ME, version.ref)
+    assert saved.labels == [*version.labels, "gift cards"]  # the label no text has is left out
+    after = saved.frame().set_index("line")
+    assert after.loc[batch[0].line, "label"] == "gift cards"
+    assert after.loc[batch[0].line, "label_id"] == len(version.labels)
+    kept = after.loc[[p.line for p in batch[1:]]]
+    assert (kept["label_id"] == [version.labels.index(truth[line]) for line in kept.index]).all()
+    assert saved.meta["from_queue"]["labels_added"] == ["gift cards"]
+    assert labels_offered(studio, ME, saved.ref) == saved.labels  # the next version starts with none added
+    events = query_events(studio.store, event_types=["label_added"])
+    assert [json.loads(details)["label"] for details in events["details"]] == ["never used", "gift cards"]  # newest first
     studio.close()

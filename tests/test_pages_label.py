@@ -62,3 +62,23 @@ def test_a_batch_is_labelled_from_the_guesses_and_every_ten_labels_retrain_a_mod
     assert "Guesses by: TF-IDF + logistic regression" in texts(app), texts(app)
     app.button(key="label_save_now").click().run()
     assert "Saved comments/v4 and queued TF-IDF + logistic regression on it." in texts(app), texts(app)
+
+
+def test_a_label_added_on_the_page_is_offered_for_every_text_and_refused_in_words_when_it_exists(
+        isolated_workspace, config_file, tiny_bert):
+    config = config_file(f'[model]\nname = "{tiny_bert}"\n[labelling]\nbatch = 5\n')
+    version, _ = save_draft(isolated_workspace, config)
+    app = open_page("pages/views/label.py")
+    app.text_input(key="new_label:comments/v2").set_value(version.labels[0].title())
+    next(b for b in app.button if b.label == "Add the label").click().run()
+    assert f"Not added: '{version.labels[0].title()}' is already a label" in texts(app), texts(app)
+    app.text_input(key="new_label:comments/v2").set_value("gift cards")
+    next(b for b in app.button if b.label == "Add the label").click().run()
+    assert not app.exception, app.exception
+    assert "Added the label 'gift cards'" in texts(app), texts(app)
+    boxes = [box for box in app.selectbox if box.key.startswith("label:comments/v2:")]
+    assert all(box.options == [*version.labels, "gift cards", SKIP] for box in boxes)
+    boxes[0].set_value("gift cards")
+    save_batch(app)
+    assert "Kept 5 label(s)." in texts(app), texts(app)
+    assert app.text_input(key="describe:comments/v2:gift cards") is not None  # it can be described too

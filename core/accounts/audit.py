@@ -51,6 +51,7 @@ class EventType(str, Enum):
     TOPICS_REQUESTED = "topics_requested"
     LABELS_GIVEN = "labels_given"
     LABELS_DESCRIBED = "labels_described"
+    LABEL_ADDED = "label_added"
     FILE_JOB_STARTED = "file_job_started"
     FILE_JOB_CANCELLED = "file_job_cancelled"
 
@@ -117,7 +118,7 @@ EVENT_WORDS = {
     EventType.LABELS_CHECKED: "checked labels", EventType.QUEUE_LABELLED: "labelled a queued text",
     EventType.FILE_EVALUATED: "evaluated a run on a file", EventType.TOPICS_DISCOVERED: "discovered topics",
     EventType.TOPICS_REQUESTED: "asked for topics", EventType.LABELS_GIVEN: "labelled texts from the queue",
-    EventType.LABELS_DESCRIBED: "described labels",
+    EventType.LABELS_DESCRIBED: "described labels", EventType.LABEL_ADDED: "added a label while labelling",
     EventType.FILE_JOB_STARTED: "sent a file to classify in the background",
     EventType.FILE_JOB_CANCELLED: "cancelled a file being classified",
 }

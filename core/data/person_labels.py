@@ -6,6 +6,9 @@ at once (so a closed browser loses nothing), with who gave it and when; "skip" i
 asked again. Saving turns them into the next version: each labelled text takes the person's label, with
 ``label_source`` "person". A text that had no label joins the train split; one that had a label from its topic
 keeps its split (so validation and test stay the same texts, and scores of the versions stay comparable).
+
+A text may fit none of the labels: a person can add a label while labelling (``v<N>.labels.json`` beside the
+answers); it is offered with the others, and the next version's label set gains it once a text has it.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ import pandas as pd
 from core.data.dataset_versions import (
     UNLABELLED_SPLIT, DatasetError, DatasetVersion, partly_labelled_meta, save_next_version,
 )
-from core.data.validate import ValidationReport
+from core.data.validate import ValidationReport, label_key
 from core.platform.workspace import Workspace, read_json, write_json_atomic
 
 FROM_PERSON = "person"
 DESCRIPTIONS_FILE = "descriptions.json"
 #: The longest description kept: one sentence, not a guideline document.
 MAX_DESCRIPTION = 300
+#: The longest label a person may add while labelling.
+MAX_LABEL = 60
 #: Where a row's label came from when a person did not give it (a topic, its nearest topic, or none yet).
 MACHINE_SOURCES = ("topic", "nearest topic")
 
@@ -44,6 +49,42 @@ class GivenLabel:
 
 def labels_file(workspace: Workspace, version: DatasetVersion) -> Path:
     return workspace.root / "labelling" / version.name / f"v{version.version}.jsonl"
+
+
+def added_labels_file(workspace: Workspace, version: DatasetVersion) -> Path:
+    return workspace.root / "labelling" / version.name / f"v{version.version}.labels.json"
+
+
+def added_labels(workspace: Workspace, version: DatasetVersion) -> list[str]:
+    """The labels people added while labelling ``version``, in the order they were added."""
+    path = added_labels_file(workspace, version)
+    return list(read_json(path)) if path.exists() else []
+
+
+def labels_to_give(workspace: Workspace, version: DatasetVersion) -> list[str]:
+    """The version's labels, then the ones people added while labelling it."""
+    return [*version.labels, *added_labels(workspace, version)]
+
+
+def add_label(workspace: Workspace, version: DatasetVersion, name: str) -> list[str]:
+    """Offer a new label on ``version``'s queue; DatasetError, in words, for an empty or overlong name or one
+    that is already a label (spelt alike, whatever the case). The labels to give now."""
+    if version.multi_label or version.unlabelled:
+        raise DatasetError(f"{version.ref} has no label set to add to")
+    name = " ".join(str(name).split())
+    if not name:
+        raise DatasetError("a new label needs a name")
+    if len(name) > MAX_LABEL:
+        raise DatasetError(f"the label '{name[:40]}…' is longer than {MAX_LABEL} characters: a short name is "
+                           "easier to choose")
+    known = labels_to_give(workspace, version)
+    same = next((label for label in known if label_key(label) == label_key(name)), None)
+    if same is not None:
+        raise DatasetError(f"'{name}' is already a label ('{same}')")
+    path = added_labels_file(workspace, version)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, [*added_labels(workspace, version), name])
+    return [*known, name]
 
 
 def given_labels(workspace: Workspace, version: DatasetVersion) -> dict[int, GivenLabel]:
@@ -78,10 +119,11 @@ def give_labels(workspace: Workspace, version: DatasetVersion, answers: dict[int
     if unknown_lines:
         raise DatasetError(f"line(s) {', '.join(map(str, unknown_lines[:5]))} of {version.ref} are not waiting for "
                            f"a person's label")
+    offered = labels_to_give(workspace, version)
     for line, label in answers.items():
-        if label is not None and label not in version.labels:
+        if label is not None and label not in offered:
             raise DatasetError(f"line {line}: {label!r} is not one of {version.ref}'s labels "
-                               f"({', '.join(version.labels)})")
+                               f"({', '.join(offered)})")
     at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     path = labels_file(workspace, version)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,10 +134,11 @@ def give_labels(workspace: Workspace, version: DatasetVersion, answers: dict[int
     return sum(label is not None for label in answers.values())
 
 
-def with_person_labels(version: DatasetVersion, answers: dict[int, GivenLabel]) -> pd.DataFrame:
-    """The version's rows with the people's labels in place (and where each came from)."""
+def with_person_labels(version: DatasetVersion, answers: dict[int, GivenLabel], labels: list[str]) -> pd.DataFrame:
+    """The version's rows with the people's labels in place (and where each came from); ``labels`` is the label
+    set they are saved under (the version's, then any added while labelling)."""
     rows = version.frame()
-    ids = {label: i for i, label in enumerate(version.labels)}
+    ids = {label: i for i, label in enumerate(labels)}
     for index, line in zip(rows.index, rows["line"].astype(int)):
         answer = answers.get(line)
         if answer is None or answer.label is None:
@@ -114,7 +157,10 @@ def save_person_labels(workspace: Workspace, version: DatasetVersion, created_by
     labelled = {line: a for line, a in answers.items() if a.label is not None}
     if not labelled:
         raise DatasetError(f"no labels given on {version.ref} yet: nothing to save")
-    rows = with_person_labels(version, labelled)
+    used = {a.label for a in labelled.values()}
+    new = [label for label in added_labels(workspace, version) if label in used]  # an added label no text has: dropped
+    labels = [*version.labels, *new]
+    rows = with_person_labels(version, labelled, labels)
     before = {line: label for line, label in version.frame().set_index("line")["label"].items() if pd.notna(label)}
     changed = sum(line in before and before[line] != a.label for line, a in labelled.items())
     added = sum(line not in before for line in labelled)
@@ -126,9 +172,9 @@ def save_person_labels(workspace: Workspace, version: DatasetVersion, created_by
         **meta, "created_by": created_by, "source": version.ref,
         "people_labels": version.meta.get("people_labels", 0) + len(labelled),
         "from_queue": {"labelled": len(labelled), "new": added, "changed": changed,
-                       "confirmed": len(labelled) - added - changed},
+                       "confirmed": len(labelled) - added - changed, "labels_added": new},
     }
-    return save_next_version(workspace, version.name, rows, version.labels, report, described)
+    return save_next_version(workspace, version.name, rows, labels, report, described)
 
 
 def label_descriptions(workspace: Workspace, name: str) -> dict[str, str]:
@@ -141,7 +187,7 @@ def save_label_descriptions(workspace: Workspace, version: DatasetVersion,
                             descriptions: dict[str, str]) -> dict[str, str]:
     """Keep a sentence per label of ``version``'s dataset (an empty one removes it); DatasetError, in words, for
     a label it does not have or a sentence too long. What is kept now."""
-    unknown = sorted(set(descriptions) - set(version.labels))
+    unknown = sorted(set(descriptions) - set(labels_to_give(workspace, version)))
     if unknown:
         raise DatasetError(f"{', '.join(map(repr, unknown))} is not one of {version.ref}'s labels")
     long = sorted(label for label, text in descriptions.items() if len(text.strip()) > MAX_DESCRIPTION)

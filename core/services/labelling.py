@@ -21,8 +21,8 @@ from core.accounts.audit import EventType
 from core.accounts.auth import Permission
 from core.data.dataset_versions import DatasetError, DatasetVersion, list_dataset_versions, load_dataset_version
 from core.data.person_labels import (
-    MAX_DESCRIPTION, given_labels, give_labels, label_descriptions, open_rows, save_label_descriptions,
-    save_person_labels,
+    MAX_DESCRIPTION, MAX_LABEL, add_label, added_labels, given_labels, give_labels, label_descriptions,
+    labels_to_give, open_rows, save_label_descriptions, save_person_labels,
 )
 from core.models.active_learning import propose
 from core.models.classifiers import ModelSpec, TextClassifier, TrainingData
@@ -33,8 +33,9 @@ from core.services.studio import Caller, Studio
 from core.training.finished import load_run_model
 from core.training.runs import RunRecord, RunRequest, RunState, list_runs
 
-__all__ = ["MAX_DESCRIPTION", "CurvePoint", "Guesser", "LabelsKept", "Proposal", "describe_labels", "descriptions", "label_texts",
-           "labelling_versions", "learning_curve", "more_labels_verdict", "next_batch", "retraining", "save_and_retrain", "waiting"]
+__all__ = ["MAX_DESCRIPTION", "MAX_LABEL", "CurvePoint", "Guesser", "LabelsKept", "Proposal", "describe_labels",
+           "descriptions", "label_texts", "labelling_versions", "labels_offered", "learning_curve",
+           "more_labels_verdict", "new_label", "next_batch", "retraining", "save_and_retrain", "waiting"]
 
 ZERO_SHOT_NAME = "Zero-shot by the label names (no model trained yet)"
 ZERO_SHOT_DESCRIBED = "Zero-shot by the label names and their descriptions (no model trained yet)"
@@ -53,10 +54,12 @@ class Proposal:
 
 @dataclass(frozen=True)
 class Guesser:
-    """The model whose guesses the queue shows: a run (its id) or zero-shot by the label names (None)."""
+    """The model whose guesses the queue shows: a run (its id) or zero-shot by the label names (None), and the
+    labels it guesses among (zero-shot: with those people added while labelling)."""
 
     name: str
     run_id: str | None
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,12 +111,14 @@ def _runs_on(studio: Studio, version: DatasetVersion) -> list[RunRecord]:
 
 
 def _zero_shot(studio: Studio, version: DatasetVersion) -> ZeroShotClassifier:
-    """Zero-shot by the label names (and the sentences people wrote about them), its confidence scaled on the
-    version's validation texts."""
+    """Zero-shot by the label names (and the sentences people wrote about them; with the labels added while
+    labelling), its confidence scaled on the version's validation texts."""
     validation = version.split_frame("validation")
-    model = ZeroShotClassifier(version.labels, ZeroShotSettings(), ModelSpec.of(studio.config))
+    model = ZeroShotClassifier(labels_to_give(studio.workspace, version), ZeroShotSettings(),
+                               ModelSpec.of(studio.config))
     model.descriptions = label_descriptions(studio.workspace, version.name)
-    data = TrainingData(version.labels, [], [], validation["text"].tolist(), validation["label_id"].astype(int).tolist())
+    data = TrainingData(model.label_names, [], [], validation["text"].tolist(),
+                        validation["label_id"].astype(int).tolist())
     return model.fit(data, lambda progress: None, threading.Event())
 
 
@@ -121,9 +126,9 @@ def _guesser(studio: Studio, version: DatasetVersion, runs: list[RunRecord]) -> 
     """The newest of ``runs`` (this dataset's finished runs, newest first), else zero-shot by the label names."""
     if runs:
         model, record = load_run_model(studio.workspace, runs[0].run_id, studio.config)
-        return Guesser(record.name, record.run_id), model
+        return Guesser(record.name, record.run_id, tuple(model.label_names)), model
     model = _zero_shot(studio, version)
-    return Guesser(ZERO_SHOT_DESCRIBED if model.descriptions else ZERO_SHOT_NAME, None), model
+    return Guesser(ZERO_SHOT_DESCRIBED if model.descriptions else ZERO_SHOT_NAME, None, tuple(model.label_names)), model
 
 
 def _candidates(version: DatasetVersion, most: int, seed: int, answered: frozenset[int]) -> pd.DataFrame:
@@ -140,7 +145,8 @@ def _scored(studio: Studio, version: DatasetVersion, answered: frozenset[int] = 
     once per version, model and set of texts answered before the candidates were drawn."""
     runs = _runs_on(studio, version)
     described = tuple(sorted(label_descriptions(studio.workspace, version.name).items())) if not runs else ()
-    key = ("labelling", version.ref, runs[0].run_id if runs else None, answered, described)
+    added = tuple(added_labels(studio.workspace, version))
+    key = ("labelling", version.ref, runs[0].run_id if runs else None, answered, described, added)
 
     def score() -> tuple[Guesser, dict[int, int], np.ndarray, np.ndarray]:
         rows = _candidates(version, studio.config.labelling.candidates, studio.config.training.seed, answered)
@@ -175,7 +181,7 @@ def next_batch(studio: Studio, caller: Caller, version_ref: str) -> tuple[Guesse
         line, scores = waiting_lines[i], probabilities[index[i]]
         best = int(np.argmax(scores))
         now = current[line]
-        batch.append(Proposal(line, str(texts[line]), version.labels[best], float(scores[best]),
+        batch.append(Proposal(line, str(texts[line]), guesser.labels[best], float(scores[best]),
                               None if not isinstance(now, str) else now))
     return guesser, batch
 
@@ -194,6 +200,23 @@ def describe_labels(studio: Studio, caller: Caller, version_ref: str, written: d
     kept = save_label_descriptions(studio.workspace, version, written)
     studio.audit(caller, EventType.LABELS_DESCRIBED, dataset=version.name, labels=len(kept))
     return kept
+
+
+def labels_offered(studio: Studio, caller: Caller, version_ref: str) -> list[str]:
+    """The labels a person may give on this version: its own, then those added while labelling it."""
+    caller.require(Permission.MANAGE_DATA)
+    return labels_to_give(studio.workspace, load_dataset_version(studio.workspace, version_ref))
+
+
+def new_label(studio: Studio, caller: Caller, version_ref: str, name: str) -> list[str]:
+    """Add a label for texts that fit none (DatasetError, in words, for an empty name or one already there);
+    it is offered at once, guessed by zero-shot until a model is trained with it, and joins the next version's
+    label set once a text has it. The labels offered now."""
+    caller.require(Permission.MANAGE_DATA)
+    version = load_dataset_version(studio.workspace, version_ref)
+    offered = add_label(studio.workspace, version, name)
+    studio.audit(caller, EventType.LABEL_ADDED, dataset=version.ref, label=offered[-1])
+    return offered
 
 
 def waiting(studio: Studio, caller: Caller, version_ref: str) -> tuple[int, int]:

@@ -10,8 +10,8 @@ from core.presentation import charts
 from core.services.accounts import Permission
 from core.services.datasets import DatasetError, DatasetVersion
 from core.services.labelling import (
-    MAX_DESCRIPTION, Guesser, Proposal, describe_labels, descriptions, label_texts, labelling_versions, learning_curve, more_labels_verdict, next_batch,
-    retraining, save_and_retrain, waiting,
+    MAX_DESCRIPTION, MAX_LABEL, Guesser, Proposal, describe_labels, descriptions, label_texts, labelling_versions,
+    labels_offered, learning_curve, more_labels_verdict, new_label, next_batch, retraining, save_and_retrain, waiting,
 )
 from core.services.runs import model_kinds, workers_online
 from pages.common.widgets import plain, start_page
@@ -75,7 +75,8 @@ def describe(version: DatasetVersion, guesser: Guesser) -> None:
                    "saying what it covers ('parcels that came late or not at all') makes them better.")
         with st.form(f"describe:{version.ref}"):
             typed = {label: st.text_input(plain(label), value=written.get(label, ""), max_chars=MAX_DESCRIPTION,
-                                          key=f"describe:{version.ref}:{label}") for label in version.labels}
+                                          key=f"describe:{version.ref}:{label}")
+                     for label in labels_offered(studio, caller, version.ref)}
             if st.form_submit_button("Save descriptions"):
                 try:
                     kept = describe_labels(studio, caller, version.ref, typed)
@@ -87,12 +88,30 @@ def describe(version: DatasetVersion, guesser: Guesser) -> None:
                     st.rerun()
 
 
+def add_a_label(version: DatasetVersion) -> None:
+    """A label for texts that fit none of the version's: offered at once with the others."""
+    with st.expander("A text fits none of the labels? Add one"):
+        with st.form(f"new_label:{version.ref}", clear_on_submit=True, border=False):
+            name = st.text_input("New label", max_chars=MAX_LABEL, key=f"new_label:{version.ref}")
+            st.caption("It is offered for every text from now on, guessed by the label names until a model has "
+                       "learnt it, and joins the label set of the next version saved once a text has it.")
+            if st.form_submit_button("Add the label"):
+                try:
+                    offered = new_label(studio, caller, version.ref, name)
+                except DatasetError as exc:
+                    st.error(f"Not added: {exc}")
+                else:
+                    st.session_state[NOTICE] = (f"Added the label '{plain(offered[-1])}': choose it for the texts "
+                                                "it fits.")
+                    st.rerun()
+
+
 def label_batch(version: DatasetVersion, batch: list[Proposal]) -> None:
     """The batch as a form: each text with the guess chosen for it; one button keeps the lot."""
     if not batch:
         st.success("Every text of this version has been labelled or skipped.")
         return
-    options = [*version.labels, SKIP]
+    options = [*labels_offered(studio, caller, version.ref), SKIP]
     with st.form(f"label_batch:{version.ref}"):
         chosen = {}
         for n, proposal in enumerate(batch, 1):
@@ -188,6 +207,7 @@ else:
     current, proposals = batch_on_screen(chosen_version)
     kept_now = where_it_stands(chosen_version, current)
     describe(chosen_version, current)
+    add_a_label(chosen_version)
     label_batch(chosen_version, proposals)
     save_now(chosen_version, kept_now)
     if retraining(studio, caller, chosen_version.ref):  # training_now says when it has finished, and stops polling
