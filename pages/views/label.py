@@ -4,6 +4,8 @@ stop helping."""
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import streamlit as st
 
 from core.presentation import charts
@@ -78,14 +80,24 @@ def describe(version: DatasetVersion, guesser: Guesser) -> None:
                                           key=f"describe:{version.ref}:{label}")
                      for label in labels_offered(studio, caller, version.ref)}
             if st.form_submit_button("Save descriptions"):
-                try:
-                    kept = describe_labels(studio, caller, version.ref, typed)
-                except DatasetError as exc:
-                    st.error(f"Not saved: {exc}")
-                else:
-                    st.session_state[NOTICE] = f"Saved descriptions of {len(kept)} label(s); the guesses read them."
-                    st.session_state[SHOWN].pop(version.ref, None)
-                    st.rerun()
+                said_or_refused(lambda: describe_labels(studio, caller, version.ref, typed),
+                                lambda kept: f"Saved descriptions of {len(kept)} label(s); the guesses read them.",
+                                "Not saved", fresh_batch=version.ref)
+
+
+def said_or_refused(act: Callable[[], Any], words: Callable[[Any], str], refused: str,
+                    fresh_batch: str | None = None) -> None:
+    """Do ``act`` and say what it did on the next run (the page runs again at once, with a new batch of
+    ``fresh_batch`` when its guesses change), or say why it was refused."""
+    try:
+        done = act()
+    except DatasetError as exc:
+        st.error(f"{refused}: {exc}")
+    else:
+        st.session_state[NOTICE] = words(done)
+        if fresh_batch is not None:
+            st.session_state[SHOWN].pop(fresh_batch, None)
+        st.rerun()
 
 
 def add_a_label(version: DatasetVersion) -> None:
@@ -96,14 +108,9 @@ def add_a_label(version: DatasetVersion) -> None:
             st.caption("It is offered for every text from now on, guessed by the label names until a model has "
                        "learnt it, and joins the label set of the next version saved once a text has it.")
             if st.form_submit_button("Add the label"):
-                try:
-                    offered = new_label(studio, caller, version.ref, name)
-                except DatasetError as exc:
-                    st.error(f"Not added: {exc}")
-                else:
-                    st.session_state[NOTICE] = (f"Added the label '{plain(offered[-1])}': choose it for the texts "
-                                                "it fits.")
-                    st.rerun()
+                said_or_refused(lambda: new_label(studio, caller, version.ref, name),
+                                lambda offered: f"Added the label '{plain(offered[-1])}': choose it for the texts it "
+                                                "fits.", "Not added")
 
 
 def label_batch(version: DatasetVersion, batch: list[Proposal]) -> None:
