@@ -354,6 +354,24 @@ def test_train_page_shows_the_transformer_plan_and_hand_set_values_win(isolated_
     assert list_runs(isolated_workspace)[0].state.value == "succeeded"
 
 
+@pytest.mark.slow
+def test_train_page_says_how_long_few_shot_will_take_once_the_speed_is_measured(isolated_workspace, config_file,
+                                                                                  tiny_bert):
+    from core.training.speed import answer_questions
+
+    config = tiny_config(config_file, tiny_bert)
+    save_demo_version(isolated_workspace, config, name="demo")
+    app = open_page("pages/views/train.py")
+    for kind in ("tfidf_logreg", "tfidf_nb", "embedding_logreg"):
+        app.checkbox(key=f"kind:{kind}").uncheck()
+    app.checkbox(key="kind:few_shot").check().run()
+    assert not app.exception, app.exception
+    assert "Few-shot's time appears here once a training worker has measured" in texts(app), texts(app)
+    assert answer_questions(isolated_workspace, config) == 1  # as a worker does
+    app.run()
+    assert re.search(r"Few-shot will take about \d+ (s|min)", texts(app)), texts(app)
+
+
 def best_on_validation(records) -> set[str]:
     """The runs the page may recommend, read from the run records themselves: those with the highest
     validation macro-F1 (among tied runs the faster one is chosen)."""

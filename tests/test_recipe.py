@@ -227,3 +227,18 @@ def test_chosen_epochs_carry_the_budget_to_plan_again_while_training_and_say_so(
 def test_epochs_fixed_in_the_configuration_are_not_planned_again():
     recipe = plan_recipe(profile(150, 60), "balanced", dataclasses.replace(BALANCED, epochs=3.0), speed=20.0)
     assert recipe.hyperparameters.budget_s == 0.0
+
+
+def test_the_few_shot_estimate_counts_the_texts_its_tuning_reads():
+    from core.models.few_shot import FewShotSettings
+    from core.training.recipe import few_shot_seconds
+
+    many = DataProfile(examples=400, labels=50, smallest_label=8, largest_label=8, validation_examples=100)
+    settings = FewShotSettings()
+    seconds = few_shot_seconds(many, settings, speed=100.0)
+    # 15 contrastive passes over 400 texts at 100 texts/s: 60 s, plus reading and testing
+    assert 60 < seconds < 80
+    assert few_shot_seconds(many, dataclasses.replace(settings, contrastive_epochs=30.0), 100.0) > seconds + 55
+    assert few_shot_seconds(many, settings, 200.0) < seconds / 1.8  # twice the speed: about half the time
+    two = dataclasses.replace(many, labels=2)  # two labels: SetFit's pairs, 20 rounds of two pairs per text
+    assert few_shot_seconds(two, settings, 100.0) > 4 * 20 * 400 / 100

@@ -15,7 +15,7 @@ from core.models.model_kinds import model_kinds
 from core.models.transformer import typical_batch
 from core.platform.config import POOLINGS, PRESET_NAMES, AppConfig, Hyperparameters
 from core.data.dataset_versions import DatasetVersion
-from core.training.recipe import DataProfile, KindChoice, Recipe, choose_kinds
+from core.training.recipe import DataProfile, KindChoice, Recipe, choose_kinds, few_shot_seconds, plan_recipe
 from core.training.speed import SpeedError, SpeedQuestion, ask_speed
 from core.models.classifiers import ModelFileError
 from core.training.runs import (
@@ -89,6 +89,18 @@ def transformer_plan(studio: Studio, caller: Caller, version: DatasetVersion, pr
     profile, texts = _data_profile(studio, version, limit)
     return timed_plan(profile, texts, preset, studio.config,
                       measure=lambda config, sample, batch: _worker_speed(studio, config, sample, batch))
+
+
+def few_shot_estimate(studio: Studio, caller: Caller, version: DatasetVersion, preset: str,
+                      limit: int | None) -> float | None:
+    """Seconds the few-shot kind will take on the training machine, start to finish; None until a worker has
+    measured its speed (the transformer's question at the preset's batch size: one measurement serves both)."""
+    caller.require(Permission.TRAIN)
+    profile, texts = _data_profile(studio, version, limit)
+    batch = plan_recipe(profile, preset, studio.config.training.goal(preset)).hyperparameters.batch_size
+    speed = _worker_speed(studio, studio.config, texts, batch)
+    settings = model_kinds()["few_shot"].Settings()
+    return None if speed is None else few_shot_seconds(profile, settings, speed)
 
 
 def kinds_for(studio: Studio, caller: Caller, version: DatasetVersion, usual: tuple[str, ...],
@@ -177,5 +189,6 @@ __all__ = [
     "DataProfile", "KindChoice", "Hyperparameters", "ModelFileError", "POOLINGS", "PRESET_NAMES", "Recipe", "RunError",
     "RunRecord", "RunRequest", "RunState", "SEE_RUNS", "SpeedError", "active_runs", "cancel_run", "delete_run",
     "follow_run", "measured_transformer_plan", "model_kinds", "name_of_run", "run", "run_location", "run_namer",
-    "kinds_for", "runs", "serve_as_worker", "start_runs", "train_here", "train_queued_run", "transformer_plan", "workers_online",
+    "few_shot_estimate", "kinds_for", "runs", "serve_as_worker", "start_runs", "train_here", "train_queued_run",
+    "transformer_plan", "workers_online",
 ]

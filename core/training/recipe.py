@@ -104,6 +104,18 @@ def estimate_seconds(profile: DataProfile, epochs: float, speed: float, warm_sta
     return FIXED_SECONDS + probe + epochs * per_epoch + _testing_seconds(profile, speed)
 
 
+def few_shot_seconds(profile: DataProfile, settings: Any, speed: float) -> float:
+    """Start to finish for the few-shot kind (core.models.few_shot; ``settings`` its FewShotSettings) at a
+    training speed of ``speed`` texts/s: the encoder tuned on the training texts (contrastive: each text once a
+    pass; similarity: two pairs of two texts per text and round), their embeddings read for the head (~3×
+    faster than training), then testing and saving."""
+    if settings.loss_for(profile.labels) == "contrastive":
+        tuned = settings.contrastive_epochs * profile.examples
+    else:
+        tuned = 4 * settings.pairs_per_text * profile.examples
+    return FIXED_SECONDS + tuned / speed + profile.examples / (3 * speed) + _testing_seconds(profile, speed)
+
+
 def _testing_seconds(profile: DataProfile, speed: float) -> float:
     """Scoring after training: thresholds, validation and test metrics, the serving variants' check."""
     return SCORING_PASSES * profile.validation_examples / (3 * speed)

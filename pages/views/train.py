@@ -12,13 +12,13 @@ from core.services.datasets import DatasetVersion, dataset_versions, thin_valida
 from core.services.labelling import descriptions
 from core.services.runs import (
     POOLINGS, PRESET_NAMES, Hyperparameters, Recipe, RunError, RunRecord, RunRequest, active_runs, cancel_run,
-    follow_run, kinds_for, model_kinds, runs, start_runs, transformer_plan, workers_online,
+    few_shot_estimate, follow_run, kinds_for, model_kinds, runs, start_runs, transformer_plan, workers_online,
 )
 from core.services.studio import AppConfig
 from pages.common.widgets import duration, plain, start_page
 
 DEFAULT_KINDS = ("tfidf_logreg", "tfidf_nb", "embedding_logreg")
-ZERO_SHOT = "zero_shot"
+ZERO_SHOT, FEW_SHOT = "zero_shot", "few_shot"
 PRESET_HELP = {
     "quick": "Quick: a first fine-tuned model within about {budget:g} minutes.",
     "balanced": "Balanced: the best model within about {budget:g} minutes; the usual choice.",
@@ -232,6 +232,23 @@ def plan_transformer(version: DatasetVersion, preset: str, limit: int | None) ->
     return recipe
 
 
+def few_shot_time(version: DatasetVersion, preset: str, limit: int | None, planned: bool) -> None:
+    """How long the few-shot kind will take here, once a worker has measured the speed (the transformer's plan
+    waits for the same measurement when it is ticked too)."""
+    try:
+        seconds = few_shot_estimate(studio, caller, version, preset, limit)
+    except (OSError, ValueError) as exc:
+        st.warning(f"The model {config.model.name!r} could not be timed for few-shot training: {exc}")
+        return
+    if seconds is None:
+        st.caption("Few-shot's time appears here once a training worker has measured this machine's speed.")
+        if not planned:
+            wait_for_speed(config, version, preset, limit)
+        return
+    st.caption(f"Few-shot will take about {duration(seconds)} on this machine start to finish: the sentence "
+               "encoder is tuned on the training texts, then a logistic regression reads what it makes of them.")
+
+
 def start_button(chosen: list[str], version: DatasetVersion, preset: str, limit: int | None,
                  recipe: Recipe | None) -> None:
     """Queue one run per model ticked; they train one after another in the background."""
@@ -298,6 +315,8 @@ else:
     preset, limit = choose_preset(chosen)
     planned = any(model_kinds()[kind].plans_recipe for kind in chosen)
     recipe = plan_transformer(version, preset, limit) if planned else None
+    if FEW_SHOT in chosen:
+        few_shot_time(version, preset, limit, planned)
     start_button(chosen, version, preset, limit, recipe)
 st.session_state[POLLING] = bool(active_runs(studio, caller))
 st.fragment(run_every=POLL_SECONDS if st.session_state[POLLING] else None)(live_progress)()
