@@ -269,3 +269,47 @@ def test_a_password_on_the_command_line_is_refused_and_never_echoed(capsys, isol
                            "--workspace", str(isolated_workspace.root), *args)
     assert code == 2 and "hunter2-secret" not in err
     assert "prompt" in err or "not repeated here" in err
+
+
+def test_a_file_classified_as_a_job_is_read_and_scored_by_a_worker_and_its_result_written(
+        capsys, tmp_path, isolated_workspace, config):
+    import pandas as pd
+
+    from core.serving.publishing import publish
+    from tests.conftest import ANALYST, QueueWithWorker, save_demo_version, train_runs
+
+    (run,) = train_runs(isolated_workspace, config, save_demo_version(isolated_workspace, config),
+                        kinds=("tfidf_logreg",))
+    source = tmp_path / "comments.csv"
+    texts = ["the app crashes when I open it", "my parcel never arrived", "great service, thank you"] * 40
+    pd.DataFrame({"ref": [f"c{i}" for i in range(len(texts))], "comment": texts, "store": "north"}).to_csv(
+        source, index=False)
+    output = tmp_path / "out" / "classified.csv"
+
+    def predict(*extra):
+        return run_cli(capsys, "predict", "--model", "published", "--input", source, "--output", output,
+                       "--text-field", "comment", "--as-job", "--workspace", isolated_workspace.root, *extra)
+
+    code, _, err = predict()
+    assert code == 2 and "no model is published yet" in err
+    publish(isolated_workspace, run.run_id, ANALYST)
+    code, _, err = run_cli(capsys, "predict", "--model", run.run_id, "--input", source, "--output", output,
+                           "--text-field", "comment", "--as-job", "--workspace", isolated_workspace.root)
+    assert code == 2 and "--as-job classifies with the published model" in err
+    code, _, err = run_cli(capsys, "predict", "--model", "published", "--input", source, "--output",
+                           tmp_path / "out.jsonl", "--text-field", "comment", "--as-job",
+                           "--workspace", isolated_workspace.root)
+    assert code == 2 and "--output must be a .csv file for comments.csv" in err
+    runner = QueueWithWorker(isolated_workspace, config)
+    try:
+        code, results, err = predict()
+    finally:
+        runner.close()
+    assert code == 0, err
+    assert "[job] classify-" in err and ": queued" in err  # followed on standard error
+    (summary,) = results
+    assert summary["rows"] == 120 and summary["run_id"] == run.run_id and summary["job_id"].startswith("classify-")
+    written = pd.read_csv(output)
+    assert written["ref"].tolist() == [f"c{i}" for i in range(120)] and set(written["store"]) == {"north"}
+    assert set(written["predicted_label"]) <= set(run.labels) and written["confidence"].between(0, 1).all()
+    assert not list(output.parent.glob(".*partial"))  # nothing half-written left beside it

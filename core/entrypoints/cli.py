@@ -22,8 +22,10 @@ import argparse
 import getpass
 import json
 import os
+import shutil
 import socket
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -46,8 +48,9 @@ from core.services.publishing import PublishError, publish_run, published_run
 from core.services.topics import GRANULARITY, TopicError, find_topics
 from core.services.runs import (
     PRESET_NAMES, ModelFileError, Recipe, RunError, RunRecord, RunRequest, RunState, measured_transformer_plan,
-    model_kinds, run, run_location, serve_as_worker, train_here, train_queued_run,
+    model_kinds, run, run_location, serve_as_worker, train_here, train_queued_run, workers_online,
 )
+from core.services.file_jobs import FileJobError, JobState, classify_file_later, file_job, file_job_result
 from core.services.studio import CONFIG_ENV_VAR, WORKSPACE_ENV_VAR, AppConfig, ConfigError, load_config, start_logging
 
 DEFAULT_MODELS = "tfidf_logreg,tfidf_nb,embedding_logreg"
@@ -164,6 +167,11 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", required=True, metavar="FILE.jsonl", help="where to write the predictions")
     predict.add_argument("--threshold", type=float, metavar="0..1",
                          help="flag predictions less confident than this for review (default: the run's suggested one)")
+    predict.add_argument("--as-job", action="store_true",
+                         help="hand the file to the workers' queue and wait for its result: read and scored in "
+                              "pieces, so memory stays flat at any size (the published model; --text-field needed). "
+                              "The output keeps every input column with the predictions beside them: CSV for CSV "
+                              "or Excel, JSON lines for JSON lines")
 
     evaluate = commands.add_parser(
         "evaluate", parents=[common, sheet], help="metrics of a trained run on its test split or a labelled file",
@@ -525,7 +533,65 @@ def _describe(studio: Studio, caller: Caller, version: DatasetVersion, path: str
     print(f"kept the descriptions of {len(kept)} of {len(version.labels)} labels of {version.name}", file=sys.stderr)
 
 
+#: How often ``predict --as-job`` looks at its job (seconds).
+JOB_POLL_S = 1.0
+
+
+def _job_output(source: Path, output: Path) -> None:
+    """Refuse, before anything is queued, an output a job cannot write (it writes the input's own format)."""
+    wanted = "jsonl" if source.suffix.lower() in (".jsonl", ".ndjson", ".json") else "csv"
+    if output.suffix.lower() != f".{wanted}":
+        raise CliError(f"--output must be a .{wanted} file for {source.name}: a job writes the input's columns "
+                       f"with the predictions beside them, as {'JSON lines' if wanted == 'jsonl' else 'CSV'}")
+
+
+def _predict_as_job(args: argparse.Namespace) -> int:
+    """``predict --as-job``: the file queued as a file job (core.services.file_jobs), followed on standard error
+    until it is done, its result written to --output; interrupted, the job goes on and its id is said."""
+    studio, caller = _studio(args), Caller.command_line()
+    source, output = Path(args.input), Path(args.output)
+    if args.model != PUBLISHED:
+        raise CliError("--as-job classifies with the published model: pass --model published (publish the run "
+                       "first: python -m core publish --model RUN)")
+    if not args.text_field:
+        raise CliError("--as-job needs --text-field: the file is read by a worker, a piece at a time")
+    if args.id_field:
+        raise CliError("--as-job keeps every column of the input, ids included: leave out --id-field")
+    if not source.is_file():
+        raise CliError(f"{source}: no such file")
+    _job_output(source, output)
+    job = classify_file_later(studio, caller, source, source.name, args.text_field, args.threshold, args.sheet)
+    waiting = "" if workers_online(studio, caller) else " (no worker is running: start one with python -m core worker)"
+    print(f"[job] {job.job_id}: queued{waiting}", file=sys.stderr, flush=True)
+    said = ""
+    try:
+        while not (progress := file_job(studio, caller, job.job_id)).job.state.finished:
+            now = f"[job] {progress.job.stage}" + (f": {progress.rows_done:,} of {progress.job.rows:,} rows"
+                                                   if progress.job.rows else "")
+            if now != said:
+                print(now, file=sys.stderr, flush=True)
+                said = now
+            time.sleep(JOB_POLL_S)
+    except KeyboardInterrupt:
+        print(f"[job] {job.job_id} goes on in the background; its result is on the Classify page", file=sys.stderr)
+        return 130
+    final = progress.job
+    if final.state is not JobState.DONE:
+        raise CliError(f"{final.name} {final.state.value}" + (f": {final.error}" if final.error else ""))
+    result, _ = file_job_result(studio, caller, job.job_id)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.partial")
+    shutil.copyfile(result, temporary)
+    temporary.replace(output)
+    print(json.dumps({"job_id": final.job_id, "run_id": final.run_id, "rows": final.rows, "output": str(output),
+                      "skipped_lines": final.skipped_lines, "review_threshold": final.threshold,
+                      "needs_review": final.summary.get("needs_review", 0)}), flush=True)
+    return 0
+
+
 def command_predict(args: argparse.Namespace) -> int:
+    if args.as_job:
+        return _predict_as_job(args)
     studio, caller = _studio(args), Caller.command_line()
     output = Path(args.output)
     if output.suffix.lower() != ".jsonl":
@@ -700,7 +766,7 @@ RANKED_COMMANDS = frozenset({"train", "train-run"})
 GRANULARITY_OPTIONS = {words.replace(", ", "-").replace(" ", "-"): factor for words, factor in GRANULARITY.items()}
 #: Mistakes and refusals printed as one line with exit status 2.
 USER_ERRORS = (CliError, ConfigError, IngestError, DatasetError, RunError, ModelFileError, EvaluationError,
-               PublishError, AuthError, NothingPublished, LabelCheckError, TopicError)
+               PublishError, AuthError, NothingPublished, LabelCheckError, TopicError, FileJobError)
 Command = Callable[[Any], int]
 
 
