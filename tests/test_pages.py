@@ -401,6 +401,11 @@ def test_evaluate_page_compares_runs_shows_the_confusion_matrix_and_publishes(is
     assert any(table.set_index("run").loc[run, "name"] in recommended for run in best_on_validation(records))
     assert ("cannot be told apart" in recommended) == ("no clear winner" in recommended)
     assert "(0." in table["validation macro_f1"].iloc[0]  # each validation score with its interval
+    # what each validation score rests on: the baselines cross-validated, the transformer its validation split
+    bases = next(line for line in texts(app).splitlines() if line.startswith("Validation scores: "))
+    assert "Fine-tuned transformer — validation split" in bases, bases
+    assert re.search(r"(TF-IDF \\?\+ naive Bayes|TF-IDF \\?\+ logistic regression), (TF-IDF \\?\+ naive Bayes|TF-IDF "
+                     r"\\?\+ logistic regression) — 5-fold cross-validation, [\d,]+ texts", bases), bases
     figures = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
     kinds = {trace["type"] for figure in figures for trace in figure["data"]}
     assert {"bar", "heatmap", "histogram", "scatter"} <= kinds  # comparison, confusion, confidence, threshold
