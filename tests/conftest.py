@@ -115,11 +115,11 @@ class QueueWithWorker:
     one beside the app; ``close`` stops the worker (a run in progress is interrupted and queued again)."""
 
     def __init__(self, workspace: Workspace, config: AppConfig, store=None) -> None:
+        from core.services.runs import worker
         from core.training.jobs import RunQueue
-        from core.training.worker import Worker
 
         self.queue = RunQueue(workspace, config, store)
-        self.worker = Worker(config, workspace, store).start()
+        self.worker = worker(config, workspace, store).start()  # as the app's: file jobs logged and queued
         _STARTED_WORKERS.append(self)
 
     def __getattr__(self, name: str):

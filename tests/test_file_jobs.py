@@ -237,3 +237,41 @@ def test_a_job_id_that_is_not_ours_is_refused_before_it_names_a_path(isolated_wo
     with pytest.raises(DatasetError, match="is not a topic discovery's id"):
         topic_jobs.job_folder(isolated_workspace, "topics-../x")
     assert topic_jobs.job_folder(isolated_workspace, "topics-1-ab").name == "topics-1-ab"
+
+
+def test_a_jobs_predictions_are_logged_for_monitoring_and_its_least_certain_texts_queued_for_review(
+        isolated_workspace, config_file, tmp_path):
+    from sqlalchemy import select
+
+    from core.platform.store import predictions, review_queue
+    from core.serving.review_queue import BELOW_THRESHOLD
+    from tests.conftest import workspace_store
+
+    config = config_file("[classify]\njob_chunk_rows = 250\n[review]\njob_queue_per_piece = 10\n"
+                         "confident_sample_rate = 0.0\n")
+    (run,) = train_runs(isolated_workspace, config, save_demo_version(isolated_workspace, config),
+                        kinds=("tfidf_logreg",))
+    source = comments_csv(tmp_path / "comments.csv", 600)  # three pieces
+    runner = QueueWithWorker(isolated_workspace, config)
+    try:
+        done = wait_for(isolated_workspace, runner.submit_file(source, "comments.csv", "comment", run, "fp32", 0.9,
+                                                               ANALYST).job_id)
+    finally:
+        runner.close()
+    assert done.state is JobState.DONE, done.error
+    store = workspace_store(isolated_workspace)
+    logged = store.rows(select(predictions.c.source, predictions.c.username, predictions.c.run_id))
+    assert len(logged) == 600 and {tuple(row.values()) for row in logged} == {("file job", ANALYST.username,
+                                                                                run.run_id)}
+    queued = store.rows(select(review_queue.c.text, review_queue.c.margin, review_queue.c.reason))
+    assert done.summary["needs_review"] > 30  # a high threshold flags many more than the queue takes
+    assert len(queued) == 30 and {row["reason"] for row in queued} == {BELOW_THRESHOLD}  # 10 a piece
+    result = list(csv.DictReader(io.StringIO(file_jobs.result_path(isolated_workspace, done).read_text("utf-8"))))
+    def margin(row: dict) -> float:
+        top = sorted((float(v) for k, v in row.items() if k.startswith("score: ")), reverse=True)
+        return top[0] - top[1]
+
+    flagged = sorted((row for row in result[:250] if row["needs_review"] == "True"), key=margin)
+    taken = {row["text"] for row in queued}
+    assert {row["comment"] for row in flagged[:10]} <= taken  # the first piece's least certain ten
+    store.dispose()

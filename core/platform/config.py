@@ -264,6 +264,9 @@ class ReviewConfig:
     spread_by: str = "embeddings"
     #: Two queued texts at least this similar (cosine) are not shown one after the other.
     near_duplicate_similarity: float = 0.85
+    #: A file classified as a job queues at most this many of each piece's flagged texts (the least certain
+    #: first; a piece is ``classify.job_chunk_rows`` rows): a million-row export must not bury the queue.
+    job_queue_per_piece: int = 50
 
 
 @dataclass
@@ -496,6 +499,8 @@ class AppConfig:
             raise ConfigError("review: confident_sample_rate between 0 and 1 and keep_text_days >= 1 are required")
         if self.review.spread_by not in ("embeddings", "words"):
             raise ConfigError(f"review.spread_by must be embeddings or words, got {self.review.spread_by!r}")
+        if self.review.job_queue_per_piece < 0:
+            raise ConfigError(f"review.job_queue_per_piece must be 0 or more, got {self.review.job_queue_per_piece}")
         if self.labels.folds < 2 or self.labels.max_issues < 1 or self.labels.similar_examples < 0 \
                 or not 0 < self.labels.near_copy_threshold < 1:
             raise ConfigError("labels: folds >= 2, max_issues >= 1, similar_examples >= 0 and a near_copy_threshold "

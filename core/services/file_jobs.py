@@ -8,10 +8,15 @@ their own jobs (whoever may view logs sees everyone's), with progress and the ti
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from core.accounts.audit import EventType
-from core.accounts.auth import Actor, Permission
+from core.accounts.auth import Actor, Permission, Role
+from core.models.predict import Prediction
+from core.platform.config import AppConfig
+from core.platform.store import Store
+from core.serving.monitoring import record_predictions
+from core.serving.review_queue import BELOW_THRESHOLD, enqueue, margin, to_queue
 from core.serving.runtime import serving_check, serving_precision
 from core.services.classification import NothingPublished, review_threshold
 from core.services.studio import Caller, Studio
@@ -19,7 +24,11 @@ from core.training import file_jobs
 from core.training.file_jobs import FileJob, FileJobError, JobState, Progress
 
 __all__ = ["FileJob", "FileJobError", "JobState", "Progress", "cancel_file_job", "classify_file_later", "file_job",
-           "file_job_result", "file_jobs_of"]
+           "file_job_result", "file_jobs_of", "keep_job_predictions"]
+
+
+#: How a job's predictions are logged for monitoring (the page's are "single" or "batch").
+JOB_SOURCE = "file job"
 
 
 def classify_file_later(studio: Studio, caller: Caller, source: Path | bytes | IO[bytes], file_name: str,
@@ -37,6 +46,21 @@ def classify_file_later(studio: Studio, caller: Caller, source: Path | bytes | I
     job = studio.jobs.submit_file(source, file_name, text_field, record, variant, threshold, actor, sheet)
     studio.audit(caller, EventType.FILE_JOB_STARTED, job=job.job_id, file=job.file_name, run=record.run_id)
     return job
+
+
+def keep_job_predictions(store: Store, config: AppConfig, job: FileJob, texts: list[Any],
+                         predictions: list[Prediction]) -> None:
+    """A piece of a file job, scored by a worker: its predictions logged for Admin › Monitoring as a file
+    classified on the page is (source "file job"), and its texts for the review queue chosen the same way, the
+    least certain flagged ones first up to ``review.job_queue_per_piece``."""
+    record_predictions(store, Actor(job.created_by, Role.USER), None, job.run_id, zip(texts, predictions),
+                       JOB_SOURCE, config.storage.store_prediction_texts)
+    if not config.review.enabled:
+        return
+    chosen = to_queue(zip(texts, predictions), config.review)
+    flagged = sorted((c for c in chosen if c[2] == BELOW_THRESHOLD), key=lambda c: margin(c[1]))
+    sampled = [c for c in chosen if c[2] != BELOW_THRESHOLD]
+    enqueue(store, job.run_id, job.created_by, flagged[:config.review.job_queue_per_piece] + sampled, config.review)
 
 
 def _may_see(actor: Actor, job: FileJob) -> None:

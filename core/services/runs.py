@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from core.training.worker import Worker
 
 from core.accounts.audit import EventType
 from core.training.outcomes import record_run_outcome
@@ -14,6 +17,8 @@ from core.serving.publishing import delete_run as delete_run_files
 from core.models.model_kinds import model_kinds
 from core.models.transformer import typical_batch
 from core.platform.config import POOLINGS, PRESET_NAMES, AppConfig, Hyperparameters
+from core.platform.store import Store
+from core.platform.workspace import Workspace
 from core.data.dataset_versions import DatasetVersion
 from core.training.recipe import DataProfile, KindChoice, Recipe, choose_kinds, few_shot_seconds, plan_recipe
 from core.training.speed import SpeedError, SpeedQuestion, ask_speed
@@ -23,6 +28,7 @@ from core.training.runs import (
     run_namer,
 )
 from core.training.execution import execute_run, measured_plan, timed_plan, version_profile
+from core.services.file_jobs import keep_job_predictions
 from core.services.studio import Caller, Studio
 
 #: Who may see the runs: those who train and evaluate them, and admins reading the logs.
@@ -163,11 +169,19 @@ def train_queued_run(studio: Studio, caller: Caller, run_id: str,
     return execute_run(studio.workspace, handle, studio.config, threading.Event())
 
 
-def serve_as_worker(config: AppConfig, config_path: str | None) -> None:
-    """Train queued runs, one at a time, until SIGTERM or Ctrl-C (``python -m core worker``)."""
+def worker(config: AppConfig, workspace: Workspace | None = None, store: Store | None = None,
+           config_path: str | None = None) -> "Worker":
+    """A worker as the app runs it: its file jobs' predictions logged for monitoring and queued for review."""
     from core.training.worker import Worker
 
-    Worker(config, config_path=config_path).serve()
+    return Worker(config, workspace, store, config_path,
+                  on_scored=lambda db, job, texts, predictions: keep_job_predictions(db, config, job, texts,
+                                                                                      predictions))
+
+
+def serve_as_worker(config: AppConfig, config_path: str | None) -> None:
+    """Train queued runs, one at a time, until SIGTERM or Ctrl-C (``python -m core worker``)."""
+    worker(config, config_path=config_path).serve()
 
 
 def train_here(studio: Studio, caller: Caller, request: RunRequest,
@@ -190,5 +204,5 @@ __all__ = [
     "RunRecord", "RunRequest", "RunState", "SEE_RUNS", "SpeedError", "active_runs", "cancel_run", "delete_run",
     "follow_run", "measured_transformer_plan", "model_kinds", "name_of_run", "run", "run_location", "run_namer",
     "few_shot_estimate", "kinds_for", "runs", "serve_as_worker", "start_runs", "train_here", "train_queued_run",
-    "transformer_plan", "workers_online",
+    "transformer_plan", "worker", "workers_online",
 ]

@@ -295,10 +295,16 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+#: What becomes of a piece's predictions once its part is kept: (job, texts, predictions). The services layer
+#: logs them for monitoring and queues the least certain for review; training knows nothing of serving.
+PieceScored = Callable[[FileJob, list[Any], list[Any]], None]
+
+
 def classify_piece(workspace: Workspace, job_id: str, n: int, predictor_for: Callable[[FileJob], Predictor],
-                   owner: str) -> FileJob:
+                   owner: str, on_scored: PieceScored | None = None) -> FileJob:
     """Score piece ``n`` unless it is scored already or the job was cancelled; put the result together when it
-    was the last. ``predictor_for(job)`` gives the job's predictor (a worker keeps it between pieces)."""
+    was the last. ``predictor_for(job)`` gives the job's predictor (a worker keeps it between pieces);
+    ``on_scored`` is told of the piece's predictions once its part is kept (so at most once per piece)."""
     folder = job_folder(workspace, job_id)
     job = load_job(workspace, job_id)
     if job.state is not JobState.RUNNING or job.prepared_at is None or _cancelled(workspace, job_id):
@@ -321,6 +327,8 @@ def classify_piece(workspace: Workspace, job_id: str, n: int, predictor_for: Cal
         write_json_atomic(_part_summary(folder, n), {**summarise_results(predictions), "owner": owner,
                                                      "seconds": round(time.monotonic() - started, 3)})
         working.unlink(missing_ok=True)
+        if on_scored is not None:
+            on_scored(job, [row.get(job.text_field) for row in rows], predictions)
     return finish_if_complete(workspace, job_id)
 
 

@@ -16,6 +16,7 @@ next step and queues it again for the next worker: nothing queued is lost.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -89,8 +90,12 @@ class Worker:
     """Train queued runs in this process until stopped."""
 
     def __init__(self, config: AppConfig, workspace: Workspace | None = None, store: Store | None = None,
-                 config_path: str | None = None) -> None:
+                 config_path: str | None = None,
+                 on_scored: Callable[[Store, file_jobs.FileJob, list, list], None] | None = None) -> None:
+        """``on_scored(store, job, texts, predictions)``: what becomes of each file job piece's predictions
+        (core.services.runs.worker logs them and queues some for review)."""
         self.config, self.config_path = config, config_path
+        self.on_scored = on_scored
         self.workspace = workspace or config.workspace()
         self.store = store or Store(config.storage.database_url or default_database_url(self.workspace.root))
         self.owner, self.started_at = worker_name(), now_iso()
@@ -222,7 +227,8 @@ class Worker:
             self.queue_file_piece(job_id, piece)
             return
         try:
-            job = file_jobs.classify_piece(self.workspace, job_id, piece, self._predictor_for, self.owner)
+            scored = None if self.on_scored is None else functools.partial(self.on_scored, self.store)
+            job = file_jobs.classify_piece(self.workspace, job_id, piece, self._predictor_for, self.owner, scored)
         except (RunError, OSError, ValueError) as why:
             log.exception("worker %s: file job %s piece %d failed", self.owner, job_id, piece)
             job = file_jobs.fail_job(self.workspace, job_id, f"{type(why).__name__}: {why}")
