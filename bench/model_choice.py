@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name:11s} seed {r['seed']}  new: {r['new']:14s} (clear: {r['clear']}; recommended "
                   f"{r['new_figures']['recommended']}, test winner {r['new_figures']['winner']}, gap "
                   f"{r['new_figures']['gap']:.4f}{', test difference ' + str(r['new_figures'].get('test_difference')) if 'test_difference' in r['new_figures'] else ''})"
-                  f"  old: {r['old']:5s} ({r['old_figures']['recommended']})  test macro-F1 {r['test']}  "
+                  f"  old: {r['old']:5s} ({r['old_figures']['recommended']})  test {metric_of(sets[name].tagged)} "
+                  f"{r['test']}  "
                   f"validation intervals {r['validation']}", flush=True)
         for r in rounds:
             print(f"{'':11s}         before cross-validation: {r['split_only']} (clear: {r['split_only_clear']}; "
