@@ -8,11 +8,12 @@ import threading
 import numpy as np
 import pytest
 
-from core.evaluation.cross_validation import CV_SCORES_FILE, can_cross_validate, cross_validate, fold_of_each_text
-from core.evaluation.scoring import ScoredSet, load_scores
+from core.evaluation.cross_validation import can_cross_validate, cross_validate, fold_of_each_text, load_out_of_fold
+from core.evaluation.scoring import ScoredSet
 from core.experiments.comparison import Evidence, bases_in_words, recommend
 from core.models.baselines import TfidfLogisticRegression
 from core.models.classifiers import ModelSpec, TrainingCancelled
+from core.models.metrics import headline_metrics
 from core.models.model_kinds import model_kinds
 from core.presentation.display import progress_count
 from core.services import Caller, Studio
@@ -78,8 +79,10 @@ def test_fast_runs_record_their_cross_validation_and_are_compared_on_all_its_tex
         assert record.cv_metrics["folds"] == 5 and record.cv_metrics["texts"] == len(data.train_texts) + len(
             data.validation_texts)
         assert 0 < record.cv_metrics["macro_f1"] <= 1 and record.durations["cv_s"] > 0
-        out_of_fold = load_scores(run_folder(isolated_workspace, record.run_id), CV_SCORES_FILE)
+        out_of_fold = load_out_of_fold(run_folder(isolated_workspace, record.run_id))
         assert out_of_fold is not None and len(out_of_fold.texts) == record.cv_metrics["texts"]
+        assert headline_metrics(out_of_fold.y_true, out_of_fold.y_pred, len(out_of_fold.labels))["macro_f1"] == \
+            pytest.approx(record.cv_metrics["macro_f1"])
     studio, caller = Studio(config), Caller(ANALYST)
     verdict = recommendation(studio, caller, records)
     assert "texts scored by 5-fold cross-validation on the train and validation splits" in verdict.reason
@@ -97,7 +100,7 @@ def test_with_cross_validation_off_the_validation_split_scores_them(isolated_wor
     version = save_demo_version(isolated_workspace, config)
     (record,) = train_runs(isolated_workspace, config, version, kinds=("tfidf_logreg",))
     assert record.cv_metrics is None and "cv_s" not in record.durations
-    assert load_scores(run_folder(isolated_workspace, record.run_id), CV_SCORES_FILE) is None
+    assert load_out_of_fold(run_folder(isolated_workspace, record.run_id)) is None
 
 
 @pytest.mark.parametrize("folds", [1, -2])

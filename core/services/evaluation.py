@@ -17,7 +17,7 @@ from core.data.ingest import RawTable
 from core.evaluation.scoring import (
     SCORES_FILE, VALIDATION_SCORES_FILE, Evaluation, EvaluationError, filter_errors, load_scores,
 )
-from core.evaluation.cross_validation import CV_SCORES_FILE
+from core.evaluation.cross_validation import load_out_of_fold
 from core.evaluation.tag_scoring import (
     TAG_SCORES_FILE, VALIDATION_TAG_SCORES_FILE, TagEvaluation, co_occurrence, load_tag_scores, tag_mistakes,
 )
@@ -99,7 +99,7 @@ def stored_evidence(studio: Studio, records: list[RunRecord], scores_file: str =
             return None
         scored[record.run_id] = found
         if scores_file == VALIDATION_SCORES_FILE and record.cv_metrics \
-                and (out_of_fold := load_scores(folder, CV_SCORES_FILE)) is not None:
+                and (out_of_fold := load_out_of_fold(folder)) is not None:
             folds[record.run_id] = out_of_fold
     settings = studio.config.compare
     words = "{n:,} validation texts" if scores_file == VALIDATION_SCORES_FILE else "{n:,} test texts"

@@ -28,7 +28,9 @@ from core.data.dataset_versions import DatasetVersion, load_dataset_version
 from core.evaluation.scoring import (
     VALIDATION_SCORES_FILE, Evaluation, ScoredSet, evaluate, save_scores, score_split,
 )
-from core.evaluation.cross_validation import CV_SCORES_FILE, FoldReport, can_cross_validate, cross_validate, cv_metrics
+from core.evaluation.cross_validation import (
+    FoldReport, can_cross_validate, cross_validate, cv_metrics, save_out_of_fold,
+)
 from core.evaluation.tag_scoring import VALIDATION_TAG_SCORES_FILE, evaluate_tags, save_tag_scores
 from core.models.pretrained import model_fingerprint, token_counter
 from core.training.recipe import DataProfile, Recipe, plan_recipe
@@ -295,7 +297,7 @@ def _cross_validation(model: TextClassifier, data: TrainingData, folder: Path, h
 
     scored = cross_validate(lambda: type(model)(model.label_names, model.settings, model.spec), data, folds,
                             config.training.seed, stop, report)
-    save_scores(folder, scored, CV_SCORES_FILE)
+    save_out_of_fold(folder, scored)
     return {"cv_metrics": cv_metrics(scored, folds), "cv_s": round(time.monotonic() - started, 2)}
 
 
