@@ -424,7 +424,8 @@ def test_the_whole_journey(studio: Studio, browser, server, screenshots, tmp_pat
     assert s.clipped_tables() == []
     s.shot("08-admin-log")
     s.tab("Monitoring")
-    assert s.metric("Predictions") == "4" and s.metric("Feedback received") == "1"  # 1 text + 3 file rows
+    # 1 text + 3 rows of the small file + the 1,500 rows the worker classified as a job
+    assert s.metric("Predictions") == "1,504" and s.metric("Feedback received") == "1"
     s.see("Predictions over time")
     s.shot("09-admin-monitoring")
 
