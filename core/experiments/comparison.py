@@ -215,15 +215,15 @@ class Evidence:
 
     @classmethod
     def of_tags(cls, given: dict[str, tuple[list[str], np.ndarray, np.ndarray]], samples: int, confidence: float,
-                seed: int) -> "Evidence | None":
-        """From taggers' validation tag sets (per run: texts, true tags, given tags); None unless every run has
-        them for the same texts."""
+                seed: int, words: str = "{n:,} validation texts") -> "Evidence | None":
+        """From taggers' tag sets on one split (per run: texts, true tags, given tags; ``words`` as in
+        :meth:`of`); None unless every run has them for the same texts."""
         found = list(given.values())
         if not found or any(not texts or texts != found[0][0] for texts, _, _ in found):
             return None
         truth = found[0][1]
         validation = Sample(truth, {run: tags for run, (_, _, tags) in given.items()},
-                            f"{len(truth):,} validation texts", hash(tuple(found[0][0])))
+                            words.format(n=len(truth)), hash(tuple(found[0][0])))
         return cls(validation, truth.shape[1], samples, confidence, seed)
 
     def covers(self, runs: list[str]) -> bool:

@@ -5,7 +5,6 @@ table and recommendation, the reports, the precision check and the suggested rev
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,11 +144,9 @@ def stored_tag_evidence(studio: Studio, records: list[RunRecord], scores_file: s
             return None
         given[record.run_id] = (found.texts, found.truth, found.given)
     settings = studio.config.compare
-    evidence = Evidence.of_tags(given, settings.bootstrap_samples, settings.confidence, studio.config.training.seed)
-    if evidence is not None and scores_file != VALIDATION_TAG_SCORES_FILE:
-        evidence = dataclasses.replace(evidence, validation=dataclasses.replace(
-            evidence.validation, words=evidence.validation.words.replace("validation", "test")))
-    return evidence
+    words = "{n:,} validation texts" if scores_file == VALIDATION_TAG_SCORES_FILE else "{n:,} test texts"
+    return Evidence.of_tags(given, settings.bootstrap_samples, settings.confidence, studio.config.training.seed,
+                            words)
 
 
 def compare_taggers(studio: Studio, caller: Caller, records: list[RunRecord], metric: str = "micro_f1") -> Compared:
